@@ -1,0 +1,104 @@
+// Package device is the contract between the edge box and a driver family:
+// a Driver describes a family, a Device is one configured instance of it.
+//
+// The interface is deliberately small (periph.io style): a device has one
+// method, Run, and reports through an Output. Everything else — supervision,
+// sequence numbers, the outbox, MQTT — belongs to the edge, not the driver.
+package device
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/kordon/kordon/internal/reading"
+	"github.com/kordon/kordon/internal/transport"
+)
+
+// Driver describes one device family. A family registers one Driver value
+// in drivers/drivers.go.
+type Driver struct {
+	Name string // the name used in a box config: driver: mrz
+	Kind string // the payload kind its readings carry
+	Doc  string // one line for `hwtest drivers` and error messages
+
+	// New builds a device from its config. It validates options and returns
+	// an error naming the field; it does not open anything.
+	New func(cfg Config) (Device, error)
+
+	// PayloadSchema is the JSON Schema of this family's payload
+	// (the envelope's schema refers to it by kind).
+	PayloadSchema []byte
+}
+
+// Config is one device entry of a box config.
+type Config struct {
+	ID        string
+	Transport transport.Config
+	Options   Options
+	// Now is the box clock. Drivers take reading times from it so tests and
+	// replays can control time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Clock returns the configured clock.
+func (c Config) Clock() func() time.Time {
+	if c.Now == nil {
+		return time.Now
+	}
+	return c.Now
+}
+
+// A Device runs one physical device.
+type Device interface {
+	// Run opens the device, reads it until ctx is done or the device fails,
+	// and returns why it stopped (nil only when ctx ended). The edge calls
+	// Run again, with backoff, after an error: Run must open afresh each time.
+	Run(ctx context.Context, out Output) error
+}
+
+// Output receives what a running device observes.
+type Output interface {
+	// Emit hands over one reading. Origin must be the time the frame's first
+	// byte arrived. Emit returns once the reading is durably taken.
+	Emit(r reading.Reading)
+	// Up says the device is open and answering.
+	Up()
+	// Down says the device is open but not usable (e.g. a poll timed out),
+	// with a reason from the Reason constants.
+	Down(reason Reason, detail string)
+	// Count records discarded input (noise bytes, bad CRC, torn frames) by
+	// a short stable name. It never carries the discarded bytes themselves.
+	Count(what string, n int)
+}
+
+// Reason is why a device is unavailable (docs/mqtt.md, availability).
+type Reason string
+
+const (
+	Unplugged Reason = "unplugged" // the port vanished or could not be opened
+	Timeout   Reason = "timeout"   // the device stopped answering
+	Errors    Reason = "errors"    // the device answers, but with errors
+	Stopped   Reason = "stopped"   // the box is shutting down
+)
+
+// Fault is an error a Run returns with a known availability reason.
+type Fault struct {
+	Reason Reason
+	Err    error
+}
+
+func (f *Fault) Error() string { return string(f.Reason) + ": " + f.Err.Error() }
+func (f *Fault) Unwrap() error { return f.Err }
+
+// ReasonOf classifies an error returned by Run.
+func ReasonOf(err error) Reason {
+	var f *Fault
+	if errors.As(err, &f) {
+		return f.Reason
+	}
+	if errors.Is(err, context.Canceled) {
+		return Stopped
+	}
+	return Unplugged
+}

@@ -1,0 +1,112 @@
+// Package transport opens the ports devices are wired to. Serial ports go
+// through go.bug.st/serial; tests hand the same code a pseudo-terminal path.
+package transport
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"go.bug.st/serial"
+)
+
+// Config is a device's `transport:` section of a box config.
+type Config struct {
+	Type string `yaml:"type"` // serial | usb | gpio | folder | tcp
+
+	// serial
+	Path     string `yaml:"path"`      // /dev/ttyUSB0, /dev/serial/by-id/...
+	Baud     int    `yaml:"baud"`      // default 9600
+	DataBits int    `yaml:"data_bits"` // default 8
+	Parity   string `yaml:"parity"`    // none | even | odd (default none)
+	StopBits int    `yaml:"stop_bits"` // 1 or 2 (default 1)
+
+	// usb
+	Vendor  string `yaml:"vendor"`  // hex, e.g. 413d
+	Product string `yaml:"product"` // hex, e.g. 2107
+
+	// tcp
+	Address string `yaml:"address"`
+}
+
+// Port is an open byte stream to a device. Read returns (0, nil) when the
+// read timeout passes with no data, as go.bug.st/serial does.
+type Port interface {
+	io.ReadWriteCloser
+	SetReadTimeout(time.Duration) error
+}
+
+// Validate checks the fields a transport type needs.
+func (c Config) Validate() error {
+	switch c.Type {
+	case "serial":
+		if c.Path == "" {
+			return fmt.Errorf("serial transport needs path")
+		}
+		if _, err := c.serialMode(); err != nil {
+			return err
+		}
+	case "usb":
+		if c.Vendor == "" || c.Product == "" {
+			return fmt.Errorf("usb transport needs vendor and product (hex ids)")
+		}
+	case "folder":
+		if c.Path == "" {
+			return fmt.Errorf("folder transport needs path")
+		}
+	case "tcp":
+		if c.Address == "" {
+			return fmt.Errorf("tcp transport needs address")
+		}
+	case "gpio":
+	case "":
+		return fmt.Errorf("transport type missing (serial, usb, gpio, folder or tcp)")
+	default:
+		return fmt.Errorf("unknown transport type %q (serial, usb, gpio, folder or tcp)", c.Type)
+	}
+	return nil
+}
+
+func (c Config) serialMode() (*serial.Mode, error) {
+	m := &serial.Mode{BaudRate: 9600, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit}
+	if c.Baud != 0 {
+		m.BaudRate = c.Baud
+	}
+	if c.DataBits != 0 {
+		if c.DataBits < 5 || c.DataBits > 8 {
+			return nil, fmt.Errorf("data_bits %d: want 5 to 8", c.DataBits)
+		}
+		m.DataBits = c.DataBits
+	}
+	switch strings.ToLower(c.Parity) {
+	case "", "none", "n":
+	case "even", "e":
+		m.Parity = serial.EvenParity
+	case "odd", "o":
+		m.Parity = serial.OddParity
+	default:
+		return nil, fmt.Errorf("parity %q: want none, even or odd", c.Parity)
+	}
+	switch c.StopBits {
+	case 0, 1:
+	case 2:
+		m.StopBits = serial.TwoStopBits
+	default:
+		return nil, fmt.Errorf("stop_bits %d: want 1 or 2", c.StopBits)
+	}
+	return m, nil
+}
+
+// OpenSerial opens a serial port (or a pseudo-terminal standing in for one).
+func OpenSerial(c Config) (Port, error) {
+	mode, err := c.serialMode()
+	if err != nil {
+		return nil, err
+	}
+	p, err := serial.Open(c.Path, mode)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", c.Path, err)
+	}
+	return p, nil
+}
