@@ -29,7 +29,9 @@ func apply(rows []string, subs ...sub) []string {
 //     check that passed before fails. Exactly one passing substitution is
 //     offered as a Candidate; more than one makes the check ambiguous and
 //     none is offered. So with two misreads in one field and the composite,
-//     no candidate is offered: the read stays bad.
+//     no candidate is offered: the read stays bad. A substitution that
+//     leaves a date field not a date (a letter in YYMMDD, month 13) is not
+//     counted: no real date reads that way.
 //  2. The composite is judged after the offered candidates are applied: if
 //     it still fails, the same rule runs over the characters only the
 //     composite covers (those no field check covers) and its own digit.
@@ -102,8 +104,13 @@ func search(f Format, rows []string, base *checkSet, field string, pos []span) [
 			continue
 		}
 		s := sub{p.row, p.start, to}
-		after := layoutOf(f, apply(rows, s))
+		r2 := apply(rows, s)
+		after := layoutOf(f, r2)
 		if c := after.checks.get(field); c == nil || !c.ok {
+			continue
+		}
+		if (after.birth.has(s.row, s.col) && !plausibleDate(after.birth.text(r2))) ||
+			(after.expiry.has(s.row, s.col) && !plausibleDate(after.expiry.text(r2))) {
 			continue
 		}
 		broke := false
@@ -183,4 +190,11 @@ func textOf(rows []string, spans []span) string {
 		b = append(b, s.text(rows)...)
 	}
 	return string(b)
+}
+
+// plausibleDate: YYMMDD made of digit pairs or "<<" pairs, with a month
+// 1-12 and a day 1-31 where known.
+func plausibleDate(s string) bool {
+	_, mm, dd, known, ok := readDate(s)
+	return ok && (!known[1] || mm >= 1 && mm <= 12) && (!known[2] || dd >= 1 && dd <= 31)
 }
