@@ -25,11 +25,11 @@ type Driver struct {
 	// New builds a device from its config. It validates options and returns
 	// an error naming the field; it does not open anything.
 	New func(cfg Config) (Device, error)
-
-	// PayloadSchema is the JSON Schema of this family's payload
-	// (the envelope's schema refers to it by kind).
-	PayloadSchema []byte
 }
+
+// A family's payload schema is the file <kind>.schema.json in its folder;
+// package drivers embeds them all so the hub can validate any kind without
+// linking driver code.
 
 // Config is one device entry of a box config.
 type Config struct {
@@ -39,6 +39,18 @@ type Config struct {
 	// Now is the box clock. Drivers take reading times from it so tests and
 	// replays can control time; nil means time.Now.
 	Now func() time.Time
+	// Port, when set, opens the device's byte stream instead of the
+	// transport (hwtest decode hands standard input to a driver this way).
+	Port func() (transport.Port, error)
+}
+
+// OpenPort opens the device's byte stream: the Port override, or the
+// configured serial transport.
+func (c Config) OpenPort() (transport.Port, error) {
+	if c.Port != nil {
+		return c.Port()
+	}
+	return transport.OpenSerial(c.Transport)
 }
 
 // Clock returns the configured clock.

@@ -3,6 +3,7 @@
 package reading
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,7 +93,7 @@ func (r Reading) MarshalJSON() ([]byte, error) {
 	if r.Payload == nil {
 		return nil, errors.New("reading: no payload")
 	}
-	p, err := json.Marshal(r.Payload)
+	p, err := marshal(r.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("reading: payload: %w", err)
 	}
@@ -110,7 +111,19 @@ func (r Reading) MarshalJSON() ([]byte, error) {
 		// The raw frame repeats whatever personal data the payload decoded.
 		w.Personal = append(w.Personal, "/raw")
 	}
-	return json.Marshal(w)
+	return marshal(w)
+}
+
+// marshal is json.Marshal without HTML escaping: MRZ filler '<' stays
+// readable instead of becoming \u003c.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
 
 // UnmarshalJSON reads a v1 envelope. The payload stays as JSON (a Received

@@ -110,3 +110,12 @@ func OpenSerial(c Config) (Port, error) {
 	}
 	return p, nil
 }
+
+// StreamPort adapts a plain reader (standard input, a file) to a Port:
+// reads block, writes are discarded, and the end of the stream ends the port.
+type StreamPort struct{ R io.Reader }
+
+func (s StreamPort) Read(b []byte) (int, error)         { return s.R.Read(b) }
+func (s StreamPort) Write(b []byte) (int, error)        { return len(b), nil }
+func (s StreamPort) Close() error                       { return nil }
+func (s StreamPort) SetReadTimeout(time.Duration) error { return nil }

@@ -1,0 +1,55 @@
+// Command hubd is the station hub of a crossing: MQTT broker for the edge
+// boxes, storage, rules, alerts and the live page.
+//
+//	hubd -config hub.yaml
+//	hubd passwd SECRET     print the bcrypt hash to put in the config
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kordon/kordon/hub"
+	"github.com/kordon/kordon/internal/logging"
+)
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "passwd" {
+		h, err := bcrypt.GenerateFromPassword([]byte(os.Args[2]), bcrypt.DefaultCost)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "hubd:", err)
+			os.Exit(1)
+		}
+		fmt.Println(string(h))
+		return
+	}
+	configPath := flag.String("config", "hub.yaml", "hub configuration file")
+	flag.Parse()
+	log := logging.New(os.Stderr, slog.LevelInfo)
+	cfg, err := hub.LoadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hubd: config:", err)
+		os.Exit(2)
+	}
+	h, err := hub.New(cfg, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hubd:", err)
+		os.Exit(1)
+	}
+	if err := h.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "hubd:", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	log.Info("hubd stopping")
+	h.Close()
+}

@@ -1,0 +1,13 @@
+// Package all lists every device family a box can run. Adding a family is
+// one line here.
+package all
+
+import (
+	"github.com/kordon/kordon/drivers/passport"
+	"github.com/kordon/kordon/internal/device"
+)
+
+// Drivers are the registered families.
+var Drivers = []device.Driver{
+	passport.Driver,
+}

@@ -1,0 +1,381 @@
+// Package edge is edged, the program on every edge box: it runs one
+// supervised loop per device, takes every reading into the durable outbox,
+// and forwards the outbox to the hub over MQTT.
+//
+// The path of one reading: driver Run -> Output.Emit (stamp identity, clock,
+// sequence) -> outbox.Append (on disk) -> publisher -> MQTT QoS 1 -> Ack.
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/kordon/kordon/edge/outbox"
+	"github.com/kordon/kordon/internal/clock"
+	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/device"
+	"github.com/kordon/kordon/internal/reading"
+	"github.com/kordon/kordon/internal/version"
+)
+
+// Box is one running edged.
+type Box struct {
+	cfg     *Config
+	devices []device.Config
+	drivers map[string]device.Driver // by device id
+	log     *slog.Logger
+	outbox  *outbox.Outbox
+	clock   func() reading.Clock
+
+	mu       sync.Mutex
+	avail    map[string]contract.DeviceAvailability
+	counters map[string]map[string]int64 // device -> counter -> n
+	client   mqtt.Client
+	conn     chan struct{} // closed while connected
+	emitted  map[string]uint64
+}
+
+// New prepares a box from a loaded config. Nothing is opened until Run.
+func New(cfg *Config, devices []device.Config, drivers []device.Driver, log *slog.Logger) (*Box, error) {
+	byName := map[string]device.Driver{}
+	for _, d := range drivers {
+		byName[d.Name] = d
+	}
+	b := &Box{
+		cfg: cfg, devices: devices, drivers: map[string]device.Driver{}, log: log, clock: clock.State,
+		avail: map[string]contract.DeviceAvailability{}, counters: map[string]map[string]int64{},
+		conn: make(chan struct{}), emitted: map[string]uint64{},
+	}
+	for i, d := range cfg.Devices {
+		b.drivers[devices[i].ID] = byName[d.Driver]
+	}
+	return b, nil
+}
+
+// Run runs the box until ctx ends.
+func (b *Box) Run(ctx context.Context) error {
+	ob, err := outbox.Open(b.cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	defer ob.Close()
+	if ob.TornBytes > 0 {
+		b.log.Warn("outbox: cut a torn record from the tail", "bytes", ob.TornBytes)
+	}
+	b.outbox = ob
+
+	var wg sync.WaitGroup
+	if b.cfg.HTTP != "" {
+		srv := &http.Server{Addr: b.cfg.HTTP, Handler: b.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				b.log.Error("http", "err", err)
+			}
+		}()
+		defer srv.Close()
+	}
+	b.connect()
+	defer b.disconnect()
+	for _, dc := range b.devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.supervise(ctx, dc)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.publish(ctx)
+	}()
+	wg.Wait()
+	return nil
+}
+
+// supervise runs one device, reopening it with backoff after each failure.
+func (b *Box) supervise(ctx context.Context, dc device.Config) {
+	drv := b.drivers[dc.ID]
+	out := &output{box: b, dev: dc.ID, driver: drv.Name}
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		dev, err := drv.New(dc)
+		if err == nil {
+			started := time.Now()
+			err = dev.Run(ctx, out)
+			if time.Since(started) > maxBackoff {
+				backoff = minBackoff // it ran well for a while: start over
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if err == nil {
+			err = io.EOF
+		}
+		reason := device.ReasonOf(err)
+		b.setAvailability(dc.ID, "down", reason, err.Error())
+		b.log.Warn("device stopped; reopening", "device", dc.ID, "reason", reason, "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+	b.setAvailability(dc.ID, "down", device.Stopped, "edged stopping")
+}
+
+// output is what a device reports into.
+type output struct {
+	box    *Box
+	dev    string
+	driver string
+}
+
+func (o *output) Emit(r reading.Reading) {
+	b := o.box
+	r.Crossing, r.Box, r.Device, r.Driver = b.cfg.Crossing, b.cfg.Box, o.dev, o.driver
+	r.Clock = b.clock()
+	if r.Quality.Status == "" {
+		r.Quality.Status = reading.OK
+	}
+	seq, err := b.outbox.Append(o.dev, func(seq uint64) ([]byte, error) {
+		r.Seq = seq
+		return json.Marshal(r)
+	})
+	if err != nil {
+		// The reading could not be made durable. Say so loudly, without its content.
+		b.log.Error("reading lost: outbox append failed", "device", o.dev, "kind", r.Kind(), "err", err)
+		o.Count("readings_lost", 1)
+		return
+	}
+	b.mu.Lock()
+	b.emitted[o.dev] = seq
+	b.mu.Unlock()
+	b.log.Info("reading", "device", o.dev, "kind", r.Kind(), "seq", seq, "quality", r.Quality.Status)
+}
+
+func (o *output) Up() { o.box.setAvailability(o.dev, "up", "", "") }
+
+func (o *output) Down(reason device.Reason, detail string) {
+	o.box.setAvailability(o.dev, "down", reason, detail)
+}
+
+func (o *output) Count(what string, n int) {
+	b := o.box
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.counters[o.dev] == nil {
+		b.counters[o.dev] = map[string]int64{}
+	}
+	b.counters[o.dev][what] += int64(n)
+}
+
+func (b *Box) setAvailability(dev, state string, reason device.Reason, detail string) {
+	a := contract.DeviceAvailability{
+		Schema: contract.AvailabilityV1, Box: b.cfg.Box, Device: dev, State: state,
+		Reason: string(reason), Detail: detail, Time: time.Now().UTC(),
+	}
+	b.mu.Lock()
+	prev, had := b.avail[dev]
+	b.avail[dev] = a
+	client := b.client
+	b.mu.Unlock()
+	if had && prev.State == a.State && prev.Reason == a.Reason {
+		return
+	}
+	if client != nil && client.IsConnected() {
+		b.publishAvailability(client, a)
+	}
+}
+
+func (b *Box) publishAvailability(c mqtt.Client, a contract.DeviceAvailability) {
+	js, _ := json.Marshal(a)
+	c.Publish(contract.Availability(b.cfg.Crossing, b.cfg.Box, a.Device), 1, true, js)
+}
+
+func (b *Box) state(s string) contract.State {
+	st := contract.State{
+		Schema: contract.StateV1, Crossing: b.cfg.Crossing, Box: b.cfg.Box, State: s,
+		Time: time.Now().UTC(), Firmware: version.Version,
+	}
+	for i, d := range b.cfg.Devices {
+		st.Devices = append(st.Devices, contract.InventoryItem{ID: b.devices[i].ID, Driver: d.Driver, Kind: b.drivers[b.devices[i].ID].Kind})
+	}
+	return st
+}
+
+// connect starts the MQTT client; paho reconnects on its own.
+func (b *Box) connect() {
+	will, _ := json.Marshal(contract.State{Schema: contract.StateV1, Crossing: b.cfg.Crossing, Box: b.cfg.Box, State: "offline", Time: time.Now().UTC()})
+	opts := mqtt.NewClientOptions().
+		AddBroker(b.cfg.Hub.Address).
+		SetClientID("kordon-"+b.cfg.Crossing+"-"+b.cfg.Box).
+		SetUsername(b.cfg.Hub.Username).
+		SetPassword(b.cfg.Hub.Password).
+		// The outbox, not paho's memory store, is what redelivers after a
+		// reconnect: a clean session keeps the two from both resending.
+		SetCleanSession(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(15*time.Second).
+		SetKeepAlive(20*time.Second).
+		SetBinaryWill(contract.BoxState(b.cfg.Crossing, b.cfg.Box), will, 1, true).
+		SetOnConnectHandler(b.onConnect).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			b.log.Warn("hub connection lost", "err", err)
+			b.mu.Lock()
+			select {
+			case <-b.conn:
+				b.conn = make(chan struct{})
+			default:
+			}
+			b.mu.Unlock()
+		})
+	c := mqtt.NewClient(opts)
+	b.mu.Lock()
+	b.client = c
+	b.mu.Unlock()
+	c.Connect() // returns at once with ConnectRetry; onConnect signals
+}
+
+func (b *Box) onConnect(c mqtt.Client) {
+	b.log.Info("connected to hub", "address", b.cfg.Hub.Address)
+	st, _ := json.Marshal(b.state("online"))
+	c.Publish(contract.BoxState(b.cfg.Crossing, b.cfg.Box), 1, true, st)
+	b.mu.Lock()
+	avail := make([]contract.DeviceAvailability, 0, len(b.avail))
+	for _, a := range b.avail {
+		avail = append(avail, a)
+	}
+	b.mu.Unlock()
+	for _, a := range avail {
+		b.publishAvailability(c, a)
+	}
+	c.Subscribe(contract.Commands(b.cfg.Crossing, b.cfg.Box), 1, b.onCommand)
+	b.mu.Lock()
+	select {
+	case <-b.conn:
+	default:
+		close(b.conn)
+	}
+	b.mu.Unlock()
+}
+
+func (b *Box) disconnect() {
+	b.mu.Lock()
+	c := b.client
+	b.mu.Unlock()
+	if c == nil {
+		return
+	}
+	if c.IsConnected() {
+		st, _ := json.Marshal(b.state("offline"))
+		c.Publish(contract.BoxState(b.cfg.Crossing, b.cfg.Box), 1, true, st).WaitTimeout(2 * time.Second)
+	}
+	c.Disconnect(500)
+}
+
+func (b *Box) connected() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.conn
+}
+
+// publish drains the outbox in order: a record is acknowledged only after
+// the broker has acknowledged it (QoS 1); on any failure the cursor rewinds.
+func (b *Box) publish(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.connected():
+		}
+		rec, err := b.outbox.Next(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Error("outbox read", "err", err)
+			}
+			return
+		}
+		tok := b.client.Publish(contract.Readings(b.cfg.Crossing, b.cfg.Box, rec.Device), 1, false, rec.JSON)
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			b.log.Warn("publish not acknowledged; will resend", "device", rec.Device, "seq", rec.Seq, "err", tok.Error())
+			b.outbox.Rewind()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if err := b.outbox.Ack(rec); err != nil {
+			b.log.Error("outbox ack", "err", err)
+		}
+	}
+}
+
+// httpHandler serves /healthz and /status (the booth readout comes later).
+func (b *Box) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(b.Status())
+	})
+	return mux
+}
+
+// Status is a snapshot of the box for its status page and tests.
+type Status struct {
+	Crossing     string                                 `json:"crossing"`
+	Box          string                                 `json:"box"`
+	Firmware     string                                 `json:"firmware"`
+	Connected    bool                                   `json:"connected"`
+	OutboxBytes  int64                                  `json:"outbox_bytes"`
+	LastSeq      map[string]uint64                      `json:"last_seq"`
+	Availability map[string]contract.DeviceAvailability `json:"availability"`
+	Counters     map[string]map[string]int64            `json:"counters"`
+}
+
+// Status returns the box's current state.
+func (b *Box) Status() Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := Status{
+		Crossing: b.cfg.Crossing, Box: b.cfg.Box, Firmware: version.Version,
+		LastSeq: map[string]uint64{}, Availability: map[string]contract.DeviceAvailability{},
+		Counters: map[string]map[string]int64{},
+	}
+	if b.client != nil {
+		s.Connected = b.client.IsConnected()
+	}
+	if b.outbox != nil {
+		s.OutboxBytes = b.outbox.Depth()
+	}
+	for k, v := range b.emitted {
+		s.LastSeq[k] = v
+	}
+	for k, v := range b.avail {
+		s.Availability[k] = v
+	}
+	for k, m := range b.counters {
+		c := map[string]int64{}
+		for n, v := range m {
+			c[n] = v
+		}
+		s.Counters[k] = c
+	}
+	return s
+}

@@ -1,0 +1,305 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/kordon/kordon/hwtest/replay"
+	"github.com/kordon/kordon/hwtest/trace"
+	"github.com/kordon/kordon/internal/device"
+	"github.com/kordon/kordon/internal/reading"
+	"github.com/kordon/kordon/internal/transport"
+)
+
+// Golden is the part of a reading a golden file pins: what the driver
+// decided, not when it happened to run.
+type Golden struct {
+	Kind    string          `json:"kind"`
+	Quality reading.Quality `json:"quality"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// GoldenOf reduces a reading to its golden form.
+func GoldenOf(r reading.Reading) (Golden, error) {
+	p, err := json.Marshal(r.Payload)
+	if err != nil {
+		return Golden{}, err
+	}
+	return Golden{Kind: r.Kind(), Quality: r.Quality, Payload: p}, nil
+}
+
+// Case is one trace with its expected readings:
+// testdata/traces/NAME.jsonl and testdata/golden/NAME.jsonl.
+type Case struct {
+	Name   string
+	Trace  string
+	Golden string
+}
+
+// Cases lists the traces under dir/traces that have a golden file (or all
+// of them when update is true).
+func Cases(dir string, update bool) ([]Case, error) {
+	traces, err := filepath.Glob(filepath.Join(dir, "traces", "*.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	var out []Case
+	for _, t := range traces {
+		name := strings.TrimSuffix(filepath.Base(t), ".jsonl")
+		g := filepath.Join(dir, "golden", name+".jsonl")
+		if _, err := os.Stat(g); err != nil && !update {
+			continue
+		}
+		out = append(out, Case{Name: name, Trace: t, Golden: g})
+	}
+	return out, nil
+}
+
+// ReplayThroughPTY plays a serial trace into a fresh pseudo-terminal as fast
+// as ordering allows, runs the driver on it through its real serial path
+// (go.bug.st/serial), and returns what the driver reported once the trace
+// has been played and the driver has gone quiet.
+func ReplayThroughPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, speed float64) (*Collector, error) {
+	p, err := replay.OpenPTY("")
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	opts, err := tr.Header.OptionsNode()
+	if err != nil {
+		return nil, err
+	}
+	clock := traceClock(tr)
+	serialCfg := transport.Config{Type: "serial", Path: p.Path, Baud: 9600}
+	watch := &watchedPort{entered: make(chan int64, 1)}
+	cfg := device.Config{
+		ID:        "dev",
+		Transport: serialCfg,
+		Options:   device.Options{File: "trace header", Node: opts},
+		Now:       clock,
+		// The real serial path, watched so the harness knows when the
+		// driver has consumed every byte and asked for more.
+		Port: func() (transport.Port, error) {
+			port, err := transport.OpenSerial(serialCfg)
+			if err != nil {
+				return nil, err
+			}
+			watch.set(port)
+			return watch, nil
+		},
+	}
+	dev, err := drv.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	col := NewCollector()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- dev.Run(ctx, col) }()
+	// Wait for the driver to open the port before playing, as a real
+	// device's bytes before the port is open would be lost.
+	for col.Ups() == 0 {
+		select {
+		case <-col.Changed():
+		case err := <-runErr:
+			return col, fmt.Errorf("driver stopped before opening: %w", err)
+		case <-ctx.Done():
+			return col, ctx.Err()
+		}
+	}
+	if err := replay.Serial(ctx, tr, p.Device, replay.Options{Speed: speed}); err != nil {
+		return col, err
+	}
+	var written int64
+	for _, e := range tr.Events {
+		written += int64(len(e.Dev))
+	}
+	// Done when the driver has read every byte and then gone through one
+	// more read that found nothing: it has acted on all it was sent.
+	idleReads := 0
+	for idleReads < 2 {
+		select {
+		case n := <-watch.entered:
+			if n >= written {
+				idleReads++
+			}
+		case err := <-runErr:
+			return col, err
+		case <-ctx.Done():
+			return col, ctx.Err()
+		}
+	}
+	cancel()
+	if err := <-runErr; err != nil && ctx.Err() == nil {
+		return col, err
+	}
+	return col, nil
+}
+
+// watchedPort reports, each time the driver calls Read, how many bytes it
+// has been given so far.
+type watchedPort struct {
+	transport.Port
+	total   atomic.Int64
+	entered chan int64
+}
+
+func (w *watchedPort) set(p transport.Port) { w.Port = p }
+
+func (w *watchedPort) Read(b []byte) (int, error) {
+	select {
+	case w.entered <- w.total.Load():
+	default:
+		// Replace a stale count with the fresh one.
+		select {
+		case <-w.entered:
+		default:
+		}
+		select {
+		case w.entered <- w.total.Load():
+		default:
+		}
+	}
+	n, err := w.Port.Read(b)
+	w.total.Add(int64(n))
+	return n, err
+}
+
+// traceClock is the box clock during a replay: the trace's recording time.
+func traceClock(tr *trace.Trace) func() time.Time {
+	t0 := tr.Header.Recorded
+	if t0.IsZero() {
+		t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	start := time.Now()
+	return func() time.Time { return t0.Add(time.Since(start)) }
+}
+
+// CompareGolden compares readings with a golden file and returns a
+// description of every difference ("" when they match).
+func CompareGolden(got []reading.Reading, goldenPath string) (string, error) {
+	want, err := readGolden(goldenPath)
+	if err != nil {
+		return "", err
+	}
+	var diffs []string
+	for i := 0; i < max(len(got), len(want)); i++ {
+		switch {
+		case i >= len(got):
+			diffs = append(diffs, fmt.Sprintf("reading %d: missing; want %s", i+1, mustJSON(want[i])))
+		case i >= len(want):
+			g, _ := GoldenOf(got[i])
+			diffs = append(diffs, fmt.Sprintf("reading %d: unexpected %s", i+1, mustJSON(g)))
+		default:
+			g, err := GoldenOf(got[i])
+			if err != nil {
+				return "", err
+			}
+			if d := diffGolden(want[i], g); d != "" {
+				diffs = append(diffs, fmt.Sprintf("reading %d: %s", i+1, d))
+			}
+		}
+	}
+	return strings.Join(diffs, "\n"), nil
+}
+
+// WriteGolden writes readings as a golden file.
+func WriteGolden(got []reading.Reading, goldenPath string) error {
+	var b bytes.Buffer
+	for _, r := range got {
+		g, err := GoldenOf(r)
+		if err != nil {
+			return err
+		}
+		b.Write(mustJSON(g))
+		b.WriteByte('\n')
+	}
+	if err := os.MkdirAll(filepath.Dir(goldenPath), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(goldenPath, b.Bytes(), 0o644)
+}
+
+func readGolden(path string) ([]Golden, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []Golden
+	for i, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var g Golden
+		if err := json.Unmarshal(line, &g); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, i+1, err)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// diffGolden names the fields that differ, as JSON paths with both values.
+func diffGolden(want, got Golden) string {
+	var w, g any
+	json.Unmarshal(mustJSON(want), &w)
+	json.Unmarshal(mustJSON(got), &g)
+	var out []string
+	diffValue("", w, g, &out)
+	return strings.Join(out, "; ")
+}
+
+func diffValue(path string, want, got any, out *[]string) {
+	wm, wok := want.(map[string]any)
+	gm, gok := got.(map[string]any)
+	if wok && gok {
+		keys := map[string]bool{}
+		for k := range wm {
+			keys[k] = true
+		}
+		for k := range gm {
+			keys[k] = true
+		}
+		for _, k := range sortedKeys(keys) {
+			diffValue(path+"/"+k, wm[k], gm[k], out)
+		}
+		return
+	}
+	wa, wok := want.([]any)
+	ga, gok := got.([]any)
+	if wok && gok && len(wa) == len(ga) {
+		for i := range wa {
+			diffValue(fmt.Sprintf("%s/%d", path, i), wa[i], ga[i], out)
+		}
+		return
+	}
+	if string(mustJSON(want)) != string(mustJSON(got)) {
+		*out = append(*out, fmt.Sprintf("%s: want %s, got %s", path, mustJSON(want), mustJSON(got)))
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}

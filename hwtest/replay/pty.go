@@ -1,0 +1,72 @@
+// Package replay plays recorded traces into the real driver code: serial
+// traces through a pseudo-terminal, so the driver opens it with
+// go.bug.st/serial exactly as it opens a real port.
+package replay
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+// PTY is a pseudo-terminal pair: the replayer writes the device's side
+// (Device), the driver opens Path as its serial port.
+type PTY struct {
+	Device *os.File // the master: what a device would send goes in here
+	Path   string   // the slave path the driver opens (or the link to it)
+	slave  *os.File // held open so the pair survives the driver closing and reopening
+	link   string
+}
+
+// OpenPTY creates a raw pseudo-terminal pair. If link is not empty, a
+// symbolic link at that path points to the slave, as /dev/serial/by-id does.
+func OpenPTY(link string) (*PTY, error) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		return nil, fmt.Errorf("open pty: %w", err)
+	}
+	// Raw mode at once: bytes written before the driver opens the port must
+	// not be echoed back or have CR turned into LF by the line discipline.
+	if err := makeRaw(slave); err != nil {
+		master.Close()
+		slave.Close()
+		return nil, err
+	}
+	p := &PTY{Device: master, Path: slave.Name(), slave: slave}
+	if link != "" {
+		_ = os.Remove(link)
+		if err := os.Symlink(slave.Name(), link); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("link %s: %w", link, err)
+		}
+		p.Path, p.link = link, link
+	}
+	return p, nil
+}
+
+// Close removes the pair; a driver reading the slave sees the port vanish.
+func (p *PTY) Close() error {
+	if p.link != "" {
+		_ = os.Remove(p.link)
+	}
+	p.slave.Close()
+	return p.Device.Close()
+}
+
+func makeRaw(f *os.File) error {
+	fd := int(f.Fd())
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return fmt.Errorf("pty termios: %w", err)
+	}
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	t.Oflag &^= unix.OPOST
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Cflag &^= unix.CSIZE | unix.PARENB
+	t.Cflag |= unix.CS8
+	t.Cc[unix.VMIN] = 1
+	t.Cc[unix.VTIME] = 0
+	return unix.IoctlSetTermios(fd, unix.TCSETS, t)
+}

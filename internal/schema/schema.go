@@ -1,0 +1,112 @@
+// Package schema validates Kordon's MQTT messages against their JSON
+// Schemas (docs/schema.md, docs/mqtt.md). The hub uses it on every incoming
+// reading; tests use it on every message edged publishes.
+package schema
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+//go:embed *.v1.json
+var files embed.FS
+
+// Message schemas by their schema tag.
+var names = map[string]string{
+	"kordon.reading/1":      "reading.v1.json",
+	"kordon.state/1":        "state.v1.json",
+	"kordon.availability/1": "availability.v1.json",
+	"kordon.alert/1":        "alert.v1.json",
+	"kordon.command/1":      "command.v1.json",
+	"kordon.reply/1":        "reply.v1.json",
+}
+
+// Validator checks messages; it is safe for concurrent use.
+type Validator struct {
+	messages map[string]*jsonschema.Schema
+	payloads map[string]*jsonschema.Schema
+}
+
+// New compiles the message schemas and the given payload schemas (by kind).
+func New(payloads map[string][]byte) (*Validator, error) {
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	v := &Validator{messages: map[string]*jsonschema.Schema{}, payloads: map[string]*jsonschema.Schema{}}
+	for tag, name := range names {
+		b, err := files.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		s, err := compile(c, "mem:///"+name, b)
+		if err != nil {
+			return nil, fmt.Errorf("schema %s: %w", name, err)
+		}
+		v.messages[tag] = s
+	}
+	for kind, b := range payloads {
+		s, err := compile(c, "mem:///payload/"+kind+".json", b)
+		if err != nil {
+			return nil, fmt.Errorf("payload schema %s: %w", kind, err)
+		}
+		v.payloads[kind] = s
+	}
+	return v, nil
+}
+
+func compile(c *jsonschema.Compiler, url string, b []byte) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, err
+	}
+	return c.Compile(url)
+}
+
+// Validate checks one message by its "schema" tag; a reading's payload is
+// also checked against its kind's schema. Unknown kinds are an error: a hub
+// must not store what it cannot describe.
+func (v *Validator) Validate(msg []byte) error {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(msg))
+	if err != nil {
+		return fmt.Errorf("not JSON: %w", err)
+	}
+	obj, ok := inst.(map[string]any)
+	if !ok {
+		return fmt.Errorf("not a JSON object")
+	}
+	tag, _ := obj["schema"].(string)
+	s, ok := v.messages[tag]
+	if !ok {
+		return fmt.Errorf("unknown schema tag %q", tag)
+	}
+	if err := s.Validate(inst); err != nil {
+		return err
+	}
+	if tag != "kordon.reading/1" {
+		return nil
+	}
+	kind, _ := obj["kind"].(string)
+	ps, ok := v.payloads[kind]
+	if !ok {
+		return fmt.Errorf("no payload schema for kind %q", kind)
+	}
+	if err := ps.Validate(obj["payload"]); err != nil {
+		return fmt.Errorf("payload (%s): %w", kind, err)
+	}
+	return nil
+}
+
+// Tag returns a message's schema tag, or "".
+func Tag(msg []byte) string {
+	var m struct {
+		Schema string `json:"schema"`
+	}
+	_ = json.Unmarshal(msg, &m)
+	return m.Schema
+}
