@@ -11,6 +11,7 @@ import (
 
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/transport"
+	"github.com/kordon/kordon/internal/usbhid/libusb"
 )
 
 // Config is a box's configuration file (docs/edged.md).
@@ -115,7 +116,7 @@ func ParseConfig(path string, b []byte, drivers []device.Driver) (*Config, []dev
 			return nil, nil, e(at+".transport", "%v", err)
 		}
 		opts := d.Options
-		dc := device.Config{ID: d.ID, Transport: d.Transport, Options: device.Options{File: path, Node: &opts}}
+		dc := device.Config{ID: d.ID, Transport: d.Transport, Options: device.Options{File: path, Node: &opts}, OpenHID: libusb.Open}
 		if _, err := drv.New(dc); err != nil {
 			return nil, nil, fmt.Errorf("device %s: %w", d.ID, err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
+	"github.com/kordon/kordon/internal/usbhid"
 )
 
 // Driver describes one device family. A family registers one Driver value
@@ -42,6 +43,9 @@ type Config struct {
 	// Port, when set, opens the device's byte stream instead of the
 	// transport (hwtest decode hands standard input to a driver this way).
 	Port func() (transport.Port, error)
+	// OpenHID opens a USB HID device. edged sets it to the libusb backend;
+	// tests and hwtest hand in usbhid.Replay devices.
+	OpenHID usbhid.Opener
 }
 
 // OpenPort opens the device's byte stream: the Port override, or the
