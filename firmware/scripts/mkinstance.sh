@@ -7,6 +7,7 @@
 #   UPDATE_PUB   ed25519 public key file (base64, one line) trusted for OTA
 #   EDGED_CONFIG path edged is started with (tests use a bad path to build a
 #                release that fails its health check)
+#   EDGED_PKG    package started as edged (default github.com/kordon/kordon/cmd/edged)
 #   LIBUSB       prefix of the static arm64 libusb (lib/libusb-1.0.a)
 set -eu
 target=$1
@@ -16,6 +17,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 VERSION=${VERSION:-dev}
 UPDATE_PUB=${UPDATE_PUB:-$repo/firmware/keys/dev-release.pub}
 EDGED_CONFIG=${EDGED_CONFIG:-/perm/kordon/edged.yaml}
+EDGED_PKG=${EDGED_PKG:-github.com/kordon/kordon/cmd/edged}
 LIBUSB=$(realpath -m "${LIBUSB:-$repo/firmware/build/libusb}")
 pub=$(tr -d ' \n' < "$UPDATE_PUB")
 
@@ -59,11 +61,12 @@ cat > "$inst/config.json.tmp" <<EOF
         "github.com/gokrazy/gokrazy/cmd/randomd"
     ],
     "Packages": [
-        "github.com/kordon/kordon/cmd/edged",
+        "$EDGED_PKG",
         "github.com/kordon/kordon/cmd/kordon-update"$extra_pkgs
     ],
     "PackageConfig": {
-        "github.com/kordon/kordon/cmd/edged": {
+        "$EDGED_PKG": {
+            "Basename": "edged",
             "GoBuildEnvironment": [
                 $cgo_env
             ],

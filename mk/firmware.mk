@@ -1,0 +1,69 @@
+# Firmware: gokrazy images for Kordon edge boxes (issue 8). Included by the
+# main Makefile (-include mk/firmware.mk). See firmware/README.md.
+#
+#   make image            both targets: firmware/build/kordon-{vm,rpi}.img (+ .root.squashfs)
+#   make image-vm         generic arm64 UEFI image (VMs, QEMU tests)
+#   make image-rpi        Raspberry Pi 4/5 image
+#   make firmware-test    unit tests + QEMU boot, USB and OTA tests (~15 min)
+#   make firmware-release VERSION=1.2.0 [TARGET=vm] [RELEASE_KEY=...]  signed release dir
+#
+# Variables: VERSION (baked into /etc/kordon/version), UPDATE_PUB (trusted
+# release key(s); default the committed dev key), EDGED_PKG (edged package).
+
+FW_DIR        := firmware
+FW_BUILD      := $(FW_DIR)/build
+FW_GOK        := $(FW_BUILD)/bin/gok
+FW_LIBUSB     := $(FW_BUILD)/libusb/lib/libusb-1.0.a
+FW_PARENT     := $(FW_BUILD)/gokrazy
+FW_STORAGE    ?= 1258299392
+VERSION       ?= 0.1.0
+UPDATE_PUB    ?= $(FW_DIR)/keys/dev-release.pub
+RELEASE_KEY   ?= $(FW_DIR)/keys/dev-release.key
+TARGET        ?= vm
+FW_TEST_TIMEOUT ?= 25m
+
+FW_APT := qemu-system-aarch64:qemu-system-arm \
+	/usr/share/qemu-efi-aarch64/QEMU_EFI.fd:qemu-efi-aarch64 \
+	aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu \
+	/usr/aarch64-linux-gnu/include/stdio.h:libc6-dev-arm64-cross \
+	pkg-config:pkg-config mkfs.ext4:e2fsprogs debugfs:e2fsprogs \
+	dpkg-source:dpkg-dev make:make
+
+.PHONY: image image-vm image-rpi firmware-deps firmware-test firmware-unit firmware-qemu-test firmware-release firmware-clean
+
+# Install missing Debian packages (only what is missing).
+firmware-deps:
+	@missing=""; for e in $(FW_APT); do f=$${e%%:*}; p=$${e##*:}; \
+	  if [ "$${f#/}" != "$$f" ]; then [ -e "$$f" ] || missing="$$missing $$p"; \
+	  else command -v $$f >/dev/null 2>&1 || missing="$$missing $$p"; fi; done; \
+	if [ -n "$$missing" ]; then echo "firmware: installing$$missing"; \
+	  (apt-get install -y -q $$missing || (apt-get update -q && apt-get install -y -q $$missing)) >/dev/null; fi
+
+$(FW_GOK): $(FW_DIR)/tools/go.mod $(FW_DIR)/tools/go.sum
+	cd $(FW_DIR)/tools && GOFLAGS=-mod=readonly go build -o ../build/bin/gok github.com/gokrazy/tools/cmd/gok
+
+$(FW_LIBUSB): $(FW_DIR)/scripts/build-libusb.sh | firmware-deps
+	$(FW_DIR)/scripts/build-libusb.sh $(FW_BUILD)/libusb
+
+# One image per target; gok caches builds, so a rebuild takes seconds.
+image: image-vm image-rpi
+
+image-vm image-rpi: image-%: $(FW_GOK) $(FW_LIBUSB) | firmware-deps
+	@[ "$(UPDATE_PUB)" != "$(FW_DIR)/keys/dev-release.pub" ] || echo "firmware: WARNING: image trusts the committed DEV release key (set UPDATE_PUB for production)"
+	VERSION=$(VERSION) UPDATE_PUB=$(UPDATE_PUB) $(FW_DIR)/scripts/build-image.sh $* $(FW_BUILD)/kordon-$*
+
+firmware-release:
+	go run ./cmd/kordon-update release -key $(RELEASE_KEY) -target $(TARGET) -version $(VERSION) \
+	  -root $(FW_BUILD)/kordon-$(TARGET).root.squashfs -out $(FW_BUILD)/releases/$(TARGET)/$(VERSION)
+
+firmware-unit:
+	go test ./cmd/kordon-update ./cmd/kordon-install
+
+# QEMU tests reuse firmware/build outputs; they build what is missing.
+firmware-qemu-test: image-vm
+	cd $(FW_DIR)/qemutest && go test -v -count=1 -timeout $(FW_TEST_TIMEOUT) .
+
+firmware-test: firmware-unit firmware-qemu-test
+
+firmware-clean:
+	rm -rf $(FW_BUILD)
