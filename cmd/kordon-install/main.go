@@ -84,7 +84,7 @@ TARGET is a whole disk (/dev/sdb, /dev/mmcblk0) or an image file.
 Identity flags (flash, provision):
   --crossing ID --box ID --hub tcp://HOST:PORT [--username U] --password P | --password-file F
   [--ca F --cert F --key F] [--devices devices.yaml] [--http :8081]
-  [--update-url http://HOST/releases/vm/] [--update-interval 1h] [--debug]
+  [--update-url http://HOST/releases/vm/] [--update-interval 1h] [--health-timeout 3m] [--debug]
 `)
 	os.Exit(2)
 }
@@ -105,6 +105,7 @@ func flags(name string, o *options) *flag.FlagSet {
 	fs.StringVar(&o.HTTP, "http", ":8081", "edged status/health address")
 	fs.StringVar(&o.UpdateURL, "update-url", "", "where the box pulls signed releases (http://HOST/PATH/)")
 	fs.StringVar(&o.UpdateInterval, "update-interval", "", "how often it looks (default 1h)")
+	fs.StringVar(&o.HealthTimeout, "health-timeout", "", "how long a new release gets to pass edged's health check before rollback (default 3m)")
 	fs.BoolVar(&o.Debug, "debug", false, "enable a read-only view of gokrazy's logs on :8082/gokrazy/ (test rigs)")
 	fs.BoolVar(&o.force, "force", false, "write even to a mounted, in-use or system disk (dangerous)")
 	fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation before erasing a disk")
@@ -371,10 +372,14 @@ func cmdProvision(ctx context.Context, args []string) error {
 	if err := o.readPassword(); err != nil {
 		return err
 	}
+	return cmdProvisionTarget(ctx, fs.Arg(0), o)
+}
+
+func cmdProvisionTarget(ctx context.Context, target string, o *options) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	t, err := inspectTarget(fs.Arg(0))
+	t, err := inspectTarget(target)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ type Identity struct {
 	Hub            HubID     `json:"hub"`
 	UpdateURL      string    `json:"update_url,omitempty"`
 	UpdateInterval string    `json:"update_interval,omitempty"`
+	HealthTimeout  string    `json:"health_timeout,omitempty"` // how long a new release gets to pass edged's health check
 	ProvisionedAt  time.Time `json:"provisioned_at"`
 	Image          string    `json:"image,omitempty"` // image file name it was flashed with
 	ImageSHA256    string    `json:"image_sha256,omitempty"`
@@ -96,6 +97,11 @@ func (in *ProvisionInput) validate() error {
 	if in.UpdateInterval != "" {
 		if _, err := time.ParseDuration(in.UpdateInterval); err != nil {
 			return fmt.Errorf("--update-interval: %v", err)
+		}
+	}
+	if in.HealthTimeout != "" {
+		if _, err := time.ParseDuration(in.HealthTimeout); err != nil {
+			return fmt.Errorf("--health-timeout: %v", err)
 		}
 	}
 	if in.HTTP == "" {

@@ -518,19 +518,28 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.Log.Printf("after boot: %v", err)
 	}
+	retry := 5 * time.Second
 	for {
 		err := a.Check(ctx)
+		wait := a.Interval
 		switch {
 		case errors.Is(err, errRebooting):
 			<-ctx.Done() // gokrazy is stopping us
 			return nil
 		case err != nil:
 			a.Log.Printf("update check: %v", err)
+			// network not up yet, server down: look again soon, backing off
+			if retry < wait {
+				wait = retry
+			}
+			retry = min(2*retry, 10*time.Minute)
+		default:
+			retry = 5 * time.Second
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(a.Interval):
+		case <-time.After(wait):
 		}
 	}
 }

@@ -208,6 +208,7 @@ func cmdVerify(args []string) error {
 type Identity struct {
 	UpdateURL      string `json:"update_url"`
 	UpdateInterval string `json:"update_interval"`
+	HealthTimeout  string `json:"health_timeout"` // how long a new release gets to become healthy
 }
 
 var httpLineRe = regexp.MustCompile(`(?m)^http:\s*["']?([^"'\s#]+)`)
@@ -272,6 +273,9 @@ func cmdAgent(args []string) error {
 		if d, err := time.ParseDuration(id.UpdateInterval); err == nil && d > 0 {
 			*interval = d
 		}
+	}
+	if d, err := time.ParseDuration(id.HealthTimeout); err == nil && d > 0 {
+		*healthTimeout = d
 	}
 	if *health == "" {
 		*health = healthURLFromConfig(filepath.Join(*perm, "edged.yaml"))
