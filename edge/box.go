@@ -71,7 +71,9 @@ func (b *Box) Run(ctx context.Context) error {
 	if ob.TornBytes > 0 {
 		b.log.Warn("outbox: cut a torn record from the tail", "bytes", ob.TornBytes)
 	}
+	b.mu.Lock()
 	b.outbox = ob
+	b.mu.Unlock()
 
 	var wg sync.WaitGroup
 	if b.cfg.HTTP != "" {

@@ -16,10 +16,11 @@ import (
 // box to its own topics. The hub's inline client does not pass through it.
 type authHook struct {
 	mqtt.HookBase
-	crossing string
-	boxes    map[string][]byte // box id -> bcrypt hash
-	refused  atomic.Int64      // connections refused
-	denied   atomic.Int64      // publishes/subscribes outside a box's topics
+	crossing  string
+	boxes     map[string][]byte // box id -> bcrypt hash
+	observers map[string][]byte // read-only users -> bcrypt hash
+	refused   atomic.Int64      // connections refused
+	denied    atomic.Int64      // publishes/subscribes outside a box's topics
 }
 
 func (h *authHook) ID() string { return "kordon-auth" }
@@ -33,6 +34,9 @@ func (h *authHook) Provides(b byte) bool {
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	user := string(pk.Connect.Username)
 	hash, ok := h.boxes[user]
+	if !ok {
+		hash, ok = h.observers[user]
+	}
 	if !ok {
 		hash = dummyHash
 	}
@@ -51,6 +55,13 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such box"), bcrypt.Def
 // commands topic (only the hub commands a box), and read only its commands.
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	box := string(cl.Properties.Username)
+	if _, ok := h.observers[box]; ok {
+		ok = !write && strings.HasPrefix(topic, contract.Prefix+"/"+h.crossing+"/")
+		if !ok {
+			h.denied.Add(1)
+		}
+		return ok
+	}
 	if _, ok := h.boxes[box]; !ok {
 		h.denied.Add(1)
 		return false

@@ -29,19 +29,28 @@ import (
 
 // Config is hubd's configuration file (docs/hubd.md).
 type Config struct {
-	Crossing string      `yaml:"crossing"`
-	MQTT     string      `yaml:"mqtt"`     // broker listener, e.g. ":1883"
-	HTTP     string      `yaml:"http"`     // live page and API, e.g. ":8080"
-	DataDir  string      `yaml:"data_dir"` // SQLite database
-	Rules    string      `yaml:"rules"`    // rules file; empty = built-in rules
-	Boxes    []BoxCreds  `yaml:"boxes"`
-	Limits   LimitConfig `yaml:"limits"`
+	Crossing string     `yaml:"crossing"`
+	MQTT     string     `yaml:"mqtt"`     // broker listener, e.g. ":1883"
+	HTTP     string     `yaml:"http"`     // live page and API, e.g. ":8080"
+	DataDir  string     `yaml:"data_dir"` // SQLite database
+	Rules    string     `yaml:"rules"`    // rules file; empty = built-in rules
+	Boxes    []BoxCreds `yaml:"boxes"`
+	// Observers may read every topic of the crossing and write none
+	// (monitoring tools, the BLO's own clients, tests).
+	Observers []Observer  `yaml:"observers"`
+	Limits    LimitConfig `yaml:"limits"`
 }
 
 // BoxCreds admits one box. The password is stored only as a bcrypt hash
 // (`hubd passwd SECRET` prints one).
 type BoxCreds struct {
 	Box          string `yaml:"box"`
+	PasswordHash string `yaml:"password_hash"`
+}
+
+// Observer is a read-only MQTT identity.
+type Observer struct {
+	User         string `yaml:"user"`
 	PasswordHash string `yaml:"password_hash"`
 }
 
@@ -123,7 +132,14 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		boxes[b.Box] = []byte(b.PasswordHash)
 	}
 	h := &Hub{cfg: cfg, log: log, store: st, live: newBroadcaster()}
-	h.auth = &authHook{crossing: cfg.Crossing, boxes: boxes}
+	observers := map[string][]byte{}
+	for _, o := range cfg.Observers {
+		if _, clash := boxes[o.User]; clash {
+			return nil, fmt.Errorf("observer %q has a box's name", o.User)
+		}
+		observers[o.User] = []byte(o.PasswordHash)
+	}
+	h.auth = &authHook{crossing: cfg.Crossing, boxes: boxes, observers: observers}
 	h.ingest = &ingestHook{hub: h, validator: val, rules: rules, maxPayload: maxPayload, states: map[string][]byte{}}
 
 	opts := &mqtt.Options{InlineClient: true, Logger: log.With("part", "broker")}

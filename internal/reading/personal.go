@@ -61,7 +61,7 @@ func collect(t reflect.Type, prefix string, out *[]string, depth int) {
 }
 
 // Redacted returns the JSON of an envelope with every personal field replaced
-// by "[personal]". Logs, and any screen or export that must not show personal
+// by "[personal]" (raw evidence bytes are removed). Logs, and any screen or export that must not show personal
 // data, use this form. Pointers that do not resolve are ignored.
 func Redacted(envelope []byte) []byte {
 	var doc map[string]any
@@ -87,7 +87,11 @@ func redactPointer(doc map[string]any, ptr string) {
 		}
 		if i == len(parts)-1 {
 			if _, ok := m[part]; ok {
-				m[part] = "[personal]"
+				if ptr == "/raw" {
+					delete(m, part) // evidence bytes: nothing useful to show in their place
+				} else {
+					m[part] = "[personal]"
+				}
 			}
 			return
 		}
