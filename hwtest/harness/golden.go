@@ -24,6 +24,9 @@ type Golden struct {
 	Kind    string          `json:"kind"`
 	Quality reading.Quality `json:"quality"`
 	Payload json.RawMessage `json:"payload"`
+	// T, when set (by hand or by a recorder), is the trace time in seconds
+	// of the frame's first byte; rigs check it within their timing tolerance.
+	T *float64 `json:"t,omitempty"`
 }
 
 // GoldenOf reduces a reading to its golden form.
@@ -186,29 +189,15 @@ func traceClock(tr *trace.Trace) func() time.Time {
 // CompareGolden compares readings with a golden file and returns a
 // description of every difference ("" when they match).
 func CompareGolden(got []reading.Reading, goldenPath string) (string, error) {
-	want, err := readGolden(goldenPath)
+	want, err := ReadGolden(goldenPath)
 	if err != nil {
 		return "", err
 	}
-	var diffs []string
-	for i := 0; i < max(len(got), len(want)); i++ {
-		switch {
-		case i >= len(got):
-			diffs = append(diffs, fmt.Sprintf("reading %d: missing; want %s", i+1, mustJSON(want[i])))
-		case i >= len(want):
-			g, _ := GoldenOf(got[i])
-			diffs = append(diffs, fmt.Sprintf("reading %d: unexpected %s", i+1, mustJSON(g)))
-		default:
-			g, err := GoldenOf(got[i])
-			if err != nil {
-				return "", err
-			}
-			if d := diffGolden(want[i], g); d != "" {
-				diffs = append(diffs, fmt.Sprintf("reading %d: %s", i+1, d))
-			}
-		}
+	diffs, err := Compare(got, want, Tolerance{}, nil)
+	if err != nil {
+		return "", err
 	}
-	return strings.Join(diffs, "\n"), nil
+	return JoinDiffs(diffs), nil
 }
 
 // WriteGolden writes readings as a golden file.
@@ -228,7 +217,8 @@ func WriteGolden(got []reading.Reading, goldenPath string) error {
 	return os.WriteFile(goldenPath, b.Bytes(), 0o644)
 }
 
-func readGolden(path string) ([]Golden, error) {
+// ReadGolden reads a golden file: one Golden per line.
+func ReadGolden(path string) ([]Golden, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -245,45 +235,6 @@ func readGolden(path string) ([]Golden, error) {
 		out = append(out, g)
 	}
 	return out, nil
-}
-
-// diffGolden names the fields that differ, as JSON paths with both values.
-func diffGolden(want, got Golden) string {
-	var w, g any
-	json.Unmarshal(mustJSON(want), &w)
-	json.Unmarshal(mustJSON(got), &g)
-	var out []string
-	diffValue("", w, g, &out)
-	return strings.Join(out, "; ")
-}
-
-func diffValue(path string, want, got any, out *[]string) {
-	wm, wok := want.(map[string]any)
-	gm, gok := got.(map[string]any)
-	if wok && gok {
-		keys := map[string]bool{}
-		for k := range wm {
-			keys[k] = true
-		}
-		for k := range gm {
-			keys[k] = true
-		}
-		for _, k := range sortedKeys(keys) {
-			diffValue(path+"/"+k, wm[k], gm[k], out)
-		}
-		return
-	}
-	wa, wok := want.([]any)
-	ga, gok := got.([]any)
-	if wok && gok && len(wa) == len(ga) {
-		for i := range wa {
-			diffValue(fmt.Sprintf("%s/%d", path, i), wa[i], ga[i], out)
-		}
-		return
-	}
-	if string(mustJSON(want)) != string(mustJSON(got)) {
-		*out = append(*out, fmt.Sprintf("%s: want %s, got %s", path, mustJSON(want), mustJSON(got)))
-	}
 }
 
 func sortedKeys(m map[string]bool) []string {

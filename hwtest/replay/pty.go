@@ -4,7 +4,9 @@
 package replay
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/creack/pty"
@@ -69,4 +71,35 @@ func makeRaw(f *os.File) error {
 	t.Cc[unix.VMIN] = 1
 	t.Cc[unix.VTIME] = 0
 	return unix.IoctlSetTermios(fd, unix.TCSETS, t)
+}
+
+// Pending is how many bytes written to the device side wait unread on the
+// host side (TIOCINQ on the slave): 0 means the host has taken everything.
+func (p *PTY) Pending() (int, error) {
+	return unix.IoctlGetInt(int(p.slave.Fd()), unix.TIOCINQ)
+}
+
+// Unplug closes the pair as a pulled USB adapter vanishes: the host's open
+// port fails and the path (the link) disappears until Replug.
+func (p *PTY) Unplug() error {
+	if p.link != "" {
+		_ = os.Remove(p.link)
+	}
+	p.slave.Close()
+	return p.Device.Close()
+}
+
+// Replug opens a fresh pair behind the same link, as a re-plugged adapter
+// reappears under its /dev/serial/by-id name. Without a link the host could
+// not find the new port, so it is an error.
+func (p *PTY) Replug(context.Context) (io.ReadWriter, error) {
+	if p.link == "" {
+		return nil, fmt.Errorf("replug needs a pty opened with a link path")
+	}
+	n, err := OpenPTY(p.link)
+	if err != nil {
+		return nil, err
+	}
+	p.Device, p.slave = n.Device, n.slave
+	return p.Device, nil
 }

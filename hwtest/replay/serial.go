@@ -10,7 +10,7 @@ import (
 	"github.com/kordon/kordon/hwtest/trace"
 )
 
-// Options control a serial replay.
+// Options control a replay.
 type Options struct {
 	// Speed scales the trace's timing: 1 is real time, 10 is ten times
 	// faster, 0 is as fast as ordering allows (device bytes are written at
@@ -21,6 +21,37 @@ type Options struct {
 	// Unexpected is called when the host sends bytes the trace did not
 	// expect at that point; nil ignores them.
 	Unexpected func(want, got []byte)
+	// ExpectTimeout bounds the wait for an expected host request; after it
+	// the replay fails with an error saying what it waited for and what the
+	// host sent instead. 0 waits as long as ctx allows.
+	ExpectTimeout time.Duration
+	// Plug carries out the trace's unplug and replug events. Without one
+	// they are skipped (a plain io.ReadWriter cannot vanish).
+	Plug Plug
+	// OnEvent, if set, is called after each event has been played (progress).
+	OnEvent func(i int, e trace.Event)
+}
+
+// Plug lets a replay unplug and replug the device it plays.
+type Plug interface {
+	// Unplug makes the device vanish: the host's port fails.
+	Unplug() error
+	// Replug brings the device back and returns where its bytes go now.
+	Replug(ctx context.Context) (io.ReadWriter, error)
+}
+
+// UnexpectedError is returned when an expected host request never came.
+type UnexpectedError struct {
+	At   time.Duration // trace time of the expected request
+	Want []byte
+	Got  []byte // what the host sent instead while the replay waited
+}
+
+func (e *UnexpectedError) Error() string {
+	if len(e.Got) == 0 {
+		return fmt.Sprintf("at %.3fs: host never sent the expected request % x", e.At.Seconds(), e.Want)
+	}
+	return fmt.Sprintf("at %.3fs: host sent % x, expected request % x", e.At.Seconds(), e.Got, e.Want)
 }
 
 // Serial plays the device side of a trace into port: device->host bytes are
@@ -31,7 +62,7 @@ func Serial(ctx context.Context, t *trace.Trace, port io.ReadWriter, o Options) 
 	host := newHostReader(port)
 	for {
 		start := time.Now()
-		for _, e := range t.Events {
+		for i, e := range t.Events {
 			if o.Speed > 0 {
 				due := start.Add(time.Duration(float64(e.T) / o.Speed))
 				if err := sleepUntil(ctx, due); err != nil {
@@ -41,7 +72,7 @@ func Serial(ctx context.Context, t *trace.Trace, port io.ReadWriter, o Options) 
 				return ctx.Err()
 			}
 			if e.Host != nil {
-				if err := host.expect(ctx, e.Host, o.Unexpected); err != nil {
+				if err := host.expect(ctx, e, o); err != nil {
 					return err
 				}
 			}
@@ -49,6 +80,21 @@ func Serial(ctx context.Context, t *trace.Trace, port io.ReadWriter, o Options) 
 				if _, err := port.Write(e.Dev); err != nil {
 					return fmt.Errorf("replay write at %.3fs: %w", e.T.Seconds(), err)
 				}
+			}
+			if o.Plug != nil && e.Unplug {
+				if err := o.Plug.Unplug(); err != nil {
+					return fmt.Errorf("unplug at %.3fs: %w", e.T.Seconds(), err)
+				}
+			}
+			if o.Plug != nil && e.Replug {
+				p, err := o.Plug.Replug(ctx)
+				if err != nil {
+					return fmt.Errorf("replug at %.3fs: %w", e.T.Seconds(), err)
+				}
+				port, host = p, newHostReader(p)
+			}
+			if o.OnEvent != nil {
+				o.OnEvent(i, e)
 			}
 		}
 		if !o.Loop {
@@ -97,11 +143,18 @@ func newHostReader(r io.Reader) *hostReader {
 	return h
 }
 
-func (h *hostReader) expect(ctx context.Context, want []byte, unexpected func(want, got []byte)) error {
+func (h *hostReader) expect(ctx context.Context, e trace.Event, o Options) error {
+	want := e.Host
+	var timeout <-chan time.Time
+	if o.ExpectTimeout > 0 {
+		tm := time.NewTimer(o.ExpectTimeout)
+		defer tm.Stop()
+		timeout = tm.C
+	}
 	for {
 		if i := bytes.Index(h.buf, want); i >= 0 {
-			if i > 0 && unexpected != nil {
-				unexpected(want, h.buf[:i])
+			if i > 0 && o.Unexpected != nil {
+				o.Unexpected(want, h.buf[:i])
 			}
 			h.buf = h.buf[i+len(want):]
 			return nil
@@ -109,6 +162,12 @@ func (h *hostReader) expect(ctx context.Context, want []byte, unexpected func(wa
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-timeout:
+			err := &UnexpectedError{At: e.T, Want: want, Got: append([]byte(nil), h.buf...)}
+			if o.Unexpected != nil && len(h.buf) > 0 {
+				o.Unexpected(want, h.buf)
+			}
+			return err
 		case b := <-h.data:
 			h.buf = append(h.buf, b...)
 		case err := <-h.err:

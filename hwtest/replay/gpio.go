@@ -1,0 +1,64 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"github.com/kordon/kordon/hwtest/trace"
+)
+
+// GPIO plays a trace's GPIO events into periph.io fake pins, by line name:
+// each level change is delivered as an edge (EdgesChan), so code waiting in
+// WaitForEdge wakes exactly as on a box. Lines in the trace without a pin
+// are an error; pins need an EdgesChan. Other events are ignored.
+func GPIO(ctx context.Context, t *trace.Trace, pins map[string]*gpiotest.Pin, o Options) error {
+	for _, e := range t.Events {
+		if e.GPIO != nil && pins[e.GPIO.Line] == nil {
+			return fmt.Errorf("at %.3fs: trace line %q has no pin", e.T.Seconds(), e.GPIO.Line)
+		}
+	}
+	for {
+		start := time.Now()
+		for i, e := range t.Events {
+			if e.GPIO == nil {
+				continue
+			}
+			if o.Speed > 0 {
+				if err := sleepUntil(ctx, start.Add(time.Duration(float64(e.T)/o.Speed))); err != nil {
+					return err
+				}
+			}
+			p := pins[e.GPIO.Line]
+			l := gpio.Low
+			if e.GPIO.Level != 0 {
+				l = gpio.High
+			}
+			p.Lock()
+			ch, same := p.EdgesChan, p.L == l
+			p.Unlock()
+			if same {
+				// The recorder writes each line's level at the start; a
+				// level the pin already has is no edge.
+				continue
+			}
+			if ch == nil {
+				return fmt.Errorf("pin %s: set EdgesChan to receive edges", e.GPIO.Line)
+			}
+			select {
+			case ch <- l:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if o.OnEvent != nil {
+				o.OnEvent(i, e)
+			}
+		}
+		if !o.Loop {
+			return nil
+		}
+	}
+}
