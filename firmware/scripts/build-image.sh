@@ -9,6 +9,13 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 gok=$repo/firmware/build/bin/gok
 parent=$repo/firmware/build/gokrazy
 storage=${FW_STORAGE:-1258299392}
+if [ "${FW_SRC:-}" = head ]; then
+	# build from the last commit, not the work tree (others may be mid-edit)
+	rm -rf "$repo/firmware/build/src"
+	mkdir -p "$repo/firmware/build/src"
+	git -C "$repo" archive HEAD | tar -x -C "$repo/firmware/build/src"
+	export FW_SRC_DIR="$repo/firmware/build/src"
+fi
 inst=$("$repo/firmware/scripts/mkinstance.sh" "$target" "$parent")
 start=$(date +%s)
 cd "$inst"

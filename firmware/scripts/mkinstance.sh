@@ -20,6 +20,9 @@ EDGED_CONFIG=${EDGED_CONFIG:-/perm/kordon/edged.yaml}
 EDGED_PKG=${EDGED_PKG:-github.com/kordon/kordon/cmd/edged}
 LIBUSB=$(realpath -m "${LIBUSB:-$repo/firmware/build/libusb}")
 pub=$(tr -d ' \n' < "$UPDATE_PUB")
+# source tree the Kordon programs are built from (build-image.sh FW_SRC=head
+# points this at an export of the last commit)
+SRC=${FW_SRC_DIR:-$repo}
 
 case $target in
 vm)
@@ -115,8 +118,8 @@ mk github.com/gokrazy gokrazy/build/kordon-gokrazy \
 	"require github.com/gokrazy/serial-busybox $SERIAL_BUSYBOX"
 mk github.com/kordon/kordon gokrazy/build/kordon \
 	"require github.com/kordon/kordon v0.0.0-00010101000000-000000000000" \
-	"replace github.com/kordon/kordon => $repo"
+	"replace github.com/kordon/kordon => $SRC"
 mk github.com/kordon/kordon/firmware/usbprobe gokrazy/build/kordon-usbprobe \
 	"require github.com/kordon/kordon/firmware/usbprobe v0.0.0-00010101000000-000000000000" \
-	"replace github.com/kordon/kordon/firmware/usbprobe => $repo/firmware/usbprobe"
+	"replace github.com/kordon/kordon/firmware/usbprobe => $SRC/firmware/usbprobe"
 echo "$inst"

@@ -1,0 +1,3 @@
+module github.com/kordon/kordon/firmware/qemutest
+
+go 1.26.8
