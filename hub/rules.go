@@ -27,9 +27,14 @@ type Rule struct {
 	When     string `yaml:"when"`
 	Severity string `yaml:"severity"`
 	Summary  string `yaml:"summary"` // must not contain personal data
+	// SummaryExpr, optional, is a CEL string expression (same variables as
+	// When) for summaries that name what was found, e.g. a substance; when it
+	// fails or yields "", Summary is used. It must not yield personal data.
+	SummaryExpr string `yaml:"summary_expr"`
 
-	line int
-	prg  cel.Program
+	line   int
+	prg    cel.Program
+	sumPrg cel.Program
 }
 
 type ruleFile struct {
@@ -83,6 +88,18 @@ func compileRules(name string, b []byte) ([]Rule, error) {
 		if r.prg, err = env.Program(ast); err != nil {
 			return nil, fmt.Errorf("%s: %v", at, err)
 		}
+		if r.SummaryExpr != "" {
+			sast, iss := env.Compile(r.SummaryExpr)
+			if iss.Err() != nil {
+				return nil, fmt.Errorf("%s: summary_expr: %v", at, iss.Err())
+			}
+			if sast.OutputType() != cel.StringType {
+				return nil, fmt.Errorf("%s: summary_expr: must be a string expression, is %v", at, sast.OutputType())
+			}
+			if r.sumPrg, err = env.Program(sast); err != nil {
+				return nil, fmt.Errorf("%s: summary_expr: %v", at, err)
+			}
+		}
 	}
 	return f.Rules, nil
 }
@@ -127,11 +144,23 @@ func evaluate(rules []Rule, crossing string, r *reading.Reading, payload json.Ra
 		out = append(out, contract.Alert{
 			Schema: contract.AlertV1, ID: alertID(r, rule.ID), Crossing: crossing,
 			Box: r.Box, Device: r.Device, Rule: rule.ID, Severity: rule.Severity,
-			Summary: rule.Summary, Time: r.Origin.UTC(), Raised: now.UTC(), State: "open",
+			Summary: rule.summary(vars), Time: r.Origin.UTC(), Raised: now.UTC(), State: "open",
 			Readings: []contract.ReadingRef{{Box: r.Box, Device: r.Device, Seq: r.Seq}},
 		})
 	}
 	return out
+}
+
+// summary is the rule's summary_expr result, or its static summary.
+func (r Rule) summary(vars map[string]any) string {
+	if r.sumPrg != nil {
+		if v, _, err := r.sumPrg.Eval(vars); err == nil {
+			if s, ok := v.Value().(string); ok && s != "" {
+				return s
+			}
+		}
+	}
+	return r.Summary
 }
 
 // alertID is derived from the reading and rule, so a redelivered reading
