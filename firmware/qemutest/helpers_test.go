@@ -61,6 +61,9 @@ func hostTools(t testing.TB) {
 	buildOnce.Do(func() {
 		cmd := exec.Command("go", "build", "-o", bin+"/", "./cmd/hubd", "./cmd/hwtest", "./cmd/kordon-install", "./cmd/kordon-update")
 		cmd.Dir = repo
+		if os.Getenv("FW_SRC") == "head" { // the export build-image.sh made of the last commit
+			cmd.Dir = filepath.Join(build, "src")
+		}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("building host tools: %v\n%s", err, out)
