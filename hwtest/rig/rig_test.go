@@ -1,0 +1,87 @@
+package rig
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kordon/kordon/drivers/all"
+)
+
+func runRig(t *testing.T, path string) *Result {
+	t.Helper()
+	r, err := Load(path, all.Drivers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), r, all.Drivers, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// The example rig runs green through the real edged pipeline and hub:
+// golden readings match and the expected alert is raised.
+func TestExampleRigPasses(t *testing.T) {
+	res := runRig(t, "../../rigs/two-readers.yaml")
+	var out bytes.Buffer
+	res.WriteText(&out)
+	if res.Failed() {
+		t.Fatalf("rig failed:\n%s", out.String())
+	}
+	if n := len(res.Readings["reader1"]); n != 2 {
+		t.Errorf("reader1: %d readings at the hub, want 2", n)
+	}
+	if len(res.Alerts) != 1 || res.Alerts[0].Device != "reader2" {
+		t.Errorf("alerts %+v, want one on reader2", res.Alerts)
+	}
+	if res.HubCounters == nil || res.HubCounters.Readings != 3 {
+		t.Errorf("hub counters %+v, want 3 readings stored", res.HubCounters)
+	}
+	t.Logf("\n%s", out.String())
+}
+
+// A deliberately wrong golden file turns the rig red, and the report names
+// the device, the reading and the field that differ, with both values.
+func TestWrongGoldenFailsWithPreciseDiff(t *testing.T) {
+	dir := t.TempDir()
+	golden, err := os.ReadFile("../../drivers/passport/testdata/golden/line-td3-specimen.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitN(golden, []byte("\n"), 2)
+	lines[1] = bytes.Replace(lines[1], []byte(`"number":"L898902C3"`), []byte(`"number":"L898902C4"`), 1)
+	wrong := filepath.Join(dir, "wrong.jsonl")
+	os.WriteFile(wrong, bytes.Join(lines, []byte("\n")), 0o644)
+	abs, _ := filepath.Abs("../../drivers/passport/testdata/traces/line-td3-specimen.jsonl")
+	rigFile := filepath.Join(dir, "rig.yaml")
+	os.WriteFile(rigFile, []byte("rig: wrong-golden\ndevices:\n  - id: reader1\n    trace: "+abs+"\n    golden: wrong.jsonl\n"), 0o644)
+
+	res := runRig(t, rigFile)
+	if !res.Failed() {
+		t.Fatal("rig passed with a wrong golden file")
+	}
+	var out bytes.Buffer
+	res.WriteText(&out)
+	want := `reading 2 (seq 2): /payload/number: want "L898902C4", got "L898902C3"`
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("report does not name the difference %q:\n%s", want, out.String())
+	}
+	var x bytes.Buffer
+	if err := res.WriteJUnit(&x); err != nil {
+		t.Fatal(err)
+	}
+	var suites junitSuites
+	if err := xml.Unmarshal(x.Bytes(), &suites); err != nil {
+		t.Fatalf("JUnit output is not XML: %v\n%s", err, x.String())
+	}
+	s := suites.Suites[0]
+	if s.Tests != 1 || s.Failures != 1 || s.Cases[0].Failure == nil || !strings.Contains(s.Cases[0].Failure.Text, want) {
+		t.Errorf("JUnit does not carry the failure:\n%s", x.String())
+	}
+}
