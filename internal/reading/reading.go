@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -107,9 +108,10 @@ func (r Reading) MarshalJSON() ([]byte, error) {
 		w.Clock = ClockUnknown
 	}
 	w.Personal = PersonalPointers(r.Payload)
-	if len(w.Personal) > 0 && len(r.Raw) > 0 {
+	if len(w.Personal) > 0 && len(r.Raw) > 0 && !slices.Contains(w.Personal, "/raw") {
 		// The raw frame repeats whatever personal data the payload decoded.
-		w.Personal = append(w.Personal, "/raw")
+		// Clip: the pointer list is cached and shared; never append into it.
+		w.Personal = append(slices.Clip(w.Personal), "/raw")
 	}
 	return marshal(w)
 }

@@ -1,0 +1,42 @@
+# Kordon. `make run` starts a simulated crossing; `make test` runs every test.
+# Both install the Debian packages they need when missing (scripts/deps.sh).
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/kordon/kordon/internal/version.Version=$(VERSION)
+# Go test timeout for the whole suite; CI has 90 minutes for everything.
+TEST_TIMEOUT ?= 30m
+
+.PHONY: all build deps run smoke test vet unit fuzz bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+run: deps
+	@scripts/run-crossing.sh
+
+# The demo, started and checked headlessly: the specimen reading and the
+# bad-document alert must reach the hub.
+smoke: deps
+	@KORDON_RUN_DIR=$(CURDIR)/run/smoke KORDON_MQTT_PORT=28830 KORDON_HTTP_PORT=28080 \
+	 KORDON_BOOTH1_PORT=28081 KORDON_BOOTH2_PORT=28082 scripts/run-crossing.sh --smoke
+
+vet:
+	$(GO) vet ./...
+
+unit: deps
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+test: deps vet unit smoke
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin run test-artifacts
+
+-include mk/*.mk
