@@ -42,6 +42,7 @@ type Box struct {
 	client   mqtt.Client
 	conn     chan struct{} // closed while connected
 	emitted  map[string]uint64
+	pub      pubStats // publisher counters (publish.go)
 }
 
 // New prepares a box from a loaded config. Nothing is opened until Run.
@@ -63,13 +64,13 @@ func New(cfg *Config, devices []device.Config, drivers []device.Driver, log *slo
 
 // Run runs the box until ctx ends.
 func (b *Box) Run(ctx context.Context) error {
-	ob, err := outbox.Open(b.cfg.StateDir)
+	ob, err := outbox.Open(b.cfg.StateDir, outbox.Options{MaxBytes: b.cfg.Outbox.MaxBytes, SegmentBytes: b.cfg.Outbox.SegmentBytes})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	defer ob.Close()
-	if ob.TornBytes > 0 {
-		b.log.Warn("outbox: cut a torn record from the tail", "bytes", ob.TornBytes)
+	if st := ob.Stats(); st.TornBytes > 0 {
+		b.log.Warn("outbox: cut a torn record from the tail", "bytes", st.TornBytes)
 	}
 	b.mu.Lock()
 	b.outbox = ob
@@ -85,7 +86,6 @@ func (b *Box) Run(ctx context.Context) error {
 		}()
 		defer srv.Close()
 	}
-	b.connect()
 	defer b.disconnect()
 	for _, dc := range b.devices {
 		wg.Add(1)
@@ -149,13 +149,14 @@ func (o *output) Emit(r reading.Reading) {
 	if r.Quality.Status == "" {
 		r.Quality.Status = reading.OK
 	}
-	seq, err := b.outbox.Append(o.dev, func(seq uint64) ([]byte, error) {
+	class := classify(r)
+	seq, err := b.outbox.Append(o.dev, class, func(seq uint64) ([]byte, error) {
 		r.Seq = seq
 		return json.Marshal(r)
 	})
 	if err != nil {
 		// The reading could not be made durable. Say so loudly, without its content.
-		b.log.Error("reading lost: outbox append failed", "device", o.dev, "kind", r.Kind(), "err", err)
+		b.log.Error("reading lost: outbox append failed", "device", o.dev, "kind", r.Kind(), "class", class, "err", err)
 		o.Count("readings_lost", 1)
 		return
 	}
@@ -215,117 +216,6 @@ func (b *Box) state(s string) contract.State {
 	return st
 }
 
-// connect starts the MQTT client; paho reconnects on its own.
-func (b *Box) connect() {
-	will, _ := json.Marshal(contract.State{Schema: contract.StateV1, Crossing: b.cfg.Crossing, Box: b.cfg.Box, State: "offline", Time: time.Now().UTC()})
-	opts := mqtt.NewClientOptions().
-		AddBroker(b.cfg.Hub.Address).
-		SetClientID("kordon-"+b.cfg.Crossing+"-"+b.cfg.Box).
-		SetUsername(b.cfg.Hub.Username).
-		SetPassword(b.cfg.Hub.Password).
-		// The outbox, not paho's memory store, is what redelivers after a
-		// reconnect: a clean session keeps the two from both resending.
-		SetCleanSession(true).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(15*time.Second).
-		SetKeepAlive(20*time.Second).
-		SetBinaryWill(contract.BoxState(b.cfg.Crossing, b.cfg.Box), will, 1, true).
-		SetOnConnectHandler(b.onConnect).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			b.log.Warn("hub connection lost", "err", err)
-			b.mu.Lock()
-			select {
-			case <-b.conn:
-				b.conn = make(chan struct{})
-			default:
-			}
-			b.mu.Unlock()
-		})
-	c := mqtt.NewClient(opts)
-	b.mu.Lock()
-	b.client = c
-	b.mu.Unlock()
-	c.Connect() // returns at once with ConnectRetry; onConnect signals
-}
-
-func (b *Box) onConnect(c mqtt.Client) {
-	b.log.Info("connected to hub", "address", b.cfg.Hub.Address)
-	st, _ := json.Marshal(b.state("online"))
-	c.Publish(contract.BoxState(b.cfg.Crossing, b.cfg.Box), 1, true, st)
-	b.mu.Lock()
-	avail := make([]contract.DeviceAvailability, 0, len(b.avail))
-	for _, a := range b.avail {
-		avail = append(avail, a)
-	}
-	b.mu.Unlock()
-	for _, a := range avail {
-		b.publishAvailability(c, a)
-	}
-	c.Subscribe(contract.Commands(b.cfg.Crossing, b.cfg.Box), 1, b.onCommand)
-	b.mu.Lock()
-	select {
-	case <-b.conn:
-	default:
-		close(b.conn)
-	}
-	b.mu.Unlock()
-}
-
-func (b *Box) disconnect() {
-	b.mu.Lock()
-	c := b.client
-	b.mu.Unlock()
-	if c == nil {
-		return
-	}
-	if c.IsConnected() {
-		st, _ := json.Marshal(b.state("offline"))
-		c.Publish(contract.BoxState(b.cfg.Crossing, b.cfg.Box), 1, true, st).WaitTimeout(2 * time.Second)
-	}
-	c.Disconnect(500)
-}
-
-func (b *Box) connected() <-chan struct{} {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.conn
-}
-
-// publish drains the outbox in order: a record is acknowledged only after
-// the broker has acknowledged it (QoS 1); on any failure the cursor rewinds.
-func (b *Box) publish(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-b.connected():
-		}
-		rec, err := b.outbox.Next(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				b.log.Error("outbox read", "err", err)
-			}
-			return
-		}
-		tok := b.client.Publish(contract.Readings(b.cfg.Crossing, b.cfg.Box, rec.Device), 1, false, rec.JSON)
-		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			b.log.Warn("publish not acknowledged; will resend", "device", rec.Device, "seq", rec.Seq, "err", tok.Error())
-			b.outbox.Rewind()
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		if err := b.outbox.Ack(rec); err != nil {
-			b.log.Error("outbox ack", "err", err)
-		}
-	}
-}
-
 // httpHandler serves /healthz and /status (the booth readout comes later).
 func (b *Box) httpHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -336,6 +226,7 @@ func (b *Box) httpHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(b.Status())
 	})
+	mux.Handle("GET /metrics", b.metricsHandler())
 	return mux
 }
 
@@ -346,6 +237,7 @@ type Status struct {
 	Firmware     string                                 `json:"firmware"`
 	Connected    bool                                   `json:"connected"`
 	OutboxBytes  int64                                  `json:"outbox_bytes"`
+	Outbox       *outbox.Stats                          `json:"outbox,omitempty"` // depth and any loss
 	LastSeq      map[string]uint64                      `json:"last_seq"`
 	Availability map[string]contract.DeviceAvailability `json:"availability"`
 	Counters     map[string]map[string]int64            `json:"counters"`
@@ -364,7 +256,8 @@ func (b *Box) Status() Status {
 		s.Connected = b.client.IsConnected()
 	}
 	if b.outbox != nil {
-		s.OutboxBytes = b.outbox.Depth()
+		st := b.outbox.Stats()
+		s.OutboxBytes, s.Outbox = st.Bytes, &st
 	}
 	for k, v := range b.emitted {
 		s.LastSeq[k] = v

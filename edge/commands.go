@@ -25,6 +25,8 @@ func (b *Box) onCommand(c mqtt.Client, m mqtt.Message) {
 		case "ping":
 			reply.OK = true
 			reply.Result = map[string]string{"firmware": b.state("online").Firmware}
+		case "resend": // the hub saw a gap in a device's sequence (publish.go)
+			b.resend(cmd, &reply)
 		default:
 			reply.Error = "unknown command"
 		}

@@ -21,6 +21,7 @@ type Config struct {
 	StateDir string        `yaml:"state_dir"` // sequence numbers and the outbox
 	HTTP     string        `yaml:"http"`      // status page and /healthz, e.g. ":8081"; empty = off
 	Hub      HubConfig     `yaml:"hub"`
+	Outbox   OutboxConfig  `yaml:"outbox"`
 	Devices  []DeviceEntry `yaml:"devices"`
 
 	file string
@@ -33,6 +34,26 @@ type HubConfig struct {
 	Password string `yaml:"password"`
 	// PasswordFile, when set, holds the password (kept off the config file).
 	PasswordFile string `yaml:"password_file"`
+	// TLS, when set, connects with this box's client certificate (mutual
+	// TLS, docs/security.md); the address is then ssl://host:8883.
+	TLS *TLSConfig `yaml:"tls"`
+	// KeepAlive and MaxReconnectInterval tune how fast a dead link is
+	// noticed and retried; defaults 20s and 15s.
+	KeepAlive            time.Duration `yaml:"keepalive"`
+	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
+}
+
+// TLSConfig names PEM files: the crossing CA, this box's certificate and key.
+type TLSConfig struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// OutboxConfig bounds the durable outbox (docs/delivery.md).
+type OutboxConfig struct {
+	MaxBytes     int64 `yaml:"max_bytes"`     // default 256 MiB
+	SegmentBytes int64 `yaml:"segment_bytes"` // default 4 MiB
 }
 
 // DeviceEntry is one device wired to the box.
