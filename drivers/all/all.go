@@ -4,10 +4,12 @@ package all
 
 import (
 	"github.com/kordon/kordon/drivers/passport"
+	"github.com/kordon/kordon/drivers/thermometer"
 	"github.com/kordon/kordon/internal/device"
 )
 
 // Drivers are the registered families.
 var Drivers = []device.Driver{
 	passport.Driver,
+	thermometer.Driver,
 }
