@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kordon/kordon/internal/device"
+	"github.com/kordon/kordon/internal/gpioline"
 	"github.com/kordon/kordon/internal/transport"
 	"github.com/kordon/kordon/internal/usbhid/libusb"
 )
@@ -137,7 +138,7 @@ func ParseConfig(path string, b []byte, drivers []device.Driver) (*Config, []dev
 			return nil, nil, e(at+".transport", "%v", err)
 		}
 		opts := d.Options
-		dc := device.Config{ID: d.ID, Transport: d.Transport, Options: device.Options{File: path, Node: &opts}, OpenHID: libusb.Open}
+		dc := device.Config{ID: d.ID, Transport: d.Transport, Options: device.Options{File: path, Node: &opts}, OpenHID: libusb.Open, OpenPin: gpioline.Open}
 		if _, err := drv.New(dc); err != nil {
 			return nil, nil, fmt.Errorf("device %s: %w", d.ID, err)
 		}

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"time"
 
+	"periph.io/x/conn/v3/gpio"
+
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
 	"github.com/kordon/kordon/internal/usbhid"
@@ -46,6 +48,9 @@ type Config struct {
 	// OpenHID opens a USB HID device. edged sets it to the libusb backend;
 	// tests and hwtest hand in usbhid.Replay devices.
 	OpenHID usbhid.Opener
+	// OpenPin opens a GPIO line by name. edged sets it to periph.io
+	// (internal/gpioline); tests hand in gpioline.Fake pins.
+	OpenPin func(name string) (gpio.PinIO, error)
 }
 
 // OpenPort opens the device's byte stream: the Port override, or the
