@@ -4,6 +4,7 @@ package all
 
 import (
 	"github.com/kordon/kordon/drivers/passport"
+	"github.com/kordon/kordon/drivers/scanneralarm"
 	"github.com/kordon/kordon/drivers/thermometer"
 	"github.com/kordon/kordon/internal/device"
 )
@@ -11,5 +12,6 @@ import (
 // Drivers are the registered families.
 var Drivers = []device.Driver{
 	passport.Driver,
+	scanneralarm.Driver,
 	thermometer.Driver,
 }
