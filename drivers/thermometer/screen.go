@@ -48,10 +48,10 @@ type Screening struct {
 	Max *float64 `yaml:"max"`
 }
 
-// screenCfg is Screening resolved, with windows counted in polls: the
+// ScreenConfig is Screening resolved, with windows counted in polls: the
 // screener counts samples, so its decisions are the same however late a
 // poll ran (and the same in a replay as on the bus).
-type screenCfg struct {
+type ScreenConfig struct {
 	fever                 bool
 	threshold, hysteresis float64
 	confirm               int
@@ -74,14 +74,14 @@ type nodeAt struct {
 // decodeScreening reads and checks `screening:` mappings (absent ones are
 // skipped); a later mapping overrides an earlier one key by key, so a
 // slave can change one setting of its bus.
-func decodeScreening(o device.Options, poll time.Duration, layers ...nodeAt) (screenCfg, error) {
+func decodeScreening(o device.Options, poll time.Duration, layers ...nodeAt) (ScreenConfig, error) {
 	var s Screening
 	for _, l := range layers {
 		if err := decodeAt(o, l.n, l.at, &s); err != nil {
-			return screenCfg{}, err
+			return ScreenConfig{}, err
 		}
 	}
-	c := screenCfg{
+	c := ScreenConfig{
 		fever: true, threshold: 37.5, hysteresis: 0.3, confirm: 2,
 		offset: s.Offset, ambientCoeff: s.AmbientCoeff, ambientRef: 25, deadband: 0.2,
 		stuckTol: s.StuckTolerance, min: -50, max: 100,
@@ -186,7 +186,7 @@ type Result struct {
 // (stuck, out of range, status bits, no reply), and which readings are
 // worth publishing. It is not safe for concurrent use; one poll loop owns it.
 type Screener struct {
-	cfg    screenCfg
+	cfg    ScreenConfig
 	sensor string
 	model  string
 
@@ -200,7 +200,17 @@ type Screener struct {
 	since      int      // polls since the last published reading
 }
 
-func newScreener(cfg screenCfg, sensor, model string) *Screener {
+// ParseScreening reads a device's `screening:` mapping (n may be nil) for a
+// sensor polled every poll; other thermometer families use it so every
+// family screens alike.
+func ParseScreening(o device.Options, poll time.Duration, n *yaml.Node) (ScreenConfig, error) {
+	return decodeScreening(o, poll, nodeAt{n, "screening"})
+}
+
+// NewScreener starts judging one sensor's samples.
+func NewScreener(cfg ScreenConfig, sensor, model string) *Screener { return newScreener(cfg, sensor, model) }
+
+func newScreener(cfg ScreenConfig, sensor, model string) *Screener {
 	return &Screener{cfg: cfg, sensor: sensor, model: model}
 }
 

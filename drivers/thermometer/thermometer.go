@@ -62,7 +62,7 @@ type slave struct {
 	name    string
 	profile profile
 	reqs    []modbus.Request
-	screen  screenCfg
+	screen  ScreenConfig
 }
 
 type bus struct {
