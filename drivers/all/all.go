@@ -6,6 +6,7 @@ import (
 	"github.com/kordon/kordon/drivers/passport"
 	"github.com/kordon/kordon/drivers/scanneralarm"
 	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/drivers/tracedetector"
 	"github.com/kordon/kordon/drivers/thermometer/temper"
 	"github.com/kordon/kordon/internal/device"
 )
@@ -15,5 +16,6 @@ var Drivers = []device.Driver{
 	passport.Driver,
 	scanneralarm.Driver,
 	thermometer.Driver,
+	tracedetector.Driver,
 	temper.Driver,
 }
