@@ -88,6 +88,13 @@ func (c *Collector) Counts() map[string]int {
 	return m
 }
 
+// Downs are the reasons the device reported itself unusable, in order.
+func (c *Collector) Downs() []device.Reason {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]device.Reason(nil), c.downs...)
+}
+
 // Ups is how many times the device reported itself open.
 func (c *Collector) Ups() int {
 	c.mu.Lock()
