@@ -208,7 +208,9 @@ func ParseScreening(o device.Options, poll time.Duration, n *yaml.Node) (ScreenC
 }
 
 // NewScreener starts judging one sensor's samples.
-func NewScreener(cfg ScreenConfig, sensor, model string) *Screener { return newScreener(cfg, sensor, model) }
+func NewScreener(cfg ScreenConfig, sensor, model string) *Screener {
+	return newScreener(cfg, sensor, model)
+}
 
 func newScreener(cfg ScreenConfig, sensor, model string) *Screener {
 	return &Screener{cfg: cfg, sensor: sensor, model: model}
