@@ -39,6 +39,7 @@ type Config struct {
 	// (monitoring tools, the BLO's own clients, tests).
 	Observers []Observer  `yaml:"observers"`
 	Limits    LimitConfig `yaml:"limits"`
+	TLS       *TLSConfig  `yaml:"tls"` // mutual-TLS listener (tls.go), the production mode
 }
 
 // BoxCreds admits one box. The password is stored only as a bcrypt hash
@@ -56,7 +57,10 @@ type Observer struct {
 
 // LimitConfig bounds what one client can make the hub do.
 type LimitConfig struct {
-	MaxPayload int `yaml:"max_payload"` // bytes, default 256 KiB
+	MaxPayload    int    `yaml:"max_payload"`    // bytes, default 256 KiB
+	MaxInflight   uint16 `yaml:"max_inflight"`   // unacknowledged QoS 1 messages per client, default 64
+	SessionExpiry uint32 `yaml:"session_expiry"` // seconds a disconnected session is kept, default 3600
+	MaxClients    int64  `yaml:"max_clients"`    // connected clients, default 256
 }
 
 // LoadConfig reads a hub config strictly.
@@ -72,11 +76,12 @@ func LoadConfig(path string) (*Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	if c.Crossing == "" || c.MQTT == "" || c.DataDir == "" {
-		return nil, fmt.Errorf("%s: crossing, mqtt and data_dir are required", path)
+	if c.Crossing == "" || (c.MQTT == "" && c.TLS == nil) || c.DataDir == "" {
+		return nil, fmt.Errorf("%s: crossing, mqtt (or tls) and data_dir are required", path)
 	}
 	for i, b := range c.Boxes {
-		if b.Box == "" || b.PasswordHash == "" {
+		// With mutual TLS a box may have no password: its certificate is its identity.
+		if b.Box == "" || (b.PasswordHash == "" && c.TLS == nil) {
 			return nil, fmt.Errorf("%s: boxes[%d]: box and password_hash are required", path, i)
 		}
 	}
@@ -94,8 +99,10 @@ type Hub struct {
 	live   *broadcaster
 	http   *http.Server
 
+	gaps     *gapTracker // sequence gaps and resend requests (gaps.go)
 	mqttAddr net.Addr
 	httpAddr net.Addr
+	tlsAddr  net.Addr
 }
 
 // New builds a hub; Start opens its listeners.
@@ -145,9 +152,8 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	opts := &mqtt.Options{InlineClient: true, Logger: log.With("part", "broker")}
 	opts.Capabilities = mqtt.NewDefaultServerCapabilities()
 	opts.Capabilities.MaximumPacketSize = uint32(maxPayload + 1024)
-	opts.Capabilities.MaximumSessionExpiryInterval = 3600
-	opts.Capabilities.MaximumClientWritesPending = 1024
-	opts.Capabilities.ReceiveMaximum = 64
+	applyLimits(opts.Capabilities, cfg.Limits)
+	h.gaps = newGapTracker(h)
 	h.broker = mqtt.New(opts)
 	if err := h.broker.AddHook(h.auth, nil); err != nil {
 		return nil, err
@@ -160,14 +166,19 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 
 // Start opens the MQTT and HTTP listeners and returns once they accept.
 func (h *Hub) Start() error {
-	ln, err := net.Listen("tcp", h.cfg.MQTT)
-	if err != nil {
-		return fmt.Errorf("mqtt listen: %w", err)
+	if h.cfg.MQTT != "" {
+		ln, err := net.Listen("tcp", h.cfg.MQTT)
+		if err != nil {
+			return fmt.Errorf("mqtt listen: %w", err)
+		}
+		h.mqttAddr = ln.Addr()
+		ln.Close() // mochi opens its own listener on the address we proved free
+		tcp := listeners.NewTCP(listeners.Config{ID: "boxes", Address: h.mqttAddr.String()})
+		if err := h.broker.AddListener(tcp); err != nil {
+			return err
+		}
 	}
-	h.mqttAddr = ln.Addr()
-	ln.Close() // mochi opens its own listener on the address we proved free
-	tcp := listeners.NewTCP(listeners.Config{ID: "boxes", Address: h.mqttAddr.String()})
-	if err := h.broker.AddListener(tcp); err != nil {
+	if err := h.startTLS(); err != nil {
 		return err
 	}
 	if err := h.broker.Serve(); err != nil {
@@ -187,12 +198,18 @@ func (h *Hub) Start() error {
 		}()
 	}
 	go h.ingest.publishAlerts()
+	go h.gaps.run()
 	h.log.Info("hub started", "crossing", h.cfg.Crossing, "mqtt", h.mqttAddr, "http", h.httpAddr)
 	return nil
 }
 
 // MQTTAddr is the broker's listening address (useful with port 0).
-func (h *Hub) MQTTAddr() string { return h.mqttAddr.String() }
+func (h *Hub) MQTTAddr() string {
+	if h.mqttAddr == nil {
+		return ""
+	}
+	return h.mqttAddr.String()
+}
 
 // HTTPAddr is the web listener's address, or "".
 func (h *Hub) HTTPAddr() string {
@@ -212,6 +229,7 @@ func (h *Hub) Close() error {
 	h.live.close()
 	err := h.broker.Close()
 	h.ingest.stop()
+	h.gaps.stop()
 	if e := h.store.close(); err == nil {
 		err = e
 	}

@@ -67,6 +67,8 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	switch {
 	case t.Leaf == "readings":
 		return pk, h.takeReading(box, t, pk.Payload)
+	case t.Leaf == "replies":
+		h.hub.gaps.reply(box, pk.Payload) // answers to resend requests (gaps.go)
 	case t.Leaf == "availability" || t.Leaf == "state":
 		h.mu.Lock()
 		h.states[pk.TopicName] = append([]byte(nil), pk.Payload...)
@@ -78,6 +80,7 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 
 func (h *ingestHook) refuse(box, topic, why string) (packets.Packet, error) {
 	h.refused.Add(1)
+	countRefused(why)
 	h.hub.log.Warn("payload refused", "box", box, "topic", topic, "why", why)
 	return packets.Packet{}, packets.CodeSuccessIgnore
 }
@@ -100,6 +103,7 @@ func (h *ingestHook) takeReading(box string, t contract.Parsed, body []byte) err
 		h.hub.log.Error("store reading; box will resend", "box", box, "device", r.Device, "seq", r.Seq, "err", err)
 		return packets.ErrRejectPacket
 	}
+	h.hub.gaps.seen(box, r.Device, r.Seq) // duplicates too: a resend fills holes with them
 	if !added {
 		h.duplicates.Add(1)
 		return nil

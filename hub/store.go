@@ -27,9 +27,13 @@ func openStore(dir string) (*store, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
-	if _, err := db.Exec(schemaSQL); err != nil {
+	if _, err := db.Exec(schemaSQL + seqSQL); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("hub db: %w", err)
+	}
+	if err := migrateAlerts(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("hub db: alerts columns: %w", err)
 	}
 	return &store{db: db}, nil
 }
@@ -58,7 +62,58 @@ CREATE TABLE IF NOT EXISTS alerts (
 	body     TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alerts_raised ON alerts(raised);
+-- alert_log is every change of every alert in order; its seq is the
+-- dashboard's event id, so a viewer resumes after a disconnect from the
+-- store and misses nothing (hub/dashstore.go).
+CREATE TABLE IF NOT EXISTS alert_log (
+	seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+	alert_id TEXT NOT NULL,
+	action   TEXT NOT NULL, -- raised | acknowledged | resolved | repeated | cleared
+	user     TEXT NOT NULL DEFAULT '',
+	role     TEXT NOT NULL DEFAULT '',
+	note     TEXT NOT NULL DEFAULT '',
+	time     TEXT NOT NULL,
+	ref      TEXT NOT NULL DEFAULT '' -- reading behind a repeat or clear
+);
+CREATE INDEX IF NOT EXISTS alert_log_alert ON alert_log(alert_id);
 `
+
+// alertColumns are added to an alerts table made before they existed.
+var alertColumns = []struct{ name, def string }{
+	{"repeats", "INTEGER NOT NULL DEFAULT 0"},
+	{"cleared_at", "TEXT NOT NULL DEFAULT ''"},
+	{"ack_by", "TEXT NOT NULL DEFAULT ''"},
+	{"ack_at", "TEXT NOT NULL DEFAULT ''"},
+	{"ack_note", "TEXT NOT NULL DEFAULT ''"},
+	{"resolved_by", "TEXT NOT NULL DEFAULT ''"},
+	{"resolved_at", "TEXT NOT NULL DEFAULT ''"},
+	{"resolved_note", "TEXT NOT NULL DEFAULT ''"},
+}
+
+func migrateAlerts(db *sql.DB) error {
+	have := map[string]bool{}
+	rows, err := db.Query(`SELECT name FROM pragma_table_info('alerts')`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		have[n] = true
+	}
+	rows.Close()
+	for _, c := range alertColumns {
+		if !have[c.name] {
+			if _, err := db.Exec(`ALTER TABLE alerts ADD COLUMN ` + c.name + ` ` + c.def); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // addReading stores a reading; added is false when (box, device, seq) was already there.
 func (s *store) addReading(r *reading.Reading, body []byte, received time.Time) (added bool, err error) {
@@ -71,11 +126,26 @@ func (s *store) addReading(r *reading.Reading, body []byte, received time.Time) 
 	return n == 1, err
 }
 
+// addAlert stores a new alert and its "raised" log entry together.
 func (s *store) addAlert(a contract.Alert) error {
 	body, _ := json.Marshal(a)
-	_, err := s.db.Exec(`INSERT OR IGNORE INTO alerts(id, box, device, rule, severity, state, raised, body) VALUES (?,?,?,?,?,?,?,?)`,
-		a.ID, a.Box, a.Device, a.Rule, a.Severity, a.State, a.Raised.UTC().Format(time.RFC3339Nano), string(body))
-	return err
+	tx, err := s.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	raised := a.Raised.UTC().Format(time.RFC3339Nano)
+	res, err := tx.Exec(`INSERT OR IGNORE INTO alerts(id, box, device, rule, severity, state, raised, body) VALUES (?,?,?,?,?,?,?,?)`,
+		a.ID, a.Box, a.Device, a.Rule, a.Severity, a.State, raised, string(body))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		if _, err := tx.Exec(`INSERT INTO alert_log(alert_id, action, time) VALUES (?, 'raised', ?)`, a.ID, raised); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // recentReadings returns the newest readings' envelopes, newest first.
@@ -105,3 +175,79 @@ func (s *store) bodies(ctx context.Context, q string, args ...any) ([]json.RawMe
 }
 
 func (s *store) close() error { return s.db.Close() }
+
+// Sequence bookkeeping (gaps.go): lost ranges the boxes reported, and the
+// contiguous high-water mark saved whenever a loss is recorded, so a
+// restarted hub does not ask again for what is known to be gone.
+const seqSQL = `
+CREATE TABLE IF NOT EXISTS lost (
+	box      TEXT NOT NULL,
+	device   TEXT NOT NULL,
+	first    INTEGER NOT NULL,
+	last     INTEGER NOT NULL,
+	reason   TEXT NOT NULL,
+	recorded TEXT NOT NULL,
+	PRIMARY KEY (box, device, first)
+);
+CREATE TABLE IF NOT EXISTS seqstate (
+	box    TEXT NOT NULL,
+	device TEXT NOT NULL,
+	contig INTEGER NOT NULL,
+	PRIMARY KEY (box, device)
+);
+`
+
+func (s *store) addLost(box, device string, first, last uint64, reason string) error {
+	_, err := s.db.Exec(`INSERT OR REPLACE INTO lost(box, device, first, last, reason, recorded) VALUES (?,?,?,?,?,?)`,
+		box, device, first, last, reason, time.Now().UTC().Format(time.RFC3339Nano))
+	return err
+}
+
+func (s *store) saveContig(box, device string, contig uint64) {
+	s.db.Exec(`INSERT INTO seqstate(box, device, contig) VALUES (?,?,?) ON CONFLICT(box, device) DO UPDATE SET contig = max(contig, excluded.contig)`, box, device, contig)
+}
+
+// contiguous is the highest seq of a device below which nothing is missing:
+// from the saved mark, over the run of stored readings that follows it.
+func (s *store) contiguous(box, device string) uint64 {
+	var base uint64
+	s.db.QueryRow(`SELECT contig FROM seqstate WHERE box=? AND device=?`, box, device).Scan(&base)
+	var n int
+	s.db.QueryRow(`SELECT COUNT(*) FROM readings WHERE box=? AND device=? AND seq=?`, box, device, base+1).Scan(&n)
+	if n == 0 {
+		return base
+	}
+	var end uint64
+	err := s.db.QueryRow(`SELECT r.seq FROM readings r WHERE r.box=? AND r.device=? AND r.seq > ?
+		AND NOT EXISTS (SELECT 1 FROM readings x WHERE x.box=r.box AND x.device=r.device AND x.seq=r.seq+1)
+		ORDER BY r.seq LIMIT 1`, box, device, base).Scan(&end)
+	if err != nil {
+		return base
+	}
+	return end
+}
+
+// Lost is a range of a device's readings the hub will never have.
+type Lost struct {
+	Box, Device string
+	First, Last uint64
+	Reason      string
+}
+
+// LostReadings lists recorded losses (for tests and the API).
+func (h *Hub) LostReadings() ([]Lost, error) {
+	rows, err := h.store.db.Query(`SELECT box, device, first, last, reason FROM lost ORDER BY box, device, first`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Lost
+	for rows.Next() {
+		var l Lost
+		if err := rows.Scan(&l.Box, &l.Device, &l.First, &l.Last, &l.Reason); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}

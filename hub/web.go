@@ -23,6 +23,7 @@ func (h *Hub) webHandler() http.Handler {
 		w.Write(livePage)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle("GET /metrics", h.MetricsHandler())
 	mux.HandleFunc("GET /api/readings", func(w http.ResponseWriter, r *http.Request) {
 		rows, err := h.store.recentReadings(r.Context(), limitParam(r))
 		if err != nil {
