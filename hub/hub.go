@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kordon/kordon/drivers"
+	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/schema"
 )
 
@@ -39,7 +40,8 @@ type Config struct {
 	// (monitoring tools, the BLO's own clients, tests).
 	Observers []Observer  `yaml:"observers"`
 	Limits    LimitConfig `yaml:"limits"`
-	TLS       *TLSConfig  `yaml:"tls"` // mutual-TLS listener (tls.go), the production mode
+	TLS       *TLSConfig  `yaml:"tls"`   // mutual-TLS listener (tls.go), the production mode
+	Users     []dash.User `yaml:"users"` // dashboard log-ins (hub/dash, docs/screens.md)
 }
 
 // BoxCreds admits one box. The password is stored only as a bcrypt hash
@@ -166,6 +168,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 
 // Start opens the MQTT and HTTP listeners and returns once they accept.
 func (h *Hub) Start() error {
+	h.startRules()
 	if h.cfg.MQTT != "" {
 		ln, err := net.Listen("tcp", h.cfg.MQTT)
 		if err != nil {

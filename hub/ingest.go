@@ -21,7 +21,7 @@ type ingestHook struct {
 	mqtt.HookBase
 	hub        *Hub
 	validator  *schema.Validator
-	rules      []Rule
+	rules      *ruleSet // hot-reloaded (rules.go)
 	maxPayload int
 
 	readings, duplicates, refused, alerts atomic.Int64

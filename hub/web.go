@@ -8,17 +8,28 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/reading"
 )
 
 //go:embed live.html
 var livePage []byte
 
-// webHandler serves the plain live page (readings and alerts as they
-// arrive, personal data withheld) and a small JSON API.
+// webHandler serves the BLO dashboard (/dash/, log-in required), the plain
+// live page (/live: readings and alerts as they arrive, personal data
+// withheld) and a small JSON API.
 func (h *Hub) webHandler() http.Handler {
 	mux := http.NewServeMux()
+	d, err := h.dashboard()
+	if err != nil {
+		h.log.Error("dashboard disabled", "err", err)
+	} else {
+		mux.Handle("/dash/", d.Handler())
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/dash/", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /live", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(livePage)
 	})
@@ -98,4 +109,30 @@ func limitParam(r *http.Request) int {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
+}
+
+// dashboard builds the BLO dashboard over the hub's store and live events.
+func (h *Hub) dashboard() (*dash.Dash, error) {
+	return dash.New(dash.Options{
+		Crossing: h.cfg.Crossing,
+		Users:    h.cfg.Users,
+		Store:    dashStore{h.store},
+		States:   h.ingest.snapshot,
+		Subscribe: func() (<-chan dash.Event, func()) {
+			src, cancel := h.live.subscribe()
+			out := make(chan dash.Event, 64)
+			go func() {
+				defer close(out)
+				for e := range src {
+					select {
+					case out <- dash.Event{Name: e.Name, Data: e.Data}:
+					default: // a slow viewer misses readings; alerts come from the store
+					}
+				}
+			}()
+			return out, cancel
+		},
+		Rules: func() any { return h.Rules() },
+		Log:   h.log.With("part", "dash"),
+	})
 }
