@@ -31,7 +31,7 @@ func TestDecodeReportScalings(t *testing.T) {
 		div    int
 		want   float64
 	}{
-		{[]byte{0x80, 0x80, 0x0E, 042, 0, 0, 0, 0}, 100, 36.18},    // 0x0E2A = 3626
+		{[]byte{0x80, 0x80, 0x0E, 0x22, 0, 0, 0, 0}, 100, 36.18},   // 0x0E22 = 3618
 		{[]byte{0x80, 0x80, 0x09, 0x29, 0, 0, 0, 0}, 100, 23.45},   // TEMPerX
 		{[]byte{0x80, 0x80, 0x17, 0x70, 0, 0, 0, 0}, 256, 23.4375}, // older firmware
 		{[]byte{0x80, 0x80, 0xF8, 0x30, 0, 0, 0, 0}, 100, -20.0},   // below zero

@@ -1,0 +1,252 @@
+package thermometer_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kordon/kordon/drivers/all"
+	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/edge"
+	"github.com/kordon/kordon/hub"
+	"github.com/kordon/kordon/hwtest/replay"
+	"github.com/kordon/kordon/hwtest/trace"
+	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/logging"
+)
+
+// End to end: a real edged (in-process) runs the thermometer driver on a
+// pty, publishes over MQTT to a real hub (mochi broker, SQLite, the default
+// CEL rules) on 127.0.0.1, and an observer watches what the hub accepted.
+
+const crossing = "kz-test"
+
+func hash(t *testing.T, pw string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost) // MinCost: test speed
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+func startHub(t *testing.T, box, pw string) *hub.Hub {
+	t.Helper()
+	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
+		Boxes:     []hub.BoxCreds{{Box: box, PasswordHash: hash(t, pw)}},
+		Observers: []hub.Observer{{User: "watch", PasswordHash: hash(t, "watchpw")}}}
+	h, err := hub.New(cfg, logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// startBox runs edged with one thermometer bus on path.
+func startBox(t *testing.T, h *hub.Hub, box, pw, devID, path string, options any) {
+	t.Helper()
+	opts, err := json.Marshal(options) // JSON is YAML flow style
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := fmt.Sprintf(`
+crossing: %s
+box: %s
+state_dir: %s
+hub: {address: "tcp://%s", username: %s, password: %s}
+devices:
+  - id: %s
+    driver: modbus-thermometer
+    transport: {type: serial, path: %s, baud: 9600}
+    options: %s
+`, crossing, box, t.TempDir(), h.MQTTAddr(), box, pw, devID, path, opts)
+	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := edge.New(cfg, devs, all.Drivers, logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// watcher records the readings the hub accepted (the broker delivers a
+// reading to subscribers only after the hub's ingest hook stored it and
+// ran the rules on it).
+type watcher struct {
+	mu   sync.Mutex
+	msgs []wireReading
+	seen chan struct{}
+}
+
+type wireReading struct {
+	Device  string                  `json:"device"`
+	Seq     uint64                  `json:"seq"`
+	Quality struct{ Status string } `json:"quality"`
+	Payload thermometer.Temperature `json:"payload"`
+}
+
+func watch(t *testing.T, h *hub.Hub, filter string) *watcher {
+	t.Helper()
+	w := &watcher{seen: make(chan struct{}, 1)}
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + h.MQTTAddr()).SetClientID("watch-" + t.Name()).
+		SetUsername("watch").SetPassword("watchpw"))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("observer connect: %v", tok.Error())
+	}
+	tok := c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
+		var r wireReading
+		if err := json.Unmarshal(m.Payload(), &r); err != nil {
+			t.Errorf("reading: %v", err)
+			return
+		}
+		w.mu.Lock()
+		w.msgs = append(w.msgs, r)
+		w.mu.Unlock()
+		select {
+		case w.seen <- struct{}{}:
+		default:
+		}
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("observer subscribe: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return w
+}
+
+// until waits, woken by each arriving reading, until ok holds.
+func (w *watcher) until(t *testing.T, within time.Duration, ok func([]wireReading) bool) []wireReading {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		w.mu.Lock()
+		msgs := append([]wireReading(nil), w.msgs...)
+		w.mu.Unlock()
+		if ok(msgs) {
+			return msgs
+		}
+		select {
+		case <-w.seen:
+		case <-timeout:
+			t.Fatalf("readings did not arrive within %v; have %d: %+v", within, len(msgs), msgs)
+		}
+	}
+}
+
+func alerts(t *testing.T, h *hub.Hub) []contract.Alert {
+	t.Helper()
+	resp, err := http.Get("http://" + h.HTTPAddr() + "/api/alerts?limit=1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []contract.Alert
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("alerts %s: %v", b, err)
+	}
+	return out
+}
+
+func hasEvent(ev string) func([]wireReading) bool {
+	return func(rs []wireReading) bool {
+		return slices.ContainsFunc(rs, func(r wireReading) bool { return slices.Contains(r.Payload.Events, ev) })
+	}
+}
+
+// TestFeverTraceRaisesOneAlertAtHub plays the fever trace (a spike, eight
+// feverish samples, recovery) through edged into the hub: exactly one fever
+// alert, naming the booth, linked to the onset reading.
+func TestFeverTraceRaisesOneAlertAtHub(t *testing.T) {
+	tr, err := trace.ReadFile("testdata/traces/calex-fever.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := replay.OpenPTY(filepath.Join(t.TempDir(), "ttyUSB0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Poll/response: replies go out only after the polls they answer, so
+	// the replay can start before edged opens the port.
+	go replay.Serial(ctx, tr, p.Device, replay.Options{})
+
+	h := startHub(t, "booth-3", "boxpw")
+	w := watch(t, h, contract.Readings(crossing, "booth-3", "thermo1"))
+	startBox(t, h, "booth-3", "boxpw", "thermo1", p.Path, tr.Header.Options)
+
+	rs := w.until(t, 30*time.Second, hasEvent(thermometer.EventFeverCleared))
+	var onset wireReading
+	for _, r := range rs {
+		if slices.Contains(r.Payload.Events, thermometer.EventFeverOnset) {
+			onset = r
+		}
+	}
+	fevers := 0
+	for _, r := range rs {
+		if r.Payload.Fever {
+			fevers++
+		}
+	}
+	if fevers < 3 {
+		t.Fatalf("only %d feverish readings reached the hub; the trace has more", fevers)
+	}
+	var fever []contract.Alert
+	for _, a := range alerts(t, h) {
+		if a.Rule == "fever" {
+			fever = append(fever, a)
+		}
+	}
+	if len(fever) != 1 {
+		t.Fatalf("%d fever alerts, want exactly 1: %+v", len(fever), fever)
+	}
+	a := fever[0]
+	if a.Box != "booth-3" || a.Device != "thermo1" || a.Severity != "high" || len(a.Readings) != 1 || a.Readings[0].Seq != onset.Seq {
+		t.Errorf("alert %+v, want booth-3/thermo1 high, linked to onset seq %d", a, onset.Seq)
+	}
+}
+
+// TestPymodbusValuesArriveAtHub: edged polls an independent RTU slave
+// (pymodbus over socat ptys); the decoded values reach the hub.
+func TestPymodbusValuesArriveAtHub(t *testing.T) {
+	path := startPymodbusSlave(t)
+	h := startHub(t, "booth-1", "boxpw")
+	w := watch(t, h, contract.Readings(crossing, "booth-1", "bus1"))
+	startBox(t, h, "booth-1", "boxpw", "bus1", path, map[string]any{
+		"poll": "50ms", "timeout": "300ms",
+		"slaves": []any{
+			map[string]any{"address": 1, "name": "lane-1", "profile": "calex-pyrousb"},
+			map[string]any{"address": 2, "name": "outdoor-air", "profile": "xy-md02", "screening": map[string]any{"fever": false}},
+		},
+		"screening": map[string]any{"stuck_window": "0s"},
+	})
+	good := func(sensor string, c float64) func([]wireReading) bool {
+		return func(rs []wireReading) bool {
+			return slices.ContainsFunc(rs, func(r wireReading) bool {
+				return r.Payload.Sensor == sensor && r.Quality.Status == "ok" && r.Payload.Celsius != nil && *r.Payload.Celsius == c
+			})
+		}
+	}
+	w.until(t, 30*time.Second, func(rs []wireReading) bool { return good("lane-1", 36.5)(rs) && good("outdoor-air", -7.5)(rs) })
+}
