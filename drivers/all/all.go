@@ -3,6 +3,8 @@
 package all
 
 import (
+	"github.com/kordon/kordon/drivers/cctv"
+	"github.com/kordon/kordon/drivers/contact"
 	"github.com/kordon/kordon/drivers/passport"
 	"github.com/kordon/kordon/drivers/scanneralarm"
 	"github.com/kordon/kordon/drivers/thermometer"
@@ -13,6 +15,8 @@ import (
 
 // Drivers are the registered families.
 var Drivers = []device.Driver{
+	cctv.Driver,
+	contact.Driver,
 	passport.Driver,
 	scanneralarm.Driver,
 	thermometer.Driver,

@@ -1,0 +1,289 @@
+package cctv
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+	"periph.io/x/conn/v3/gpio"
+
+	"github.com/kordon/kordon/edge/trigger"
+	"github.com/kordon/kordon/hwtest/harness"
+	"github.com/kordon/kordon/internal/device"
+	"github.com/kordon/kordon/internal/gpioline"
+	"github.com/kordon/kordon/internal/reading"
+)
+
+func options(t testing.TB, src string) device.Options {
+	t.Helper()
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
+		t.Fatal(err)
+	}
+	return device.Options{File: "box.yaml", Node: n.Content[0]}
+}
+
+// engineOut is a Collector that also attaches actuators to an engine, as
+// the edge's output does.
+type engineOut struct {
+	*harness.Collector
+	eng *trigger.Engine
+	id  string
+}
+
+func (o engineOut) AttachActuator(a trigger.Actuator, rules []trigger.Rule) func() {
+	return o.eng.Attach(o.id, a, rules)
+}
+
+type rig struct {
+	pin *gpioline.FakePin
+	eng *trigger.Engine
+	out engineOut
+	ctx context.Context
+}
+
+// start runs a cctv output on fake line GPIO17 until the test ends, and
+// returns once it is attached to the engine.
+func start(t testing.TB, opts string) *rig {
+	t.Helper()
+	fake := gpioline.NewFake("GPIO17")
+	d, err := New(device.Config{ID: "cctv1", Options: options(t, opts), OpenPin: fake.Open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{pin: fake.Pin("GPIO17"), eng: &trigger.Engine{}}
+	r.out = engineOut{Collector: harness.NewCollector(), eng: r.eng, id: "cctv1"}
+	ctx, cancel := context.WithCancel(context.Background())
+	tctx, tcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	r.ctx = tctx
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, r.out) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		tcancel()
+	})
+	for len(r.eng.Devices()) == 0 || r.out.Ups() == 0 {
+		select {
+		case <-r.out.Changed():
+		case <-tctx.Done():
+			t.Fatal("output did not start")
+		}
+	}
+	return r
+}
+
+func (r *rig) outs(t testing.TB, n int) []gpioline.Change {
+	t.Helper()
+	c, err := r.pin.WaitOuts(r.ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (r *rig) readings(t testing.TB, n int) []Payload {
+	t.Helper()
+	for {
+		rs := r.out.Readings()
+		if len(rs) >= n {
+			var ps []Payload
+			for _, x := range rs {
+				ps = append(ps, x.Payload.(Payload))
+			}
+			return ps
+		}
+		select {
+		case <-r.out.Changed():
+		case <-r.ctx.Done():
+			t.Fatalf("%d readings, want %d", len(rs), n)
+		}
+	}
+}
+
+func fire(t testing.TB, r *rig, req trigger.Request) trigger.Result {
+	t.Helper()
+	res, err := r.eng.Fire("cctv1", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestPulseLengthAndPolarity: an active-low output rests high, goes low for
+// at least the pulse length, and each change is a reading.
+func TestPulseLengthAndPolarity(t *testing.T) {
+	r := start(t, `{line: GPIO17, active: low, pulse: 30ms, min_gap: 0s, input: "NVR-1 alarm in 3"}`)
+	if res := fire(t, r, trigger.Request{Cause: "command:c1"}); res.Action != "activated" {
+		t.Fatalf("fire = %+v", res)
+	}
+	outs := r.outs(t, 3) // rest, active, release
+	if outs[0].Level != gpio.High || outs[1].Level != gpio.Low || outs[2].Level != gpio.High {
+		t.Fatalf("levels = %v, want high (rest), low (active), high", outs)
+	}
+	if w := outs[2].At.Sub(outs[1].At); w < 30*time.Millisecond {
+		t.Errorf("pulse %v, want >= 30ms", w)
+	}
+	ps := r.readings(t, 3)
+	want := []struct {
+		active bool
+		level  int
+		cause  string
+	}{{false, 1, "start"}, {true, 0, "command:c1"}, {false, 1, "pulse-end"}}
+	for i, w := range want {
+		if ps[i].Active != w.active || ps[i].Level != w.level || ps[i].Cause != w.cause || ps[i].Input != "NVR-1 alarm in 3" {
+			t.Errorf("reading %d = %+v, want active=%v level=%d cause=%s", i, ps[i], w.active, w.level, w.cause)
+		}
+	}
+	if ps[1].LatencyUS <= 0 {
+		t.Errorf("activation latency not recorded: %+v", ps[1])
+	}
+}
+
+// TestStormCannotHoldContactClosed: triggers during a pulse fold into it,
+// a trigger during the gap waits for the gap's end, and the contact is
+// open for at least min_gap between activations.
+func TestStormCannotHoldContactClosed(t *testing.T) {
+	r := start(t, `{line: GPIO17, pulse: 20ms, min_gap: 50ms}`)
+	fire(t, r, trigger.Request{Cause: "rule:a"})
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ { // a storm while the contact is closed
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.eng.Fire("cctv1", trigger.Request{Cause: "rule:storm"})
+		}()
+	}
+	wg.Wait()
+	outs := r.outs(t, 3) // rest, active, released
+	res := fire(t, r, trigger.Request{Cause: "rule:late"})
+	if res.Action != "deferred" {
+		t.Fatalf("trigger inside the gap = %+v, want deferred", res)
+	}
+	if res := fire(t, r, trigger.Request{Cause: "rule:later"}); res.Action != "folded" {
+		t.Errorf("second trigger inside the gap = %+v, want folded", res)
+	}
+	outs = r.outs(t, 5)
+	if outs[1].Level != gpio.High || outs[2].Level != gpio.Low || outs[3].Level != gpio.High || outs[4].Level != gpio.Low {
+		t.Fatalf("levels %v", outs)
+	}
+	if gap := outs[3].At.Sub(outs[2].At); gap < 50*time.Millisecond {
+		t.Errorf("contact open %v between activations, want >= min_gap 50ms", gap)
+	}
+	ps := r.readings(t, 5)
+	if ps[2].Folded != 50 || ps[2].Cause != "pulse-end" {
+		t.Errorf("release = %+v, want 50 folded triggers", ps[2])
+	}
+	if ps[3].Cause != "rule:late" || !ps[3].Active {
+		t.Errorf("deferred activation = %+v", ps[3])
+	}
+	if ps[4].Folded != 1 {
+		t.Errorf("second release = %+v, want the trigger during the gap folded", ps[4])
+	}
+	if n := len(r.pin.Outs()); n != 5 {
+		t.Errorf("%d levels driven, want 5", n)
+	}
+}
+
+// TestLatchHoldsUntilReleased: a latched output stays closed until a
+// release, however many triggers come.
+func TestLatchHoldsUntilReleased(t *testing.T) {
+	r := start(t, `{line: GPIO17, mode: latch, min_gap: 0s}`)
+	if res := fire(t, r, trigger.Request{Action: "release"}); res.Action != "idle" {
+		t.Errorf("release while open = %+v, want idle", res)
+	}
+	fire(t, r, trigger.Request{Cause: "command:a"})
+	if res := fire(t, r, trigger.Request{Cause: "command:b"}); res.Action != "folded" {
+		t.Errorf("second trigger = %+v, want folded", res)
+	}
+	r.outs(t, 2)
+	if res := fire(t, r, trigger.Request{Action: "release", Cause: "command:c"}); res.Action != "released" {
+		t.Errorf("release = %+v", res)
+	}
+	outs := r.outs(t, 3)
+	if outs[1].Level != gpio.High || outs[2].Level != gpio.Low {
+		t.Errorf("levels %v", outs)
+	}
+	ps := r.readings(t, 3)
+	if ps[2].Cause != "command:c" || ps[2].Folded != 1 {
+		t.Errorf("release reading %+v", ps[2])
+	}
+}
+
+type alarm struct {
+	Alarm bool   `json:"alarm"`
+	Lane  string `json:"lane"`
+}
+
+func (alarm) Kind() string { return "scanner_event" }
+
+// TestRulesFireOnMatchingReadings: the output's "on" rules fire it through
+// the engine; other readings and its own readings do not.
+func TestRulesFireOnMatchingReadings(t *testing.T) {
+	r := start(t, `
+line: GPIO17
+pulse: 10ms
+min_gap: 0s
+on:
+  - {name: scanner-alarm, kind: scanner_event, payload: {alarm: true}}
+  - {name: bad-doc, kind: document, quality: bad}
+`)
+	r.eng.Take(reading.Reading{Box: "b", Device: "xray1", Seq: 7, Payload: alarm{Alarm: false}})
+	r.eng.Take(reading.Reading{Box: "b", Device: "cctv1", Seq: 2, Payload: Payload{Active: true}})
+	r.eng.Take(reading.Reading{Box: "b", Device: "xray1", Seq: 8, Payload: alarm{Alarm: true, Lane: "L2"}})
+	r.outs(t, 3)
+	ps := r.readings(t, 3)
+	if ps[1].Cause != "rule:scanner-alarm" || ps[1].Trigger == nil || ps[1].Trigger.Device != "xray1" || ps[1].Trigger.Seq != 8 {
+		t.Errorf("activation = %+v, want rule:scanner-alarm from xray1 #8", ps[1])
+	}
+	if n := len(r.pin.Outs()); n != 3 {
+		t.Errorf("%d levels driven, want 3: only the alarm fires", n)
+	}
+}
+
+func TestOptionErrors(t *testing.T) {
+	for src, want := range map[string]string{
+		`{active: high}`:                                          "line: missing",
+		`{line: X, active: on}`:                                   "active: must be high or low",
+		`{line: X, mode: toggle}`:                                 "mode: must be pulse or latch",
+		`{line: X, pulse: 0s}`:                                    "pulse: must be between",
+		`{line: X, min_gap: -1s}`:                                 "min_gap: must be between",
+		`{line: X, on: [{}]}`:                                     "matches every reading",
+		`{line: X, on: [{kind: a, qualty: bad}]}`:                 "qualty: unknown option",
+		`{line: X, on: [{kind: a, quality: meh}]}`:                "quality must be ok, suspect or bad",
+		`{line: X, on: [{payload: {a: [1, 2]}}]}`:                 "only strings, numbers and booleans",
+		`{line: X, on: [{name: a, kind: b}, {name: a, kind: c}]}`: "repeated",
+	} {
+		_, err := New(device.Config{ID: "c", Options: options(t, src)})
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "box.yaml:1:") {
+			t.Errorf("%s: err = %v, want box.yaml:1: ...%s", src, err, want)
+		}
+	}
+}
+
+// BenchmarkTakeToEdge measures the engine alone: a matching reading handed
+// to Take until the output's active edge on the fake pin.
+func BenchmarkTakeToEdge(b *testing.B) {
+	r := start(b, `{line: GPIO17, mode: latch, min_gap: 0s, on: [{kind: scanner_event, payload: {alarm: true}}]}`)
+	rd := reading.Reading{Box: "b", Device: "xray1", Payload: alarm{Alarm: true}}
+	var total time.Duration
+	n := 1
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rd.Seq = uint64(i + 1)
+		t0 := time.Now()
+		r.eng.Take(rd)
+		outs := r.outs(b, n+1)
+		total += outs[n].At.Sub(t0)
+		if _, err := r.eng.Fire("cctv1", trigger.Request{Action: "release"}); err != nil {
+			b.Fatal(err)
+		}
+		n += 2
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/reading-to-edge")
+}
