@@ -61,7 +61,7 @@ firmware-unit:
 
 # QEMU tests reuse firmware/build outputs; they build what is missing.
 firmware-qemu-test: image-vm
-	cd $(FW_DIR)/qemutest && go test -v -count=1 -timeout $(FW_TEST_TIMEOUT) .
+	cd $(FW_DIR)/qemutest && KORDON_QEMU_TEST=1 go test -v -count=1 -timeout $(FW_TEST_TIMEOUT) . 2>&1 | tee $(abspath $(FW_BUILD))/firmware-test.log | grep -E "^(=== RUN|--- |FIGURE|PASS|FAIL|ok|panic)|    [a-z_]+_test.go" ; test $${PIPESTATUS[0]} -eq 0
 
 firmware-test: firmware-unit firmware-qemu-test
 

@@ -11,9 +11,13 @@ parent=$repo/firmware/build/gokrazy
 storage=${FW_STORAGE:-1258299392}
 if [ "${FW_SRC:-}" = head ]; then
 	# build from the last commit, not the work tree (others may be mid-edit)
-	rm -rf "$repo/firmware/build/src"
-	mkdir -p "$repo/firmware/build/src"
-	git -C "$repo" archive HEAD | tar -x -C "$repo/firmware/build/src"
+	head=$(git -C "$repo" rev-parse HEAD)
+	if [ "$(cat "$repo/firmware/build/src/.commit" 2>/dev/null)" != "$head" ]; then
+		rm -rf "$repo/firmware/build/src"
+		mkdir -p "$repo/firmware/build/src"
+		git -C "$repo" archive HEAD | tar -x -C "$repo/firmware/build/src"
+		echo "$head" > "$repo/firmware/build/src/.commit"
+	fi
 	export FW_SRC_DIR="$repo/firmware/build/src"
 fi
 inst=$("$repo/firmware/scripts/mkinstance.sh" "$target" "$parent")
