@@ -228,7 +228,8 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 		if iss.Err() != nil {
 			return nil, fail(key, "%v", iss.Err())
 		}
-		if !ast.OutputType().IsExactType(want) {
+		// dyn (a payload field) is checked when it runs: a non-bool does not fire.
+		if out := ast.OutputType(); !out.IsExactType(want) && !out.IsExactType(cel.DynType) {
 			return nil, fail(key, "must be a %v expression, is %v", want, ast.OutputType())
 		}
 		prg, err := env.Program(ast)
@@ -268,7 +269,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 			return nil, &posError{l, col, "correlate.window: missing or zero (e.g. 2m)"}
 		}
 		ast, iss := env.Compile(c.With)
-		if iss.Err() != nil || !ast.OutputType().IsExactType(cel.BoolType) {
+		if iss.Err() != nil || !(ast.OutputType().IsExactType(cel.BoolType) || ast.OutputType().IsExactType(cel.DynType)) {
 			l, col := at("with")
 			msg := "must be a bool expression"
 			if iss.Err() != nil {
