@@ -320,9 +320,9 @@ type alertSink interface {
 }
 
 type ruleState struct {
-	until   map[string]held         // cooldown by rule|box|device (or rule|box)
-	latched map[string]string       // rule|box|device -> alert id
-	recent  map[string][]corrMatch  // rule|box -> recent one-sided matches
+	until   map[string]held        // cooldown by rule|box|device (or rule|box)
+	latched map[string]string      // rule|box|device -> alert id
+	recent  map[string][]corrMatch // rule|box -> recent one-sided matches
 }
 
 type held struct {

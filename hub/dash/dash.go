@@ -10,8 +10,8 @@
 package dash
 
 import (
-	"crypto/subtle"
 	"context"
+	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"

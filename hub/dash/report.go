@@ -113,19 +113,19 @@ func (d *Dash) health(w http.ResponseWriter, r *http.Request, _ *session) {
 
 // Summary is the weekly summary for the coordination centre.
 type Summary struct {
-	From       time.Time        `json:"from"`
-	To         time.Time        `json:"to"`
-	Total      int              `json:"total"`
-	BySeverity map[string]int   `json:"by_severity"`
-	ByState    map[string]int   `json:"by_state"`
-	ByRule     []Count          `json:"by_rule"`
-	ByBooth    []Count          `json:"by_booth"`
-	ByDay      []Count          `json:"by_day"`
-	Repeats    int              `json:"repeats"`
-	AckMedian  float64          `json:"ack_median_seconds"` // raised to acknowledged
-	AckCount   int              `json:"acknowledged"`
-	Unresolved int              `json:"unresolved"`
-	Highest    []AlertView      `json:"highest"` // the week's high and critical alerts, newest first
+	From       time.Time      `json:"from"`
+	To         time.Time      `json:"to"`
+	Total      int            `json:"total"`
+	BySeverity map[string]int `json:"by_severity"`
+	ByState    map[string]int `json:"by_state"`
+	ByRule     []Count        `json:"by_rule"`
+	ByBooth    []Count        `json:"by_booth"`
+	ByDay      []Count        `json:"by_day"`
+	Repeats    int            `json:"repeats"`
+	AckMedian  float64        `json:"ack_median_seconds"` // raised to acknowledged
+	AckCount   int            `json:"acknowledged"`
+	Unresolved int            `json:"unresolved"`
+	Highest    []AlertView    `json:"highest"` // the week's high and critical alerts, newest first
 }
 
 // Count is one row of a breakdown.
