@@ -225,6 +225,10 @@ func TestFeverTraceRaisesOneAlertAtHub(t *testing.T) {
 	if a.Box != "booth-3" || a.Device != "thermo1" || a.Severity != "high" || len(a.Readings) != 1 || a.Readings[0].Seq != onset.Seq {
 		t.Errorf("alert %+v, want booth-3/thermo1 high, linked to onset seq %d", a, onset.Seq)
 	}
+	// The officer sees which booth and sensor, and the temperature.
+	if want := "Fever 38.2 °C at thermo1/lane-1"; a.Summary != want {
+		t.Errorf("summary %q, want %q", a.Summary, want)
+	}
 }
 
 // TestPymodbusValuesArriveAtHub: edged polls an independent RTU slave
@@ -249,4 +253,43 @@ func TestPymodbusValuesArriveAtHub(t *testing.T) {
 		}
 	}
 	w.until(t, 30*time.Second, func(rs []wireReading) bool { return good("lane-1", 36.5)(rs) && good("outdoor-air", -7.5)(rs) })
+}
+
+// TestStuckSensorRaisesFaultAlertAtHub: a sensor frozen at 36.6 becomes one
+// thermometer-fault alert at the hub once the stuck window has passed.
+func TestStuckSensorRaisesFaultAlertAtHub(t *testing.T) {
+	tr, err := trace.ReadFile("testdata/traces/calex-stuck.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := replay.OpenPTY(filepath.Join(t.TempDir(), "ttyUSB0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go replay.Serial(ctx, tr, p.Device, replay.Options{})
+	h := startHub(t, "booth-4", "boxpw")
+	w := watch(t, h, contract.Readings(crossing, "booth-4", "thermo1"))
+	startBox(t, h, "booth-4", "boxpw", "thermo1", p.Path, tr.Header.Options)
+	rs := w.until(t, 30*time.Second, hasEvent(thermometer.EventFaultCleared))
+	var stuck wireReading
+	for _, r := range rs {
+		if r.Payload.Fault == "stuck" {
+			stuck = r
+		}
+	}
+	if stuck.Quality.Status != "bad" || stuck.Payload.Celsius != nil {
+		t.Fatalf("stuck reading %+v", stuck)
+	}
+	var faults []contract.Alert
+	for _, a := range alerts(t, h) {
+		if a.Rule == "thermometer-fault" {
+			faults = append(faults, a)
+		}
+	}
+	if len(faults) != 1 || faults[0].Readings[0].Seq != stuck.Seq {
+		t.Fatalf("fault alerts %+v, want one for the stuck reading seq %d", faults, stuck.Seq)
+	}
 }
