@@ -140,3 +140,18 @@ func TestCRCTraceCounted(t *testing.T) {
 		t.Fatalf("counts %v, want 3 corrupted frames and 2 retries", c)
 	}
 }
+
+// BenchmarkPollDecodeAndScreen is the per-poll work after the bus reply:
+// registers to sample to judgement (10 Hz sensors × many slaves).
+func BenchmarkPollDecodeAndScreen(b *testing.B) {
+	p := builtinProfiles["calex-pyrousb"]
+	cfg, _ := decodeScreening(configWith(&testing.T{}, "{}").Options, 100*time.Millisecond)
+	s := newScreener(cfg, "lane-1", p.name)
+	regs := map[uint16]uint16{0x08: 9800, 0x12: 365, 0x13: 366, 0x14: 250, 0x15: 0}
+	i := 0
+	for b.Loop() {
+		regs[0x12] = uint16(360 + i%10)
+		i++
+		s.Sample(p.decode(regs))
+	}
+}
