@@ -1,159 +1,358 @@
 // Package passport drives passport and ID readers that output the machine
-// readable zone (ICAO 9303) over a serial line. Decoding lives in package
-// mrz; this package turns a byte stream into MRZ rows and rows into readings.
+// readable zone (ICAO 9303). Decoding lives in package mrz; this package
+// turns what a reader sends into MRZ rows and rows into readings.
+//
+// A reader is one of four framings (vendors keep their host protocols
+// private, so the framing is configured per device):
+//
+//   - line: each row ends in CR, LF or CR LF (frame_line.go);
+//   - stx: STX rows ETX blocks, optional start/end-of-data bytes (frame_stx.go);
+//   - 3m: length-prefixed blocks with a block check byte (frame_3m.go);
+//   - wedge: a USB keyboard-wedge reader typing rows ended by Enter (wedge.go).
+//
+// Line and wedge rows are grouped into documents by their length and
+// timing (assemble.go). A read that fails (rows missing, a torn or corrupt
+// block) becomes a reading of quality bad with a Failure payload, so the
+// officer sees at once that the document must be presented again; noise
+// between frames is counted and never stops the driver.
 package passport
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/kordon/kordon/drivers/passport/mrz"
 	"github.com/kordon/kordon/internal/device"
-	"github.com/kordon/kordon/internal/framing"
+	"github.com/kordon/kordon/internal/keyboard"
 	"github.com/kordon/kordon/internal/reading"
 )
 
-// Driver registers the family (drivers/drivers.go).
+// Driver registers the family (drivers/all).
 var Driver = device.Driver{
 	Name: "mrz",
 	Kind: "document",
-	Doc:  "passport/ID reader sending ICAO 9303 MRZ rows over serial",
+	Doc:  "passport/ID reader (ICAO 9303 MRZ): serial line, STX/ETX or 3M-native blocks, or USB keyboard wedge",
 	New:  New,
 }
 
 // Options are the driver's settings in a box config.
 type Options struct {
-	// Framing is how rows arrive: "line" (each row ends in CR, LF or CR LF).
+	// Framing is how the reader sends a document: line, stx, 3m or wedge.
 	Framing string `yaml:"framing"`
-	// RowGap is the longest pause between rows of one document; a row
-	// arriving later starts a new document. Default 500ms.
+	// LineEnd (line) is the row terminator: any (CR, LF or CR LF; the
+	// default), cr, lf or crlf.
+	LineEnd string `yaml:"line_end"`
+	// StartByte and EndByte (stx) are the start/end-of-data bytes some
+	// readers put around the STX/ETX block, e.g. 0x1c.
+	StartByte *int `yaml:"start_byte"`
+	EndByte   *int `yaml:"end_byte"`
+	// RowGap is the longest pause between rows of one document (line,
+	// wedge), and how long a partial frame may stay quiet before it is
+	// torn. Default 500ms.
 	RowGap time.Duration `yaml:"row_gap"`
+	// Trigger (serial framings) is a command sent when the port opens and
+	// after each read, for readers that read only when asked, e.g. "R\r".
+	Trigger string `yaml:"trigger"`
+	// TriggerEvery re-sends the trigger after this long without a read
+	// (readers that give up waiting for a document). 0: never.
+	TriggerEvery time.Duration `yaml:"trigger_every"`
+	// Layout (wedge) is the keyboard layout the reader is set to type in:
+	// us (default) or de. The box reads key codes itself, so the booth
+	// PC's or the box's own keyboard layout does not matter.
+	Layout string `yaml:"layout"`
+	// Interface (wedge) is the USB interface number of the keyboard.
+	Interface int `yaml:"interface"`
 	// Raw attaches the received rows to each reading as evidence.
 	Raw *bool `yaml:"raw"`
 }
 
 type reader struct {
-	cfg  device.Config
-	opts Options
+	cfg    device.Config
+	opts   Options
+	layout *keyboard.Layout
 }
 
 // New validates the options of one reader.
 func New(cfg device.Config) (device.Device, error) {
-	o := Options{Framing: "line", RowGap: 500 * time.Millisecond}
+	o := Options{Framing: "line", LineEnd: "any", RowGap: 500 * time.Millisecond}
 	if err := cfg.Options.Decode(&o); err != nil {
 		return nil, err
 	}
+	bad := func(field, format string, args ...any) error {
+		return cfg.Options.Errorf(cfg.Options.Node, field, format, args...)
+	}
+	r := &reader{cfg: cfg, opts: o}
+	usb := cfg.Transport.Type == "usb"
 	switch o.Framing {
-	case "line":
+	case "line", "stx", "3m":
+		if usb {
+			return nil, bad("framing", "a USB reader types as a keyboard: use framing: wedge")
+		}
+	case "wedge":
+		if t := cfg.Transport.Type; t != "" && !usb {
+			return nil, bad("framing", "wedge needs transport type usb, not %q", t)
+		}
+		if o.Trigger != "" {
+			return nil, bad("trigger", "a keyboard wedge cannot be sent a trigger")
+		}
+		name := o.Layout
+		if name == "" {
+			name = "us"
+		}
+		l, err := keyboard.Lookup(name)
+		if err != nil {
+			return nil, bad("layout", "%v", err)
+		}
+		if l == keyboard.RU {
+			return nil, bad("layout", "ru types Cyrillic letters, so no reader can type a Latin MRZ in it; "+
+				"set the reader to its US layout and use layout: us (the box reads key codes, the PC's layout does not matter)")
+		}
+		r.layout = l
 	default:
-		return nil, cfg.Options.Errorf(cfg.Options.Node, "framing", "unknown framing %q (line)", o.Framing)
+		return nil, bad("framing", "unknown framing %q (line, stx, 3m or wedge)", o.Framing)
+	}
+	switch o.LineEnd {
+	case "any", "cr", "lf", "crlf":
+	default:
+		return nil, bad("line_end", "unknown line end %q (any, cr, lf or crlf)", o.LineEnd)
+	}
+	for field, b := range map[string]*int{"start_byte": o.StartByte, "end_byte": o.EndByte} {
+		if b != nil && (*b < 0 || *b > 255 || *b == stx || *b == etx) {
+			return nil, bad(field, "must be a byte 0x00-0xff other than STX and ETX")
+		}
 	}
 	if o.RowGap <= 0 {
-		return nil, cfg.Options.Errorf(cfg.Options.Node, "row_gap", "must be positive")
+		return nil, bad("row_gap", "must be positive")
 	}
-	return &reader{cfg: cfg, opts: o}, nil
+	if o.TriggerEvery < 0 || (o.TriggerEvery > 0 && o.Trigger == "") {
+		return nil, bad("trigger_every", "needs a trigger and a positive duration")
+	}
+	if o.Layout != "" && o.Framing != "wedge" {
+		return nil, bad("layout", "only a wedge reader has a keyboard layout")
+	}
+	return r, nil
 }
 
-// Run reads documents until ctx ends or the port fails.
+// tick is how often a quiet reader is checked for torn frames, expired row
+// gaps and a due trigger.
+const tick = 50 * time.Millisecond
+
+func (r *reader) newFramer(c counter) framer {
+	switch r.opts.Framing {
+	case "stx":
+		return newSTXFramer(byteOr(r.opts.StartByte), byteOr(r.opts.EndByte), r.opts.RowGap, c)
+	case "3m":
+		return newNativeFramer(r.opts.RowGap, c)
+	}
+	return newLineFramer(r.opts.LineEnd, r.opts.RowGap, c)
+}
+
+func byteOr(b *int) int {
+	if b == nil {
+		return -1
+	}
+	return *b
+}
+
+// Run reads documents until ctx ends or the reader fails.
 func (r *reader) Run(ctx context.Context, out device.Output) error {
+	if r.opts.Framing == "wedge" {
+		return r.runWedge(ctx, out)
+	}
 	port, err := r.cfg.OpenPort()
 	if err != nil {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
 	defer port.Close()
-	out.Up()
+	if err := port.SetReadTimeout(tick); err != nil {
+		return &device.Fault{Reason: device.Unplugged, Err: err}
+	}
 	now := r.cfg.Clock()
-	lines := &framing.Lines{
-		Port: port, Now: now, MaxLen: 128,
-		Torn: func(reason string, n int) { out.Count("bytes_"+reason, n) },
+	s := r.newSession(out)
+	fr := r.newFramer(out.Count)
+	trig := trigger{cmd: []byte(r.opts.Trigger), every: r.opts.TriggerEvery}
+	if err := trig.send(port, now()); err != nil {
+		return err
 	}
-	asm := rowAssembler{gap: r.opts.RowGap}
+	out.Up()
+	buf := make([]byte, 512)
+	var units []unit
 	for {
-		f, err := lines.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, io.EOF) {
-				return io.EOF
-			}
-			return &device.Fault{Reason: device.Unplugged, Err: err}
+		if ctx.Err() != nil {
+			return nil
 		}
-		rows, at, incomplete, noise := asm.add(f)
-		if incomplete > 0 {
-			out.Count("rows_incomplete", incomplete)
+		n, rerr := port.Read(buf)
+		t := now()
+		units = units[:0]
+		if n > 0 {
+			units = fr.feed(units, buf[:n], t)
 		}
-		if noise {
-			out.Count("lines_noise", 1)
+		if errors.Is(rerr, io.EOF) {
+			// The stream ended (hwtest decode of a file): what is held is
+			// all there will be.
+			s.units(fr.end(units))
+			s.finish()
+			return io.EOF
 		}
-		if rows == nil {
+		units = fr.expire(units, t)
+		s.units(units)
+		s.expire(t)
+		if rerr != nil {
+			return &device.Fault{Reason: device.Unplugged, Err: rerr}
+		}
+		if err := trig.due(port, s.reads, t); err != nil {
+			return err
+		}
+	}
+}
+
+// trigger sends a reader's read command on open, after every read, and
+// again after every quiet period.
+type trigger struct {
+	cmd   []byte
+	every time.Duration
+	sent  time.Time
+	reads int // s.reads when last sent
+}
+
+func (g *trigger) send(w io.Writer, now time.Time) error {
+	if len(g.cmd) == 0 {
+		return nil
+	}
+	g.sent = now
+	if _, err := w.Write(g.cmd); err != nil {
+		return &device.Fault{Reason: device.Unplugged, Err: fmt.Errorf("trigger: %w", err)}
+	}
+	return nil
+}
+
+func (g *trigger) due(w io.Writer, reads int, now time.Time) error {
+	if len(g.cmd) == 0 {
+		return nil
+	}
+	if reads != g.reads || (g.every > 0 && now.Sub(g.sent) >= g.every) {
+		g.reads = reads
+		return g.send(w, now)
+	}
+	return nil
+}
+
+// session turns units into readings for one Run.
+type session struct {
+	out   device.Output
+	now   func() time.Time
+	raw   bool
+	asm   rowAssembler
+	docs  []doc
+	reads int // readings emitted (a trigger re-arms after each)
+}
+
+func (r *reader) newSession(out device.Output) *session {
+	return &session{out: out, now: r.cfg.Clock(), raw: r.opts.Raw == nil || *r.opts.Raw,
+		asm: rowAssembler{gap: r.opts.RowGap}}
+}
+
+func (s *session) units(us []unit) {
+	for _, u := range us {
+		if !u.block {
+			s.docs = s.asm.add(s.docs[:0], u.rows[0], u.at, u.end)
+			s.emitDocs()
 			continue
 		}
-		doc, err := mrz.Parse(rows, now())
-		if err != nil {
-			out.Count("rows_unparsed", len(rows))
+		s.block(u)
+	}
+}
+
+// row takes one typed row (wedge).
+func (s *session) row(text string, at, end time.Time) {
+	if !mrzRow([]byte(text)) {
+		s.out.Count("lines_noise", 1)
+		return
+	}
+	s.docs = s.asm.add(s.docs[:0], text, at, end)
+	s.emitDocs()
+}
+
+func (s *session) expire(now time.Time) {
+	s.docs = s.asm.expire(s.docs[:0], now)
+	s.emitDocs()
+}
+
+func (s *session) finish() {
+	s.docs = s.asm.flush(s.docs[:0])
+	s.emitDocs()
+}
+
+func (s *session) emitDocs() {
+	for _, d := range s.docs {
+		if d.complete {
+			s.decode(d.rows, d.at)
 			continue
 		}
-		rd := reading.Reading{Origin: at, Payload: doc, Quality: doc.Quality()}
-		if r.opts.Raw == nil || *r.opts.Raw {
-			rd.Raw = joinRows(rows)
+		s.out.Count("documents_incomplete", 1)
+		p, q := incomplete(d.rows)
+		s.emit(p, q, d.rows, d.at)
+	}
+}
+
+// block takes one whole transmission (stx, 3m).
+func (s *session) block(u unit) {
+	switch u.fail {
+	case "block_check":
+		s.out.Count("blocks_bad_bcc", 1)
+		p, q := blockCheck()
+		s.emit(p, q, nil, u.at)
+		return
+	case "incomplete":
+		s.out.Count("documents_incomplete", 1)
+		p, q := incomplete(u.rows)
+		s.emit(p, q, u.rows, u.at)
+		return
+	}
+	mrzRows, same := 0, true
+	for _, r := range u.rows {
+		if mrzRow([]byte(r)) {
+			mrzRows++
 		}
-		out.Emit(rd)
+		same = same && len(r) == len(u.rows[0])
+	}
+	switch {
+	case mrzRows == 0:
+		// "READY", a status block: nothing that could be a document.
+		s.out.Count("blocks_noise", 1)
+	case same && mrzRows == len(u.rows) && len(u.rows) < rowsFor(len(u.rows[0])):
+		s.out.Count("documents_incomplete", 1)
+		p, q := incomplete(u.rows)
+		s.emit(p, q, u.rows, u.at)
+	default:
+		s.decode(u.rows, u.at)
 	}
 }
 
-// rowAssembler groups rows into documents by their length: 3 rows of 30
-// (TD1), 2 of 36 (TD2, MRV-B) or 2 of 44 (TD3, MRV-A). Anything else is noise.
-type rowAssembler struct {
-	gap  time.Duration
-	rows []string
-	at   time.Time // first row's arrival
-	last time.Time
+func (s *session) decode(rows []string, at time.Time) {
+	d, err := mrz.Parse(rows, s.now())
+	if err != nil {
+		s.out.Count("documents_unreadable", 1)
+		p, q := unreadable(rows)
+		s.emit(p, q, rows, at)
+		return
+	}
+	s.emit(d, d.Quality(), rows, at)
 }
 
-func rowsFor(n int) int {
-	switch n {
-	case 30:
-		return 3
-	case 36, 44:
-		return 2
+func (s *session) emit(p reading.Payload, q reading.Quality, rows []string, at time.Time) {
+	rd := reading.Reading{Origin: at, Payload: p, Quality: q}
+	if s.raw && len(rows) > 0 {
+		rd.Raw = joinRows(rows)
 	}
-	return 0
-}
-
-// add takes one line; it returns a complete document's rows (and when its
-// first byte arrived), how many earlier rows were dropped as incomplete, and
-// whether the line itself was noise (no MRZ row length).
-func (a *rowAssembler) add(f framing.Frame) (rows []string, at time.Time, incomplete int, noise bool) {
-	line := string(f.Data)
-	want := rowsFor(len(line))
-	if len(a.rows) > 0 && (want == 0 || len(line) != len(a.rows[0]) || f.At.Sub(a.last) > a.gap) {
-		incomplete = len(a.rows)
-		a.rows = nil
-	}
-	if want == 0 {
-		return nil, time.Time{}, incomplete, true
-	}
-	if len(a.rows) == 0 {
-		a.at = f.At
-	}
-	a.rows = append(a.rows, line)
-	a.last = f.At
-	if len(a.rows) < want {
-		return nil, time.Time{}, incomplete, false
-	}
-	rows, at = a.rows, a.at
-	a.rows = nil
-	return rows, at, incomplete, false
+	s.reads++
+	s.out.Emit(rd)
 }
 
 func joinRows(rows []string) []byte {
-	var b []byte
-	for _, r := range rows {
-		b = append(b, r...)
-		b = append(b, '\r')
-	}
-	return b
+	return []byte(strings.Join(rows, "\r") + "\r")
 }

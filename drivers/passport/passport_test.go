@@ -2,7 +2,11 @@ package passport
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -12,9 +16,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files from the driver's output")
 
-// TestGoldenTraces replays every trace in testdata/traces through a
-// pseudo-terminal into the real driver (go.bug.st/serial) and compares the
-// readings with testdata/golden.
+// TestGoldenTraces replays every trace in testdata/traces into the real
+// driver, in the trace's own time (row gaps and torn frames depend on it):
+// serial traces through a pseudo-terminal (go.bug.st/serial), USB traces
+// through the HID seam (usbhid.Replay). It compares the readings with
+// testdata/golden and the discard counters with testdata/counts.
 func TestGoldenTraces(t *testing.T) {
 	cases, err := harness.Cases("testdata", *update)
 	if err != nil {
@@ -32,16 +38,26 @@ func TestGoldenTraces(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			col, err := harness.ReplayThroughPTY(ctx, Driver, tr, 0)
+			var col *harness.Collector
+			if tr.Header.Transport == "usb" {
+				col, err = replayUSB(ctx, Driver, tr, 1)
+			} else {
+				col, err = harness.ReplayThroughPTY(ctx, Driver, tr, 1)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
+			countsFile := filepath.Join("testdata", "counts", c.Name+".json")
 			if *update {
 				if err := harness.WriteGolden(col.Readings(), c.Golden); err != nil {
 					t.Fatal(err)
 				}
+				if err := writeCounts(countsFile, col.Counts()); err != nil {
+					t.Fatal(err)
+				}
 				return
 			}
+			checkCounts(t, countsFile, col.Counts())
 			diff, err := harness.CompareGolden(col.Readings(), c.Golden)
 			if err != nil {
 				t.Fatal(err)
@@ -91,10 +107,41 @@ func TestOriginIsFirstByteOfDocument(t *testing.T) {
 }
 
 func TestOptionsAreValidated(t *testing.T) {
-	for _, src := range []string{"framing: stx", "row_gap: -1s", "colour: red", "row_gap: soon"} {
+	for _, src := range []string{"framing: xml", "row_gap: -1s", "colour: red", "row_gap: soon"} {
 		_, err := New(configWith(t, src))
 		if err == nil {
 			t.Errorf("options %q accepted", src)
 		}
+	}
+}
+
+// The discard counters of a golden trace are pinned too: noise that is
+// not counted, or counted under another name, is a regression.
+func writeCounts(path string, c map[string]int) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func checkCounts(t *testing.T, path string, got map[string]int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return // traces that predate counts files
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("counters %v, want %v (%s)", got, want, path)
 	}
 }

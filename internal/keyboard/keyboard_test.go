@@ -136,22 +136,23 @@ func TestRows(t *testing.T) {
 	}
 	feed(time.Second, rep(0, 0x04), up)
 	feed(2*time.Second, rep(0, 0x3A), up, rep(0, 0x05), up, rep(0, 0x2A), up, rep(0, 0x06), up) // F1, b, backspace, c
-	rows := feed(3*time.Second, rep(0, 0x07), up, rep(0, 0x08), up, rep(0, 0x28), up)          // d, e (over MaxLen), Enter
+	rows := feed(3*time.Second, rep(0, 0x07), up, rep(0, 0x08), up, rep(0, 0x28), up)           // d, e (over MaxLen), Enter
 	if len(rows) != 1 {
 		t.Fatalf("got %d rows", len(rows))
 	}
 	want := "a" + string(utf8.RuneError) + "c"
-	if rows[0].Text != want || rows[0].Unmapped != 1 || !rows[0].At.Equal(t0.Add(time.Second)) {
-		t.Errorf("got %+v, want %q with 1 unmapped at +1s", rows[0], want)
+	if rows[0].Text != want || rows[0].Unmapped != 1 || !rows[0].At.Equal(t0.Add(time.Second)) || !rows[0].End.Equal(t0.Add(3*time.Second)) {
+		t.Errorf("got %+v, want %q with 1 unmapped from +1s to +3s", rows[0], want)
 	}
 	if counts["chars_overlong"] != 2 {
 		t.Errorf("overlong not counted: %v", counts)
 	}
 	feed(4*time.Second, rep(0, 0x04), up, []byte{0})
-	if n, at := r.Pending(); n != 1 || !at.Equal(t0.Add(4*time.Second)) {
+	feed(5*time.Second, rep(0, 0x05), up)
+	if n, at := r.Pending(); n != 2 || !at.Equal(t0.Add(5*time.Second)) {
 		t.Errorf("pending %d at %v", n, at)
 	}
-	if r.Drop() != 1 || counts["reports_bad"] != 1 {
+	if r.Drop() != 2 || counts["reports_bad"] != 1 {
 		t.Errorf("drop/bad report: %v", counts)
 	}
 }

@@ -9,6 +9,7 @@ import (
 type Row struct {
 	Text string
 	At   time.Time // when its first key arrived
+	End  time.Time // when its Enter arrived
 	// Unmapped counts keys the layout has no character for; each stands in
 	// Text as utf8.RuneError so positions after it stay where they were.
 	Unmapped int
@@ -27,7 +28,8 @@ type Rows struct {
 	Count func(what string, n int)
 
 	buf      []rune
-	at       time.Time
+	at       time.Time // first key of the row
+	last     time.Time // latest key of the row
 	unmapped int
 	over     int
 }
@@ -40,10 +42,11 @@ func NewRows(l *Layout) *Rows { return &Rows{Decoder: NewDecoder(l)} }
 func (r *Rows) Feed(report []byte, at time.Time) []Row {
 	var out []Row
 	err := r.Decoder.Feed(report, func(k Key) {
+		r.last = at
 		switch k.Special {
 		case Enter:
 			if len(r.buf) > 0 {
-				out = append(out, Row{Text: string(r.buf), At: r.at, Unmapped: r.unmapped})
+				out = append(out, Row{Text: string(r.buf), At: r.at, End: at, Unmapped: r.unmapped})
 			}
 			r.flushOver()
 			r.buf, r.unmapped = r.buf[:0], 0
@@ -85,8 +88,8 @@ func (r *Rows) Feed(report []byte, at time.Time) []Row {
 }
 
 // Pending is how many characters of an unfinished row are held, and when
-// its first arrived.
-func (r *Rows) Pending() (int, time.Time) { return len(r.buf), r.at }
+// the latest key arrived (a row quiet for long is torn).
+func (r *Rows) Pending() (int, time.Time) { return len(r.buf), r.last }
 
 // Drop discards an unfinished row (its device went quiet) and returns how
 // many characters it held.
