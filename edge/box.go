@@ -19,6 +19,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/kordon/kordon/edge/booth"
 	"github.com/kordon/kordon/edge/outbox"
 	"github.com/kordon/kordon/internal/clock"
 	"github.com/kordon/kordon/internal/contract"
@@ -42,7 +43,9 @@ type Box struct {
 	client   mqtt.Client
 	conn     chan struct{} // closed while connected
 	emitted  map[string]uint64
-	pub      pubStats // publisher counters (publish.go)
+	booth    *booth.Booth
+	pub      pubStats  // publisher counters (publish.go)
+	act      actuation // local triggers and hub commands (actuation.go, commands.go)
 }
 
 // New prepares a box from a loaded config. Nothing is opened until Run.
@@ -54,16 +57,19 @@ func New(cfg *Config, devices []device.Config, drivers []device.Driver, log *slo
 	b := &Box{
 		cfg: cfg, devices: devices, drivers: map[string]device.Driver{}, log: log, clock: clock.State,
 		avail: map[string]contract.DeviceAvailability{}, counters: map[string]map[string]int64{},
-		conn: make(chan struct{}), emitted: map[string]uint64{},
+		conn: make(chan struct{}), emitted: map[string]uint64{}, booth: booth.New(cfg.Box, cfg.Booth),
 	}
 	for i, d := range cfg.Devices {
 		b.drivers[devices[i].ID] = byName[d.Driver]
 	}
+	b.act.drivers = drivers
 	return b, nil
 }
 
 // Run runs the box until ctx ends.
 func (b *Box) Run(ctx context.Context) error {
+	ctx, stop := b.runContext(ctx)
+	defer stop(nil)
 	ob, err := outbox.Open(b.cfg.StateDir, outbox.Options{MaxBytes: b.cfg.Outbox.MaxBytes, SegmentBytes: b.cfg.Outbox.SegmentBytes})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
@@ -100,7 +106,7 @@ func (b *Box) Run(ctx context.Context) error {
 		b.publish(ctx)
 	}()
 	wg.Wait()
-	return nil
+	return runResult(ctx)
 }
 
 // supervise runs one device, reopening it with backoff after each failure.
@@ -154,6 +160,10 @@ func (o *output) Emit(r reading.Reading) {
 		r.Seq = seq
 		return json.Marshal(r)
 	})
+	b.booth.Reading(r) // the officer sees it even if the outbox failed: the traveller is at the window
+	// Local triggers (CCTV) fire even when the outbox failed: the alarm
+	// happened, and the recorder must mark it either way.
+	b.act.engine.Take(r)
 	if err != nil {
 		// The reading could not be made durable. Say so loudly, without its content.
 		b.log.Error("reading lost: outbox append failed", "device", o.dev, "kind", r.Kind(), "class", class, "err", err)
@@ -192,6 +202,7 @@ func (b *Box) setAvailability(dev, state string, reason device.Reason, detail st
 	b.avail[dev] = a
 	client := b.client
 	b.mu.Unlock()
+	b.booth.Availability(a)
 	if had && prev.State == a.State && prev.Reason == a.Reason {
 		return
 	}
@@ -219,6 +230,7 @@ func (b *Box) state(s string) contract.State {
 // httpHandler serves /healthz and /status (the booth readout comes later).
 func (b *Box) httpHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/", b.booth) // the booth readout (edge/booth); the routes below are more specific
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

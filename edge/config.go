@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kordon/kordon/edge/booth"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/gpioline"
 	"github.com/kordon/kordon/internal/transport"
@@ -24,6 +25,7 @@ type Config struct {
 	Hub      HubConfig     `yaml:"hub"`
 	Outbox   OutboxConfig  `yaml:"outbox"`
 	Devices  []DeviceEntry `yaml:"devices"`
+	Booth    booth.Config  `yaml:"booth"` // the booth readout (edge/booth, docs/screens.md)
 
 	file string
 }
