@@ -9,6 +9,7 @@ import (
 	"github.com/kordon/kordon/drivers/scanneralarm"
 	"github.com/kordon/kordon/drivers/thermometer"
 	"github.com/kordon/kordon/drivers/tracedetector"
+	"github.com/kordon/kordon/drivers/xray"
 	"github.com/kordon/kordon/drivers/thermometer/temper"
 	"github.com/kordon/kordon/internal/device"
 )
@@ -21,5 +22,6 @@ var Drivers = []device.Driver{
 	scanneralarm.Driver,
 	thermometer.Driver,
 	tracedetector.Driver,
+	xray.Driver,
 	temper.Driver,
 }

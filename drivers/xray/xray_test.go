@@ -100,6 +100,8 @@ func sum(b []byte) string {
 
 const fast = "{poll: 10ms, image_wait: 5s, incomplete_grace: 1m}"
 
+const fastNoImageWait = "{poll: 10ms, image_wait: 0s, incomplete_grace: 1m}"
+
 func TestAlarmReportWithImageBecomesReading(t *testing.T) {
 	r := startRig(t, "", fast)
 	img := imageFile(t, "1.2.826.0.1.3680043.9.7.1.1")
@@ -133,7 +135,7 @@ func TestAlarmReportWithImageBecomesReading(t *testing.T) {
 // of it (and pauses) yields nothing and counts nothing; once complete it is
 // one reading.
 func TestHalfWrittenFileIsNotReadEarly(t *testing.T) {
-	r := startRig(t, "", fast)
+	r := startRig(t, "", fastNoImageWait)
 	rep := tdrFile(t, alarmSpec())
 	for _, cut := range []int{len(rep) / 2, len(rep) - 4} {
 		r.write(t, "half.dcs", rep[:cut])
@@ -178,7 +180,7 @@ func TestRenameIntoPlace(t *testing.T) {
 }
 
 func TestClearReportAndBadFiles(t *testing.T) {
-	r := startRig(t, "", "{poll: 10ms, incomplete_grace: 30ms}")
+	r := startRig(t, "", "{poll: 10ms, image_wait: 0s, incomplete_grace: 30ms}")
 	r.write(t, "junk.dcs", []byte("this is not DICOM at all, just text that a scanner might drop"))
 	r.write(t, "clear.dcs", tdrFile(t, tdrSpec{uid: "1.2.3", decision: "CLEAR", time: "20261101090000", total: 0}))
 	r.write(t, "cut.dcs", tdrFile(t, tdrSpec{uid: "1.2.4", decision: "ALARM", time: "20261101090000", alarms: 1, total: 2,
