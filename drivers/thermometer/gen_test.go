@@ -182,13 +182,15 @@ func synthTraces() map[string]*trace.Trace {
 	s = newSynth("pyrometer unplugged from the RS-485 bus for two polls, then back", calexSource, calexOpts(nil))
 	s.calex(36.5, 25.0, 0)
 	s.calex(36.6, 25.0, 0)
-	s.tr.Events = append(s.tr.Events, trace.Event{T: s.t, Unplug: true, Note: "pyrometer cable pulled (the RS-485 adapter stays)"})
+	// A note, not an unplug event: the RS-485 adapter (the port) stays;
+	// only the slave behind it is gone.
+	s.note("pyrometer cable pulled from the bus (the RS-485 adapter stays)")
 	for range 2 {
 		s.ask(calexEmis, nil)
 		s.ask(calexEmis, nil)
 		s.next()
 	}
-	s.tr.Events = append(s.tr.Events, trace.Event{T: s.t, Replug: true, Note: "cable back"})
+	s.note("cable back")
 	s.calex(36.6, 25.0, 0)
 	s.calex(36.7, 25.0, 0)
 	out["calex-timeout"] = &s.tr
