@@ -44,7 +44,8 @@ type Box struct {
 	conn     chan struct{} // closed while connected
 	emitted  map[string]uint64
 	booth    *booth.Booth
-	pub      pubStats // publisher counters (publish.go)
+	pub      pubStats  // publisher counters (publish.go)
+	act      actuation // local triggers and hub commands (actuation.go, commands.go)
 }
 
 // New prepares a box from a loaded config. Nothing is opened until Run.
@@ -61,11 +62,14 @@ func New(cfg *Config, devices []device.Config, drivers []device.Driver, log *slo
 	for i, d := range cfg.Devices {
 		b.drivers[devices[i].ID] = byName[d.Driver]
 	}
+	b.act.drivers = drivers
 	return b, nil
 }
 
 // Run runs the box until ctx ends.
 func (b *Box) Run(ctx context.Context) error {
+	ctx, stop := b.runContext(ctx)
+	defer stop(nil)
 	ob, err := outbox.Open(b.cfg.StateDir, outbox.Options{MaxBytes: b.cfg.Outbox.MaxBytes, SegmentBytes: b.cfg.Outbox.SegmentBytes})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
@@ -102,7 +106,7 @@ func (b *Box) Run(ctx context.Context) error {
 		b.publish(ctx)
 	}()
 	wg.Wait()
-	return nil
+	return runResult(ctx)
 }
 
 // supervise runs one device, reopening it with backoff after each failure.
@@ -157,6 +161,9 @@ func (o *output) Emit(r reading.Reading) {
 		return json.Marshal(r)
 	})
 	b.booth.Reading(r) // the officer sees it even if the outbox failed: the traveller is at the window
+	// Local triggers (CCTV) fire even when the outbox failed: the alarm
+	// happened, and the recorder must mark it either way.
+	b.act.engine.Take(r)
 	if err != nil {
 		// The reading could not be made durable. Say so loudly, without its content.
 		b.log.Error("reading lost: outbox append failed", "device", o.dev, "kind", r.Kind(), "class", class, "err", err)

@@ -77,7 +77,9 @@ func New(cfg device.Config) (device.Device, error) {
 	if err := cfg.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	bad := func(field, f string, a ...any) error { return cfg.Options.Errorf(cfg.Options.Node, field, f, a...) }
+	bad := func(field, f string, a ...any) error {
+		return cfg.Options.Errorf(valueNode(cfg.Options.Node, field), field, f, a...)
+	}
 	if o.Line == "" {
 		return nil, bad("line", "missing: the GPIO line name, e.g. GPIO17")
 	}
@@ -343,4 +345,17 @@ func (l *line) flush(out device.Output) {
 	for _, e := range q {
 		out.Emit(reading.Reading{Origin: e.at, Payload: e.p, Quality: reading.Quality{Status: reading.OK}})
 	}
+}
+
+// valueNode is the node of an option's value, so an error names its line;
+// the options mapping itself when the option is not written.
+func valueNode(n *yaml.Node, key string) *yaml.Node {
+	if n != nil && n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i+1]
+			}
+		}
+	}
+	return n
 }

@@ -68,12 +68,8 @@ func start(t testing.TB, opts string) *rig {
 		}
 		tcancel()
 	})
-	for len(r.eng.Devices()) == 0 || r.out.Ups() == 0 {
-		select {
-		case <-r.out.Changed():
-		case <-tctx.Done():
-			t.Fatal("output did not start")
-		}
+	if err := r.eng.WaitAttached(tctx, "cctv1"); err != nil {
+		t.Fatal(err)
 	}
 	return r
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"gopkg.in/yaml.v3"
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/kordon/kordon/internal/device"
@@ -86,7 +87,9 @@ func New(cfg device.Config) (device.Device, error) {
 	if err := cfg.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	bad := func(field, f string, a ...any) error { return cfg.Options.Errorf(cfg.Options.Node, field, f, a...) }
+	bad := func(field, f string, a ...any) error {
+		return cfg.Options.Errorf(valueNode(cfg.Options.Node, field), field, f, a...)
+	}
 	if o.Line == "" {
 		return nil, bad("line", "missing: the GPIO line name, e.g. GPIO27")
 	}
@@ -206,4 +209,17 @@ func (c *contact) reading(at time.Time, lvl gpio.Level, bounces int, initial boo
 		p.Level = 1
 	}
 	return reading.Reading{Origin: at, Payload: p, Quality: reading.Quality{Status: reading.OK}}
+}
+
+// valueNode is the node of an option's value, so an error names its line;
+// the options mapping itself when the option is not written.
+func valueNode(n *yaml.Node, key string) *yaml.Node {
+	if n != nil && n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i+1]
+			}
+		}
+	}
+	return n
 }

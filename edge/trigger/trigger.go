@@ -12,6 +12,7 @@
 package trigger
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -170,6 +171,8 @@ type Attacher interface {
 type Engine struct {
 	mu   sync.RWMutex
 	acts map[string]*entry // by device id
+	// attached is closed and replaced on every Attach (WaitAttached).
+	attached chan struct{}
 
 	// OnFire, when set, sees every rule firing (for logs and counters).
 	OnFire func(device string, req Request, res Result, err error)
@@ -190,11 +193,36 @@ func (e *Engine) Attach(device string, a Actuator, rules []Rule) (detach func())
 	}
 	en := &entry{a: a, rules: rules}
 	e.acts[device] = en
+	if e.attached != nil {
+		close(e.attached)
+	}
+	e.attached = make(chan struct{})
 	return func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if e.acts[device] == en {
 			delete(e.acts, device)
+		}
+	}
+}
+
+// WaitAttached blocks until an actuator is attached under device, or ctx ends.
+func (e *Engine) WaitAttached(ctx context.Context, device string) error {
+	for {
+		e.mu.Lock()
+		_, ok := e.acts[device]
+		if e.attached == nil {
+			e.attached = make(chan struct{})
+		}
+		ch := e.attached
+		e.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("actuator %q not attached: %w", device, ctx.Err())
 		}
 	}
 }
