@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -47,7 +48,7 @@ func startMosquitto(t *testing.T, users map[string]string) string {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	conf := filepath.Join(dir, "mosquitto.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\npersistence false\nlog_dest stderr\nlog_type all\n", port, pwfile)), 0o600)
+	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nuser %s\nallow_anonymous false\npassword_file %s\npersistence false\nlog_dest stderr\nlog_type all\n", port, currentUser(), pwfile)), 0o600)
 	cmd := exec.Command(bin, "-c", conf)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -55,22 +56,37 @@ func startMosquitto(t *testing.T, users map[string]string) string {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	ready := make(chan struct{})
+	exited := make(chan []string)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		signalled := false
+		var lines []string
 		for sc.Scan() {
+			lines = append(lines, sc.Text())
 			if !signalled && strings.Contains(sc.Text(), "running") {
 				close(ready)
 				signalled = true
 			}
 		}
+		exited <- lines
 	}()
 	select {
 	case <-ready:
+	case lines := <-exited:
+		t.Fatalf("mosquitto exited:\n%s", strings.Join(lines, "\n"))
 	case <-time.After(15 * time.Second):
 		t.Fatal("mosquitto did not start")
 	}
 	return fmt.Sprintf("tcp://127.0.0.1:%d", port)
+}
+
+// currentUser keeps mosquitto from dropping root privileges to a user that
+// cannot read the test's temporary files.
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "root"
 }
 
 // buildEdged compiles the real edged binary once per test run.
