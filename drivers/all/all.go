@@ -6,6 +6,7 @@ import (
 	"github.com/kordon/kordon/drivers/cctv"
 	"github.com/kordon/kordon/drivers/contact"
 	"github.com/kordon/kordon/drivers/passport"
+	"github.com/kordon/kordon/drivers/rpm"
 	"github.com/kordon/kordon/drivers/scanneralarm"
 	"github.com/kordon/kordon/drivers/thermometer"
 	"github.com/kordon/kordon/drivers/tracedetector"
@@ -19,6 +20,7 @@ var Drivers = []device.Driver{
 	cctv.Driver,
 	contact.Driver,
 	passport.Driver,
+	rpm.Driver,
 	scanneralarm.Driver,
 	thermometer.Driver,
 	tracedetector.Driver,
