@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/trace"
+	"github.com/kordon/kordon/internal/reading"
+	"github.com/kordon/kordon/internal/schema"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files from the driver's output")
@@ -29,21 +32,37 @@ func TestGoldenTraces(t *testing.T) {
 	if len(cases) == 0 {
 		t.Fatal("no golden cases found")
 	}
-	for _, c := range cases {
-		t.Run(c.Name, func(t *testing.T) {
-			t.Parallel()
+	// The traces play in real time, so they all play at once (t.Parallel
+	// would run only GOMAXPROCS of them at a time), and the subtests then
+	// check their results in order.
+	type result struct {
+		col *harness.Collector
+		err error
+	}
+	results := make([]chan result, len(cases))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i, c := range cases {
+		results[i] = make(chan result, 1)
+		go func() {
 			tr, err := trace.ReadFile(c.Trace)
 			if err != nil {
-				t.Fatal(err)
+				results[i] <- result{err: err}
+				return
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
 			var col *harness.Collector
 			if tr.Header.Transport == "usb" {
 				col, err = replayUSB(ctx, Driver, tr, 1)
 			} else {
 				col, err = harness.ReplayThroughPTY(ctx, Driver, tr, 1)
 			}
+			results[i] <- result{col, err}
+		}()
+	}
+	for i, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			res := <-results[i]
+			col, err := res.col, res.err
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,6 +77,7 @@ func TestGoldenTraces(t *testing.T) {
 				return
 			}
 			checkCounts(t, countsFile, col.Counts())
+			validateReadings(t, col.Readings())
 			diff, err := harness.CompareGolden(col.Readings(), c.Golden)
 			if err != nil {
 				t.Fatal(err)
@@ -143,5 +163,33 @@ func checkCounts(t *testing.T, path string, got map[string]int) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("counters %v, want %v (%s)", got, want, path)
+	}
+}
+
+// validateReadings checks each reading, in its wire envelope, against the
+// reading and document schemas the hub enforces, and that the personal
+// fields are declared.
+func validateReadings(t *testing.T, rs []reading.Reading) {
+	t.Helper()
+	v, err := schema.New(drivers.PayloadSchemas())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		r.Crossing, r.Box, r.Device, r.Driver, r.Clock = "kz-test", "booth-01", "reader1", "mrz", reading.ClockSynced
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Validate(b); err != nil {
+			t.Errorf("reading %d does not validate: %v", i+1, err)
+		}
+		personal := map[string]bool{}
+		for _, p := range reading.PersonalPointers(r.Payload) {
+			personal[p] = true
+		}
+		if !personal["/payload/rows"] {
+			t.Errorf("reading %d: rows not marked personal (%v)", i+1, personal)
+		}
 	}
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the synthetic traces of drivers/passport/testdata/traces.
+"""Writes the synthetic traces of drivers/passport/testdata/traces and the
+fuzz seeds of testdata/fuzz.
 
 The byte streams follow the framings of README.md; rows are ICAO 9303
 specimens (Utopia) and variants of them. line-td3-specimen,
@@ -211,3 +212,41 @@ ev += e + [note(1.5, "the reader stopped mid-row")]
 e, t = typed(2.0, TD3_OCR[0] + "\n" + TD3_OCR[1] + "\n", US)
 ev += e
 write("wedge-noise", header("", "USB keyboard wedge, US layout: bad reports, a noise line with an unmapped key, a torn row, the OCR-confused TD3", "bad reports and torn rows are counted; the document is suspect with its candidate", {"framing": "wedge"}, "usb"), ev)
+
+# ---- fuzz seeds (testdata/fuzz/<target>/<name>, Go's corpus format) ----
+
+import os
+
+
+def goq(b):
+    out = '"'
+    for c in b:
+        if c == 0x22: out += '\\"'
+        elif c == 0x5c: out += '\\\\'
+        elif 0x20 <= c < 0x7f: out += chr(c)
+        else: out += '\\x%02x' % c
+    return out + '"'
+
+def seed(target, name, data, cut):
+    d = "testdata/fuzz/" + target
+    os.makedirs(d, exist_ok=True)
+    with open(d + "/" + name, "w") as f:
+        f.write("go test fuzz v1\n[]byte(%s)\nbyte('\\x%02x')\n" % (goq(data), cut))
+
+BAD, OCR = TD3_BAD, TD3_OCR
+nb, sb = native_block, stx_block
+seed("FuzzLineFramer", "td3-crlf", ("\r\n".join(TD3) + "\r\n").encode(), 7)
+seed("FuzzLineFramer", "noise-and-torn", b"\x00\xff\x13READY\n" + TD1[0].encode() + b"\r" + TD1[1][:9].encode(), 3)
+seed("FuzzLineFramer", "overlong", b"<" * 300 + b"\r" + TD3[0].encode(), 15)
+seed("FuzzSTXFramer", "td1-start-end", sb(TD1, 0x1C, 0x1D), 5)
+seed("FuzzSTXFramer", "torn-by-stx", b"\x02" + TD3[0].encode() + b"\r" + sb(TD3), 11)
+seed("FuzzSTXFramer", "status-block", sb(["READY"]) + b"\xfe\xff" + sb(OCR), 2)
+seed("Fuzz3MFramer", "td3", nb(TD3), 9)
+seed("Fuzz3MFramer", "bad-bcc-then-good", nb(TD1, bcc_ok=False) + nb(TD2), 4)
+seed("Fuzz3MFramer", "stray-soh", b"\x01\x10\x00XYZ\x01\xff\xff" + nb(BAD), 1)
+seed("Fuzz3MFramer", "cut", nb(TD3)[:50], 6)
+seed("FuzzSession", "line-td1", ("\r".join(TD1) + "\r").encode(), 7)
+seed("FuzzSession", "line-lone-row", (TD3[1] + "\n").encode(), 15)
+seed("FuzzSession", "stx-mixed-lengths", sb([TD3[0], TD2[1]]), 3)
+seed("FuzzSession", "3m-ocr", nb(OCR), 12)
+seed("FuzzSession", "3m-bad-bcc", nb(TD3, bcc_ok=False), 12)
