@@ -101,7 +101,8 @@ type Hub struct {
 	live   *broadcaster
 	http   *http.Server
 
-	gaps     *gapTracker // sequence gaps and resend requests (gaps.go)
+	gaps     *gapTracker    // sequence gaps and resend requests (gaps.go)
+	cmds     commandTracker // commands to boxes and their replies (commands.go)
 	mqttAddr net.Addr
 	httpAddr net.Addr
 	tlsAddr  net.Addr

@@ -69,6 +69,7 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		return pk, h.takeReading(box, t, pk.Payload)
 	case t.Leaf == "replies":
 		h.hub.gaps.reply(box, pk.Payload) // answers to resend requests (gaps.go)
+		h.hub.takeReply(box, pk.Payload)  // results of commands (commands.go)
 	case t.Leaf == "availability" || t.Leaf == "state":
 		h.mu.Lock()
 		h.states[pk.TopicName] = append([]byte(nil), pk.Payload...)

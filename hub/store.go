@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS alert_log (
 	ref      TEXT NOT NULL DEFAULT '' -- reading behind a repeat or clear
 );
 CREATE INDEX IF NOT EXISTS alert_log_alert ON alert_log(alert_id);
-`
+` + commandsSQL
 
 // alertColumns are added to an alerts table made before they existed.
 var alertColumns = []struct{ name, def string }{

@@ -56,6 +56,7 @@ func (h *Hub) webHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/counters", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, h.Counters()) })
 	mux.HandleFunc("GET /events", h.serveEvents)
+	h.commandRoutes(mux) // POST /api/boxes/{box}/commands, GET /api/commands/{id} (commands.go)
 	return mux
 }
 

@@ -1,0 +1,195 @@
+package hub
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/logging"
+)
+
+func startCommandHub(t *testing.T) *Hub {
+	t.Helper()
+	cfg := &Config{Crossing: "kz-test", MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir()}
+	for _, b := range []string{"booth-1", "booth-2"} {
+		h, err := bcrypt.GenerateFromPassword([]byte("pw-"+b), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Boxes = append(cfg.Boxes, BoxCreds{Box: b, PasswordHash: string(h)})
+	}
+	h, err := New(cfg, logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// fakeBox logs in as a box, and answers every command it gets with answer.
+func fakeBox(t *testing.T, h *Hub, box string, answer func(contract.Command) []contract.Reply) paho.Client {
+	t.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + h.MQTTAddr()).SetClientID("fake-" + box).
+		SetUsername(box).SetPassword("pw-" + box).SetProtocolVersion(4).SetOrderMatters(false))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s: %v", box, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(0) })
+	tok := c.Subscribe(contract.Commands("kz-test", box), 1, func(c paho.Client, m paho.Message) {
+		var cmd contract.Command
+		if err := json.Unmarshal(m.Payload(), &cmd); err != nil {
+			t.Errorf("command: %v", err)
+			return
+		}
+		for _, r := range answer(cmd) {
+			js, _ := json.Marshal(r)
+			c.Publish(contract.Replies("kz-test", box), 1, false, js)
+		}
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	return c
+}
+
+func post(t *testing.T, h *Hub, path, ctype, body string) (int, CommandRecord, string) {
+	t.Helper()
+	resp, err := http.Post("http://"+h.HTTPAddr()+path, ctype, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var rec CommandRecord
+	json.Unmarshal(b, &rec)
+	return resp.StatusCode, rec, string(b)
+}
+
+func get(t *testing.T, h *Hub, path string) (int, CommandRecord) {
+	t.Helper()
+	resp, err := http.Get("http://" + h.HTTPAddr() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rec CommandRecord
+	json.NewDecoder(resp.Body).Decode(&rec)
+	return resp.StatusCode, rec
+}
+
+func ok(cmd contract.Command, result map[string]string) contract.Reply {
+	return contract.Reply{Schema: contract.ReplyV1, ID: cmd.ID, Name: cmd.Name, OK: true, Result: result, Time: time.Now().UTC()}
+}
+
+// TestCommandRoundTrip: a command posted to the API reaches the box, its
+// reply is stored, and the API returns it; a repeated reply keeps the first.
+func TestCommandRoundTrip(t *testing.T) {
+	h := startCommandHub(t)
+	got := make(chan contract.Command, 1)
+	fakeBox(t, h, "booth-1", func(cmd contract.Command) []contract.Reply {
+		got <- cmd
+		second := ok(cmd, map[string]string{"action": "second"})
+		return []contract.Reply{ok(cmd, map[string]string{"device": "cctv1", "action": "activated"}), second}
+	})
+	code, rec, body := post(t, h, "/api/boxes/booth-1/commands?wait=10s", "application/json",
+		`{"name":"cctv-trigger","args":{"device":"cctv1"},"expires_in":"20s"}`)
+	if code != http.StatusOK || rec.Status != "ok" || rec.Reply == nil || rec.Reply.Result["action"] != "activated" {
+		t.Fatalf("POST = %d %s", code, body)
+	}
+	cmd := <-got
+	if cmd.ID != rec.ID || cmd.Name != "cctv-trigger" || cmd.Args["device"] != "cctv1" || cmd.Schema != contract.CommandV1 {
+		t.Errorf("box got %+v", cmd)
+	}
+	if d := cmd.Expires.Sub(rec.Sent); d != 20*time.Second {
+		t.Errorf("expiry %v after sending, want 20s", d)
+	}
+	// The second reply was published after the first; a ping after both
+	// tells when the hub has taken them.
+	fakeBox(t, h, "booth-2", func(c contract.Command) []contract.Reply { return []contract.Reply{ok(c, nil)} })
+	if code, _, body := post(t, h, "/api/boxes/booth-2/commands?wait=10s", "application/json", `{"name":"ping"}`); code != http.StatusOK {
+		t.Fatalf("ping booth-2: %d %s", code, body)
+	}
+	code, again := get(t, h, "/api/commands/"+rec.ID)
+	if code != http.StatusOK || again.Reply == nil || again.Reply.Result["action"] != "activated" || again.By != "api" {
+		t.Errorf("GET = %d %+v, want the first reply kept", code, again)
+	}
+}
+
+// TestReplyFromAnotherBoxIgnored: booth-2 cannot answer booth-1's command.
+func TestReplyFromAnotherBoxIgnored(t *testing.T) {
+	h := startCommandHub(t)
+	rec, err := h.SendCommand("booth-1", "ping", nil, time.Minute, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2 := fakeBox(t, h, "booth-2", func(c contract.Command) []contract.Reply { return []contract.Reply{ok(c, nil)} })
+	forged, _ := json.Marshal(ok(contract.Command{ID: rec.ID, Name: "ping"}, map[string]string{"forged": "yes"}))
+	if tok := b2.Publish(contract.Replies("kz-test", "booth-2"), 1, false, forged); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	// The PUBACK comes after ingest: the forged reply has been handled.
+	_, now := get(t, h, "/api/commands/"+rec.ID)
+	if now.Status != "pending" || now.Reply != nil {
+		t.Errorf("command = %+v, want still pending", now)
+	}
+	if h.cmds.orphans.Load() != 1 {
+		t.Errorf("orphan replies = %d, want 1", h.cmds.orphans.Load())
+	}
+}
+
+// TestCommandExpiresWithoutReply: a box that never answers leaves the
+// command expired, and a waiting GET returns when it expires.
+func TestCommandExpiresWithoutReply(t *testing.T) {
+	h := startCommandHub(t)
+	code, rec, body := post(t, h, "/api/boxes/booth-1/commands", "application/json", `{"name":"ping","expires_in":"1s"}`)
+	if code != http.StatusAccepted || rec.Status != "pending" {
+		t.Fatalf("POST = %d %s", code, body)
+	}
+	code, rec = get(t, h, "/api/commands/"+rec.ID+"?wait=10s")
+	if code != http.StatusOK || rec.Status != "expired" {
+		t.Errorf("GET = %d %+v, want expired", code, rec)
+	}
+}
+
+func TestCommandAPIRefusals(t *testing.T) {
+	h := startCommandHub(t)
+	for _, tc := range []struct {
+		path, ctype, body string
+		code              int
+		want              string
+	}{
+		{"/api/boxes/booth-9/commands", "application/json", `{"name":"ping"}`, 404, "unknown box"},
+		{"/api/boxes/booth-1/commands", "text/plain", `{"name":"ping"}`, 415, "application/json"},
+		{"/api/boxes/booth-1/commands", "application/x-www-form-urlencoded", `name=ping`, 415, "application/json"},
+		{"/api/boxes/booth-1/commands", "application/json", `{"name":"format-disk"}`, 400, "unknown name"},
+		{"/api/boxes/booth-1/commands", "application/json", `{"name":"ping","expires_in":"soon"}`, 400, "expires_in"},
+		{"/api/boxes/booth-1/commands", "application/json", `{"name":"ping","expires_in":"2h"}`, 400, "between 1s and 1h"},
+		{"/api/boxes/booth-1/commands", "application/json", `{"name":"ping","bogus":1}`, 400, "unknown field"},
+		{"/api/boxes/booth-1/commands", "application/json", `{"name":"ping","args":{"Bad Key":"x"}}`, 400, "arg"},
+		{"/api/boxes/booth-1/commands?wait=1h", "application/json", `{"name":"ping"}`, 400, "wait"},
+		{"/api/boxes/booth-1/commands", "application/json", `{"name":` + strings.Repeat(" ", 20<<10) + `"ping"}`, 400, "body"},
+	} {
+		code, _, body := post(t, h, tc.path, tc.ctype, tc.body)
+		if code != tc.code || !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s: %d %s, want %d ...%s", tc.path, tc.body[:min(len(tc.body), 40)], code, body, tc.code, tc.want)
+		}
+	}
+	if code, _ := get(t, h, "/api/commands/cmd-nope"); code != 404 {
+		t.Errorf("unknown id: %d", code)
+	}
+	var n int
+	h.store.db.QueryRow(`SELECT count(*) FROM commands`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d commands stored from refused requests", n)
+	}
+}
