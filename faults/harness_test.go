@@ -59,7 +59,7 @@ func TestMain(m *testing.M) {
 }
 
 // freePort reserves a loopback port for a process started later.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -75,7 +75,7 @@ type proc struct {
 	done chan struct{}
 }
 
-func start(t *testing.T, logPath, bin string, args ...string) *proc {
+func start(t testing.TB, logPath, bin string, args ...string) *proc {
 	t.Helper()
 	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -97,7 +97,7 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-func (p *proc) stop(t *testing.T) {
+func (p *proc) stop(t testing.TB) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -109,7 +109,7 @@ func (p *proc) stop(t *testing.T) {
 
 // eventually polls cond (an observable event: a port opening, a counter
 // reaching a value) until it holds, failing after limit.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -122,7 +122,7 @@ func eventually(t *testing.T, limit time.Duration, what string, cond func() bool
 
 // station is one hub and one box wired through a proxy the test controls.
 type station struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	hubPort  int
 	hubHTTP  int
@@ -132,7 +132,7 @@ type station struct {
 	devices  []*device
 }
 
-func newStation(t *testing.T, devices ...string) *station {
+func newStation(t testing.TB, devices ...string) *station {
 	s := &station{t: t, dir: t.TempDir(), hubPort: freePort(t), hubHTTP: freePort(t), boxHTTP: freePort(t)}
 	hash, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	writeFile(t, filepath.Join(s.dir, "hub.yaml"), fmt.Sprintf(`crossing: %s
@@ -168,7 +168,7 @@ devices:
 	return s
 }
 
-func writeFile(t *testing.T, path, s string) {
+func writeFile(t testing.TB, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ func (s *station) drained(limit time.Duration) {
 
 // device is a serial device on a pty; plug/unplug replace the pty.
 type device struct {
-	t    *testing.T
+	t    testing.TB
 	id   string
 	link string
 	mu   sync.Mutex

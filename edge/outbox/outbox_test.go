@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -16,7 +17,7 @@ import (
 )
 
 func body(device string, seq uint64, pad int) []byte {
-	return fmt.Appendf(nil, `{"device":%q,"seq":%d,"pad":%q}`, device, seq, make([]byte, pad))
+	return fmt.Appendf(nil, `{"device":%q,"seq":%d,"pad":%q}`, device, seq, strings.Repeat("x", pad))
 }
 
 func appendN(t testing.TB, o *Outbox, device string, class Class, n, pad int) {
