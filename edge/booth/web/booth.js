@@ -22,7 +22,8 @@ function fmtDate(s) {
   // MRZ dates arrive as YYYY-MM-DD; show them the way the language writes dates.
   if (!/^\d{4}-\d{2}-\d{2}$/.test(s || "")) return s || "—";
   const d = new Date(s + "T00:00:00Z");
-  return d.toLocaleDateString(I18N.lang, { year: "numeric", month: "2-digit", day: "2-digit", timeZone: "UTC" });
+  // Month by name: 04/05 reads differently in different countries.
+  return d.toLocaleDateString(I18N.lang, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
 }
 
 function field(label, value, bad) {

@@ -159,6 +159,8 @@ function setFilter(f) {
 
 // ---- alert detail and readings -----------------------------------------
 
+function label(field) { return I18N.has("field." + field) ? T("field." + field) : field; }
+
 function renderReading(r, withMeta) {
   const box = el("div", "reading q-" + ((r.quality && r.quality.status) || "ok"));
   box.append(el("div", "r-head", `${r.box} / ${r.device} · ${T("kind." + r.kind) !== "kind." + r.kind ? T("kind." + r.kind) : r.kind} · #${r.seq}`));
@@ -174,12 +176,12 @@ function renderReading(r, withMeta) {
     if (v === null || v === undefined || k === "rows") continue;
     let text;
     if (v === "[personal]") text = T("reading.withheld");
-    else if (k === "checks" && Array.isArray(v)) text = v.map(c => (c.ok ? "✓ " : "✗ ") + c.field).join(", ");
+    else if (k === "checks" && Array.isArray(v)) text = v.map(c => (c.ok ? "✓ " : "✗ ") + label(c.field)).join(", ");
     else if (Array.isArray(v)) { if (!v.length) continue; text = v.map(x => typeof x === "object" ? JSON.stringify(x) : x).join(", "); }
     else if (typeof v === "object") text = JSON.stringify(v);
     else if (typeof v === "boolean") text = T(v ? "yes" : "no");
     else text = String(v);
-    dl.append(el("dt", null, k), el("dd", null, text));
+    dl.append(el("dt", null, label(k)), el("dd", null, text));
   }
   box.append(dl);
   return box;
