@@ -3,6 +3,7 @@
 package all
 
 import (
+	"github.com/kordon/kordon/drivers/barcode"
 	"github.com/kordon/kordon/drivers/cctv"
 	"github.com/kordon/kordon/drivers/contact"
 	"github.com/kordon/kordon/drivers/passport"
@@ -17,6 +18,7 @@ import (
 
 // Drivers are the registered families.
 var Drivers = []device.Driver{
+	barcode.Driver,
 	cctv.Driver,
 	contact.Driver,
 	passport.Driver,
