@@ -45,12 +45,12 @@ bin/hubd -config "$RUN/hub.yaml" 2>"$RUN/logs/hubd.log" &
 pids+=($!)
 
 # Devices: each a pseudo-terminal at a stable path, fed by a recorded trace.
-# demo/devices.txt lists: box device driver trace [options-yaml]
+# demo/devices.txt lists: box device driver speed trace [options-yaml]
 declare -A box_devices
-while read -r box dev driver trace opts; do
+while read -r box dev driver speed trace opts; do
   case "$box" in ''|\#*) continue ;; esac
   link="$RUN/dev/$box-$dev"
-  bin/hwtest replay -loop -speed 1 -link "$link" "$trace" 2>"$RUN/logs/replay-$box-$dev.log" &
+  bin/hwtest replay -loop -speed "$speed" -link "$link" "$trace" 2>"$RUN/logs/replay-$box-$dev.log" &
   pids+=($!)
   box_devices[$box]+="  - id: $dev
     driver: $driver
