@@ -430,7 +430,6 @@ func (s *station) sentTotal() int {
 	return n
 }
 
-
 func wellFormed(number string) bool {
 	if len(number) != 9 || number[0] != 'T' {
 		return false
