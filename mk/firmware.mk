@@ -61,7 +61,11 @@ firmware-unit:
 
 # QEMU tests reuse firmware/build outputs; they build what is missing.
 firmware-qemu-test: image-vm
-	cd $(FW_DIR)/qemutest && KORDON_QEMU_TEST=1 go test -v -count=1 -timeout $(FW_TEST_TIMEOUT) . 2>&1 | tee $(abspath $(FW_BUILD))/firmware-test.log | grep -E "^(=== RUN|--- |FIGURE|PASS|FAIL|ok|panic)|    [a-z_]+_test.go" ; test $${PIPESTATUS[0]} -eq 0
+	@mkdir -p $(FW_BUILD)
+	cd $(FW_DIR)/qemutest && (KORDON_QEMU_TEST=1 go test -v -count=1 -timeout $(FW_TEST_TIMEOUT) . 2>&1; echo $$? > ../build/firmware-test.rc) \
+	  | tee ../build/firmware-test.log \
+	  | grep --line-buffered -E '^(=== RUN|--- |FIGURE|PASS|FAIL|ok|panic)|^    [a-z_]+_test.go'; \
+	  rc=$$(cat ../build/firmware-test.rc); [ "$$rc" = 0 ] || echo "firmware-test failed: full log in $(FW_BUILD)/firmware-test.log"; exit $$rc
 
 firmware-test: firmware-unit firmware-qemu-test
 

@@ -32,6 +32,11 @@ func TestBootToFirstReading(t *testing.T) {
 	})
 	t.Logf("edged healthy %.1f s after QEMU start", time.Since(vm.Started).Seconds())
 	_ = up
+	// gokrazy's own HTTP API (and its unsigned push-update endpoints) must
+	// not be reachable from the network: NoPassword keeps it on a unix socket.
+	if b, err := httpGet(vm.URL(80, "/update/features")); err == nil {
+		t.Errorf("gokrazy's update API answers on the network: %q", b)
+	}
 
 	// replay the specimen into the guest's serial port, again and again
 	// until a reading arrives (bytes sent before edged opened the port are lost)

@@ -196,7 +196,7 @@ func startVM(t testing.TB, disk string, o vmOpts) *VM {
 	dir := t.TempDir()
 	vm := &VM{t: t, Port: map[int]int{}, mon: filepath.Join(dir, "monitor.sock"), log: filepath.Join(dir, "serial.log"), done: make(chan struct{})}
 	netdev := "user,id=n0,restrict=on"
-	for _, gp := range []int{8081, 8082, 8083} {
+	for _, gp := range []int{80, 8081, 8082, 8083} {
 		hp := freePort(t)
 		vm.Port[gp] = hp
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", hp, gp)
