@@ -25,6 +25,7 @@ import (
 
 	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/hub/dash"
+	"github.com/kordon/kordon/hub/watchlist"
 	"github.com/kordon/kordon/internal/schema"
 )
 
@@ -42,6 +43,8 @@ type Config struct {
 	Limits    LimitConfig `yaml:"limits"`
 	TLS       *TLSConfig  `yaml:"tls"`   // mutual-TLS listener (tls.go), the production mode
 	Users     []dash.User `yaml:"users"` // dashboard log-ins (hub/dash, docs/screens.md)
+	// Watchlist of wanted documents, held as keyed hashes (hub/watchlist, watch.go).
+	Watchlist watchlist.Config `yaml:"watchlist"`
 }
 
 // BoxCreds admits one box. The password is stored only as a bcrypt hash
@@ -103,6 +106,7 @@ type Hub struct {
 
 	gaps     *gapTracker    // sequence gaps and resend requests (gaps.go)
 	cmds     commandTracker // commands to boxes and their replies (commands.go)
+	watch    watchState     // the watchlist (watch.go)
 	mqttAddr net.Addr
 	httpAddr net.Addr
 	tlsAddr  net.Addr
@@ -142,6 +146,9 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		boxes[b.Box] = []byte(b.PasswordHash)
 	}
 	h := &Hub{cfg: cfg, log: log, store: st, live: newBroadcaster()}
+	if err := h.openWatchlist(); err != nil {
+		return nil, err
+	}
 	observers := map[string][]byte{}
 	for _, o := range cfg.Observers {
 		if _, clash := boxes[o.User]; clash {
@@ -203,6 +210,7 @@ func (h *Hub) Start() error {
 	}
 	go h.ingest.publishAlerts()
 	go h.gaps.run()
+	h.startWatchlist()
 	h.log.Info("hub started", "crossing", h.cfg.Crossing, "mqtt", h.mqttAddr, "http", h.httpAddr)
 	return nil
 }
@@ -234,6 +242,7 @@ func (h *Hub) Close() error {
 	err := h.broker.Close()
 	h.ingest.stop()
 	h.gaps.stop()
+	h.stopWatchlist()
 	if e := h.store.close(); err == nil {
 		err = e
 	}

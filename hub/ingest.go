@@ -112,7 +112,7 @@ func (h *ingestHook) takeReading(box string, t contract.Parsed, body []byte) err
 	h.readings.Add(1)
 	h.hub.live.send(event{Name: "reading", Data: reading.Redacted(body)})
 	payload := r.Payload.(reading.Received).JSON
-	for _, a := range evaluate(h.rules, h.hub.cfg.Crossing, &r, payload, now) {
+	for _, a := range append(evaluate(h.rules, h.hub.cfg.Crossing, &r, payload, now), h.hub.watchlistAlerts(&r, payload, now)...) {
 		if err := h.hub.store.addAlert(a); err != nil {
 			h.hub.log.Error("store alert; box will resend", "rule", a.Rule, "err", err)
 			return packets.ErrRejectPacket

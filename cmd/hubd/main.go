@@ -3,6 +3,7 @@
 //
 //	hubd -config hub.yaml
 //	hubd passwd SECRET     print the bcrypt hash to put in the config
+//	hubd watchlist ...     make a watchlist key, hash a plain CSV watchlist (hub/watchlist)
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kordon/kordon/hub"
+	"github.com/kordon/kordon/hub/watchlist"
 	"github.com/kordon/kordon/internal/logging"
 )
 
@@ -29,6 +31,9 @@ func main() {
 		}
 		fmt.Println(string(h))
 		return
+	}
+	if len(os.Args) >= 2 && os.Args[1] == "watchlist" {
+		os.Exit(watchlist.Command(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	configPath := flag.String("config", "hub.yaml", "hub configuration file")
 	flag.Parse()
