@@ -270,3 +270,29 @@ func TestCorrelationNeedsTwoDevices(t *testing.T) {
 		t.Fatalf("alarms of two devices raised %d alerts, want 1", len(a))
 	}
 }
+
+// TestDocExamplesCompile keeps docs/rules.md honest.
+func TestDocExamplesCompile(t *testing.T) {
+	b, err := os.ReadFile("../docs/rules.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "## Examples\n\n```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/rules.md: examples block not found")
+	}
+	rs, err := compileRules("docs/rules.md", []byte("rules:\n"+block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.rules) < 6 {
+		t.Errorf("only %d examples compiled", len(rs.rules))
+	}
+	night := feed(t, rs, "reader1", 1, 0, "document", `{"valid":true,"expired":false,"issuer":"D"}`) // 09:00 UTC = 14:00 at +05
+	for _, a := range night {
+		if a.Rule == "night-document" {
+			t.Errorf("night rule fired at 14:00 local")
+		}
+	}
+}
