@@ -124,17 +124,24 @@ func (c *config) Run(ctx context.Context, out device.Output) error {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
 	l := &line{cfg: c, pin: pin, now: c.device.Clock(), wake: make(chan struct{}, 1)}
-	if err := pin.Out(c.off); err != nil {
-		return &device.Fault{Reason: device.Unplugged, Err: fmt.Errorf("gpio %s: %w", c.opts.Line, err)}
-	}
-	l.push(l.now(), Payload{Cause: "start"}, 0)
-	l.flush(out)
-	out.Up()
+	// Attached and set to rest under the line's lock: a trigger arriving
+	// meanwhile waits for the rest level instead of being overwritten by it,
+	// and once the rest level shows, the rules are live.
+	l.mu.Lock()
 	if a, ok := out.(trigger.Attacher); ok {
 		defer a.AttachActuator(l, c.rules)()
 	} else if len(c.rules) > 0 {
 		out.Count("rules_without_engine", 1)
 	}
+	if err := pin.Out(c.off); err != nil {
+		l.stopped = true
+		l.mu.Unlock()
+		return &device.Fault{Reason: device.Unplugged, Err: fmt.Errorf("gpio %s: %w", c.opts.Line, err)}
+	}
+	l.push(l.now(), Payload{Cause: "start"}, 0)
+	l.mu.Unlock()
+	l.flush(out)
+	out.Up()
 	defer func() {
 		l.stop()
 		l.flush(out)
