@@ -1,8 +1,14 @@
-// Command hwtest is the technician's bench tool: decode what a device says,
-// replay recorded traces into real driver code, check golden readings.
+// Command hwtest is the technician's bench tool: record what devices send,
+// decode it, replay recorded traces into real driver code, run rigs through
+// the real edged pipeline, and run live acceptance on a booth
+// (docs/hwtest.md is the guide).
 //
-//	hwtest decode -driver mrz [-option key=value]... [-now 2026-11-22T10:00:00Z] < bytes
-//	hwtest replay [-loop] [-speed N] (-link PATH | -port PATH) TRACE.jsonl
+//	hwtest record  [-port PATH | -device PATH (-host PATH | -link PATH)] [-gpio LINES] [-usb VID:PID] -o TRACE.jsonl
+//	hwtest decode  -driver mrz [-option key=value]... [-now 2026-11-22T10:00:00Z] < bytes
+//	hwtest replay  [-loop] [-speed N] [-fault SPEC]... (-link PATH | -port PATH) TRACE.jsonl
+//	hwtest run     [-junit FILE] [-speed N] RIG.yaml...
+//	hwtest accept  [-config edged.yaml] [-out DIR] [-format md|html] PLAN.yaml
+//	hwtest bench   [-hours N] [-driver mrz]
 //	hwtest drivers
 package main
 
@@ -11,6 +17,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sort"
@@ -21,6 +28,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kordon/kordon/drivers/all"
+	"github.com/kordon/kordon/hwtest/faults"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
@@ -30,42 +38,93 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		usage()
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "decode":
-		err = decode(ctx, os.Args[2:])
-	case "replay":
-		err = replayCmd(ctx, os.Args[2:])
-	case "drivers":
-		for _, d := range all.Drivers {
-			fmt.Printf("%-12s %-12s %s\n", d.Name, d.Kind, d.Doc)
-		}
-	default:
-		usage()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "hwtest:", err)
-		os.Exit(1)
-	}
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func usage() {
-	fmt.Fprint(os.Stderr, `usage:
+// exitError carries an exit code other than 1 (a rig that ran but failed).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// run is the whole command, with its streams passed in so tests can run
+// it in process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) < 1 {
+		usage(stderr)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "record":
+		err = recordCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "decode":
+		err = decode(ctx, args[1:], stdin, stdout, stderr)
+	case "replay":
+		err = replayCmd(ctx, args[1:], stderr)
+	case "run":
+		err = runCmd(ctx, args[1:], stdout, stderr)
+	case "accept":
+		err = acceptCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "bench":
+		err = benchCmd(ctx, args[1:], stdout)
+	case "drivers":
+		for _, d := range all.Drivers {
+			fmt.Fprintf(stdout, "%-12s %-12s %s\n", d.Name, d.Kind, d.Doc)
+		}
+	default:
+		usage(stderr)
+		return 2
+	}
+	if err == nil {
+		return 0
+	}
+	if e, ok := err.(*exitError); ok {
+		if e.msg != "" {
+			fmt.Fprintln(stderr, "hwtest:", e.msg)
+		}
+		return e.code
+	}
+	if err == errUsage {
+		return 2
+	}
+	fmt.Fprintln(stderr, "hwtest:", err)
+	return 1
+}
+
+var errUsage = fmt.Errorf("usage")
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  hwtest record -o TRACE.jsonl [-driver NAME] [-option k=v]... [-source TEXT] [-duration D] [-v] WHAT
+      record a device into a trace; WHAT is one of:
+        -port PATH                     passive: what the device on PATH sends (never writes to it)
+        -device PATH -host PATH        man in the middle between host software's port and the device
+        -device PATH -link PATH        ... host software opens the pseudo-terminal linked at PATH
+        -gpio LINE[,LINE]              GPIO input edges (periph.io line names)
+        -usb VID:PID [-usb-poll HEX -usb-every D]   USB HID input reports
+      lines typed on standard input become notes in the trace; Ctrl-C ends the recording
   hwtest decode -driver NAME [-option key=value]... [-now RFC3339] < raw-bytes
       run a driver's parser on raw device bytes; print normalised readings as JSON lines
       (personal data is shown: this is a technician's tool on their own data)
-  hwtest replay [-loop] [-speed N] (-link PATH | -port PATH) TRACE.jsonl
+  hwtest replay [-loop] [-speed N] [-fault SPEC]... [-save FILE] (-link PATH | -port PATH) TRACE.jsonl
       play a recorded trace's device bytes into a new pseudo-terminal (-link: symlink to it)
-      or into an existing serial port (-port: e.g. a QEMU chardev pty)
+      or into an existing serial port (-port: e.g. a QEMU chardev pty); -speed 0 as fast as
+      ordering allows; -fault "unplug byte=30 for=1s", "corrupt rate=0.001 seed=1", ...
+  hwtest run [-junit FILE] [-speed N] [-v] RIG.yaml...
+      run rigs through the real edged pipeline (and a hub when alerts are expected);
+      exit 1 when any reading or alert differs
+  hwtest accept [-config edged.yaml] [-out DIR] [-format md|html] PLAN.yaml
+      live acceptance on a booth: prompts, deadlines, recorded traces, commissioning report
+  hwtest bench [-hours N]
+      generate an N-hour trace and time its replay through the real driver
   hwtest drivers
       list the registered driver families
 `)
-	os.Exit(2)
 }
 
 type optionFlags []string
@@ -85,13 +144,15 @@ func findDriver(name string) (device.Driver, error) {
 	return device.Driver{}, fmt.Errorf("unknown driver %q (known: %s)", name, strings.Join(names, ", "))
 }
 
-func decode(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("decode", flag.ExitOnError)
+func decode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("decode", stderr)
 	name := fs.String("driver", "", "driver name (hwtest drivers lists them)")
 	nowFlag := fs.String("now", "", "box clock for date rules (RFC 3339); default: now")
 	var opts optionFlags
 	fs.Var(&opts, "option", "driver option key=value (repeatable; value is YAML)")
-	fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
 	drv, err := findDriver(*name)
 	if err != nil {
 		return err
@@ -112,13 +173,13 @@ func decode(ctx context.Context, args []string) error {
 		ID:      "stdin",
 		Options: device.Options{File: "-option", Node: node},
 		Now:     now,
-		Port:    func() (transport.Port, error) { return transport.StreamPort{R: os.Stdin}, nil },
+		Port:    func() (transport.Port, error) { return transport.StreamPort{R: stdin}, nil },
 	}
 	dev, err := drv.New(cfg)
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(os.Stdout)
+	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	col := harness.NewCollector()
 	col.OnEmit = func(r reading.Reading) {
@@ -128,7 +189,7 @@ func decode(ctx context.Context, args []string) error {
 	err = dev.Run(ctx, col)
 	counts := col.Counts()
 	if len(counts) > 0 {
-		fmt.Fprintf(os.Stderr, "hwtest: discarded: %v\n", counts)
+		fmt.Fprintf(stderr, "hwtest: discarded: %v\n", counts)
 	}
 	if err == nil || strings.Contains(err.Error(), "EOF") {
 		return nil
@@ -155,22 +216,37 @@ func optionsNode(opts []string) (*yaml.Node, error) {
 	return doc.Content[0], nil
 }
 
-func replayCmd(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("replay", flag.ExitOnError)
+func replayCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("replay", stderr)
 	loop := fs.Bool("loop", false, "replay again and again")
-	speed := fs.Float64("speed", 1, "time scale: 1 real time, 10 ten times faster, 0 as fast as possible")
+	speed := fs.Float64("speed", 1, "time scale: 1 real time, 10 ten times faster, 0 as fast as ordering allows")
 	link := fs.String("link", "", "create a pseudo-terminal and a symlink to it at this path")
 	port := fs.String("port", "", "write into this existing serial port instead")
-	fs.Parse(args)
+	expect := fs.Duration("expect-timeout", 0, "fail when an expected host request does not come within this (0: wait)")
+	save := fs.String("save", "", "also write the trace, faults applied, to this file")
+	var fl faultFlags
+	fs.Var(&fl, "fault", `inject a fault (repeatable): "KIND key=value..." (docs/hwtest.md)`)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
 	if fs.NArg() != 1 || (*link == "") == (*port == "") {
-		usage()
+		usage(stderr)
+		return errUsage
 	}
 	tr, err := trace.ReadFile(fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	o := replay.Options{Speed: *speed, Loop: *loop, Unexpected: func(want, got []byte) {
-		fmt.Fprintf(os.Stderr, "hwtest: unexpected host bytes % x while waiting for % x\n", got, want)
+	if tr, err = faults.Apply(tr, fl); err != nil {
+		return err
+	}
+	if *save != "" {
+		if err := saveTrace(*save, tr); err != nil {
+			return err
+		}
+	}
+	o := replay.Options{Speed: *speed, Loop: *loop, ExpectTimeout: *expect, Unexpected: func(want, got []byte) {
+		fmt.Fprintf(stderr, "hwtest: unexpected host bytes % x while waiting for % x\n", got, want)
 	}}
 	if *port != "" {
 		p, err := transport.OpenSerial(transport.Config{Type: "serial", Path: *port})
@@ -185,12 +261,52 @@ func replayCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer p.Close()
-	fmt.Fprintf(os.Stderr, "hwtest: replaying %s (%s) on %s\n", fs.Arg(0), tr.Header.Driver, p.Path)
+	o.Plug = p
+	fmt.Fprintf(stderr, "hwtest: replaying %s (%s) on %s\n", fs.Arg(0), tr.Header.Driver, p.Path)
 	return ignoreCancel(replay.Serial(ctx, tr, p.Device, o))
 }
 
+type faultFlags []faults.Fault
+
+func (f *faultFlags) String() string { return fmt.Sprint(*f) }
+func (f *faultFlags) Set(s string) error {
+	x, err := faults.Parse(s)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, x)
+	return nil
+}
+
+func saveTrace(path string, tr *trace.Trace) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w, err := trace.NewWriter(f, tr.Header)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	for _, e := range tr.Events {
+		if err := w.Write(e); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// newFlags is a flag set that reports errors instead of exiting, so the
+// command can run in process.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
 func ignoreCancel(err error) error {
-	if err == context.Canceled {
+	if err == context.Canceled || err == context.DeadlineExceeded {
 		return nil
 	}
 	return err

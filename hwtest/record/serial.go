@@ -21,6 +21,8 @@ type SerialOptions struct {
 	// ReopenEvery, default 500ms) and the trace gets unplug/replug events.
 	Reopen      bool
 	ReopenEvery time.Duration
+	// OnOpen, if set, is called each time the port has been opened.
+	OnOpen func()
 }
 
 // Serial records everything a device sends on one port until ctx ends.
@@ -45,6 +47,9 @@ func Serial(ctx context.Context, open Opener, rec *Recorder, o SerialOptions) er
 		}
 		if !first {
 			rec.Record(trace.Event{Replug: true})
+		}
+		if o.OnOpen != nil {
+			o.OnOpen()
 		}
 		first = false
 		err = readInto(ctx, port, func(at time.Time, b []byte) error { return rec.Dev(at, b) })

@@ -238,7 +238,25 @@ type junitFail struct {
 
 // WriteJUnit writes the result as JUnit XML (one suite per rig, one case
 // per device and alert check), for CI and test dashboards.
-func (r *Result) WriteJUnit(w io.Writer) error {
+func (r *Result) WriteJUnit(w io.Writer) error { return WriteJUnit(w, r) }
+
+// WriteJUnit writes several rigs' results as one JUnit XML document.
+func WriteJUnit(w io.Writer, rs ...*Result) error {
+	var all junitSuites
+	for _, r := range rs {
+		all.Suites = append(all.Suites, r.junit())
+	}
+	io.WriteString(w, xml.Header)
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(all); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+func (r *Result) junit() junitSuite {
 	s := junitSuite{Name: "rig " + r.Rig, Time: fmt.Sprintf("%.3f", r.Elapsed.Seconds())}
 	for _, c := range r.Cases {
 		jc := junitCase{Name: c.Name, Classname: "hwtest.rig." + r.Rig, Time: "0", Out: c.Summary}
@@ -254,12 +272,5 @@ func (r *Result) WriteJUnit(w io.Writer) error {
 			Failure: &junitFail{Message: r.Err.Error(), Type: "error"}})
 	}
 	s.Tests = len(s.Cases)
-	io.WriteString(w, xml.Header)
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(junitSuites{Suites: []junitSuite{s}}); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	return s
 }

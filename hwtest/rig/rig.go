@@ -44,15 +44,15 @@ type Rig struct {
 
 // Device is one replayed device.
 type Device struct {
-	ID        string           `yaml:"id"`
-	Driver    string           `yaml:"driver"`    // default: the trace header's
-	Trace     string           `yaml:"trace"`     // relative to the rig file
-	Golden    string           `yaml:"golden"`    // relative to the rig file; empty: readings are not checked
-	Options   yaml.Node        `yaml:"options"`   // default: the trace header's options
-	Transport map[string]any   `yaml:"transport"` // extra transport settings (baud, parity...)
-	Faults    []faults.Fault   `yaml:"faults"`
-	Tolerance ToleranceSpec    `yaml:"tolerance"`
-	Expect    *Availability    `yaml:"expect"`
+	ID        string         `yaml:"id"`
+	Driver    string         `yaml:"driver"`    // default: the trace header's
+	Trace     string         `yaml:"trace"`     // relative to the rig file
+	Golden    string         `yaml:"golden"`    // relative to the rig file; empty: readings are not checked
+	Options   yaml.Node      `yaml:"options"`   // default: the trace header's options
+	Transport map[string]any `yaml:"transport"` // extra transport settings (baud, parity...)
+	Faults    []faults.Fault `yaml:"faults"`
+	Tolerance ToleranceSpec  `yaml:"tolerance"`
+	Expect    *Availability  `yaml:"expect"`
 
 	line      int
 	trace     *trace.Trace

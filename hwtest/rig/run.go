@@ -528,4 +528,3 @@ func sortAlerts(as []contract.Alert) {
 		return as[i].ID < as[j].ID
 	})
 }
-

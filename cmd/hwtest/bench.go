@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kordon/kordon/hwtest/bench"
+)
+
+func benchCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("bench", stdout)
+	hours := fs.Float64("hours", 1, "length of the generated trace")
+	every := fs.Duration("every", 5*time.Second, "one document this often")
+	driver := fs.String("driver", "mrz", "driver to replay into (the generator speaks MRZ line mode)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	drv, err := findDriver(*driver)
+	if err != nil {
+		return err
+	}
+	tr, _ := bench.PassportTrace(time.Duration(*hours*float64(time.Hour)), *every)
+	r, err := bench.Replay(ctx, drv, tr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, r)
+	return nil
+}
