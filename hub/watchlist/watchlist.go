@@ -165,7 +165,6 @@ func eachPlain(r io.Reader, f func(number, state string)) error {
 		if err == io.EOF {
 			return nil
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			// csv errors quote no field content, but keep only the position.
 			var pe *csv.ParseError
@@ -174,6 +173,7 @@ func eachPlain(r io.Reader, f func(number, state string)) error {
 			}
 			return fmt.Errorf("watchlist: %w", err)
 		}
+		line, _ := cr.FieldPos(0) // only valid after a record was read
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
