@@ -122,10 +122,17 @@ func probe() error {
 	status = "reading keyboard " + devices[0].VIDPID
 	mu.Unlock()
 	log.Printf("reading HID keyboard reports")
+	// several transfers in flight, so the endpoint is polled while a report
+	// is being decoded (a keyboard's press/release pairs must not merge)
+	stream, err := in.NewStream(in.Desc.MaxPacketSize, 8)
+	if err != nil {
+		return fmt.Errorf("keyboard stream: %v", err)
+	}
+	defer stream.Close()
 	buf := make([]byte, in.Desc.MaxPacketSize)
 	var prev [6]byte
 	for {
-		n, err := in.Read(buf)
+		n, err := stream.Read(buf)
 		if err != nil {
 			return fmt.Errorf("reading keyboard: %v", err)
 		}
