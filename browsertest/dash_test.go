@@ -87,4 +87,11 @@ func TestAlertAcknowledgedForSecondViewer(t *testing.T) {
 		chromedp.FullScreenshot(&png, 100),
 	)
 	artifact(t, "dash-health-ru.png", png)
+
+	run(t, super, "weekly summary",
+		chromedp.Click(`#nav button[data-view="summary"]`),
+		chromedp.WaitVisible(`#summary .sum-grid`),
+		chromedp.FullScreenshot(&png, 100),
+	)
+	artifact(t, "dash-summary-ru.png", png)
 }

@@ -415,3 +415,33 @@ func TestAlertRepeatsAndClearsLogged(t *testing.T) {
 		t.Errorf("alert %+v log %+v", v, log)
 	}
 }
+
+func TestWeeklySummary(t *testing.T) {
+	h := dashHub(t)
+	from := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	for i, sev := range []string{"high", "medium", "medium"} {
+		a := testAlert(fmt.Sprintf("w%d", i), from.Add(time.Duration(i)*24*time.Hour+time.Hour), "x")
+		a.Severity, a.Box = sev, fmt.Sprintf("booth-0%d", i%2+1)
+		if err := h.store.addAlert(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.store.addAlert(testAlert("outside", from.AddDate(0, 0, 7), "x")); err != nil {
+		t.Fatal(err)
+	}
+	v := logIn(t, h, "super1", "super1pw")
+	if v.act("w0", "ack", "", true) != 200 {
+		t.Fatal("ack refused")
+	}
+	var s dash.Summary
+	if code := v.get("/dash/api/summary?from=2026-11-02", &s); code != 200 {
+		t.Fatalf("summary: %d", code)
+	}
+	if s.Total != 3 || s.BySeverity["high"] != 1 || s.BySeverity["medium"] != 2 || s.ByState["acknowledged"] != 1 ||
+		s.AckCount != 1 || s.Unresolved != 3 || len(s.ByDay) != 7 || s.ByDay[1].Count != 1 || len(s.Highest) != 1 {
+		t.Errorf("summary %+v", s)
+	}
+	if len(s.ByBooth) != 2 || s.ByBooth[0] != (dash.Count{Key: "booth-01", Count: 2}) {
+		t.Errorf("by booth %+v", s.ByBooth)
+	}
+}
