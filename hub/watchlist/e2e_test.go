@@ -1,0 +1,294 @@
+package watchlist_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kordon/kordon/drivers/all"
+	"github.com/kordon/kordon/edge"
+	"github.com/kordon/kordon/hub"
+	"github.com/kordon/kordon/hub/watchlist"
+	"github.com/kordon/kordon/hwtest/replay"
+	"github.com/kordon/kordon/hwtest/trace"
+	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/logging"
+	"github.com/kordon/kordon/internal/reading"
+)
+
+const crossing = "kz-test"
+
+// TestWatchlistedDocumentRaisesOneAlert is the booth-to-hub path: a real
+// hub (mochi, SQLite) whose watchlist file is replaced while it runs, a
+// real edged with the mrz driver on a pseudo-terminal, and a recorded
+// booth trace: an ID card, a failed read, the watchlisted passport, and a
+// document with a bad check digit. Exactly one watchlist alert must come
+// out, naming box, device and time, and no document number or name may
+// reach the alert or any log line of hub and box.
+func TestWatchlistedDocumentRaisesOneAlert(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	key := bytes.Repeat([]byte{0x42}, 32)
+	keyFile := filepath.Join(dir, "watchlist.key")
+	writeFile(t, keyFile, fmt.Sprintf("%x\n", key))
+	listFile := filepath.Join(dir, "watchlist.txt")
+	writeFile(t, listFile, hashed(t, key, "C01X00T47,D\n")) // someone else, at first
+
+	var logs lockedBuffer
+	log := logging.New(&logs, slog.LevelDebug)
+	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", DataDir: filepath.Join(dir, "hub"),
+		Boxes:     []hub.BoxCreds{{Box: "booth-07", PasswordHash: bcryptHash(t, "pw7")}},
+		Observers: []hub.Observer{{User: "watch", PasswordHash: bcryptHash(t, "watchpw")}},
+		Watchlist: watchlist.Config{File: listFile, KeyFile: keyFile, Poll: 50 * time.Millisecond}}
+	h, err := hub.New(cfg, log.With("side", "hub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloaded := make(chan int, 8)
+	h.Watchlist().Reloaded = func(n int, err error) {
+		if err == nil {
+			reloaded <- n
+		}
+	}
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	broker := "tcp://" + h.MQTTAddr()
+	rec := subscribe(t, broker, contract.Prefix+"/"+crossing+"/#")
+
+	// The list gains the specimen passport while the hub runs.
+	replacePlain := hashed(t, key, "C01X00T47,D\nL898902C3,UTO\n")
+	writeFile(t, listFile+".new", replacePlain)
+	if err := os.Rename(listFile+".new", listFile); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-reloaded:
+		if n != 2 {
+			t.Fatalf("reloaded %d entries, want 2", n)
+		}
+	case <-ctx.Done():
+		t.Fatal("watchlist not reloaded")
+	}
+
+	tr, err := trace.ReadFile("testdata/booth.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pty, err := replay.OpenPTY(filepath.Join(dir, "tty"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pty.Close() })
+	startBox(t, ctx, broker, "booth-07", "pw7", pty.Path, log.With("side", "box"))
+	rec.waitMatch(t, contract.Availability(crossing, "booth-07", "reader1"), func(m [][]byte) bool {
+		var a contract.DeviceAvailability
+		return len(m) > 0 && json.Unmarshal(m[len(m)-1], &a) == nil && a.State == "up"
+	})
+	// Real time: the failed read is told from the next document by the row gap.
+	go replay.Serial(ctx, tr, pty.Device, replay.Options{Speed: 1})
+
+	// Alerts are published in ingest order, so the check-digit alert of the
+	// last document means every earlier reading's alerts are out.
+	alertsTopic := contract.Alerts(crossing)
+	msgs := rec.waitMatch(t, alertsTopic, func(m [][]byte) bool {
+		for _, b := range m {
+			if bytes.Contains(b, []byte(`"document-check-failed"`)) {
+				return true
+			}
+		}
+		return false
+	})
+	readings := rec.waitMatch(t, contract.Readings(crossing, "booth-07", "reader1"), func(m [][]byte) bool { return len(m) >= 4 })
+	var hits []contract.Alert
+	for _, b := range msgs {
+		var a contract.Alert
+		if err := json.Unmarshal(b, &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.Rule == hub.WatchlistRule {
+			hits = append(hits, a)
+		}
+		for _, secret := range []string{"L898902C3", "D23145890", "ERIKSSON", "1974"} {
+			if strings.Contains(string(b), secret) {
+				t.Errorf("alert carries personal data %q: %s", secret, b)
+			}
+		}
+	}
+	if len(hits) != 1 {
+		t.Fatalf("%d watchlist alerts, want exactly 1: %s", len(hits), msgs)
+	}
+	a := hits[0]
+	// The watchlisted passport is the third reading (after the ID card and
+	// the failed read).
+	var third reading.Reading
+	if err := json.Unmarshal(readings[2], &third); err != nil {
+		t.Fatal(err)
+	}
+	if a.Severity != "high" || a.Box != "booth-07" || a.Device != "reader1" || a.State != "open" ||
+		len(a.Readings) != 1 || a.Readings[0].Seq != third.Seq || !a.Time.Equal(third.Origin) ||
+		!strings.Contains(a.Summary, "booth-07") || !strings.Contains(a.Summary, "reader1") {
+		t.Errorf("alert %+v; reading seq %d origin %v", a, third.Seq, third.Origin)
+	}
+	var second reading.Reading
+	json.Unmarshal(readings[1], &second)
+	if second.Quality.Status != reading.Bad || !strings.Contains(second.Quality.Reason, "incomplete") {
+		t.Errorf("the failed read is %+v, want a bad incomplete reading", second.Quality)
+	}
+	for _, b := range msgs {
+		if bytes.Contains(b, []byte(fmt.Sprintf(`"seq":%d`, second.Seq))) {
+			t.Errorf("the failed read raised an alert: %s", b)
+		}
+	}
+	if c := h.Counters(); c.Readings != 4 {
+		t.Errorf("hub stored %d readings, want 4", c.Readings)
+	}
+	cancel()
+	for _, secret := range []string{"L898902C3", "D23145890", "ERIKSSON", "ANNA", "740812"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("a log line carries %q", secret)
+		}
+	}
+	if !strings.Contains(logs.String(), hub.WatchlistRule) {
+		t.Errorf("the watchlist alert was not logged (by id and rule):\n%s", logs.String())
+	}
+}
+
+func hashed(t *testing.T, key []byte, csv string) string {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := watchlist.HashFile(key, strings.NewReader(csv), &b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func bcryptHash(t *testing.T, pw string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+// startBox runs a real edged in-process with one mrz reader on devPath
+// (after e2e/helpers_test.go).
+func startBox(t *testing.T, ctx context.Context, brokerURL, box, password, devPath string, log *slog.Logger) {
+	t.Helper()
+	src := fmt.Sprintf(`
+crossing: %s
+box: %s
+state_dir: %s
+hub: {address: %q, username: %s, password: %s}
+devices:
+  - id: reader1
+    driver: mrz
+    transport: {type: serial, path: %s, baud: 9600}
+    options: {framing: line}
+`, crossing, box, t.TempDir(), brokerURL, box, password, devPath)
+	cfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := edge.New(cfg, devs, all.Drivers, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer close(done)
+		b.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// recorder keeps every message an observer sees and wakes waiters on each.
+type recorder struct {
+	mu   sync.Mutex
+	msgs map[string][][]byte
+	seen chan struct{}
+}
+
+func subscribe(t *testing.T, brokerURL, filter string) *recorder {
+	t.Helper()
+	rec := &recorder{msgs: map[string][][]byte{}, seen: make(chan struct{}, 1)}
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("rec-" + t.Name()).
+		SetUsername("watch").SetPassword("watchpw"))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("observer connect: %v", tok.Error())
+	}
+	handle := func(_ mqtt.Client, m mqtt.Message) {
+		rec.mu.Lock()
+		rec.msgs[m.Topic()] = append(rec.msgs[m.Topic()], append([]byte(nil), m.Payload()...))
+		rec.mu.Unlock()
+		select {
+		case rec.seen <- struct{}{}:
+		default:
+		}
+	}
+	if tok := c.Subscribe(filter, 1, handle); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("observer subscribe: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return rec
+}
+
+func (r *recorder) waitMatch(t *testing.T, topic string, ok func([][]byte) bool) [][]byte {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		r.mu.Lock()
+		m := append([][]byte(nil), r.msgs[topic]...)
+		r.mu.Unlock()
+		if ok(m) {
+			return m
+		}
+		select {
+		case <-r.seen:
+		case <-timeout:
+			t.Fatalf("messages on %s did not arrive (have %d)", topic, len(m))
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
