@@ -168,6 +168,7 @@ func (o *output) Emit(r reading.Reading) {
 		// The reading could not be made durable. Say so loudly, without its content.
 		b.log.Error("reading lost: outbox append failed", "device", o.dev, "kind", r.Kind(), "class", class, "err", err)
 		o.Count("readings_lost", 1)
+		b.publishState() // the retained state carries the loss to the hub now
 		return
 	}
 	b.mu.Lock()
@@ -224,7 +225,28 @@ func (b *Box) state(s string) contract.State {
 	for i, d := range b.cfg.Devices {
 		st.Devices = append(st.Devices, contract.InventoryItem{ID: b.devices[i].ID, Driver: d.Driver, Kind: b.drivers[b.devices[i].ID].Kind})
 	}
+	b.mu.Lock()
+	ob := b.outbox
+	b.mu.Unlock()
+	if ob != nil {
+		if os := ob.Stats(); os.Refused > 0 || os.Full || len(os.Dropped) > 0 {
+			st.Loss = &contract.Loss{Dropped: os.Dropped, Refused: os.Refused, Full: os.Full}
+		}
+	}
 	return st
+}
+
+// publishState republishes the retained online state (with any loss) when
+// connected; on the next connect it is published anyway.
+func (b *Box) publishState() {
+	b.mu.Lock()
+	c := b.client
+	b.mu.Unlock()
+	if c == nil || !c.IsConnected() {
+		return
+	}
+	st, _ := json.Marshal(b.state("online"))
+	c.Publish(contract.BoxState(b.cfg.Crossing, b.cfg.Box), 1, true, st)
 }
 
 // httpHandler serves /healthz and /status (the booth readout comes later).

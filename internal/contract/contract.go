@@ -74,6 +74,16 @@ type State struct {
 	Time     time.Time       `json:"time"`
 	Firmware string          `json:"firmware,omitempty"`
 	Devices  []InventoryItem `json:"devices,omitempty"`
+	// Loss shows readings the box could not keep (outbox full), so the BLO
+	// sees it even when nothing else says so. Omitted when nothing was lost.
+	Loss *Loss `json:"loss,omitempty"`
+}
+
+// Loss counts readings a box dropped or refused since it was installed.
+type Loss struct {
+	Dropped map[string]int64 `json:"dropped,omitempty"` // routine readings dropped, by reason
+	Refused int64            `json:"refused"`           // protected readings refused: outbox full
+	Full    bool             `json:"full"`              // the outbox is full now
 }
 
 // InventoryItem is one device a box announces when it connects.
