@@ -80,4 +80,3 @@ devices:
 		t.Errorf("state with loss does not validate: %v", err)
 	}
 }
-
