@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,11 +128,24 @@ func TestOriginIsFirstByteOfDocument(t *testing.T) {
 }
 
 func TestOptionsAreValidated(t *testing.T) {
-	for _, src := range []string{"framing: xml", "row_gap: -1s", "colour: red", "row_gap: soon"} {
-		_, err := New(configWith(t, src))
-		if err == nil {
+	for _, src := range []string{"framing: xml", "row_gap: -1s", "colour: red", "row_gap: soon",
+		"line_end: crcr", "framing: stx\nstart_byte: 2", "framing: stx\nend_byte: 300",
+		"trigger_every: 5s", "layout: de", "framing: wedge\ntrigger: R",
+		"framing: wedge\nlayout: ru", "framing: wedge\nlayout: fr"} {
+		if _, err := New(configWith(t, src)); err == nil {
 			t.Errorf("options %q accepted", src)
 		}
+	}
+	for _, src := range []string{"framing: line\nline_end: crlf\ntrigger: \"R\\r\"\ntrigger_every: 30s",
+		"framing: stx\nstart_byte: 0x1c\nend_byte: 0x1d", "framing: 3m", "framing: wedge\nlayout: de\ninterface: 1"} {
+		if _, err := New(configWith(t, src)); err != nil {
+			t.Errorf("options %q refused: %v", src, err)
+		}
+	}
+	usb := configWith(t, "framing: line")
+	usb.Transport.Type = "usb"
+	if _, err := New(usb); err == nil || !strings.Contains(err.Error(), "wedge") {
+		t.Errorf("line framing on a USB transport: %v", err)
 	}
 }
 

@@ -1,0 +1,67 @@
+package passport
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/kordon/kordon/hwtest/harness"
+	"github.com/kordon/kordon/internal/device"
+	"github.com/kordon/kordon/internal/keyboard"
+	"github.com/kordon/kordon/internal/usbhid"
+)
+
+// An unplugged wedge ends Run with an "unplugged" fault (the edge retries
+// with backoff); a row typed before it is not lost.
+func TestWedgeUnplugIsAFault(t *testing.T) {
+	hid := usbhid.NewReplay()
+	cfg := configWith(t, "framing: wedge")
+	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
+	dev, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := harness.NewCollector()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- dev.Run(ctx, col) }()
+	presses, _ := keyboard.US.Encode(td3[0] + "\r" + td3[1] + "\r")
+	for _, r := range keyboard.Reports(presses) {
+		hid.Push(r)
+	}
+	for len(col.Readings()) == 0 {
+		select {
+		case <-col.Changed():
+		case <-ctx.Done():
+			t.Fatal("no reading")
+		}
+	}
+	hid.Unplug()
+	err = <-done
+	if device.ReasonOf(err) != device.Unplugged {
+		t.Errorf("Run returned %v, want an unplugged fault", err)
+	}
+	if q := col.Readings()[0].Quality.Status; q != "ok" {
+		t.Errorf("reading quality %s", q)
+	}
+}
+
+func TestWedgeWithoutUSBAccess(t *testing.T) {
+	dev, err := New(configWith(t, "framing: wedge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = dev.Run(context.Background(), harness.NewCollector())
+	var f *device.Fault
+	if !errors.As(err, &f) || f.Reason != device.Unplugged {
+		t.Errorf("Run without OpenHID: %v", err)
+	}
+	cfg := configWith(t, "framing: wedge")
+	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return nil, errors.New("not connected") }
+	dev, _ = New(cfg)
+	if err := dev.Run(context.Background(), harness.NewCollector()); device.ReasonOf(err) != device.Unplugged {
+		t.Errorf("Run with a failing open: %v", err)
+	}
+}
