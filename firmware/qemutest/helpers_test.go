@@ -196,7 +196,7 @@ func startVM(t testing.TB, disk string, o vmOpts) *VM {
 	dir := t.TempDir()
 	vm := &VM{t: t, Port: map[int]int{}, mon: filepath.Join(dir, "monitor.sock"), log: filepath.Join(dir, "serial.log"), done: make(chan struct{})}
 	netdev := "user,id=n0,restrict=on"
-	for _, gp := range []int{80, 8081, 8082, 8083} {
+	for _, gp := range []int{80, 8081, 8082} {
 		hp := freePort(t)
 		vm.Port[gp] = hp
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", hp, gp)
@@ -301,20 +301,28 @@ func (vm *VM) GuestLog(svc string) string {
 	return tail(s, 4000)
 }
 
-// flashBox writes img to a fresh disk file with an identity for booth-01.
-func flashBox(t testing.TB, img string, hubPort, relPort int, extra ...string) string {
-	hostTools(t)
-	dir := t.TempDir()
-	disk := filepath.Join(dir, "box.img")
-	devices := filepath.Join(dir, "devices.yaml")
-	os.WriteFile(devices, []byte(`devices:
-  - id: reader1
+const serialReader = `  - id: reader1
     driver: mrz
     transport: {type: serial, path: /dev/ttyUSB0, baud: 9600}
     options: {framing: line}
-`), 0o600)
+`
+
+// wedgeReader is QEMU's usb-kbd (0627:0001) as a keyboard-wedge passport reader.
+const wedgeReader = `  - id: kbd-reader
+    driver: mrz
+    transport: {type: usb, vendor: "0627", product: "0001"}
+    options: {framing: wedge, layout: us, interface: 0}
+`
+
+// flashBox writes img to a fresh disk file with an identity for booth-01.
+func flashBox(t testing.TB, img string, devices string, relPort int, extra ...string) string {
+	hostTools(t)
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "box.img")
+	devFile := filepath.Join(dir, "devices.yaml")
+	os.WriteFile(devFile, []byte("devices:\n"+devices), 0o600)
 	args := []string{"flash", "--crossing", "kz-demo", "--box", "booth-01",
-		"--hub", "tcp://10.0.2.100:1883", "--password", "secret", "--devices", devices, "--debug"}
+		"--hub", "tcp://10.0.2.100:1883", "--password", "secret", "--devices", devFile, "--debug"}
 	if relPort != 0 {
 		args = append(args, "--update-url", "http://10.0.2.100:8090/", "--update-interval", "3s")
 	}

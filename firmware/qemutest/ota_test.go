@@ -70,7 +70,7 @@ func TestSignedUpdates(t *testing.T) {
 	}
 
 	hub := startHub(t, "booth-01", "secret")
-	disk := flashBox(t, base+".img", hub.MQTT, relPort, "--health-timeout", "30s")
+	disk := flashBox(t, base+".img", serialReader, relPort, "--health-timeout", "30s")
 	vm := startVM(t, disk, vmOpts{guestfwd: map[int]int{1883: hub.MQTT, 8090: relPort}})
 	var st *agentStatus
 	waitFor(t, 120*time.Second, "kordon-update 1.0.0 up", func() bool {

@@ -28,21 +28,17 @@ case $target in
 vm)
 	kernel=github.com/gokrazy/kernel.arm64
 	firmware='""'; eeprom='""'; serial='"ttyAMA0,115200"'
-	# the USB proof program only goes into the VM image (it runs once and exits)
-	extra_pkgs=',
-        "github.com/kordon/kordon/firmware/usbprobe"'
 	;;
 rpi)
 	kernel=github.com/gokrazy/kernel.rpi
 	firmware='"github.com/gokrazy/firmware"'; eeprom='"github.com/gokrazy/rpi-eeprom"'; serial='"serial0,115200"'
-	extra_pkgs=
 	;;
 *) echo "mkinstance: unknown target $target (vm or rpi)" >&2; exit 2 ;;
 esac
 
 inst="$parent/kordon-$target"
 mkdir -p "$inst"
-# cgo settings for programs that may link gousb (static, udev-free libusb)
+# cgo settings for edged: its USB drivers link gousb (static, udev-free libusb)
 cgo_env='"CGO_ENABLED=1",
                 "CC=aarch64-linux-gnu-gcc",
                 "PKG_CONFIG_PATH='"$LIBUSB"'/lib/pkgconfig",
@@ -65,7 +61,7 @@ cat > "$inst/config.json.tmp" <<EOF
     ],
     "Packages": [
         "$EDGED_PKG",
-        "github.com/kordon/kordon/cmd/kordon-update"$extra_pkgs
+        "github.com/kordon/kordon/cmd/kordon-update"
     ],
     "PackageConfig": {
         "$EDGED_PKG": {
@@ -83,12 +79,6 @@ cat > "$inst/config.json.tmp" <<EOF
                 "/etc/kordon/target": "$target\n",
                 "/etc/kordon/update.pub": "$pub\n"
             }
-        },
-        "github.com/kordon/kordon/firmware/usbprobe": {
-            "GoBuildEnvironment": [
-                $cgo_env
-            ],
-            "GoBuildFlags": [$cgo_flags]
         }
     }
 }
@@ -97,7 +87,7 @@ mv "$inst/config.json.tmp" "$inst/config.json"
 
 # Pinned builddirs: gok would otherwise "go get" each package at @latest,
 # which the module proxy refuses. One builddir for gokrazy's own modules, one
-# for this repository (a replace to the checkout), one for the USB probe.
+# for this repository (a replace to the checkout).
 mk() { # dir module lines... ("require m v" / "replace a => b")
 	d="$inst/builddir/$1"; mod=$2; shift 2
 	mkdir -p "$d"
@@ -119,7 +109,4 @@ mk github.com/gokrazy gokrazy/build/kordon-gokrazy \
 mk github.com/kordon/kordon gokrazy/build/kordon \
 	"require github.com/kordon/kordon v0.0.0-00010101000000-000000000000" \
 	"replace github.com/kordon/kordon => $SRC"
-mk github.com/kordon/kordon/firmware/usbprobe gokrazy/build/kordon-usbprobe \
-	"require github.com/kordon/kordon/firmware/usbprobe v0.0.0-00010101000000-000000000000" \
-	"replace github.com/kordon/kordon/firmware/usbprobe => $SRC/firmware/usbprobe"
 echo "$inst"
