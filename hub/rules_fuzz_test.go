@@ -1,0 +1,25 @@
+package hub
+
+import (
+	"testing"
+)
+
+// FuzzParseRules: any rules file is compiled or refused with an error;
+// never a panic, and compiled rules evaluate without one.
+func FuzzParseRules(f *testing.F) {
+	f.Add(string(defaultRules))
+	f.Add(corrRules)
+	f.Add("rules:\n  - id: x\n    when: payload.a > 1\n    severity: low\n    cooldown: 1s\n    clear: payload.a < 1\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		rs, err := compileRules("fuzz.yaml", []byte(src))
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		for i, p := range []string{`{"a":2,"alarm":true,"valid":false,"events":["fever_onset"]}`, `{}`, `{"a":"x"}`} {
+			feed(t, rs, "dev"+string(rune('a'+i)), uint64(i+1), 0, "document", p)
+		}
+	})
+}
