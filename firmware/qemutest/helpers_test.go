@@ -125,7 +125,7 @@ func startHub(t testing.TB, box, password string) *Hub {
 
 // Readings returns the hub's stored readings.
 func (h *Hub) Readings() ([]map[string]any, error) {
-	b, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/api/readings?limit=20", h.HTTP))
+	b, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/api/readings?limit=200", h.HTTP))
 	if err != nil {
 		return nil, err
 	}
@@ -307,11 +307,13 @@ const serialReader = `  - id: reader1
     options: {framing: line}
 `
 
-// wedgeReader is QEMU's usb-kbd (0627:0001) as a keyboard-wedge passport reader.
+// wedgeReader is QEMU's usb-kbd (0627:0001) as a keyboard-wedge passport
+// reader. Keys typed through the QEMU monitor come ~0.1 s apart (a real
+// reader types a row in milliseconds), so rows get a longer row_gap.
 const wedgeReader = `  - id: kbd-reader
     driver: mrz
     transport: {type: usb, vendor: "0627", product: "0001"}
-    options: {framing: wedge, layout: us, interface: 0}
+    options: {framing: wedge, layout: us, interface: 0, row_gap: 15s}
 `
 
 // flashBox writes img to a fresh disk file with an identity for booth-01.
