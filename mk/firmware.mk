@@ -5,10 +5,14 @@
 #   make image-vm         generic arm64 UEFI image (VMs, QEMU tests)
 #   make image-rpi        Raspberry Pi 4/5 image
 #   make firmware-test    unit tests + QEMU boot, USB and OTA tests (~15 min)
-#   make firmware-release VERSION=1.2.0 [TARGET=vm] [RELEASE_KEY=...]  signed release dir
+#   make firmware-release FW_VERSION=1.2.0 [FW_TARGET=vm] [RELEASE_KEY=...]  signed release dir
 #
-# Variables: VERSION (baked into /etc/kordon/version), UPDATE_PUB (trusted
-# release key(s); default the committed dev key), EDGED_PKG (edged package).
+# Variables: FW_VERSION (baked into /etc/kordon/version; default $(VERSION),
+# else 0.1.0), UPDATE_PUB (trusted release key(s); default the committed dev
+# key), EDGED_PKG (edged package), FW_SRC=head (build from the last commit).
+
+# This fragment must not become the main Makefile's default goal.
+_fw_saved_default_goal := $(.DEFAULT_GOAL)
 
 FW_DIR        := firmware
 FW_BUILD      := $(FW_DIR)/build
@@ -16,10 +20,10 @@ FW_GOK        := $(FW_BUILD)/bin/gok
 FW_LIBUSB     := $(FW_BUILD)/libusb/lib/libusb-1.0.a
 FW_PARENT     := $(FW_BUILD)/gokrazy
 FW_STORAGE    ?= 1258299392
-VERSION       ?= 0.1.0
+FW_VERSION    ?= $(or $(VERSION),0.1.0)
 UPDATE_PUB    ?= $(FW_DIR)/keys/dev-release.pub
 RELEASE_KEY   ?= $(FW_DIR)/keys/dev-release.key
-TARGET        ?= vm
+FW_TARGET     ?= vm
 FW_TEST_TIMEOUT ?= 25m
 
 FW_APT := qemu-system-aarch64:qemu-system-arm \
@@ -50,11 +54,11 @@ image: image-vm image-rpi
 
 image-vm image-rpi: image-%: $(FW_GOK) $(FW_LIBUSB) | firmware-deps
 	@[ "$(UPDATE_PUB)" != "$(FW_DIR)/keys/dev-release.pub" ] || echo "firmware: WARNING: image trusts the committed DEV release key (set UPDATE_PUB for production)"
-	VERSION=$(VERSION) UPDATE_PUB=$(UPDATE_PUB) $(FW_DIR)/scripts/build-image.sh $* $(FW_BUILD)/kordon-$*
+	VERSION=$(FW_VERSION) UPDATE_PUB=$(UPDATE_PUB) $(FW_DIR)/scripts/build-image.sh $* $(FW_BUILD)/kordon-$*
 
 firmware-release:
-	go run ./cmd/kordon-update release -key $(RELEASE_KEY) -target $(TARGET) -version $(VERSION) \
-	  -root $(FW_BUILD)/kordon-$(TARGET).root.squashfs -out $(FW_BUILD)/releases/$(TARGET)/$(VERSION)
+	go run ./cmd/kordon-update release -key $(RELEASE_KEY) -target $(FW_TARGET) -version $(FW_VERSION) \
+	  -root $(FW_BUILD)/kordon-$(FW_TARGET).root.squashfs -out $(FW_BUILD)/releases/$(FW_TARGET)/$(FW_VERSION)
 
 firmware-unit:
 	go test ./cmd/kordon-update ./cmd/kordon-install
@@ -71,3 +75,5 @@ firmware-test: firmware-unit firmware-qemu-test
 
 firmware-clean:
 	rm -rf $(FW_BUILD)
+
+.DEFAULT_GOAL := $(_fw_saved_default_goal)
