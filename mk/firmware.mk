@@ -56,7 +56,11 @@ image-vm image-rpi: image-%: $(FW_GOK) $(FW_LIBUSB) | firmware-deps
 	@[ "$(UPDATE_PUB)" != "$(FW_DIR)/keys/dev-release.pub" ] || echo "firmware: WARNING: image trusts the committed DEV release key (set UPDATE_PUB for production)"
 	VERSION=$(FW_VERSION) UPDATE_PUB=$(UPDATE_PUB) $(FW_DIR)/scripts/build-image.sh $* $(FW_BUILD)/kordon-$*
 
-firmware-release:
+# A release's version must be the one baked into its root (the box checks
+# which version it booted), so the image is (re)built with FW_VERSION first.
+firmware-release: image-$(FW_TARGET)
+	@test "$$(cat $(FW_BUILD)/kordon-$(FW_TARGET).root.squashfs.version)" = "$(FW_VERSION)" || \
+	  { echo "firmware-release: root was built as $$(cat $(FW_BUILD)/kordon-$(FW_TARGET).root.squashfs.version), not $(FW_VERSION)"; exit 1; }
 	go run ./cmd/kordon-update release -key $(RELEASE_KEY) -target $(FW_TARGET) -version $(FW_VERSION) \
 	  -root $(FW_BUILD)/kordon-$(FW_TARGET).root.squashfs -out $(FW_BUILD)/releases/$(FW_TARGET)/$(FW_VERSION)
 

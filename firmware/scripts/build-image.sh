@@ -40,6 +40,8 @@ if ! "$gok" --parent_dir "$parent" -i "kordon-$target" overwrite \
 fi
 mv "$out.img.tmp" "$out.img"
 mv "$out.root.squashfs.tmp" "$out.root.squashfs"
+# the version baked into this root (/etc/kordon/version): a release must carry it
+echo "${VERSION:-dev}" > "$out.root.squashfs.version"
 used=$(du -k "$out.img" | cut -f1)
 printf 'build-image: %s.img (%s MB apparent, %s MB used), root %s MB, version %s, %ss\n' \
 	"$out" $((storage / 1048576)) $((used / 1024)) \
