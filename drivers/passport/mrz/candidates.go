@@ -32,9 +32,11 @@ func apply(rows []string, subs ...sub) []string {
 //     no candidate is offered: the read stays bad. A substitution that
 //     leaves a date field not a date (a letter in YYMMDD, month 13) is not
 //     counted: no real date reads that way.
-//  2. The composite is judged after the offered candidates are applied: if
-//     it still fails, the same rule runs over the characters only the
-//     composite covers (those no field check covers) and its own digit.
+//  2. When step 1 offered nothing and the composite fails, the same rule
+//     runs over the characters only the composite covers (those no field
+//     check covers) and its own digit. (Each step-1 candidate already
+//     makes the composite pass on its own; if several together do not,
+//     they contradict each other and the read stays bad.)
 //
 // Nothing is applied to d. resolved reports whether all offered candidates
 // together make every check pass.
@@ -54,8 +56,13 @@ func (d *Document) findCandidates(f Format, rows []string, l *layout) (resolved 
 		d.offer(f, rows, l, c.field, search(f, rows, &l.checks, c.field, pos), &offered)
 	}
 
+	// Every candidate of step 1 made the composite pass on its own. If the
+	// composite fails with them all applied, they contradict each other (at
+	// most one of them can be the misread): nothing more is searched, and
+	// the document stays bad ("candidates do not make every check pass").
+	// So step 2 runs only when step 1 offered nothing.
 	after := layoutOf(f, apply(rows, offered...))
-	if comp := after.checks.get(FieldComposite); comp != nil && !comp.ok {
+	if comp := after.checks.get(FieldComposite); comp != nil && !comp.ok && len(offered) == 0 {
 		var pos []span
 		for _, p := range positions(comp.spans()) {
 			if !coveredByField(&after.checks, p.row, p.start) {
