@@ -39,6 +39,9 @@ boxes:
   - {box: booth-02, password_hash: "$(hash booth-02-secret)"}
 observers:
   - {user: watch, password_hash: "$(hash watch)"}
+users:
+  - {user: officer, name: "Demo officer", role: officer, password_hash: "$(hash officer)"}
+  - {user: supervisor, name: "Demo supervisor", role: supervisor, password_hash: "$(hash supervisor)"}
 YAML
 
 bin/hubd -config "$RUN/hub.yaml" 2>"$RUN/logs/hubd.log" &
@@ -75,6 +78,7 @@ box: $box
 state_dir: $RUN/$box/state
 http: "127.0.0.1:$(port_of "$box")"
 hub: {address: "tcp://127.0.0.1:$MQTT_PORT", username: $box, password: $box-secret}
+booth: {clear_after: 45s, lang: en, title: "$box"}
 devices:
 ${box_devices[$box]}
 YAML
@@ -86,16 +90,19 @@ cat <<TXT
 
   Kordon simulated crossing "$CROSSING" is running.
 
-  Hub live page (readings and alerts):  http://127.0.0.1:$HTTP_PORT/
-  Booth 1 box status:                   http://127.0.0.1:$BOOTH1_HTTP/status
-  Booth 2 box status:                   http://127.0.0.1:$BOOTH2_HTTP/status
-  Hub API:                              http://127.0.0.1:$HTTP_PORT/api/readings  /api/alerts
+  BLO dashboard (alerts, boxes, history): http://127.0.0.1:$HTTP_PORT/dash/
+      log in as supervisor / supervisor   (or officer / officer)
+  Booth screens (officer's readout):      http://127.0.0.1:$BOOTH1_HTTP/   http://127.0.0.1:$BOOTH2_HTTP/
+  Plain live feed (no log-in):           http://127.0.0.1:$HTTP_PORT/live
+  Box status:                            http://127.0.0.1:$BOOTH1_HTTP/status   http://127.0.0.1:$BOOTH2_HTTP/status
+  Hub API and metrics:                   http://127.0.0.1:$HTTP_PORT/api/readings  /api/alerts  /metrics
   MQTT (read-only observer):
     mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -u watch -P watch -t 'kordon/v1/#' -v
   Logs:                                 $RUN/logs/
 
-  booth-01 reads the ICAO specimen passport; booth-02 reads a document whose
-  check digit fails, which raises an alert.   Ctrl-C stops everything.
+  booth-01 reads the ICAO specimen passport (expired in 2012) and screens a
+  traveller with a fever; booth-02 reads a document whose check digit fails.
+  Each raises alerts on the dashboard.   Ctrl-C stops everything.
 
 TXT
 

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -29,26 +30,40 @@ func main() {
 		return
 	}
 	log := logging.New(os.Stderr, slog.LevelInfo)
-	cfg, devices, err := edge.LoadConfig(*configPath, all.Drivers)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "edged: config:", err)
-		os.Exit(2)
-	}
-	if *check {
-		fmt.Printf("%s: ok (%d devices)\n", *configPath, len(devices))
-		return
-	}
-	log = log.With("box", cfg.Box)
-	box, err := edge.New(cfg, devices, all.Drivers, log)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "edged:", err)
-		os.Exit(1)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("edged starting", "crossing", cfg.Crossing, "devices", len(devices), "version", version.Version)
-	if err := box.Run(ctx); err != nil {
-		log.Error("edged stopped", "err", err)
-		os.Exit(1)
+	// A reload-config command ends Run with ErrReload once the new file has
+	// been validated; the box then starts again on it, in the same process,
+	// so the outbox and sequence numbers carry straight on.
+	for first := true; ; first = false {
+		cfg, devices, err := edge.LoadConfig(*configPath, all.Drivers)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "edged: config:", err)
+			os.Exit(2)
+		}
+		if *check {
+			fmt.Printf("%s: ok (%d devices)\n", *configPath, len(devices))
+			return
+		}
+		blog := log.With("box", cfg.Box)
+		box, err := edge.New(cfg, devices, all.Drivers, blog)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "edged:", err)
+			os.Exit(1)
+		}
+		if first {
+			blog.Info("edged starting", "crossing", cfg.Crossing, "devices", len(devices), "version", version.Version)
+		} else {
+			blog.Info("edged restarting on the new configuration", "devices", len(devices))
+		}
+		err = box.Run(ctx)
+		switch {
+		case errors.Is(err, edge.ErrReload) && ctx.Err() == nil:
+			continue
+		case err != nil && ctx.Err() == nil:
+			blog.Error("edged stopped", "err", err)
+			os.Exit(1)
+		}
+		return
 	}
 }

@@ -54,6 +54,14 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP re-reads the rules file now (it is also re-read when it changes).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			h.ReloadRules() // logs the outcome; a broken file leaves the old rules in force
+		}
+	}()
 	<-ctx.Done()
 	log.Info("hubd stopping")
 	h.Close()
