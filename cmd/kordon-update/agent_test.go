@@ -38,8 +38,18 @@ func (f *fakeBox) PutRoot(ctx context.Context, r io.Reader) (string, error) {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:]), nil
 }
-func (f *fakeBox) Switch(ctx context.Context) error { f.mu.Lock(); f.switched++; f.mu.Unlock(); return nil }
-func (f *fakeBox) Reboot(ctx context.Context) error { f.mu.Lock(); f.reboots++; f.mu.Unlock(); return nil }
+func (f *fakeBox) Switch(ctx context.Context) error {
+	f.mu.Lock()
+	f.switched++
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeBox) Reboot(ctx context.Context) error {
+	f.mu.Lock()
+	f.reboots++
+	f.mu.Unlock()
+	return nil
+}
 
 type rig struct {
 	t       *testing.T

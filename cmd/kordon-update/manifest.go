@@ -33,12 +33,12 @@ type SignedManifest struct {
 
 // Manifest is what a release states about itself.
 type Manifest struct {
-	Format  int              `json:"format"`  // 1
-	Target  string           `json:"target"`  // vm | rpi: which image the release is for
-	Version string           `json:"version"` // compared with compareVersions; must be newer than the running one
-	Created time.Time        `json:"created"`
-	Files   map[string]File  `json:"files"` // "root" (required): the root squashfs
-	Notes   string           `json:"notes,omitempty"`
+	Format  int               `json:"format"`  // 1
+	Target  string            `json:"target"`  // vm | rpi: which image the release is for
+	Version string            `json:"version"` // compared with compareVersions; must be newer than the running one
+	Created time.Time         `json:"created"`
+	Files   map[string]File   `json:"files"` // "root" (required): the root squashfs
+	Notes   string            `json:"notes,omitempty"`
 	Extra   map[string]string `json:"extra,omitempty"`
 }
 

@@ -88,15 +88,15 @@ func TestVerifyRefuses(t *testing.T) {
 		keys []ed25519.PublicKey
 		want error
 	}{
-		"tampered payload": {tamperedPayload, []ed25519.PublicKey{pub}, ErrBadSignature},
-		"tampered version": {tamperedVersion, []ed25519.PublicKey{pub}, ErrBadSignature},
+		"tampered payload":  {tamperedPayload, []ed25519.PublicKey{pub}, ErrBadSignature},
+		"tampered version":  {tamperedVersion, []ed25519.PublicKey{pub}, ErrBadSignature},
 		"flipped signature": {flippedSig, []ed25519.PublicKey{pub}, ErrBadSignature},
-		"unsigned":         {unsigned, []ed25519.PublicKey{pub}, ErrUnsigned},
-		"untrusted key":    {byOther, []ed25519.PublicKey{pub}, ErrBadSignature},
-		"no context":       {noContext, []ed25519.PublicKey{pub}, ErrBadSignature},
-		"bare manifest":    {plain, []ed25519.PublicKey{pub}, nil},
-		"no trusted keys":  {raw, nil, nil},
-		"garbage":          {[]byte("{"), []ed25519.PublicKey{pub}, nil},
+		"unsigned":          {unsigned, []ed25519.PublicKey{pub}, ErrUnsigned},
+		"untrusted key":     {byOther, []ed25519.PublicKey{pub}, ErrBadSignature},
+		"no context":        {noContext, []ed25519.PublicKey{pub}, ErrBadSignature},
+		"bare manifest":     {plain, []ed25519.PublicKey{pub}, nil},
+		"no trusted keys":   {raw, nil, nil},
+		"garbage":           {[]byte("{"), []ed25519.PublicKey{pub}, nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			m, err := VerifyManifest(tc.raw, tc.keys)

@@ -124,6 +124,11 @@ func TestSignedUpdates(t *testing.T) {
 		})
 		d := time.Since(start).Seconds()
 		fmt.Printf("FIGURE good update 1.0.0 -> 1.1.0: %.1f s from publish to committed (download, write, reboot, health check)\n", d)
+		for _, e := range st.History {
+			if e.Version == "1.1.0" && e.What == "installed" {
+				fmt.Printf("FIGURE good update: %s\n", e.Detail)
+			}
+		}
 		if _, err := httpGet(vm.URL(8081, "/healthz")); err != nil {
 			t.Fatalf("edged after update: %v", err)
 		}
