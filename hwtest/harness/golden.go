@@ -16,6 +16,7 @@ import (
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
+	"github.com/kordon/kordon/internal/usbhid"
 )
 
 // Golden is the part of a reading a golden file pins: what the driver
@@ -70,6 +71,38 @@ func Cases(dir string, update bool) ([]Case, error) {
 // (go.bug.st/serial), and returns what the driver reported once the trace
 // has been played and the driver has gone quiet.
 func ReplayThroughPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, speed float64) (*Collector, error) {
+	return replayPTY(ctx, drv, tr, replay.Options{Speed: speed})
+}
+
+// PaceOf is how a trace is replayed: as its header says, or else as fast
+// as ordering allows (polls still wait for their requests). ok says
+// whether the header said so.
+func PaceOf(tr *trace.Trace) (p trace.Pace, ok bool) {
+	if tr.Header.Replay != nil {
+		return *tr.Header.Replay, true
+	}
+	return trace.Pace{Speed: 0}, false
+}
+
+// Timed is the pace for a trace whose meaning is in its pauses (torn
+// frames, row gaps judged by the driver's clock): the recorded timing,
+// with pauses over 3 s shortened since no driver waits longer.
+var Timed = trace.Pace{Speed: 1, MaxGap: 3}
+
+// Replay plays a trace into the driver through the transport its header
+// names (serial through a pty, usb through the HID seam) at pace p.
+func Replay(ctx context.Context, drv device.Driver, tr *trace.Trace, p trace.Pace) (*Collector, error) {
+	o := replay.Options{Speed: p.Speed, MaxGap: time.Duration(p.MaxGap * float64(time.Second))}
+	switch tr.Header.Transport {
+	case "", "serial":
+		return replayPTY(ctx, drv, tr, o)
+	case "usb":
+		return replayUSB(ctx, drv, tr, o)
+	}
+	return nil, fmt.Errorf("transport %q: the harness replays serial and usb traces", tr.Header.Transport)
+}
+
+func replayPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, ro replay.Options) (*Collector, error) {
 	p, err := replay.OpenPTY("")
 	if err != nil {
 		return nil, err
@@ -118,7 +151,7 @@ func ReplayThroughPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, s
 			return col, ctx.Err()
 		}
 	}
-	if err := replay.Serial(ctx, tr, p.Device, replay.Options{Speed: speed}); err != nil {
+	if err := replay.Serial(ctx, tr, p.Device, ro); err != nil {
 		return col, err
 	}
 	var written int64
@@ -254,3 +287,110 @@ func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
 }
+
+// ReplayUSB plays a USB trace into a usbhid.Replay handed to the driver
+// through its OpenHID seam, as fast as ordering allows (polls are answered
+// only once the driver has written them), and returns what the driver
+// reported once it has read every report and gone back for more.
+// speed is as for ReplayThroughPTY. The driver is given the USB ids the
+// trace header names (ffff:ffff when it names none).
+func ReplayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, speed float64) (*Collector, error) {
+	return replayUSB(ctx, drv, tr, replay.Options{Speed: speed})
+}
+
+func replayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, ro replay.Options) (*Collector, error) {
+	opts, err := tr.Header.OptionsNode()
+	if err != nil {
+		return nil, err
+	}
+	rep := usbhid.NewReplay()
+	player := replay.NewUSBPlayer(rep)
+	w := &watchedHID{Device: rep, entered: make(chan int64, 1)}
+	id, ok := tr.Header.USBID()
+	if !ok {
+		id = trace.USBDevice{Vendor: "ffff", Product: "ffff"}
+	}
+	cfg := device.Config{
+		ID:        "dev",
+		Transport: transport.Config{Type: "usb", Vendor: id.Vendor, Product: id.Product},
+		Options:   device.Options{File: "trace header", Node: opts},
+		Now:       traceClock(tr),
+		OpenHID:   func(usbhid.ID) (usbhid.Device, error) { return w, nil },
+	}
+	dev, err := drv.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	col := NewCollector()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- dev.Run(ctx, col) }()
+	for col.Ups() == 0 {
+		select {
+		case <-col.Changed():
+		case err := <-runErr:
+			return col, fmt.Errorf("driver stopped before opening: %w", err)
+		case <-ctx.Done():
+			return col, ctx.Err()
+		}
+	}
+	replayErr := make(chan error, 1)
+	go func() { replayErr <- player.Play(ctx, tr, ro) }()
+	var pushed int64
+	for _, e := range tr.Events {
+		if e.USB != nil && e.USB.Endpoint&0x80 != 0 {
+			pushed++
+		}
+	}
+	// Done once the replay is over and the driver has entered a read with
+	// every report already taken: it has acted on all of them.
+	replayed, seen := false, int64(-1)
+	for {
+		select {
+		case seen = <-w.entered:
+		case err := <-replayErr:
+			if err != nil {
+				return col, err
+			}
+			replayed = true
+		case err := <-runErr:
+			return col, err
+		case <-ctx.Done():
+			return col, ctx.Err()
+		}
+		if replayed && seen >= pushed {
+			cancel()
+			if err := <-runErr; err != nil && ctx.Err() == nil {
+				return col, err
+			}
+			return col, nil
+		}
+	}
+}
+
+// watchedHID reports, each time the driver enters ReadReport, how many
+// reports it has been given so far.
+type watchedHID struct {
+	usbhid.Device
+	got     atomic.Int64
+	entered chan int64
+}
+
+func (w *watchedHID) ReadReport(ctx context.Context, b []byte) (int, error) {
+	select {
+	case <-w.entered:
+	default:
+	}
+	select {
+	case w.entered <- w.got.Load():
+	default:
+	}
+	n, err := w.Device.ReadReport(ctx, b)
+	if err == nil {
+		w.got.Add(1)
+	}
+	return n, err
+}
+
+func (w *watchedHID) Close() error { return nil }

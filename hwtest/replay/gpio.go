@@ -3,7 +3,6 @@ package replay
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
@@ -22,15 +21,13 @@ func GPIO(ctx context.Context, t *trace.Trace, pins map[string]*gpiotest.Pin, o 
 		}
 	}
 	for {
-		start := time.Now()
+		pace := newPacer(o)
 		for i, e := range t.Events {
 			if e.GPIO == nil {
 				continue
 			}
-			if o.Speed > 0 {
-				if err := sleepUntil(ctx, start.Add(time.Duration(float64(e.T)/o.Speed))); err != nil {
-					return err
-				}
+			if err := pace.wait(ctx, e.T); err != nil {
+				return err
 			}
 			p := pins[e.GPIO.Line]
 			l := gpio.Low

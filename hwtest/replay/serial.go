@@ -30,6 +30,47 @@ type Options struct {
 	Plug Plug
 	// OnEvent, if set, is called after each event has been played (progress).
 	OnEvent func(i int, e trace.Event)
+	// MaxGap, when positive, shortens every pause longer than this (in trace
+	// time) to MaxGap: a two-minute silence need not take two minutes when
+	// no driver timeout is that long.
+	MaxGap time.Duration
+}
+
+// pacer schedules events on the trace's timeline. After a wait for the host
+// (a poll that came later than recorded), it re-anchors on the moment the
+// request arrived, so a device's answer follows the request by the
+// recorded delay rather than by the recording's wall clock.
+type pacer struct {
+	speed   float64
+	maxGap  time.Duration
+	prevT   time.Duration
+	due     time.Time
+	started bool
+}
+
+func newPacer(o Options) *pacer { return &pacer{speed: o.Speed, maxGap: o.MaxGap} }
+
+func (p *pacer) wait(ctx context.Context, t time.Duration) error {
+	if p.speed <= 0 {
+		return ctx.Err()
+	}
+	if !p.started {
+		p.due, p.started = time.Now(), true
+	}
+	gap := t - p.prevT
+	if p.maxGap > 0 && gap > p.maxGap {
+		gap = p.maxGap
+	}
+	p.prevT = t
+	p.due = p.due.Add(time.Duration(float64(gap) / p.speed))
+	return sleepUntil(ctx, p.due)
+}
+
+// anchor is called when the host's request has arrived.
+func (p *pacer) anchor() {
+	if now := time.Now(); p.started && now.After(p.due) {
+		p.due = now
+	}
 }
 
 // Plug lets a replay unplug and replug the device it plays.
@@ -61,20 +102,16 @@ func (e *UnexpectedError) Error() string {
 func Serial(ctx context.Context, t *trace.Trace, port io.ReadWriter, o Options) error {
 	host := newHostReader(port)
 	for {
-		start := time.Now()
+		pace := newPacer(o)
 		for i, e := range t.Events {
-			if o.Speed > 0 {
-				due := start.Add(time.Duration(float64(e.T) / o.Speed))
-				if err := sleepUntil(ctx, due); err != nil {
-					return err
-				}
-			} else if ctx.Err() != nil {
-				return ctx.Err()
+			if err := pace.wait(ctx, e.T); err != nil {
+				return err
 			}
 			if e.Host != nil {
 				if err := host.expect(ctx, e, o); err != nil {
 					return err
 				}
+				pace.anchor()
 			}
 			if e.Dev != nil {
 				if _, err := port.Write(e.Dev); err != nil {

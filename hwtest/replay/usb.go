@@ -13,24 +13,40 @@ import (
 // through the drivers' USB seam: IN reports (endpoint 0x80 bit set) are
 // pushed at their time; an OUT report (a poll) makes the replay wait until
 // the driver has written it, so poll/response devices answer in order.
-// It takes over dev.OnWrite; set nothing else there.
+// It takes over dev.OnWrite; set nothing else there. When the driver may
+// already be running, use NewUSBPlayer before starting it instead: setting
+// OnWrite under a running driver is a data race.
 func USB(ctx context.Context, t *trace.Trace, dev *usbhid.Replay, o Options) error {
-	writes := make(chan []byte, 256)
+	return NewUSBPlayer(dev).Play(ctx, t, o)
+}
+
+// USBPlayer plays traces into one usbhid.Replay.
+type USBPlayer struct {
+	dev    *usbhid.Replay
+	writes chan []byte
+}
+
+// NewUSBPlayer installs the player's write hook on dev. Call it before the
+// driver gets dev.
+func NewUSBPlayer(dev *usbhid.Replay) *USBPlayer {
+	p := &USBPlayer{dev: dev, writes: make(chan []byte, 256)}
 	dev.OnWrite = func(b []byte) {
 		select {
-		case writes <- append([]byte(nil), b...):
-		default: // a driver writing faster than the trace expects: dropped
+		case p.writes <- append([]byte(nil), b...):
+		default: // a driver writing far more than the trace expects: dropped
 		}
 	}
+	return p
+}
+
+// Play plays t's USB events (see USB).
+func (p *USBPlayer) Play(ctx context.Context, t *trace.Trace, o Options) error {
+	dev, writes := p.dev, p.writes
 	for {
-		start := time.Now()
+		pace := newPacer(o)
 		for i, e := range t.Events {
-			if o.Speed > 0 {
-				if err := sleepUntil(ctx, start.Add(time.Duration(float64(e.T)/o.Speed))); err != nil {
-					return err
-				}
-			} else if ctx.Err() != nil {
-				return ctx.Err()
+			if err := pace.wait(ctx, e.T); err != nil {
+				return err
 			}
 			if e.Unplug && o.Plug != nil {
 				if err := o.Plug.Unplug(); err != nil {
@@ -47,8 +63,11 @@ func USB(ctx context.Context, t *trace.Trace, dev *usbhid.Replay, o Options) err
 				default:
 					dev.Push(e.USB.Data)
 				}
-			} else if err := waitWrite(ctx, writes, e, o); err != nil {
-				return err
+			} else {
+				if err := waitWrite(ctx, writes, e, o); err != nil {
+					return err
+				}
+				pace.anchor()
 			}
 			if o.OnEvent != nil {
 				o.OnEvent(i, e)

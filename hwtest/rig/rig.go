@@ -29,6 +29,8 @@ type Rig struct {
 	Box      string        `yaml:"box"`      // default "rig"
 	Speed    float64       `yaml:"speed"`    // 0 as fast as ordering allows, 1 real time, N times faster
 	Timeout  time.Duration `yaml:"timeout"`  // the whole run; default 5m
+	// MaxGap shortens longer pauses in the traces to this (speed > 0 only).
+	MaxGap time.Duration `yaml:"max_gap"`
 	// ExpectTimeout bounds each wait for a host request a trace expects
 	// (poll/response devices); default 10s.
 	ExpectTimeout time.Duration `yaml:"expect_timeout"`

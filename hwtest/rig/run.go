@@ -72,6 +72,7 @@ func Run(ctx context.Context, r *Rig, drivers []device.Driver, o Options) (*Resu
 		}
 		if d.trace.Header.Transport == "usb" {
 			dr.usb = usbhid.NewReplay()
+			dr.player = replay.NewUSBPlayer(dr.usb) // before edged can write to it
 		} else {
 			p, err := replay.OpenPTY(filepath.Join(work, "tty-"+d.ID))
 			if err != nil {
@@ -149,6 +150,7 @@ type devRun struct {
 	spec   *Device
 	pty    *replay.PTY
 	usb    *usbhid.Replay
+	player *replay.USBPlayer
 	events int
 	clock  traceClock
 
@@ -211,7 +213,7 @@ func (d *devRun) play(ctx context.Context, r *Rig) {
 	now := time.Now()
 	d.clock.start.Store(&now)
 	o := replay.Options{
-		Speed: r.Speed, ExpectTimeout: r.ExpectTimeout,
+		Speed: r.Speed, MaxGap: r.MaxGap, ExpectTimeout: r.ExpectTimeout,
 		OnEvent: func(int, trace.Event) { d.played.Add(1) },
 		Unexpected: func(want, got []byte) {
 			d.mu.Lock()
@@ -228,7 +230,7 @@ func (d *devRun) play(ctx context.Context, r *Rig) {
 				d.usbPush++
 			}
 		}
-		err = replay.USB(ctx, d.spec.trace, d.usb, o)
+		err = d.player.Play(ctx, d.spec.trace, o)
 	} else {
 		o.Plug = &plug{d: d}
 		err = replay.Serial(ctx, d.spec.trace, d.pty.Device, o)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -32,6 +33,42 @@ type Header struct {
 	Recorded  time.Time      `json:"recorded"`            // wall clock at t=0; replays use it as the box clock
 	Source    string         `json:"source,omitempty"`    // what device, firmware, site (no personal data)
 	Note      string         `json:"note,omitempty"`
+	// USB names the recorded USB device, so a replay can hand the driver
+	// the ids it expects (some drivers report the model from them).
+	USB *USBDevice `json:"usb,omitempty"`
+	// Replay, when set, says how the trace must be paced to mean what was
+	// recorded (see harness.PaceOf for the default).
+	Replay *Pace `json:"replay,omitempty"`
+}
+
+// Pace is how a trace is replayed.
+type Pace struct {
+	// Speed: 0 as fast as ordering allows, 1 the recorded timing, N times faster.
+	Speed float64 `json:"speed"`
+	// MaxGap, in seconds, shortens longer pauses to this (0: keep them).
+	MaxGap float64 `json:"max_gap,omitempty"`
+}
+
+// USBDevice identifies a USB device by its hex ids.
+type USBDevice struct {
+	Vendor    string `json:"vendor"`  // hex, e.g. "413d"
+	Product   string `json:"product"` // hex, e.g. "2107"
+	Interface int    `json:"interface,omitempty"`
+}
+
+var usbIDInText = regexp.MustCompile(`\b([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\b`)
+
+// USBID returns the header's USB ids. Traces written before the usb field
+// existed named them in source ("... 413d:2107 ..."); those are accepted
+// too. ok is false when neither says.
+func (h Header) USBID() (d USBDevice, ok bool) {
+	if h.USB != nil && h.USB.Vendor != "" && h.USB.Product != "" {
+		return *h.USB, true
+	}
+	if m := usbIDInText.FindStringSubmatch(h.Source); m != nil {
+		return USBDevice{Vendor: strings.ToLower(m[1]), Product: strings.ToLower(m[2])}, true
+	}
+	return USBDevice{}, false
 }
 
 // OptionsNode returns the header's driver options as a YAML node, the form
