@@ -138,7 +138,7 @@ func diffValue(path string, want, got any, tol Tolerance, out *[]Diff) {
 		if d := math.Abs(wn - gn); d > allowed {
 			note := ""
 			if allowed > 0 {
-				note = fmt.Sprintf("off by %g, tolerance %g", d, allowed)
+				note = fmt.Sprintf("off by %.4g, tolerance %g", d, allowed)
 			}
 			*out = append(*out, Diff{Path: path, Want: string(mustJSON(want)), Got: string(mustJSON(got)), Note: note})
 		}

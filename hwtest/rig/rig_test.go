@@ -3,9 +3,12 @@ package rig
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -44,6 +47,68 @@ func TestExampleRigPasses(t *testing.T) {
 		t.Errorf("hub counters %+v, want 3 readings stored", res.HubCounters)
 	}
 	t.Logf("\n%s", out.String())
+}
+
+// The done-when rig: a passport reader and a fever-screening thermometer
+// run green, with the fever alert raised once by the real hub.
+func TestBoothRigPasses(t *testing.T) {
+	res := runRig(t, "../../rigs/booth-passport-thermometer.yaml")
+	var out bytes.Buffer
+	res.WriteText(&out)
+	if res.Failed() {
+		t.Fatalf("rig failed:\n%s", out.String())
+	}
+	if len(res.Readings["thermo1"]) == 0 || len(res.Readings["reader1"]) != 2 {
+		t.Errorf("readings at the hub: %d thermometer, %d passport", len(res.Readings["thermo1"]), len(res.Readings["reader1"]))
+	}
+	t.Logf("\n%s", out.String())
+}
+
+// A temperature off by more than its tolerance is reported with both
+// values, by how much, and the tolerance; within tolerance it passes.
+func TestThermometerToleranceAndDiff(t *testing.T) {
+	dir := t.TempDir()
+	golden, err := os.ReadFile("../../drivers/thermometer/testdata/golden/calex-fever.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(golden), []byte("\n"))
+	var g map[string]any
+	if err := json.Unmarshal(lines[0], &g); err != nil {
+		t.Fatal(err)
+	}
+	p := g["payload"].(map[string]any)
+	c, ok := p["celsius"].(float64)
+	if !ok {
+		t.Fatalf("first golden reading has no celsius: %s", lines[0])
+	}
+	abs, _ := filepath.Abs("../../drivers/thermometer/testdata/traces/calex-fever.jsonl")
+	for _, tc := range []struct {
+		name  string
+		shift float64
+		pass  bool
+	}{{"within", 0.04, true}, {"beyond", 0.5, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p["celsius"] = c + tc.shift
+			first, _ := json.Marshal(g)
+			lines := append([][]byte{first}, lines[1:]...)
+			os.WriteFile(filepath.Join(dir, tc.name+".jsonl"), bytes.Join(lines, []byte("\n")), 0o644)
+			rigFile := filepath.Join(dir, tc.name+".yaml")
+			os.WriteFile(rigFile, []byte("rig: "+tc.name+"\ndevices:\n  - id: thermo1\n    trace: "+abs+"\n    golden: "+tc.name+".jsonl\n    tolerance: {values: {/payload/celsius: 0.05}}\n"), 0o644)
+			res := runRig(t, rigFile)
+			var out bytes.Buffer
+			res.WriteText(&out)
+			if res.Failed() == tc.pass {
+				t.Fatalf("failed=%v, want %v:\n%s", res.Failed(), !tc.pass, out.String())
+			}
+			if !tc.pass {
+				want := fmt.Sprintf("reading 1 (seq 1): /payload/celsius: want %s, got %s (off by 0.5", strconv.FormatFloat(c+0.5, 'f', -1, 64), strconv.FormatFloat(c, 'f', -1, 64))
+				if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "tolerance 0.05") {
+					t.Errorf("report lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
+	}
 }
 
 // A deliberately wrong golden file turns the rig red, and the report names
