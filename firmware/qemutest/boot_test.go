@@ -33,6 +33,14 @@ func TestBootToFirstReading(t *testing.T) {
 	})
 	t.Logf("edged healthy %.1f s after QEMU start", time.Since(vm.Started).Seconds())
 	_ = up
+	if want, err := os.ReadFile(filepath.Join(build, "kordon-vm.root.squashfs.version")); err == nil {
+		var es struct{ Firmware string }
+		b, _ := httpGet(vm.URL(8081, "/status"))
+		json.Unmarshal(b, &es)
+		if es.Firmware != strings.TrimSpace(string(want)) {
+			t.Errorf("edged reports firmware %q, image was built as %q", es.Firmware, want)
+		}
+	}
 	// gokrazy's own HTTP API (and its unsigned push-update endpoints) must
 	// not be reachable from the network: NoPassword keeps it on a unix socket.
 	if b, err := httpGet(vm.URL(80, "/update/features")); err == nil {

@@ -44,7 +44,7 @@ cgo_env='"CGO_ENABLED=1",
                 "PKG_CONFIG_PATH='"$LIBUSB"'/lib/pkgconfig",
                 "CGO_CFLAGS=-I'"$LIBUSB"'/include/libusb-1.0",
                 "CGO_LDFLAGS=-L'"$LIBUSB"'/lib"'
-cgo_flags='"-ldflags=-linkmode=external -extldflags=-static -s -w"'
+cgo_flags='"-ldflags=-linkmode=external -extldflags=-static -s -w -X github.com/kordon/kordon/internal/version.Version='"$VERSION"'"'
 
 cat > "$inst/config.json.tmp" <<EOF
 {
