@@ -31,7 +31,9 @@ vet:
 unit: deps
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-test: deps vet unit smoke
+# Everything CI runs: vet, every Go test (race detector), the demo smoke
+# check, and the firmware image boot/update tests under QEMU (mk/firmware.mk).
+test: deps vet unit smoke firmware-test
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -38,6 +38,56 @@ func TestGenerateTraces(t *testing.T) {
 		}
 		f.Close()
 	}
+	writeTrace(t, filepath.Join("..", "..", "demo", "traces", "fever-screening.jsonl"), demoTrace())
+}
+
+func writeTrace(t *testing.T, path string, tr *trace.Trace) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := trace.NewWriter(f, tr.Header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range tr.Events {
+		if err := w.Write(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// demoTrace is the booth thermometer of `make run`: one poll every half
+// second, travellers stepping up and leaving, one of them feverish, looping
+// about every 30 s.
+func demoTrace() *trace.Trace {
+	opts := calexOpts(map[string]any{"heartbeat": "5s", "stuck_window": "0s"})
+	opts["poll"] = "500ms"
+	s := newSynth("make run: travellers at a booth, one with a fever", calexSource, opts)
+	s.poll = 500 * time.Millisecond
+	lane := func(n int) {
+		for i := 0; i < n; i++ {
+			s.calex(22.1+float64(i%2)/10, 25.0, 0)
+		}
+	}
+	traveller := func(temps ...float64) {
+		for _, c := range temps {
+			s.calex(c, 25.0, 0)
+		}
+	}
+	lane(6)
+	s.note("a traveller steps up")
+	traveller(36.5, 36.6, 36.6, 36.7, 36.6, 36.6)
+	lane(8)
+	s.note("a feverish traveller steps up")
+	traveller(38.2, 38.4, 38.5, 38.4, 38.4, 38.3, 38.4, 38.4)
+	lane(8)
+	s.note("a traveller steps up")
+	traveller(36.4, 36.5, 36.5, 36.4, 36.5, 36.5)
+	lane(6)
+	return &s.tr
 }
 
 // synth builds a poll/response trace one bus transaction at a time.
