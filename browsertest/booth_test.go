@@ -149,3 +149,41 @@ func TestBoothWorksWithoutHub(t *testing.T) {
 		t.Errorf("verdict %q, want a failed check in Russian", verdict)
 	}
 }
+
+// TestBoothShowsFailedRead: a reader that sends only half a document makes
+// the booth say so, and tell the officer to present the document again.
+func TestBoothShowsFailedRead(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	half := &trace.Trace{
+		Header: trace.Header{Trace: trace.Version, Driver: "mrz", Options: map[string]any{"framing": "line"}},
+		Events: []trace.Event{
+			{T: 300 * time.Millisecond, Dev: []byte("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\r")},
+			{T: 1500 * time.Millisecond, Note: "the second row never comes"},
+		},
+	}
+	docPath, playDoc := ptyDevice(t, half, false)
+	booth := startBox(t, ctx, "tcp://"+freePort(t), "booth-08", "pw", "60s",
+		dev{id: "reader1", driver: "mrz", path: docPath, options: map[string]any{"framing": "line"}})
+	tab := browser(t, ctx)()
+	run(t, tab, "open booth page",
+		chromedp.Navigate(booth+"/?lang=en"),
+		chromedp.WaitVisible(`.card[data-device="reader1"]`),
+	)
+	playDoc(ctx)
+	var verdict, note string
+	var png []byte
+	run(t, tab, "failed read on screen",
+		chromedp.WaitVisible(`.card[data-device="reader1"][data-state="showing"] .verdict.bad`),
+		chromedp.Text(`.card[data-device="reader1"] .verdict`, &verdict),
+		chromedp.Text(`.card[data-device="reader1"] .note`, &note),
+		chromedp.FullScreenshot(&png, 100),
+	)
+	artifact(t, "booth-failed-read-en.png", png)
+	if !strings.Contains(verdict, "present the document again") {
+		t.Errorf("verdict %q, want the officer told to present the document again", verdict)
+	}
+	if !strings.Contains(note, "only part") {
+		t.Errorf("note %q, want the incomplete read explained", note)
+	}
+}

@@ -34,6 +34,14 @@ function field(label, value, bad) {
 
 function documentView(card, r) {
   const p = r.payload || {};
+  if (p.failure) {
+    // The reader sent part of a document or a corrupt block: nothing to
+    // compare, the officer must present the document again.
+    card.classList.add("bad");
+    card.append(el("div", "verdict bad", T("doc.failed")));
+    card.append(el("div", "note", T("doc.failure." + p.failure)));
+    return;
+  }
   const failed = (p.checks || []).filter(c => !c.ok).map(c => T("field." + c.field));
   let cls = "ok", text = T("doc.valid");
   if (!p.valid) { cls = "bad"; text = T("doc.invalid", { fields: failed.join(", ") || "?" }); }
