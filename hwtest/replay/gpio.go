@@ -21,6 +21,14 @@ func GPIO(ctx context.Context, t *trace.Trace, pins map[string]*gpiotest.Pin, o 
 		}
 	}
 	for {
+		// The level each line has, as far as the replay has delivered it
+		// (the pin's own L changes only when its reader takes the edge).
+		levels := map[string]gpio.Level{}
+		for n, p := range pins {
+			p.Lock()
+			levels[n] = p.L
+			p.Unlock()
+		}
 		pace := newPacer(o)
 		for i, e := range t.Events {
 			if e.GPIO == nil {
@@ -35,9 +43,9 @@ func GPIO(ctx context.Context, t *trace.Trace, pins map[string]*gpiotest.Pin, o 
 				l = gpio.High
 			}
 			p.Lock()
-			ch, same := p.EdgesChan, p.L == l
+			ch := p.EdgesChan
 			p.Unlock()
-			if same {
+			if levels[e.GPIO.Line] == l {
 				// The recorder writes each line's level at the start; a
 				// level the pin already has is no edge.
 				continue
@@ -47,6 +55,7 @@ func GPIO(ctx context.Context, t *trace.Trace, pins map[string]*gpiotest.Pin, o 
 			}
 			select {
 			case ch <- l:
+				levels[e.GPIO.Line] = l
 			case <-ctx.Done():
 				return ctx.Err()
 			}

@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kordon/kordon/drivers/all"
+	"github.com/kordon/kordon/hwtest/harness"
 )
 
 func runRig(t *testing.T, path string) *Result {
@@ -148,5 +150,87 @@ func TestWrongGoldenFailsWithPreciseDiff(t *testing.T) {
 	s := suites.Suites[0]
 	if s.Tests != 1 || s.Failures != 1 || s.Cases[0].Failure == nil || !strings.Contains(s.Cases[0].Failure.Text, want) {
 		t.Errorf("JUnit does not carry the failure:\n%s", x.String())
+	}
+}
+
+// Unplugging the reader in the middle of a row costs that document only:
+// edged reopens the port when the device comes back, the torn rest is
+// reported as a bad (incomplete) read, and the next document reads normally.
+func TestUnplugMidFrameFault(t *testing.T) {
+	dir := t.TempDir()
+	abs, _ := filepath.Abs("../../drivers/passport/testdata/traces/line-td3-specimen.jsonl")
+	rigFile := filepath.Join(dir, "rig.yaml")
+	os.WriteFile(rigFile, []byte(`rig: unplug
+devices:
+  - id: reader1
+    trace: `+abs+`
+    faults:
+      - {kind: unplug, byte: 60, for: 1s}
+    expect: {unplugs: 1}
+`), 0o644)
+	res := runRig(t, rigFile)
+	var out bytes.Buffer
+	res.WriteText(&out)
+	if res.Failed() {
+		t.Fatalf("rig failed:\n%s", out.String())
+	}
+	rs := res.Readings["reader1"]
+	if len(rs) == 0 {
+		t.Fatalf("no readings:\n%s", out.String())
+	}
+	for _, r := range rs[:len(rs)-1] {
+		if r.Quality.Status == "ok" {
+			t.Errorf("a document torn by the unplug was read as ok: %+v", r.Quality)
+		}
+	}
+	want, _ := harness.ReadGolden("../../drivers/passport/testdata/golden/line-td3-specimen.jsonl")
+	diffs, err := harness.Compare(rs[len(rs)-1:], want[1:], harness.Tolerance{}, nil)
+	if err != nil || len(diffs) > 0 {
+		t.Errorf("the document after the replug: %v %s", err, harness.JoinDiffs(diffs))
+	}
+}
+
+// Rig files are checked before anything runs; errors name file and line.
+func TestRigFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	abs, _ := filepath.Abs("../../drivers/passport/testdata/traces/line-td3-specimen.jsonl")
+	for src, want := range map[string]string{
+		"rig: x\n":                             "no devices",
+		"rig: x\ncolour: red\n":                "colour",
+		"devices:\n  - id: r1\n":               ":2: device r1: trace missing",
+		"devices:\n  - id: R1\n    trace: x\n": "lower-case",
+		"devices:\n  - id: r1\n    trace: " + abs + "\n    driver: nosuch\n":                   "unknown driver",
+		"devices:\n  - id: r1\n    trace: " + abs + "\n    options: {framing: smoke}\n":        "framing",
+		"devices:\n  - id: r1\n    trace: " + abs + "\n    faults: [{kind: melt}]\n":           "unknown fault",
+		"devices:\n  - id: r1\n    trace: " + abs + "\nalerts:\n  - rule: x\n    device: r9\n": "not a rig device",
+	} {
+		p := filepath.Join(dir, "rig.yaml")
+		os.WriteFile(p, []byte(src), 0o644)
+		_, err := Load(p, all.Drivers)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("rig %q: error %v, want %q", src, err, want)
+		}
+	}
+}
+
+// Long runs show progress.
+func TestProgressOnLongRuns(t *testing.T) {
+	r, err := Load("../../rigs/two-readers.yaml", all.Drivers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Speed = 1 // the specimen trace lasts 3.55 s on its own timing
+	var progress bytes.Buffer
+	res, err := Run(context.Background(), r, all.Drivers, Options{Progress: &progress, ProgressEvery: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed() {
+		var out bytes.Buffer
+		res.WriteText(&out)
+		t.Fatalf("rig failed:\n%s", out.String())
+	}
+	if !strings.Contains(progress.String(), "reader1 ") || !strings.Contains(progress.String(), "events (") {
+		t.Errorf("no progress lines:\n%s", progress.String())
 	}
 }

@@ -146,7 +146,14 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		u.Hex = hexSpaced(u.Data)
 		w.USB = &u
 	}
-	return json.Marshal(w)
+	// Without HTML escaping: MRZ filler '<' stays readable, not \u003c.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
 
 // UnmarshalJSON reads an event line.
