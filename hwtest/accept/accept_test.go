@@ -209,3 +209,13 @@ steps:
 		t.Errorf("HTML report incomplete:\n%s", h)
 	}
 }
+
+func TestExamplePlanLoads(t *testing.T) {
+	p, err := LoadPlan("../../rigs/acceptance-booth.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Steps) != 3 || p.Steps[1].Expect.Tolerance["/payload/celsius"] != 0.3 {
+		t.Errorf("%+v", p)
+	}
+}
