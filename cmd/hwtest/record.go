@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/host/v3"
@@ -188,18 +187,13 @@ type ptyPort struct {
 
 func (p *ptyPort) Read(b []byte) (int, error) {
 	if p.timeout > 0 {
-		// The master is in blocking mode (creack/pty takes its Fd), so read
-		// deadlines do not apply: wait for data with poll(2) instead.
-		fds := []unix.PollFd{{Fd: int32(p.f.Fd()), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, int(p.timeout.Milliseconds()))
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return 0, err
-		}
-		if n == 0 || err != nil {
-			return 0, nil
-		}
+		p.f.SetReadDeadline(time.Now().Add(p.timeout)) // the master is pollable (replay.OpenPTY)
 	}
-	return p.f.Read(b)
+	n, err := p.f.Read(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil
+	}
+	return n, err
 }
 func (p *ptyPort) Write(b []byte) (int, error)          { return p.f.Write(b) }
 func (p *ptyPort) Close() error                         { return nil } // the PTY owns it

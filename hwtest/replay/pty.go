@@ -25,9 +25,18 @@ type PTY struct {
 // OpenPTY creates a raw pseudo-terminal pair. If link is not empty, a
 // symbolic link at that path points to the slave, as /dev/serial/by-id does.
 func OpenPTY(link string) (*PTY, error) {
-	master, slave, err := pty.Open()
+	ptmx, slave, err := pty.Open()
 	if err != nil {
 		return nil, fmt.Errorf("open pty: %w", err)
+	}
+	// pty.Open leaves the master in blocking mode (it takes its Fd), and a
+	// blocked Read then holds the file open past Close, so an unplug would
+	// never reach the host. A non-blocking duplicate goes through Go's
+	// poller: Close wakes readers and really closes the line.
+	master, err := pollable(ptmx)
+	if err != nil {
+		slave.Close()
+		return nil, err
 	}
 	// Raw mode at once: bytes written before the driver opens the port must
 	// not be echoed back or have CR turned into LF by the line discipline.
@@ -102,4 +111,18 @@ func (p *PTY) Replug(context.Context) (io.ReadWriter, error) {
 	}
 	p.Device, p.slave = n.Device, n.slave
 	return p.Device, nil
+}
+
+func pollable(f *os.File) (*os.File, error) {
+	defer f.Close()
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("pty: %w", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("pty: %w", err)
+	}
+	unix.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
