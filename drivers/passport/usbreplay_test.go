@@ -20,6 +20,8 @@ import (
 // report has been handled.
 func replayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, speed float64) (*harness.Collector, error) {
 	hid := usbhid.NewReplay()
+	// The player hooks the device's writes before the driver can write.
+	player := replay.NewUSBPlayer(hid)
 	w := &watchedHID{Device: hid}
 	w.cond = sync.NewCond(&w.mu)
 	opts, err := tr.Header.OptionsNode()
@@ -60,7 +62,7 @@ func replayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, speed fl
 	if opened.Vendor != 0x0c2e || opened.Product != 0x0b61 {
 		return col, fmt.Errorf("driver opened %v, want 0c2e:0b61", opened)
 	}
-	if err := replay.USB(ctx, tr, hid, replay.Options{Speed: speed}); err != nil {
+	if err := player.Play(ctx, tr, replay.Options{Speed: speed}); err != nil {
 		return col, err
 	}
 	n := 0

@@ -42,8 +42,18 @@ func TestExampleRigPasses(t *testing.T) {
 	if n := len(res.Readings["reader1"]); n != 2 {
 		t.Errorf("reader1: %d readings at the hub, want 2", n)
 	}
-	if len(res.Alerts) != 1 || res.Alerts[0].Device != "reader2" {
-		t.Errorf("alerts %+v, want one on reader2", res.Alerts)
+	byRule := map[string][]string{}
+	for _, a := range res.Alerts {
+		byRule[a.Rule] = append(byRule[a.Rule], a.Device)
+	}
+	if d := byRule["document-check-failed"]; len(d) != 1 || d[0] != "reader2" {
+		t.Errorf("check-failed alerts on %v, want one on reader2", d)
+	}
+	if d := byRule["document-expired"]; len(d) != 2 || d[0] != "reader1" || d[1] != "reader1" {
+		t.Errorf("expired alerts on %v, want two on reader1 (the 2012 specimen)", d)
+	}
+	if len(res.Alerts) != 3 {
+		t.Errorf("%d alerts, want 3", len(res.Alerts))
 	}
 	if res.HubCounters == nil || res.HubCounters.Readings != 3 {
 		t.Errorf("hub counters %+v, want 3 readings stored", res.HubCounters)
