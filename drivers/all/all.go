@@ -10,9 +10,9 @@ import (
 	"github.com/kordon/kordon/drivers/rpm"
 	"github.com/kordon/kordon/drivers/scanneralarm"
 	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/drivers/thermometer/temper"
 	"github.com/kordon/kordon/drivers/tracedetector"
 	"github.com/kordon/kordon/drivers/xray"
-	"github.com/kordon/kordon/drivers/thermometer/temper"
 	"github.com/kordon/kordon/internal/device"
 )
 

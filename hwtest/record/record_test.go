@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
