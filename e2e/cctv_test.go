@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -222,18 +221,14 @@ func TestAlarmTracePulsesCCTVHubDown(t *testing.T) {
 	}
 }
 
-// postCommand sends a command through the hub's HTTP API and waits for the result.
+// postCommand sends a command through the hub's API, as a logged-in
+// supervisor on the BLO dashboard does, and waits for the result.
 func postCommand(t *testing.T, h *hub.Hub, box, body string) hub.CommandRecord {
 	t.Helper()
-	resp, err := http.Post("http://"+h.HTTPAddr()+"/api/boxes/"+box+"/commands?wait=15s", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b := loginSupervisor(t, h).do(t, http.MethodPost, "/dash/api/boxes/"+box+"/commands?wait=15s", body)
 	var rec hub.CommandRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatalf("POST: %d %s", resp.StatusCode, b)
+		t.Fatalf("POST: %s", b)
 	}
 	return rec
 }
@@ -260,18 +255,10 @@ func TestCommandThroughHubAPI(t *testing.T) {
 	if p := decode[cctvReading](t, msgs[1]).Payload; p.Cause != "command:"+rec.ID || !p.Active {
 		t.Errorf("activation reading = %+v, want caused by the command", p)
 	}
-	resp, err := http.Get("http://" + h.HTTPAddr() + "/api/commands/" + rec.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := loginSupervisor(t, h).do(t, http.MethodGet, "/dash/api/commands/"+rec.ID, "")
 	got := decode[hub.CommandRecord](t, body)
 	if got.Status != "ok" || got.Box != "booth-01" || got.Reply == nil || !got.Reply.OK {
-		t.Errorf("GET /api/commands/%s = %+v", rec.ID, got)
+		t.Errorf("GET /dash/api/commands/%s = %+v", rec.ID, got)
 	}
 	// The box's replies validate against the contract.
 	watch.waitTopic(t, contract.Replies(crossing, "booth-01"), 5*time.Second)

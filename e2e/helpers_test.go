@@ -4,7 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +21,7 @@ import (
 	"github.com/kordon/kordon/drivers/all"
 	"github.com/kordon/kordon/edge"
 	"github.com/kordon/kordon/hub"
+	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/contract"
@@ -40,7 +46,8 @@ func hash(t *testing.T, pw string) string {
 func startHub(t *testing.T, boxes map[string]string) *hub.Hub {
 	t.Helper()
 	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		Observers: []hub.Observer{{User: "watch", PasswordHash: hash(t, "watchpw")}}}
+		Observers: []hub.Observer{{User: "watch", PasswordHash: hash(t, "watchpw")}},
+		Users:     []dash.User{{User: "sup", Role: dash.RoleSupervisor, PasswordHash: hash(t, "suppw")}}}
 	for b, pw := range boxes {
 		cfg.Boxes = append(cfg.Boxes, hub.BoxCreds{Box: b, PasswordHash: hash(t, pw)})
 	}
@@ -227,4 +234,51 @@ func decode[T any](t *testing.T, b []byte) T {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// dashClient is a supervisor logged in to the BLO dashboard: the command
+// API is served only behind that session (and its CSRF token).
+type dashClient struct {
+	http *http.Client
+	base string
+	csrf string
+}
+
+func loginSupervisor(t *testing.T, h *hub.Hub) *dashClient {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &dashClient{http: &http.Client{Jar: jar}, base: "http://" + h.HTTPAddr()}
+	resp, err := c.http.PostForm(c.base+"/dash/login", url.Values{"user": {"sup"}, "password": {"suppw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = c.http.Get(c.base + "/dash/api/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var me struct{ CSRF string }
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&me) != nil {
+		t.Fatalf("supervisor log-in: %s", resp.Status)
+	}
+	c.csrf = me.CSRF
+	return c
+}
+
+func (c *dashClient) do(t *testing.T, method, path, body string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", c.csrf)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("%s %s: %s %s", method, path, resp.Status, b)
+	}
+	return b
 }

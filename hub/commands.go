@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/contract"
 )
 
@@ -258,16 +259,18 @@ func (h *Hub) WaitCommand(ctx context.Context, id string) (CommandRecord, bool, 
 	return h.Command(context.Background(), id)
 }
 
-// commandRoutes registers the command API (web.go).
+// commandAPI is the command API. The dashboard (hub/dash) serves it to
+// logged-in supervisors and technicians, with the CSRF token on POST:
 //
-//	POST /api/boxes/{box}/commands[?wait=10s]  {"name": ..., "args": {...}, "expires_in": "30s"}
-//	GET  /api/commands/{id}[?wait=10s]
+//	POST /dash/api/boxes/{box}/commands[?wait=10s]  {"name": ..., "args": {...}, "expires_in": "30s"}
+//	GET  /dash/api/commands/{id}[?wait=10s]
 //
 // With wait, the answer comes once the box has replied (or the command
 // expired, or the wait ran out); without, at once. A POST whose command is
 // still pending answers 202, otherwise 200.
-func (h *Hub) commandRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/boxes/{box}/commands", func(w http.ResponseWriter, r *http.Request) {
+func (h *Hub) commandAPI() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /dash/api/boxes/{box}/commands", func(w http.ResponseWriter, r *http.Request) {
 		// A JSON body only: a cross-site form cannot send one without a
 		// CORS preflight, which this API never grants.
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
@@ -293,7 +296,11 @@ func (h *Hub) commandRoutes(mux *http.ServeMux) {
 				return
 			}
 		}
-		rec, err := h.SendCommand(r.PathValue("box"), req.Name, req.Args, ttl, "api")
+		by := "api"
+		if u, ok := dash.UserFrom(r.Context()); ok {
+			by = u.User
+		}
+		rec, err := h.SendCommand(r.PathValue("box"), req.Name, req.Args, ttl, by)
 		switch {
 		case errors.Is(err, ErrUnknownBox):
 			commandError(w, http.StatusNotFound, err.Error())
@@ -308,7 +315,7 @@ func (h *Hub) commandRoutes(mux *http.ServeMux) {
 		}
 		h.answerCommand(w, r, rec.ID, wait, http.StatusAccepted)
 	})
-	mux.HandleFunc("GET /api/commands/{id}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /dash/api/commands/{id}", func(w http.ResponseWriter, r *http.Request) {
 		wait, err := waitParam(r)
 		if err != nil {
 			commandError(w, http.StatusBadRequest, err.Error())
@@ -316,6 +323,7 @@ func (h *Hub) commandRoutes(mux *http.ServeMux) {
 		}
 		h.answerCommand(w, r, r.PathValue("id"), wait, http.StatusOK)
 	})
+	return mux
 }
 
 func waitParam(r *http.Request) (time.Duration, error) {

@@ -56,7 +56,6 @@ func (h *Hub) webHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/counters", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, h.Counters()) })
 	mux.HandleFunc("GET /events", h.serveEvents)
-	h.commandRoutes(mux) // POST /api/boxes/{box}/commands, GET /api/commands/{id} (commands.go)
 	return mux
 }
 
@@ -133,7 +132,8 @@ func (h *Hub) dashboard() (*dash.Dash, error) {
 			}()
 			return out, cancel
 		},
-		Rules: func() any { return h.Rules() },
-		Log:   h.log.With("part", "dash"),
+		Rules:    func() any { return h.Rules() },
+		Log:      h.log.With("part", "dash"),
+		Commands: h.commandAPI(), // behind log-in, role and CSRF (commands.go)
 	})
 }

@@ -48,6 +48,33 @@ const (
 func canAct(role string) bool    { return role == RoleOfficer || role == RoleSupervisor }
 func canExport(role string) bool { return role == RoleOfficer || role == RoleSupervisor }
 
+// canCommand: commands move hardware at a booth (CCTV) or change a box.
+func canCommand(role string) bool { return role == RoleSupervisor || role == RoleTechnician }
+
+type userKey struct{}
+
+// UserFrom returns the logged-in user a command request came from.
+func UserFrom(ctx context.Context) (User, bool) {
+	u, ok := ctx.Value(userKey{}).(User)
+	return u, ok
+}
+
+// command passes a logged-in, authorised request on to the hub's command API.
+func (d *Dash) command(w http.ResponseWriter, r *http.Request, s *session) {
+	if r.Method == http.MethodPost {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("X-CSRF-Token")), []byte(s.csrf)) != 1 {
+			http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
+			return
+		}
+		if !canCommand(s.user.Role) {
+			http.Error(w, "your role may not command boxes", http.StatusForbidden)
+			return
+		}
+		d.opt.Log.Info("command requested", "user", s.user.User, "box", r.PathValue("box"))
+	}
+	d.opt.Commands.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, s.user)))
+}
+
 // AlertView is an alert with its workflow state.
 type AlertView struct {
 	contract.Alert
@@ -131,7 +158,12 @@ type Options struct {
 	// (for a hub behind a TLS-terminating proxy). Over TLS it always is.
 	SecureCookies bool
 	SessionTTL    time.Duration // default 12h (one shift)
-	DefaultLang   string        // default "ru"
+	// Commands is the hub's command API (POST /dash/api/boxes/{box}/commands,
+	// GET /dash/api/commands/{id}). The dashboard serves it only to
+	// logged-in supervisors and technicians (POST with the CSRF token) and
+	// hands the caller on in the request context (UserFrom).
+	Commands    http.Handler
+	DefaultLang string // default "ru"
 }
 
 // Dash is the dashboard handler, mounted under /dash/.
@@ -198,6 +230,10 @@ func (d *Dash) Handler() http.Handler {
 		writeJSON(w, v)
 	}))
 	mux.HandleFunc("GET /dash/export.csv", d.auth(d.export))
+	if d.opt.Commands != nil {
+		mux.HandleFunc("POST /dash/api/boxes/{box}/commands", d.auth(d.command))
+		mux.HandleFunc("GET /dash/api/commands/{id}", d.auth(d.command))
+	}
 	mux.HandleFunc("GET /dash/events", d.auth(d.events))
 	return securityHeaders(mux)
 }
@@ -243,7 +279,7 @@ func (d *Dash) me(w http.ResponseWriter, r *http.Request, s *session) {
 	writeJSON(w, map[string]any{
 		"user": s.user.User, "name": s.user.Name, "role": s.user.Role, "csrf": s.csrf,
 		"crossing": d.opt.Crossing, "default_lang": d.opt.DefaultLang,
-		"can_act": canAct(s.user.Role), "can_export": canExport(s.user.Role),
+		"can_act": canAct(s.user.Role), "can_export": canExport(s.user.Role), "can_command": canCommand(s.user.Role),
 	})
 }
 
