@@ -202,6 +202,11 @@ func (r *reader) Run(ctx context.Context, out device.Output) error {
 		s.units(units)
 		s.expire(t)
 		if rerr != nil {
+			// The port failed mid-document (unplugged, cable pulled): rows
+			// held so far are an incomplete read the officer must see, not
+			// something to drop with the session.
+			s.units(fr.end(nil))
+			s.finish()
 			return &device.Fault{Reason: device.Unplugged, Err: rerr}
 		}
 		if err := trig.due(port, s.reads, t); err != nil {

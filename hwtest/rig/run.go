@@ -163,6 +163,7 @@ type devRun struct {
 	unplugs  atomic.Int64 // replugs completed
 	usbIn    atomic.Int64 // reports handed to the driver
 	lastData atomic.Int64 // number of the last read that returned data
+	quiet    atomic.Int64 // reads entered after the replay ended with nothing pending
 	usbPush  int64
 	finished atomic.Bool // replay over
 	gone     atomic.Bool // unplugged for good
@@ -265,11 +266,9 @@ func (d *devRun) noteOpen() {
 
 // settled says the device has nothing more to give: its replay is over and
 // its driver has taken every byte and acted on it, or the device is gone
-// for good and its driver stopped. "Acted on it" is seen from the reads: a
-// driver handles what one read returned before it reads again, so once
-// nothing is pending, two reads entered after the last one that returned
-// data mean that data has been handled (the first of them may itself have
-// been taking the last bytes off the line).
+// for good and its driver stopped. "Acted on it" is seen from the reads (see
+// watchedPort.Read): two reads begun after the replay ended with nothing
+// pending on the line.
 func (d *devRun) settled() bool {
 	if !d.finished.Load() {
 		return false
@@ -288,11 +287,10 @@ func (d *devRun) settled() bool {
 		// read entered after the last report was returned is enough.
 		return d.usbPush == d.usbIn.Load() && d.reads.Load() > d.lastData.Load()
 	}
-	n, err := d.pty.Pending()
-	if err != nil {
+	if _, err := d.pty.Pending(); err != nil {
 		return d.running.Load() == 0
 	}
-	return n == 0 && d.reads.Load() >= d.lastData.Load()+2
+	return d.quiet.Load() >= 2
 }
 
 func done(devs []*devRun, s *sink, r *Rig) bool {
@@ -491,6 +489,18 @@ type watchedPort struct {
 
 func (w *watchedPort) Read(b []byte) (int, error) {
 	k := w.d.reads.Add(1)
+	// A driver reads in one goroutine: when a read begins, the previous
+	// one has returned and its bytes have been acted on. So a read that
+	// begins after the replay ended, with nothing pending on the line,
+	// proves every byte sent was taken and handled. (Counting reads that
+	// returned data instead races with a read still on its way back.)
+	if w.d.finished.Load() {
+		if n, err := w.d.pty.Pending(); err == nil && n == 0 {
+			w.d.quiet.Add(1)
+		} else {
+			w.d.quiet.Store(0)
+		}
+	}
 	w.d.poke()
 	n, err := w.Port.Read(b)
 	if n > 0 {
