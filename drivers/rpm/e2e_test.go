@@ -10,7 +10,7 @@ import (
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/grammar/linetest/station"
+	"github.com/kordon/kordon/internal/crossingtest"
 )
 
 // TestSourcePassingAlarmsOnceAtHub: the source trace (a source during the
@@ -28,9 +28,9 @@ func TestSourcePassingAlarmsOnceAtHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	h := station.StartHub(t, "lane-01", "pwl")
-	rec := station.Subscribe(t, h)
-	station.StartBox(t, ctx, h, "lane-01", "pwl", `
+	h := crossingtest.StartHub(t, "lane-01", "pwl")
+	rec := crossingtest.Subscribe(t, h)
+	crossingtest.StartBox(t, ctx, h, "lane-01", "pwl", `
   - id: rpm1
     driver: rpm
     transport: {type: serial, path: `+p.Path+`}
@@ -38,7 +38,7 @@ func TestSourcePassingAlarmsOnceAtHub(t *testing.T) {
 `)
 	rec.DeviceUp(t, "lane-01", "rpm1")
 	go replay.Serial(ctx, tr, p.Device, replay.Options{})
-	rec.Wait(t, contract.Readings(station.Crossing, "lane-01", "rpm1"), 30*time.Second, func(m [][]byte) bool { return len(m) == 5 })
+	rec.Wait(t, contract.Readings(crossingtest.Crossing, "lane-01", "rpm1"), 30*time.Second, func(m [][]byte) bool { return len(m) == 5 })
 	alerts := rec.Alerts(t, 1, 10*time.Second)
 	if c := h.Counters(); c.Readings != 5 || c.Alerts != 1 {
 		t.Errorf("hub counters %+v, want 5 readings and 1 alert", c)

@@ -9,7 +9,7 @@ import (
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/grammar/linetest/station"
+	"github.com/kordon/kordon/internal/crossingtest"
 )
 
 // TestAlarmAlertNamesTheSubstance: the alarm trace through a pty into a
@@ -27,9 +27,9 @@ func TestAlarmAlertNamesTheSubstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	h := station.StartHub(t, "booth-03", "pw3")
-	rec := station.Subscribe(t, h)
-	station.StartBox(t, ctx, h, "booth-03", "pw3", `
+	h := crossingtest.StartHub(t, "booth-03", "pw3")
+	rec := crossingtest.Subscribe(t, h)
+	crossingtest.StartBox(t, ctx, h, "booth-03", "pw3", `
   - id: ims1
     driver: trace-lines
     transport: {type: serial, path: `+p.Path+`}
@@ -49,7 +49,7 @@ func TestAlarmAlertNamesTheSubstance(t *testing.T) {
 		t.Errorf("missing alerts: %v", want)
 	}
 	// The clear sample is stored and raises nothing.
-	rec.Wait(t, contract.Readings(station.Crossing, "booth-03", "ims1"), 20*time.Second, func(m [][]byte) bool { return len(m) == 3 })
+	rec.Wait(t, contract.Readings(crossingtest.Crossing, "booth-03", "ims1"), 20*time.Second, func(m [][]byte) bool { return len(m) == 3 })
 	if c := h.Counters(); c.Readings != 3 || c.Alerts != 2 {
 		t.Errorf("hub counters %+v, want 3 readings, 2 alerts", c)
 	}

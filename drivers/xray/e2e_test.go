@@ -11,7 +11,7 @@ import (
 
 	"github.com/kordon/kordon/drivers/xray"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/grammar/linetest/station"
+	"github.com/kordon/kordon/internal/crossingtest"
 	"github.com/kordon/kordon/internal/reading"
 )
 
@@ -21,10 +21,10 @@ import (
 func TestAlarmReportReachesHubAsReadingAndAlert(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	h := station.StartHub(t, "booth-07", "pw7")
-	rec := station.Subscribe(t, h)
+	h := crossingtest.StartHub(t, "booth-07", "pw7")
+	rec := crossingtest.Subscribe(t, h)
 	dir := t.TempDir()
-	station.StartBox(t, ctx, h, "booth-07", "pw7", `
+	crossingtest.StartBox(t, ctx, h, "booth-07", "pw7", `
   - id: xray1
     driver: dicos
     transport: {type: folder, path: `+dir+`}
@@ -52,7 +52,7 @@ func TestAlarmReportReachesHubAsReadingAndAlert(t *testing.T) {
 	if !strings.Contains(a.Summary, "2 object(s)") || !strings.Contains(a.Summary, "EXPLOSIVE") {
 		t.Errorf("alert summary %q", a.Summary)
 	}
-	msgs := rec.Wait(t, contract.Readings(station.Crossing, "booth-07", "xray1"), 10*time.Second, func(m [][]byte) bool { return len(m) == 1 })
+	msgs := rec.Wait(t, contract.Readings(crossingtest.Crossing, "booth-07", "xray1"), 10*time.Second, func(m [][]byte) bool { return len(m) == 1 })
 	var r reading.Reading
 	if err := json.Unmarshal(msgs[0], &r); err != nil {
 		t.Fatal(err)

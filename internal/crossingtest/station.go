@@ -1,7 +1,8 @@
-// Package station runs a real hub and edged in-process on loopback for the
-// end-to-end tests of the drivers in this issue (it imports drivers/all, so
-// only external test packages may use it).
-package station
+// Package crossingtest runs a real hub and edged in-process on loopback for
+// drivers' end-to-end tests: a family proves its readings and alerts reach
+// the hub without touching edge/ or hub/. It imports drivers/all, so only
+// external test packages (package foo_test) may use it.
+package crossingtest
 
 import (
 	"context"
