@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/kordon/kordon/drivers/thermometer"
 	"github.com/kordon/kordon/edge"
 	"github.com/kordon/kordon/hub"
+	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/contract"
@@ -44,7 +47,8 @@ func startHub(t *testing.T, box, pw string) *hub.Hub {
 	t.Helper()
 	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
 		Boxes:     []hub.BoxCreds{{Box: box, PasswordHash: hash(t, pw)}},
-		Observers: []hub.Observer{{User: "watch", PasswordHash: hash(t, "watchpw")}}}
+		Observers: []hub.Observer{{User: "watch", PasswordHash: hash(t, "watchpw")}},
+		Users:     []dash.User{{User: "sup", Role: dash.RoleSupervisor, PasswordHash: hash(t, "suppw")}}}
 	h, err := hub.New(cfg, logging.Discard())
 	if err != nil {
 		t.Fatal(err)
@@ -228,6 +232,43 @@ func TestFeverTraceRaisesOneAlertAtHub(t *testing.T) {
 	// The officer sees which booth and sensor, and the temperature.
 	if want := "Fever 38.2 °C at thermo1/lane-1"; a.Summary != want {
 		t.Errorf("summary %q, want %q", a.Summary, want)
+	}
+	// The recovery reading (fever_cleared) cleared the alert's condition at
+	// the hub: the BLO dashboard shows it as cleared. The observer saw that
+	// reading only after the hub's ingest had taken it, rules included.
+	var detail struct {
+		Alert struct {
+			ClearedAt string `json:"cleared_at"`
+			State     string `json:"state"`
+		} `json:"alert"`
+	}
+	dashGet(t, h, "/dash/api/alerts/"+a.ID, &detail)
+	if detail.Alert.ClearedAt == "" {
+		t.Errorf("fever alert not cleared after the recovery reading: %+v", detail.Alert)
+	}
+}
+
+// dashGet reads a dashboard API path as a logged-in supervisor.
+func dashGet(t *testing.T, h *hub.Hub, path string, v any) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	base := "http://" + h.HTTPAddr()
+	resp, err := c.PostForm(base+"/dash/login", url.Values{"user": {"sup"}, "password": {"suppw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = c.Get(base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
 	}
 }
 
