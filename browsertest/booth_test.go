@@ -69,16 +69,21 @@ func TestBoothShowsDocumentAndFever(t *testing.T) {
 		chromedp.WaitVisible(docCard+`[data-state="waiting"]`),
 	)
 	playDoc(ctx)
-	var name, verdict, checks, temp, tempVerdict string
+	var shown struct{ Name, Verdict, Checks, Temp, TempVerdict string }
 	run(t, tab, "document and fever on screen",
 		chromedp.WaitVisible(docCard+`[data-state="showing"] .verdict`),
 		chromedp.WaitVisible(`.card[data-device="thermo1"] .verdict.bad`),
-		chromedp.Text(docCard+" .name", &name),
-		chromedp.Text(docCard+" .verdict", &verdict),
-		chromedp.Text(docCard+" .checks", &checks),
-		chromedp.Text(`.card[data-device="thermo1"] .temp`, &temp),
-		chromedp.Text(`.card[data-device="thermo1"] .verdict`, &tempVerdict),
+		// One evaluation reads every text at once: the thermometer card is
+		// re-rendered on each reading, so a node found by one call may be
+		// gone by the next.
+		chromedp.Evaluate(`(() => {
+			const t = s => (document.querySelector(s) || {}).textContent || "";
+			const doc = '.card[data-device="reader1"]', th = '.card[data-device="thermo1"]';
+			return {Name: t(doc+" .name"), Verdict: t(doc+" .verdict"), Checks: t(doc+" .checks"),
+				Temp: t(th+" .temp"), TempVerdict: t(th+" .verdict")};
+		})()`, &shown),
 	)
+	name, verdict, checks, temp, tempVerdict := shown.Name, shown.Verdict, shown.Checks, shown.Temp, shown.TempVerdict
 	var png []byte
 	run(t, tab, "screenshot", chromedp.FullScreenshot(&png, 100))
 	artifact(t, "booth-document-fever-en.png", png)
@@ -102,7 +107,7 @@ func TestBoothShowsDocumentAndFever(t *testing.T) {
 	run(t, tab, "switch to Russian",
 		chromedp.Click(`#langs button[data-lang="ru"]`),
 		chromedp.WaitVisible(`html[lang="ru"]`),
-		chromedp.Text(`.card[data-device="thermo1"] .verdict`, &ruVerdict),
+		chromedp.Evaluate(`(document.querySelector('.card[data-device="thermo1"] .verdict') || {}).textContent || ""`, &ruVerdict),
 		chromedp.FullScreenshot(&png, 100),
 	)
 	artifact(t, "booth-document-fever-ru.png", png)
@@ -114,7 +119,7 @@ func TestBoothShowsDocumentAndFever(t *testing.T) {
 	var html string
 	run(t, tab, "document cleared",
 		chromedp.WaitVisible(docCard+`[data-state="waiting"]`),
-		chromedp.OuterHTML(docCard, &html),
+		chromedp.Evaluate(`(document.querySelector('.card[data-device="reader1"]') || {}).outerHTML || ""`, &html),
 	)
 	if strings.Contains(html, "ERIKSSON") || strings.Contains(html, "L898902C3") {
 		t.Errorf("personal data still on the page after clear_after: %s", html)

@@ -57,17 +57,22 @@ func TestAlertAcknowledgedForSecondViewer(t *testing.T) {
 		chromedp.Click(alert+` .act-form button.confirm`),
 		chromedp.WaitVisible(alert+`[data-state="acknowledged"]`),
 	)
-	var who, state, note string
+	var seen struct{ Who, State, Note string }
 	run(t, super, "the supervisor sees the acknowledgement",
 		chromedp.WaitVisible(alert+`[data-state="acknowledged"] .ack-by`),
-		chromedp.Text(alert+` .ack-by`, &who),
-		chromedp.Text(alert+` .a-state`, &state),
-		chromedp.Text(alert+` q.note`, &note),
+		// One evaluation reads the row at once: live events may re-render
+		// it between separate calls.
+		chromedp.Evaluate(`(() => {
+			const row = document.querySelector(`+"`"+alert+"`"+`);
+			const t = s => ((row && row.querySelector(s)) || {}).textContent || "";
+			return {Who: t(".ack-by"), State: t(".a-state"), Note: t("q.note")};
+		})()`, &seen),
 		chromedp.Click(alert+` button.details`),
 		chromedp.WaitVisible(`#detail .reading`),
 		chromedp.FullScreenshot(&png, 100),
 	)
 	artifact(t, "dash-alert-acknowledged-ru.png", png)
+	who, state, note := seen.Who, seen.State, seen.Note
 	if !strings.Contains(who, "officer1") || state != "Принята" || note != "Traveller sent to secondary inspection" {
 		t.Errorf("supervisor sees by=%q state=%q note=%q", who, state, note)
 	}
