@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
@@ -92,7 +93,46 @@ func recordCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 	if *verbose {
-		rec.OnEvent = func(e trace.Event) { fmt.Fprintln(stderr, describeEvent(e)) }
+		// Printing happens off the traffic path: the recorder calls OnEvent
+		// before bytes are forwarded, and a slow terminal must never stall
+		// the line. Lines that do not fit the buffer are counted, not waited for.
+		// The channel is never closed (a note typed on stdin may still
+		// arrive after recording ends); stop tells the printer to finish.
+		lines := make(chan string, 4096)
+		stop, printed := make(chan struct{}), make(chan struct{})
+		var skipped atomic.Int64
+		go func() {
+			defer close(printed)
+			for {
+				select {
+				case l := <-lines:
+					fmt.Fprintln(stderr, l)
+				case <-stop:
+					for {
+						select {
+						case l := <-lines:
+							fmt.Fprintln(stderr, l)
+						default:
+							return
+						}
+					}
+				}
+			}
+		}()
+		defer func() {
+			close(stop)
+			<-printed
+			if n := skipped.Load(); n > 0 {
+				fmt.Fprintf(stderr, "hwtest: %d event lines not shown (terminal too slow); the trace has them all\n", n)
+			}
+		}()
+		rec.OnEvent = func(e trace.Event) {
+			select {
+			case lines <- describeEvent(e):
+			default:
+				skipped.Add(1)
+			}
+		}
 	}
 	if *duration > 0 {
 		var cancel context.CancelFunc

@@ -88,19 +88,25 @@ func readInto(ctx context.Context, port transport.Port, got func(time.Time, []by
 
 // Between sits between host software and a device on two ports and
 // forwards every byte both ways unchanged, recording device->host bytes as
-// dev and host->device bytes as host. Each chunk is forwarded before it is
-// recorded, so the trace file never slows the traffic down. It returns when
-// ctx ends or either port fails (a failing device is recorded as an unplug).
+// dev and host->device bytes as host. Each chunk is recorded before it is
+// forwarded: a poll is then always in the trace before the answer it
+// caused, which a poll/response replay depends on. (Recording a chunk is a
+// buffered file write, microseconds against the milliseconds a byte takes
+// on a serial line.) It returns when ctx ends or either port fails (a
+// failing device is recorded as an unplug).
 func Between(ctx context.Context, host, dev transport.Port, rec *Recorder) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
 	go func() {
 		err := readInto(ctx, dev, func(at time.Time, b []byte) error {
+			if err := rec.Dev(at, b); err != nil {
+				return err
+			}
 			if err := writeAll(host, b); err != nil {
 				return fmt.Errorf("host port: %w", err)
 			}
-			return rec.Dev(at, b)
+			return nil
 		})
 		if err != nil && ctx.Err() == nil {
 			rec.Record(trace.Event{Unplug: true, Note: "device side failed: " + err.Error()})
@@ -111,10 +117,13 @@ func Between(ctx context.Context, host, dev transport.Port, rec *Recorder) error
 	}()
 	go func() {
 		err := readInto(ctx, host, func(at time.Time, b []byte) error {
+			if err := rec.Host(at, b); err != nil {
+				return err
+			}
 			if err := writeAll(dev, b); err != nil {
 				return fmt.Errorf("device port: %w", err)
 			}
-			return rec.Host(at, b)
+			return nil
 		})
 		if err != nil && ctx.Err() == nil {
 			err = fmt.Errorf("host side: %w", err)
