@@ -42,7 +42,6 @@ type Box struct {
 	counters map[string]map[string]int64 // device -> counter -> n
 	client   mqtt.Client
 	conn     chan struct{} // closed while connected
-	emitted  map[string]uint64
 	booth    *booth.Booth
 	pub      pubStats  // publisher counters (publish.go)
 	act      actuation // local triggers and hub commands (actuation.go, commands.go)
@@ -57,7 +56,7 @@ func New(cfg *Config, devices []device.Config, drivers []device.Driver, log *slo
 	b := &Box{
 		cfg: cfg, devices: devices, drivers: map[string]device.Driver{}, log: log, clock: clock.State,
 		avail: map[string]contract.DeviceAvailability{}, counters: map[string]map[string]int64{},
-		conn: make(chan struct{}), emitted: map[string]uint64{}, booth: booth.New(cfg.Box, cfg.Booth),
+		conn: make(chan struct{}), booth: booth.New(cfg.Box, cfg.Booth),
 	}
 	for i, d := range cfg.Devices {
 		b.drivers[devices[i].ID] = byName[d.Driver]
@@ -171,9 +170,6 @@ func (o *output) Emit(r reading.Reading) {
 		b.publishState() // the retained state carries the loss to the hub now
 		return
 	}
-	b.mu.Lock()
-	b.emitted[o.dev] = seq
-	b.mu.Unlock()
 	b.log.Info("reading", "device", o.dev, "kind", r.Kind(), "seq", seq, "quality", r.Quality.Status)
 }
 
@@ -293,8 +289,14 @@ func (b *Box) Status() Status {
 		st := b.outbox.Stats()
 		s.OutboxBytes, s.Outbox = st.Bytes, &st
 	}
-	for k, v := range b.emitted {
-		s.LastSeq[k] = v
+	if b.outbox != nil {
+		// The outbox holds each device's last sequence number (it assigns
+		// them, and they survive restarts); the box keeps no copy.
+		for _, d := range b.devices {
+			if seq := b.outbox.LastSeq(d.ID); seq > 0 {
+				s.LastSeq[d.ID] = seq
+			}
+		}
 	}
 	for k, v := range b.avail {
 		s.Availability[k] = v
