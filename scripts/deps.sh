@@ -7,6 +7,9 @@ pkgs=(
   socat                         # linked pseudo-terminal pairs
   libusb-1.0-0-dev pkg-config   # gousb (cgo) for USB HID drivers
   python3-pymodbus              # independent Modbus RTU slave for interop tests
+  python3-serial python3-serial-asyncio  # pymodbus's serial transport: only a
+                                # Recommends of python3-pymodbus, so name it here
+  postgresql                    # the coordination centre's database (tests start a private cluster)
   chromium                      # headless browser tests of the screens
 )
 missing=()

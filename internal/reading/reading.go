@@ -11,8 +11,12 @@ import (
 	"time"
 )
 
-// SchemaV1 names the envelope version carried in every message.
-const SchemaV1 = "kordon.reading/1"
+// Envelope versions. Boxes write v2; the hub still accepts v1 from boxes not
+// yet upgraded (a v1 reading has no incarnation: it reads as Incarnation "").
+const (
+	SchemaV1 = "kordon.reading/1"
+	SchemaV2 = "kordon.reading/2"
+)
 
 // Status is a reading's quality.
 type Status string
@@ -50,17 +54,22 @@ type Payload interface {
 // Drivers fill Payload, Origin, Quality and Raw; the edge pipeline stamps
 // the identity fields, Seq and Clock.
 type Reading struct {
-	Crossing   string
-	Box        string
-	Device     string
-	Driver     string
-	Seq        uint64    // per device, only grows, survives restarts
-	Origin     time.Time // when the first byte of the frame arrived
-	Clock      Clock
-	Quality    Quality
-	Historical bool // delivered late from the outbox backlog
-	Payload    Payload
-	Raw        []byte // optional evidence: the frame as received
+	Crossing string
+	Box      string
+	Device   string
+	Driver   string
+	// Incarnation names the life of the box's sequence state that assigned
+	// Seq: it changes whenever the box cannot prove that state intact (new
+	// provisioning, lost or corrupt state), so (Incarnation, Seq) never
+	// repeats for a device even when Seq starts again (docs/delivery.md).
+	Incarnation string
+	Seq         uint64    // per device, only grows within an incarnation, survives restarts
+	Origin      time.Time // when the first byte of the frame arrived
+	Clock       Clock
+	Quality     Quality
+	Historical  bool // delivered late from the outbox backlog
+	Payload     Payload
+	Raw         []byte // optional evidence: the frame as received
 }
 
 // Kind is the payload's kind, or "" without a payload.
@@ -73,20 +82,21 @@ func (r Reading) Kind() string {
 
 // wire is the JSON form of a Reading (docs/schema.md).
 type wire struct {
-	Schema     string          `json:"schema"`
-	Crossing   string          `json:"crossing"`
-	Box        string          `json:"box"`
-	Device     string          `json:"device"`
-	Kind       string          `json:"kind"`
-	Driver     string          `json:"driver"`
-	Seq        uint64          `json:"seq"`
-	Origin     time.Time       `json:"origin"`
-	Clock      Clock           `json:"clock"`
-	Quality    Quality         `json:"quality"`
-	Historical bool            `json:"historical,omitempty"`
-	Payload    json.RawMessage `json:"payload"`
-	Raw        []byte          `json:"raw,omitempty"`
-	Personal   []string        `json:"personal,omitempty"`
+	Schema      string          `json:"schema"`
+	Crossing    string          `json:"crossing"`
+	Box         string          `json:"box"`
+	Device      string          `json:"device"`
+	Kind        string          `json:"kind"`
+	Driver      string          `json:"driver"`
+	Incarnation string          `json:"incarnation,omitempty"`
+	Seq         uint64          `json:"seq"`
+	Origin      time.Time       `json:"origin"`
+	Clock       Clock           `json:"clock"`
+	Quality     Quality         `json:"quality"`
+	Historical  bool            `json:"historical,omitempty"`
+	Payload     json.RawMessage `json:"payload"`
+	Raw         []byte          `json:"raw,omitempty"`
+	Personal    []string        `json:"personal,omitempty"`
 }
 
 // MarshalJSON writes the v1 envelope, listing personal fields as JSON pointers.
@@ -98,9 +108,15 @@ func (r Reading) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading: payload: %w", err)
 	}
+	// A reading without an incarnation is a v1 reading (a test's, or one
+	// received from a box not yet upgraded) and keeps its v1 form.
+	tag := SchemaV2
+	if r.Incarnation == "" {
+		tag = SchemaV1
+	}
 	w := wire{
-		Schema: SchemaV1, Crossing: r.Crossing, Box: r.Box, Device: r.Device,
-		Kind: r.Kind(), Driver: r.Driver, Seq: r.Seq, Origin: r.Origin.UTC(),
+		Schema: tag, Crossing: r.Crossing, Box: r.Box, Device: r.Device,
+		Kind: r.Kind(), Driver: r.Driver, Incarnation: r.Incarnation, Seq: r.Seq, Origin: r.Origin.UTC(),
 		Clock: r.Clock, Quality: r.Quality, Historical: r.Historical,
 		Payload: p, Raw: r.Raw,
 	}
@@ -135,12 +151,15 @@ func (r *Reading) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	if w.Schema != SchemaV1 {
-		return fmt.Errorf("reading: schema %q, want %q", w.Schema, SchemaV1)
+	switch {
+	case w.Schema == SchemaV1 && w.Incarnation != "":
+		return fmt.Errorf("reading: %s has no incarnation", SchemaV1)
+	case w.Schema != SchemaV1 && w.Schema != SchemaV2:
+		return fmt.Errorf("reading: schema %q, want %q or %q", w.Schema, SchemaV2, SchemaV1)
 	}
 	*r = Reading{
 		Crossing: w.Crossing, Box: w.Box, Device: w.Device, Driver: w.Driver,
-		Seq: w.Seq, Origin: w.Origin, Clock: w.Clock, Quality: w.Quality,
+		Incarnation: w.Incarnation, Seq: w.Seq, Origin: w.Origin, Clock: w.Clock, Quality: w.Quality,
 		Historical: w.Historical, Raw: w.Raw,
 		Payload: Received{KindName: w.Kind, JSON: w.Payload, Personal: w.Personal},
 	}

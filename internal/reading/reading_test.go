@@ -89,9 +89,38 @@ func TestRedactedWithholdsPersonalFields(t *testing.T) {
 }
 
 func TestUnmarshalRefusesOtherSchemas(t *testing.T) {
-	var r Reading
-	if err := json.Unmarshal([]byte(`{"schema":"kordon.reading/2","payload":{}}`), &r); err == nil {
-		t.Error("schema v2 accepted as v1")
+	for _, in := range []string{
+		`{"schema":"kordon.reading/3","payload":{}}`,
+		`{"schema":"kordon.reading/1","incarnation":"abcdef0123456789","payload":{}}`,
+	} {
+		var r Reading
+		if err := json.Unmarshal([]byte(in), &r); err == nil {
+			t.Errorf("accepted %s", in)
+		}
+	}
+}
+
+func TestIncarnationRoundTrip(t *testing.T) {
+	r := sample()
+	r.Incarnation = "abcdef0123456789"
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"schema":"kordon.reading/2"`) || !strings.Contains(string(b), `"incarnation":"abcdef0123456789"`) {
+		t.Fatalf("v2 envelope expected: %s", b)
+	}
+	var back Reading
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Incarnation != r.Incarnation || back.Seq != r.Seq {
+		t.Errorf("round trip: %+v", back)
+	}
+	// Without an incarnation the reading keeps its v1 form.
+	v1, _ := json.Marshal(sample())
+	if !strings.Contains(string(v1), `"schema":"kordon.reading/1"`) || strings.Contains(string(v1), "incarnation") {
+		t.Errorf("v1 envelope expected: %s", v1)
 	}
 }
 

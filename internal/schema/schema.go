@@ -12,12 +12,13 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-//go:embed *.v1.json
+//go:embed *.v1.json *.v2.json
 var files embed.FS
 
 // Message schemas by their schema tag.
 var names = map[string]string{
 	"kordon.reading/1":      "reading.v1.json",
+	"kordon.reading/2":      "reading.v2.json",
 	"kordon.state/1":        "state.v1.json",
 	"kordon.availability/1": "availability.v1.json",
 	"kordon.alert/1":        "alert.v1.json",
@@ -88,7 +89,7 @@ func (v *Validator) Validate(msg []byte) error {
 	if err := s.Validate(inst); err != nil {
 		return err
 	}
-	if tag != "kordon.reading/1" {
+	if tag != "kordon.reading/1" && tag != "kordon.reading/2" {
 		return nil
 	}
 	kind, _ := obj["kind"].(string)

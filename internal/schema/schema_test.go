@@ -90,3 +90,31 @@ func TestContractMessagesValidate(t *testing.T) {
 		t.Error("availability state 'sideways' accepted")
 	}
 }
+
+func TestReadingV2NeedsIncarnation(t *testing.T) {
+	v, err := New(map[string][]byte{"doc": docSchema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(inc string) []byte {
+		b, err := json.Marshal(reading.Reading{Crossing: "kz-a", Box: "b1", Device: "r1", Driver: "t", Seq: 1, Incarnation: inc,
+			Origin: time.Now(), Quality: reading.Quality{Status: reading.OK}, Payload: doc{Number: "X", OK: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if err := v.Validate(mk("0123456789abcdef")); err != nil {
+		t.Errorf("v2 reading refused: %v", err)
+	}
+	if err := v.Validate(mk("")); err != nil {
+		t.Errorf("v1 reading (no incarnation) refused: %v", err)
+	}
+	bad := strings.Replace(string(mk("0123456789abcdef")), `"incarnation":"0123456789abcdef",`, ``, 1)
+	if err := v.Validate([]byte(bad)); err == nil {
+		t.Error("v2 reading without incarnation accepted")
+	}
+	if err := v.Validate(mk("NOT/VALID")); err == nil {
+		t.Error("malformed incarnation accepted")
+	}
+}
