@@ -77,11 +77,17 @@ type State struct {
 	// Loss shows readings the box could not keep (outbox full), so the BLO
 	// sees it even when nothing else says so. Omitted when nothing was lost.
 	Loss *Loss `json:"loss,omitempty"`
+	// Incarnation is the life of the box's sequence state its readings now
+	// carry (reading envelope v2); the hub records each new one it sees.
+	Incarnation string `json:"incarnation,omitempty"`
+	// Counters are each device's running totals of what never became a
+	// reading (noise, torn frames, unparsed files), by device then counter.
+	Counters map[string]map[string]int64 `json:"counters,omitempty"`
 }
 
-// Loss counts readings a box dropped or refused since it was installed.
+// Loss counts readings a box could not keep since it was installed.
 type Loss struct {
-	Dropped map[string]int64 `json:"dropped,omitempty"` // routine readings dropped, by reason
+	Dropped map[string]int64 `json:"dropped,omitempty"` // readings not kept, by reason (outbox full, disk full, corrupt segment, …)
 	Refused int64            `json:"refused"`           // protected readings refused: outbox full
 	Full    bool             `json:"full"`              // the outbox is full now
 }
