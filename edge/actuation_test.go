@@ -294,7 +294,7 @@ func TestReloadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := br.command(t, contract.Command{ID: "r1", Name: "reload-config", Expires: soon()})
-	if r.OK || !strings.Contains(r.Error, "edged.yaml:11: mode: must be pulse or latch") {
+	if r.OK || !strings.Contains(r.Error, "edged.yaml:11: devices[0].options.mode: must be pulse or latch") {
 		t.Errorf("invalid config: %+v", r)
 	}
 	select {

@@ -2,14 +2,16 @@ package edge
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
-	"regexp"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/kordon/kordon/edge/booth"
+	"github.com/kordon/kordon/internal/config"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/gpioline"
 	"github.com/kordon/kordon/internal/transport"
@@ -69,134 +71,162 @@ type DeviceEntry struct {
 	line int
 }
 
-var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+// hubSchemes are the hub address schemes paho connects with.
+var hubSchemes = []string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}
 
-// LoadConfig reads and validates a box config. Every error names the file,
-// the line and the field.
+// LoadConfig reads and validates a box config. Every mistake is reported at
+// once, each naming the file, the line and the field (config.Errors).
 func LoadConfig(path string, drivers []device.Driver) (*Config, []device.Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return ParseConfig(path, b, drivers)
+	var c Config
+	return c.check(config.Load(path, &c), drivers)
 }
 
 // ParseConfig is LoadConfig on bytes already read; path names them in errors.
 func ParseConfig(path string, b []byte, drivers []device.Driver) (*Config, []device.Config, error) {
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
 	var c Config
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, nil, fmt.Errorf("%s: %s", path, err)
+	return c.check(config.Parse(path, b, &c), drivers)
+}
+
+func (c *Config) check(d *config.Doc, drivers []device.Driver) (*Config, []device.Config, error) {
+	if d.Failed() {
+		return nil, nil, d.Err()
 	}
-	if err := dec.Decode(&c); err != nil {
-		return nil, nil, fmt.Errorf("%s: %s", path, trimYAML(err))
+	c.file = d.File
+	d.ID("crossing", c.Crossing)
+	d.ID("box", c.Box)
+	d.Required("state_dir", c.StateDir, "where sequence numbers and the outbox are kept, e.g. /perm/kordon/state")
+	d.ListenAddr("http", c.HTTP)
+	c.checkHub(d)
+	d.Range("outbox.max_bytes", c.Outbox.MaxBytes, 64<<10, 1<<40)
+	d.Range("outbox.segment_bytes", c.Outbox.SegmentBytes, 4<<10, 1<<30)
+	if c.Outbox.MaxBytes > 0 && c.Outbox.SegmentBytes > c.Outbox.MaxBytes {
+		d.Errorf("outbox.segment_bytes", "%d is larger than outbox.max_bytes (%d)", c.Outbox.SegmentBytes, c.Outbox.MaxBytes)
 	}
-	c.file = path
-	lines := keyLines(&root)
-	e := func(field, format string, args ...any) error {
-		return &device.ConfigError{File: path, Line: lines[field], Field: field, Msg: fmt.Sprintf(format, args...)}
+	devs := checkDevices(d, "devices", c.Devices, drivers)
+	if err := d.Err(); err != nil {
+		return nil, nil, err
 	}
-	if !idPattern.MatchString(c.Crossing) {
-		return nil, nil, e("crossing", "must be lower-case letters, digits, - or _ (got %q)", c.Crossing)
+	return c, devs, nil
+}
+
+func (c *Config) checkHub(d *config.Doc) {
+	h := &c.Hub
+	example := "tcp://hub.local:1883"
+	if h.TLS != nil {
+		example = "ssl://hub.local:8883"
 	}
-	if !idPattern.MatchString(c.Box) {
-		return nil, nil, e("box", "must be lower-case letters, digits, - or _ (got %q)", c.Box)
+	if u := d.URL("hub.address", h.Address, hubSchemes, example); u != nil && h.TLS != nil {
+		if s := u.Scheme; s != "ssl" && s != "tls" && s != "mqtts" && s != "wss" {
+			d.Errorf("hub.address", "%q: with hub.tls the address is ssl://HOST:PORT (or mqtts://), not %s://", h.Address, s)
+		}
 	}
-	if c.StateDir == "" {
-		return nil, nil, e("state_dir", "missing: where sequence numbers and the outbox are kept")
+	if h.Password != "" && h.PasswordFile != "" {
+		d.Errorf("hub.password_file", "give password or password_file, not both")
 	}
-	if c.Hub.Address == "" {
-		return nil, nil, e("hub.address", "missing, e.g. tcp://hub.local:1883")
-	}
-	if c.Hub.Password == "" && c.Hub.PasswordFile != "" {
-		pw, err := os.ReadFile(c.Hub.PasswordFile)
+	if h.Password == "" && h.PasswordFile != "" && d.Readable("hub.password_file", h.PasswordFile) {
+		pw, err := os.ReadFile(h.PasswordFile)
 		if err != nil {
-			return nil, nil, e("hub.password_file", "%v", err)
+			d.Errorf("hub.password_file", "%v", err)
 		}
-		c.Hub.Password = string(bytes.TrimSpace(pw))
+		h.Password = string(bytes.TrimSpace(pw))
 	}
+	if t := h.TLS; t != nil {
+		d.Required("hub.tls.ca", t.CA, "the crossing CA certificate (PEM)")
+		d.Required("hub.tls.cert", t.Cert, "this box's certificate (PEM)")
+		d.Required("hub.tls.key", t.Key, "this box's key (PEM)")
+		d.Readable("hub.tls.ca", t.CA)
+		d.Readable("hub.tls.cert", t.Cert)
+		d.Readable("hub.tls.key", t.Key)
+	}
+	d.DurationRange("hub.keepalive", h.KeepAlive, time.Second, 10*time.Minute)
+	d.DurationRange("hub.max_reconnect_interval", h.MaxReconnectInterval, 100*time.Millisecond, time.Hour)
+}
+
+// LoadDevices reads a devices file as kordon-install takes it — a list of
+// devices, or a mapping with devices: — and checks every entry exactly as
+// edged does.
+func LoadDevices(path string, drivers []device.Driver) ([]DeviceEntry, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, config.Load(path, &struct{}{}).Err()
+	}
+	var list struct {
+		Devices []DeviceEntry `yaml:"devices"`
+	}
+	var d *config.Doc
+	var top yaml.Node
+	if yaml.Unmarshal(b, &top) == nil && len(top.Content) > 0 && top.Content[0].Kind == yaml.SequenceNode {
+		d = config.ParseAt(path, b, &list.Devices, "devices")
+	} else {
+		d = config.Parse(path, b, &list)
+	}
+	if d.Failed() {
+		return nil, d.Err()
+	}
+	if !d.Has("devices") {
+		d.Errorf("devices", "missing: the file holds no devices: list")
+	}
+	checkDevices(d, "devices", list.Devices, drivers)
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	return list.Devices, nil
+}
+
+func checkDevices(d *config.Doc, field string, entries []DeviceEntry, drivers []device.Driver) []device.Config {
 	byName := map[string]device.Driver{}
-	for _, d := range drivers {
-		byName[d.Name] = d
+	names := make([]string, len(drivers))
+	for i, drv := range drivers {
+		byName[drv.Name] = drv
+		names[i] = drv.Name
 	}
-	seen := map[string]bool{}
+	first := map[string]string{}
 	var devs []device.Config
-	for i, d := range c.Devices {
-		at := fmt.Sprintf("devices[%d]", i)
-		if !idPattern.MatchString(d.ID) {
-			return nil, nil, e(at+".id", "must be lower-case letters, digits, - or _ (got %q)", d.ID)
+	for i, e := range entries {
+		at := fmt.Sprintf("%s[%d]", field, i)
+		okID := d.ID(at+".id", e.ID)
+		if prev, dup := first[e.ID]; dup && okID {
+			d.Errorf(at+".id", "device %q appears twice (also %s)", e.ID, prev)
+		} else if okID {
+			first[e.ID] = fmt.Sprintf("line %d", d.Line(at+".id"))
 		}
-		if seen[d.ID] {
-			return nil, nil, e(at+".id", "device %q appears twice", d.ID)
+		drv, known := byName[e.Driver]
+		if d.Required(at+".driver", e.Driver, "one of "+strings.Join(names, ", ")) && !known {
+			d.Errorf(at+".driver", "unknown driver %q%s", e.Driver, config.Suggest(e.Driver, names))
 		}
-		seen[d.ID] = true
-		drv, ok := byName[d.Driver]
-		if !ok {
-			return nil, nil, e(at+".driver", "unknown driver %q (known: %s)", d.Driver, driverNames(drivers))
+		if err := e.Transport.Validate(); err != nil {
+			d.Errorf(at+".transport", "%v", err)
 		}
-		if err := d.Transport.Validate(); err != nil {
-			return nil, nil, e(at+".transport", "%v", err)
+		if !known {
+			continue
 		}
-		opts := d.Options
-		dc := device.Config{ID: d.ID, Transport: d.Transport, Options: device.Options{File: path, Node: &opts}, OpenHID: libusb.Open, OpenPin: gpioline.Open}
+		opts := e.Options
+		dc := device.Config{ID: e.ID, Transport: e.Transport, Options: device.Options{File: d.File, Node: &opts}, OpenHID: libusb.Open, OpenPin: gpioline.Open}
 		if _, err := drv.New(dc); err != nil {
-			return nil, nil, fmt.Errorf("device %s: %w", d.ID, err)
+			d.Add(at+".options", optionError(d, at, err))
 		}
 		devs = append(devs, dc)
 	}
-	return &c, devs, nil
+	return devs
 }
 
-func driverNames(ds []device.Driver) string {
-	s := ""
-	for i, d := range ds {
-		if i > 0 {
-			s += ", "
-		}
-		s += d.Name
+// optionError puts a driver's option mistake under the device's path.
+func optionError(d *config.Doc, at string, err error) error {
+	var ce *device.ConfigError
+	if !errors.As(err, &ce) {
+		return err
 	}
-	return s
-}
-
-// keyLines maps dotted field paths ("hub.address", "devices[0].driver") to
-// the line they are written on, so semantic errors can point at them.
-func keyLines(root *yaml.Node) map[string]int {
-	m := map[string]int{}
-	var walk func(n *yaml.Node, prefix string)
-	walk = func(n *yaml.Node, prefix string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, prefix)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
-				p := k.Value
-				if prefix != "" {
-					p = prefix + "." + k.Value
-				}
-				m[p] = k.Line
-				walk(n.Content[i+1], p)
-			}
-		case yaml.SequenceNode:
-			m[prefix] = n.Line
-			for i, c := range n.Content {
-				p := fmt.Sprintf("%s[%d]", prefix, i)
-				m[p] = c.Line
-				walk(c, p)
-			}
-		}
+	line := ce.Line
+	if line == 0 {
+		line = d.Line(at + ".options")
 	}
-	walk(root, "")
-	return m
-}
-
-func trimYAML(err error) string {
-	s := err.Error()
-	return regexp.MustCompile(`^yaml: (unmarshal errors:\n\s*)?`).ReplaceAllString(s, "")
+	field := ce.Field
+	if field == "transport" {
+		field = at + ".transport"
+	} else {
+		field = at + ".options." + field
+	}
+	return &config.Error{File: ce.File, Line: line, Field: field, Msg: ce.Msg}
 }
 
 // backoff bounds for reopening a failed device.
