@@ -21,7 +21,6 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
-	"gopkg.in/yaml.v3"
 
 	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/hub/dash"
@@ -66,31 +65,6 @@ type LimitConfig struct {
 	MaxInflight   uint16 `yaml:"max_inflight"`   // unacknowledged QoS 1 messages per client, default 64
 	SessionExpiry uint32 `yaml:"session_expiry"` // seconds a disconnected session is kept, default 3600
 	MaxClients    int64  `yaml:"max_clients"`    // connected clients, default 256
-}
-
-// LoadConfig reads a hub config strictly.
-func LoadConfig(path string) (*Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	var c Config
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	if c.Crossing == "" || (c.MQTT == "" && c.TLS == nil) || c.DataDir == "" {
-		return nil, fmt.Errorf("%s: crossing, mqtt (or tls) and data_dir are required", path)
-	}
-	for i, b := range c.Boxes {
-		// With mutual TLS a box may have no password: its certificate is its identity.
-		if b.Box == "" || (b.PasswordHash == "" && c.TLS == nil) {
-			return nil, fmt.Errorf("%s: boxes[%d]: box and password_hash are required", path, i)
-		}
-	}
-	return &c, nil
 }
 
 // Hub is one running hubd.

@@ -26,7 +26,7 @@ func Suggest(got string, known []string) string { return suggest(got, known) }
 // closest is the known name within a small edit distance of got, "" if none.
 func closest(got string, known []string) string {
 	best, bestD := "", 0
-	limit := 2
+	limit := max(2, len(got)/3)
 	if len(got) <= 4 {
 		limit = 1
 	}
