@@ -19,7 +19,7 @@ type sample struct {
 	Inner   *struct {
 		Address string `yaml:"address"`
 	} `yaml:"inner"`
-	Raw yaml.Node `yaml:"raw"`
+	Raw      yaml.Node `yaml:"raw"`
 	Embedded `yaml:",inline"`
 }
 
