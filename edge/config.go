@@ -28,6 +28,8 @@ type Config struct {
 	Outbox   OutboxConfig  `yaml:"outbox"`
 	Devices  []DeviceEntry `yaml:"devices"`
 	Booth    booth.Config  `yaml:"booth"` // the booth readout (edge/booth, docs/screens.md)
+	// LogLevel is debug, info (the default), warn or error; -log-level overrides it.
+	LogLevel string `yaml:"log_level"`
 
 	file string
 }
@@ -96,6 +98,7 @@ func (c *Config) check(d *config.Doc, drivers []device.Driver) (*Config, []devic
 	d.ID("box", c.Box)
 	d.Required("state_dir", c.StateDir, "where sequence numbers and the outbox are kept, e.g. /perm/kordon/state")
 	d.ListenAddr("http", c.HTTP)
+	d.OneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
 	c.checkHub(d)
 	d.Range("outbox.max_bytes", c.Outbox.MaxBytes, 64<<10, 1<<40)
 	d.Range("outbox.segment_bytes", c.Outbox.SegmentBytes, 4<<10, 1<<30)

@@ -39,6 +39,7 @@ func (c *Config) check(d *config.Doc) (*Config, error) {
 	d.ListenAddr("mqtt", c.MQTT)
 	d.ListenAddr("http", c.HTTP)
 	d.Required("data_dir", c.DataDir, "where the database is kept, e.g. /var/lib/kordon")
+	d.OneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
 	c.checkRules(d)
 	if t := c.TLS; t != nil {
 		d.Required("tls.address", t.Address, "the listen address, e.g. \":8883\"")

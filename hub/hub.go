@@ -44,6 +44,8 @@ type Config struct {
 	Users     []dash.User `yaml:"users"` // dashboard log-ins (hub/dash, docs/screens.md)
 	// Watchlist of wanted documents, held as keyed hashes (hub/watchlist, watch.go).
 	Watchlist watchlist.Config `yaml:"watchlist"`
+	// LogLevel is debug, info (the default), warn or error; -log-level overrides it.
+	LogLevel string `yaml:"log_level"`
 }
 
 // BoxCreds admits one box. The password is stored only as a bcrypt hash

@@ -28,7 +28,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-hash() { bin/hubd passwd "$1"; }
+hash() { printf '%s\n' "$1" | bin/hubd passwd; }
 cat > "$RUN/hub.yaml" <<YAML
 crossing: $CROSSING
 mqtt: "127.0.0.1:$MQTT_PORT"

@@ -2,34 +2,43 @@
 // forwards their readings to the station hub.
 //
 //	edged -config /perm/kordon/edged.yaml
+//	edged -check -config edged.yaml    list every mistake in the file and exit
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/kordon/kordon/drivers/all"
 	"github.com/kordon/kordon/edge"
+	"github.com/kordon/kordon/internal/cli"
+	"github.com/kordon/kordon/internal/config"
 	"github.com/kordon/kordon/internal/logging"
 	"github.com/kordon/kordon/internal/version"
 )
 
+const help = `usage:
+  edged [-config /perm/kordon/edged.yaml] [-log-level info]   run the box
+  edged -check [-config edged.yaml]                           check the configuration, list every mistake, exit
+  edged -version                                              print the version
+
+edged runs on an edge box: it drives the devices wired to it, keeps every
+reading on disk until the hub has it, serves the booth screen and the status
+page. It has no subcommands; hwtest is the bench tool (docs/edged.md).`
+
 func main() {
-	configPath := flag.String("config", "/perm/kordon/edged.yaml", "box configuration file")
-	check := flag.Bool("check", false, "validate the configuration and exit")
-	showVersion := flag.Bool("version", false, "print the version and exit")
-	flag.Parse()
-	if *showVersion {
-		fmt.Println(version.Version)
-		return
+	fs := cli.New("edged", help)
+	configPath := fs.String("config", "/perm/kordon/edged.yaml", "box configuration file")
+	check := fs.Bool("check", false, "check the configuration, list every mistake, and exit")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (default: the config's log_level, else info)")
+	cli.MustParse(fs, os.Args[1:])
+	if fs.NArg() > 0 {
+		os.Exit(cli.Usagef(fs, os.Stderr, "unexpected argument %q", fs.Arg(0)))
 	}
-	log := logging.New(os.Stderr, slog.LevelInfo)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// A reload-config command ends Run with ErrReload once the new file has
@@ -38,14 +47,22 @@ func main() {
 	for first := true; ; first = false {
 		cfg, devices, err := edge.LoadConfig(*configPath, all.Drivers)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "edged: config:", err)
+			config.Report(os.Stderr, "edged", err, "edged does not start")
 			os.Exit(2)
 		}
 		if *check {
 			fmt.Printf("%s: ok (%d devices)\n", *configPath, len(devices))
 			return
 		}
-		blog := log.With("box", cfg.Box)
+		lvl := *logLevel
+		if lvl == "" {
+			lvl = cfg.LogLevel
+		}
+		level, err := logging.ParseLevel(lvl)
+		if err != nil {
+			os.Exit(cli.Usagef(fs, os.Stderr, "-log-level: %v", err))
+		}
+		blog := logging.New(os.Stderr, level).With("box", cfg.Box)
 		box, err := edge.New(cfg, devices, all.Drivers, blog)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "edged:", err)

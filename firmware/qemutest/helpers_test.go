@@ -97,7 +97,13 @@ type Hub struct {
 func startHub(t testing.TB, box, password string) *Hub {
 	hostTools(t)
 	h := &Hub{MQTT: freePort(t), HTTP: freePort(t), Password: password}
-	hash := strings.TrimSpace(run(t, "", nil, bin+"/hubd", "passwd", password))
+	pw := exec.Command(bin+"/hubd", "passwd") // the secret goes on stdin, never the command line
+	pw.Stdin = strings.NewReader(password + "\n")
+	out, err := pw.Output()
+	if err != nil {
+		t.Fatalf("hubd passwd: %v", err)
+	}
+	hash := strings.TrimSpace(string(out))
 	dir := t.TempDir()
 	cfg := fmt.Sprintf("crossing: kz-demo\nmqtt: \"127.0.0.1:%d\"\nhttp: \"127.0.0.1:%d\"\ndata_dir: %s\nboxes: [{box: %s, password_hash: %q}]\n",
 		h.MQTT, h.HTTP, filepath.Join(dir, "data"), box, hash)

@@ -19,16 +19,21 @@ import (
 // the hub loads; run it where the plaintext lives, copy only the output
 // (and the key, once) to the hub. It returns the exit status.
 func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	usage := func() int {
-		fmt.Fprint(stderr, `usage:
+	const help = `usage:
   hubd watchlist key                          print a new random key (hex) for watchlist.key_file
   hubd watchlist hash -key KEYFILE < CSV      print the hashed watchlist of a CSV (number,state)
   hubd watchlist check -key KEYFILE FILE      load a watchlist as the hub would and count its entries
-`)
+`
+	usage := func() int {
+		fmt.Fprint(stderr, help)
 		return 2
 	}
 	if len(args) == 0 {
 		return usage()
+	}
+	if a := args[0]; a == "-h" || a == "--help" || a == "-help" || a == "help" {
+		fmt.Fprint(stdout, help)
+		return 0
 	}
 	fail := func(err error) int {
 		fmt.Fprintln(stderr, "hubd watchlist:", err)

@@ -11,6 +11,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sort"
@@ -192,4 +193,19 @@ func (d *Doc) Err() error {
 	es := append(Errors(nil), d.errs...)
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es
+}
+
+// Report prints the mistakes err holds, one a line as file:line: field:
+// message (editors jump to them), then a one-line count saying what
+// happens next, prefixed with the program's name.
+func Report(w io.Writer, prog string, err error, next string) {
+	es := List(err)
+	for _, e := range es {
+		fmt.Fprintln(w, e.Error())
+	}
+	n := "1 mistake"
+	if len(es) != 1 {
+		n = fmt.Sprintf("%d mistakes", len(es))
+	}
+	fmt.Fprintf(w, "%s: %s in the configuration; %s\n", prog, n, next)
 }

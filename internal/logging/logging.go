@@ -1,18 +1,19 @@
 // Package logging sets up structured logs. Personal data never reaches a
 // log: code logs identities (box, device, seq, kind), never payloads, and
-// this handler also blanks any attribute whose key names personal data, as
-// a second line of defence against a careless log call.
+// this handler also blanks any attribute whose key is one that carries
+// personal data, as a second line of defence against a careless log call.
 package logging
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 )
 
 // New returns a text logger that writes to w.
-func New(w io.Writer, level slog.Level) *slog.Logger {
+func New(w io.Writer, level slog.Leveler) *slog.Logger {
 	h := slog.NewTextHandler(w, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
@@ -25,17 +26,34 @@ func New(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(h)
 }
 
-// personalKeys are attribute names that would carry personal data.
-var personalKeys = []string{"mrz", "name", "number", "birth", "document", "payload", "raw", "rows"}
+// personalKeys are the attribute names that carry personal data: the
+// personal fields of the reading schemas (docs/schema.md) and the raw
+// forms they come from. An explicit list, not a substring match, so
+// "name" of a command or "device_name" stay readable.
+var personalKeys = map[string]bool{
+	"mrz": true, "payload": true, "raw": true, "rows": true, "read": true, "text": true,
+	"number": true, "document_number": true, "optional_data": true, "optional_data_2": true,
+	"birth_date": true, "date_of_birth": true, "primary_name": true, "secondary_name": true,
+	"surname": true, "given_names": true, "full_name": true, "candidate": true, "candidates": true,
+	"personal": true,
+}
 
-func personalKey(k string) bool {
-	k = strings.ToLower(k)
-	for _, p := range personalKeys {
-		if strings.Contains(k, p) {
-			return true
-		}
+func personalKey(k string) bool { return personalKeys[strings.ToLower(k)] }
+
+// ParseLevel reads a log level as written in a flag or config: debug,
+// info, warn or error.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
 	}
-	return false
+	return 0, fmt.Errorf("%q is not a log level (debug, info, warn or error)", s)
 }
 
 // Discard is a logger for tests that do not look at logs.
