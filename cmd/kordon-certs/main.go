@@ -11,69 +11,106 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/kordon/kordon/cmd/kordon-certs/certs"
+	"github.com/kordon/kordon/internal/cli"
+	"github.com/kordon/kordon/internal/config"
 )
 
-func main() {
-	if len(os.Args) < 2 {
-		usage()
+const help = `usage:
+  kordon-certs ca  -crossing ID [-dir pki] [-years 10]       make the crossing's CA (ca.pem, ca.key)
+  kordon-certs hub -names HOST,IP,... [-dir pki] [-years 3]  issue the hub's server certificate (hub.pem, hub.key)
+  kordon-certs box -box ID [-dir pki] [-years 3]             issue one box's client certificate (ID.pem, ID.key)
+  kordon-certs -version
+
+Issues the certificates of one crossing for mutual TLS (docs/security.md).
+Run it on an offline machine and keep ca.key there. No file is ever
+overwritten. kordon-certs COMMAND -h shows a command's flags.`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, help)
+		return 2
 	}
-	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
-	dir := fs.String("dir", "pki", "directory holding ca.pem/ca.key and the issued files")
-	crossing := fs.String("crossing", "", "crossing id (ca)")
-	box := fs.String("box", "", "box id: the certificate's Common Name (box)")
-	names := fs.String("names", "", "comma-separated DNS names and IPs of the hub (hub)")
-	years := fs.Int("years", 0, "validity in years (default: ca 10, others 3)")
-	fs.Parse(os.Args[2:])
-	yrs := func(def int) int {
-		if *years > 0 {
-			return *years
-		}
-		return def
+	switch {
+	case cli.IsHelp(args[0]):
+		fmt.Fprintln(stdout, help)
+		return 0
+	case cli.IsVersion(args[0]):
+		fmt.Fprintln(stdout, cli.Version("kordon-certs"))
+		return 0
 	}
-	var err error
-	switch os.Args[1] {
+	var fs *flag.FlagSet
+	dir := func() *string { return fs.String("dir", "pki", "directory holding ca.pem/ca.key and the issued files") }
+	years := func(def int) *int { return fs.Int("years", def, "validity in years") }
+	var issue func() (name string, p *certs.Pair, err error)
+	switch args[0] {
 	case "ca":
-		if *crossing == "" {
-			fail("ca needs -crossing")
+		fs = cli.New("kordon-certs ca", "usage: kordon-certs ca -crossing ID [-dir pki] [-years 10]\n\nMakes the crossing's certificate authority: ca.pem (give it to the hub and every box) and ca.key (keep it offline).")
+		d, y := dir(), years(10)
+		crossing := fs.String("crossing", "", "crossing id, e.g. kg-torugart (required)")
+		issue = func() (string, *certs.Pair, error) {
+			if !config.IsID(*crossing) {
+				return "", nil, fmt.Errorf("-crossing %q: want a crossing id (lower-case letters, digits, - or _)", *crossing)
+			}
+			p, err := certs.NewCA(*crossing, *y)
+			return filepath.Join(*d, "ca"), p, err
 		}
-		var ca *certs.Pair
-		if ca, err = certs.NewCA(*crossing, yrs(10)); err == nil {
-			err = ca.Write(*dir, "ca")
+	case "hub":
+		fs = cli.New("kordon-certs hub", "usage: kordon-certs hub -names HOST,IP,... [-dir pki] [-years 3]\n\nIssues the hub's server certificate (hub.pem, hub.key) from the CA in -dir, for the names and addresses boxes use to reach it.")
+		d, y := dir(), years(3)
+		names := fs.String("names", "", "comma-separated DNS names and IPs of the hub (required)")
+		issue = func() (string, *certs.Pair, error) {
+			ca, err := certs.Load(*d, "ca")
+			if err != nil {
+				return "", nil, fmt.Errorf("load the CA (run kordon-certs ca first): %w", err)
+			}
+			p, err := certs.NewHub(ca, strings.Split(*names, ","), *y)
+			return filepath.Join(*d, "hub"), p, err
 		}
-	case "hub", "box":
-		ca, lerr := certs.Load(*dir, "ca")
-		if lerr != nil {
-			fail("load CA: " + lerr.Error())
-		}
-		var p *certs.Pair
-		name := "hub"
-		if os.Args[1] == "hub" {
-			p, err = certs.NewHub(ca, strings.Split(*names, ","), yrs(3))
-		} else {
-			name = *box
-			p, err = certs.NewBox(ca, *box, yrs(3))
-		}
-		if err == nil {
-			err = p.Write(*dir, name)
+	case "box":
+		fs = cli.New("kordon-certs box", "usage: kordon-certs box -box ID [-dir pki] [-years 3]\n\nIssues one box's client certificate (ID.pem, ID.key) from the CA in -dir; its Common Name is the box id, which is the box's identity at the hub.")
+		d, y := dir(), years(3)
+		box := fs.String("box", "", "box id, e.g. booth-01 (required)")
+		issue = func() (string, *certs.Pair, error) {
+			if !config.IsID(*box) {
+				return "", nil, fmt.Errorf("-box %q: want a box id (lower-case letters, digits, - or _; no / + #)", *box)
+			}
+			ca, err := certs.Load(*d, "ca")
+			if err != nil {
+				return "", nil, fmt.Errorf("load the CA (run kordon-certs ca first): %w", err)
+			}
+			p, err := certs.NewBox(ca, *box, *y)
+			return filepath.Join(*d, *box), p, err
 		}
 	default:
-		usage()
+		fmt.Fprintf(stderr, "kordon-certs: unknown command %q\n\n%s\n", args[0], help)
+		return 2
+	}
+	if code, stop := cli.Parse(fs, args[1:], stdout, stderr); stop {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return cli.Usagef(fs, stderr, "unexpected argument %q", fs.Arg(0))
+	}
+	if y := fs.Lookup("years").Value.String(); y == "0" || strings.HasPrefix(y, "-") {
+		return cli.Usagef(fs, stderr, "-years must be at least 1")
+	}
+	base, p, err := issue()
+	if err == nil {
+		err = p.Write(filepath.Dir(base), filepath.Base(base))
 	}
 	if err != nil {
-		fail(err.Error())
+		fmt.Fprintln(stderr, "kordon-certs:", err)
+		return 1
 	}
-}
-
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kordon-certs ca|hub|box [-dir pki] [-crossing ID] [-names host,ip] [-box ID] [-years N]")
-	os.Exit(2)
-}
-
-func fail(msg string) {
-	fmt.Fprintln(os.Stderr, "kordon-certs:", msg)
-	os.Exit(1)
+	fmt.Fprintf(stdout, "wrote %s.pem (certificate, valid until %s)\nwrote %s.key (private key, mode 0600)\n",
+		base, p.Cert.NotAfter.Format("2006-01-02"), base)
+	return 0
 }

@@ -148,9 +148,10 @@ func TestFlashVerifyProvisionCycle(t *testing.T) {
 		t.Fatalf("edged.yaml: %v\n%s", err, y)
 	}
 
-	// Re-provision the flashed disk with another identity.
+	// Re-provision the flashed disk with another identity (--force: it was booth-01).
 	o2 := opts(t)
 	o2.Box = "booth-02"
+	o2.force = true
 	if err := cmdProvisionTarget(context.Background(), target, o2); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,6 +31,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kordon/kordon/internal/cli"
 )
 
 const headBytes = 1 << 20 // MBR, GPT and board boot blobs live below 1 MiB
@@ -43,55 +44,91 @@ type options struct {
 	passFile   string
 	out        io.Writer // progress and messages
 	in         io.Reader // confirmation answers
+	stdout     io.Writer // what a command prints (show)
+	stderr     io.Writer // help and usage mistakes
 }
 
 func main() {
-	if len(os.Args) < 2 {
-		usage()
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "flash":
-		err = cmdFlash(ctx, os.Args[2:])
-	case "provision":
-		err = cmdProvision(ctx, os.Args[2:])
-	case "show":
-		err = cmdShow(os.Args[2:])
-	case "-h", "--help", "help":
-		usage()
-	default:
-		fmt.Fprintf(os.Stderr, "kordon-install: unknown command %q\n\n", os.Args[1])
-		usage()
-	}
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			err = errors.New("interrupted: the target has no partition table now and will not boot; run kordon-install again")
-		}
-		fmt.Fprintf(os.Stderr, "\nkordon-install: %v\n", err)
-		os.Exit(1)
-	}
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func usage() {
-	fmt.Fprint(os.Stderr, `usage:
+const help = `usage:
   kordon-install flash [identity flags] [--force] [--yes] [--size BYTES] IMAGE TARGET
   kordon-install provision [identity flags] [--force] [--yes] TARGET
   kordon-install show TARGET
+  kordon-install -version
 
-TARGET is a whole disk (/dev/sdb, /dev/mmcblk0) or an image file.
+flash writes a Kordon firmware image onto a box's disk (or an image file),
+reads it back, and gives the box its identity. provision gives a flashed disk
+a new identity (its data partition is erased). show prints the identity and
+devices on a disk. kordon-install COMMAND -h lists a command's flags.
+
+TARGET is a whole disk (/dev/sdb, /dev/mmcblk0) or an image file. A disk
+already provisioned as another box is refused unless --force is given.
 Identity flags (flash, provision):
   --crossing ID --box ID --hub tcp://HOST:PORT [--username U] --password P | --password-file F
   [--ca F --cert F --key F] [--devices devices.yaml] [--http :8081]
-  [--update-url http://HOST/releases/vm/] [--update-interval 1h] [--health-timeout 3m] [--debug]
-`)
-	os.Exit(2)
+  [--update-url http://HOST/releases/vm/] [--update-interval 1h] [--health-timeout 3m] [--debug]`
+
+// stopError ends the command with an exit code, its message already printed.
+type stopError int
+
+func (e stopError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, help)
+		return 2
+	}
+	switch {
+	case cli.IsHelp(args[0]):
+		fmt.Fprintln(stdout, help)
+		return 0
+	case cli.IsVersion(args[0]):
+		fmt.Fprintln(stdout, cli.Version("kordon-install"))
+		return 0
+	}
+	o := &options{out: stderr, in: stdin, stdout: stdout, stderr: stderr}
+	var err error
+	switch args[0] {
+	case "flash":
+		err = cmdFlash(ctx, args[1:], o)
+	case "provision":
+		err = cmdProvision(ctx, args[1:], o)
+	case "show":
+		err = cmdShow(args[1:], o)
+	default:
+		fmt.Fprintf(stderr, "kordon-install: unknown command %q\n\n%s\n", args[0], help)
+		return 2
+	}
+	var stop stopError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &stop):
+		return int(stop)
+	case errors.Is(err, context.Canceled):
+		err = errors.New("interrupted: the target has no partition table now and will not boot; run kordon-install again")
+	}
+	fmt.Fprintf(stderr, "\nkordon-install: %v\n", err)
+	return 1
 }
 
-func flags(name string, o *options) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	fs.Usage = usage
+// parse parses a command's flags; help, a bad flag or -version stop it.
+func parse(fs *flag.FlagSet, args []string, o *options, nargs int, what string) error {
+	if code, stop := cli.Parse(fs, args, o.stdout, o.stderr); stop {
+		return stopError(code)
+	}
+	if fs.NArg() != nargs {
+		return stopError(cli.Usagef(fs, o.stderr, "want %s, got %d argument(s)", what, fs.NArg()))
+	}
+	return nil
+}
+
+func flags(name, synopsis string, o *options) *flag.FlagSet {
+	fs := cli.New("kordon-install "+name, synopsis)
 	fs.StringVar(&o.Crossing, "crossing", "", "crossing id (e.g. kz-demo)")
 	fs.StringVar(&o.Box, "box", "", "box id (e.g. booth-01)")
 	fs.StringVar(&o.Hub.Address, "hub", "", "hub MQTT address, tcp://HOST:PORT or ssl://HOST:PORT")
@@ -101,13 +138,13 @@ func flags(name string, o *options) *flag.FlagSet {
 	fs.StringVar(&o.CAFile, "ca", "", "CA certificate (PEM) for the hub")
 	fs.StringVar(&o.CertFile, "cert", "", "box client certificate (PEM)")
 	fs.StringVar(&o.KeyFile, "key", "", "box client key (PEM)")
-	fs.StringVar(&o.DevicesFile, "devices", "", "YAML list of the box's devices (edged config devices:)")
+	fs.StringVar(&o.DevicesFile, "devices", "", "YAML list of the box's devices (edged config devices:), checked as edged checks it")
 	fs.StringVar(&o.HTTP, "http", ":8081", "edged status/health address")
 	fs.StringVar(&o.UpdateURL, "update-url", "", "where the box pulls signed releases (http://HOST/PATH/)")
 	fs.StringVar(&o.UpdateInterval, "update-interval", "", "how often it looks (default 1h)")
 	fs.StringVar(&o.HealthTimeout, "health-timeout", "", "how long a new release gets to pass edged's health check before rollback (default 3m)")
 	fs.BoolVar(&o.Debug, "debug", false, "enable a read-only view of gokrazy's logs on :8082/gokrazy/ (test rigs)")
-	fs.BoolVar(&o.force, "force", false, "write even to a mounted, in-use or system disk (dangerous)")
+	fs.BoolVar(&o.force, "force", false, "write even to a mounted, in-use or system disk, or one provisioned as another box (dangerous)")
 	fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation before erasing a disk")
 	return fs
 }
@@ -124,13 +161,16 @@ func (o *options) readPassword() error {
 	return nil
 }
 
-func cmdFlash(ctx context.Context, args []string) error {
-	o := &options{out: os.Stderr, in: os.Stdin}
-	fs := flags("flash", o)
-	fs.Int64Var(&o.size, "size", 0, "size of a target image file (default: the image's size); the data partition fills it")
-	fs.Parse(args)
-	if fs.NArg() != 2 {
-		usage()
+func cmdFlash(ctx context.Context, args []string, o *options) error {
+	fs := flags("flash", `usage: kordon-install flash [identity flags] [--force] [--yes] [--size BYTES] IMAGE TARGET
+
+Writes the firmware IMAGE onto TARGET (a whole disk or an image file), reads
+it back, and writes the box's identity and devices onto its data partition.
+An existing image file keeps its size unless --size is given; the data
+partition fills the target.`, o)
+	fs.Int64Var(&o.size, "size", 0, "size of a target image file (default: the existing file's size, else the image's); the data partition fills it")
+	if err := parse(fs, args, o, 2, "IMAGE and TARGET"); err != nil {
+		return err
 	}
 	if err := o.readPassword(); err != nil {
 		return err
@@ -212,14 +252,15 @@ func flash(ctx context.Context, imagePath, targetPath string, o *options) error 
 	if err != nil {
 		return err
 	}
-	size := fi.Size()
-	if t.Block {
-		size = t.Size
-	} else if o.size > 0 {
-		size = o.size
+	size, err := targetSize(t, fi.Size(), o)
+	if err != nil {
+		return err
 	}
 	if min := perm.Start + 64<<20; size < min {
 		return fmt.Errorf("%s has %s; the image needs at least %s", targetPath, human(size), human(min))
+	}
+	if err := checkIdentity(t, o); err != nil {
+		return err
 	}
 	if err := checkTarget(t, o, "About to ERASE"); err != nil {
 		return err
@@ -362,12 +403,14 @@ func hashFile(f *os.File) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func cmdProvision(ctx context.Context, args []string) error {
-	o := &options{out: os.Stderr, in: os.Stdin}
-	fs := flags("provision", o)
-	fs.Parse(args)
-	if fs.NArg() != 1 {
-		usage()
+func cmdProvision(ctx context.Context, args []string, o *options) error {
+	fs := flags("provision", `usage: kordon-install provision [identity flags] [--force] [--yes] TARGET
+
+Gives an already flashed TARGET a new identity and devices: its data
+partition (box state, queued readings) is erased and written afresh. A disk
+provisioned as another box is refused unless --force is given.`, o)
+	if err := parse(fs, args, o, 1, "TARGET"); err != nil {
+		return err
 	}
 	if err := o.readPassword(); err != nil {
 		return err
@@ -399,6 +442,9 @@ func cmdProvisionTarget(ctx context.Context, target string, o *options) error {
 	if err != nil {
 		return fmt.Errorf("%s: %v: use flash", t.Path, err)
 	}
+	if err := checkIdentity(t, o); err != nil {
+		return err
+	}
 	if err := checkTarget(t, o, "About to ERASE the data partition (box state, queued readings) of"); err != nil {
 		return err
 	}
@@ -412,37 +458,4 @@ func cmdProvisionTarget(ctx context.Context, target string, o *options) error {
 	}
 	fmt.Fprintf(o.out, "provisioned %s/%s on %s\n", o.Crossing, o.Box, t.Path)
 	return f.Close()
-}
-
-func cmdShow(args []string) error {
-	if len(args) != 1 {
-		usage()
-	}
-	f, err := os.Open(args[0])
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	d, err := readGPT(f)
-	if err != nil {
-		return fmt.Errorf("%s: %v (not flashed, or flashing did not finish)", args[0], err)
-	}
-	_, _, _, perm, err := d.gokrazyLayout()
-	if err != nil {
-		return err
-	}
-	b, err := readPermFile(args[0], perm, "/kordon/identity.json")
-	if err != nil {
-		return fmt.Errorf("%s: not provisioned: %v", args[0], err)
-	}
-	var id Identity
-	if err := json.Unmarshal(b, &id); err != nil {
-		return fmt.Errorf("identity.json: %v", err)
-	}
-	if id.Hub.Password != "" {
-		id.Hub.Password = "********"
-	}
-	out, _ := json.MarshalIndent(id, "", "  ")
-	fmt.Printf("%s\ndata partition: %s\n", out, human(perm.Size()))
-	return nil
 }

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kordon/kordon/drivers/all"
+	"github.com/kordon/kordon/edge"
 )
 
 // Identity is /perm/kordon/identity.json: who this box is. kordon-update
@@ -81,12 +84,19 @@ func (in *ProvisionInput) validate() error {
 	if in.Hub.Username == "" && in.Hub.Password != "" {
 		in.Hub.Username = in.Box
 	}
-	for _, f := range []string{in.CAFile, in.CertFile, in.KeyFile, in.DevicesFile} {
+	for _, f := range []string{in.CAFile, in.CertFile, in.KeyFile} {
 		if f == "" {
 			continue
 		}
 		if _, err := os.Stat(f); err != nil {
 			return err
+		}
+	}
+	if in.DevicesFile != "" {
+		// The same checks edged makes when it starts, so a file it would
+		// refuse never reaches a card.
+		if _, err := edge.LoadDevices(in.DevicesFile, all.Drivers); err != nil {
+			return fmt.Errorf("--devices: the devices file has mistakes; nothing was written:\n%v", err)
 		}
 	}
 	if in.UpdateURL != "" {
@@ -111,12 +121,16 @@ func (in *ProvisionInput) validate() error {
 }
 
 type edgedHub struct {
-	Address  string `yaml:"address"`
-	Username string `yaml:"username,omitempty"`
-	Password string `yaml:"password,omitempty"`
-	CA       string `yaml:"ca,omitempty"`
-	Cert     string `yaml:"cert,omitempty"`
-	Key      string `yaml:"key,omitempty"`
+	Address  string    `yaml:"address"`
+	Username string    `yaml:"username,omitempty"`
+	Password string    `yaml:"password,omitempty"`
+	TLS      *edgedTLS `yaml:"tls,omitempty"` // as edge.TLSConfig reads it
+}
+
+type edgedTLS struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
 }
 
 type edgedConfig struct {
@@ -181,9 +195,11 @@ func (in *ProvisionInput) stage(dir string) (identityJSON []byte, err error) {
 		devices = v
 	}
 	cfg := edgedConfig{Crossing: id.Crossing, Box: id.Box, StateDir: "/perm/kordon/state", HTTP: in.HTTP,
-		Hub: edgedHub{Address: id.Hub.Address, Username: id.Hub.Username, Password: id.Hub.Password,
-			CA: id.Hub.CA, Cert: id.Hub.Cert, Key: id.Hub.Key},
+		Hub:     edgedHub{Address: id.Hub.Address, Username: id.Hub.Username, Password: id.Hub.Password},
 		Devices: devices}
+	if id.Hub.Cert != "" {
+		cfg.Hub.TLS = &edgedTLS{CA: id.Hub.CA, Cert: id.Hub.Cert, Key: id.Hub.Key}
+	}
 	var yb bytes.Buffer
 	yb.WriteString("# written by kordon-install; box identity is in identity.json\n")
 	enc := yaml.NewEncoder(&yb)

@@ -110,6 +110,12 @@ func (p *Pair) Write(dir, name string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	// Both are checked first so a refusal never leaves half a pair behind.
+	for _, ext := range []string{".key", ".pem"} {
+		if path := filepath.Join(dir, name+ext); fileExists(path) {
+			return fmt.Errorf("%s already exists (refusing to overwrite)", path)
+		}
+	}
 	for _, f := range []struct {
 		ext  string
 		data []byte
@@ -129,6 +135,11 @@ func (p *Pair) Write(dir, name string) error {
 		}
 	}
 	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // Load reads name.pem and name.key from dir (a CA, to issue with).
