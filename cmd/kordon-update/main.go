@@ -23,6 +23,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,40 +37,49 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kordon/kordon/internal/cli"
 )
 
-func usage() {
-	fmt.Fprintf(os.Stderr, `usage: kordon-update COMMAND [flags]
+const help = `usage: kordon-update COMMAND [flags]
 
 commands:
   agent     run on the box: pull, verify and install signed releases
   keygen    make an ed25519 release key pair
   release   sign a root image into a release directory (manifest.json + image)
   verify    check a release directory against a public key
-`)
-	os.Exit(2)
-}
+
+kordon-update COMMAND -h lists a command's flags; kordon-update -version prints the version.`
 
 func main() {
 	log.SetFlags(0)
 	if len(os.Args) < 2 {
-		usage()
+		fmt.Fprintln(os.Stderr, help)
+		os.Exit(2)
 	}
 	var err error
-	switch os.Args[1] {
-	case "agent":
+	switch cmd := os.Args[1]; {
+	case cli.IsHelp(cmd):
+		fmt.Println(help)
+		return
+	case cli.IsVersion(cmd):
+		fmt.Println(cli.Version("kordon-update"))
+		return
+	case cmd == "agent":
 		err = cmdAgent(os.Args[2:])
-	case "keygen":
+	case cmd == "keygen":
 		err = cmdKeygen(os.Args[2:])
-	case "release", "sign":
+	case cmd == "release", cmd == "sign":
 		err = cmdRelease(os.Args[2:])
-	case "verify":
+	case cmd == "verify":
 		err = cmdVerify(os.Args[2:])
-	case "-h", "--help", "help":
-		usage()
 	default:
-		fmt.Fprintf(os.Stderr, "kordon-update: unknown command %q\n", os.Args[1])
-		usage()
+		fmt.Fprintf(os.Stderr, "kordon-update: unknown command %q\n\n%s\n", cmd, help)
+		os.Exit(2)
+	}
+	var stop stopError
+	if errors.As(err, &stop) {
+		os.Exit(int(stop))
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kordon-update %s: %v\n", os.Args[1], err)
@@ -77,10 +87,24 @@ func main() {
 	}
 }
 
+// stopError ends a command with an exit code, its message already printed.
+type stopError int
+
+func (e stopError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if code, stop := cli.Parse(fs, args, os.Stdout, os.Stderr); stop {
+		return stopError(code)
+	}
+	return nil
+}
+
 func cmdKeygen(args []string) error {
-	fs := flag.NewFlagSet("keygen", flag.ExitOnError)
+	fs := cli.New("kordon-update keygen", "usage: kordon-update keygen [-out release]\n\nMakes an ed25519 release key pair: OUT.key (secret: keep it offline) and OUT.pub (baked into images as the trusted key).")
 	out := fs.String("out", "release", "write OUT.key (secret, 0600) and OUT.pub")
-	fs.Parse(args)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return err
@@ -99,16 +123,34 @@ func cmdKeygen(args []string) error {
 }
 
 func cmdRelease(args []string) error {
-	fs := flag.NewFlagSet("release", flag.ExitOnError)
+	fs := cli.NewPlain("kordon-update release", `usage: kordon-update release -key release.key -target vm|rpi -version X -root root.squashfs -out DIR
+
+Signs a firmware root into a release directory (manifest.json and the root).
+The root must have been built as version X (its /etc/kordon/version): a box
+checks which version it booted, and marks a release whose root says otherwise
+bad for good.`)
 	keyPath := fs.String("key", "", "ed25519 private key (base64)")
 	target := fs.String("target", "", "image target: vm or rpi")
 	version := fs.String("version", "", "release version (must be newer than what boxes run)")
 	root := fs.String("root", "", "root file system image (gok overwrite --root)")
 	out := fs.String("out", "", "release directory to write")
 	notes := fs.String("notes", "", "release notes (one line)")
-	fs.Parse(args)
+	unchecked := fs.Bool("unchecked-version", false, "sign even when the root was built as another version (fault tests only: boxes mark such a release bad)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
 	if *keyPath == "" || *target == "" || *version == "" || *root == "" || *out == "" {
-		return fmt.Errorf("need -key, -target, -version, -root and -out")
+		return stopError(cli.Usagef(fs, os.Stderr, "need -key, -target, -version, -root and -out"))
+	}
+	baked, err := bakedVersion(*root)
+	switch {
+	case err != nil && !*unchecked:
+		return fmt.Errorf("cannot read the version baked into the root (/etc/kordon/version): %v; nothing was written", err)
+	case err == nil && baked != *version && !*unchecked:
+		return fmt.Errorf("%s was built as version %s, not %s: a box would boot %s and mark release %s bad; rebuild the image with FW_VERSION=%s (nothing was written)",
+			*root, baked, *version, baked, *version, *version)
+	case err == nil && baked != *version:
+		fmt.Fprintf(os.Stderr, "kordon-update release: WARNING (-unchecked-version): %s was built as %s, signed as %s\n", *root, baked, *version)
 	}
 	priv, err := readPrivateKey(*keyPath)
 	if err != nil {
@@ -165,11 +207,13 @@ func copyHashed(src, dst string) (int64, string, error) {
 }
 
 func cmdVerify(args []string) error {
-	fs := flag.NewFlagSet("verify", flag.ExitOnError)
+	fs := cli.New("kordon-update verify", "usage: kordon-update verify -pub KEYS DIR/manifest.json\n\nChecks a release directory as a box would: the manifest's signature against the trusted keys, and every file's size and hash.")
 	pubPath := fs.String("pub", "", "trusted public key file(s), base64, one per line")
-	fs.Parse(args)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
 	if *pubPath == "" || fs.NArg() != 1 {
-		return fmt.Errorf("usage: verify -pub KEYS DIR/manifest.json")
+		return stopError(cli.Usagef(fs, os.Stderr, "need -pub and one manifest.json"))
 	}
 	keys, err := readPublicKeys(*pubPath)
 	if err != nil {
@@ -241,7 +285,7 @@ func readLine(path, def string) string {
 }
 
 func cmdAgent(args []string) error {
-	fs := flag.NewFlagSet("agent", flag.ExitOnError)
+	fs := cli.New("kordon-update agent", "usage: kordon-update agent [flags]\n\nRuns on the box (started by gokrazy): polls for signed releases, verifies, installs, health-checks edged, then commits or rolls back.")
 	etc := fs.String("etc", "/etc/kordon", "directory with version, target and update.pub (baked into the image)")
 	perm := fs.String("perm", "/perm/kordon", "box data directory (identity.json, edged.yaml, update/ state)")
 	updateURL := fs.String("url", "", "release directory URL (default: update_url from identity.json)")
@@ -250,7 +294,9 @@ func cmdAgent(args []string) error {
 	healthTimeout := fs.Duration("health_timeout", 3*time.Minute, "time a new release gets to become healthy")
 	gokrazySock := fs.String("gokrazy", "unix:///run/gokrazy-http.sock", "gokrazy's local HTTP API (unix:///path or http://host:port)")
 	listen := fs.String("listen", ":8082", "status page (read-only JSON); empty to disable")
-	fs.Parse(args)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
 
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	keys, err := readPublicKeys(filepath.Join(*etc, "update.pub"))

@@ -19,6 +19,14 @@ import (
 // help is help (usage lines, then what it does) followed by its flags. It
 // has -version already.
 func New(name, help string) *flag.FlagSet {
+	fs := NewPlain(name, help)
+	fs.Bool("version", false, "print the version and exit")
+	return fs
+}
+
+// NewPlain is New without -version, for a command whose -version means
+// something else (kordon-update release -version X).
+func NewPlain(name, help string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // Parse prints, once, to the right stream
 	fs.Usage = func() {
@@ -31,7 +39,6 @@ func New(name, help string) *flag.FlagSet {
 			fs.PrintDefaults()
 		}
 	}
-	fs.Bool("version", false, "print the version and exit")
 	return fs
 }
 
@@ -51,7 +58,7 @@ func Parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int,
 		fs.Usage()
 		return 2, true
 	}
-	if v := fs.Lookup("version"); v != nil && v.Value.String() == "true" {
+	if v := fs.Lookup("version"); v != nil && v.Value.String() == "true" && v.DefValue == "false" {
 		fmt.Fprintln(stdout, Version(fs.Name()))
 		return 0, true
 	}
