@@ -11,17 +11,16 @@ import (
 )
 
 func acceptCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("accept", stderr)
+	fs := newFlags("accept", stdout, stderr)
 	config := fs.String("config", "", "the booth's edged config (default: box_config in the plan)")
 	out := fs.String("out", "acceptance", "folder for the report and the recorded traces")
 	format := fs.String("format", "md", "report format: md or html")
 	verbose := fs.Bool("v", false, "show edged's log")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := fs.parse(args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
-		usage(stderr)
-		return errUsage
+		return fs.usagef("give one PLAN.yaml")
 	}
 	plan, err := accept.LoadPlan(fs.Arg(0))
 	if err != nil {

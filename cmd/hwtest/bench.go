@@ -9,13 +9,13 @@ import (
 	"github.com/kordon/kordon/hwtest/bench"
 )
 
-func benchCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("bench", stdout)
+func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench", stdout, stderr)
 	hours := fs.Float64("hours", 1, "length of the generated trace")
 	every := fs.Duration("every", 5*time.Second, "one document this often")
 	driver := fs.String("driver", "mrz", "driver to replay into (the generator speaks MRZ line mode)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := fs.parse(args); err != nil {
+		return err
 	}
 	drv, err := findDriver(*driver)
 	if err != nil {

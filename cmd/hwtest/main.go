@@ -15,13 +15,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +32,7 @@ import (
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
+	"github.com/kordon/kordon/internal/cli"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
@@ -59,24 +60,37 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	var err error
-	switch args[0] {
-	case "record":
+	switch cmd := args[0]; {
+	case cli.IsHelp(cmd) && len(args) > 1 && commandHelp[args[1]] != "":
+		return run(ctx, []string{args[1], "-h"}, stdin, stdout, stderr)
+	case cli.IsHelp(cmd):
+		usage(stdout)
+		return 0
+	case cli.IsVersion(cmd):
+		fmt.Fprintln(stdout, cli.Version("hwtest"))
+		return 0
+	case cmd == "record":
 		err = recordCmd(ctx, args[1:], stdin, stdout, stderr)
-	case "decode":
+	case cmd == "decode":
 		err = decode(ctx, args[1:], stdin, stdout, stderr)
-	case "replay":
-		err = replayCmd(ctx, args[1:], stderr)
-	case "run":
+	case cmd == "replay":
+		err = replayCmd(ctx, args[1:], stdout, stderr)
+	case cmd == "run":
 		err = runCmd(ctx, args[1:], stdout, stderr)
-	case "accept":
+	case cmd == "accept":
 		err = acceptCmd(ctx, args[1:], stdin, stdout, stderr)
-	case "bench":
-		err = benchCmd(ctx, args[1:], stdout)
-	case "drivers":
+	case cmd == "bench":
+		err = benchCmd(ctx, args[1:], stdout, stderr)
+	case cmd == "drivers":
+		if len(args) > 1 && cli.IsHelp(args[1]) {
+			fmt.Fprintln(stdout, "usage: hwtest drivers\n\nLists the registered driver families: name (for -driver and edged's driver:), payload kind, what it reads.")
+			return 0
+		}
 		for _, d := range all.Drivers {
 			fmt.Fprintf(stdout, "%-12s %-12s %s\n", d.Name, d.Kind, d.Doc)
 		}
 	default:
+		fmt.Fprintf(stderr, "hwtest: unknown command %q\n\n", cmd)
 		usage(stderr)
 		return 2
 	}
@@ -89,14 +103,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return e.code
 	}
-	if err == errUsage {
-		return 2
-	}
 	fmt.Fprintln(stderr, "hwtest:", err)
 	return 1
 }
-
-var errUsage = fmt.Errorf("usage")
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
@@ -124,6 +133,7 @@ func usage(w io.Writer) {
       generate an N-hour trace and time its replay through the real driver
   hwtest drivers
       list the registered driver families
+  hwtest COMMAND -h (or hwtest help COMMAND) explains one command; hwtest -version prints the version
 `)
 }
 
@@ -145,13 +155,16 @@ func findDriver(name string) (device.Driver, error) {
 }
 
 func decode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("decode", stderr)
+	fs := newFlags("decode", stdout, stderr)
 	name := fs.String("driver", "", "driver name (hwtest drivers lists them)")
 	nowFlag := fs.String("now", "", "box clock for date rules (RFC 3339); default: now")
 	var opts optionFlags
 	fs.Var(&opts, "option", "driver option key=value (repeatable; value is YAML)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *name == "" {
+		return fs.usagef("give -driver (hwtest drivers lists them)")
 	}
 	drv, err := findDriver(*name)
 	if err != nil {
@@ -169,11 +182,12 @@ func decode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return err
 	}
+	in := &countingReader{r: stdin}
 	cfg := device.Config{
 		ID:      "stdin",
 		Options: device.Options{File: "-option", Node: node},
 		Now:     now,
-		Port:    func() (transport.Port, error) { return transport.StreamPort{R: stdin}, nil },
+		Port:    func() (transport.Port, error) { return transport.StreamPort{R: in}, nil },
 	}
 	dev, err := drv.New(cfg)
 	if err != nil {
@@ -182,19 +196,53 @@ func decode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	col := harness.NewCollector()
+	readings := 0
 	col.OnEmit = func(r reading.Reading) {
 		r.Crossing, r.Box, r.Device, r.Driver = "bench", "hwtest", "stdin", drv.Name
 		enc.Encode(r)
+		readings++
 	}
 	err = dev.Run(ctx, col)
-	counts := col.Counts()
-	if len(counts) > 0 {
-		fmt.Fprintf(stderr, "hwtest: discarded: %v\n", counts)
+	if err != nil && !strings.Contains(err.Error(), "EOF") {
+		return err
 	}
-	if err == nil || strings.Contains(err.Error(), "EOF") {
-		return nil
+	discarded := countsText(col.Counts())
+	if readings == 0 {
+		msg := fmt.Sprintf("no reading decoded from %d bytes of input with driver %s", in.n, drv.Name)
+		if discarded != "" {
+			msg += " (discarded: " + discarded + ")"
+		}
+		return &exitError{code: 1, msg: msg + "; is it the right -driver and framing option, and device output at all?"}
 	}
-	return err
+	if discarded != "" {
+		fmt.Fprintf(stderr, "hwtest: %d reading(s); discarded: %s\n", readings, discarded)
+	}
+	return nil
+}
+
+// countsText prints discard counters as "noise=12, bad_crc=1", sorted.
+func countsText(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func optionsNode(opts []string) (*yaml.Node, error) {
@@ -216,22 +264,22 @@ func optionsNode(opts []string) (*yaml.Node, error) {
 	return doc.Content[0], nil
 }
 
-func replayCmd(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := newFlags("replay", stderr)
+func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("replay", stdout, stderr)
 	loop := fs.Bool("loop", false, "replay again and again")
 	speed := fs.Float64("speed", 1, "time scale: 1 real time, 10 ten times faster, 0 as fast as ordering allows")
 	link := fs.String("link", "", "create a pseudo-terminal and a symlink to it at this path")
 	port := fs.String("port", "", "write into this existing serial port instead")
 	expect := fs.Duration("expect-timeout", 0, "fail when an expected host request does not come within this (0: wait)")
 	save := fs.String("save", "", "also write the trace, faults applied, to this file")
+	quiet := fs.Bool("q", false, "no progress lines")
 	var fl faultFlags
 	fs.Var(&fl, "fault", `inject a fault (repeatable): "KIND key=value..." (docs/hwtest.md)`)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := fs.parse(args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 || (*link == "") == (*port == "") {
-		usage(stderr)
-		return errUsage
+		return fs.usagef("give one TRACE.jsonl and exactly one of -link or -port")
 	}
 	tr, err := trace.ReadFile(fs.Arg(0))
 	if err != nil {
@@ -245,15 +293,21 @@ func replayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
+	msgs := &lockedWriter{w: stderr}
 	o := replay.Options{Speed: *speed, Loop: *loop, ExpectTimeout: *expect, Unexpected: func(want, got []byte) {
-		fmt.Fprintf(stderr, "hwtest: unexpected host bytes % x while waiting for % x\n", got, want)
+		fmt.Fprintf(msgs, "hwtest: unexpected host bytes % x while waiting for % x\n", got, want)
 	}}
+	where := *port
+	if !*quiet {
+		defer watchReplay(&o, tr, &where, msgs)()
+	}
 	if *port != "" {
 		p, err := transport.OpenSerial(transport.Config{Type: "serial", Path: *port})
 		if err != nil {
 			return err
 		}
 		defer p.Close()
+		fmt.Fprintf(msgs, "hwtest: replaying %s (%s, %d events) into %s\n", fs.Arg(0), tr.Header.Driver, len(tr.Events), *port)
 		return ignoreCancel(replay.Serial(ctx, tr, p, o))
 	}
 	p, err := replay.OpenPTY(*link)
@@ -262,8 +316,72 @@ func replayCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer p.Close()
 	o.Plug = p
-	fmt.Fprintf(stderr, "hwtest: replaying %s (%s) on %s\n", fs.Arg(0), tr.Header.Driver, p.Path)
+	where = *link
+	fmt.Fprintf(msgs, "hwtest: replaying %s (%s, %d events) on %s (linked at %s)\n", fs.Arg(0), tr.Header.Driver, len(tr.Events), p.Path, *link)
 	return ignoreCancel(replay.Serial(ctx, tr, p.Device, o))
+}
+
+// watchReplay prints progress at most every two seconds and, when the
+// replay has waited two seconds for a poll, a hint saying what it waits
+// for. The returned func prints the summary.
+func watchReplay(o *replay.Options, tr *trace.Trace, where *string, w io.Writer) func() {
+	const every = 2 * time.Second
+	start, last := time.Now(), time.Now()
+	var mu sync.Mutex
+	var hint *time.Timer
+	played, loops := 0, 0
+	o.OnWait = func(i int, e trace.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		want := e.Host
+		hint = time.AfterFunc(every, func() {
+			fmt.Fprintf(w, "hwtest: waiting for the host to send % x (event %d of %d): the device answers only after it; is the host software polling %s?\n",
+				want, i+1, len(tr.Events), *where)
+		})
+	}
+	o.OnEvent = func(i int, e trace.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if hint != nil {
+			hint.Stop()
+			hint = nil
+		}
+		played++
+		if i == len(tr.Events)-1 {
+			loops++
+		}
+		if time.Since(last) >= every {
+			last = time.Now()
+			fmt.Fprintf(w, "hwtest: event %d of %d (trace time %.1f s)%s\n", i+1, len(tr.Events), e.T.Seconds(), loopText(loops))
+		}
+	}
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if hint != nil {
+			hint.Stop()
+		}
+		fmt.Fprintf(w, "hwtest: replayed %d events in %.1f s%s\n", played, time.Since(start).Seconds(), loopText(loops))
+	}
+}
+
+func loopText(loops int) string {
+	if loops == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d pass(es) of the trace done", loops)
+}
+
+// lockedWriter serialises lines written from the replay and its timers.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 type faultFlags []faults.Fault
@@ -295,14 +413,6 @@ func saveTrace(path string, tr *trace.Trace) error {
 		}
 	}
 	return f.Close()
-}
-
-// newFlags is a flag set that reports errors instead of exiting, so the
-// command can run in process.
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
 }
 
 func ignoreCancel(err error) error {

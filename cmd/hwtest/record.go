@@ -25,7 +25,7 @@ import (
 )
 
 func recordCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("record", stderr)
+	fs := newFlags("record", stdout, stderr)
 	out := fs.String("o", "", "trace file to write (required)")
 	port := fs.String("port", "", "passive: record what the device on this serial port sends")
 	devPath := fs.String("device", "", "man in the middle: the device's serial port")
@@ -48,8 +48,8 @@ func recordCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	verbose := fs.Bool("v", false, "print each recorded event's size to standard error")
 	var opts optionFlags
 	fs.Var(&opts, "option", "driver option key=value for the header (repeatable; value is YAML)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := fs.parse(args); err != nil {
+		return err
 	}
 	modes := 0
 	for _, set := range []bool{*port != "", *devPath != "", *gpioLines != "", *usbID != ""} {
@@ -58,8 +58,7 @@ func recordCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 	}
 	if *out == "" || modes != 1 || fs.NArg() != 0 {
-		usage(stderr)
-		return errUsage
+		return fs.usagef("give -o and exactly one of -port, -device, -gpio or -usb")
 	}
 	if *devPath != "" && (*hostPath == "") == (*link == "") {
 		return fmt.Errorf("record -device needs exactly one of -host or -link")

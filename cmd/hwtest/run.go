@@ -12,17 +12,16 @@ import (
 )
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", stderr)
+	fs := newFlags("run", stdout, stderr)
 	junit := fs.String("junit", "", "write JUnit XML to this file")
 	speed := fs.Float64("speed", -1, "override the rigs' speed (0 as fast as ordering allows, 1 real time)")
 	verbose := fs.Bool("v", false, "show edged's and the hub's logs")
 	quiet := fs.Bool("q", false, "no progress lines")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := fs.parse(args); err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
-		usage(stderr)
-		return errUsage
+		return fs.usagef("give at least one RIG.yaml")
 	}
 	o := rig.Options{}
 	if !*quiet {

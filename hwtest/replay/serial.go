@@ -30,6 +30,9 @@ type Options struct {
 	Plug Plug
 	// OnEvent, if set, is called after each event has been played (progress).
 	OnEvent func(i int, e trace.Event)
+	// OnWait, if set, is called when the replay starts waiting for the host
+	// to send event i's request (a poll); OnEvent follows once it came.
+	OnWait func(i int, e trace.Event)
 	// MaxGap, when positive, shortens every pause longer than this (in trace
 	// time) to MaxGap: a two-minute silence need not take two minutes when
 	// no driver timeout is that long.
@@ -108,6 +111,9 @@ func Serial(ctx context.Context, t *trace.Trace, port io.ReadWriter, o Options) 
 				return err
 			}
 			if e.Host != nil {
+				if o.OnWait != nil {
+					o.OnWait(i, e)
+				}
 				if err := host.expect(ctx, e, o); err != nil {
 					return err
 				}
