@@ -100,8 +100,8 @@ func (c *Config) check(d *config.Doc, drivers []device.Driver) (*Config, []devic
 	d.ListenAddr("http", c.HTTP)
 	d.OneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
 	c.checkHub(d)
-	d.Range("outbox.max_bytes", c.Outbox.MaxBytes, 64<<10, 1<<40)
-	d.Range("outbox.segment_bytes", c.Outbox.SegmentBytes, 4<<10, 1<<30)
+	d.Range("outbox.max_bytes", c.Outbox.MaxBytes, 4<<10, 1<<40)
+	d.Range("outbox.segment_bytes", c.Outbox.SegmentBytes, 1<<10, 1<<30)
 	if c.Outbox.MaxBytes > 0 && c.Outbox.SegmentBytes > c.Outbox.MaxBytes {
 		d.Errorf("outbox.segment_bytes", "%d is larger than outbox.max_bytes (%d)", c.Outbox.SegmentBytes, c.Outbox.MaxBytes)
 	}

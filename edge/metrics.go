@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kordon/kordon/internal/runtimemetrics"
 )
 
 // metricsHandler serves Prometheus metrics for this box. A collector reads
@@ -13,7 +15,8 @@ import (
 // process apart.
 func (b *Box) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(boxCollector{b})
+	reg.MustRegister(boxCollector{b}, deviceCollector{b}) // deviceCollector: metrics_devices.go
+	runtimemetrics.Register(reg, "edged")
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -34,7 +37,6 @@ var (
 	mFailures      = prometheus.NewDesc("kordon_edge_hub_failures_total", "Failed hub connection attempts and unacknowledged publishes.", nil, nil)
 	mResends       = prometheus.NewDesc("kordon_edge_resend_requests_total", "Resend requests received from the hub.", nil, nil)
 	mConnected     = prometheus.NewDesc("kordon_edge_hub_connected", "1 while connected to the hub.", nil, nil)
-	mDeviceUp      = prometheus.NewDesc("kordon_edge_device_up", "1 when the device is up; the reason label says why it is down.", []string{"device", "reason"}, nil)
 	mDeviceCount   = prometheus.NewDesc("kordon_edge_device_events_total", "Per-device counters (discarded input, lost readings), by name.", []string{"device", "what"}, nil)
 )
 
@@ -68,9 +70,6 @@ func (c boxCollector) Collect(ch chan<- prometheus.Metric) {
 	n(mFailures, float64(b.pub.failures.Load()))
 	n(mResends, float64(b.pub.resends.Load()))
 	g(mConnected, b2f(st.Connected))
-	for dev, a := range st.Availability {
-		g(mDeviceUp, b2f(a.State == "up"), dev, a.Reason)
-	}
 	for dev, m := range st.Counters {
 		for what, v := range m {
 			n(mDeviceCount, float64(v), dev, what)

@@ -25,6 +25,7 @@ import (
 	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hub/watchlist"
+	"github.com/kordon/kordon/internal/logging"
 	"github.com/kordon/kordon/internal/schema"
 )
 
@@ -83,6 +84,7 @@ type Hub struct {
 	gaps     *gapTracker    // sequence gaps and resend requests (gaps.go)
 	cmds     commandTracker // commands to boxes and their replies (commands.go)
 	watch    watchState     // the watchlist (watch.go)
+	takeover *takeoverHook  // one identity connected twice (takeover.go)
 	mqttAddr net.Addr
 	httpAddr net.Addr
 	tlsAddr  net.Addr
@@ -135,7 +137,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	h.auth = &authHook{crossing: cfg.Crossing, boxes: boxes, observers: observers}
 	h.ingest = &ingestHook{hub: h, validator: val, rules: rules, maxPayload: maxPayload, states: map[string][]byte{}}
 
-	opts := &mqtt.Options{InlineClient: true, Logger: log.With("part", "broker")}
+	opts := &mqtt.Options{InlineClient: true, Logger: logging.Library(log.With("part", "broker"), "broker connection ended")}
 	opts.Capabilities = mqtt.NewDefaultServerCapabilities()
 	opts.Capabilities.MaximumPacketSize = uint32(maxPayload + 1024)
 	applyLimits(opts.Capabilities, cfg.Limits)
@@ -145,6 +147,10 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		return nil, err
 	}
 	if err := h.broker.AddHook(h.ingest, nil); err != nil {
+		return nil, err
+	}
+	h.takeover = newTakeoverHook(h.broker, log.With("part", "broker"))
+	if err := h.broker.AddHook(h.takeover, nil); err != nil {
 		return nil, err
 	}
 	return h, nil

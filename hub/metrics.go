@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/runtimemetrics"
 )
 
 // refusedBy counts refused payloads by reason, for every hub in the process.
@@ -28,7 +29,8 @@ func countRefused(why string) {
 // time from the counters the hub already keeps.
 func (h *Hub) MetricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(hubCollector{h})
+	reg.MustRegister(hubCollector{h}, deviceCollector{h}) // deviceCollector: metrics_devices.go
+	runtimemetrics.Register(reg, "hubd")
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -46,7 +48,6 @@ var (
 	mLost       = prometheus.NewDesc("kordon_hub_readings_lost_total", "Readings the boxes reported gone (recorded as lost).", nil, nil)
 	mConnected  = prometheus.NewDesc("kordon_hub_clients_connected", "Clients connected to the broker.", nil, nil)
 	mBoxOnline  = prometheus.NewDesc("kordon_hub_box_online", "1 when the box's retained state is online.", []string{"box"}, nil)
-	mDevUp      = prometheus.NewDesc("kordon_hub_device_up", "1 when the device is up; reason says why not.", []string{"box", "device", "reason"}, nil)
 )
 
 func (c hubCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -85,8 +86,6 @@ func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
 		switch m.Schema {
 		case contract.StateV1:
 			g(mBoxOnline, b2f(m.State == "online"), m.Box)
-		case contract.AvailabilityV1:
-			g(mDevUp, b2f(m.State == "up"), m.Box, m.Device, m.Reason)
 		}
 	}
 }

@@ -36,6 +36,8 @@ var personalKeys = map[string]bool{
 	"birth_date": true, "date_of_birth": true, "primary_name": true, "secondary_name": true,
 	"surname": true, "given_names": true, "full_name": true, "candidate": true, "candidates": true,
 	"personal": true,
+	// mochi logs whole packets, payload included, under these keys.
+	"pk": true, "packet": true,
 }
 
 func personalKey(k string) bool { return personalKeys[strings.ToLower(k)] }
@@ -65,3 +67,43 @@ func (discard) Enabled(context.Context, slog.Level) bool  { return false }
 func (discard) Handle(context.Context, slog.Record) error { return nil }
 func (d discard) WithAttrs([]slog.Attr) slog.Handler      { return d }
 func (d discard) WithGroup(string) slog.Handler           { return d }
+
+// Library wraps the logger handed to a third-party library. Records the
+// library logs without a message (mochi's listeners log Warn("", "error",
+// err) when a connection ends badly) get msg, with the error's text, so
+// the line says what happened; everything else passes through.
+func Library(l *slog.Logger, msg string) *slog.Logger {
+	return slog.New(filled{h: l.Handler(), msg: msg})
+}
+
+type filled struct {
+	h   slog.Handler
+	msg string
+}
+
+func (f filled) Enabled(ctx context.Context, l slog.Level) bool { return f.h.Enabled(ctx, l) }
+
+func (f filled) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "" {
+		msg := f.msg
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "error" || a.Key == "err" {
+				msg += ": " + a.Value.String()
+				return false
+			}
+			return true
+		})
+		nr := slog.NewRecord(r.Time, r.Level, msg, r.PC)
+		r.Attrs(func(a slog.Attr) bool { nr.AddAttrs(a); return true })
+		r = nr
+	}
+	return f.h.Handle(ctx, r)
+}
+
+func (f filled) WithAttrs(as []slog.Attr) slog.Handler {
+	return filled{h: f.h.WithAttrs(as), msg: f.msg}
+}
+
+func (f filled) WithGroup(name string) slog.Handler {
+	return filled{h: f.h.WithGroup(name), msg: f.msg}
+}

@@ -39,3 +39,20 @@ func TestLevel(t *testing.T) {
 		t.Errorf("info logged at warn level: %s", buf.String())
 	}
 }
+
+// mochi's listeners log Warn("", "error", err): the line gets a message.
+func TestLibraryFillsEmptyMessages(t *testing.T) {
+	var buf bytes.Buffer
+	log := Library(New(&buf, slog.LevelInfo).With("part", "broker"), "broker connection ended")
+	log.Warn("", "error", "read connection: EOF")
+	log.Warn("client store quota reached", "client", "x")
+	out := buf.String()
+	for _, w := range []string{`msg="broker connection ended: read connection: EOF" part=broker error="read connection: EOF"`, `msg="client store quota reached"`} {
+		if !strings.Contains(out, w) {
+			t.Errorf("missing %q in:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, `msg=""`) {
+		t.Errorf("empty message logged:\n%s", out)
+	}
+}
