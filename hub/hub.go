@@ -50,7 +50,7 @@ type Config struct {
 }
 
 // BoxCreds admits one box. The password is stored only as a bcrypt hash
-// (`hubd passwd SECRET` prints one).
+// (`hubd passwd` prints one, reading the secret from stdin).
 type BoxCreds struct {
 	Box          string `yaml:"box"`
 	PasswordHash string `yaml:"password_hash"`

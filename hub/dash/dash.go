@@ -30,7 +30,7 @@ import (
 var webFS embed.FS
 
 // User is one dashboard log-in, kept in the hub config. The password is
-// stored only as a bcrypt hash (`hubd passwd SECRET`).
+// stored only as a bcrypt hash (`hubd passwd`, reading the secret from standard input).
 type User struct {
 	User         string `yaml:"user" json:"user"`
 	Name         string `yaml:"name" json:"name"` // shown beside what they do
