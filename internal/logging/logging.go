@@ -13,7 +13,7 @@ import (
 )
 
 // New returns a text logger that writes to w.
-func New(w io.Writer, level slog.Leveler) *slog.Logger {
+func New(w io.Writer, level slog.Level) *slog.Logger {
 	h := slog.NewTextHandler(w, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
