@@ -20,7 +20,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"gopkg.in/yaml.v3"
 
 	"github.com/kordon/kordon/drivers"
@@ -62,10 +61,11 @@ type Observer struct {
 
 // LimitConfig bounds what one client can make the hub do.
 type LimitConfig struct {
-	MaxPayload    int    `yaml:"max_payload"`    // bytes, default 256 KiB
-	MaxInflight   uint16 `yaml:"max_inflight"`   // unacknowledged QoS 1 messages per client, default 64
-	SessionExpiry uint32 `yaml:"session_expiry"` // seconds a disconnected session is kept, default 3600
-	MaxClients    int64  `yaml:"max_clients"`    // connected clients, default 256
+	MaxPayload    int              `yaml:"max_payload"`    // bytes, default 256 KiB
+	MaxInflight   uint16           `yaml:"max_inflight"`   // unacknowledged QoS 1 messages per client, default 64
+	SessionExpiry uint32           `yaml:"session_expiry"` // seconds a disconnected session is kept, default 3600
+	MaxClients    int64            `yaml:"max_clients"`    // connected clients, default 256
+	Guard         `yaml:",inline"` // per-identity limits of the broker (limits.go)
 }
 
 // LoadConfig reads a hub config strictly.
@@ -156,7 +156,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		}
 		observers[o.User] = []byte(o.PasswordHash)
 	}
-	h.auth = &authHook{crossing: cfg.Crossing, boxes: boxes, observers: observers}
+	h.auth = newAuthHook(cfg.Crossing, boxes, observers, cfg.Limits.Guard, val, newRedactor(drivers.PayloadSchemas()))
 	h.ingest = &ingestHook{hub: h, validator: val, rules: rules, maxPayload: maxPayload, states: map[string][]byte{}}
 
 	opts := &mqtt.Options{InlineClient: true, Logger: log.With("part", "broker")}
@@ -165,6 +165,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	applyLimits(opts.Capabilities, cfg.Limits)
 	h.gaps = newGapTracker(h)
 	h.broker = mqtt.New(opts)
+	h.auth.broker = h.broker
 	if err := h.broker.AddHook(h.auth, nil); err != nil {
 		return nil, err
 	}
@@ -184,7 +185,8 @@ func (h *Hub) Start() error {
 		}
 		h.mqttAddr = ln.Addr()
 		ln.Close() // mochi opens its own listener on the address we proved free
-		tcp := listeners.NewTCP(listeners.Config{ID: "boxes", Address: h.mqttAddr.String()})
+		tcp := newGuardedListener("boxes", h.mqttAddr.String(), nil, h.auth.guard, h.auth.counts)
+		h.auth.listeners = append(h.auth.listeners, tcp)
 		if err := h.broker.AddListener(tcp); err != nil {
 			return err
 		}

@@ -28,7 +28,7 @@ func countRefused(why string) {
 // time from the counters the hub already keeps.
 func (h *Hub) MetricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(hubCollector{h})
+	reg.MustRegister(hubCollector{h}, h.auth.counts) // auth.counts: the broker's refusals (limits.go)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -68,7 +68,7 @@ func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
 	})
 	refusedMu.Unlock()
 	n(mClients, h.auth.refused.Load(), "credentials")
-	n(mClients, tlsRefused.Load(), "certificate")
+	n(mClients, h.auth.counts.get("certificate"), "certificate")
 	n(mDenied, h.auth.denied.Load())
 	n(mAlerts, h.ingest.alerts.Load())
 	n(mGaps, h.gaps.gaps.Load())
