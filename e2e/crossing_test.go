@@ -180,9 +180,12 @@ func TestAnonymousAndForeignClientsRefused(t *testing.T) {
 	}
 }
 
+// httpJSON GETs a hub API route as the dashboard user sup (HTTP Basic).
 func httpJSON[T any](t *testing.T, url string) T {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, _ := http.NewRequest("GET", url, nil)
+	req.SetBasicAuth("sup", "suppw")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

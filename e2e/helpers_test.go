@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -248,7 +247,7 @@ func loginSupervisor(t *testing.T, h *hub.Hub) *dashClient {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &dashClient{http: &http.Client{Jar: jar}, base: "http://" + h.HTTPAddr()}
-	resp, err := c.http.PostForm(c.base+"/dash/login", url.Values{"user": {"sup"}, "password": {"suppw"}})
+	resp, err := dash.PostLogin(c.http, c.base, "sup", "suppw")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,8 @@ type authHook struct {
 	redact    *redactor
 	broker    *mqtt.Server // set once the broker exists
 
-	counts    *refusals
+	counts    *refusals // the broker's refusals
+	web       *refusals // the dashboard's refused log-ins (web.go)
 	throttle  *authThrottle
 	rates     *rates
 	refused   atomic.Int64 // connections refused, any reason
@@ -53,7 +54,7 @@ type pendingSession struct {
 func newAuthHook(crossing string, boxes, observers map[string][]byte, g Guard, v *schema.Validator, r *redactor) *authHook {
 	g = g.withDefaults()
 	return &authHook{crossing: crossing, boxes: boxes, observers: observers, guard: g, validator: v, redact: r,
-		counts: newRefusals(), throttle: newAuthThrottle(g.AuthChecks),
+		counts: newRefusals(mRefusals), web: newRefusals(mLoginRefusals), throttle: newAuthThrottle(g.AuthChecks),
 		rates:   &rates{limit: rate.Limit(g.Rate), burst: g.Burst, m: map[string]*rate.Limiter{}},
 		pending: map[*mqtt.Client]pendingSession{}, retained: map[string]map[string]bool{}}
 }

@@ -40,8 +40,9 @@ type Config struct {
 	// (monitoring tools, the BLO's own clients, tests).
 	Observers []Observer  `yaml:"observers"`
 	Limits    LimitConfig `yaml:"limits"`
-	TLS       *TLSConfig  `yaml:"tls"`   // mutual-TLS listener (tls.go), the production mode
-	Users     []dash.User `yaml:"users"` // dashboard log-ins (hub/dash, docs/screens.md)
+	TLS       *TLSConfig  `yaml:"tls"`      // mutual-TLS listener (tls.go), the production mode
+	Users     []dash.User `yaml:"users"`    // dashboard log-ins (hub/dash, docs/screens.md)
+	HTTPTLS   *WebTLS     `yaml:"http_tls"` // serve the web listener over HTTPS (web.go)
 	// Watchlist of wanted documents, held as keyed hashes (hub/watchlist, watch.go).
 	Watchlist watchlist.Config `yaml:"watchlist"`
 }
@@ -205,7 +206,7 @@ func (h *Hub) Start() error {
 		h.httpAddr = hl.Addr()
 		h.http = &http.Server{Handler: h.webHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
-			if err := h.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := h.serveHTTP(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				h.log.Error("http", "err", err)
 			}
 		}()

@@ -86,11 +86,14 @@ func (g Guard) withDefaults() Guard {
 // refusals counts what the broker refused, by reason. It belongs to one
 // hub (several hubs in a test process keep their own counts).
 type refusals struct {
-	mu sync.Mutex
-	m  map[string]*atomic.Int64
+	desc *prometheus.Desc
+	mu   sync.Mutex
+	m    map[string]*atomic.Int64
 }
 
-func newRefusals() *refusals { return &refusals{m: map[string]*atomic.Int64{}} }
+func newRefusals(d *prometheus.Desc) *refusals {
+	return &refusals{desc: d, m: map[string]*atomic.Int64{}}
+}
 
 func (r *refusals) counter(reason string) *atomic.Int64 {
 	r.mu.Lock()
@@ -110,7 +113,10 @@ var mRefusals = prometheus.NewDesc("kordon_hub_mqtt_refused_total",
 	"What the broker refused or slowed, by reason (credentials, backoff, auth_busy, client_id, will, sessions, identity, retain, rate, connect_timeout, pending, certificate, acl); bcrypt_checks counts password checks made.",
 	[]string{"reason"}, nil)
 
-func (r *refusals) Describe(ch chan<- *prometheus.Desc) { ch <- mRefusals }
+var mLoginRefusals = prometheus.NewDesc("kordon_hub_login_refused_total",
+	"Dashboard log-ins refused, by reason (login_wrong, login_locked, login_busy, csrf).", []string{"reason"}, nil)
+
+func (r *refusals) Describe(ch chan<- *prometheus.Desc) { ch <- r.desc }
 
 func (r *refusals) Collect(ch chan<- prometheus.Metric) {
 	r.mu.Lock()
@@ -121,7 +127,7 @@ func (r *refusals) Collect(ch chan<- prometheus.Metric) {
 	r.mu.Unlock()
 	sort.Strings(names)
 	for _, k := range names {
-		ch <- prometheus.MustNewConstMetric(mRefusals, prometheus.CounterValue, float64(r.get(k)), k)
+		ch <- prometheus.MustNewConstMetric(r.desc, prometheus.CounterValue, float64(r.get(k)), k)
 	}
 }
 

@@ -28,7 +28,7 @@ func countRefused(why string) {
 // time from the counters the hub already keeps.
 func (h *Hub) MetricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(hubCollector{h}, h.auth.counts) // auth.counts: the broker's refusals (limits.go)
+	reg.MustRegister(hubCollector{h}, h.auth.counts, h.auth.web) // refusals of the broker and the log-in (limits.go)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
