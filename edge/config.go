@@ -26,6 +26,8 @@ type Config struct {
 	Outbox   OutboxConfig  `yaml:"outbox"`
 	Devices  []DeviceEntry `yaml:"devices"`
 	Booth    booth.Config  `yaml:"booth"` // the booth readout (edge/booth, docs/screens.md)
+	// Technicians may read /status and /metrics from the network (web.go).
+	Technicians []Technician `yaml:"technicians"`
 
 	file string
 }
