@@ -335,7 +335,9 @@ func flashBox(t testing.TB, img string, devices string, relPort int, extra ...st
 	devFile := filepath.Join(dir, "devices.yaml")
 	os.WriteFile(devFile, []byte("devices:\n"+devices), 0o600)
 	args := []string{"flash", "--crossing", "kz-demo", "--box", "booth-01",
-		"--hub", "tcp://10.0.2.100:1883", "--password", "secret", "--devices", devFile, "--debug"}
+		"--hub", "tcp://10.0.2.100:1883", "--password", "secret", "--devices", devFile, "--debug",
+		// edged's /status answers the host (not loopback to the guest) only for a technician.
+		"--technician", "qemu:" + strings.TrimSpace(run(t, "", nil, bin+"/hubd", "passwd", "secret"))}
 	if relPort != 0 {
 		args = append(args, "--update-url", "http://10.0.2.100:8090/", "--update-interval", "3s")
 	}
