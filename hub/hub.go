@@ -130,6 +130,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
+	rules.errs.log = log.With("part", "rules")
 	val, err := schema.New(drivers.PayloadSchemas())
 	if err != nil {
 		return nil, err

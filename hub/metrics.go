@@ -28,7 +28,7 @@ func countRefused(why string) {
 // time from the counters the hub already keeps.
 func (h *Hub) MetricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(hubCollector{h}, h.auth.counts, h.auth.web) // refusals of the broker and the log-in (limits.go)
+	reg.MustRegister(hubCollector{h}, h.auth.counts, h.auth.web, &h.ingest.rules.errs) // refusals (limits.go), rule errors (ruleerrors.go)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
