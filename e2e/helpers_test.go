@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -218,6 +219,12 @@ func validateAll(t *testing.T, rec *recorder) int {
 	for topic, msgs := range rec.all() {
 		for _, m := range msgs {
 			n++
+			// An observer receives readings with their personal fields
+			// withheld ("[personal]", docs/mqtt.md): those no longer match
+			// the payload schema, which the hub checked before storing.
+			if strings.HasSuffix(topic, "/readings") && bytes.Contains(m, []byte(`"[personal]"`)) {
+				continue
+			}
 			if err := v.Validate(m); err != nil {
 				t.Errorf("%s: message does not validate: %v", topic, err)
 			}
