@@ -86,7 +86,9 @@ func (h *authHook) allowed(identity, topic string, a access) bool {
 		return false
 	}
 	if _, ok := h.observers[identity]; ok {
-		return a == subscribe && strings.HasPrefix(topic, contract.Prefix+"/"+h.crossing+"/")
+		// A filter may be as wide as "#": every message it matches is
+		// checked again, as a plain topic, when it is delivered.
+		return a == subscribe && (strings.ContainsAny(topic, "+#") || strings.HasPrefix(topic, contract.Prefix+"/"+h.crossing+"/"))
 	}
 	if _, ok := h.boxes[identity]; !ok {
 		return false

@@ -196,8 +196,12 @@ func TestHostileObserverGetsNoPersonalData(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan []byte, 16)
-	watch.Subscribe(contract.Prefix+"/"+testCrossing+"/#", 1, func(_ paho.Client, m paho.Message) {
-		if strings.HasSuffix(m.Topic(), "/readings") {
+	var foreign atomic.Int64
+	watch.Subscribe("#", 1, func(_ paho.Client, m paho.Message) {
+		switch {
+		case !strings.HasPrefix(m.Topic(), contract.Prefix+"/"+testCrossing+"/"):
+			foreign.Add(1) // $SYS and the like: not the observer's
+		case strings.HasSuffix(m.Topic(), "/readings"):
 			got <- m.Payload()
 		}
 	}).Wait()
@@ -225,6 +229,9 @@ func TestHostileObserverGetsNoPersonalData(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("observer received no reading")
 		}
+	}
+	if n := foreign.Load(); n > 0 {
+		t.Fatalf("observer received %d messages outside the crossing", n)
 	}
 }
 
