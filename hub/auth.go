@@ -170,6 +170,11 @@ func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) (string, boo
 		h.counts.add("auth_busy")
 		return "", false
 	}
+	if h.throttle.backedOff(addr) { // failures while this one waited for its slot
+		h.throttle.release()
+		h.counts.add("backoff")
+		return "", false
+	}
 	if !ok || len(hash) == 0 {
 		ok, hash = false, dummyHash // an unknown user costs what a wrong password costs
 	}
