@@ -33,8 +33,10 @@ type Guard struct {
 	// (default 8); a box holds one, under its own client id.
 	ObserverSessions int `yaml:"observer_sessions"`
 	// Rate and Burst bound the packets per second one identity may send
-	// (default 50/s, burst 200: a box replaying its outbox after an outage
-	// sends 200 at once, then 50 a second): beyond it the broker reads that identity's
+	// (default 500/s, burst 1,000: a box replaying its outbox after an outage
+	// sends 1,000 at once, then 500 a second). Each connection's messages
+	// are processed one at a time, so a flooding box delays another box's
+	// reading by at most the one of its own in progress.: beyond it the broker reads that identity's
 	// connection more slowly, so others keep their share.
 	Rate  float64 `yaml:"rate"`
 	Burst int     `yaml:"burst"`
@@ -54,8 +56,8 @@ const (
 	DefaultPendingConnects  = 256
 	DefaultPendingPerAddr   = 32
 	DefaultObserverSessions = 8
-	DefaultRate             = 50
-	DefaultBurst            = 200
+	DefaultRate             = 500
+	DefaultBurst            = 1000
 	DefaultRetainedPerBox   = 64
 	DefaultMaxRetained      = 16 << 10
 	DefaultAuthChecks       = 1
