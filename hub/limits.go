@@ -233,6 +233,9 @@ func (a *authThrottle) failed(addr string) {
 				delete(a.fails, k)
 			}
 		}
+		if len(a.fails) > 10000 {
+			a.fails = map[string]*addrFailures{}
+		}
 	}
 	f := a.fails[addr]
 	if f == nil || now.Sub(f.last) > failureMemory {

@@ -130,6 +130,14 @@ func (g *loginGuard) fail(m map[string]*failures, key string, free int) {
 				delete(m, k)
 			}
 		}
+		if len(m) > 10000 { // still full: forget half, at random, rather than grow
+			for k := range m {
+				delete(m, k)
+				if len(m) <= 5000 {
+					break
+				}
+			}
+		}
 	}
 	f := m[key]
 	if f == nil || (now.After(f.until) && now.Sub(f.last) > time.Hour) {
