@@ -83,9 +83,9 @@ func (r *redactor) envelope(b []byte) []byte {
 	delete(doc, "raw")
 	kind, _ := doc["kind"].(string)
 	ptrs, known := r.personal[kind]
-	if !known {
+	if _, obj := doc["payload"].(map[string]any); !known || (len(ptrs) > 0 && !obj) {
 		if _, has := doc["payload"]; has {
-			doc["payload"] = withheld
+			doc["payload"] = withheld // a shape the schema does not describe
 		}
 	}
 	sent, _ := doc["personal"].([]any)
