@@ -100,15 +100,15 @@ func freePort(t *testing.T) string {
 	return addr
 }
 
-// startBox runs a real edged in-process; its HTTP (booth readout) is on the
-// returned address.
+// startBox runs a real edged in-process; its booth readout is on the
+// returned address (the readout's own listener).
 func startBox(t *testing.T, ctx context.Context, hubAddr, box, password string, clearAfter string, devs ...dev) string {
 	t.Helper()
-	httpAddr := freePort(t)
+	httpAddr, screenAddr := freePort(t), freePort(t)
 	var b strings.Builder
 	fmt.Fprintf(&b, "crossing: %s\nbox: %s\nstate_dir: %s\nhttp: %q\n", crossing, box, t.TempDir(), httpAddr)
 	fmt.Fprintf(&b, "hub: {address: %q, username: %s, password: %s}\n", hubAddr, box, password)
-	fmt.Fprintf(&b, "booth: {clear_after: %s, lang: ru, title: %q}\ndevices:\n", clearAfter, box)
+	fmt.Fprintf(&b, "booth: {clear_after: %s, lang: ru, title: %q, listen: %q}\ndevices:\n", clearAfter, box, screenAddr)
 	for _, d := range devs {
 		opts, _ := json.Marshal(d.options)
 		fmt.Fprintf(&b, "  - id: %s\n    driver: %s\n    transport: {type: serial, path: %s, baud: 9600}\n    options: %s\n", d.id, d.driver, d.path, opts)
@@ -132,7 +132,8 @@ func startBox(t *testing.T, ctx context.Context, hubAddr, box, password string, 
 		<-done
 	})
 	waitHTTP(t, "http://"+httpAddr+"/healthz")
-	return "http://" + httpAddr
+	waitHTTP(t, "http://"+screenAddr+"/booth/state")
+	return "http://" + screenAddr // the booth readout's own (loopback) listener
 }
 
 // waitHTTP is a readiness probe: edged opens its listener in a goroutine

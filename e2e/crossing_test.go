@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -135,11 +134,11 @@ func TestAnonymousAndForeignClientsRefused(t *testing.T) {
 	// itself: the hub drops the message and disconnects the client.
 	watch := subscribe(t, broker, "watch", "watchpw", contract.Prefix+"/"+crossing+"/#")
 	forged := []byte(`{"schema":"kordon.state/1","crossing":"kz-test","box":"booth-b","state":"offline","time":"2026-11-22T10:00:00Z"}`)
-	for i, topic := range []string{contract.BoxState(crossing, "booth-b"), contract.Commands(crossing, "booth-a")} {
+	for _, topic := range []string{contract.BoxState(crossing, "booth-b"), contract.Commands(crossing, "booth-a")} {
 		lost := make(chan error, 1)
-		a := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("a%d", i)).
-			SetUsername("booth-a").SetPassword("pwa").SetAutoReconnect(false).SetProtocolVersion(4).
-			SetConnectionLostHandler(func(_ mqtt.Client, err error) { lost <- err }))
+		a := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("kordon-kz-test-booth-a"). // a box connects only under its own id
+															SetUsername("booth-a").SetPassword("pwa").SetAutoReconnect(false).SetProtocolVersion(4).
+															SetConnectionLostHandler(func(_ mqtt.Client, err error) { lost <- err }))
 		if tok := a.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			t.Fatalf("booth-a connect: %v", tok.Error())
 		}
@@ -153,7 +152,7 @@ func TestAnonymousAndForeignClientsRefused(t *testing.T) {
 	}
 	// A message booth-a may send, sent after the forged ones: once it has
 	// arrived, the forged ones would have too.
-	a := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("a-ok").SetUsername("booth-a").SetPassword("pwa").SetProtocolVersion(4))
+	a := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("kordon-kz-test-booth-a").SetUsername("booth-a").SetPassword("pwa").SetProtocolVersion(4))
 	if tok := a.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("booth-a connect: %v", tok.Error())
 	}
@@ -180,9 +179,12 @@ func TestAnonymousAndForeignClientsRefused(t *testing.T) {
 	}
 }
 
+// httpJSON GETs a hub API route as the dashboard user sup (HTTP Basic).
 func httpJSON[T any](t *testing.T, url string) T {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, _ := http.NewRequest("GET", url, nil)
+	req.SetBasicAuth("sup", "suppw")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

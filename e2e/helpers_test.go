@@ -1,13 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -219,6 +219,12 @@ func validateAll(t *testing.T, rec *recorder) int {
 	for topic, msgs := range rec.all() {
 		for _, m := range msgs {
 			n++
+			// An observer receives readings with their personal fields
+			// withheld ("[personal]", docs/mqtt.md): those no longer match
+			// the payload schema, which the hub checked before storing.
+			if strings.HasSuffix(topic, "/readings") && bytes.Contains(m, []byte(`"[personal]"`)) {
+				continue
+			}
 			if err := v.Validate(m); err != nil {
 				t.Errorf("%s: message does not validate: %v", topic, err)
 			}
@@ -248,7 +254,7 @@ func loginSupervisor(t *testing.T, h *hub.Hub) *dashClient {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &dashClient{http: &http.Client{Jar: jar}, base: "http://" + h.HTTPAddr()}
-	resp, err := c.http.PostForm(c.base+"/dash/login", url.Values{"user": {"sup"}, "password": {"suppw"}})
+	resp, err := dash.PostLogin(c.http, c.base, "sup", "suppw")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,6 +93,23 @@ func (b *Box) Run(ctx context.Context) error {
 		}()
 		defer srv.Close()
 	}
+	// The booth readout has its own listener: it shows personal data, so
+	// only the booth's screen may reach it (edge/booth screen.go).
+	token, err := booth.ScreenToken(b.cfg.Booth)
+	if err != nil {
+		return err
+	}
+	boothAddr := b.cfg.Booth.Listen
+	if boothAddr == "" {
+		boothAddr = booth.DefaultListen
+	}
+	boothSrv := &http.Server{Addr: boothAddr, Handler: booth.Screen(b.booth, token), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := boothSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.log.Error("booth readout", "err", err)
+		}
+	}()
+	defer boothSrv.Close()
 	defer b.disconnect()
 	for _, dc := range b.devices {
 		wg.Add(1)
@@ -248,19 +265,26 @@ func (b *Box) publishState() {
 	c.Publish(contract.BoxState(b.cfg.Crossing, b.cfg.Box), 1, true, st)
 }
 
-// httpHandler serves /healthz and /status (the booth readout comes later).
+// httpHandler serves the technicians' endpoints: /healthz (open), and
+// /status and /metrics for a technician's credentials or the box itself
+// (web.go). The booth readout is not here: it has its own listener.
 func (b *Box) httpHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/", b.booth) // the booth readout (edge/booth); the routes below are more specific
+	tech := newTechnicians(b.cfg.Technicians)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /status", tech.protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(b.Status())
+	})))
+	mux.Handle("GET /metrics", tech.protect(b.metricsHandler()))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		mux.ServeHTTP(w, r)
 	})
-	mux.Handle("GET /metrics", b.metricsHandler())
-	return mux
 }
 
 // Status is a snapshot of the box for its status page and tests.

@@ -30,6 +30,8 @@ type Config struct {
 	Booth    booth.Config  `yaml:"booth"` // the booth readout (edge/booth, docs/screens.md)
 	// LogLevel is debug, info (the default), warn or error; -log-level overrides it.
 	LogLevel string `yaml:"log_level"`
+	// Technicians may read /status and /metrics from the network (web.go).
+	Technicians []Technician `yaml:"technicians"`
 
 	file string
 }

@@ -2,104 +2,400 @@ package hub
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/time/rate"
 
 	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/schema"
 )
 
-// authHook admits only known boxes (no anonymous clients) and binds each
-// box to its own topics. The hub's inline client does not pass through it.
+// authHook admits only known boxes and observers (no anonymous clients),
+// binds each to its topics through one decision (allowed) for everything a
+// client can name — PUBLISH, SUBSCRIBE, its Will, retained messages — and
+// bounds what each identity can make the broker hold or do (Guard). The
+// hub's inline client does not pass through it.
 type authHook struct {
 	mqtt.HookBase
 	crossing  string
 	boxes     map[string][]byte // box id -> bcrypt hash
 	observers map[string][]byte // read-only users -> bcrypt hash
-	refused   atomic.Int64      // connections refused
-	denied    atomic.Int64      // publishes/subscribes outside a box's topics
+	guard     Guard
+	validator *schema.Validator
+	redact    *redactor
+	broker    *mqtt.Server // set once the broker exists
+
+	counts    *refusals // the broker's refusals
+	web       *refusals // the dashboard's refused log-ins (web.go)
+	throttle  *authThrottle
+	rates     *rates
+	refused   atomic.Int64 // connections refused, any reason
+	denied    atomic.Int64 // topics refused by the ACL
+	listeners []*guardedListener
+
+	mu       sync.Mutex
+	pending  map[*mqtt.Client]pendingSession // admitted, not yet in the broker's client list
+	retained map[string]map[string]bool      // box -> its retained topics
+}
+
+type pendingSession struct {
+	identity string
+	at       time.Time
+}
+
+func newAuthHook(crossing string, boxes, observers map[string][]byte, g Guard, v *schema.Validator, r *redactor) *authHook {
+	g = g.withDefaults()
+	return &authHook{crossing: crossing, boxes: boxes, observers: observers, guard: g, validator: v, redact: r,
+		counts: newRefusals(mRefusals), web: newRefusals(mLoginRefusals), throttle: newAuthThrottle(g.AuthChecks),
+		rates:   &rates{limit: rate.Limit(g.Rate), burst: g.Burst, m: map[string]*rate.Limiter{}},
+		pending: map[*mqtt.Client]pendingSession{}, retained: map[string]map[string]bool{}}
 }
 
 func (h *authHook) ID() string { return "kordon-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished,
+		mqtt.OnPacketRead, mqtt.OnPublish, mqtt.OnWill, mqtt.OnPacketEncode}, []byte{b})
 }
 
-// OnConnectAuthenticate admits a client. On the mutual-TLS listener the
+// access is what a client asks to do with a topic.
+type access int
+
+const (
+	publish   access = iota
+	subscribe        // also checked for each message delivered
+	will
+	retain
+)
+
+// allowed is the one ACL decision. A box writes only the contract's
+// topics under its own root, except its commands (only the hub commands a
+// box); reads only its commands; may leave a Will only on its own state
+// topic; and retains only its state and device availability. An observer
+// reads the crossing's topics and writes nothing, not even a Will.
+func (h *authHook) allowed(identity, topic string, a access) bool {
+	if strings.ContainsAny(topic, "+#") && a != subscribe {
+		return false
+	}
+	if _, ok := h.observers[identity]; ok {
+		// A filter may be as wide as "#": every message it matches is
+		// checked again, as a plain topic, when it is delivered.
+		return a == subscribe && (strings.ContainsAny(topic, "+#") || strings.HasPrefix(topic, contract.Prefix+"/"+h.crossing+"/"))
+	}
+	if _, ok := h.boxes[identity]; !ok {
+		return false
+	}
+	t, ok := contract.Parse(topic)
+	own := ok && t.Crossing == h.crossing && t.Box == identity
+	switch a {
+	case subscribe:
+		return topic == contract.Commands(h.crossing, identity)
+	case will:
+		return own && t.Leaf == "state" && t.Device == ""
+	case retain:
+		return own && ((t.Leaf == "state" && t.Device == "") || (t.Leaf == "availability" && t.Device != ""))
+	default:
+		switch {
+		case !own:
+			return false
+		case t.Device == "":
+			return t.Leaf == "state" || t.Leaf == "replies"
+		default:
+			return t.Leaf == "readings" || t.Leaf == "availability"
+		}
+	}
+}
+
+// OnConnectAuthenticate admits a client: its identity, its client id, its
+// Will and its share of sessions must all be right.
+func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	identity, ok := h.authenticate(cl, pk)
+	reason := "credentials"
+	switch {
+	case !ok:
+	case !h.clientIDOK(identity, cl.ID):
+		reason = "client_id"
+	case !h.willOK(identity, pk.Connect):
+		reason = "will"
+	case !h.admitSession(identity, cl):
+		reason = "sessions"
+	default:
+		cl.Properties.Username = []byte(identity) // the ACL works on the proven identity
+		return true
+	}
+	if ok { // authenticate counts its own refusals
+		h.counts.add(reason)
+	}
+	h.refused.Add(1)
+	return false
+}
+
+// authenticate proves who the client is. On the mutual-TLS listener the
 // identity is the verified certificate's Common Name (a username, if sent,
 // must match it); elsewhere it is the username, checked against its bcrypt
-// hash, which compares in constant time (an unknown user costs the same as
-// a wrong password). Either way a box's client id belongs to that box only,
-// so no one can take over another box's session.
-func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+// hash — within the throttle, which counts its own refusals.
+func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) (string, bool) {
 	if cl.Net.Listener == tlsListenerID {
 		cn := peerCN(cl.Net.Conn)
 		_, known := h.boxes[cn]
 		user := string(pk.Connect.Username)
-		if cn == "" || !known || (user != "" && user != cn) || !h.clientIDOK(cn, cl.ID) {
-			h.refused.Add(1)
-			return false
+		if cn == "" || !known || (user != "" && user != cn) {
+			h.counts.add("credentials")
+			return "", false
 		}
-		cl.Properties.Username = []byte(cn) // the ACL works on the certificate's identity
-		return true
+		return cn, true
 	}
-	user := string(pk.Connect.Username)
+	user, pw := string(pk.Connect.Username), pk.Connect.Password
 	hash, ok := h.boxes[user]
 	if !ok {
 		hash, ok = h.observers[user]
 	}
-	if !ok || len(hash) == 0 {
-		ok, hash = false, dummyHash
+	if ok && len(hash) > 0 && h.throttle.known(user, pw) {
+		return user, true
 	}
-	err := bcrypt.CompareHashAndPassword(hash, pk.Connect.Password)
-	if !ok || err != nil || !h.clientIDOK(user, cl.ID) {
-		h.refused.Add(1)
+	addr := hostOf(cl.Net.Remote)
+	if h.throttle.backedOff(addr) {
+		h.counts.add("backoff")
+		return "", false
+	}
+	if !h.throttle.acquire(2 * time.Second) {
+		h.counts.add("auth_busy")
+		return "", false
+	}
+	if h.throttle.backedOff(addr) { // failures while this one waited for its slot
+		h.throttle.release()
+		h.counts.add("backoff")
+		return "", false
+	}
+	if !ok || len(hash) == 0 {
+		ok, hash = false, dummyHash // an unknown user costs what a wrong password costs
+	}
+	h.counts.add("bcrypt_checks")
+	err := bcrypt.CompareHashAndPassword(hash, pw)
+	h.throttle.release()
+	if !ok || err != nil {
+		h.throttle.failed(addr)
+		h.counts.add("credentials")
+		return "", false
+	}
+	h.throttle.succeeded(addr)
+	h.throttle.remember(user, pw)
+	return user, true
+}
+
+// clientIDOK binds client ids to identities: a box connects only as
+// kordon-<crossing>-<box>; those ids are reserved to their boxes; and an id
+// held (connected or as a kept session) by one identity cannot be taken by
+// another, which would take over its session.
+func (h *authHook) clientIDOK(identity, id string) bool {
+	prefix := "kordon-" + h.crossing + "-"
+	if _, box := h.boxes[identity]; box {
+		return id == prefix+identity
+	}
+	if strings.HasPrefix(id, prefix) {
 		return false
+	}
+	if h.broker != nil {
+		if old, ok := h.broker.Clients.Get(id); ok && string(old.Properties.Username) != identity {
+			return false
+		}
 	}
 	return true
 }
 
-// clientIDOK: the client id kordon-<crossing>-<box> is reserved to that box.
-func (h *authHook) clientIDOK(identity, id string) bool {
-	prefix := "kordon-" + h.crossing + "-"
-	return !strings.HasPrefix(id, prefix) || id == prefix+identity
+// willOK applies the ACL to the Will a client leaves at CONNECT: mochi
+// publishes a Will without an ACL check, so it is judged here, once, where
+// the client can be told no. A box's Will must be its own offline state.
+func (h *authHook) willOK(identity string, c packets.ConnectParams) bool {
+	if !c.WillFlag {
+		return true
+	}
+	if !h.allowed(identity, c.WillTopic, will) || len(c.WillPayload) > h.guard.MaxRetained {
+		return false
+	}
+	var st contract.State
+	if h.validator.Validate(c.WillPayload) != nil || json.Unmarshal(c.WillPayload, &st) != nil {
+		return false
+	}
+	return st.Schema == contract.StateV1 && st.Box == identity && st.Crossing == h.crossing && st.State == "offline"
+}
+
+// OnWill re-applies the decision when the Will is sent (a belt to the
+// CONNECT check's braces): a Will that is not allowed goes nowhere.
+func (h *authHook) OnWill(cl *mqtt.Client, w mqtt.Will) (mqtt.Will, error) {
+	if cl.Net.Inline || h.allowed(string(cl.Properties.Username), w.TopicName, will) {
+		return w, nil
+	}
+	h.counts.add("will")
+	w.TopicName = contract.Prefix + "/" + h.crossing + "/hub/refused-will"
+	w.Retain = false
+	w.Payload = nil
+	return w, nil
+}
+
+// admitSession caps the sessions of one identity: a box one (its own
+// client id; a reconnect takes over its old session), an observer
+// ObserverSessions.
+func (h *authHook) admitSession(identity string, cl *mqtt.Client) bool {
+	limit := 1
+	if _, ok := h.observers[identity]; ok {
+		limit = h.guard.ObserverSessions
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	now := time.Now()
+	for c, p := range h.pending {
+		switch {
+		case now.Sub(p.at) > time.Minute: // its CONNACK never went out
+			delete(h.pending, c)
+		case p.identity == identity && c.ID != cl.ID:
+			n++
+		}
+	}
+	if h.broker != nil {
+		for _, c := range h.broker.Clients.GetAll() {
+			if string(c.Properties.Username) == identity && c.ID != cl.ID && !c.Closed() {
+				n++
+			}
+		}
+	}
+	if n >= limit {
+		return false
+	}
+	h.pending[cl] = pendingSession{identity: identity, at: now}
+	return true
+}
+
+// OnSessionEstablished: the client is in the broker's list now (and no
+// longer pending on its listener).
+func (h *authHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	h.mu.Lock()
+	delete(h.pending, cl)
+	h.mu.Unlock()
+	for _, l := range h.listeners {
+		l.established(cl.Net.Conn)
+	}
+}
+
+// OnACLCheck applies the decision to PUBLISH (write), to SUBSCRIBE filters
+// and to each message the broker delivers (read).
+func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	a := subscribe
+	if write {
+		a = publish
+	}
+	if h.allowed(string(cl.Properties.Username), topic, a) {
+		return true
+	}
+	h.denied.Add(1)
+	h.counts.add("acl")
+	return false
+}
+
+// OnPacketRead spends the identity's rate: a client over its share waits
+// (its connection is read more slowly), so one flooding box cannot take
+// the broker's time from the others.
+func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline || pk.FixedHeader.Type != packets.Publish {
+		return pk, nil
+	}
+	l := h.rates.of(string(cl.Properties.Username))
+	if l.Allow() {
+		return pk, nil
+	}
+	h.counts.add("rate")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.Wait(ctx); err != nil {
+		return pk, packets.ErrMessageRateTooHigh
+	}
+	return pk, nil
+}
+
+// OnPublish runs before ingest: a box's state and availability must name
+// the box (and device) of their topic, and only the contract's retained
+// topics may be retained, bounded in size and in number per box.
+func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	box := string(cl.Properties.Username)
+	t, _ := contract.Parse(pk.TopicName)
+	if (t.Leaf == "state" || t.Leaf == "availability") && !h.namesItsTopic(t, pk.Payload) {
+		h.counts.add("identity")
+		return pk, packets.CodeSuccessIgnore
+	}
+	if t.Leaf == "state" || t.Leaf == "availability" {
+		if !h.heldOK(box, pk) {
+			h.counts.add("retain")
+			return pk, packets.CodeSuccessIgnore
+		}
+	} else if pk.FixedHeader.Retain {
+		h.counts.add("retain")
+		return pk, packets.CodeSuccessIgnore
+	}
+	return pk, nil
+}
+
+func (h *authHook) namesItsTopic(t contract.Parsed, payload []byte) bool {
+	var m struct {
+		Box, Device string
+		Crossing    *string
+	}
+	if json.Unmarshal(payload, &m) != nil || m.Box != t.Box || m.Device != t.Device {
+		return false
+	}
+	return m.Crossing == nil || *m.Crossing == t.Crossing
+}
+
+// heldOK bounds the state and availability messages of one box, retained
+// or not (the broker keeps the retained ones, the hub the latest of each
+// for its screens): each at most MaxRetained bytes, RetainedPerBox topics.
+func (h *authHook) heldOK(box string, pk packets.Packet) bool {
+	if !h.allowed(box, pk.TopicName, retain) || len(pk.Payload) > h.guard.MaxRetained {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	held := h.retained[box]
+	if held == nil {
+		held = map[string]bool{}
+		h.retained[box] = held
+	}
+	if !held[pk.TopicName] && len(held) >= h.guard.RetainedPerBox {
+		return false
+	}
+	held[pk.TopicName] = true
+	return true
+}
+
+// OnPacketEncode redacts readings for observers just before they are
+// written: whatever the sender listed as personal, the kind's schema
+// decides (redact.go).
+func (h *authHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type != packets.Publish || cl.Net.Inline {
+		return pk
+	}
+	if _, ok := h.observers[string(cl.Properties.Username)]; !ok {
+		return pk
+	}
+	if t, ok := contract.Parse(pk.TopicName); ok && t.Leaf == "readings" {
+		pk.Payload = h.redact.envelope(pk.Payload)
+	}
+	return pk
 }
 
 // dummyHash keeps the timing of unknown and known users alike.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such box"), bcrypt.DefaultCost)
-
-// OnACLCheck lets a box write under kordon/v1/<crossing>/<box>/ except its
-// commands topic (only the hub commands a box), and read only its commands.
-func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	box := string(cl.Properties.Username)
-	if _, ok := h.observers[box]; ok {
-		ok = !write && strings.HasPrefix(topic, contract.Prefix+"/"+h.crossing+"/")
-		if !ok {
-			h.denied.Add(1)
-		}
-		return ok
-	}
-	if _, ok := h.boxes[box]; !ok {
-		h.denied.Add(1)
-		return false
-	}
-	commands := contract.Commands(h.crossing, box)
-	var ok bool
-	if write {
-		ok = strings.HasPrefix(topic, contract.BoxRoot(h.crossing, box)) && topic != commands &&
-			!strings.ContainsAny(topic, "+#")
-	} else {
-		ok = topic == commands
-	}
-	if !ok {
-		h.denied.Add(1)
-	}
-	return ok
-}
 
 // applyLimits bounds what one client can make the broker hold: payload
 // size, unacknowledged messages, session lifetime and client count.

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -50,7 +49,7 @@ func startCommandHub(t *testing.T) *Hub {
 // fakeBox logs in as a box, and answers every command it gets with answer.
 func fakeBox(t *testing.T, h *Hub, box string, answer func(contract.Command) []contract.Reply) paho.Client {
 	t.Helper()
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + h.MQTTAddr()).SetClientID("fake-" + box).
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + h.MQTTAddr()).SetClientID("kordon-kz-test-" + box).
 		SetUsername(box).SetPassword("pw-" + box).SetProtocolVersion(4).SetOrderMatters(false))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect %s: %v", box, tok.Error())
@@ -84,7 +83,7 @@ func login(t *testing.T, h *Hub, user string) *client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &client{http: &http.Client{Jar: jar}, base: "http://" + h.HTTPAddr()}
-	resp, err := c.http.PostForm(c.base+"/dash/login", url.Values{"user": {user}, "password": {"pw-" + user}})
+	resp, err := dash.PostLogin(c.http, c.base, user, "pw-"+user)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -53,7 +52,7 @@ func logIn(t *testing.T, h *Hub, user, pw string) *viewer {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	v := &viewer{t: t, base: "http://" + h.HTTPAddr(), c: &http.Client{Jar: jar, Timeout: 20 * time.Second}}
-	resp, err := v.c.PostForm(v.base+"/dash/login", url.Values{"user": {user}, "password": {pw}})
+	resp, err := dash.PostLogin(v.c, v.base, user, pw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,9 +142,9 @@ func TestDashboardLogInAndRoles(t *testing.T) {
 	if code := off.act("nope", "ack", "", true); code != http.StatusNotFound {
 		t.Errorf("ack of unknown alert = %d, want 404", code)
 	}
-	// The public API shows the new state too.
+	// The API (for a logged-in viewer) shows the new state too.
 	var api []contract.Alert
-	resp, _ := http.Get("http://" + h.HTTPAddr() + "/api/alerts")
+	resp, _ := off.c.Get("http://" + h.HTTPAddr() + "/api/alerts")
 	json.NewDecoder(resp.Body).Decode(&api)
 	resp.Body.Close()
 	if len(api) != 1 || api[0].State != "acknowledged" {

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/hub/dash"
@@ -41,8 +40,9 @@ type Config struct {
 	// (monitoring tools, the BLO's own clients, tests).
 	Observers []Observer  `yaml:"observers"`
 	Limits    LimitConfig `yaml:"limits"`
-	TLS       *TLSConfig  `yaml:"tls"`   // mutual-TLS listener (tls.go), the production mode
-	Users     []dash.User `yaml:"users"` // dashboard log-ins (hub/dash, docs/screens.md)
+	TLS       *TLSConfig  `yaml:"tls"`      // mutual-TLS listener (tls.go), the production mode
+	Users     []dash.User `yaml:"users"`    // dashboard log-ins (hub/dash, docs/screens.md)
+	HTTPTLS   *WebTLS     `yaml:"http_tls"` // serve the web listener over HTTPS (web.go)
 	// Watchlist of wanted documents, held as keyed hashes (hub/watchlist, watch.go).
 	Watchlist watchlist.Config `yaml:"watchlist"`
 	// LogLevel is debug, info (the default), warn or error; -log-level overrides it.
@@ -64,10 +64,11 @@ type Observer struct {
 
 // LimitConfig bounds what one client can make the hub do.
 type LimitConfig struct {
-	MaxPayload    int    `yaml:"max_payload"`    // bytes, default 256 KiB
-	MaxInflight   uint16 `yaml:"max_inflight"`   // unacknowledged QoS 1 messages per client, default 64
-	SessionExpiry uint32 `yaml:"session_expiry"` // seconds a disconnected session is kept, default 3600
-	MaxClients    int64  `yaml:"max_clients"`    // connected clients, default 256
+	MaxPayload    int              `yaml:"max_payload"`    // bytes, default 256 KiB
+	MaxInflight   uint16           `yaml:"max_inflight"`   // unacknowledged QoS 1 messages per client, default 64
+	SessionExpiry uint32           `yaml:"session_expiry"` // seconds a disconnected session is kept, default 3600
+	MaxClients    int64            `yaml:"max_clients"`    // connected clients, default 256
+	Guard         `yaml:",inline"` // per-identity limits of the broker (limits.go)
 }
 
 // Hub is one running hubd.
@@ -107,6 +108,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
+	rules.errs.log = log.With("part", "rules")
 	val, err := schema.New(drivers.PayloadSchemas())
 	if err != nil {
 		return nil, err
@@ -134,7 +136,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		}
 		observers[o.User] = []byte(o.PasswordHash)
 	}
-	h.auth = &authHook{crossing: cfg.Crossing, boxes: boxes, observers: observers}
+	h.auth = newAuthHook(cfg.Crossing, boxes, observers, cfg.Limits.Guard, val, newRedactor(drivers.PayloadSchemas()))
 	h.ingest = &ingestHook{hub: h, validator: val, rules: rules, maxPayload: maxPayload, states: map[string][]byte{}}
 
 	opts := &mqtt.Options{InlineClient: true, Logger: logging.Library(log.With("part", "broker"), "broker connection ended")}
@@ -143,6 +145,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	applyLimits(opts.Capabilities, cfg.Limits)
 	h.gaps = newGapTracker(h)
 	h.broker = mqtt.New(opts)
+	h.auth.broker = h.broker
 	if err := h.broker.AddHook(h.auth, nil); err != nil {
 		return nil, err
 	}
@@ -166,7 +169,8 @@ func (h *Hub) Start() error {
 		}
 		h.mqttAddr = ln.Addr()
 		ln.Close() // mochi opens its own listener on the address we proved free
-		tcp := listeners.NewTCP(listeners.Config{ID: "boxes", Address: h.mqttAddr.String()})
+		tcp := newGuardedListener("boxes", h.mqttAddr.String(), nil, h.auth.guard, h.auth.counts)
+		h.auth.listeners = append(h.auth.listeners, tcp)
 		if err := h.broker.AddListener(tcp); err != nil {
 			return err
 		}
@@ -185,7 +189,7 @@ func (h *Hub) Start() error {
 		h.httpAddr = hl.Addr()
 		h.http = &http.Server{Handler: h.webHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
-			if err := h.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := h.serveHTTP(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				h.log.Error("http", "err", err)
 			}
 		}()

@@ -29,7 +29,7 @@ func countRefused(why string) {
 // time from the counters the hub already keeps.
 func (h *Hub) MetricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(hubCollector{h}, deviceCollector{h}) // deviceCollector: metrics_devices.go
+	reg.MustRegister(hubCollector{h}, deviceCollector{h}, h.auth.counts, h.auth.web, &h.ingest.rules.errs) // deviceCollector: metrics_devices.go; refusals (limits.go), rule errors (ruleerrors.go)
 	runtimemetrics.Register(reg, "hubd")
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
@@ -69,7 +69,7 @@ func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
 	})
 	refusedMu.Unlock()
 	n(mClients, h.auth.refused.Load(), "credentials")
-	n(mClients, tlsRefused.Load(), "certificate")
+	n(mClients, h.auth.counts.get("certificate"), "certificate")
 	n(mDenied, h.auth.denied.Load())
 	n(mAlerts, h.ingest.alerts.Load())
 	n(mGaps, h.gaps.gaps.Load())

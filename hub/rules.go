@@ -311,6 +311,7 @@ type ruleSet struct {
 	suppressed atomic.Int64
 	reloaded   chan error // one per reload attempt, for tests; never blocks
 	fileStamp  string
+	errs       ruleErrors // run-time evaluation failures (ruleerrors.go)
 }
 
 // alertSink records what happens to alerts already raised.
@@ -352,6 +353,7 @@ func (rs *ruleSet) reload() error {
 		if rules, err = parseRules(rs.path, b); err == nil {
 			rs.mu.Lock()
 			rs.rules, rs.loaded, rs.lastErr = rules, time.Now(), ""
+			rs.errs.reset() // new rules: report their own failures afresh
 			rs.mu.Unlock()
 		}
 	}
@@ -383,12 +385,14 @@ type RulesInfo struct {
 	Rules      []string  `json:"rules"`
 	LastError  string    `json:"last_error,omitempty"`
 	Suppressed int64     `json:"suppressed"`
+	// Errors are rules that failed at run time, by rule id (ruleerrors.go).
+	Errors map[string]RuleError `json:"errors,omitempty"`
 }
 
 func (rs *ruleSet) info() RulesInfo {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	ri := RulesInfo{File: rs.name, Loaded: rs.loaded, LastError: rs.lastErr, Suppressed: rs.suppressed.Load()}
+	ri := RulesInfo{File: rs.name, Loaded: rs.loaded, LastError: rs.lastErr, Suppressed: rs.suppressed.Load(), Errors: rs.errs.snapshot()}
 	for _, r := range rs.rules {
 		ri.Rules = append(ri.Rules, r.ID)
 	}
@@ -435,17 +439,17 @@ func evaluate(rs *ruleSet, crossing string, r *reading.Reading, payload json.Raw
 		}
 		key := rule.ID + "\x00" + r.Box + "\x00" + r.Device
 		if id, ok := st.latched[key]; ok {
-			if holds(rule.clearPrg, vars) {
+			if rs.holds(rule, rule.clearPrg, vars) {
 				delete(st.latched, key)
 				if rs.sink != nil {
 					rs.sink.cleared(id, ref, now)
 				}
-			} else if holds(rule.prg, vars) {
+			} else if rs.holds(rule, rule.prg, vars) {
 				repeat(id)
 			}
 			continue
 		}
-		if !holds(rule.prg, vars) {
+		if !rs.holds(rule, rule.prg, vars) {
 			continue
 		}
 		if h, ok := st.until[key]; ok && r.Origin.Before(h.until) {
@@ -482,7 +486,7 @@ func (rs *ruleSet) correlate(rule *Rule, vars map[string]any, r *reading.Reading
 		if side {
 			prg = rule.withPrg
 		}
-		if !holds(prg, vars) {
+		if !rs.holds(rule, prg, vars) {
 			continue
 		}
 		best := -1
@@ -525,12 +529,13 @@ func absDur(d time.Duration) time.Duration {
 	return d
 }
 
-func holds(prg cel.Program, vars map[string]any) bool {
+func (rs *ruleSet) holds(rule *Rule, prg cel.Program, vars map[string]any) bool {
 	if prg == nil {
 		return false
 	}
 	v, _, err := prg.Eval(vars)
 	if err != nil {
+		rs.errs.record(rule.ID, err)
 		return false
 	}
 	b, ok := v.Value().(bool)

@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sync/atomic"
-
-	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
 // TLSConfig is the production listener (docs/security.md): mutual TLS, each
@@ -26,13 +23,10 @@ type TLSConfig struct {
 // from the certificate only on it.
 const tlsListenerID = "boxes-tls"
 
-// tlsRefused counts handshakes refused for a bad client certificate.
-var tlsRefused atomic.Int64
-
 // serverTLS builds the listener's config. Client certificates are checked
 // in VerifyPeerCertificate rather than by ClientAuth's built-in check so a
 // refusal can be counted; the check itself is x509.Verify, as the built-in.
-func serverTLS(c *TLSConfig) (*tls.Config, error) {
+func serverTLS(c *TLSConfig, counts *refusals) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
@@ -52,7 +46,7 @@ func serverTLS(c *TLSConfig) (*tls.Config, error) {
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
 			err := verifyClient(pool, raw)
 			if err != nil {
-				tlsRefused.Add(1)
+				counts.add("certificate")
 			}
 			return err
 		},
@@ -85,7 +79,7 @@ func (h *Hub) startTLS() error {
 	if c == nil || c.Address == "" {
 		return nil
 	}
-	tc, err := serverTLS(c)
+	tc, err := serverTLS(c, h.auth.counts)
 	if err != nil {
 		return err
 	}
@@ -95,7 +89,9 @@ func (h *Hub) startTLS() error {
 	}
 	h.tlsAddr = ln.Addr()
 	ln.Close() // mochi opens its own listener on the address we proved free
-	return h.broker.AddListener(listeners.NewTCP(listeners.Config{ID: tlsListenerID, Address: h.tlsAddr.String(), TLSConfig: tc}))
+	l := newGuardedListener(tlsListenerID, h.tlsAddr.String(), tc, h.auth.guard, h.auth.counts)
+	h.auth.listeners = append(h.auth.listeners, l)
+	return h.broker.AddListener(l)
 }
 
 // TLSAddr is the mutual-TLS listener's address, or "".

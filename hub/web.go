@@ -1,62 +1,88 @@
 package hub
 
 import (
-	_ "embed"
+	"crypto/tls"
+	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/kordon/kordon/hub/dash"
-	"github.com/kordon/kordon/internal/reading"
 )
 
-//go:embed live.html
-var livePage []byte
+//go:embed live
+var liveFS embed.FS
 
 // webHandler serves the BLO dashboard (/dash/, log-in required), the plain
 // live page (/live: readings and alerts as they arrive, personal data
-// withheld) and a small JSON API.
+// withheld) and a small JSON API. Everything that shows readings or alerts
+// needs a dashboard log-in (a session, or a dashboard user's HTTP Basic
+// credentials for tools); only health is open: /healthz, /api/counters and
+// /metrics, which carry counts and box/device names, never a reading.
 func (h *Hub) webHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle("GET /metrics", h.MetricsHandler())
+	mux.HandleFunc("GET /api/counters", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, h.Counters()) })
 	d, err := h.dashboard()
 	if err != nil {
-		h.log.Error("dashboard disabled", "err", err)
-	} else {
-		mux.Handle("/dash/", d.Handler())
+		h.log.Error("dashboard disabled: live page and API closed", "err", err)
+		return dash.SecurityHeaders(mux)
 	}
+	mux.Handle("/dash/", d.Handler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/dash/", http.StatusSeeOther)
 	})
-	mux.HandleFunc("GET /live", func(w http.ResponseWriter, r *http.Request) {
+	static, _ := fs.Sub(liveFS, "live")
+	mux.Handle("GET /live", d.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := liveFS.ReadFile("live/live.html")
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(livePage)
-	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	mux.Handle("GET /metrics", h.MetricsHandler())
-	mux.HandleFunc("GET /api/readings", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(b)
+	}), true))
+	mux.Handle("GET /live/", http.StripPrefix("/live/", http.FileServerFS(static)))
+	mux.Handle("GET /api/readings", d.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rows, err := h.store.recentReadings(r.Context(), limitParam(r))
 		if err != nil {
 			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		for i := range rows {
-			rows[i] = reading.Redacted(rows[i])
+			rows[i] = h.auth.redact.envelope(rows[i])
 		}
 		writeJSON(w, rows)
-	})
-	mux.HandleFunc("GET /api/alerts", func(w http.ResponseWriter, r *http.Request) {
+	}), false))
+	mux.Handle("GET /api/alerts", d.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rows, err := h.store.recentAlerts(r.Context(), limitParam(r))
 		if err != nil {
 			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		writeJSON(w, rows)
-	})
-	mux.HandleFunc("GET /api/counters", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, h.Counters()) })
-	mux.HandleFunc("GET /events", h.serveEvents)
-	return mux
+	}), false))
+	mux.Handle("GET /events", d.Protect(http.HandlerFunc(h.serveEvents), false))
+	return dash.SecurityHeaders(mux)
+}
+
+// serveHTTP serves the web listener, over TLS when http_tls is set.
+func (h *Hub) serveHTTP(ln net.Listener) error {
+	if t := h.cfg.HTTPTLS; t != nil {
+		h.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		return h.http.ServeTLS(ln, t.Cert, t.Key)
+	}
+	return h.http.Serve(ln)
+}
+
+// WebTLS serves the dashboard over HTTPS: the hub's certificate from
+// cmd/kordon-certs (hub.pem / hub.key, issued by the crossing CA), or one
+// given.
+type WebTLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
 }
 
 // serveEvents streams live events as server-sent events: first the current
@@ -84,6 +110,9 @@ func (h *Hub) serveEvents(w http.ResponseWriter, r *http.Request) {
 		case e, ok := <-ch:
 			if !ok {
 				return
+			}
+			if e.Name == "reading" {
+				e.Data = h.auth.redact.envelope(e.Data)
 			}
 			writeEvent(w, e)
 			fl.Flush()
@@ -135,5 +164,8 @@ func (h *Hub) dashboard() (*dash.Dash, error) {
 		Rules:    func() any { return h.Rules() },
 		Log:      h.log.With("part", "dash"),
 		Commands: h.commandAPI(), // behind log-in, role and CSRF (commands.go)
+		// Over TLS the cookies are Secure anyway; behind a TLS proxy too.
+		SecureCookies: h.cfg.HTTPTLS != nil,
+		Count:         h.auth.web.add,
 	})
 }

@@ -14,6 +14,9 @@ MQTT_PORT=${KORDON_MQTT_PORT:-18830}
 HTTP_PORT=${KORDON_HTTP_PORT:-18080}
 BOOTH1_HTTP=${KORDON_BOOTH1_PORT:-18081}
 BOOTH2_HTTP=${KORDON_BOOTH2_PORT:-18082}
+# The booth readouts (personal data) listen apart, on loopback only.
+BOOTH1_SCREEN=${KORDON_BOOTH1_SCREEN_PORT:-18091}
+BOOTH2_SCREEN=${KORDON_BOOTH2_SCREEN_PORT:-18092}
 CROSSING=kz-demo
 
 rm -rf "$RUN"
@@ -70,6 +73,7 @@ for _ in $(seq 1 100); do
 done
 
 port_of() { [ "$1" = booth-01 ] && echo "$BOOTH1_HTTP" || echo "$BOOTH2_HTTP"; }
+screen_of() { [ "$1" = booth-01 ] && echo "$BOOTH1_SCREEN" || echo "$BOOTH2_SCREEN"; }
 for box in $(printf '%s\n' "${!box_devices[@]}" | sort); do
   mkdir -p "$RUN/$box"
   cat > "$RUN/$box/edged.yaml" <<YAML
@@ -78,7 +82,7 @@ box: $box
 state_dir: $RUN/$box/state
 http: "127.0.0.1:$(port_of "$box")"
 hub: {address: "tcp://127.0.0.1:$MQTT_PORT", username: $box, password: $box-secret}
-booth: {clear_after: 45s, lang: en, title: "$box"}
+booth: {clear_after: 45s, lang: en, title: "$box", listen: "127.0.0.1:$(screen_of "$box")"}
 devices:
 ${box_devices[$box]}
 YAML
@@ -92,10 +96,12 @@ cat <<TXT
 
   BLO dashboard (alerts, boxes, history): http://127.0.0.1:$HTTP_PORT/dash/
       log in as supervisor / supervisor   (or officer / officer)
-  Booth screens (officer's readout):      http://127.0.0.1:$BOOTH1_HTTP/   http://127.0.0.1:$BOOTH2_HTTP/
-  Plain live feed (no log-in):           http://127.0.0.1:$HTTP_PORT/live
-  Box status:                            http://127.0.0.1:$BOOTH1_HTTP/status   http://127.0.0.1:$BOOTH2_HTTP/status
-  Hub API and metrics:                   http://127.0.0.1:$HTTP_PORT/api/readings  /api/alerts  /metrics
+  Booth screens (officer's readout):      http://127.0.0.1:$BOOTH1_SCREEN/   http://127.0.0.1:$BOOTH2_SCREEN/
+  Plain live feed (after log-in):        http://127.0.0.1:$HTTP_PORT/live
+  Box status (on this machine; from the network a technician's log-in):
+                                         http://127.0.0.1:$BOOTH1_HTTP/status   http://127.0.0.1:$BOOTH2_HTTP/status
+  Hub API (log-in or -u supervisor:supervisor):  http://127.0.0.1:$HTTP_PORT/api/readings  /api/alerts
+  Hub health (open):                     http://127.0.0.1:$HTTP_PORT/metrics  /healthz
   MQTT (read-only observer):
     mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -u watch -P watch -t 'kordon/v1/#' -v
   Logs:                                 $RUN/logs/
@@ -110,8 +116,8 @@ if [ $smoke -eq 1 ]; then
   start=$(date +%s%3N)
   ok=0
   for _ in $(seq 1 300); do
-    r=$(curl -fsS "http://127.0.0.1:$HTTP_PORT/api/readings?limit=100" 2>/dev/null || true)
-    a=$(curl -fsS "http://127.0.0.1:$HTTP_PORT/api/alerts?limit=100" 2>/dev/null || true)
+    r=$(curl -fsS -u supervisor:supervisor "http://127.0.0.1:$HTTP_PORT/api/readings?limit=100" 2>/dev/null || true)
+    a=$(curl -fsS -u supervisor:supervisor "http://127.0.0.1:$HTTP_PORT/api/alerts?limit=100" 2>/dev/null || true)
     if grep -q '"box":"booth-01"' <<<"$r" && grep -q '"valid":true' <<<"$r" && grep -q '"issuer":"UTO"' <<<"$r" \
        && grep -q '"rule":"document-check-failed"' <<<"$a"; then
       ok=1; break

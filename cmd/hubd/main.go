@@ -94,12 +94,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "hubd:", err)
 		os.Exit(1)
 	}
+	// Signals are caught before the listeners open: a SIGTERM as soon as
+	// the hub answers still closes it cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if err := h.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "hubd:", err)
 		os.Exit(1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	// SIGHUP re-reads the rules file now (it is also re-read when it changes).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

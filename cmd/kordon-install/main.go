@@ -69,7 +69,7 @@ TARGET is a whole disk (/dev/sdb, /dev/mmcblk0) or an image file. A disk
 already provisioned as another box is refused unless --force is given.
 Identity flags (flash, provision):
   --crossing ID --box ID --hub tcp://HOST:PORT [--username U] --password P | --password-file F
-  [--ca F --cert F --key F] [--devices devices.yaml] [--http :8081]
+  [--ca F --cert F --key F] [--devices devices.yaml] [--http :8081] [--technician USER:HASH]
   [--update-url http://HOST/releases/vm/] [--update-interval 1h] [--health-timeout 3m] [--debug]`
 
 // stopError ends the command with an exit code, its message already printed.
@@ -140,6 +140,7 @@ func flags(name, synopsis string, o *options) *flag.FlagSet {
 	fs.StringVar(&o.KeyFile, "key", "", "box client key (PEM)")
 	fs.StringVar(&o.DevicesFile, "devices", "", "YAML list of the box's devices (edged config devices:), checked as edged checks it")
 	fs.StringVar(&o.HTTP, "http", ":8081", "edged status/health address")
+	fs.StringVar(&o.Technician, "technician", "", "USER:BCRYPT-HASH who may read edged's /status and /metrics from the network")
 	fs.StringVar(&o.UpdateURL, "update-url", "", "where the box pulls signed releases (http://HOST/PATH/)")
 	fs.StringVar(&o.UpdateInterval, "update-interval", "", "how often it looks (default 1h)")
 	fs.StringVar(&o.HealthTimeout, "health-timeout", "", "how long a new release gets to pass edged's health check before rollback (default 3m)")

@@ -49,6 +49,9 @@ type ProvisionInput struct {
 	CAFile, CertFile, KeyFile string // host paths
 	DevicesFile               string // YAML: a list of devices, or a map with devices:
 	HTTP                      string // edged's status address
+	// Technician, "USER:BCRYPT-HASH", may read edged's /status and /metrics
+	// from the network (`hubd passwd SECRET` prints a hash).
+	Technician string
 	Debug                     bool   // enable the read-only debug view of gokrazy logs
 }
 
@@ -140,6 +143,8 @@ type edgedConfig struct {
 	HTTP     string   `yaml:"http"`
 	Hub      edgedHub `yaml:"hub"`
 	Devices  any      `yaml:"devices"`
+	// Technicians as edged reads them (edge.Technician).
+	Technicians []map[string]string `yaml:"technicians,omitempty"`
 }
 
 // stage writes the /perm tree for the box into dir (dir/kordon/...).
@@ -199,6 +204,13 @@ func (in *ProvisionInput) stage(dir string) (identityJSON []byte, err error) {
 		Devices: devices}
 	if id.Hub.Cert != "" {
 		cfg.Hub.TLS = &edgedTLS{CA: id.Hub.CA, Cert: id.Hub.Cert, Key: id.Hub.Key}
+	}
+	if in.Technician != "" {
+		user, hash, ok := strings.Cut(in.Technician, ":")
+		if !ok || user == "" || !strings.HasPrefix(hash, "$2") {
+			return nil, fmt.Errorf("--technician: want USER:BCRYPT-HASH (hubd passwd prints a hash)")
+		}
+		cfg.Technicians = []map[string]string{{"user": user, "password_hash": hash}}
 	}
 	var yb bytes.Buffer
 	yb.WriteString("# written by kordon-install; box identity is in identity.json\n")

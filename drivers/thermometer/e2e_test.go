@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -158,7 +157,9 @@ func (w *watcher) until(t *testing.T, within time.Duration, ok func([]wireReadin
 
 func alerts(t *testing.T, h *hub.Hub) []contract.Alert {
 	t.Helper()
-	resp, err := http.Get("http://" + h.HTTPAddr() + "/api/alerts?limit=1000")
+	req, _ := http.NewRequest("GET", "http://"+h.HTTPAddr()+"/api/alerts?limit=1000", nil)
+	req.SetBasicAuth("sup", "suppw") // the API needs a dashboard user
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +255,7 @@ func dashGet(t *testing.T, h *hub.Hub, path string, v any) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
 	base := "http://" + h.HTTPAddr()
-	resp, err := c.PostForm(base+"/dash/login", url.Values{"user": {"sup"}, "password": {"suppw"}})
+	resp, err := dash.PostLogin(c, base, "sup", "suppw")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,18 @@ type Config struct {
 	Lang string `yaml:"lang"`
 	// Title names the booth on screen; default the box id.
 	Title string `yaml:"title"`
+	// Listen is the readout's own listener, apart from the technicians'
+	// status endpoints; default 127.0.0.1:8090, the box's own screen only.
+	// It shows personal data, so any other address needs a screen token.
+	Listen string `yaml:"listen"`
+	// ScreenTokenFile holds the screen's token (one line, at least 32
+	// characters). The screen opens /?screen=TOKEN once; the readout then
+	// keeps it in a cookie and serves nothing to a browser without it.
+	ScreenTokenFile string `yaml:"screen_token_file"`
 }
+
+// DefaultListen is the readout's listener when listen is not set.
+const DefaultListen = "127.0.0.1:8090"
 
 // Duration is a YAML duration such as "45s".
 type Duration time.Duration
@@ -240,6 +251,7 @@ func (b *Booth) handler() http.Handler {
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			http.Error(w, "read-only screen", http.StatusMethodNotAllowed)

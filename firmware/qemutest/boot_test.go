@@ -35,7 +35,7 @@ func TestBootToFirstReading(t *testing.T) {
 	_ = up
 	if want, err := os.ReadFile(filepath.Join(build, "kordon-vm.root.squashfs.version")); err == nil {
 		var es struct{ Firmware string }
-		b, _ := httpGet(vm.URL(8081, "/status"))
+		b, _ := httpGetAs(vm.URL(8081, "/status"), "qemu", "secret")
 		json.Unmarshal(b, &es)
 		if es.Firmware != strings.TrimSpace(string(want)) {
 			t.Errorf("edged reports firmware %q, image was built as %q", es.Firmware, want)

@@ -105,8 +105,9 @@ func startHub(t testing.TB, box, password string) *Hub {
 	}
 	hash := strings.TrimSpace(string(out))
 	dir := t.TempDir()
-	cfg := fmt.Sprintf("crossing: kz-demo\nmqtt: \"127.0.0.1:%d\"\nhttp: \"127.0.0.1:%d\"\ndata_dir: %s\nboxes: [{box: %s, password_hash: %q}]\n",
-		h.MQTT, h.HTTP, filepath.Join(dir, "data"), box, hash)
+	// The API needs a dashboard user: "qemu", with the box's password.
+	cfg := fmt.Sprintf("crossing: kz-demo\nmqtt: \"127.0.0.1:%d\"\nhttp: \"127.0.0.1:%d\"\ndata_dir: %s\nboxes: [{box: %s, password_hash: %q}]\nusers: [{user: qemu, role: technician, password_hash: %q}]\n",
+		h.MQTT, h.HTTP, filepath.Join(dir, "data"), box, hash, hash)
 	os.WriteFile(filepath.Join(dir, "hub.yaml"), []byte(cfg), 0o600)
 	logf, _ := os.Create(filepath.Join(dir, "hubd.log"))
 	cmd := exec.Command(bin+"/hubd", "-config", filepath.Join(dir, "hub.yaml"))
@@ -123,7 +124,7 @@ func startHub(t testing.TB, box, password string) *Hub {
 		}
 	})
 	waitFor(t, 20*time.Second, "hubd http", func() bool {
-		_, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/api/readings?limit=1", h.HTTP))
+		_, err := httpGetAs(fmt.Sprintf("http://127.0.0.1:%d/api/readings?limit=1", h.HTTP), "qemu", h.Password)
 		return err == nil
 	})
 	return h
@@ -131,7 +132,7 @@ func startHub(t testing.TB, box, password string) *Hub {
 
 // Readings returns the hub's stored readings.
 func (h *Hub) Readings() ([]map[string]any, error) {
-	b, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/api/readings?limit=200", h.HTTP))
+	b, err := httpGetAs(fmt.Sprintf("http://127.0.0.1:%d/api/readings?limit=200", h.HTTP), "qemu", h.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -146,9 +147,19 @@ func (h *Hub) Readings() ([]map[string]any, error) {
 	return rs, nil
 }
 
-func httpGet(url string) ([]byte, error) {
+func httpGet(url string) ([]byte, error) { return httpGetAs(url, "", "") }
+
+// httpGetAs GETs with HTTP Basic credentials when user is set.
+func httpGetAs(url, user, password string) ([]byte, error) {
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +341,9 @@ func flashBox(t testing.TB, img string, devices string, relPort int, extra ...st
 	devFile := filepath.Join(dir, "devices.yaml")
 	os.WriteFile(devFile, []byte("devices:\n"+devices), 0o600)
 	args := []string{"flash", "--crossing", "kz-demo", "--box", "booth-01",
-		"--hub", "tcp://10.0.2.100:1883", "--password", "secret", "--devices", devFile, "--debug"}
+		"--hub", "tcp://10.0.2.100:1883", "--password", "secret", "--devices", devFile, "--debug",
+		// edged's /status answers the host (not loopback to the guest) only for a technician.
+		"--technician", "qemu:" + strings.TrimSpace(run(t, "", nil, bin+"/hubd", "passwd", "secret"))}
 	if relPort != 0 {
 		args = append(args, "--update-url", "http://10.0.2.100:8090/", "--update-interval", "3s")
 	}

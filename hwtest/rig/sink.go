@@ -22,6 +22,7 @@ import (
 	_ "modernc.org/sqlite" // reads the hub's store after the run
 
 	"github.com/kordon/kordon/hub"
+	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/reading"
 )
@@ -77,6 +78,8 @@ func (s *sink) startHub(r *Rig, work string, log *slog.Logger) error {
 	cfg := &hub.Config{
 		Crossing: r.Crossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: s.hubDir, Rules: r.Rules,
 		Boxes: []hub.BoxCreds{{Box: r.Box, PasswordHash: string(hash)}},
+		// The event stream needs a dashboard user; the rig is its own.
+		Users: []dash.User{{User: "rig", Role: dash.RoleTechnician, PasswordHash: string(hash)}},
 	}
 	h, err := hub.New(cfg, log.With("part", "hub"))
 	if err != nil {
@@ -92,6 +95,7 @@ func (s *sink) startHub(r *Rig, work string, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.sseCancel = cancel
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+h.HTTPAddr()+"/events", nil)
+	req.SetBasicAuth("rig", s.password)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()

@@ -306,6 +306,9 @@ async function loadHealth() {
   if (rules) {
     r.append(el("span", null, T("rules.in_force", { n: (rules.rules || []).length, file: rules.file, time: I18N.fmtDateTime(rules.loaded) })));
     if (rules.last_error) r.append(el("div", "error", T("rules.refused") + " " + rules.last_error));
+    for (const [id, e] of Object.entries(rules.errors || {})) {
+      r.append(el("div", "error rule-error", T("rules.eval_failed", { rule: id, n: e.count }) + " " + e.last));
+    }
   }
 }
 

@@ -1,32 +1,3 @@
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>Kordon hub — live</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-  body { font: 16px/1.4 system-ui, sans-serif; margin: 0; background: #f4f5f7; color: #111; }
-  header { background: #1d2b3a; color: #fff; padding: 12px 20px; display: flex; gap: 24px; align-items: baseline; }
-  header h1 { font-size: 20px; margin: 0; }
-  #conn { font-size: 14px; }
-  main { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; padding: 16px; }
-  section { background: #fff; border-radius: 6px; padding: 12px 16px; box-shadow: 0 1px 2px #0002; }
-  h2 { font-size: 17px; margin: 0 0 8px; }
-  ol { list-style: none; margin: 0; padding: 0; max-height: 75vh; overflow: auto; }
-  li { border-bottom: 1px solid #eee; padding: 6px 0; }
-  .ok { color: #0a6b2d; } .suspect { color: #8a5a00; } .bad { color: #b00020; }
-  .sev-high, .sev-critical { background: #fde8ea; } .sev-medium { background: #fff4dc; }
-  .meta { color: #555; font-size: 13px; }
-  #boxes span { margin-right: 12px; }
-</style>
-</head>
-<body>
-<header><h1>Kordon hub — live</h1><span id="conn">connecting…</span><span id="boxes"></span></header>
-<main>
-  <section><h2>Alerts</h2><ol id="alerts"></ol></section>
-  <section><h2>Readings</h2><ol id="readings"></ol></section>
-</main>
-<script>
 "use strict";
 const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
 const boxes = {};
@@ -65,6 +36,3 @@ async function start() {
   es.addEventListener("state", e => { const s = JSON.parse(e.data); if (s.schema === "kordon.state/1") { boxes[s.box] = s.state; showBoxes(); } });
 }
 start();
-</script>
-</body>
-</html>

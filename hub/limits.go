@@ -1,0 +1,396 @@
+package hub
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+)
+
+// Guard bounds what one identity (a box, an observer) or one network
+// address can make the broker do (docs/security.md). Zero fields take the
+// defaults below.
+type Guard struct {
+	// ConnectTimeout is how long a connection may take from TCP accept to a
+	// complete CONNECT (TLS handshake included); default 10s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// PendingConnects bounds connections that have not completed CONNECT:
+	// in all (default 256) and from one address (default 32).
+	PendingConnects        int `yaml:"pending_connects"`
+	PendingConnectsPerAddr int `yaml:"pending_connects_per_address"`
+	// ObserverSessions is how many sessions one observer identity may hold
+	// (default 8); a box holds one, under its own client id.
+	ObserverSessions int `yaml:"observer_sessions"`
+	// Rate and Burst bound the packets per second one identity may send
+	// (default 500/s, burst 1,000: a box replaying its outbox after an outage
+	// sends 1,000 at once, then 500 a second). Each connection's messages
+	// are processed one at a time, so a flooding box delays another box's
+	// reading by at most the one of its own in progress.: beyond it the broker reads that identity's
+	// connection more slowly, so others keep their share.
+	Rate  float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
+	// RetainedPerBox bounds the retained topics of one box (its state and
+	// one availability per device; default 64); MaxRetained the bytes of
+	// one retained message (default 16 KiB).
+	RetainedPerBox int `yaml:"retained_per_box"`
+	MaxRetained    int `yaml:"max_retained"`
+	// AuthChecks bounds concurrent password checks (bcrypt), default 1:
+	// a flood of guesses can take one core, never all.
+	AuthChecks int `yaml:"auth_checks"`
+}
+
+// Defaults of Guard.
+const (
+	DefaultConnectTimeout   = 10 * time.Second
+	DefaultPendingConnects  = 256
+	DefaultPendingPerAddr   = 32
+	DefaultObserverSessions = 8
+	DefaultRate             = 500
+	DefaultBurst            = 1000
+	DefaultRetainedPerBox   = 64
+	DefaultMaxRetained      = 16 << 10
+	DefaultAuthChecks       = 1
+)
+
+func (g Guard) withDefaults() Guard {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if g.ConnectTimeout <= 0 {
+		g.ConnectTimeout = DefaultConnectTimeout
+	}
+	def(&g.PendingConnects, DefaultPendingConnects)
+	def(&g.PendingConnectsPerAddr, DefaultPendingPerAddr)
+	def(&g.ObserverSessions, DefaultObserverSessions)
+	def(&g.Burst, DefaultBurst)
+	def(&g.RetainedPerBox, DefaultRetainedPerBox)
+	def(&g.MaxRetained, DefaultMaxRetained)
+	def(&g.AuthChecks, DefaultAuthChecks)
+	if g.Rate <= 0 {
+		g.Rate = DefaultRate
+	}
+	return g
+}
+
+// refusals counts what the broker refused, by reason. It belongs to one
+// hub (several hubs in a test process keep their own counts).
+type refusals struct {
+	desc *prometheus.Desc
+	mu   sync.Mutex
+	m    map[string]*atomic.Int64
+}
+
+func newRefusals(d *prometheus.Desc) *refusals {
+	return &refusals{desc: d, m: map[string]*atomic.Int64{}}
+}
+
+func (r *refusals) counter(reason string) *atomic.Int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.m[reason]
+	if c == nil {
+		c = new(atomic.Int64)
+		r.m[reason] = c
+	}
+	return c
+}
+
+func (r *refusals) add(reason string)       { r.counter(reason).Add(1) }
+func (r *refusals) get(reason string) int64 { return r.counter(reason).Load() }
+
+var mRefusals = prometheus.NewDesc("kordon_hub_mqtt_refused_total",
+	"What the broker refused or slowed, by reason (credentials, backoff, auth_busy, client_id, will, sessions, identity, retain, rate, connect_timeout, pending, certificate, acl); bcrypt_checks counts password checks made.",
+	[]string{"reason"}, nil)
+
+var mLoginRefusals = prometheus.NewDesc("kordon_hub_login_refused_total",
+	"Dashboard log-ins refused, by reason (login_wrong, login_locked, login_busy, csrf).", []string{"reason"}, nil)
+
+func (r *refusals) Describe(ch chan<- *prometheus.Desc) { ch <- r.desc }
+
+func (r *refusals) Collect(ch chan<- prometheus.Metric) {
+	r.mu.Lock()
+	names := make([]string, 0, len(r.m))
+	for k := range r.m {
+		names = append(names, k)
+	}
+	r.mu.Unlock()
+	sort.Strings(names)
+	for _, k := range names {
+		ch <- prometheus.MustNewConstMetric(r.desc, prometheus.CounterValue, float64(r.get(k)), k)
+	}
+}
+
+// rates holds one token bucket per identity, shared by its sessions.
+type rates struct {
+	mu    sync.Mutex
+	limit rate.Limit
+	burst int
+	m     map[string]*rate.Limiter
+}
+
+func (r *rates) of(identity string) *rate.Limiter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.m[identity]
+	if l == nil {
+		l = rate.NewLimiter(r.limit, r.burst)
+		r.m[identity] = l
+	}
+	return l
+}
+
+// authThrottle keeps password checks from becoming a CPU denial of
+// service: a bounded number run at once, an address that keeps failing
+// waits longer and longer before it is checked again, and a password
+// proven recently is recognised by an HMAC instead of another bcrypt.
+type authThrottle struct {
+	sem    chan struct{}
+	key    []byte // HMAC key, random per process: the cache is useless outside it
+	mu     sync.Mutex
+	recent map[string]recentOK      // identity -> proof of its last good password
+	fails  map[string]*addrFailures // address -> failures
+	now    func() time.Time
+}
+
+type recentOK struct {
+	mac     []byte
+	expires time.Time
+}
+
+type addrFailures struct {
+	n     int
+	until time.Time // no check before this
+	last  time.Time
+}
+
+const (
+	recentTTL     = 10 * time.Minute
+	freeFailures  = 3 // failures an address may make before back-off
+	maxBackoff    = time.Minute
+	failureMemory = 10 * time.Minute
+)
+
+func newAuthThrottle(checks int) *authThrottle {
+	k := make([]byte, 32)
+	rand.Read(k)
+	return &authThrottle{sem: make(chan struct{}, checks), key: k,
+		recent: map[string]recentOK{}, fails: map[string]*addrFailures{}, now: time.Now}
+}
+
+func (a *authThrottle) mac(identity string, pw []byte) []byte {
+	m := hmac.New(sha256.New, a.key)
+	m.Write([]byte(identity))
+	m.Write([]byte{0})
+	m.Write(pw)
+	return m.Sum(nil)
+}
+
+// known says whether identity proved this password recently.
+func (a *authThrottle) known(identity string, pw []byte) bool {
+	a.mu.Lock()
+	r, ok := a.recent[identity]
+	a.mu.Unlock()
+	return ok && a.now().Before(r.expires) && hmac.Equal(r.mac, a.mac(identity, pw))
+}
+
+func (a *authThrottle) remember(identity string, pw []byte) {
+	m := a.mac(identity, pw)
+	a.mu.Lock()
+	a.recent[identity] = recentOK{mac: m, expires: a.now().Add(recentTTL)}
+	a.mu.Unlock()
+}
+
+// backedOff says whether addr must wait before its next check.
+func (a *authThrottle) backedOff(addr string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f := a.fails[addr]
+	return f != nil && a.now().Before(f.until)
+}
+
+// failed records a wrong password from addr: after freeFailures, each
+// further failure doubles the wait, up to maxBackoff.
+func (a *authThrottle) failed(addr string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	if len(a.fails) > 10000 { // bound memory against address spraying
+		for k, f := range a.fails {
+			if now.Sub(f.last) > failureMemory {
+				delete(a.fails, k)
+			}
+		}
+		if len(a.fails) > 10000 {
+			a.fails = map[string]*addrFailures{}
+		}
+	}
+	f := a.fails[addr]
+	if f == nil || now.Sub(f.last) > failureMemory {
+		f = &addrFailures{}
+		a.fails[addr] = f
+	}
+	f.n++
+	f.last = now
+	if f.n > freeFailures {
+		wait := min(maxBackoff, time.Second<<min(f.n-freeFailures-1, 6))
+		f.until = now.Add(wait)
+	}
+}
+
+func (a *authThrottle) succeeded(addr string) {
+	a.mu.Lock()
+	delete(a.fails, addr)
+	a.mu.Unlock()
+}
+
+// acquire waits for a check slot, at most wait.
+func (a *authThrottle) acquire(wait time.Duration) bool {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case a.sem <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (a *authThrottle) release() { <-a.sem }
+
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
+}
+
+// guardedListener is the broker's TCP listener with a CONNECT deadline and
+// a bound on connections that have not completed CONNECT. mochi's own TCP
+// listener sets no deadline before the CONNECT is read, so idle sockets are
+// held for ever, and its Close waits for them: hubd could not stop.
+type guardedListener struct {
+	id, address string
+	tlsConfig   *tls.Config
+	guard       Guard
+	counts      *refusals
+
+	ln   net.Listener
+	mu   sync.Mutex
+	pend map[net.Conn]string // not yet authenticated -> remote host
+	per  map[string]int
+	done bool
+}
+
+func newGuardedListener(id, address string, tc *tls.Config, g Guard, counts *refusals) *guardedListener {
+	return &guardedListener{id: id, address: address, tlsConfig: tc, guard: g, counts: counts,
+		pend: map[net.Conn]string{}, per: map[string]int{}}
+}
+
+func (l *guardedListener) ID() string       { return l.id }
+func (l *guardedListener) Protocol() string { return "tcp" }
+func (l *guardedListener) Address() string {
+	if l.ln != nil {
+		return l.ln.Addr().String()
+	}
+	return l.address
+}
+
+func (l *guardedListener) Init(*slog.Logger) error {
+	ln, err := net.Listen("tcp", l.address)
+	if err != nil {
+		return err
+	}
+	if l.tlsConfig != nil {
+		ln = tls.NewListener(ln, l.tlsConfig)
+	}
+	l.ln = ln
+	return nil
+}
+
+func (l *guardedListener) Serve(establish listeners.EstablishFn) {
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !l.admit(conn) {
+			conn.Close()
+			continue
+		}
+		conn.SetDeadline(time.Now().Add(l.guard.ConnectTimeout))
+		go func() {
+			err := establish(l.id, conn)
+			if l.forget(conn) && isTimeout(err) {
+				l.counts.add("connect_timeout")
+			}
+		}()
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (l *guardedListener) admit(conn net.Conn) bool {
+	host := hostOf(conn.RemoteAddr().String())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done || len(l.pend) >= l.guard.PendingConnects || l.per[host] >= l.guard.PendingConnectsPerAddr {
+		l.counts.add("pending")
+		return false
+	}
+	l.pend[conn] = host
+	l.per[host]++
+	return true
+}
+
+// forget takes conn off the pending list; true if it was still on it (it
+// never completed CONNECT).
+func (l *guardedListener) forget(conn net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	host, ok := l.pend[conn]
+	if !ok {
+		return false
+	}
+	delete(l.pend, conn)
+	if l.per[host]--; l.per[host] <= 0 {
+		delete(l.per, host)
+	}
+	return true
+}
+
+// established is called once a client on conn is admitted.
+func (l *guardedListener) established(conn net.Conn) { l.forget(conn) }
+
+func (l *guardedListener) Close(closeClients listeners.CloseFn) {
+	l.mu.Lock()
+	l.done = true
+	pending := make([]net.Conn, 0, len(l.pend))
+	for c := range l.pend {
+		pending = append(pending, c)
+	}
+	l.mu.Unlock()
+	if l.ln != nil {
+		l.ln.Close()
+	}
+	closeClients(l.id)
+	for _, c := range pending {
+		c.Close()
+	}
+}
