@@ -199,8 +199,13 @@ func trimYAML(err error) string {
 	return regexp.MustCompile(`^yaml: (unmarshal errors:\n\s*)?`).ReplaceAllString(s, "")
 }
 
-// backoff bounds for reopening a failed device.
+// backoff bounds for reopening a failed device. The ceiling is short on
+// purpose: a replugged device must be read within a second whatever failed
+// before, and a failed open costs one syscall.
 const (
-	minBackoff = 250 * time.Millisecond
-	maxBackoff = 30 * time.Second
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = time.Second
+	// backoffLogEvery is how often the same failure is logged again while
+	// a device keeps failing (one line per reopen would flood the journal).
+	backoffLogEvery = time.Minute
 )
