@@ -26,8 +26,8 @@ type background struct {
 	sum  []int // per detector, over ring
 	n    int   // samples in ring
 
-	held      [][]int // samples held out, oldest first
-	passed    int // samples averaged in since the first held one
+	held   [][]int // samples held out, oldest first
+	passed int     // samples averaged in since the first held one
 }
 
 func newBackground(ch string, size int, o Options, alphaFor func(int) float64) *background {

@@ -126,13 +126,13 @@ type Alarm struct {
 	// (the channel's counts over the occupancy so far); monitor for a
 	// GA/NA record the box's tests did not confirm.
 	Test       string  `json:"test,omitempty"`
-	Counts     int     `json:"counts"`               // counts the test summed
-	Background float64 `json:"background"`           // counts expected for them from background
-	Threshold  float64 `json:"threshold"`            // counts that alarm
-	Sigma      float64 `json:"sigma"`                // Gaussian equivalent of the p-value
-	PValue     float64 `json:"p_value,omitempty"`    // exact Poisson p-value
-	Source     string  `json:"source"`               // computed or monitor (GA/NA record)
-	Samples    int     `json:"samples,omitempty"`    // scan samples the test summed
+	Counts     int     `json:"counts"`            // counts the test summed
+	Background float64 `json:"background"`        // counts expected for them from background
+	Threshold  float64 `json:"threshold"`         // counts that alarm
+	Sigma      float64 `json:"sigma"`             // Gaussian equivalent of the p-value
+	PValue     float64 `json:"p_value,omitempty"` // exact Poisson p-value
+	Source     string  `json:"source"`            // computed or monitor (GA/NA record)
+	Samples    int     `json:"samples,omitempty"` // scan samples the test summed
 }
 
 // Change is a background that moved and was accepted.
@@ -140,7 +140,7 @@ type Change struct {
 	Channel string    `json:"channel"`
 	From    []float64 `json:"from"` // per detector, counts per sample
 	To      []float64 `json:"to"`
-	Factor  float64   `json:"factor"` // channel total, to/from
+	Factor  float64   `json:"factor"`       // channel total, to/from
 	Held    int       `json:"held_samples"` // background samples of the new level held out before it was accepted
 }
 
