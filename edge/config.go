@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"time"
 
@@ -140,7 +141,8 @@ func ParseConfig(path string, b []byte, drivers []device.Driver) (*Config, []dev
 			return nil, nil, e(at+".transport", "%v", err)
 		}
 		opts := d.Options
-		dc := device.Config{ID: d.ID, Transport: d.Transport, Options: device.Options{File: path, Node: &opts}, OpenHID: libusb.Open, OpenPin: gpioline.Open}
+		dc := device.Config{ID: d.ID, Transport: d.Transport, Options: device.Options{File: path, Node: &opts}, OpenHID: libusb.Open, OpenPin: gpioline.Open,
+			StateDir: filepath.Join(c.StateDir, "devices", d.ID)}
 		if _, err := drv.New(dc); err != nil {
 			return nil, nil, fmt.Errorf("device %s: %w", d.ID, err)
 		}
