@@ -4,7 +4,6 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/mathext"
-	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // The box's alarm test compares counts seen while the portal is occupied
@@ -111,8 +110,14 @@ func sigmaOf(p float64) float64 {
 	if p >= 0.5 {
 		return 0
 	}
-	return -distuv.UnitNormal.Quantile(p)
+	// mathext.NormalQuantile stays accurate in the far tail, where
+	// math.Erfcinv(2p) loses 1-2p to rounding; 40 sigma says "far beyond".
+	k := -mathext.NormalQuantile(p)
+	if math.IsInf(k, 0) || math.IsNaN(k) || k > 40 {
+		return 40
+	}
+	return k
 }
 
 // tailOf is the tail probability of k Gaussian sigmas.
-func tailOf(k float64) float64 { return distuv.UnitNormal.Survival(k) }
+func tailOf(k float64) float64 { return 0.5 * math.Erfc(k/math.Sqrt2) }
