@@ -428,7 +428,6 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 		if c := t.bg(ch).fold(r.Counts); c != nil {
 			g, n := t.channels(false)
 			if c.Factor > t.o.StepFault || c.Factor < 1/t.o.StepFault {
-				t.faults["background:"+ch] = true
 				ev(Event{Event: "fault", Fault: "background", Change: c, Gamma: g, Neutron: n},
 					reading.Quality{Status: reading.Bad, Reason: fmt.Sprintf("%s background changed ×%.2f at once: a source or a detector fault, not weather", ch, c.Factor)})
 			} else {
