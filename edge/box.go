@@ -131,15 +131,14 @@ func (b *Box) Run(ctx context.Context) error {
 func (b *Box) supervise(ctx context.Context, dc device.Config) {
 	drv := b.drivers[dc.ID]
 	out := &output{box: b, dev: dc.ID, driver: drv.Name}
-	backoff := minBackoff
+	var rb reopenBackoff
 	for ctx.Err() == nil {
 		dev, err := drv.New(dc)
+		var ran time.Duration
 		if err == nil {
 			started := time.Now()
 			err = dev.Run(ctx, out)
-			if time.Since(started) > maxBackoff {
-				backoff = minBackoff // it ran well for a while: start over
-			}
+			ran = time.Since(started)
 		}
 		if ctx.Err() != nil {
 			break
@@ -149,12 +148,14 @@ func (b *Box) supervise(ctx context.Context, dc device.Config) {
 		}
 		reason := device.ReasonOf(err)
 		b.setAvailability(dc.ID, "down", reason, err.Error())
-		b.log.Warn("device stopped; reopening", "device", dc.ID, "reason", reason, "err", err, "retry_in", backoff)
+		wait, logIt := rb.next(ran, err.Error(), time.Now())
+		if logIt {
+			b.log.Warn("device stopped; reopening", "device", dc.ID, "reason", reason, "err", err, "retry_in", wait)
+		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, maxBackoff)
 	}
 	b.setAvailability(dc.ID, "down", device.Stopped, "edged stopping")
 }

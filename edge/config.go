@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -107,7 +108,7 @@ func (c *Config) check(d *config.Doc, drivers []device.Driver) (*Config, []devic
 	if c.Outbox.MaxBytes > 0 && c.Outbox.SegmentBytes > c.Outbox.MaxBytes {
 		d.Errorf("outbox.segment_bytes", "%d is larger than outbox.max_bytes (%d)", c.Outbox.SegmentBytes, c.Outbox.MaxBytes)
 	}
-	devs := checkDevices(d, "devices", c.Devices, drivers)
+	devs := checkDevices(d, "devices", c.Devices, drivers, c.StateDir)
 	if err := d.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -171,14 +172,16 @@ func LoadDevices(path string, drivers []device.Driver) ([]DeviceEntry, error) {
 	if !d.Has("devices") {
 		d.Errorf("devices", "missing: the file holds no devices: list")
 	}
-	checkDevices(d, "devices", list.Devices, drivers)
+	checkDevices(d, "devices", list.Devices, drivers, "")
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
 	return list.Devices, nil
 }
 
-func checkDevices(d *config.Doc, field string, entries []DeviceEntry, drivers []device.Driver) []device.Config {
+// checkDevices checks every device entry; stateDir (empty when only
+// checking a file) is where each device may keep state of its own.
+func checkDevices(d *config.Doc, field string, entries []DeviceEntry, drivers []device.Driver, stateDir string) []device.Config {
 	byName := map[string]device.Driver{}
 	names := make([]string, len(drivers))
 	for i, drv := range drivers {
@@ -207,6 +210,9 @@ func checkDevices(d *config.Doc, field string, entries []DeviceEntry, drivers []
 		}
 		opts := e.Options
 		dc := device.Config{ID: e.ID, Transport: e.Transport, Options: device.Options{File: d.File, Node: &opts}, OpenHID: libusb.Open, OpenPin: gpioline.Open}
+		if stateDir != "" {
+			dc.StateDir = filepath.Join(stateDir, "devices", e.ID)
+		}
 		if _, err := drv.New(dc); err != nil {
 			d.Add(at+".options", optionError(d, at, err))
 		}
@@ -234,8 +240,13 @@ func optionError(d *config.Doc, at string, err error) error {
 	return &config.Error{File: ce.File, Line: line, Field: field, Msg: ce.Msg}
 }
 
-// backoff bounds for reopening a failed device.
+// backoff bounds for reopening a failed device. The ceiling is short on
+// purpose: a replugged device must be read within a second whatever failed
+// before, and a failed open costs one syscall.
 const (
-	minBackoff = 250 * time.Millisecond
-	maxBackoff = 30 * time.Second
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = time.Second
+	// backoffLogEvery is how often the same failure is logged again while
+	// a device keeps failing (one line per reopen would flood the journal).
+	backoffLogEvery = time.Minute
 )

@@ -43,6 +43,11 @@ type Options struct {
 	Types []Type `yaml:"types"`
 	// Silence, when set, reports the scanner down after this long without a code.
 	Silence time.Duration `yaml:"silence"`
+	// RepeatWindow: a code read again within this long of its last read is
+	// marked repeat (default 10m; 0 never marks). An officer rescanning a
+	// container whose number fails its check digit gets one alert, not one
+	// per rescan, while a different bad container still alerts at once.
+	RepeatWindow time.Duration `yaml:"repeat_window"`
 }
 
 // Type is a configured kind of code (a customs declaration, a plate).
@@ -66,6 +71,9 @@ type Scan struct {
 	// unknown code may be a document or a name, so it is treated as personal.
 	Text      string     `json:"text,omitempty" personal:"true"`
 	Container *Container `json:"container,omitempty"`
+	// Repeat: the same code was read within repeat_window before (the
+	// default rules raise no new alert for it).
+	Repeat bool `json:"repeat,omitempty"`
 }
 
 func (Scan) Kind() string { return "barcode" }
@@ -76,9 +84,45 @@ type scanner struct {
 	layout *keyboard.Layout
 }
 
+// maxRemembered bounds the codes kept for repeat marking: a booth scans a
+// few codes a minute, so the oldest of 256 is long out of any window.
+const maxRemembered = 256
+
+// recent remembers when each code was last read (in memory only: codes
+// may be personal and never leave the driver this way).
+type recent struct {
+	window time.Duration
+	last   map[string]time.Time
+}
+
+// seen records a read of code at at and says whether it repeats one
+// within the window.
+func (r *recent) seen(code string, at time.Time) bool {
+	if r.window <= 0 {
+		return false
+	}
+	if r.last == nil {
+		r.last = map[string]time.Time{}
+	}
+	prev, ok := r.last[code]
+	repeat := ok && at.Sub(prev) >= 0 && at.Sub(prev) <= r.window
+	if len(r.last) >= maxRemembered && !ok {
+		for c, t := range r.last {
+			if at.Sub(t) > r.window {
+				delete(r.last, c)
+			}
+		}
+		if len(r.last) >= maxRemembered {
+			clear(r.last)
+		}
+	}
+	r.last[code] = at
+	return repeat
+}
+
 // New validates the options.
 func New(cfg device.Config) (device.Device, error) {
-	o := Options{Framing: "line", Layout: "us"}
+	o := Options{Framing: "line", Layout: "us", RepeatWindow: 10 * time.Minute}
 	if err := cfg.Options.Decode(&o); err != nil {
 		return nil, err
 	}
@@ -104,10 +148,13 @@ func New(cfg device.Config) (device.Device, error) {
 	if o.Silence < 0 {
 		return nil, bad("silence", "must not be negative")
 	}
+	if o.RepeatWindow < 0 {
+		return nil, bad("repeat_window", "must not be negative")
+	}
 	for i := range o.Types {
 		t := &o.Types[i]
-		if t.Name == "" || t.Name == "container" || t.Name == "text" {
-			return nil, bad("types", "types[%d]: name missing or reserved (container, text)", i)
+		if t.Name == "" || t.Name == "container" || t.Name == "text" || len(t.Name) > 64 {
+			return nil, bad("types", "types[%d]: name missing, reserved (container, text) or over 64 bytes", i)
 		}
 		re, err := regexp.Compile(`^(?:` + t.Pattern + `)$`)
 		if err != nil || t.Pattern == "" {
@@ -121,16 +168,17 @@ func New(cfg device.Config) (device.Device, error) {
 
 // Run reads codes until ctx ends or the scanner goes away.
 func (s *scanner) Run(ctx context.Context, out device.Output) error {
+	rec := &recent{window: s.opts.RepeatWindow}
 	if s.opts.Framing == "wedge" {
-		return s.runWedge(ctx, out)
+		return s.runWedge(ctx, out, rec)
 	}
 	return grammar.RunLines(ctx, s.cfg, out, grammar.LineOptions{MaxLen: 256, Silence: s.opts.Silence}, func(f framing.Frame) {
-		s.code(string(f.Data), f.At, out)
+		s.code(string(f.Data), f.At, out, rec)
 	})
 }
 
 // code types one scanned code and emits it.
-func (s *scanner) code(text string, at time.Time, out device.Output) {
+func (s *scanner) code(text string, at time.Time, out device.Output, rec *recent) {
 	text = strings.TrimSpace(text)
 	sc := Scan{}
 	text, sc.Symbology = aim(text)
@@ -156,6 +204,7 @@ func (s *scanner) code(text string, at time.Time, out device.Output) {
 			}
 		}
 	}
+	sc.Repeat = rec.seen(text, at)
 	out.Emit(reading.Reading{Origin: at, Payload: sc, Quality: q})
 }
 
@@ -190,7 +239,7 @@ const wedgeGap = time.Second
 // runWedge reads a USB keyboard-wedge scanner: boot reports decoded through
 // its layout into codes ended by Enter (the same decoding the passport
 // reader's wedge uses, internal/keyboard).
-func (s *scanner) runWedge(ctx context.Context, out device.Output) error {
+func (s *scanner) runWedge(ctx context.Context, out device.Output, rec *recent) error {
 	if s.cfg.OpenHID == nil {
 		return &device.Fault{Reason: device.Unplugged, Err: errors.New("wedge: no USB access on this box")}
 	}
@@ -228,7 +277,7 @@ func (s *scanner) runWedge(ctx context.Context, out device.Output) error {
 				out.Count("keys_unmapped", row.Unmapped)
 				continue // a code with keys we cannot name is not the code
 			}
-			s.code(row.Text, row.At, out)
+			s.code(row.Text, row.At, out, rec)
 		}
 	}
 }

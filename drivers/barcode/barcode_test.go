@@ -38,6 +38,27 @@ func TestGoldenTraces(t *testing.T) {
 			t.Errorf("CSQU3054383 not accepted: %+v", good)
 		}
 	}
+	// One bad container rescanned: every scan is a reading, all but the
+	// first marked repeat; another bad container is not a repeat.
+	if c := cols["rescan-invalid"]; c != nil {
+		rs := c.Readings()
+		repeats := 0
+		for _, r := range rs {
+			if r.Payload.(Scan).Repeat {
+				repeats++
+			}
+		}
+		if len(rs) != 22 || repeats != 20 || rs[0].Payload.(Scan).Repeat || rs[21].Payload.(Scan).Repeat {
+			t.Errorf("rescan-invalid: %d readings, %d repeats; want 22 and 20 (first and last not repeats)", len(rs), repeats)
+		}
+	}
+	// The good code after over-long unterminated noise is read.
+	if c := cols["overlong-noise"]; c != nil {
+		rs := c.Readings()
+		if len(rs) != 1 || rs[0].Payload.(Scan).Code != "CSQU3054383" || c.Counts()["bytes_overlong"] != 280 {
+			t.Errorf("overlong-noise: %d readings, counts %v; want CSQU3054383 and 280 bytes over-long", len(rs), c.Counts())
+		}
+	}
 	if c := cols["normal"]; c != nil {
 		rs := c.Readings()
 		if len(rs) != 5 {

@@ -29,9 +29,18 @@ type doc struct {
 // add takes one row (already known to have an MRZ row length) that started
 // arriving at at and ended at end, and appends to dst the documents it
 // finished.
+//
+// A document starts only at a row that can be a first row (firstRow): a
+// later row with no first row before it is an orphan, a failed read of its
+// own, never joined to the next document's first row; and a first row
+// arriving while a document waits for its later rows starts a new one.
 func (a *rowAssembler) add(dst []doc, row string, at, end time.Time) []doc {
-	if len(a.rows) > 0 && (len(row) != len(a.rows[0]) || at.Sub(a.last) > a.gap) {
+	first := firstRow(row)
+	if len(a.rows) > 0 && (len(row) != len(a.rows[0]) || at.Sub(a.last) > a.gap || first) {
 		dst = a.flush(dst)
+	}
+	if len(a.rows) == 0 && !first {
+		return append(dst, doc{rows: []string{row}, at: at})
 	}
 	if len(a.rows) == 0 {
 		a.at = at

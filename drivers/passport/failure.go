@@ -51,6 +51,11 @@ func unreadable(rows []string) (*Failure, reading.Quality) {
 		lens[i] = fmt.Sprint(len(r))
 	}
 	f := &Failure{Failure: "unreadable", RowsRead: len(rows), Rows: rows}
+	// At most 16 lengths: a garbled block of many short rows must not
+	// make a reason over the envelope's 512 bytes.
+	if len(lens) > 16 {
+		lens = append(lens[:16], "...")
+	}
 	return f, reading.Quality{Status: reading.Bad,
 		Reason: fmt.Sprintf("MRZ rows of lengths [%s] fit no layout%s", strings.Join(lens, " "), presentAgain)}
 }

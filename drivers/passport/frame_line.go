@@ -22,9 +22,21 @@ type lineFramer struct {
 
 	buf  []byte
 	at   time.Time // first byte of buf
-	last time.Time // last byte of buf
+	last time.Time // last byte of buf (or of the over-long line being dropped)
 	skip bool      // inside an over-long line: drop up to its end
+	// tail keeps the last bytes of an over-long line: a row that came
+	// right after unterminated noise is its end, and is kept.
+	tail []byte
 }
+
+// resyncGap is the pause that ends an over-long line even without a
+// terminator: a reader sends a row in one burst, line noise is not
+// followed by a pause and then more of the same line.
+const resyncGap = 100 * time.Millisecond
+
+// tailLen is the longest row (a whole one-line document) kept from the end
+// of an over-long line.
+const tailLen = 90
 
 func newLineFramer(lineEnd string, idle time.Duration, c counter) *lineFramer {
 	f := &lineFramer{idle: idle, maxLen: 128, count: c}
@@ -76,8 +88,14 @@ func (f *lineFramer) take(b []byte, at time.Time) {
 	if len(b) == 0 {
 		return
 	}
+	if f.skip && at.Sub(f.last) >= resyncGap {
+		// The noise ended with a pause: what comes now is a new line.
+		f.skip, f.tail = false, f.tail[:0]
+	}
 	if f.skip {
 		f.count.add("bytes_overlong", len(b))
+		f.keepTail(b)
+		f.last = at
 		return
 	}
 	if len(f.buf) == 0 {
@@ -87,29 +105,73 @@ func (f *lineFramer) take(b []byte, at time.Time) {
 	f.buf = append(f.buf, b...)
 	if len(f.buf) > f.maxLen {
 		f.count.add("bytes_overlong", len(f.buf))
+		f.tail = f.tail[:0]
+		f.keepTail(f.buf)
 		f.buf = f.buf[:0]
 		f.skip = true
 	}
 }
 
+func (f *lineFramer) keepTail(b []byte) {
+	f.tail = append(f.tail, b...)
+	if n := len(f.tail); n > tailLen {
+		f.tail = append(f.tail[:0], f.tail[n-tailLen:]...)
+	}
+}
+
+// rowAtEnd is the MRZ row an over-long line ends with, if any: the
+// longest row length whose last characters are MRZ characters forming a
+// first row, or exactly a row (nothing MRZ-like before it).
+func rowAtEnd(tail []byte) []byte {
+	run := 0
+	for run < len(tail) && mrzChars(tail[len(tail)-run-1:len(tail)-run]) {
+		run++
+	}
+	for _, n := range []int{90, 88, 72, 44, 36, 30} {
+		if run < n {
+			continue
+		}
+		r := tail[len(tail)-n:]
+		if _, ok := oneLine(r); ok || run == n || firstRow(string(r)) {
+			return r
+		}
+	}
+	return nil
+}
+
 // line ends the current line; its terminator arrived at end.
 func (f *lineFramer) line(dst []unit, end time.Time) []unit {
-	f.skip = false
+	if f.skip {
+		f.skip = false
+		r := rowAtEnd(trimLine(f.tail))
+		f.tail = f.tail[:0]
+		if r == nil {
+			return dst
+		}
+		f.buf, f.at = append(f.buf[:0], r...), end
+	}
 	if len(f.buf) == 0 {
 		return dst
 	}
 	defer func() { f.buf = f.buf[:0] }()
-	if !mrzRow(f.buf) {
+	b := trimLine(f.buf)
+	if rows, ok := oneLine(b); ok {
+		return append(dst, unit{rows: rows, at: f.at, end: end, block: true})
+	}
+	if !mrzRow(b) {
 		f.count.add("lines_noise", 1)
 		return dst
 	}
-	return append(dst, unit{rows: []string{string(f.buf)}, at: f.at, end: end})
+	return append(dst, unit{rows: []string{string(b)}, at: f.at, end: end})
 }
 
 func (f *lineFramer) expire(dst []unit, now time.Time) []unit {
 	if len(f.buf) > 0 && now.Sub(f.last) > f.idle {
 		f.count.add("bytes_torn", len(f.buf))
 		f.buf = f.buf[:0]
+	}
+	if f.skip && now.Sub(f.last) > f.idle {
+		f.skip, f.tail = false, f.tail[:0]
 	}
 	return dst
 }

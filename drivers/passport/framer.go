@@ -1,6 +1,10 @@
 package passport
 
-import "time"
+import (
+	"bytes"
+	"strings"
+	"time"
+)
 
 // A framer cuts a reader's byte stream into units. It is pure (bytes and
 // times in, units out) so each framing can be fuzzed and benchmarked on
@@ -69,4 +73,70 @@ func rowsFor(n int) int {
 		return 2
 	}
 	return 0
+}
+
+// trimLine drops the spaces and tabs some readers pad a row with: an MRZ
+// never holds either.
+func trimLine(b []byte) []byte { return bytes.Trim(b, " \t") }
+
+// oneLine splits a whole document sent as one line (readers set to "no
+// row separator": 88 = 2×44, 72 = 2×36, 90 = 3×30 characters) into its
+// rows, when the first row looks like one. ok is false for anything else.
+func oneLine(b []byte) (rows []string, ok bool) {
+	var n int
+	switch len(b) {
+	case 88:
+		n = 44
+	case 72:
+		n = 36
+	case 90:
+		n = 30
+	default:
+		return nil, false
+	}
+	if !mrzChars(b) || !firstRow(string(b[:n])) {
+		return nil, false
+	}
+	for i := 0; i < len(b); i += n {
+		rows = append(rows, string(b[i:i+n]))
+	}
+	return rows, true
+}
+
+// mrzChars says whether b holds only the MRZ character set (A-Z, 0-9, <).
+func mrzChars(b []byte) bool {
+	for _, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '<') {
+			return false
+		}
+	}
+	return true
+}
+
+// firstRow says whether a row can be the first row of a document (ICAO
+// 9303): a document code (P passports, V visas, I/A/C identity cards),
+// then letters or fillers for the rest of the code and the issuer. The
+// first row of a TD1 holds the document number (digits); the first row of
+// a TD2, TD3 or visa holds only the code, the issuer and the name, never a
+// digit, while every later row holds dates and check digits. So rows of
+// two documents are never paired into one.
+func firstRow(r string) bool {
+	if len(r) < 5 {
+		return false
+	}
+	switch r[0] {
+	case 'P', 'V', 'I', 'A', 'C':
+	default:
+		return false
+	}
+	for _, c := range []byte(r[1:5]) {
+		if !(c >= 'A' && c <= 'Z' || c == '<') {
+			return false
+		}
+	}
+	digits := strings.ContainsAny(r, "0123456789")
+	if len(r) == 30 {
+		return r[0] != 'P' && digits
+	}
+	return !digits
 }

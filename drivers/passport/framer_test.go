@@ -177,3 +177,15 @@ func TestAssembler(t *testing.T) {
 		t.Fatalf("not expired: %+v", ds)
 	}
 }
+
+// TestFailureReasonIsBounded: a block of many short rows (the most an STX
+// block can hold) gives a reason within the envelope's 512 bytes.
+func TestFailureReasonIsBounded(t *testing.T) {
+	rows := make([]string, maxBlock)
+	for i := range rows {
+		rows[i] = "X"
+	}
+	if _, q := unreadable(rows); len(q.Reason) > 512 {
+		t.Errorf("reason is %d bytes", len(q.Reason))
+	}
+}

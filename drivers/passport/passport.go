@@ -57,8 +57,10 @@ type Options struct {
 	// Trigger (serial framings) is a command sent when the port opens and
 	// after each read, for readers that read only when asked, e.g. "R\r".
 	Trigger string `yaml:"trigger"`
-	// TriggerEvery re-sends the trigger after this long without a read
-	// (readers that give up waiting for a document). 0: never.
+	// TriggerEvery re-sends the trigger after this long with nothing from
+	// the reader: readers that give up waiting for a document, and readers
+	// that booted after the box opened the port and never heard the first
+	// trigger. Default 2s when a trigger is set; 0: never.
 	TriggerEvery time.Duration `yaml:"trigger_every"`
 	// Layout (wedge) is the keyboard layout the reader is set to type in:
 	// us (default) or de. The box reads key codes itself, so the booth
@@ -78,9 +80,15 @@ type reader struct {
 
 // New validates the options of one reader.
 func New(cfg device.Config) (device.Device, error) {
-	o := Options{Framing: "line", LineEnd: "any", RowGap: 500 * time.Millisecond}
+	o := Options{Framing: "line", LineEnd: "any", RowGap: 500 * time.Millisecond, TriggerEvery: -1}
 	if err := cfg.Options.Decode(&o); err != nil {
 		return nil, err
+	}
+	if o.TriggerEvery == -1 { // not set
+		o.TriggerEvery = 0
+		if o.Trigger != "" {
+			o.TriggerEvery = defaultTriggerEvery
+		}
 	}
 	bad := func(field, format string, args ...any) error {
 		return cfg.Options.Errorf(cfg.Options.Node, field, format, args...)
@@ -137,6 +145,11 @@ func New(cfg device.Config) (device.Device, error) {
 	return r, nil
 }
 
+// defaultTriggerEvery is the trigger's re-send interval: short enough that a
+// reader that boots late is asked within seconds, long enough that a
+// reader reading a document (a row every ~50 ms) is never interrupted.
+const defaultTriggerEvery = 2 * time.Second
+
 // tick is how often a quiet reader is checked for torn frames, expired row
 // gaps and a due trigger.
 const tick = 50 * time.Millisecond
@@ -189,6 +202,7 @@ func (r *reader) Run(ctx context.Context, out device.Output) error {
 		t := now()
 		units = units[:0]
 		if n > 0 {
+			trig.heard = t
 			units = fr.feed(units, buf[:n], t)
 		}
 		if errors.Is(rerr, io.EOF) {
@@ -221,7 +235,8 @@ type trigger struct {
 	cmd   []byte
 	every time.Duration
 	sent  time.Time
-	reads int // s.reads when last sent
+	heard time.Time // last byte from the reader
+	reads int       // s.reads when last sent
 }
 
 func (g *trigger) send(w io.Writer, now time.Time) error {
@@ -239,7 +254,11 @@ func (g *trigger) due(w io.Writer, reads int, now time.Time) error {
 	if len(g.cmd) == 0 {
 		return nil
 	}
-	if reads != g.reads || (g.every > 0 && now.Sub(g.sent) >= g.every) {
+	quiet := now.Sub(g.sent)
+	if h := now.Sub(g.heard); h < quiet {
+		quiet = h
+	}
+	if reads != g.reads || (g.every > 0 && quiet >= g.every) {
 		g.reads = reads
 		return g.send(w, now)
 	}
@@ -274,7 +293,13 @@ func (s *session) units(us []unit) {
 
 // row takes one typed row (wedge).
 func (s *session) row(text string, at, end time.Time) {
-	if !mrzRow([]byte(text)) {
+	b := trimLine([]byte(text))
+	if rows, ok := oneLine(b); ok {
+		s.block(unit{rows: rows, at: at, end: end, block: true})
+		return
+	}
+	text = string(b)
+	if !mrzRow(b) {
 		s.out.Count("lines_noise", 1)
 		return
 	}

@@ -65,3 +65,35 @@ func TestWedgeWithoutUSBAccess(t *testing.T) {
 		t.Errorf("Run with a failing open: %v", err)
 	}
 }
+
+// TestWedgeOneLineAndPaddedRows: a wedge reader typing the whole MRZ as
+// one line, and one padding its rows with spaces, are both read.
+func TestWedgeOneLineAndPaddedRows(t *testing.T) {
+	hid := usbhid.NewReplay()
+	cfg := configWith(t, "framing: wedge")
+	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
+	dev, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := harness.NewCollector()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go dev.Run(ctx, col)
+	presses, _ := keyboard.US.Encode(td3[0] + td3[1] + "\r" + td3[0] + "  \r" + td3[1] + " \r")
+	for _, r := range keyboard.Reports(presses) {
+		hid.Push(r)
+	}
+	for len(col.Readings()) < 2 {
+		select {
+		case <-col.Changed():
+		case <-ctx.Done():
+			t.Fatalf("%d readings, want 2", len(col.Readings()))
+		}
+	}
+	for i, r := range col.Readings() {
+		if r.Quality.Status != "ok" {
+			t.Errorf("reading %d: quality %+v", i+1, r.Quality)
+		}
+	}
+}

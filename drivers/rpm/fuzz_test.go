@@ -11,7 +11,9 @@ func FuzzParseRecord(f *testing.F) {
 	for _, s := range []string{"GB,250,251,249,250", "NS,3,4,", "GX", "TT", "GH,2100,2200", "GB,-1", "ZZ,1", "", ",", "GB,99999999999999999999"} {
 		f.Add(s)
 	}
-	tk := newTracker(Options{K: 5, BackgroundSamples: 10, MinBackground: 1})
+	o := defaultOptions()
+	o.MinBackground = 1
+	tk := newTracker(o)
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, line string) {
 		r, err := ParseRecord(line)

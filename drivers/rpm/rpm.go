@@ -4,9 +4,12 @@
 // alarm), GX (occupancy ended), GH/GL/NH (faults), TT/TC (tamper, cleared).
 //
 // The box keeps its own background per detector while the portal is empty
-// and alarms when a scan sample exceeds it by k·√background, once per
-// occupancy; occupancy start, alarm and end are readings, and an alarmed
-// occupancy can be exported as ANSI N42.42-style XML for reachback.
+// and judges each occupancy with an exact Poisson test (stats.go) against
+// it, gamma and neutron separately, at a stated false-alarm probability per
+// clean occupancy; occupancy start, alarm and end are readings, a
+// background that moved is a notice (or a fault when the move is
+// implausible), and an alarmed occupancy can be exported as ANSI
+// N42.42-style XML for reachback. README.md gives the statistics.
 package rpm
 
 import (
@@ -34,16 +37,41 @@ var Driver = device.Driver{
 
 // Options are the driver's settings in a box config.
 type Options struct {
-	// K is the alarm threshold in standard deviations: a scan sample alarms
-	// above background + K·√background (default 5).
+	// FalseAlarm is the chance that a clean occupancy alarms, per channel
+	// (gamma, neutron), for an occupancy of up to ReferenceSamples samples
+	// (default 0.001: one clean vehicle in a thousand at most).
+	FalseAlarm float64 `yaml:"false_alarm"`
+	// K, when set, replaces FalseAlarm's split: each test alarms at the
+	// tail probability of K Gaussian sigmas (5 → 2.9e-7), computed exactly
+	// for Poisson counts.
 	K float64 `yaml:"k"`
-	// BackgroundSamples is the averaging length of the background: each
-	// background sample moves it by 1/BackgroundSamples of the difference
-	// (default 10: follows slow rises such as rain within seconds).
-	BackgroundSamples int `yaml:"background_samples"`
+	// Window is how many consecutive scan samples each detector's sliding
+	// test sums (default 5: one second at 200 ms, the time a source takes
+	// to pass a panel at walking-to-8 km/h speeds).
+	Window int `yaml:"window"`
+	// ReferenceSamples is the occupancy length FalseAlarm is stated for
+	// (default 50: 10 s at 200 ms); longer occupancies run more tests.
+	ReferenceSamples int `yaml:"reference_samples"`
+	// BackgroundSamples and NeutronBackgroundSamples are how many recent
+	// background samples the gamma and the neutron background average
+	// (defaults 25 and 100: gamma follows rain within seconds; neutron
+	// counts are a fraction per sample and need the longer average).
+	BackgroundSamples        int `yaml:"background_samples"`
+	NeutronBackgroundSamples int `yaml:"neutron_background_samples"`
 	// MinBackground is how many background samples are needed before scans
 	// are judged (default 5).
 	MinBackground int `yaml:"min_background"`
+	// StepSamples is how many background samples that differ
+	// significantly from the background (a parked source, a weather front,
+	// a new building) are held out before they are accepted as the new
+	// background with a background_change reading (default 25: 5 s of
+	// empty portal at 200 ms). Held samples that are not confirmed never
+	// move the threshold. Counted in samples, not seconds, because only an
+	// empty portal sends background.
+	StepSamples int `yaml:"step_samples"`
+	// StepFault is the factor beyond which an accepted background change
+	// is implausible and reported as a fault as well (default 3).
+	StepFault float64 `yaml:"step_fault"`
 	// Silence reports the monitor down after this long without a line
 	// (default 10s: a monitor sends background continuously).
 	Silence time.Duration `yaml:"silence"`
@@ -56,17 +84,25 @@ type Options struct {
 
 // Event is the radiation payload.
 type Event struct {
-	// Event is occupancy_start, alarm, occupancy_end, fault, fault_clear,
-	// tamper or tamper_clear.
+	// Event is occupancy_start, alarm, occupancy_end, background_change,
+	// fault, fault_clear, tamper or tamper_clear.
 	Event     string   `json:"event"`
 	Occupancy int      `json:"occupancy,omitempty"` // number of the occupancy since the driver started
 	Gamma     *Channel `json:"gamma,omitempty"`
 	Neutron   *Channel `json:"neutron,omitempty"`
 	Alarm     *Alarm   `json:"alarm,omitempty"` // event alarm; occupancy_end of an alarmed occupancy
 	Samples   int      `json:"samples,omitempty"`
-	Fault     string   `json:"fault,omitempty"` // GH, GL, NH
-	K         float64  `json:"k"`
-	N42       *FileRef `json:"n42,omitempty"`
+	// Fault is GH, GL or NH (the monitor's), or background (the box's: an
+	// implausible background change).
+	Fault  string  `json:"fault,omitempty"`
+	Change *Change `json:"change,omitempty"` // background_change, fault background
+	// K is the Gaussian-sigma equivalent of each test's tail probability.
+	K float64 `json:"k"`
+	// FalseAlarm is the design false-alarm probability per clean occupancy
+	// and channel; Window the sliding test's length in samples.
+	FalseAlarm float64  `json:"false_alarm,omitempty"`
+	Window     int      `json:"window,omitempty"`
+	N42        *FileRef `json:"n42,omitempty"`
 }
 
 func (Event) Kind() string { return "radiation" }
@@ -74,7 +110,9 @@ func (Event) Kind() string { return "radiation" }
 // Channel is the state of one radiation channel's detectors.
 type Channel struct {
 	Background []float64 `json:"background"` // per detector, counts per sample
-	Threshold  []float64 `json:"threshold"`
+	// Threshold is per detector the counts in Window scan samples that
+	// alarm at the current background.
+	Threshold []float64 `json:"threshold"`
 	// Counts is the sample that alarmed (alarm) or the highest count per
 	// detector during the occupancy (occupancy_end).
 	Counts []int `json:"counts,omitempty"`
@@ -82,13 +120,28 @@ type Channel struct {
 
 // Alarm says what alarmed.
 type Alarm struct {
-	Channel    string  `json:"channel"`  // gamma or neutron
-	Detector   int     `json:"detector"` // 1-based
-	Counts     int     `json:"counts"`
-	Background float64 `json:"background"`
-	Threshold  float64 `json:"threshold"`
-	Sigma      float64 `json:"sigma"`  // (counts - background) / √background
-	Source     string  `json:"source"` // computed (k·√background) or monitor (GA/NA record)
+	Channel  string `json:"channel"`  // gamma or neutron
+	Detector int    `json:"detector"` // 1-based; for the occupancy test the detector with the largest excess
+	// Test is window (one detector's last Window samples) or occupancy
+	// (the channel's counts over the occupancy so far); monitor for a
+	// GA/NA record the box's tests did not confirm.
+	Test       string  `json:"test,omitempty"`
+	Counts     int     `json:"counts"`            // counts the test summed
+	Background float64 `json:"background"`        // counts expected for them from background
+	Threshold  float64 `json:"threshold"`         // counts that alarm
+	Sigma      float64 `json:"sigma"`             // Gaussian equivalent of the p-value
+	PValue     float64 `json:"p_value,omitempty"` // exact Poisson p-value
+	Source     string  `json:"source"`            // computed or monitor (GA/NA record)
+	Samples    int     `json:"samples,omitempty"` // scan samples the test summed
+}
+
+// Change is a background that moved and was accepted.
+type Change struct {
+	Channel string    `json:"channel"`
+	From    []float64 `json:"from"` // per detector, counts per sample
+	To      []float64 `json:"to"`
+	Factor  float64   `json:"factor"`       // channel total, to/from
+	Held    int       `json:"held_samples"` // background samples of the new level held out before it was accepted
 }
 
 // FileRef names a file written on the box.
@@ -104,18 +157,30 @@ type monitor struct {
 
 // New validates the options.
 func New(cfg device.Config) (device.Device, error) {
-	o := Options{K: 5, BackgroundSamples: 10, MinBackground: 5, Silence: 10 * time.Second}
+	o := defaultOptions()
 	if err := cfg.Options.Decode(&o); err != nil {
 		return nil, err
 	}
 	bad := func(f, m string) error { return cfg.Options.Errorf(cfg.Options.Node, f, "%s", m) }
 	switch {
-	case !(o.K > 0 && o.K <= 100):
-		return nil, bad("k", "must be above 0 (5 is common)")
+	case !(o.FalseAlarm > 0 && o.FalseAlarm < 1):
+		return nil, bad("false_alarm", "must be between 0 and 1 (0.001 is one clean occupancy in a thousand)")
+	case o.K != 0 && !(o.K > 0 && o.K <= 30):
+		return nil, bad("k", "must be above 0 and at most 30 (5 is common)")
+	case o.Window < 1 || o.Window > 100:
+		return nil, bad("window", "must be 1 to 100 samples")
+	case o.ReferenceSamples < 1:
+		return nil, bad("reference_samples", "must be at least 1")
 	case o.BackgroundSamples < 1:
 		return nil, bad("background_samples", "must be at least 1")
+	case o.NeutronBackgroundSamples < 1:
+		return nil, bad("neutron_background_samples", "must be at least 1")
 	case o.MinBackground < 1:
 		return nil, bad("min_background", "must be at least 1")
+	case o.StepSamples < 1:
+		return nil, bad("step_samples", "must be at least 1")
+	case !(o.StepFault > 1):
+		return nil, bad("step_fault", "must be above 1")
 	case o.Silence < 0:
 		return nil, bad("silence", "must not be negative")
 	}
@@ -126,6 +191,12 @@ func New(cfg device.Config) (device.Device, error) {
 		o.Instrument = cfg.ID
 	}
 	return &monitor{cfg: cfg, opts: o}, nil
+}
+
+func defaultOptions() Options {
+	return Options{FalseAlarm: 0.001, Window: 5, ReferenceSamples: 50, BackgroundSamples: 25,
+		NeutronBackgroundSamples: 100, MinBackground: 5, StepSamples: 25, StepFault: 3,
+		Silence: 10 * time.Second}
 }
 
 // Run reads records until ctx ends or the port fails.
@@ -148,7 +219,7 @@ func (m *monitor) Run(ctx context.Context, out device.Output) error {
 		}
 		for _, ev := range evs {
 			if ev.occ != nil && m.opts.N42Dir != "" {
-				ref, err := m.writeN42(ev.occ)
+				ref, err := m.writeN42(ev.occ, ev.e.K)
 				if err != nil {
 					out.Count("n42_write_failed", 1)
 				} else {
@@ -160,8 +231,8 @@ func (m *monitor) Run(ctx context.Context, out device.Output) error {
 	})
 }
 
-func (m *monitor) writeN42(o *occupancy) (*FileRef, error) {
-	b, err := N42(o.export(m.opts.Instrument, m.opts.K))
+func (m *monitor) writeN42(o *occupancy, k float64) (*FileRef, error) {
+	b, err := N42(o.export(m.opts.Instrument, k))
 	if err != nil {
 		return nil, err
 	}
@@ -180,29 +251,8 @@ func (m *monitor) writeN42(o *occupancy) (*FileRef, error) {
 	return &FileRef{Path: path, SHA256: sha256Hex(b)}, nil
 }
 
-// background is one channel's per-detector background estimate.
-type background struct {
-	mean []float64
-	n    int // samples folded in
-}
-
-func (b *background) threshold(k float64) []float64 {
-	out := make([]float64, len(b.mean))
-	for i, m := range b.mean {
-		out[i] = round1(m + k*math.Sqrt(math.Max(m, 1)))
-	}
-	return out
-}
-
-func (b *background) rounded() []float64 {
-	out := make([]float64, len(b.mean))
-	for i, m := range b.mean {
-		out[i] = round1(m)
-	}
-	return out
-}
-
 func round1(f float64) float64 { return math.Round(f*10) / 10 }
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
 // sample is one scan record kept for the N42 export.
 type sample struct {
@@ -219,7 +269,44 @@ type occupancy struct {
 	bgNeut  []float64
 	samples []sample
 	peak    map[Tag][]int // GS / NS peaks per detector
+	scans   map[string]*scanSums
 	alarm   *Alarm
+}
+
+// scanSums are one channel's counts during an occupancy: the last Window
+// samples per detector and the totals.
+type scanSums struct {
+	recent [][]int // ring of the last Window samples
+	next   int
+	total  []int
+	n      int // samples
+}
+
+func (s *scanSums) add(counts []int, window int) {
+	if s.total == nil {
+		s.total = make([]int, len(counts))
+		s.recent = make([][]int, 0, window)
+	}
+	c := append([]int(nil), counts...)
+	if len(s.recent) < window {
+		s.recent = append(s.recent, c)
+	} else {
+		s.recent[s.next] = c
+		s.next = (s.next + 1) % window
+	}
+	for i, v := range counts {
+		s.total[i] += v
+	}
+	s.n++
+}
+
+// windowSum is detector d's counts over the last len(recent) samples.
+func (s *scanSums) windowSum(d int) int {
+	x := 0
+	for _, r := range s.recent {
+		x += r[d]
+	}
+	return x
 }
 
 type emitted struct {
@@ -233,17 +320,30 @@ type emitted struct {
 // tested and benchmarked alone.
 type tracker struct {
 	o         Options
-	gamma     background
-	neutron   background
+	gamma     *background
+	neutron   *background
 	occ       *occupancy
 	count     int
-	faults    map[Tag]bool
+	faults    map[string]bool
 	tampered  bool
 	detectors map[string]int // per channel, fixed by its first count record
 }
 
 func newTracker(o Options) *tracker {
-	return &tracker{o: o, faults: map[Tag]bool{}, detectors: map[string]int{}}
+	// Bonferroni: each channel runs one window test per detector and one
+	// occupancy test per sample; over ReferenceSamples samples that is
+	// (detectors+1)·ReferenceSamples tests sharing FalseAlarm. They
+	// overlap, so the real rate is lower (README.md measures it).
+	alpha := func(detectors int) float64 {
+		if o.K > 0 {
+			return tailOf(o.K)
+		}
+		return o.FalseAlarm / float64((detectors+1)*o.ReferenceSamples)
+	}
+	t := &tracker{o: o, faults: map[string]bool{}, detectors: map[string]int{}}
+	t.gamma = newBackground("gamma", o.BackgroundSamples, o, alpha)
+	t.neutron = newBackground("neutron", o.NeutronBackgroundSamples, o, alpha)
+	return t
 }
 
 func channelOf(t Tag) string {
@@ -256,17 +356,17 @@ func channelOf(t Tag) string {
 
 func (t *tracker) bg(ch string) *background {
 	if ch == "neutron" {
-		return &t.neutron
+		return t.neutron
 	}
-	return &t.gamma
+	return t.gamma
 }
 
 func (t *tracker) channels(peaks bool) (g, n *Channel) {
 	mk := func(b *background, peak []int) *Channel {
-		if len(b.mean) == 0 {
+		if !b.ready() && b.n == 0 {
 			return nil
 		}
-		c := &Channel{Background: b.rounded(), Threshold: b.threshold(t.o.K)}
+		c := &Channel{Background: b.rounded(), Threshold: b.windowThresholds()}
 		if peaks {
 			c.Counts = peak
 		}
@@ -276,7 +376,7 @@ func (t *tracker) channels(peaks bool) (g, n *Channel) {
 	if t.occ != nil {
 		gp, np = t.occ.peak[GammaScan], t.occ.peak[NeutronScan]
 	}
-	return mk(&t.gamma, gp), mk(&t.neutron, np)
+	return mk(t.gamma, gp), mk(t.neutron, np)
 }
 
 var ok = reading.Quality{Status: reading.OK}
@@ -284,6 +384,24 @@ var ok = reading.Quality{Status: reading.OK}
 // errDetectors is a count record whose detector count differs from the
 // channel's first record: a corrupted line, not a new monitor.
 var errDetectors = errors.New("rpm: detector count changed")
+
+func (t *tracker) event(e Event) Event {
+	switch {
+	case t.o.K > 0:
+		e.K = t.o.K
+	case t.gamma.th != nil:
+		e.K = round2(sigmaOf(t.gamma.th.alpha))
+	case t.neutron.th != nil:
+		e.K = round2(sigmaOf(t.neutron.th.alpha))
+	default:
+		e.K = round2(sigmaOf(t.o.FalseAlarm / float64(t.o.ReferenceSamples)))
+	}
+	if t.o.K == 0 {
+		e.FalseAlarm = t.o.FalseAlarm
+	}
+	e.Window = t.o.Window
+	return e
+}
 
 func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 	if len(r.Counts) > 0 {
@@ -298,8 +416,7 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 	}
 	var out []emitted
 	ev := func(e Event, q reading.Quality) {
-		e.K = t.o.K
-		out = append(out, emitted{e: e, at: at, q: q})
+		out = append(out, emitted{e: t.event(e), at: at, q: q})
 	}
 	switch r.Tag {
 	case GammaBackground, NeutronBackground:
@@ -307,23 +424,30 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 			// Background resumed without a GX: the occupancy ended unannounced.
 			out = append(out, t.endOccupancy(at)...)
 		}
-		t.foldBackground(t.bg(channelOf(r.Tag)), r.Counts)
-		if t.faults[GammaHigh] || t.faults[GammaLow] || t.faults[NeutronHigh] {
-			for _, f := range []Tag{GammaHigh, GammaLow, NeutronHigh} {
-				if t.faults[f] && channelOf(f) == channelOf(r.Tag) {
-					delete(t.faults, f)
-					ev(Event{Event: "fault_clear", Fault: string(f)}, ok)
-				}
+		ch := channelOf(r.Tag)
+		if c := t.bg(ch).fold(r.Counts); c != nil {
+			g, n := t.channels(false)
+			if c.Factor > t.o.StepFault || c.Factor < 1/t.o.StepFault {
+				ev(Event{Event: "fault", Fault: "background", Change: c, Gamma: g, Neutron: n},
+					reading.Quality{Status: reading.Bad, Reason: fmt.Sprintf("%s background changed ×%.2f at once: a source or a detector fault, not weather", ch, c.Factor)})
+			} else {
+				ev(Event{Event: "background_change", Change: c, Gamma: g, Neutron: n}, ok)
+			}
+		}
+		for _, f := range []Tag{GammaHigh, GammaLow, NeutronHigh} {
+			if t.faults[string(f)] && channelOf(f) == ch {
+				delete(t.faults, string(f))
+				ev(Event{Event: "fault_clear", Fault: string(f)}, ok)
 			}
 		}
 	case GammaScan, NeutronScan, GammaAlarm, NeutronAlarm:
 		if t.occ == nil {
 			t.count++
-			t.occ = &occupancy{n: t.count, start: at, peak: map[Tag][]int{},
+			t.occ = &occupancy{n: t.count, start: at, peak: map[Tag][]int{}, scans: map[string]*scanSums{},
 				bgGamma: t.gamma.rounded(), bgNeut: t.neutron.rounded()}
 			g, n := t.channels(false)
 			q := ok
-			if t.gamma.n < t.o.MinBackground {
+			if !t.gamma.ready() {
 				q = reading.Quality{Status: reading.Suspect, Reason: fmt.Sprintf("only %d gamma background samples: scans not judged", t.gamma.n)}
 			}
 			ev(Event{Event: "occupancy_start", Occupancy: t.occ.n, Gamma: g, Neutron: n}, q)
@@ -334,8 +458,8 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 			out = append(out, t.endOccupancy(at)...)
 		}
 	case GammaHigh, GammaLow, NeutronHigh:
-		if !t.faults[r.Tag] {
-			t.faults[r.Tag] = true
+		if !t.faults[string(r.Tag)] {
+			t.faults[string(r.Tag)] = true
 			g, n := t.channels(false)
 			ev(Event{Event: "fault", Fault: string(r.Tag), Gamma: g, Neutron: n},
 				reading.Quality{Status: reading.Bad, Reason: faultText[r.Tag]})
@@ -360,40 +484,12 @@ var faultText = map[Tag]string{
 	NeutronHigh: "neutron background high fault",
 }
 
-// foldBackground moves the background towards a sample. A sample that
-// would itself alarm (a source parked by the empty portal) is not folded
-// in unless such samples persist, so one source cannot raise the
-// threshold; a slow rise (rain) stays under the threshold and is followed.
-func (t *tracker) foldBackground(b *background, counts []int) {
-	if len(b.mean) != len(counts) {
-		// First sample.
-		b.mean = make([]float64, len(counts))
-		for i, c := range counts {
-			b.mean[i] = float64(c)
-		}
-		b.n = 1
-		return
-	}
-	if b.n >= t.o.MinBackground {
-		th := b.threshold(t.o.K)
-		for i, c := range counts {
-			if float64(c) > th[i] {
-				return
-			}
-		}
-	}
-	alpha := 1 / float64(min(b.n+1, t.o.BackgroundSamples))
-	for i, c := range counts {
-		b.mean[i] += alpha * (float64(c) - b.mean[i])
-	}
-	b.n++
-}
-
 func (t *tracker) scan(r Record, at time.Time) []emitted {
 	o := t.occ
 	o.samples = append(o.samples, sample{at: at, tag: r.Tag, counts: r.Counts})
 	scanTag := GammaScan
-	if channelOf(r.Tag) == "neutron" {
+	ch := channelOf(r.Tag)
+	if ch == "neutron" {
 		scanTag = NeutronScan
 	}
 	pk := o.peak[scanTag]
@@ -404,22 +500,19 @@ func (t *tracker) scan(r Record, at time.Time) []emitted {
 		pk[i] = max(pk[i], c)
 	}
 	o.peak[scanTag] = pk
+	ss := o.scans[ch]
+	if ss == nil {
+		ss = &scanSums{}
+		o.scans[ch] = ss
+	}
+	ss.add(r.Counts, t.o.Window)
 	if o.alarm != nil {
 		return nil // one alarm per occupancy
 	}
-	ch := channelOf(r.Tag)
 	b := t.bg(ch)
 	var a *Alarm
-	if b.n >= t.o.MinBackground && len(b.mean) == len(r.Counts) {
-		th := b.threshold(t.o.K)
-		best := 0.0
-		for i, c := range r.Counts {
-			sigma := (float64(c) - b.mean[i]) / math.Sqrt(math.Max(b.mean[i], 1))
-			if float64(c) > th[i] && (a == nil || sigma > best) {
-				best = sigma
-				a = &Alarm{Channel: ch, Detector: i + 1, Counts: c, Background: round1(b.mean[i]), Threshold: th[i], Sigma: round1(sigma), Source: "computed"}
-			}
-		}
+	if b.ready() && b.detectors() == len(r.Counts) {
+		a = b.judge(ss)
 	}
 	if a == nil && (r.Tag == GammaAlarm || r.Tag == NeutronAlarm) {
 		// The monitor alarmed by its own algorithm: report it, with the
@@ -430,11 +523,13 @@ func (t *tracker) scan(r Record, at time.Time) []emitted {
 				i = j
 			}
 		}
-		a = &Alarm{Channel: ch, Detector: i + 1, Counts: r.Counts[i], Source: "monitor"}
-		if len(b.mean) == len(r.Counts) {
-			a.Background = round1(b.mean[i])
-			a.Threshold = b.threshold(t.o.K)[i]
-			a.Sigma = round1((float64(r.Counts[i]) - b.mean[i]) / math.Sqrt(math.Max(b.mean[i], 1)))
+		a = &Alarm{Channel: ch, Detector: i + 1, Counts: r.Counts[i], Source: "monitor", Test: "monitor", Samples: 1}
+		if b.detectors() == len(r.Counts) && b.n > 0 {
+			T, n := b.sum[i], b.n
+			a.Background = round1(float64(T) / float64(n))
+			a.Threshold = float64(b.th.at(T, 1, n))
+			p := pValue(r.Counts[i], T, 1, n)
+			a.PValue, a.Sigma = p, round1(sigmaOf(p))
 		}
 	}
 	if a == nil {
@@ -447,14 +542,14 @@ func (t *tracker) scan(r Record, at time.Time) []emitted {
 	} else if ch == "neutron" && n != nil {
 		n.Counts = r.Counts
 	}
-	return []emitted{{e: Event{Event: "alarm", Occupancy: o.n, Alarm: a, Gamma: g, Neutron: n, Samples: len(o.samples), K: t.o.K}, at: at, q: ok}}
+	return []emitted{{e: t.event(Event{Event: "alarm", Occupancy: o.n, Alarm: a, Gamma: g, Neutron: n, Samples: len(o.samples)}), at: at, q: ok}}
 }
 
 func (t *tracker) endOccupancy(at time.Time) []emitted {
 	o := t.occ
 	o.end = at
 	g, n := t.channels(true)
-	e := Event{Event: "occupancy_end", Occupancy: o.n, Gamma: g, Neutron: n, Alarm: o.alarm, Samples: len(o.samples), K: t.o.K}
+	e := t.event(Event{Event: "occupancy_end", Occupancy: o.n, Gamma: g, Neutron: n, Alarm: o.alarm, Samples: len(o.samples)})
 	em := emitted{e: e, at: at, q: ok}
 	if o.alarm != nil {
 		em.occ = o

@@ -51,6 +51,9 @@ func TestGoldenTraces(t *testing.T) {
 		{"rain", 4, 0, 0},
 		{"malformed", 1, 0, 0},
 		{"silent", 0, 0, 0},
+		{"step", 10, 2, 2},
+		{"step-implausible", 1, 0, 0},
+		{"neutron-low", 200, 0, 0},
 	} {
 		c := cols[tc.name]
 		if c == nil {
@@ -75,6 +78,34 @@ func TestGoldenTraces(t *testing.T) {
 			if a[0].Alarm.Channel != "gamma" || a[0].Alarm.Detector > 2 || a[0].Alarm.Source != "computed" || a[0].Occupancy != 1 {
 				t.Errorf("source alarm %+v", a[0].Alarm)
 			}
+		}
+	}
+	// A background that steps up and stays is accepted after step_samples
+	// background samples with one notice: only the vehicles inside the
+	// hold alarm, not every vehicle after it.
+	if c := cols["step"]; c != nil {
+		rs := c.Readings()
+		changes := events(rs, "background_change")
+		if len(changes) != 1 || changes[0].Change.Channel != "gamma" || changes[0].Change.Factor < 1.3 || changes[0].Change.Factor > 1.5 {
+			t.Errorf("step: background changes %+v, want one gamma change of about x1.4", changes)
+		}
+		for _, a := range events(rs, "alarm") {
+			if a.Occupancy > 2 {
+				t.Errorf("step: vehicle %d alarmed after the new background was accepted", a.Occupancy)
+			}
+		}
+	}
+	// An implausible jump is accepted too (the lane must not alarm for
+	// ever), but as a fault reading of quality bad.
+	if c := cols["step-implausible"]; c != nil {
+		var faults []reading.Reading
+		for _, r := range c.Readings() {
+			if e := r.Payload.(Event); e.Event == "fault" && e.Fault == "background" && e.Change != nil && e.Change.Factor > 4 {
+				faults = append(faults, r)
+			}
+		}
+		if len(faults) != 1 || faults[0].Quality.Status != reading.Bad || len(events(c.Readings(), "background_change")) != 0 {
+			t.Errorf("step-implausible: %d background faults, want 1 of quality bad", len(faults))
 		}
 	}
 	if c := cols["malformed"]; c != nil {
@@ -204,7 +235,7 @@ func TestKIsConfigurable(t *testing.T) {
 }
 
 func TestBackgroundTrackingIgnoresAParkedSource(t *testing.T) {
-	tk := newTracker(Options{K: 5, BackgroundSamples: 10, MinBackground: 5})
+	tk := newTracker(defaultOptions())
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 20; i++ {
 		tk.add(Record{Tag: GammaBackground, Counts: []int{250, 250}}, at)
@@ -212,7 +243,7 @@ func TestBackgroundTrackingIgnoresAParkedSource(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		tk.add(Record{Tag: GammaBackground, Counts: []int{900, 250}}, at)
 	}
-	if m := tk.gamma.mean[0]; m > 251 {
+	if m := tk.gamma.mean(0); m > 251 {
 		t.Errorf("background followed a parked source to %.1f", m)
 	}
 	evs, _ := tk.add(Record{Tag: GammaScan, Counts: []int{500, 250}}, at)
@@ -222,7 +253,9 @@ func TestBackgroundTrackingIgnoresAParkedSource(t *testing.T) {
 }
 
 func TestOptionsAreValidated(t *testing.T) {
-	for _, src := range []string{"k: 0", "k: -1", "background_samples: 0", "min_background: 0", "silence: -1s", "n42_dir: relative/dir", "colour: red"} {
+	for _, src := range []string{"false_alarm: 0", "false_alarm: 1", "k: -1", "k: 31", "window: 0", "reference_samples: 0",
+		"background_samples: 0", "neutron_background_samples: 0", "min_background: 0", "step_hold: 0s", "step_fault: 1",
+		"silence: -1s", "n42_dir: relative/dir", "colour: red"} {
 		if _, err := New(linetest.Config(t, src)); err == nil {
 			t.Errorf("options %q accepted", src)
 		}
@@ -230,7 +263,7 @@ func TestOptionsAreValidated(t *testing.T) {
 }
 
 func BenchmarkTrackerScan(b *testing.B) {
-	tk := newTracker(Options{K: 5, BackgroundSamples: 10, MinBackground: 5})
+	tk := newTracker(defaultOptions())
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 10; i++ {
 		tk.add(Record{Tag: GammaBackground, Counts: []int{250, 250, 250, 250}}, at)

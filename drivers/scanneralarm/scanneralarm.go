@@ -89,10 +89,12 @@ func (s *scanner) Run(ctx context.Context, out device.Output) error {
 func (s *scanner) reading(f framing.Frame, m grammar.Match) reading.Reading {
 	ev := Event{Record: m.Record, Alarm: m.Alarm}
 	for k, v := range m.Fields {
-		v = strings.TrimSpace(v)
+		// Bounded to the schema's lengths: the hub refuses a reading that
+		// fails its schema.
+		v = grammar.Clip(strings.TrimSpace(v), grammar.MaxText)
 		switch k {
 		case "decision":
-			ev.Decision = strings.ToUpper(v)
+			ev.Decision = grammar.Clip(strings.ToUpper(v), 64)
 		case "category":
 			ev.Category = v
 		case "lane":
@@ -117,7 +119,7 @@ func (s *scanner) reading(f framing.Frame, m grammar.Match) reading.Reading {
 		ev.DeviceTime = &t
 	}
 	if m.TimeErr != nil {
-		q = reading.Quality{Status: reading.Suspect, Reason: "device timestamp unreadable: " + m.TimeErr.Error()}
+		q = reading.Quality{Status: reading.Suspect, Reason: grammar.Clip("device timestamp unreadable: "+m.TimeErr.Error(), grammar.MaxReason)}
 	}
 	rd := reading.Reading{Origin: f.At, Payload: ev, Quality: q}
 	if s.opts.Raw == nil || *s.opts.Raw {

@@ -26,6 +26,14 @@ func TestGoldenTraces(t *testing.T) {
 	for _, c := range cols {
 		linetest.Validate(t, c.Readings())
 	}
+	// A 450-character timestamp and an over-long category: the reason and
+	// the fields are cut to the schema's bounds; the readings validate.
+	if c := cols["long-text"]; c != nil {
+		rs := c.Readings()
+		if len(rs) != 2 || rs[0].Quality.Status != reading.Suspect || len(rs[0].Quality.Reason) > 512 || len(rs[1].Payload.(Event).Category) > 256 {
+			t.Errorf("long-text: %d readings %+v", len(rs), rs)
+		}
+	}
 	if c := cols["malformed"]; c != nil {
 		counts := c.Counts()
 		// noise line, PRINTER OFFLINE, MAYBE, the torn half line

@@ -198,6 +198,17 @@ type Screener struct {
 	stuckCount int
 	lastC      *float64 // Celsius of the last published good reading
 	since      int      // polls since the last published reading
+	state      *FeverState
+}
+
+// Remember keeps the fever state in st (nil: nothing kept) and starts from
+// what it holds: a sensor in fever before an edged restart is still in
+// fever, so no second onset is announced, and its end is.
+func (s *Screener) Remember(st *FeverState) {
+	s.state = st
+	if s.cfg.fever && st.Fever(s.sensor) {
+		s.fever = true
+	}
 }
 
 // ParseScreening reads a device's `screening:` mapping (n may be nil) for a
@@ -264,12 +275,14 @@ func (s *Screener) Sample(sm Sample) Result {
 			if s.above >= s.cfg.confirm {
 				s.fever = true
 				p.Events = append(p.Events, EventFeverOnset)
+				s.state.Set(s.sensor, true)
 			}
 		case !s.fever:
 			s.above = 0
 		case c < s.cfg.threshold-s.cfg.hysteresis-1e-9:
 			s.fever, s.above = false, 0
 			p.Events = append(p.Events, EventFeverCleared)
+			s.state.Set(s.sensor, false)
 		}
 	}
 	p.Fever = s.fever

@@ -179,8 +179,10 @@ func (b *bus) Run(ctx context.Context, out device.Output) error {
 		Gap: b.opts.FrameGap, Retries: b.retries, Now: now, Count: out.Count,
 	}
 	screens := make([]*Screener, len(b.slaves))
+	st := OpenFeverState(b.cfg.StateDir, out.Count)
 	for i, s := range b.slaves {
 		screens[i] = newScreener(s.screen, s.name, s.profile.name)
+		screens[i].Remember(st)
 	}
 	tick := time.NewTicker(b.opts.Poll)
 	defer tick.Stop()

@@ -96,28 +96,33 @@ func (d *detector) Run(ctx context.Context, out device.Output) error {
 	})
 }
 
+// maxSubstances bounds the substances one line may name (an IMS names a
+// handful; a garbled line must not make a payload the hub refuses).
+const maxSubstances = 16
+
 func (d *detector) reading(f framing.Frame, m grammar.Match) reading.Reading {
 	s := Sample{Record: m.Record, Alarm: m.Alarm, Substances: []string{}}
 	var doubts []string
 	// Sorted, so reasons come in the same order every time.
 	for _, k := range slices.Sorted(maps.Keys(m.Fields)) {
-		v := strings.TrimSpace(m.Fields[k])
+		raw := strings.TrimSpace(m.Fields[k])
+		v := grammar.Clip(raw, grammar.MaxText)
 		switch k {
 		case "result":
-			s.Result = strings.ToUpper(v)
+			s.Result = grammar.Clip(strings.ToUpper(raw), 64)
 		case "substances":
 			for _, name := range strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune(d.opts.SubstanceSeparators, r) }) {
-				if name = strings.TrimSpace(name); name != "" {
-					s.Substances = append(s.Substances, name)
+				if name = strings.TrimSpace(name); name != "" && len(s.Substances) < maxSubstances {
+					s.Substances = append(s.Substances, grammar.Clip(name, 64))
 				}
 			}
 		case "confidence":
 			if v == "" {
 				break
 			}
-			c, err := strconv.ParseFloat(v, 64)
+			c, err := strconv.ParseFloat(raw, 64)
 			if err != nil || math.IsNaN(c) || c < 0 || c > 1 {
-				doubts = append(doubts, fmt.Sprintf("confidence %q not a number from 0 to 1", v))
+				doubts = append(doubts, fmt.Sprintf("confidence %q not a number from 0 to 1", grammar.Clip(raw, grammar.MaxQuoted)))
 				break
 			}
 			s.Confidence = &c
@@ -133,7 +138,7 @@ func (d *detector) reading(f framing.Frame, m grammar.Match) reading.Reading {
 			s.Fields[k] = v
 		}
 	}
-	s.SubstanceList = strings.Join(s.Substances, ", ")
+	s.SubstanceList = grammar.Clip(strings.Join(s.Substances, ", "), 512)
 	if !m.Time.IsZero() {
 		t := m.Time
 		s.DeviceTime = &t
@@ -146,7 +151,7 @@ func (d *detector) reading(f framing.Frame, m grammar.Match) reading.Reading {
 	}
 	q := reading.Quality{Status: reading.OK}
 	if len(doubts) > 0 {
-		q = reading.Quality{Status: reading.Suspect, Reason: strings.Join(doubts, "; ")}
+		q = reading.Quality{Status: reading.Suspect, Reason: grammar.Clip(strings.Join(doubts, "; "), grammar.MaxReason)}
 	}
 	rd := reading.Reading{Origin: f.At, Payload: s, Quality: q}
 	if d.opts.Raw == nil || *d.opts.Raw {

@@ -35,6 +35,17 @@ func TestGoldenTraces(t *testing.T) {
 			t.Error("clear sample marked as alarm")
 		}
 	}
+	// Fields as long as a line allows are cut to the schema's bounds; the
+	// readings validate (above), so the hub never refuses them.
+	if c := cols["long-text"]; c != nil {
+		rs := c.Readings()
+		if len(rs) != 3 {
+			t.Fatalf("long-text: %d readings, want 3", len(rs))
+		}
+		if s := rs[1].Payload.(Sample); len(s.SampleID) > 256 || len(s.Substances) != 4 || len(s.Substances[0]) > 64 {
+			t.Errorf("long-text: sample %d bytes, substances %q", len(s.SampleID), s.Substances)
+		}
+	}
 	if c := cols["malformed"]; c != nil {
 		if n := c.Counts()["lines_unmatched"]; n != 3 {
 			t.Errorf("malformed: %d unmatched lines, want 3 (noise, SELF TEST, torn)", n)

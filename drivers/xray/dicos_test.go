@@ -19,6 +19,8 @@ type pto struct {
 	// nested writes the item the way real DICOS does (assessment and
 	// representation sub-sequences); flat writes the tags in the item.
 	nested bool
+	flag   string // ATDAssessmentFlag; "" omits
+	desc   string // ThreatCategoryDescription; "" omits
 }
 
 type tdrSpec struct {
@@ -28,6 +30,12 @@ type tdrSpec struct {
 	alarms   int
 	objects  []pto
 	total    int // NumberOfTotalObjects; -1 omits
+	tdrType  string
+	bag      string // PatientID (the object of inspection's id)
+	scanUID  string // StudyInstanceUID
+	// cutAfterThreats ends the file right after the threat sequence, as a
+	// writer that died there leaves it.
+	cutAfterThreats bool
 }
 
 func el(t testing.TB, tg tag.Tag, v any) *dicom.Element {
@@ -49,6 +57,12 @@ func tdrFile(t testing.TB, s tdrSpec) []byte {
 		el(t, tag.SOPClassUID, []string{SOPClassTDR}),
 		el(t, tag.SOPInstanceUID, []string{s.uid}),
 	}
+	if s.bag != "" {
+		es = append(es, el(t, tag.PatientID, []string{s.bag}))
+	}
+	if s.scanUID != "" {
+		es = append(es, el(t, tag.StudyInstanceUID, []string{s.scanUID}))
+	}
 	var seq [][]*dicom.Element
 	for _, o := range s.objects {
 		id := el(t, tag.PotentialThreatObjectID, []int{o.id})
@@ -59,18 +73,36 @@ func tdrFile(t testing.TB, s tdrSpec) []byte {
 			el(t, tag.ReferencedSOPClassUID, []string{"1.2.840.10008.5.1.4.1.1.501.2.1"}),
 			el(t, tag.ReferencedSOPInstanceUID, []string{o.image}),
 		}})
+		assess := []*dicom.Element{cat}
+		if o.desc != "" {
+			assess = append(assess, el(t, tag.ThreatCategoryDescription, []string{o.desc}))
+		}
+		if o.flag != "" {
+			assess = append(assess, el(t, tag.ATDAssessmentFlag, []string{o.flag}))
+		}
+		assess = append(assess, prob)
 		if o.nested {
 			seq = append(seq, []*dicom.Element{id,
-				el(t, tag.ATDAssessmentSequence, [][]*dicom.Element{{cat, prob}}),
+				el(t, tag.ATDAssessmentSequence, [][]*dicom.Element{assess}),
 				el(t, tag.PTORepresentationSequence, [][]*dicom.Element{{ref, poly}}),
 			})
 		} else {
-			seq = append(seq, []*dicom.Element{id, cat, prob, poly, ref})
+			seq = append(seq, append(append([]*dicom.Element{id}, assess...), poly, ref))
 		}
 	}
 	// Ascending tag order, as exporters write: ThreatSequence (4010,1011),
 	// AlarmDecisionTime (102B), AlarmDecision (1031), totals (1033), alarms (1034).
 	es = append(es, el(t, tag.ThreatSequence, seq))
+	if s.cutAfterThreats {
+		var b bytes.Buffer
+		if err := dicom.Write(&b, dicom.Dataset{Elements: es}); err != nil {
+			t.Fatalf("dicom.Write: %v", err)
+		}
+		return b.Bytes()
+	}
+	if s.tdrType != "" {
+		es = append(es, el(t, tag.TDRType, []string{s.tdrType}))
+	}
 	if s.time != "" {
 		es = append(es, el(t, tag.AlarmDecisionTime, []string{s.time}))
 	}

@@ -72,3 +72,35 @@ func TestAlarmReportReachesHubAsReadingAndAlert(t *testing.T) {
 		t.Errorf("hub counters %+v", c)
 	}
 }
+
+// TestDamagedReportsAlertAtHub: a report cut inside its threat list after
+// a THREAT flag raises xray-tdr-alarm; one cut before any flag raises
+// xray-tdr-damaged. Neither is only a counter on the box.
+func TestDamagedReportsAlertAtHub(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h := crossingtest.StartHub(t, "booth-07", "pw7")
+	rec := crossingtest.Subscribe(t, h)
+	dir := t.TempDir()
+	crossingtest.StartBox(t, ctx, h, "booth-07", "pw7", `
+  - id: xray1
+    driver: dicos
+    transport: {type: folder, path: `+dir+`}
+    options: {poll: 50ms, image_wait: 0s, incomplete_grace: 200ms}
+`)
+	rec.DeviceUp(t, "booth-07", "xray1")
+	if err := os.WriteFile(filepath.Join(dir, "0002-tdr.dcs"), xray.CutAlarmReportFile(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "0003-tdr.dcs"), xray.DamagedReportFile(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alerts := rec.Alerts(t, 2, 30*time.Second)
+	rules := map[string]bool{}
+	for _, a := range alerts {
+		rules[a.Rule] = true
+	}
+	if !rules["xray-tdr-alarm"] || !rules["xray-tdr-damaged"] {
+		t.Errorf("alerts %+v, want xray-tdr-alarm and xray-tdr-damaged", alerts)
+	}
+}

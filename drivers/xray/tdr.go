@@ -1,12 +1,14 @@
 package xray
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/dcmtime"
@@ -25,6 +27,8 @@ type Object struct {
 	Category    string   `json:"category,omitempty"`
 	Description string   `json:"description,omitempty"`
 	Probability *float64 `json:"probability,omitempty"` // ATDAssessmentProbability, 0..1
+	// Flag is ATDAssessmentFlag as written: THREAT, NO_THREAT, UNKNOWN.
+	Flag string `json:"flag,omitempty"`
 	// Polygon is BoundingPolygon as the file gives it: x, y(, z) vertex
 	// coordinates in the referenced image's frame, flattened.
 	Polygon  []float64 `json:"polygon"`
@@ -40,8 +44,22 @@ type TDR struct {
 	TimeNoOffset   bool       // the time had no UTC offset (read as UTC)
 	AlarmObjects   *int       // NumberOfAlarmObjects
 	TotalObjects   *int       // NumberOfTotalObjects
-	Objects        []Object
-	ImageUIDs      []string // every ReferencedSOPInstanceUID, in order, once each
+	// TDRType is who decided: MACHINE (the detection algorithm), OPERATOR
+	// (the screener), GROUND_TRUTH or OTHER.
+	TDRType string
+	// BagID is the object of inspection's id (DICOS keeps it in PatientID),
+	// ScanUID and ScanID the scan's (StudyInstanceUID, StudyID).
+	BagID   string
+	ScanUID string
+	ScanID  string
+	Objects []Object
+	// Damaged is set when the file could not be read to its end (cut
+	// inside an element, corrupt): what was read before is kept.
+	Damaged string
+	// SalvagedThreats counts THREAT flags found in the bytes of a damaged
+	// file beyond what could be parsed.
+	SalvagedThreats int
+	ImageUIDs       []string // every ReferencedSOPInstanceUID, in order, once each
 	// Missing lists required (Type 1) content the file lacks, or object
 	// counts that do not add up. The library ends a dataset cleanly at any
 	// element boundary, so a file cut short there parses: this is how a
@@ -71,8 +89,14 @@ func Parse(r io.Reader, size int64) (h Header, tdr *TDR, err error) {
 	}()
 	ds, err := dicom.Parse(r, size, nil, dicom.SkipPixelData())
 	if err != nil {
-		return Header{}, nil, fmt.Errorf("dicom: %w", err)
+		// The library returns what it read before the error. A report
+		// whose header says TDR is a damaged report, which must reach the
+		// officer (it may be an alarm); anything else is an unreadable file.
+		if firstString(ds.Elements, tag.MediaStorageSOPClassUID) != SOPClassTDR && firstString(ds.Elements, tag.SOPClassUID) != SOPClassTDR {
+			return Header{}, nil, fmt.Errorf("dicom: %w", err)
+		}
 	}
+	damaged := err
 	h.SOPClassUID = firstString(ds.Elements, tag.SOPClassUID)
 	if h.SOPClassUID == "" {
 		h.SOPClassUID = firstString(ds.Elements, tag.MediaStorageSOPClassUID)
@@ -88,7 +112,14 @@ func Parse(r io.Reader, size int64) (h Header, tdr *TDR, err error) {
 		return h, nil, nil
 	}
 	t := &TDR{SOPClassUID: h.SOPClassUID, SOPInstanceUID: h.SOPInstanceUID}
-	t.Decision = strings.ToUpper(strings.TrimSpace(firstString(ds.Elements, tag.AlarmDecision)))
+	if damaged != nil {
+		t.Damaged = clip(damaged.Error())
+	}
+	t.Decision = clipTo(strings.ToUpper(strings.TrimSpace(firstString(ds.Elements, tag.AlarmDecision))), 16)
+	t.TDRType = clipTo(strings.ToUpper(strings.TrimSpace(firstString(ds.Elements, tag.TDRType))), 16)
+	t.BagID = clipTo(strings.TrimSpace(firstString(ds.Elements, tag.PatientID)), 64)
+	t.ScanUID = clipTo(strings.TrimSpace(firstString(ds.Elements, tag.StudyInstanceUID)), 64)
+	t.ScanID = clipTo(strings.TrimSpace(firstString(ds.Elements, tag.StudyID)), 64)
 	if s := strings.TrimSpace(firstString(ds.Elements, tag.AlarmDecisionTime)); s != "" {
 		dt, err := dcmtime.ParseDatetime(s)
 		if err != nil {
@@ -113,12 +144,16 @@ func Parse(r io.Reader, size int64) (h Header, tdr *TDR, err error) {
 			// ATDAssessmentSequence and the polygon in a
 			// PTORepresentationSequence; some exporters write them flat in
 			// the item. Searching the item's subtree reads both.
+			// Texts are bounded to the payload schema's lengths: a report
+			// may carry a 10 kB description, the hub refuses what the
+			// schema does not allow.
 			o := Object{
 				ID:          firstIntNested(item, tag.PotentialThreatObjectID),
-				Category:    strings.TrimSpace(firstStringNested(item, tag.ThreatCategory)),
-				Description: strings.TrimSpace(firstStringNested(item, tag.ThreatCategoryDescription)),
+				Category:    clipTo(strings.TrimSpace(firstStringNested(item, tag.ThreatCategory)), 64),
+				Description: clipTo(strings.TrimSpace(firstStringNested(item, tag.ThreatCategoryDescription)), 256),
+				Flag:        clipTo(strings.ToUpper(strings.TrimSpace(firstStringNested(item, tag.ATDAssessmentFlag))), 16),
 				Polygon:     []float64{},
-				ImageUID:    strings.TrimSpace(firstStringNested(item, tag.ReferencedSOPInstanceUID)),
+				ImageUID:    clipTo(strings.TrimSpace(firstStringNested(item, tag.ReferencedSOPInstanceUID)), 64),
 			}
 			if e := find(item, tag.ATDAssessmentProbability, true); e != nil {
 				if fs, ok := e.Value.GetValue().([]float64); ok && len(fs) > 0 && finite(fs[0]) {
@@ -144,10 +179,13 @@ func Parse(r io.Reader, size int64) (h Header, tdr *TDR, err error) {
 	walk(ds.Elements, func(e *dicom.Element) {
 		if e.Tag == tag.ReferencedSOPInstanceUID {
 			if ss, ok := e.Value.GetValue().([]string); ok && len(ss) > 0 {
-				addImage(strings.TrimSpace(ss[0]))
+				addImage(clipTo(strings.TrimSpace(ss[0]), 64))
 			}
 		}
 	})
+	if t.Damaged != "" {
+		t.Missing = append(t.Missing, "the rest of the file (cut or corrupt)")
+	}
 	if t.Decision == "" {
 		t.Missing = append(t.Missing, "AlarmDecision")
 	}
@@ -166,25 +204,82 @@ func Parse(r io.Reader, size int64) (h Header, tdr *TDR, err error) {
 	return h, t, nil
 }
 
-// Alarm says whether the report is an alarm: the decision says so, or (no
-// decision written) it counts alarm objects.
+// Alarm says whether the report is an alarm. A written ALARM is; a
+// written CLEAR in a complete report is not. Otherwise (no decision, or a
+// damaged file) any sign of a threat makes it one: alarm objects counted,
+// or an object flagged THREAT (parsed or salvaged). A damaged file can
+// raise an alarm, never clear one.
 func (t *TDR) Alarm() bool {
-	switch t.Decision {
-	case "ALARM":
+	switch {
+	case t.Decision == "ALARM":
 		return true
-	case "CLEAR":
+	case t.Decision == "CLEAR" && len(t.Missing) == 0:
 		return false
 	}
-	return t.AlarmObjects != nil && *t.AlarmObjects > 0
+	return (t.AlarmObjects != nil && *t.AlarmObjects > 0) || t.Threats() > 0
+}
+
+// Threats counts the objects flagged THREAT, with those salvaged from the
+// bytes of a damaged file.
+func (t *TDR) Threats() int {
+	n := t.SalvagedThreats
+	for _, o := range t.Objects {
+		if o.Flag == "THREAT" {
+			n++
+		}
+	}
+	return n
+}
+
+// SalvageThreatFlags counts ATDAssessmentFlag (4010,1015) elements with the
+// value THREAT in the raw bytes of a file the library could not finish
+// (it drops a sequence it cannot complete, and with it every flag inside).
+// Hand-written because no parser reads a file past its damage; it looks
+// for the tag, then an explicit-VR "CS" header or an implicit-VR length,
+// in little endian as DICOS files are written. It can only add alarms.
+func SalvageThreatFlags(b []byte) int {
+	tagLE := []byte{0x10, 0x40, 0x15, 0x10}
+	n := 0
+	for i := 0; i+8 <= len(b); {
+		j := bytes.Index(b[i:], tagLE)
+		if j < 0 {
+			break
+		}
+		k := i + j + 4
+		var v []byte
+		switch {
+		case k+4 <= len(b) && b[k] == 'C' && b[k+1] == 'S':
+			l := int(b[k+2]) | int(b[k+3])<<8
+			v = b[k+4 : min(len(b), k+4+l)]
+		case k+4 <= len(b):
+			l := int(b[k]) | int(b[k+1])<<8 | int(b[k+2])<<16 | int(b[k+3])<<24
+			if l >= 0 && l < 64 {
+				v = b[k+4 : min(len(b), k+4+l)]
+			}
+		}
+		if strings.TrimRight(string(v), " \x00") == "THREAT" {
+			n++
+		}
+		i = k
+	}
+	return n
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
+func clip(s string) string { return clipTo(s, 64) }
+
+// clipTo bounds a text the file supplies to n bytes, cut at a character
+// boundary, marked with "...".
+func clipTo(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // find returns the first element with tag t, at the top level or (nested)

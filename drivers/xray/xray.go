@@ -66,8 +66,22 @@ type Report struct {
 	DecisionTime   *time.Time `json:"decision_time,omitempty"`
 	AlarmObjects   *int       `json:"alarm_objects,omitempty"`
 	TotalObjects   *int       `json:"total_objects,omitempty"`
-	Objects        []Object   `json:"objects"`
-	Images         []ImageRef `json:"images"`
+	// TDRType is who decided, as written (MACHINE, OPERATOR, GROUND_TRUTH,
+	// OTHER); DecidedBy the same in lower case, "" when not written. An
+	// operator's CLEAR of a machine alarm is its own report.
+	TDRType   string `json:"tdr_type,omitempty"`
+	DecidedBy string `json:"decided_by,omitempty"`
+	// BagID (DICOS object of inspection id), ScanUID, ScanID: which bag
+	// and which scan the report is about.
+	BagID   string `json:"bag_id,omitempty"`
+	ScanUID string `json:"scan_uid,omitempty"`
+	ScanID  string `json:"scan_id,omitempty"`
+	// Damaged: the file was cut or corrupt, or lacks required content. A
+	// damaged report alarms on any sign of a threat; the default rules
+	// alert on a damaged report that does not.
+	Damaged bool       `json:"damaged,omitempty"`
+	Objects []Object   `json:"objects"`
+	Images  []ImageRef `json:"images"`
 }
 
 func (Report) Kind() string { return "threat_report" }
@@ -173,6 +187,51 @@ func (w *watcher) Run(ctx context.Context, out device.Output) error {
 	}
 }
 
+// maxDepth bounds how deep the watch goes into subfolders (scanners file
+// exports by date: 2026/11/01/...).
+const maxDepth = 6
+
+type listed struct {
+	name string // relative to the watched folder
+	info os.FileInfo
+}
+
+// listFiles lists the regular files under dir, in subfolders too (not
+// hidden ones, not symlinks, at most maxDepth deep). A subfolder that
+// vanishes or cannot be read while listed is skipped; only the watched
+// folder itself failing is an error.
+func listFiles(dir string) ([]listed, error) {
+	var out []listed
+	var walk func(rel string, depth int) error
+	walk = func(rel string, depth int) error {
+		entries, err := os.ReadDir(filepath.Join(dir, rel))
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if ignored(name) {
+				continue
+			}
+			r := filepath.Join(rel, name)
+			switch {
+			case e.IsDir():
+				if depth < maxDepth {
+					_ = walk(r, depth+1)
+				}
+			case e.Type().IsRegular():
+				info, err := e.Info()
+				if err != nil {
+					continue // vanished between listing and stat
+				}
+				out = append(out, listed{name: r, info: info})
+			}
+		}
+		return nil
+	}
+	return out, walk("", 0)
+}
+
 // ignored are names of files still being written under the
 // rename-into-place convention.
 func ignored(name string) bool {
@@ -187,7 +246,7 @@ func ignored(name string) bool {
 }
 
 func (w *watcher) scan(dir string, files map[string]*fileState, images map[string]image, st *state, out device.Output) error {
-	entries, err := os.ReadDir(dir)
+	entries, err := listFiles(dir)
 	if err != nil {
 		return fmt.Errorf("folder %s: %w", dir, err)
 	}
@@ -195,17 +254,11 @@ func (w *watcher) scan(dir string, files map[string]*fileState, images map[strin
 	present := map[string]bool{}
 	var ready []string
 	for _, e := range entries {
-		name := e.Name()
-		if !e.Type().IsRegular() || ignored(name) {
+		name := e.name
+		if ok, _ := filepath.Match(w.opts.Pattern, filepath.Base(name)); !ok {
 			continue
 		}
-		if ok, _ := filepath.Match(w.opts.Pattern, name); !ok {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			continue // vanished between listing and stat
-		}
+		info := e.info
 		present[name] = true
 		fs := files[name]
 		if fs == nil || fs.size != info.Size() || !fs.mtime.Equal(info.ModTime()) {
@@ -285,6 +338,8 @@ func (w *watcher) read(dir, name string, fs *fileState, images map[string]image,
 		return nil
 	case len(tdr.Missing) > 0 && !settled:
 		return nil
+	case len(tdr.Missing) > 0:
+		tdr.SalvagedThreats = max(0, salvage(path, fs.size)-tdr.Threats())
 	}
 	return &pendingReport{name: name, fs: fs, tdr: tdr, ref: FileRef{Path: path, SHA256: sum, Size: fs.size}}
 }
@@ -313,6 +368,8 @@ func (w *watcher) report(pr *pendingReport, images map[string]image, st *state, 
 	rep := Report{
 		File: pr.ref, SOPInstanceUID: t.SOPInstanceUID, Alarm: t.Alarm(), Decision: t.Decision,
 		AlarmObjects: t.AlarmObjects, TotalObjects: t.TotalObjects, Objects: t.Objects, Images: refs,
+		TDRType: t.TDRType, DecidedBy: decidedBy(t.TDRType), BagID: t.BagID, ScanUID: t.ScanUID, ScanID: t.ScanID,
+		Damaged: len(t.Missing) > 0,
 	}
 	if t.DecisionTime != nil {
 		at := *t.DecisionTime
@@ -325,16 +382,27 @@ func (w *watcher) report(pr *pendingReport, images map[string]image, st *state, 
 	if len(t.Missing) > 0 {
 		doubts = append(doubts, "report lacks "+strings.Join(t.Missing, ", "))
 	}
+	if t.SalvagedThreats > 0 {
+		doubts = append(doubts, fmt.Sprintf("%d THREAT flag(s) found in the damaged part", t.SalvagedThreats))
+	}
 	if len(missing) > 0 {
 		doubts = append(doubts, fmt.Sprintf("%d referenced image(s) not in the folder", len(missing)))
 	}
 	q := reading.Quality{Status: reading.OK}
 	if len(doubts) > 0 {
-		q = reading.Quality{Status: reading.Suspect, Reason: strings.Join(doubts, "; ")}
+		q = reading.Quality{Status: reading.Suspect, Reason: clipTo(strings.Join(doubts, "; "), 512)}
 	}
 	out.Emit(reading.Reading{Origin: pr.fs.first, Payload: rep, Quality: q})
 	pr.fs.done = true
 	st.mark(pr.name, pr.fs, "", "")
+}
+
+func decidedBy(tdrType string) string {
+	switch tdrType {
+	case "MACHINE", "OPERATOR", "GROUND_TRUTH", "OTHER":
+		return strings.ToLower(tdrType)
+	}
+	return ""
 }
 
 var errChanged = errors.New("file changed while being read")
@@ -359,6 +427,22 @@ func (w *watcher) parseFile(path string, fs *fileState) (Header, *TDR, string, e
 		return Header{}, nil, "", errChanged
 	}
 	return h, tdr, hex.EncodeToString(hash.Sum(nil)), perr
+}
+
+// salvage reads an incomplete report's bytes (bounded: reports are small) for
+// THREAT flags the parser could not reach.
+func salvage(path string, size int64) int {
+	const maxReport = 16 << 20
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, min(size, maxReport)))
+	if err != nil {
+		return 0
+	}
+	return SalvageThreatFlags(b)
 }
 
 // state remembers handled files across restarts: one line per file,

@@ -51,6 +51,10 @@ type Config struct {
 	// OpenPin opens a GPIO line by name. edged sets it to periph.io
 	// (internal/gpioline); tests hand in gpioline.Fake pins.
 	OpenPin func(name string) (gpio.PinIO, error)
+	// StateDir is a folder on the box's persistent disk that is this
+	// device's own, for state a driver must keep across restarts (created
+	// by the driver when it first writes). Empty: nothing is kept.
+	StateDir string
 }
 
 // OpenPort opens the device's byte stream: the Port override, or the

@@ -31,11 +31,17 @@ type Lines struct {
 	at    time.Time
 	last  time.Time
 	chunk []byte
-	drop  bool // inside an over-long line: discard up to its end
+	drop  bool // inside an over-long line: discard up to its end or a pause
 }
 
 // poll is how often a blocked read wakes to check ctx and torn lines.
 const poll = 100 * time.Millisecond
+
+// resyncGap ends an over-long line without a terminator: devices send a
+// line in one burst, so bytes after a pause this long start a new line
+// (otherwise the first good line after unterminated noise would be
+// dropped with the noise's end).
+const resyncGap = 100 * time.Millisecond
 
 // Next returns the next complete line (without its terminator).
 func (l *Lines) Next(ctx context.Context) (Frame, error) {
@@ -64,14 +70,27 @@ func (l *Lines) Next(ctx context.Context) (Frame, error) {
 		n, err := l.Port.Read(l.chunk)
 		now := l.Now()
 		if n > 0 {
+			if l.drop && now.Sub(l.last) >= min(resyncGap, l.Idle) {
+				// The over-long line ended with a pause.
+				l.torn("overlong", len(l.buf))
+				l.buf = l.buf[:0]
+				l.drop = false
+			}
 			if len(l.buf) == 0 {
 				l.at = now
 			}
 			l.buf = append(l.buf, l.chunk[:n]...)
 			l.last = now
 		} else if len(l.buf) > 0 && now.Sub(l.last) >= l.Idle {
-			l.torn("torn", len(l.buf))
+			if l.drop {
+				l.torn("overlong", len(l.buf))
+			} else {
+				l.torn("torn", len(l.buf))
+			}
 			l.buf = l.buf[:0]
+			l.drop = false
+		} else if l.drop && now.Sub(l.last) >= l.Idle {
+			l.drop = false
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) && len(l.buf) > 0 {

@@ -68,7 +68,8 @@ func TestLineEndings(t *testing.T) {
 }
 
 func TestTornAndOverlongLinesAreCountedNotFatal(t *testing.T) {
-	chunks := [][]byte{[]byte("half-a-li"), {}, {}, {}, {}, []byte("ok\n"), []byte("0123456789abcdefXYZ"), []byte("more\nafter\n")}
+	// The over-long line's end comes in the same burst: it goes with it.
+	chunks := [][]byte{[]byte("half-a-li"), {}, {}, {}, {}, []byte("ok\n"), []byte("0123456789abcdefXYZmore\nafter\n")}
 	frames, torn := collect(t, chunks, 100*time.Millisecond)
 	var got []string
 	for _, f := range frames {
@@ -110,4 +111,28 @@ func FuzzLines(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGoodLineAfterOverlongNoiseIsKept: 250 bytes of unterminated noise,
+// then, after a pause, a good line: the line is read, the noise counted.
+// Without the pause the good line cannot be told from the noise's end and
+// goes with it (counted too).
+func TestGoodLineAfterOverlongNoiseIsKept(t *testing.T) {
+	noise := make([]byte, 250)
+	for i := range noise {
+		noise[i] = 'a' + byte(i%26)
+	}
+	// 200 ms per read: every chunk comes after a pause.
+	frames, torn := collect(t, [][]byte{noise[:120], noise[120:], []byte("MSKU1100810\r\n"), []byte("next\n")}, 200*time.Millisecond)
+	if len(frames) != 2 || string(frames[0].Data) != "MSKU1100810" || string(frames[1].Data) != "next" {
+		t.Fatalf("frames %q, want the code and the next line", frames)
+	}
+	if torn["overlong"] != 250 {
+		t.Errorf("overlong bytes %d, want 250 (%v)", torn["overlong"], torn)
+	}
+	// A torn (idle) over-long line does not swallow the next line either.
+	frames, _ = collect(t, [][]byte{noise, {}, {}, {}, {}, []byte("ok\n")}, 100*time.Millisecond)
+	if len(frames) != 1 || string(frames[0].Data) != "ok" {
+		t.Fatalf("after an idle over-long line: frames %q", frames)
+	}
 }

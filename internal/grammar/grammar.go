@@ -185,11 +185,16 @@ func (c *Cond) holds(f map[string]string) bool {
 func (g *Grammar) parseTime(s string) (time.Time, error) {
 	switch g.timeFormat {
 	case "rfc3339":
-		return time.Parse(time.RFC3339Nano, s)
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			// time.Parse quotes the whole value, twice: a reason must stay bounded.
+			return time.Time{}, fmt.Errorf("timestamp %q: want RFC 3339", Clip(s, MaxQuoted))
+		}
+		return t, nil
 	case "unix", "unix_ms":
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("timestamp %q: not an integer", s)
+			return time.Time{}, fmt.Errorf("timestamp %q: not an integer", Clip(s, MaxQuoted))
 		}
 		if g.timeFormat == "unix" {
 			return time.Unix(n, 0).UTC(), nil
@@ -198,7 +203,7 @@ func (g *Grammar) parseTime(s string) (time.Time, error) {
 	}
 	t, err := time.ParseInLocation(g.timeFormat, s, g.loc)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("timestamp %q: want layout %q", s, g.timeFormat)
+		return time.Time{}, fmt.Errorf("timestamp %q: want layout %q", Clip(s, MaxQuoted), g.timeFormat)
 	}
 	return t.UTC(), nil
 }

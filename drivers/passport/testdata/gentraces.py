@@ -43,7 +43,14 @@ def note(t, text):
     return {"t": round(t, 3), "note": text}
 
 
+# Traces whose meaning depends on their timing (torn frames, row gaps,
+# pauses) are replayed in their own time by every runner.
+PACED = {"3m-torn", "line-rows-separate", "line-torn-row", "wedge-noise", "line-trigger-late-boot", "line-overlong-noise", "line-orphan-rows"}
+
+
 def write(name, h, events):
+    if name in PACED:
+        h = dict(h, replay={"speed": 1, "max_gap": 3})
     with open("testdata/traces/%s.jsonl" % name, "w") as f:
         f.write(json.dumps(h, ensure_ascii=False) + "\n")
         for e in events:
@@ -89,6 +96,31 @@ write("line-trigger", header("", "TD2 and MRV-B specimens from a reader that nee
 ev = [note(0, "strict CR LF: a row ended by LF alone runs into the next one and is noise")]
 ev += lines(0.5, TD3, "\r\n") + [dev(1.5, TD3[0] + "\n" + TD3[1] + "\r\n")] + lines(2.5, MRVA, "\r\n")
 write("line-crlf-strict", header("", "TD3 and MRV-A specimens, CR LF, with one malformed read ending in LF only", "line_end crlf: the malformed read is one noise line, the others decode", {"framing": "line", "line_end": "crlf"}), ev)
+
+ev = [note(0, "the reader is still booting when the box opens the port: the first trigger is lost")]
+ev += [{"t": 0.1, "host": "R\r"}, note(1.0, "reader up, waiting to be asked")]
+ev += [{"t": 2.1, "host": "R\r"}] + lines(2.5, TD3, "\r")
+ev += [{"t": 2.8, "host": "R\r"}]
+write("line-trigger-late-boot", header("", "TD3 specimen from a trigger-mode reader that boots after the box opened the port, CR", "the box re-sends the trigger while the reader is silent (trigger_every, default 2 s): the replay waits for the second R", {"framing": "line", "trigger": "R\r"}), ev)
+
+ev = [note(0, "readers set to send the whole MRZ as one line, and readers padding rows with spaces")]
+ev += [dev(0.5, "".join(TD3) + "\r\n"), dev(1.5, "".join(TD2) + "\r\n"), dev(2.5, "".join(TD1) + " \r\n")]
+ev += lines(3.5, [r + "   " for r in TD3], "\r\n") + lines(4.5, [r + " " for r in MRVB], "\r")
+write("line-one-line-spaces", header("", "TD3, TD2 and TD1 specimens each sent as one line (88, 72, 90 characters), then TD3 and MRV-B with trailing spaces", "every document decodes", {"framing": "line"}), ev)
+
+ev = [note(0, "a garbage run: rows of different documents must never be paired")]
+ev += [dev(0.5, TD3[1] + "\r\n")] + lines(0.55, TD3, "\r\n")
+ev += [dev(1.5, TD2[0] + "\r\n")] + lines(1.55, MRVB, "\r\n")
+ev += [dev(2.5, TD3_BAD[1] + "\r\n"), dev(2.55, TD3[1] + "\r\n")]
+ev += [dev(3.5, TD1[1] + "\r\n")] + lines(3.55, TD1, "\r\n") + [note(4.5, "end")]
+write("line-orphan-rows", header("", "orphan rows between ICAO specimens (TD3, MRV-B, TD1): a lone second row before a document, a lone first row of another document, two second rows in a row", "each orphan is a failed read of its own; every document decodes; no document fails its checks", {"framing": "line"}), ev)
+
+NOISE = ("x9#qz-" * 60)[:250]
+ev = [note(0, "250 bytes of unterminated printable noise, then at once a document; later binary noise, a pause, a document")]
+ev += [dev(0.5, NOISE + TD3[0] + "\r\n" + TD3[1] + "\r\n")]
+ev += [dev(1.5, bytes([0x80 + (i * 7) % 120 for i in range(260)])), dev(1.8, TD3[0] + "\r\n"), dev(1.85, TD3[1] + "\r\n")]
+ev += [dev(3.0, NOISE), dev(3.3, TD2[0] + "\r\n"), dev(3.35, TD2[1] + "\r\n"), note(4.0, "end")]
+write("line-overlong-noise", header("", "TD3 and TD2 specimens after 250-260 bytes of over-long unterminated noise (printable then at once; binary then a pause; printable then a pause)", "the noise is counted; the frame after it is never lost: three documents decode", {"framing": "line"}), ev)
 
 # ---- STX/ETX blocks -------------------------------------------------------
 

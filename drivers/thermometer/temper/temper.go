@@ -64,7 +64,15 @@ type Options struct {
 	// product id: 413d:2107 is 100, 0c45:7401 is 256).
 	Scaling string `yaml:"scaling"`
 	// Name is the sensor name in readings (default "temper").
-	Name      string    `yaml:"name"`
+	Name string `yaml:"name"`
+	// ProbeName names the second probe of a dual-probe TEMPer2 (default
+	// Name + "-probe"); its readings are screened alike.
+	ProbeName string `yaml:"probe_name"`
+	// Probes is 0 (default: a /100 device's second report is read as a
+	// second probe when it sends one), 1 (never) or 2 (also read bytes 4–5
+	// of an older /256 device's report as a second probe: 0c45:7401 is both
+	// the one-probe TEMPer1 and the TEMPer2, so that is never guessed).
+	Probes    int       `yaml:"probes"`
 	Screening yaml.Node `yaml:"screening"`
 }
 
@@ -85,6 +93,15 @@ func New(cfg device.Config) (device.Device, error) {
 	}
 	if opts.Poll <= 0 || opts.Timeout <= 0 {
 		return nil, o.Errorf(o.Node, "poll", "poll and timeout must be positive")
+	}
+	if opts.ProbeName == "" {
+		opts.ProbeName = opts.Name + "-probe"
+	}
+	if opts.Probes < 0 || opts.Probes > 2 {
+		return nil, o.Errorf(o.Node, "probes", "%d: want 0 (auto), 1 or 2", opts.Probes)
+	}
+	if opts.ProbeName == opts.Name {
+		return nil, o.Errorf(o.Node, "probe_name", "must differ from name %q", opts.Name)
 	}
 	id, err := usbhid.ParseID(cfg.Transport.Vendor, cfg.Transport.Product)
 	if err != nil {
@@ -128,11 +145,16 @@ func (t *temper) Run(ctx context.Context, out device.Output) error {
 	defer dev.Close()
 	out.Up()
 	now := t.cfg.Clock()
-	sc := thermometer.NewScreener(t.screen, t.opts.Name, fmt.Sprintf("temper-%s", t.id))
+	model := fmt.Sprintf("temper-%s", t.id)
+	st := thermometer.OpenFeverState(t.cfg.StateDir, out.Count)
+	sc := thermometer.NewScreener(t.screen, t.opts.Name, model)
+	sc.Remember(st)
+	var probe *thermometer.Screener // the second probe's, once one reports
 	tick := time.NewTicker(t.opts.Poll)
 	defer tick.Stop()
 	buf := make([]byte, 64)
 	down := false
+	var second *reading.Reading
 	for {
 		if err := dev.WriteReport(Query); err != nil {
 			if ctx.Err() != nil {
@@ -172,10 +194,23 @@ func (t *temper) Run(ctx context.Context, out device.Output) error {
 			default:
 				res = sc.Sample(thermometer.Sample{Measured: c})
 			}
+			if p, ok := t.secondProbe(ctx, dev, buf[:n]); ok {
+				if probe == nil {
+					probe = thermometer.NewScreener(t.screen, t.opts.ProbeName, model)
+					probe.Remember(st)
+				}
+				if r := probe.Sample(thermometer.Sample{Measured: p}); r.Emit {
+					second = &reading.Reading{Origin: at, Payload: r.Payload, Quality: r.Quality}
+				}
+			}
 		}
 		if res.Emit {
 			rd := reading.Reading{Origin: at, Payload: res.Payload, Quality: res.Quality}
 			out.Emit(rd)
+		}
+		if second != nil {
+			out.Emit(*second)
+			second = nil
 		}
 		select {
 		case <-ctx.Done():
@@ -183,4 +218,44 @@ func (t *temper) Run(ctx context.Context, out device.Output) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// secondReportWait is how long a TEMPerX/TEMPer2 (/100 firmware) gets to
+// send the second report of its answer, which carries a second probe: the
+// two come back to back, so a single-probe device costs this per poll.
+const secondReportWait = 150 * time.Millisecond
+
+// secondProbe reads a dual-probe TEMPer2's second temperature, if it has
+// one: on /100 firmware (413d:2107) the answer's second 8-byte report,
+// bytes 2–3 (offset 10 of the 16-byte answer, as urwen/temper reads it);
+// on older /256 firmware (0c45:7401), with probes: 2, bytes 4–5 of the
+// first report (temperusb's TEMPer2 offsets).
+// 0x4E20 there means no probe is fitted: no reading.
+func (t *temper) secondProbe(ctx context.Context, dev usbhid.Device, first []byte) (float64, bool) {
+	var b []byte
+	switch {
+	case t.opts.Probes == 1:
+		return 0, false
+	case t.div == 256 && t.opts.Probes != 2:
+		return 0, false
+	case t.div == 256:
+		if len(first) < 6 {
+			return 0, false
+		}
+		b = []byte{0, 0, first[4], first[5]}
+	default:
+		rctx, cancel := context.WithTimeout(ctx, secondReportWait)
+		defer cancel()
+		buf := make([]byte, 64)
+		n, err := dev.ReadReport(rctx, buf)
+		if err != nil || n < 4 {
+			return 0, false
+		}
+		b = buf[:n]
+	}
+	c, err := DecodeReport(b, t.div)
+	if err != nil {
+		return 0, false
+	}
+	return c, true
 }

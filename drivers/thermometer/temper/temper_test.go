@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kordon/kordon/drivers/thermometer"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/device"
@@ -215,6 +216,25 @@ func TestGoldenTraces(t *testing.T) {
 	}
 }
 
+// TestDualProbeIsReported: a TEMPer2 answering in two reports gets a
+// reading per probe, and the probe's fever is announced under its name.
+func TestDualProbeIsReported(t *testing.T) {
+	col := replayUSB(t, filepath.Join("testdata", "traces", "temper2-dual-probe.jsonl"))
+	sensors, onsets := map[string]int{}, map[string]int{}
+	for _, r := range col.Readings() {
+		p := r.Payload.(thermometer.Temperature)
+		sensors[p.Sensor]++
+		for _, e := range p.Events {
+			if e == thermometer.EventFeverOnset {
+				onsets[p.Sensor]++
+			}
+		}
+	}
+	if sensors["booth-2"] == 0 || sensors["booth-2-probe"] == 0 || onsets["booth-2-probe"] != 1 || onsets["booth-2"] != 0 {
+		t.Errorf("readings per sensor %v, fever onsets %v; want both sensors, one onset on the probe", sensors, onsets)
+	}
+}
+
 func TestUnpluggedDeviceEndsRun(t *testing.T) {
 	rep := usbhid.NewReplay()
 	d, err := New(configWith(t, "413d", "2107", "poll: 10ms", func(usbhid.ID) (usbhid.Device, error) { return rep, nil }))
@@ -234,7 +254,7 @@ func TestGenerateTraces(t *testing.T) {
 	if !*genTraces {
 		t.Skip("run with -gentraces")
 	}
-	write := func(name, note string, opts map[string]any, raws []uint16) {
+	write := func(name, note string, opts map[string]any, raws []uint16, second ...uint16) {
 		f, err := os.Create(filepath.Join("testdata", "traces", name+".jsonl"))
 		if err != nil {
 			t.Fatal(err)
@@ -250,6 +270,11 @@ func TestGenerateTraces(t *testing.T) {
 			at := time.Duration(i) * time.Second
 			w.Write(trace.Event{T: at, USB: &trace.USB{Endpoint: 0x02, Data: Query}})
 			w.Write(trace.Event{T: at + 10*time.Millisecond, USB: &trace.USB{Endpoint: 0x82, Data: []byte{0x80, 0x80, byte(raw >> 8), byte(raw), 0x4e, 0x20, 0x00, 0x00}}})
+			if i < len(second) {
+				// A TEMPer2 answers in two reports: the second holds its probe.
+				r2 := second[i]
+				w.Write(trace.Event{T: at + 12*time.Millisecond, USB: &trace.USB{Endpoint: 0x82, Data: []byte{0x80, 0x40, byte(r2 >> 8), byte(r2), 0x4e, 0x20, 0x00, 0x00}}})
+			}
 		}
 	}
 	c100 := func(cs ...float64) (out []uint16) {
@@ -259,7 +284,7 @@ func TestGenerateTraces(t *testing.T) {
 		return out
 	}
 	opts := func(scaling string) map[string]any {
-		return map[string]any{"poll": "10ms", "scaling": scaling, "name": "booth-2",
+		return map[string]any{"poll": "10ms", "timeout": "10s", "scaling": scaling, "name": "booth-2",
 			"screening": map[string]any{"heartbeat": "50ms", "stuck_window": "0s"}}
 	}
 	write("temperx-fever", "TEMPerX (/100): normal, a fever, recovery", opts("100"), c100(36.4, 36.5, 37.9, 38.1, 38.0, 37.0, 36.6, 36.6, 36.6, 36.6, 36.6, 36.7))
@@ -269,5 +294,7 @@ func TestGenerateTraces(t *testing.T) {
 	}
 	write("temper-old-firmware", "older firmware (/256): ambient, a traveller, a cold probe", opts("256"), old)
 	write("temperx-no-sensor", "no probe fitted (0x4e20), then fitted", opts("100"), append([]uint16{NoSensor, NoSensor, NoSensor}, c100(22.5, 22.5)...))
+	write("temper2-dual-probe", "TEMPer2 (/100) with its external probe: the second report of each answer is the probe; the probe reads a fever, the stick stays at room temperature",
+		opts("100"), c100(24.0, 24.0, 24.1, 24.1, 24.0, 24.0), c100(36.5, 38.2, 38.3, 38.1, 36.6, 36.5)...)
 	_ = fmt.Sprint
 }

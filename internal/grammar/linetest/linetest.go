@@ -44,7 +44,10 @@ func Golden(t *testing.T, drv device.Driver, update bool) map[string]*harness.Co
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				col, err := harness.ReplayThroughPTY(ctx, drv, tr, 0)
+				// As fast as ordering allows, unless the trace says its
+				// pauses matter (a torn line, noise ended by a pause).
+				pace, _ := harness.PaceOf(tr)
+				col, err := harness.Replay(ctx, drv, tr, pace)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -128,3 +128,40 @@ tr.note("cable cut")
 tr.t += 60
 tr.note("still nothing")
 tr.write()
+
+# step: the gamma background steps up 40 % and stays (a parked container, a
+# new building); ten vehicles follow. The box holds the new level out for
+# step_samples background samples, then accepts it with one
+# background_change notice: only the vehicles inside that time may alarm.
+rng = random.Random(7)
+tr = Trace("step", "gamma background steps from 250 to 350 (+40 %) and stays; ten clean vehicles follow: one background_change notice, the later vehicles do not alarm")
+background(tr, rng, 40)
+tr.note("background steps up 40 % and stays")
+for v in range(10):
+    background(tr, rng, 10, level=350.0)
+    occupancy(tr, rng, 20, level=350.0)
+background(tr, rng, 5, level=350.0)
+tr.write()
+
+# step-implausible: the gamma background jumps to 5x at once (a source
+# parked by the empty portal, or a detector fault): accepted after the hold
+# so the lane is not alarming for ever, but as a fault the hub alerts on.
+rng = random.Random(8)
+tr = Trace("step-implausible", "gamma background jumps from 250 to 1250 (x5) at once and stays: a background fault (not weather), then clean vehicles")
+background(tr, rng, 40)
+tr.note("background jumps x5")
+background(tr, rng, 30, level=1250.0)
+occupancy(tr, rng, 20, level=1250.0)
+background(tr, rng, 5, level=1250.0)
+tr.write()
+
+# neutron-low: He-3 panels at 0.8 counts per 200 ms sample; 200 clean
+# vehicles. A k-sigma test per sample with a floor of 1 alarms on some of
+# them; the exact test at false_alarm 0.001 does not.
+rng = random.Random(9)
+tr = Trace("neutron-low", "neutron background 0.8 counts per sample (He-3), 200 clean vehicles: no alarm")
+background(tr, rng, 100, nlevel=0.8)
+for v in range(200):
+    occupancy(tr, rng, 25, nlevel=0.8)
+    background(tr, rng, 10, nlevel=0.8)
+tr.write()

@@ -1,0 +1,143 @@
+package xray
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kordon/kordon/internal/grammar/linetest"
+	"github.com/kordon/kordon/internal/reading"
+)
+
+// flaggedSpec is the alarm report with per-object threat flags: the
+// explosive is flagged THREAT (probability 0.91), the anomaly NO_THREAT.
+func flaggedSpec() tdrSpec {
+	s := alarmSpec()
+	s.objects[0].flag = "THREAT"
+	s.objects[1].flag = "NO_THREAT"
+	s.tdrType = "MACHINE"
+	s.bag = "BAG-20261101-0042"
+	s.scanUID = "1.2.826.0.1.3680043.9.7.1.100"
+	return s
+}
+
+const graceShort = "{poll: 10ms, image_wait: 0s, incomplete_grace: 30ms}"
+
+// TestAlarmCutAfterThreatListIsAnAlarm: a report cut just after its threat
+// list (no decision, no counts) whose explosive is flagged THREAT is an
+// alarm, marked damaged, never a clear.
+func TestAlarmCutAfterThreatListIsAnAlarm(t *testing.T) {
+	s := flaggedSpec()
+	s.cutAfterThreats = true
+	b := tdrFile(t, s)
+	_, tdr, err := Parse(bytes.NewReader(b), int64(len(b)))
+	if err != nil || tdr == nil {
+		t.Fatalf("parse: %v", err)
+	}
+	if !tdr.Alarm() || tdr.Decision != "" || len(tdr.Missing) == 0 {
+		t.Fatalf("cut report: alarm %v, decision %q, missing %v", tdr.Alarm(), tdr.Decision, tdr.Missing)
+	}
+	r := startRig(t, "", graceShort)
+	r.write(t, "cut-after.dcs", b)
+	r.out.Wait(t, 10*time.Second, "a reading", func(o *linetest.Output) bool { return len(o.Readings) == 1 })
+	rd := r.out.Readings[0]
+	p := rd.Payload.(Report)
+	if !p.Alarm || !p.Damaged || rd.Quality.Status != reading.Suspect || p.Objects[0].Flag != "THREAT" {
+		t.Errorf("reading %+v", rd)
+	}
+	linetest.Validate(t, r.out.Readings)
+}
+
+// TestReportCutInsideThreatListIsAReading: a report cut inside its threat
+// list is a reading, not a counter: an alarm when a THREAT flag was written
+// before the cut, else a damaged (non-alarm) report the default rules
+// alert on.
+func TestReportCutInsideThreatListIsAReading(t *testing.T) {
+	full := tdrFile(t, flaggedSpec())
+	flag := bytes.Index(full, []byte("THREAT"))
+	seq := bytes.Index(full, []byte{0x10, 0x40, 0x11, 0x10}) // ThreatSequence
+	if flag < 0 || seq < 0 {
+		t.Fatal("test file lacks its threat flag or sequence")
+	}
+	for _, tc := range []struct {
+		name  string
+		cut   int
+		alarm bool
+	}{
+		{"after the first flag", flag + 12, true},
+		{"before any flag", seq + 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startRig(t, "", graceShort)
+			r.write(t, "cut-inside.dcs", full[:tc.cut])
+			r.out.Wait(t, 10*time.Second, "a reading", func(o *linetest.Output) bool { return len(o.Readings) == 1 })
+			rd := r.out.Readings[0]
+			p := rd.Payload.(Report)
+			if p.Alarm != tc.alarm || !p.Damaged || rd.Quality.Status != reading.Suspect {
+				t.Errorf("cut at %d: alarm %v damaged %v quality %+v", tc.cut, p.Alarm, p.Damaged, rd.Quality)
+			}
+			if r.out.Counts["files_unparsed"] != 0 {
+				t.Errorf("counted as unparsed: %v", r.out.Counts)
+			}
+			linetest.Validate(t, r.out.Readings)
+		})
+	}
+}
+
+// TestOperatorDecisionBagAndScanInPayload: who decided, and which bag and
+// scan, travel with the report.
+func TestOperatorDecisionBagAndScanInPayload(t *testing.T) {
+	r := startRig(t, "", fastNoImageWait)
+	m := flaggedSpec()
+	op := flaggedSpec()
+	op.uid, op.tdrType, op.decision, op.alarms = "1.2.826.0.1.3680043.9.7.1.9", "OPERATOR", "CLEAR", 0
+	r.write(t, "a-machine.dcs", tdrFile(t, m))
+	r.write(t, "b-operator.dcs", tdrFile(t, op))
+	r.out.Wait(t, 10*time.Second, "two readings", func(o *linetest.Output) bool { return len(o.Readings) == 2 })
+	got := map[string]Report{}
+	for _, rd := range r.out.Readings {
+		p := rd.Payload.(Report)
+		got[p.DecidedBy] = p
+	}
+	if p := got["machine"]; !p.Alarm || p.TDRType != "MACHINE" || p.BagID != "BAG-20261101-0042" || p.ScanUID != m.scanUID {
+		t.Errorf("machine report %+v", p)
+	}
+	if p := got["operator"]; p.Alarm || p.TDRType != "OPERATOR" || p.BagID != "BAG-20261101-0042" {
+		t.Errorf("operator report %+v", p)
+	}
+	linetest.Validate(t, r.out.Readings)
+}
+
+// TestReportInDatedSubfolderIsRead: scanners file exports by date.
+func TestReportInDatedSubfolderIsRead(t *testing.T) {
+	r := startRig(t, "", fastNoImageWait)
+	sub := filepath.Join(r.dir, "2026", "11", "01")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r.write(t, filepath.Join("2026", "11", "01", "scan-0001-tdr.dcs"), tdrFile(t, alarmSpec()))
+	r.out.Wait(t, 10*time.Second, "the report in the subfolder", func(o *linetest.Output) bool { return len(o.Readings) == 1 })
+	if p := r.out.Readings[0].Payload.(Report); p.File.Path != filepath.Join(sub, "scan-0001-tdr.dcs") || !p.Alarm {
+		t.Errorf("report %+v", p.File)
+	}
+}
+
+// TestReportTextsAreBounded: a 10 kB threat description and an overlong
+// category are cut to what the schema allows, so the hub never refuses
+// the reading.
+func TestReportTextsAreBounded(t *testing.T) {
+	r := startRig(t, "", fastNoImageWait)
+	s := alarmSpec()
+	s.objects[0].desc = strings.Repeat("Ä long description ", 600)
+	s.objects[1].category = strings.Repeat("C", 200)
+	r.write(t, "long.dcs", tdrFile(t, s))
+	r.out.Wait(t, 10*time.Second, "a reading", func(o *linetest.Output) bool { return len(o.Readings) == 1 })
+	p := r.out.Readings[0].Payload.(Report)
+	if len(p.Objects[0].Description) > 256 || len(p.Objects[1].Category) > 64 || !strings.HasSuffix(p.Objects[0].Description, "...") {
+		t.Errorf("texts not bounded: %d, %d bytes", len(p.Objects[0].Description), len(p.Objects[1].Category))
+	}
+	linetest.Validate(t, r.out.Readings)
+}
