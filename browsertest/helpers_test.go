@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func hash(t *testing.T, pw string) string {
 
 // startHub runs a real hub on loopback with boxes and dashboard users
 // (user -> role; the password is the user name + "pw").
-func startHub(t *testing.T, boxes map[string]string, users map[string]string) *hub.Hub {
+func startHub(t *testing.T, boxes map[string]string, users map[string]string) *runningHub {
 	t.Helper()
 	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir()}
 	for b, pw := range boxes {
@@ -55,9 +56,18 @@ func startHub(t *testing.T, boxes map[string]string, users map[string]string) *h
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.Close() })
-	return h
+	rh := &runningHub{Hub: h}
+	t.Cleanup(rh.Stop)
+	return rh
 }
+
+// runningHub is a hub a test may stop early (the hub gone from under a box).
+type runningHub struct {
+	*hub.Hub
+	once sync.Once
+}
+
+func (h *runningHub) Stop() { h.once.Do(func() { h.Hub.Close() }) }
 
 // ptyDevice opens a pseudo-terminal and returns its path and a function
 // that plays tr into it.
@@ -179,7 +189,14 @@ func browser(t *testing.T, ctx context.Context) func() context.Context {
 		chromedp.WindowSize(1600, 1000),
 	)
 	t.Cleanup(cancelAlloc)
-	root, cancelRoot := chromedp.NewContext(alloc)
+	// chromedp does not know every event newer chromium sends; those
+	// complaints are noise, anything else is reported.
+	quiet := chromedp.WithErrorf(func(f string, args ...any) {
+		if msg := fmt.Sprintf(f, args...); !strings.Contains(msg, "could not unmarshal event") {
+			t.Logf("chromedp: %s", msg)
+		}
+	})
+	root, cancelRoot := chromedp.NewContext(alloc, quiet)
 	t.Cleanup(cancelRoot)
 	if err := chromedp.Run(root); err != nil { // starts the browser
 		t.Fatalf("chromium: %v", err)
