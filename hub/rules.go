@@ -378,19 +378,22 @@ func (rs *ruleSet) stamp() string {
 
 // RulesInfo is what the dashboard shows about the rules in force.
 type RulesInfo struct {
-	File       string    `json:"file"`
-	Loaded     time.Time `json:"loaded"`
-	Rules      []string  `json:"rules"`
-	LastError  string    `json:"last_error,omitempty"`
-	Suppressed int64     `json:"suppressed"`
+	File   string    `json:"file"`
+	Loaded time.Time `json:"loaded"`
+	Rules  []string  `json:"rules"`
+	// Severity is each rule's severity by id (the dashboard's rules list).
+	Severity   map[string]string `json:"severity"`
+	LastError  string            `json:"last_error,omitempty"`
+	Suppressed int64             `json:"suppressed"`
 }
 
 func (rs *ruleSet) info() RulesInfo {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	ri := RulesInfo{File: rs.name, Loaded: rs.loaded, LastError: rs.lastErr, Suppressed: rs.suppressed.Load()}
+	ri := RulesInfo{File: rs.name, Loaded: rs.loaded, LastError: rs.lastErr, Suppressed: rs.suppressed.Load(), Severity: map[string]string{}}
 	for _, r := range rs.rules {
 		ri.Rules = append(ri.Rules, r.ID)
+		ri.Severity[r.ID] = r.Severity
 	}
 	return ri
 }

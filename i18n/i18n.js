@@ -6,9 +6,12 @@
   const base = document.currentScript.src.replace(/i18n\.js(\?.*)?$/, "");
   const I = {
     lang: "", dict: {}, languages: [], listeners: [],
+    // Keys asked for that no translation file has: the browser tests fail
+    // on any, so an untranslated string cannot reach a screen unnoticed.
+    missing: new Set(),
     t(key, vars) {
       let s = this.dict[key];
-      if (s === undefined) s = key;
+      if (s === undefined) { this.missing.add(key); s = key; }
       if (vars) for (const [k, v] of Object.entries(vars)) s = s.split("{" + k + "}").join(String(v));
       return s;
     },
@@ -41,13 +44,28 @@
       const pick = [q, saved, fallback, "ru", "en"].find(c => c && codes.includes(c));
       await this.use(pick);
     },
-    fmtTime(iso) {
-      const d = new Date(iso);
-      return isNaN(d) ? "" : d.toLocaleTimeString(this.lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    // Dates and times are written the way the page's language writes them
+    // (Intl with the page's language, never the browser's), months by name:
+    // 04/05 reads differently in different countries.
+    fmt(iso, opts) {
+      const d = iso instanceof Date ? iso : new Date(iso);
+      if (isNaN(d)) return "";
+      try { return new Intl.DateTimeFormat(this.lang, opts).format(d); } catch (e) { return d.toISOString(); }
     },
-    fmtDateTime(iso) {
-      const d = new Date(iso);
-      return isNaN(d) ? "" : d.toLocaleString(this.lang, { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    fmtTime(iso) { return this.fmt(iso, { hour: "2-digit", minute: "2-digit", second: "2-digit" }); },
+    fmtDateTime(iso) { return this.fmt(iso, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" }); },
+    // A calendar day (YYYY-MM-DD, as documents and day pickers carry them).
+    fmtDay(day) {
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day || "")) return day || "";
+      return this.fmt(new Date(day + "T00:00:00Z"), { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
+    },
+    monthNames() {
+      const out = [];
+      for (let m = 0; m < 12; m++) out.push(this.fmt(new Date(Date.UTC(2020, m, 1)), { month: "long", timeZone: "UTC" }));
+      return out;
+    },
+    num(v, digits) {
+      return new Intl.NumberFormat(this.lang, digits === undefined ? {} : { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(v);
     },
   };
   window.I18N = I;
