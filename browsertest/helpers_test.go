@@ -22,6 +22,7 @@ import (
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
+	"github.com/kordon/kordon/internal/gpioline"
 	"github.com/kordon/kordon/internal/logging"
 )
 
@@ -121,11 +122,20 @@ func startBox(t *testing.T, ctx context.Context, hubAddr, box, password string, 
 	fmt.Fprintf(&b, "booth: {clear_after: %s, lang: ru, title: %q}\ndevices:\n", clearAfter, box)
 	for _, d := range devs {
 		opts, _ := json.Marshal(d.options)
-		fmt.Fprintf(&b, "  - id: %s\n    driver: %s\n    transport: {type: serial, path: %s, baud: 9600}\n    options: %s\n", d.id, d.driver, d.path, opts)
+		transport := fmt.Sprintf("{type: serial, path: %s, baud: 9600}", d.path)
+		if d.driver == "cctv" {
+			transport = "{type: gpio}"
+		}
+		fmt.Fprintf(&b, "  - id: %s\n    driver: %s\n    transport: %s\n    options: %s\n", d.id, d.driver, transport, opts)
 	}
 	cfg, devices, err := edge.ParseConfig("box.yaml", []byte(b.String()), all.Drivers)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
+	}
+	// CCTV outputs drive periph.io's fake pins: the box has no GPIO here.
+	pins := gpioline.NewFake("GPIO17")
+	for i := range devices {
+		devices[i].OpenPin = pins.Open
 	}
 	bx, err := edge.New(cfg, devices, all.Drivers, logging.Discard())
 	if err != nil {
@@ -224,7 +234,16 @@ func artifact(t *testing.T, name string, png []byte) {
 
 func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
 	t.Helper()
-	if err := chromedp.Run(ctx, actions...); err != nil {
+	// Each step has its own deadline inside the test's, so a step that
+	// times out still leaves time for the screenshot of what was on screen.
+	// The tab is opened first under ctx itself: chromedp ties a tab to the
+	// context of the first Run on it, and the step's context ends.
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("%s: open tab: %v", what, err)
+	}
+	step, cancel := context.WithTimeout(ctx, 40*time.Second)
+	defer cancel()
+	if err := chromedp.Run(step, actions...); err != nil {
 		var png []byte
 		shot, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()

@@ -64,9 +64,7 @@ function kindLabel(k) { return I18N.has("kind." + k) ? T("kind." + k) : (k || ""
 function fmtDate(s) {
   // MRZ dates arrive as YYYY-MM-DD; show them the way the language writes dates.
   if (!/^\d{4}-\d{2}-\d{2}$/.test(s || "")) return s || "—";
-  const d = new Date(s + "T00:00:00Z");
-  // Month by name: 04/05 reads differently in different countries.
-  return new Intl.DateTimeFormat(I18N.lang, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" }).format(d);
+  return I18N.fmtDay(s); // month by name: 04/05 reads differently in different countries
 }
 
 function field(label, value, bad, after) {
@@ -133,7 +131,7 @@ function documentView(card, r, out) {
   // checks above already say what failed.
 }
 
-function num(v) { return typeof v === "number" ? v.toLocaleString(I18N.lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) : null; }
+function num(v) { return typeof v === "number" ? I18N.num(v, 1) : null; }
 
 function temperatureView(card, r, out) {
   out = out || card;
@@ -293,7 +291,7 @@ function setLink(state) {
 
 function tick() {
   setLink();
-  $("clock").textContent = new Intl.DateTimeFormat(I18N.lang, { hour: "2-digit", minute: "2-digit" }).format(new Date(Date.now() + skew));
+  $("clock").textContent = I18N.fmt(new Date(Date.now() + skew), { hour: "2-digit", minute: "2-digit" });
 }
 
 function langButtons() {

@@ -447,17 +447,23 @@ async function showDetail(id) {
   }
 }
 
+// The latest reading of each device, newest first: one line per device
+// (a thermometer sending every second must not push a document off).
 function addReading(r) {
   const list = $("readings");
-  const li = el("li");
+  const key = r.box + "/" + r.device;
+  let li = [...list.children].find(x => x.dataset.key === key);
+  if (!li) li = el("li");
+  li.textContent = "";
+  li.dataset.key = key;
   const line = readingLine(r);
   li.className = "r-" + (line.cls || "plain");
   li.append(el("time", "meta", I18N.fmtTime(r.origin)));
   const what = el("div", "r-what");
-  what.append(name("span", "r-where", `${r.box} / ${r.device}`), el("span", "r-kind", kindLabel(r.kind)));
+  what.append(name("span", "r-where", key.replace("/", " / ")), el("span", "r-kind", kindLabel(r.kind)));
   li.append(what, el("div", "r-value", line.text));
-  li.dataset.reading = JSON.stringify({ box: r.box, device: r.device, seq: r.seq });
-  list.prepend(li);
+  li.reading = r;
+  if (list.firstChild !== li) list.prepend(li);
   while (list.children.length > 30) list.lastChild.remove();
 }
 
@@ -577,9 +583,14 @@ async function loadHealth() {
     head.append(name("span", null, b.box), el("span", "badge st-" + b.state, T("box." + b.state)));
     card.append(head);
     const m = [];
-    if (b.firmware) m.push(T("health.firmware", { v: b.firmware }));
-    if (b.since && !b.since.startsWith("0001")) m.push(T("health.since", { time: I18N.fmtDateTime(b.since) }));
-    card.append(el("div", "meta", m.join(" · ")));
+    const meta = el("div", "meta");
+    if (b.firmware) {
+      // The version is a name; the words around it are translated.
+      const [before, after] = T("health.firmware", { v: "\u0001" }).split("\u0001");
+      meta.append(el("span", null, before), name("span", null, b.firmware), el("span", null, after));
+    }
+    if (b.since && !b.since.startsWith("0001")) meta.append(el("span", null, (b.firmware ? " · " : "") + T("health.since", { time: I18N.fmtDateTime(b.since) })));
+    card.append(meta);
     const scroll = el("div", "scroll");
     const t = el("table", "table");
     const hr = el("tr");
@@ -651,9 +662,7 @@ function dayPicker(hidden) {
     d.placeholder = T("date.day"); y.placeholder = T("date.year");
     d.setAttribute("aria-label", T("date.day")); m.setAttribute("aria-label", T("date.month")); y.setAttribute("aria-label", T("date.year"));
     // The language's own order of day, month and year.
-    const order = new Intl.DateTimeFormat(I18N.lang, { day: "numeric", month: "long", year: "numeric" }).formatToParts(new Date(Date.UTC(2020, 0, 2)))
-      .map(p => p.type).filter(t => t === "day" || t === "month" || t === "year");
-    order.forEach(t => wrap.append({ day: d, month: m, year: y }[t]));
+    I18N.dateOrder().forEach(t => wrap.append({ day: d, month: m, year: y }[t]));
   };
   wrap.set = iso => {
     const mm = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || "");
@@ -773,7 +782,7 @@ function langSelect() {
   const s = $("lang");
   s.textContent = "";
   for (const l of I18N.languages) {
-    const o = el("option", null, l.name);
+    const o = name("option", null, l.name); // each language by its own name
     o.value = l.code;
     o.selected = l.code === I18N.lang;
     s.append(o);
@@ -802,6 +811,7 @@ async function start() {
     soundButton();
     pickers.forEach(p => p.fill());
     for (const a of alerts.values()) renderAlert(a);
+    [...$("readings").children].reverse().forEach(li => li.reading && addReading(li.reading));
     regroup();
     updateCounts();
     showPending();
