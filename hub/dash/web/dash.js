@@ -604,7 +604,7 @@ async function loadHealth() {
       let st = T("dev." + d.state);
       if (d.reason) st += " — " + (I18N.has("reason." + d.reason) ? T("reason." + d.reason) : d.reason);
       tr.append(el("td", "state", st));
-      tr.append(el("td", null, d.last_reading && !d.last_reading.startsWith("0001") ? I18N.fmtDateTime(d.last_reading) : "—"));
+      tr.append(el("td", "nowrap", d.last_reading && !d.last_reading.startsWith("0001") ? I18N.fmtDateTime(d.last_reading) : "—"));
       tr.append(el("td", "num", I18N.num(d.readings_24h)));
       t.append(tr);
     }
