@@ -132,13 +132,31 @@ func TestBoothPanels(t *testing.T) {
 		dev{id: "thermo1", driver: "modbus-thermometer", path: thermoPath, options: feverOpts},
 		dev{id: "thermo2", driver: "modbus-thermometer", path: lanePath, options: laneOpts})
 
-	tab := browser(t, ctx)()
+	newTab := browser(t, ctx)
+	tab, tech := newTab(), newTab()
 	run(t, tab, "open booth page",
 		chromedp.Navigate(booth+"/?lang=en"),
 		chromedp.WaitVisible(`body[data-ready="1"]`),
 		chromedp.WaitVisible(`.card[data-device="reader2"][data-state="waiting"]`),
 	)
+	// The technician's live view of reader1 is open when the document comes.
+	run(t, tech, "open the technician's view",
+		chromedp.Navigate(booth+"/booth/watch?device=reader1&lang=ru"),
+		chromedp.WaitVisible(`body[data-ready="1"]`),
+	)
 	playDoc(ctx)
+	var frame struct{ Raw, Decoded string }
+	var shot []byte
+	run(t, tech, "raw bytes beside the decoded reading",
+		chromedp.WaitVisible(`#frames tr[data-device="reader1"]`),
+		chromedp.Evaluate(`(() => { const c = document.querySelectorAll('#frames tr[data-device="reader1"] td pre');
+			return {Raw: c[0].textContent, Decoded: c[1].textContent}; })()`, &frame),
+		chromedp.CaptureScreenshot(&shot),
+	)
+	artifact(t, "booth-watch-ru.png", shot)
+	if !strings.Contains(frame.Raw, "50 3c 55 54 4f") || !strings.Contains(frame.Decoded, "ERIKSSON") {
+		t.Errorf("technician's view: raw %q, decoded %q; want the MRZ bytes beside the decoded document", frame.Raw, frame.Decoded)
+	}
 	playDoc2(ctx)
 	run(t, tab, "readings on screen",
 		chromedp.WaitVisible(`.card[data-device="reader1"][data-state="showing"] .verdict`),

@@ -25,6 +25,7 @@ var (
 		regexp.MustCompile(`data-i18n(?:-[a-z-]+)?="([^"]+)"`),
 		regexp.MustCompile(`\bT\("([a-z_][a-z0-9_.-]*[a-z0-9_])"`),
 		regexp.MustCompile(`\bI18N\.t\("([a-z_][a-z0-9_.-]*[a-z0-9_])"`),
+		regexp.MustCompile(`\bthis\.t\("([a-z_][a-z0-9_.-]*[a-z0-9_])"`),
 		regexp.MustCompile(`\? "([a-z_]+\.[a-z_.]+)" : "([a-z_]+\.[a-z_.]+)"`),
 	}
 	// "kind." + k, `value.${k}`: a key family.

@@ -1,4 +1,4 @@
-// Kordon screens' translation helper. Elements carry data-i18n="key" (text),
+// Kordon screens' translation helper. Elements name their key in a data-i18n attribute (text),
 // data-i18n-placeholder / data-i18n-title / data-i18n-aria-label (attributes).
 // The chosen language is kept in localStorage, so a screen keeps it across reloads.
 "use strict";

@@ -32,7 +32,7 @@ func TestFilesParse(t *testing.T) {
 // Other languages may be partial while a translator works: their gaps fall
 // back to English, and are listed (kordon-i18n lists them too).
 func TestTranslationsComplete(t *testing.T) {
-	u, err := ScanSources(os.DirFS(".."), "hub/dash/web", "edge/booth/web")
+	u, err := ScanSources(os.DirFS(".."), "hub/dash/web", "edge/booth/web", "i18n")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@
 //	hwtest run     [-junit FILE] [-speed N] RIG.yaml...
 //	hwtest accept  [-config edged.yaml] [-out DIR] [-format md|html] PLAN.yaml
 //	hwtest bench   [-hours N] [-driver mrz]
+//	hwtest watch   -box URL [-device ID] [-json]
 //	hwtest drivers
 package main
 
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = acceptCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "bench":
 		err = benchCmd(ctx, args[1:], stdout)
+	case "watch":
+		err = watchCmd(ctx, args[1:], stdout, stderr)
 	case "drivers":
 		for _, d := range all.Drivers {
 			fmt.Fprintf(stdout, "%-12s %-12s %s\n", d.Name, d.Kind, d.Doc)
@@ -122,6 +125,8 @@ func usage(w io.Writer) {
       live acceptance on a booth: prompts, deadlines, recorded traces, commissioning report
   hwtest bench [-hours N]
       generate an N-hour trace and time its replay through the real driver
+  hwtest watch -box URL [-device ID] [-json]
+      a running box's readings as they arrive: raw bytes beside the decoded reading
   hwtest drivers
       list the registered driver families
 `)

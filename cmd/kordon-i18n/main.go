@@ -54,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "kordon-i18n:", err)
 		return 1
 	}
-	dirs := []string{"hub/dash/web", "edge/booth/web"}
+	dirs := []string{"hub/dash/web", "edge/booth/web", "i18n"}
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(*root, d)); err != nil {
 			fmt.Fprintf(stderr, "kordon-i18n: %s: no screens there (run from the repository, or give -root)\n", filepath.Join(*root, d))
