@@ -61,6 +61,8 @@ type boothLook struct {
 	Order          []string // device ids, top to bottom
 	FirstTop       float64
 	FirstBottom    float64
+	DocHeight      float64 // the document card, which comes first when nobody has a fever
+	Room           float64 // the screen below the bar (and a banner)
 	ViewH, ViewW   float64
 	ScrollW        float64
 	DownText       string
@@ -91,6 +93,8 @@ const boothLookJS = `(() => {
 	return {
 		Order: cards.map(c => c.dataset.device),
 		FirstTop: first.top, FirstBottom: first.bottom,
+		DocHeight: q('.card[data-device="reader1"]').getBoundingClientRect().height,
+		Room: innerHeight - q("#devices").getBoundingClientRect().top,
 		ViewH: innerHeight, ViewW: innerWidth, ScrollW: document.documentElement.scrollWidth,
 		DownText: down ? txt('.card[data-device="reader2"] div.avail.down') : "",
 		DownFont: font(down && q("div.avail.down", down)),
@@ -200,6 +204,9 @@ func TestBoothPanels(t *testing.T) {
 		}
 		if look.FirstTop < 0 || look.FirstBottom > look.ViewH {
 			t.Errorf("%s: first card spans %.0f..%.0f px of a %.0f px screen, want it whole", where, look.FirstTop, look.FirstBottom, look.ViewH)
+		}
+		if look.DocHeight > look.Room {
+			t.Errorf("%s: the document card is %.0f px high, the screen has %.0f px for it: first, it would not be whole", where, look.DocHeight, look.Room)
 		}
 		if look.ScrollW > look.ViewW {
 			t.Errorf("%s: page is %.0f px wide on a %.0f px screen", where, look.ScrollW, look.ViewW)
