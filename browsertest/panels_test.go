@@ -78,6 +78,7 @@ type boothLook struct {
 	HubBanner      string
 	HubBannerShown bool
 	Pill           string
+	Missing        []string // keys the page asked the translation files for in vain
 }
 
 const boothLookJS = `(() => {
@@ -108,6 +109,7 @@ const boothLookJS = `(() => {
 		AllText: q("#devices").innerText,
 		HubBanner: banner.textContent, HubBannerShown: !banner.hidden,
 		Pill: q("#link").dataset.state,
+		Missing: [...I18N.missing],
 	};
 })()`
 
@@ -204,6 +206,9 @@ func TestBoothPanels(t *testing.T) {
 		}
 		if look.FirstTop < 0 || look.FirstBottom > look.ViewH {
 			t.Errorf("%s: first card spans %.0f..%.0f px of a %.0f px screen, want it whole", where, look.FirstTop, look.FirstBottom, look.ViewH)
+		}
+		if len(look.Missing) > 0 {
+			t.Errorf("%s: keys missing from the translation files: %v", where, look.Missing)
 		}
 		if look.DocHeight > look.Room {
 			t.Errorf("%s: the document card is %.0f px high, the screen has %.0f px for it: first, it would not be whole", where, look.DocHeight, look.Room)
