@@ -282,10 +282,14 @@ function setLink(state) {
   const b = $("hub-banner");
   b.hidden = !hubDown;
   if (hubDown) {
-    b.textContent = "";
-    b.append(el("strong", null, T("hub.lost")));
     const since = hub.since ? I18N.fmtTime(hub.since) : "";
-    b.append(el("span", null, " " + T(hub.state === "never" ? "hub.never" : "hub.lost_since", { time: since }) + " " + T("hub.kept")));
+    const detail = " " + T(hub.state === "never" ? "hub.never" : "hub.lost_since", { time: since }) + " " + T("hub.kept");
+    // Redrawn only when the words change: the clock tick calls this too.
+    if (b.dataset.text !== T("hub.lost") + detail) {
+      b.dataset.text = T("hub.lost") + detail;
+      b.textContent = "";
+      b.append(el("strong", null, T("hub.lost")), el("span", null, detail));
+    }
   }
 }
 
