@@ -157,6 +157,16 @@ func TestBoothWorksWithoutHub(t *testing.T) {
 	if !strings.Contains(verdict, "ОШИБКА ПРОВЕРКИ") {
 		t.Errorf("verdict %q, want a failed check in Russian", verdict)
 	}
+	// A box that has never reached the hub is given a few seconds, then
+	// the officer is told the BLO is not receiving.
+	var banner string
+	run(t, tab, "the officer is told",
+		chromedp.WaitVisible(`#hub-banner`),
+		chromedp.Text(`#hub-banner`, &banner),
+	)
+	if !strings.Contains(banner, "Погранпредставительство не получает") || !strings.Contains(banner, "ещё не подключился") {
+		t.Errorf("banner %q, want the BLO not receiving, the box never connected", banner)
+	}
 }
 
 // TestBoothShowsFailedRead: a reader that sends only half a document makes
