@@ -23,7 +23,8 @@ run: deps
 # bad-document alert must reach the hub.
 smoke: deps
 	@KORDON_RUN_DIR=$(CURDIR)/run/smoke KORDON_MQTT_PORT=28830 KORDON_HTTP_PORT=28080 \
-	 KORDON_BOOTH1_PORT=28081 KORDON_BOOTH2_PORT=28082 scripts/run-crossing.sh --smoke
+	 KORDON_BOOTH1_PORT=28081 KORDON_BOOTH2_PORT=28082 \
+	 KORDON_BOOTH1_SCREEN_PORT=28091 KORDON_BOOTH2_SCREEN_PORT=28092 scripts/run-crossing.sh --smoke
 
 vet:
 	$(GO) vet ./...

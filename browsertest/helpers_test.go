@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
+	"github.com/kordon/kordon/internal/gpioline"
 	"github.com/kordon/kordon/internal/logging"
 )
 
@@ -39,7 +41,7 @@ func hash(t *testing.T, pw string) string {
 
 // startHub runs a real hub on loopback with boxes and dashboard users
 // (user -> role; the password is the user name + "pw").
-func startHub(t *testing.T, boxes map[string]string, users map[string]string) *hub.Hub {
+func startHub(t *testing.T, boxes map[string]string, users map[string]string) *runningHub {
 	t.Helper()
 	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir()}
 	for b, pw := range boxes {
@@ -55,9 +57,18 @@ func startHub(t *testing.T, boxes map[string]string, users map[string]string) *h
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.Close() })
-	return h
+	rh := &runningHub{Hub: h}
+	t.Cleanup(rh.Stop)
+	return rh
 }
+
+// runningHub is a hub a test may stop early (the hub gone from under a box).
+type runningHub struct {
+	*hub.Hub
+	once sync.Once
+}
+
+func (h *runningHub) Stop() { h.once.Do(func() { h.Hub.Close() }) }
 
 // ptyDevice opens a pseudo-terminal and returns its path and a function
 // that plays tr into it.
@@ -111,11 +122,20 @@ func startBox(t *testing.T, ctx context.Context, hubAddr, box, password string, 
 	fmt.Fprintf(&b, "booth: {clear_after: %s, lang: ru, title: %q, listen: %q}\ndevices:\n", clearAfter, box, screenAddr)
 	for _, d := range devs {
 		opts, _ := json.Marshal(d.options)
-		fmt.Fprintf(&b, "  - id: %s\n    driver: %s\n    transport: {type: serial, path: %s, baud: 9600}\n    options: %s\n", d.id, d.driver, d.path, opts)
+		transport := fmt.Sprintf("{type: serial, path: %s, baud: 9600}", d.path)
+		if d.driver == "cctv" {
+			transport = "{type: gpio}"
+		}
+		fmt.Fprintf(&b, "  - id: %s\n    driver: %s\n    transport: %s\n    options: %s\n", d.id, d.driver, transport, opts)
 	}
 	cfg, devices, err := edge.ParseConfig("box.yaml", []byte(b.String()), all.Drivers)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
+	}
+	// CCTV outputs drive periph.io's fake pins: the box has no GPIO here.
+	pins := gpioline.NewFake("GPIO17")
+	for i := range devices {
+		devices[i].OpenPin = pins.Open
 	}
 	bx, err := edge.New(cfg, devices, all.Drivers, logging.Discard())
 	if err != nil {
@@ -180,7 +200,14 @@ func browser(t *testing.T, ctx context.Context) func() context.Context {
 		chromedp.WindowSize(1600, 1000),
 	)
 	t.Cleanup(cancelAlloc)
-	root, cancelRoot := chromedp.NewContext(alloc)
+	// chromedp does not know every event newer chromium sends; those
+	// complaints are noise, anything else is reported.
+	quiet := chromedp.WithErrorf(func(f string, args ...any) {
+		if msg := fmt.Sprintf(f, args...); !strings.Contains(msg, "could not unmarshal event") {
+			t.Logf("chromedp: %s", msg)
+		}
+	})
+	root, cancelRoot := chromedp.NewContext(alloc, quiet)
 	t.Cleanup(cancelRoot)
 	if err := chromedp.Run(root); err != nil { // starts the browser
 		t.Fatalf("chromium: %v", err)
@@ -208,7 +235,16 @@ func artifact(t *testing.T, name string, png []byte) {
 
 func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
 	t.Helper()
-	if err := chromedp.Run(ctx, actions...); err != nil {
+	// Each step has its own deadline inside the test's, so a step that
+	// times out still leaves time for the screenshot of what was on screen.
+	// The tab is opened first under ctx itself: chromedp ties a tab to the
+	// context of the first Run on it, and the step's context ends.
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("%s: open tab: %v", what, err)
+	}
+	step, cancel := context.WithTimeout(ctx, 40*time.Second)
+	defer cancel()
+	if err := chromedp.Run(step, actions...); err != nil {
 		var png []byte
 		shot, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()

@@ -71,6 +71,7 @@ func (b *Box) publish(ctx context.Context) {
 		if err == nil {
 			wait = min(100*time.Millisecond, maxWait)
 			b.session(ctx, c, lost, 2*keepAlive+connectTimeout)
+			b.booth.Hub(false)
 			b.outbox.Rewind()
 			b.mu.Lock()
 			b.conn = make(chan struct{})
@@ -148,6 +149,7 @@ func (b *Box) dial(ctx context.Context, keepAlive time.Duration) (mqtt.Client, c
 		b.publishAvailability(c, a)
 	}
 	b.pub.connects.Add(1)
+	b.booth.Hub(true)
 	b.log.Info("connected to hub", "address", b.cfg.Hub.Address)
 	return c, lost, nil
 }

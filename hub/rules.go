@@ -380,11 +380,13 @@ func (rs *ruleSet) stamp() string {
 
 // RulesInfo is what the dashboard shows about the rules in force.
 type RulesInfo struct {
-	File       string    `json:"file"`
-	Loaded     time.Time `json:"loaded"`
-	Rules      []string  `json:"rules"`
-	LastError  string    `json:"last_error,omitempty"`
-	Suppressed int64     `json:"suppressed"`
+	File   string    `json:"file"`
+	Loaded time.Time `json:"loaded"`
+	Rules  []string  `json:"rules"`
+	// Severity is each rule's severity by id (the dashboard's rules list).
+	Severity   map[string]string `json:"severity"`
+	LastError  string            `json:"last_error,omitempty"`
+	Suppressed int64             `json:"suppressed"`
 	// Errors are rules that failed at run time, by rule id (ruleerrors.go).
 	Errors map[string]RuleError `json:"errors,omitempty"`
 }
@@ -392,9 +394,10 @@ type RulesInfo struct {
 func (rs *ruleSet) info() RulesInfo {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	ri := RulesInfo{File: rs.name, Loaded: rs.loaded, LastError: rs.lastErr, Suppressed: rs.suppressed.Load(), Errors: rs.errs.snapshot()}
+	ri := RulesInfo{File: rs.name, Loaded: rs.loaded, LastError: rs.lastErr, Suppressed: rs.suppressed.Load(), Severity: map[string]string{}, Errors: rs.errs.snapshot()}
 	for _, r := range rs.rules {
 		ri.Rules = append(ri.Rules, r.ID)
+		ri.Severity[r.ID] = r.Severity
 	}
 	return ri
 }

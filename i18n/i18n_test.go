@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 func TestFilesParse(t *testing.T) {
@@ -26,67 +26,89 @@ func TestFilesParse(t *testing.T) {
 	}
 }
 
-// TestTranslationsMatchEnglish: Russian is complete; no file has a key
-// English lacks (a typo would never show). Other languages may be partial
-// while a translator works: their gaps fall back to English, and are listed.
-func TestTranslationsMatchEnglish(t *testing.T) {
-	en := Raw("en")
-	for _, l := range Languages() {
-		m := Raw(l.Code)
-		for k := range m {
-			if _, ok := en[k]; !ok {
-				t.Errorf("%s.json: key %q is not in en.json", l.Code, k)
-			}
-		}
-		var missing []string
-		for k := range en {
-			if m[k] == "" {
-				missing = append(missing, k)
-			}
-		}
-		if len(missing) > 0 {
-			if l.Code == "ru" {
-				t.Errorf("ru.json lacks %d keys: %v", len(missing), missing)
+// TestTranslationsComplete: English, Russian and Kazakh have every key;
+// no file has a key English lacks (a typo would never show); English has
+// no key the screens do not use, and the screens use no key English lacks.
+// Other languages may be partial while a translator works: their gaps fall
+// back to English, and are listed (kordon-i18n lists them too).
+func TestTranslationsComplete(t *testing.T) {
+	u, err := ScanSources(os.DirFS(".."), "hub/dash/web", "edge/booth/web", "i18n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Keys) < 100 || len(u.Prefixes) < 5 {
+		t.Fatalf("found %d keys and %d key families in the screens; the patterns no longer match the pages", len(u.Keys), len(u.Prefixes))
+	}
+	complete := map[string]bool{}
+	for _, c := range Complete() {
+		complete[c] = true
+	}
+	seen := map[string]bool{}
+	for _, r := range Check(u) {
+		seen[r.Lang] = true
+		if len(r.Missing) > 0 {
+			if complete[r.Lang] {
+				t.Errorf("%s.json lacks %d keys: %v", r.Lang, len(r.Missing), r.Missing)
 			} else {
-				t.Logf("%s.json lacks %d keys (English is shown): %v", l.Code, len(missing), missing)
+				t.Logf("%s.json lacks %d keys (English is shown): %v", r.Lang, len(r.Missing), r.Missing)
+			}
+		}
+		if len(r.Unknown) > 0 {
+			t.Errorf("%s.json has keys en.json lacks: %v", r.Lang, r.Unknown)
+		}
+		if len(r.Unused) > 0 {
+			t.Errorf("en.json has keys no screen uses: %v", r.Unused)
+		}
+		if len(r.Undefined) > 0 {
+			t.Errorf("the screens use keys en.json lacks: %v", r.Undefined)
+		}
+	}
+	for c := range complete {
+		if !seen[c] {
+			t.Errorf("no %s.json", c)
+		}
+	}
+}
+
+// TestEveryRuleHasASummary: each rule the hub ships has its summary in
+// every complete language, so a Russian or Kazakh dashboard never shows a
+// rule's English summary.
+func TestEveryRuleHasASummary(t *testing.T) {
+	b, err := os.ReadFile("../hub/rules.default.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := regexp.MustCompile(`(?m)^\s*- id: *([a-z0-9-]+)`).FindAllStringSubmatch(string(b), -1)
+	if len(ids) < 5 {
+		t.Fatalf("found %d rules in hub/rules.default.yaml; the pattern no longer matches", len(ids))
+	}
+	for _, c := range Complete() {
+		m := Raw(c)
+		for _, id := range ids {
+			if k := "rule." + id[1] + ".summary"; m[k] == "" {
+				t.Errorf("%s.json lacks %q", c, k)
 			}
 		}
 	}
 }
 
-// TestPagesUseOnlyKnownKeys: every fixed key the screens use is in en.json.
-func TestPagesUseOnlyKnownKeys(t *testing.T) {
-	en := Raw("en")
-	pats := []*regexp.Regexp{
-		regexp.MustCompile(`data-i18n(?:-[a-z-]+)?="([^"]+)"`),
-		regexp.MustCompile(`\bT\("([a-z_.]+[a-z_])"`),
-		regexp.MustCompile(`\? "([a-z]+\.[a-z_.]+)" : "([a-z]+\.[a-z_.]+)"`),
+// TestScanFindsKeyUses: written-out keys, key families and keys in lists
+// are found; a key nobody uses is reported unused.
+func TestScanFindsKeyUses(t *testing.T) {
+	fsys := fstest.MapFS{"web/a.js": {Data: []byte(`T("alert.ack"); T("loading"); el("b", T(x ? "yes" : "no")); ` +
+		`["health.device"].forEach(k => T(k)); I18N.has("field." + k); T("rule." + id + ".summary")`)},
+		"web/a.html": {Data: []byte(`<b data-i18n="nav.alerts"></b><i data-i18n-placeholder="history.text"></i>`)}}
+	u, err := ScanSources(fsys, "web")
+	if err != nil {
+		t.Fatal(err)
 	}
-	files, _ := filepath.Glob("../hub/dash/web/*")
-	more, _ := filepath.Glob("../edge/booth/web/*")
-	files = append(files, more...)
-	if len(files) < 4 {
-		t.Fatalf("screens not found: %v", files)
-	}
-	n := 0
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, re := range pats {
-			for _, m := range re.FindAllStringSubmatch(string(b), -1) {
-				for _, k := range m[1:] {
-					n++
-					if _, ok := en[k]; !ok {
-						t.Errorf("%s uses key %q, which en.json lacks", f, k)
-					}
-				}
-			}
+	for _, k := range []string{"alert.ack", "loading", "yes", "no", "health.device", "field.sex", "rule.fever.summary", "nav.alerts", "history.text"} {
+		if !u.Used(k) {
+			t.Errorf("%q not found used", k)
 		}
 	}
-	if n < 50 {
-		t.Errorf("found only %d key uses; the patterns no longer match the pages", n)
+	if u.Used("alert.resolve") || u.Used("fieldx") {
+		t.Error("a key nobody uses counts as used")
 	}
 }
 

@@ -11,6 +11,7 @@ pkgs=(
                                 # Recommends of python3-pymodbus, so name it here
   postgresql                    # the coordination centre's database (tests start a private cluster)
   chromium                      # headless browser tests of the screens
+  prometheus                    # promtool checks ops/prometheus (alert rules and their tests)
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -19,17 +19,62 @@ BOOTH1_SCREEN=${KORDON_BOOTH1_SCREEN_PORT:-18091}
 BOOTH2_SCREEN=${KORDON_BOOTH2_SCREEN_PORT:-18092}
 CROSSING=kz-demo
 
+say() { printf '  %s\n' "$*"; }
+fail() { printf '\n  make run: FAILED: %s\n\n' "$*" >&2; exit 1; }
+
+# A port already taken would make hubd or edged die a moment after start:
+# say so before starting anything, and which process holds it if ss knows.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for spec in "MQTT:$MQTT_PORT:KORDON_MQTT_PORT" "dashboard:$HTTP_PORT:KORDON_HTTP_PORT" \
+            "booth-01 status:$BOOTH1_HTTP:KORDON_BOOTH1_PORT" "booth-02 status:$BOOTH2_HTTP:KORDON_BOOTH2_PORT" \
+            "booth-01 screen:$BOOTH1_SCREEN:KORDON_BOOTH1_SCREEN_PORT" "booth-02 screen:$BOOTH2_SCREEN:KORDON_BOOTH2_SCREEN_PORT"; do
+  IFS=: read -r what port var <<<"$spec"
+  if port_taken "$port"; then
+    holder=$(ss -ltnpH "sport = :$port" 2>/dev/null | sed -n 's/.*users:((\(.*\)))/\1/p' | head -1)
+    fail "port $port ($what) is already in use${holder:+ by $holder}. Stop that process, or choose another port: $var=NNNN make run"
+  fi
+done
+
 rm -rf "$RUN"
 mkdir -p "$RUN/logs" "$RUN/dev" "$RUN/hub"
-go build -o bin/ ./cmd/edged ./cmd/hubd ./cmd/hwtest
+# The first build compiles every dependency (about half a minute on two
+# cores); go build says nothing meanwhile, so the script does.
+say "building edged, hubd and hwtest (the first build takes about 30 s; later ones a second or two)…"
+build_start=$(date +%s)
+go build -o bin/ ./cmd/edged ./cmd/hubd ./cmd/hwtest &
+build=$!
+while kill -0 "$build" 2>/dev/null; do
+  sleep 5
+  kill -0 "$build" 2>/dev/null && say "  still building ($(( $(date +%s) - build_start )) s)…"
+done
+wait "$build" || fail "go build failed (its errors are above)"
+say "built in $(( $(date +%s) - build_start )) s"
 
 pids=()
+names=()
 cleanup() {
   trap - INT TERM EXIT
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup INT TERM EXIT
+# started NAME LOG: remember the last background process, its name and log.
+started() { pids+=($!); names+=("$1|$2"); }
+# dead: the first started process that is no longer running, as NAME|LOG.
+dead() {
+  local i
+  for i in "${!pids[@]}"; do
+    kill -0 "${pids[$i]}" 2>/dev/null || { echo "${names[$i]}"; return 0; }
+  done
+  return 1
+}
+died() {
+  local name=${1%%|*} log=${1#*|}
+  printf '\n  make run: FAILED: %s stopped. The end of %s:\n\n' "$name" "$log" >&2
+  tail -n 15 "$log" | sed 's/^/    /' >&2
+  printf '\n' >&2
+  exit 1
+}
 
 hash() { printf '%s\n' "$1" | bin/hubd passwd; }
 cat > "$RUN/hub.yaml" <<YAML
@@ -48,7 +93,7 @@ users:
 YAML
 
 bin/hubd -config "$RUN/hub.yaml" 2>"$RUN/logs/hubd.log" &
-pids+=($!)
+started hubd "$RUN/logs/hubd.log"
 
 # Devices: each a pseudo-terminal at a stable path, fed by a recorded trace.
 # demo/devices.txt lists: box device driver speed trace [options-yaml]
@@ -57,7 +102,7 @@ while read -r box dev driver speed trace opts; do
   case "$box" in ''|\#*) continue ;; esac
   link="$RUN/dev/$box-$dev"
   bin/hwtest replay -loop -speed "$speed" -link "$link" "$trace" 2>"$RUN/logs/replay-$box-$dev.log" &
-  pids+=($!)
+  started "the replay of $box/$dev" "$RUN/logs/replay-$box-$dev.log"
   box_devices[$box]+="  - id: $dev
     driver: $driver
     transport: {type: serial, path: $link}
@@ -87,7 +132,19 @@ devices:
 ${box_devices[$box]}
 YAML
   bin/edged -config "$RUN/$box/edged.yaml" 2>"$RUN/logs/edged-$box.log" &
-  pids+=($!)
+  started "edged of $box" "$RUN/logs/edged-$box.log"
+done
+
+# Up means answering: the hub's and each booth's HTTP, and nobody dead.
+ready() { curl -fsS -o /dev/null "http://127.0.0.1:$1/healthz" 2>/dev/null; }
+for _ in $(seq 1 150); do
+  if d=$(dead); then died "$d"; fi
+  ready "$HTTP_PORT" && ready "$BOOTH1_HTTP" && ready "$BOOTH2_HTTP" && break
+  sleep 0.1
+done
+if d=$(dead); then died "$d"; fi
+for p in "$HTTP_PORT" "$BOOTH1_HTTP" "$BOOTH2_HTTP"; do
+  ready "$p" || fail "nothing answers on http://127.0.0.1:$p/healthz after 15 s (logs: $RUN/logs/)"
 done
 
 cat <<TXT
@@ -103,12 +160,14 @@ cat <<TXT
   Hub API (log-in or -u supervisor:supervisor):  http://127.0.0.1:$HTTP_PORT/api/readings  /api/alerts
   Hub health (open):                     http://127.0.0.1:$HTTP_PORT/metrics  /healthz
   MQTT (read-only observer):
-    mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -u watch -P watch -t 'kordon/v1/#' -v
+    mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -u watch -P watch -t 'kordon/v1/$CROSSING/#' -v
   Logs:                                 $RUN/logs/
 
   booth-01 reads the ICAO specimen passport (expired in 2012) and screens a
   traveller with a fever; booth-02 reads a document whose check digit fails.
-  Each raises alerts on the dashboard.   Ctrl-C stops everything.
+  Each raises alerts on the dashboard; the traces loop, so the same alerts
+  come again: the dashboard folds each run of them into one, with
+  "Acknowledge all".   Ctrl-C stops everything.
 
 TXT
 
@@ -134,4 +193,9 @@ if [ $smoke -eq 1 ]; then
   tail -n 20 "$RUN"/logs/*.log >&2
   exit 1
 fi
-wait
+# Until Ctrl-C; a process that dies meanwhile is reported, and the rest
+# stopped, rather than left running half a crossing.
+while true; do
+  wait -n "${pids[@]}" 2>/dev/null || true
+  if d=$(dead); then died "$d"; fi
+done

@@ -62,6 +62,11 @@ Live acceptance on a booth: walks the technician through the plan's steps
 (present a passport, warm the thermometer, ...) with deadlines, records what
 each device sent, and writes a commissioning report with the traces into DIR.`,
 
+	"watch": `usage: hwtest watch -box URL [-device ID] [-json]
+
+Shows each reading of a running box as it arrives: the raw bytes beside the
+decoded reading. Personal data is shown, as on the booth screen. Ctrl-C ends it.`,
+
 	"bench": `usage: hwtest bench [-hours N] [-every D] [-driver mrz]
 
 Generates an N-hour trace and times its replay through the real driver, to

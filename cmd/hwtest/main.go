@@ -9,6 +9,7 @@
 //	hwtest run     [-junit FILE] [-speed N] RIG.yaml...
 //	hwtest accept  [-config edged.yaml] [-out DIR] [-format md|html] PLAN.yaml
 //	hwtest bench   [-hours N] [-driver mrz]
+//	hwtest watch   -box URL [-device ID] [-json]
 //	hwtest drivers
 package main
 
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintln(stdout, "usage: hwtest drivers\n\nLists the registered driver families: name (for -driver and edged's driver:), payload kind, what it reads.")
 			return 0
 		}
+	case cmd == "watch":
+		err = watchCmd(ctx, args[1:], stdout, stderr)
 		for _, d := range all.Drivers {
 			fmt.Fprintf(stdout, "%-12s %-12s %s\n", d.Name, d.Kind, d.Doc)
 		}
@@ -131,6 +134,8 @@ func usage(w io.Writer) {
       live acceptance on a booth: prompts, deadlines, recorded traces, commissioning report
   hwtest bench [-hours N]
       generate an N-hour trace and time its replay through the real driver
+  hwtest watch -box URL [-device ID] [-json]
+      a running box's readings as they arrive: raw bytes beside the decoded reading
   hwtest drivers
       list the registered driver families
   hwtest COMMAND -h (or hwtest help COMMAND) explains one command; hwtest -version prints the version

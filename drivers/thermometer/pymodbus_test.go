@@ -2,6 +2,9 @@ package thermometer_test
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,14 +49,58 @@ func startPymodbusSlave(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	py.Stderr = os.Stderr
+	var pyErr bytes.Buffer
+	py.Stderr = io.MultiWriter(os.Stderr, &pyErr)
 	if err := py.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { py.Process.Kill(); py.Wait() })
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "serving" {
-		t.Fatalf("pymodbus slave did not start (%q, %v): is python3-pymodbus installed?", line, err)
+		py.Wait() // its stderr is complete once it has exited
+		t.Fatalf("pymodbus slave did not start (%q, %v): %s", line, err, pythonCause(pyErr.String()))
 	}
 	return host
+}
+
+// debianModule names the Debian package of each Python module the slave
+// needs: pymodbus's serial transport comes from two packages that are
+// only Recommends of python3-pymodbus.
+var debianModule = map[string]string{
+	"pymodbus": "python3-pymodbus", "serial": "python3-serial", "serial_asyncio": "python3-serial-asyncio",
+}
+
+// pythonCause says why the slave did not start, from its stderr: the
+// missing module and the package that has it, when that is the cause.
+func pythonCause(stderr string) string {
+	const marker = "No module named '"
+	if i := strings.LastIndex(stderr, marker); i >= 0 {
+		mod, _, _ := strings.Cut(stderr[i+len(marker):], "'")
+		top, _, _ := strings.Cut(mod, ".")
+		if pkg, ok := debianModule[top]; ok {
+			return fmt.Sprintf("python3 cannot import %q: install the Debian package %s (scripts/deps.sh lists it)", mod, pkg)
+		}
+		return fmt.Sprintf("python3 cannot import %q", mod)
+	}
+	if s := strings.TrimSpace(stderr); s != "" {
+		lines := strings.Split(s, "\n")
+		return "it said: " + lines[len(lines)-1]
+	}
+	return "it exited without a word (is /usr/bin/python3 Debian's?)"
+}
+
+// TestPythonCauseNamesThePackage: a slave that cannot import serial is
+// reported as a missing python3-serial, not as a missing pymodbus.
+func TestPythonCauseNamesThePackage(t *testing.T) {
+	for stderr, want := range map[string]string{
+		"Traceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'serial'\n": "python3-serial ",
+		"ModuleNotFoundError: No module named 'serial_asyncio'":                                      "python3-serial-asyncio",
+		"ModuleNotFoundError: No module named 'pymodbus.server'":                                     "python3-pymodbus",
+		"OSError: [Errno 2] could not open port":                                                     "could not open port",
+		"":                                                                                           "without a word",
+	} {
+		if got := pythonCause(stderr); !strings.Contains(got+" ", want) {
+			t.Errorf("pythonCause(%q) = %q, want it to name %q", stderr, got, want)
+		}
+	}
 }

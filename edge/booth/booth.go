@@ -10,6 +10,7 @@
 package booth
 
 import (
+	"bytes"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -76,6 +77,17 @@ type Booth struct {
 	mu      sync.Mutex
 	devices map[string]*device
 	subs    map[chan []byte]struct{}
+	hub     hubLink
+	// watchers get every reading with its raw bytes (the technician's
+	// view, /booth/watch); nothing of it is kept once sent.
+	watchers map[chan []byte]string // -> device watched ("" = all)
+}
+
+// hubLink is whether the box is delivering to the hub: when it is not, the
+// BLO does not see what this booth reads, and the officer must be told.
+type hubLink struct {
+	State string    `json:"state"` // connected | lost | never
+	Since time.Time `json:"since"`
 }
 
 type device struct {
@@ -94,7 +106,8 @@ type device struct {
 // New builds a booth readout for box.
 func New(box string, cfg Config) *Booth {
 	b := &Booth{title: cfg.Title, lang: cfg.Lang, clearAfter: time.Duration(cfg.ClearAfter),
-		devices: map[string]*device{}, subs: map[chan []byte]struct{}{}}
+		devices: map[string]*device{}, subs: map[chan []byte]struct{}{}, watchers: map[chan []byte]string{},
+		hub: hubLink{State: "never", Since: time.Now().UTC()}}
 	if b.title == "" {
 		b.title = box
 	}
@@ -135,6 +148,7 @@ func (b *Booth) Reading(r reading.Reading) {
 	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.watchLocked(r, env)
 	d := b.dev(r.Device)
 	d.Kind, d.Reading, d.Seq, d.ShownAt, d.ClearsAt, d.Cleared = r.Kind(), env, r.Seq, now, now.Add(b.clearAfter), false
 	if d.timer != nil {
@@ -170,8 +184,35 @@ func (b *Booth) Availability(a contract.DeviceAvailability) {
 	b.publishLocked(d)
 }
 
+// Hub tells the screen whether the box is connected to the hub.
+func (b *Booth) Hub(connected bool) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	state := "lost"
+	if connected {
+		state = "connected"
+	} else if b.hub.State == "never" {
+		return // still trying for the first time: "never" stays, with its time
+	}
+	if b.hub.State == state {
+		return
+	}
+	b.hub = hubLink{State: state, Since: time.Now().UTC()}
+	js, _ := json.Marshal(struct {
+		Hub hubLink `json:"hub"`
+	}{b.hub})
+	b.sendLocked(js)
+}
+
 func (b *Booth) publishLocked(d *device) {
 	js, _ := json.Marshal(d)
+	b.sendLocked(js)
+}
+
+func (b *Booth) sendLocked(js []byte) {
 	for ch := range b.subs {
 		select {
 		case ch <- js:
@@ -194,13 +235,14 @@ type snapshot struct {
 	Lang         string    `json:"lang"`
 	ClearAfterMS int64     `json:"clear_after_ms"`
 	Now          time.Time `json:"now"`
+	Hub          hubLink   `json:"hub"`
 	Devices      []*device `json:"devices"`
 }
 
 func (b *Booth) snapshot() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s := snapshot{Title: b.title, Lang: b.lang, ClearAfterMS: b.clearAfter.Milliseconds(), Now: time.Now().UTC(), Devices: []*device{}}
+	s := snapshot{Title: b.title, Lang: b.lang, ClearAfterMS: b.clearAfter.Milliseconds(), Now: time.Now().UTC(), Hub: b.hub, Devices: []*device{}}
 	for _, d := range b.devices {
 		s.Devices = append(s.Devices, d)
 	}
@@ -267,6 +309,12 @@ func (b *Booth) handler() http.Handler {
 			w.Write(b.snapshot())
 		case p == "/booth/events":
 			b.events(w, r)
+		case p == "/booth/watch":
+			page, _ := webFS.ReadFile("web/watch.html")
+			h.Set("Content-Type", "text/html; charset=utf-8")
+			w.Write(page)
+		case p == "/booth/watch/events":
+			b.watchEvents(w, r)
 		case len(p) > len("/booth/i18n/") && p[:len("/booth/i18n/")] == "/booth/i18n/":
 			i18nH.ServeHTTP(w, r)
 		case len(p) > len("/booth/static/") && p[:len("/booth/static/")] == "/booth/static/":
@@ -299,6 +347,8 @@ func (b *Booth) events(w http.ResponseWriter, r *http.Request) {
 		case js := <-ch:
 			if js == nil {
 				fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b.snapshot())
+			} else if bytes.HasPrefix(js, []byte(`{"hub":`)) {
+				fmt.Fprintf(w, "event: hub\ndata: %s\n\n", js)
 			} else {
 				fmt.Fprintf(w, "event: device\ndata: %s\n\n", js)
 			}

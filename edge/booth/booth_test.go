@@ -64,3 +64,69 @@ func TestServesPageWithoutCaching(t *testing.T) {
 		t.Errorf("POST: %d", w.Code)
 	}
 }
+
+// TestHubLinkReachesTheScreen: the screen hears when the box loses the hub
+// (the officer must be told the BLO is not receiving) and when it is back;
+// a box still trying for the first time stays "never".
+func TestHubLinkReachesTheScreen(t *testing.T) {
+	b := New("booth-01", Config{})
+	defer b.Close()
+	ch, cancel := b.subscribe()
+	defer cancel()
+	b.Hub(false)
+	if s := b.snapshot(); !bytes.Contains(s, []byte(`"hub":{"state":"never"`)) {
+		t.Fatalf("before any connection: %s", s)
+	}
+	b.Hub(true)
+	b.Hub(true) // no change, no event
+	b.Hub(false)
+	var got []string
+	for len(got) < 2 {
+		select {
+		case js := <-ch:
+			got = append(got, string(js))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("events: %v", got)
+		}
+	}
+	if !strings.Contains(got[0], `"state":"connected"`) || !strings.Contains(got[1], `"state":"lost"`) {
+		t.Errorf("events %v, want connected then lost", got)
+	}
+	select {
+	case js := <-ch:
+		t.Errorf("extra event %s", js)
+	default:
+	}
+}
+
+// TestWatchStreamsRawBesideDecoded: the technician's stream carries each
+// reading with its raw bytes, only for the device asked for; an unknown
+// device is refused.
+func TestWatchStreamsRawBesideDecoded(t *testing.T) {
+	b := New("booth-01", Config{})
+	defer b.Close()
+	b.Availability(contract.DeviceAvailability{Device: "reader1", State: "up"})
+	b.Availability(contract.DeviceAvailability{Device: "reader2", State: "up"})
+	w := httptest.NewRecorder()
+	b.ServeHTTP(w, httptest.NewRequest("GET", "/booth/watch/events?device=nope", nil))
+	if w.Code != 404 {
+		t.Errorf("unknown device: %d", w.Code)
+	}
+	ch, cancel := b.watch("reader1")
+	defer cancel()
+	b.Reading(reading.Reading{Box: "booth-01", Device: "reader2", Seq: 1, Origin: time.Now(), Raw: []byte("OTHER"), Payload: doc{Number: "X", Valid: true}})
+	b.Reading(reading.Reading{Box: "booth-01", Device: "reader1", Seq: 7, Origin: time.Now(), Raw: []byte("P<UTO"), Payload: doc{Number: "L898902C3", Valid: true}})
+	select {
+	case js := <-ch:
+		if !bytes.Contains(js, []byte(`"raw_hex":"503c55544f"`)) || !bytes.Contains(js, []byte("L898902C3")) || !bytes.Contains(js, []byte(`"seq":7`)) {
+			t.Errorf("frame %s, want reader1's raw bytes beside its reading", js)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no frame")
+	}
+	select {
+	case js := <-ch:
+		t.Errorf("a frame of another device: %s", js)
+	default:
+	}
+}

@@ -224,6 +224,7 @@ func (d *Dash) Handler() http.Handler {
 	mux.HandleFunc("GET /dash/api/alerts", d.auth(d.listAlerts))
 	mux.HandleFunc("GET /dash/api/alerts/{id}", d.auth(d.alertDetail))
 	mux.HandleFunc("POST /dash/api/alerts/{id}/{action}", d.auth(d.act))
+	mux.HandleFunc("POST /dash/api/alert-groups/{action}", d.auth(d.actMany))
 	mux.HandleFunc("GET /dash/api/health", d.auth(d.health))
 	mux.HandleFunc("GET /dash/api/summary", d.auth(d.summary))
 	mux.HandleFunc("GET /dash/api/rules", d.auth(func(w http.ResponseWriter, r *http.Request, _ *session) {
@@ -416,6 +417,62 @@ func (d *Dash) act(w http.ResponseWriter, r *http.Request, s *session) {
 	d.opt.Log.Info("alert "+action, "id", e.AlertID, "user", s.user.User, "role", s.user.Role)
 	d.wake.wake()
 	writeJSON(w, e)
+}
+
+// maxBulk bounds one bulk acknowledgement: a looping fault raises a few
+// hundred alerts in a shift, not thousands.
+const maxBulk = 500
+
+// actMany acknowledges or resolves several alerts with one note (a group
+// of alerts one rule raised again and again at one device). Each alert is
+// acted on and logged on its own; the answer lists what became of each, and
+// an alert already past the state (someone else acknowledged it) is no error.
+func (d *Dash) actMany(w http.ResponseWriter, r *http.Request, s *session) {
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get("X-CSRF-Token")), []byte(s.csrf)) != 1 {
+		http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
+		return
+	}
+	if !canAct(s.user.Role) {
+		http.Error(w, "your role may not change alerts", http.StatusForbidden)
+		return
+	}
+	action := map[string]string{"ack": "acknowledged", "resolve": "resolved"}[r.PathValue("action")]
+	if action == "" {
+		http.Error(w, "unknown action (ack, resolve)", http.StatusNotFound)
+		return
+	}
+	var body struct {
+		IDs  []string `json:"ids"`
+		Note string   `json:"note"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil || len(body.IDs) == 0 || len(body.IDs) > maxBulk {
+		http.Error(w, "body must be JSON {\"ids\": [...], \"note\": \"...\"} with 1 to 500 ids, under 64 KiB", http.StatusBadRequest)
+		return
+	}
+	body.Note = strings.TrimSpace(body.Note)
+	if action == "resolved" && body.Note == "" {
+		http.Error(w, "a note is required to resolve", http.StatusBadRequest)
+		return
+	}
+	out := map[string]string{}
+	now := time.Now()
+	for _, id := range body.IDs {
+		_, err := d.opt.Store.Act(r.Context(), id, action, s.user, body.Note, now)
+		switch {
+		case err == nil:
+			out[id] = action
+		case errors.Is(err, ErrNotFound):
+			out[id] = "not_found"
+		case errors.Is(err, ErrTransition):
+			out[id] = "unchanged"
+		default:
+			storeErr(w, d.opt.Log, err)
+			return
+		}
+	}
+	d.opt.Log.Info("alerts "+action, "count", len(body.IDs), "user", s.user.User, "role", s.user.Role)
+	d.wake.wake()
+	writeJSON(w, map[string]any{"results": out})
 }
 
 func storeErr(w http.ResponseWriter, log *slog.Logger, err error) {

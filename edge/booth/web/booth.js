@@ -15,31 +15,94 @@ function el(tag, cls, text) {
 const devices = new Map(); // id -> state from the box
 let skew = 0; // box clock minus this browser's clock, ms
 let lostTimer = null;
+let hub = { state: "never", since: null }; // the box's link to the hub (the BLO)
+let boxLink = "connecting"; // this page's link to the box
+
+// Below this a thermometer sees the lane, not a traveller: a person's skin
+// reads 34 °C or more even on a cold day, an empty lane reads the room.
+const EMPTY_LANE_BELOW = 34;
+
+// Urgency of a card: the officer's eye goes to the top left first, so the
+// cards are ordered by it (ties by device id, so order is stable).
+//   0 an alarm about the traveller (fever, inspection alarm)
+//   1 a document that failed (check digits, expired, unreadable)
+//   2 a device that is not working or not trustworthy
+//   3 a reading that is fine
+//   4 nothing to show (ready, empty lane)
+function urgency(d) {
+  const r = d.reading;
+  const down = d.availability && d.availability.state !== "up";
+  if (!r) return down ? 2 : 4;
+  const p = r.payload || {};
+  if (r.kind === "temperature") {
+    if (p.fault || (r.quality && r.quality.status === "bad")) return 2;
+    if (p.fever) return 0;
+    const c = tempOf(p);
+    if (typeof c === "number" && c < EMPTY_LANE_BELOW) return down ? 2 : 4;
+    return down ? 2 : 3;
+  }
+  if (r.kind === "document") {
+    if (p.failure || !p.valid || p.expired) return 1;
+    return down ? 2 : 3;
+  }
+  if (alarmState(p) === true) return 0;
+  return down ? 2 : 3;
+}
+
+function tempOf(p) { return p.celsius !== undefined ? p.celsius : (p.temperature !== undefined ? p.temperature : p.value); }
+
+function reorder() {
+  const list = $("devices");
+  const cards = [...list.children];
+  cards.sort((a, b) => (a.dataset.urgency - b.dataset.urgency) || (a.dataset.device < b.dataset.device ? -1 : a.dataset.device > b.dataset.device ? 1 : 0));
+  // Move only what is out of place: a card that stays put is not redrawn.
+  cards.forEach((c, i) => { if (list.children[i] !== c) list.insertBefore(c, list.children[i] || null); });
+}
 
 function kindLabel(k) { return I18N.has("kind." + k) ? T("kind." + k) : (k || ""); }
 
 function fmtDate(s) {
   // MRZ dates arrive as YYYY-MM-DD; show them the way the language writes dates.
   if (!/^\d{4}-\d{2}-\d{2}$/.test(s || "")) return s || "—";
-  const d = new Date(s + "T00:00:00Z");
-  // Month by name: 04/05 reads differently in different countries.
-  return d.toLocaleDateString(I18N.lang, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
+  return I18N.fmtDay(s); // month by name: 04/05 reads differently in different countries
 }
 
-function field(label, value, bad) {
+function field(label, value, bad, after) {
   const f = el("div", "field" + (bad ? " bad" : ""));
-  f.append(el("div", "k", label), el("div", "v", value === undefined || value === null || value === "" ? "—" : value));
+  const v = el("div", "v", value === undefined || value === null || value === "" ? "—" : value);
+  if (after) v.append(el("span", "after", after));
+  f.append(el("div", "k", label), v);
   return f;
 }
 
-function documentView(card, r) {
+// A date is one unit: "12 авг. 1974 г." must not break after the month.
+function dateField(label, iso, bad, after) {
+  const f = field(label, "", bad, after);
+  const v = f.querySelector(".v");
+  v.firstChild.textContent = "";
+  v.prepend(el("span", "date", fmtDate(iso)));
+  return f;
+}
+
+// The document's type as the officer names it (ICAO 9303 document codes),
+// not the reader's format code.
+function docType(code) {
+  const c = (code || "").charAt(0);
+  if (c === "P") return T("doctype.passport");
+  if (c === "V") return T("doctype.visa");
+  if (c === "I" || c === "A" || c === "C") return T("doctype.id_card");
+  return code || "";
+}
+
+function documentView(card, r, out) {
+  out = out || card;
   const p = r.payload || {};
   if (p.failure) {
     // The reader sent part of a document or a corrupt block: nothing to
     // compare, the officer must present the document again.
     card.classList.add("bad");
-    card.append(el("div", "verdict bad", T("doc.failed")));
-    card.append(el("div", "note", T("doc.failure." + p.failure)));
+    out.append(el("div", "verdict bad", T("doc.failed")));
+    out.append(el("div", "note", T("doc.failure." + p.failure)));
     return;
   }
   const failed = (p.checks || []).filter(c => !c.ok).map(c => T("field." + c.field));
@@ -48,45 +111,49 @@ function documentView(card, r) {
   else if (p.expired) { cls = "bad"; text = T("doc.expired"); }
   else if (r.quality && r.quality.status === "suspect") { cls = "warn"; text = T("doc.suspect"); }
   card.classList.add(cls);
-  card.append(el("div", "verdict " + cls, text));
-  card.append(el("div", "name", p.primary_name || ""));
-  card.append(el("div", "given", p.secondary_name || ""));
+  out.append(el("div", "verdict " + cls, text));
+  out.append(el("div", "name", p.primary_name || ""));
+  out.append(el("div", "given", p.secondary_name || ""));
   const f = el("div", "fields");
   f.append(field(T("field.number"), p.number, (p.checks || []).some(c => c.field === "number" && !c.ok)));
   f.append(field(T("field.nationality"), p.nationality));
-  f.append(field(T("field.birth_date"), fmtDate(p.birth_date), (p.checks || []).some(c => c.field === "birth_date" && !c.ok)));
-  f.append(field(T("field.sex"), p.sex === "F" ? T("sex.f") : p.sex === "M" ? T("sex.m") : (p.sex || "—")));
-  f.append(field(T("field.expiry_date"), fmtDate(p.expiry_date) + (p.expired ? " — " + T("doc.expired_short") : ""), p.expired));
-  f.append(field(T("field.document"), [p.document_code, p.format].filter(Boolean).join(" · ")));
+  f.append(dateField(T("field.birth_date"), p.birth_date, (p.checks || []).some(c => c.field === "birth_date" && !c.ok)));
+  f.append(field(T("field.sex"), p.sex === "F" ? T("sex.f") : p.sex === "M" ? T("sex.m") : T("sex.x")));
+  f.append(dateField(T("field.expiry_date"), p.expiry_date, p.expired, p.expired ? " — " + T("doc.expired_short") : ""));
+  f.append(field(T("field.document"), docType(p.document_code)));
   f.append(field(T("field.issuer"), p.issuer));
   if (p.minor) f.append(field(T("field.minor"), T("yes"), true));
-  card.append(f);
+  out.append(f);
   const checks = el("div", "checks");
   for (const c of p.checks || []) checks.append(el("span", "check " + (c.ok ? "ok" : "bad"), (c.ok ? "✓ " : "✗ ") + T("field." + c.field)));
-  card.append(checks);
-  if (r.quality && r.quality.reason) card.append(el("div", "note", r.quality.reason));
+  out.append(checks);
+  // The driver's own words are English and technical; the verdict and the
+  // checks above already say what failed.
 }
 
-function num(v) { return typeof v === "number" ? v.toLocaleString(I18N.lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) : null; }
+function num(v) { return typeof v === "number" ? I18N.num(v, 1) : null; }
 
-function temperatureView(card, r) {
+function temperatureView(card, r, out) {
+  out = out || card;
   const p = r.payload || {};
-  const c = p.celsius !== undefined ? p.celsius : (p.temperature !== undefined ? p.temperature : p.value);
+  const c = tempOf(p);
   const measured = p.measured_celsius;
-  let cls, text;
+  let cls, text, big = "temp";
   if (p.fault || (r.quality && r.quality.status === "bad")) {
-    cls = "warn"; text = T("temp.fault", { why: p.fault ? (I18N.has("fault." + p.fault) ? T("fault." + p.fault) : p.fault) : (r.quality.reason || "") });
-  } else if (p.fever) { cls = "bad"; text = T("temp.fever"); }
-  else { cls = "ok"; text = T("temp.normal"); }
+    cls = "warn"; big += " muted";
+    text = T("temp.fault", { why: p.fault && I18N.has("fault." + p.fault) ? T("fault." + p.fault) : T("fault.other") });
+  } else if (p.fever) { cls = "bad"; big += " bad"; text = T("temp.fever"); }
+  else if (typeof c === "number" && c < EMPTY_LANE_BELOW) {
+    // Nobody in front of the sensor: the room's temperature is no verdict.
+    cls = "idle"; big += " small muted"; text = T("temp.nobody");
+  } else { cls = "ok"; text = T("temp.normal"); }
   card.classList.add(cls);
   const shown = num(c) !== null ? num(c) : num(measured);
-  const big = el("div", "temp" + (cls === "bad" ? " bad" : cls === "warn" ? " muted" : ""), shown !== null ? shown + " °C" : "—");
-  card.append(big, el("div", "verdict " + cls, text));
+  out.append(el("div", big, shown !== null ? shown + " °C" : "—"), el("div", "verdict " + cls, text));
   const f = el("div", "fields");
-  if (typeof p.fever_threshold === "number") f.append(field(T("temp.threshold"), num(p.fever_threshold) + " °C"));
-  if (typeof p.housing_celsius === "number") f.append(field(T("temp.housing"), num(p.housing_celsius) + " °C"));
+  if (typeof p.fever_threshold === "number" && cls !== "idle") f.append(field(T("temp.threshold"), num(p.fever_threshold) + " °C"));
   if (p.fault && typeof measured === "number") f.append(field(T("temp.measured"), num(measured) + " °C", true));
-  if (f.children.length) card.append(f);
+  if (f.children.length) out.append(f);
 }
 
 // Inspection devices (scanners, trace detectors, portal monitors, ...) are
@@ -104,12 +171,13 @@ function alarmState(p) {
   return null;
 }
 
-function genericView(card, r) {
+function genericView(card, r, out) {
+  out = out || card;
   const p = r.payload || {};
   const a = alarmState(p);
   if (a !== null) {
     card.classList.add(a ? "bad" : "ok");
-    card.append(el("div", "verdict " + (a ? "bad" : "ok"), T(a ? "alarm.yes" : "alarm.no")));
+    out.append(el("div", "verdict " + (a ? "bad" : "ok"), T(a ? "alarm.yes" : "alarm.no")));
   } else if (r.quality && r.quality.status === "bad") {
     card.classList.add("warn");
   }
@@ -117,12 +185,14 @@ function genericView(card, r) {
   let n = 0;
   for (const [k, v] of Object.entries(p)) {
     if (n >= 8 || v === null || v === undefined || typeof v === "object" && !Array.isArray(v)) continue;
+    // Only fields there are words for: a raw payload key means nothing to an officer.
+    if (!I18N.has("field." + k)) continue;
     let text = Array.isArray(v) ? v.filter(x => typeof x !== "object").join(", ") : typeof v === "boolean" ? T(v ? "yes" : "no") : String(v);
     if (!text) continue;
-    dl.append(el("dt", null, I18N.has("field." + k) ? T("field." + k) : k), el("dd", null, text));
+    dl.append(el("dt", null, T("field." + k)), el("dd", null, text));
     n++;
   }
-  if (n) card.append(dl);
+  if (n) out.append(dl);
 }
 
 function renderCard(d) {
@@ -130,33 +200,39 @@ function renderCard(d) {
   if (!card) {
     card = el("section", "card");
     card.dataset.device = d.device;
-    const list = $("devices");
-    const after = [...list.children].find(c => c.dataset.device > d.device);
-    list.insertBefore(card, after || null);
+    $("devices").append(card);
   }
   const r = d.reading;
-  card.className = "card kind-" + (d.kind || (r && r.kind) || "unknown");
+  const down = d.availability && d.availability.state !== "up";
+  card.className = "card kind-" + (d.kind || (r && r.kind) || "unknown") + (down ? " down" : "");
   card.dataset.state = r ? "showing" : "waiting";
   card.dataset.kind = d.kind || "";
   card.dataset.seq = d.seq || "";
+  card.dataset.urgency = urgency(d);
   card.textContent = "";
   const head = el("div", "card-head");
-  head.append(el("span", "dev", d.device), el("span", "kind", kindLabel(d.kind)));
-  if (d.availability) {
-    const up = d.availability.state === "up";
-    let s = T(up ? "avail.up" : "avail.down");
-    if (!up && d.availability.reason) s += " — " + (I18N.has("reason." + d.availability.reason) ? T("reason." + d.availability.reason) : d.availability.reason);
-    head.append(el("span", "avail " + (up ? "up" : "down"), s));
-  }
+  // What the device is first, in words; its id (for the technician) after.
+  head.append(el("span", "kind", kindLabel(d.kind || (r && r.kind))), el("span", "dev", d.device));
+  if (d.availability && !down) head.append(el("span", "avail up", T("avail.up")));
   card.append(head);
+  if (down) {
+    // The device is the news: large. What it said before it stopped is
+    // kept below, small and dimmed, so nobody takes it for a live reading.
+    const why = d.availability.reason && I18N.has("reason." + d.availability.reason) ? T("reason." + d.availability.reason) : "";
+    card.append(el("div", "avail down", T("avail.down") + (why ? " — " + why : "")));
+    card.append(el("div", "hint", T("avail.down_hint")));
+  }
   if (!r) {
-    card.append(el("div", "waiting", T("booth.waiting")));
+    if (!down) card.append(el("div", "waiting", T("booth.waiting")));
     return;
   }
-  if (r.kind === "document") documentView(card, r);
-  else if (r.kind === "temperature") temperatureView(card, r);
-  else genericView(card, r);
-  card.append(el("div", "time", T("booth.read_at", { time: I18N.fmtTime(r.origin) })));
+  const body = el("div", "body" + (down ? " stale" : ""));
+  if (down) body.append(el("div", "stale-label", T("booth.stale")));
+  if (r.kind === "document") documentView(card, r, body);
+  else if (r.kind === "temperature") temperatureView(card, r, body);
+  else genericView(card, r, body);
+  body.append(el("div", "time", T("booth.read_at", { time: I18N.fmtTime(r.origin) })));
+  card.append(body);
   if (d.clears_at) {
     const left = Date.parse(d.clears_at) - (Date.now() + skew);
     const bar = el("div", "countdown");
@@ -177,6 +253,7 @@ function scheduleClear(d) {
     if (cur && cur.seq === d.seq && cur.reading) {
       cur.reading = null; cur.clears_at = null;
       renderCard(cur);
+      reorder();
     }
   }, Math.max(0, left) + 250));
 }
@@ -187,18 +264,38 @@ function update(d) {
   // Same reading and availability as shown: leave the card alone.
   if (prev && JSON.stringify(prev) === JSON.stringify(d)) return;
   renderCard(d);
+  reorder();
   scheduleClear(d);
   $("no-devices").hidden = devices.size > 0;
 }
 
+// The pill says whether what the booth reads reaches the BLO: the screen
+// works without the hub, so "live" alone would be a false comfort.
 function setLink(state) {
+  if (state) boxLink = state;
   const l = $("link");
-  l.dataset.state = state;
-  l.textContent = T("link." + state);
+  // A box that has just started is given a few seconds to reach the hub.
+  const hubDown = boxLink === "live" && (hub.state === "lost" ||
+    hub.state === "never" && Date.now() + skew - Date.parse(hub.since) > 5000);
+  l.dataset.state = boxLink === "live" ? (hubDown ? "nohub" : "live") : boxLink;
+  l.textContent = T("link." + l.dataset.state);
+  const b = $("hub-banner");
+  b.hidden = !hubDown;
+  if (hubDown) {
+    const since = hub.since ? I18N.fmtTime(hub.since) : "";
+    const detail = " " + T(hub.state === "never" ? "hub.never" : "hub.lost_since", { time: since }) + " " + T("hub.kept");
+    // Redrawn only when the words change: the clock tick calls this too.
+    if (b.dataset.text !== T("hub.lost") + detail) {
+      b.dataset.text = T("hub.lost") + detail;
+      b.textContent = "";
+      b.append(el("strong", null, T("hub.lost")), el("span", null, detail));
+    }
+  }
 }
 
 function tick() {
-  $("clock").textContent = new Date(Date.now() + skew).toLocaleTimeString(I18N.lang, { hour: "2-digit", minute: "2-digit" });
+  setLink();
+  $("clock").textContent = I18N.fmt(new Date(Date.now() + skew), { hour: "2-digit", minute: "2-digit" });
 }
 
 function langButtons() {
@@ -225,10 +322,12 @@ function connect() {
     for (const id of [...devices.keys()]) if (!seen.has(id)) { devices.delete(id); document.querySelector(`.card[data-device="${CSS.escape(id)}"]`)?.remove(); }
     $("no-devices").hidden = devices.size > 0;
     clearTimeout(lostTimer);
+    if (s.hub) hub = s.hub;
     setLink("live");
     document.body.dataset.ready = "1";
   });
   es.addEventListener("device", e => update(JSON.parse(e.data)));
+  es.addEventListener("hub", e => { hub = JSON.parse(e.data).hub; setLink(); });
   es.onerror = () => {
     // Only say so after a moment: a reconnect usually succeeds within a second.
     clearTimeout(lostTimer);
@@ -241,8 +340,8 @@ function connect() {
   await I18N.init(s.lang || "ru");
   langButtons();
   setLink("connecting");
-  I18N.onChange(() => { langButtons(); setLink($("link").dataset.state); tick(); for (const d of devices.values()) renderCard(d); });
+  I18N.onChange(() => { langButtons(); setLink(); tick(); for (const d of devices.values()) renderCard(d); });
   tick();
-  setInterval(tick, 5000);
+  setInterval(tick, 2000);
   connect();
 })();
