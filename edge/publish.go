@@ -182,6 +182,7 @@ func clientTLS(t *TLSConfig) (*tls.Config, error) {
 
 type inflight struct {
 	tok    mqtt.Token
+	inc    string
 	device string
 	seq    uint64
 }
@@ -227,7 +228,7 @@ func (b *Box) session(ctx context.Context, c mqtt.Client, lost chan struct{}, ac
 				}
 				return
 			}
-			b.outbox.Ack(it.device, it.seq)
+			b.outbox.Ack(it.inc, it.device, it.seq)
 			b.pub.published.Add(1)
 		}
 	}()
@@ -243,7 +244,7 @@ func (b *Box) session(ctx context.Context, c mqtt.Client, lost chan struct{}, ac
 		}
 		tok := c.Publish(contract.Readings(b.cfg.Crossing, b.cfg.Box, rec.Device), 1, false, payload)
 		select {
-		case fifo <- inflight{tok: tok, device: rec.Device, seq: rec.Seq}:
+		case fifo <- inflight{tok: tok, inc: rec.Incarnation, device: rec.Device, seq: rec.Seq}:
 			continue
 		case <-sctx.Done():
 		}
@@ -292,7 +293,9 @@ func (b *Box) resend(cmd contract.Command, reply *contract.Reply) {
 		reply.Error = "resend needs args device and from"
 		return
 	}
-	missing, err := b.outbox.Resend(dev, from)
+	// A resend names the incarnation whose gap it is; without one it is
+	// the current incarnation's (a hub that predates incarnations).
+	missing, err := b.outbox.Resend(cmd.Args["incarnation"], dev, from)
 	if err != nil {
 		reply.Error = err.Error()
 		return

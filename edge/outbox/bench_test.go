@@ -87,7 +87,7 @@ func BenchmarkDrain(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		o.Ack(r.Device, r.Seq)
+		o.Ack(r.Incarnation, r.Device, r.Seq)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
