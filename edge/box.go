@@ -49,9 +49,9 @@ type Box struct {
 	client   mqtt.Client
 	conn     chan struct{} // closed while connected
 	booth    *booth.Booth
-	pub      pubStats  // publisher counters (publish.go)
+	pub      pubStats      // publisher counters (publish.go)
 	dirty    chan struct{} // the retained state changed (counters, loss)
-	act      actuation // local triggers and hub commands (actuation.go, commands.go)
+	act      actuation     // local triggers and hub commands (actuation.go, commands.go)
 }
 
 // New prepares a box from a loaded config. Nothing is opened until Run.
