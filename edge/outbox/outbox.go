@@ -223,7 +223,8 @@ type stateFile struct {
 	Version      int                          `json:"version"`
 	Incarnation  Event                        `json:"incarnation"`
 	History      []Event                      `json:"history,omitempty"`
-	Seq          map[string]uint64            `json:"seq"` // current incarnation
+	Seq          map[string]uint64            `json:"seq"`  // current incarnation
+	Past         map[string]map[string]uint64 `json:"past"` // past incarnations still held
 	Segments     []uint64                     `json:"segments"`
 	LastSegment  uint64                       `json:"last_segment"`
 	Acked        map[string]map[string]uint64 `json:"acked"`
@@ -382,6 +383,21 @@ func (o *Outbox) recover() error {
 			x.seq = max(x.seq, d.last)
 			x.visible = x.seq
 		}
+		// Numbers committed but lost stay taken: a resend hears they are gone.
+		for dev, last := range s.claimed {
+			x := o.stream(s.inc, dev)
+			x.seq = max(x.seq, last)
+			x.visible = x.seq
+		}
+		s.claimed = nil
+	}
+	for inc, m := range st.Past {
+		for dev, seq := range m {
+			if x := o.streams[streamKey{inc, dev}]; x != nil {
+				x.seq = max(x.seq, seq)
+				x.visible = x.seq
+			}
+		}
 	}
 	for k, x := range o.streams {
 		x.acked = acked[k.inc][k.dev]
@@ -474,6 +490,10 @@ func (o *Outbox) openSegment(name string, num uint64) (*segment, int64, bool, er
 	s := &segment{
 		num: num, f: f, inc: sl.inc, cap: fi.Size(), end: sc.end, commit: sl.commit,
 		records: sc.records, dicts: sc.dicts, devs: sc.devs, sealed: true, holes: sc.holes || lost > 0,
+		claimed: map[string]uint64{},
+	}
+	for dev, lc := range sl.devs {
+		s.claimed[dev] = lc[0]
 	}
 	if lost > 0 {
 		// Record what the segment holds now, so the next open does not count
@@ -911,6 +931,14 @@ func (o *Outbox) saveState() error {
 	for k, x := range o.streams {
 		if k.inc == o.inc.ID {
 			st.Seq[k.dev] = x.seq
+		} else {
+			if st.Past == nil {
+				st.Past = map[string]map[string]uint64{}
+			}
+			if st.Past[k.inc] == nil {
+				st.Past[k.inc] = map[string]uint64{}
+			}
+			st.Past[k.inc][k.dev] = x.seq
 		}
 		if x.acked > 0 {
 			if st.Acked[k.inc] == nil {

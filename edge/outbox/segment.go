@@ -39,6 +39,7 @@ type segment struct {
 	devs    map[string]*segDev
 	sealed  bool // takes no more records
 	holes   bool // damage found at open: skipped by readers, already counted
+	claimed map[string]uint64 // last seq per device its commit slot names (at open)
 	gen     int  // bumped when the file is replaced (rewrite)
 }
 
