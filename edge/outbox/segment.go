@@ -37,10 +37,10 @@ type segment struct {
 	dicts   [][]byte          // dict id-1 -> text
 	dictIdx map[string]uint64 // text -> id, for appends
 	devs    map[string]*segDev
-	sealed  bool // takes no more records
-	holes   bool // damage found at open: skipped by readers, already counted
+	sealed  bool              // takes no more records
+	holes   bool              // damage found at open: skipped by readers, already counted
 	claimed map[string]uint64 // last seq per device its commit slot names (at open)
-	gen     int  // bumped when the file is replaced (rewrite)
+	gen     int               // bumped when the file is replaced (rewrite)
 }
 
 // segDev is one device's records in a segment.
