@@ -127,8 +127,9 @@ func stateDir(b *testing.B) string {
 
 // routine is a thermometer heartbeat as edged renders it.
 func routine(dev string, seq uint64, i int) []byte {
-	return fmt.Appendf(nil, `{"schema":"kordon.reading/2","crossing":"%s","box":"%s","device":"%s","kind":"temperature","driver":"thermometer","incarnation":"3f9a1c0d7e2b4a65","seq":%d,"origin":"2026-12-01T11:%02d:%02d.%09dZ","clock":"synced","quality":{"status":"ok"},"payload":{"sensor":"lane-1","model":"calex-pyrousb","celsius":36.%d,"measured_celsius":36.%d,"housing_celsius":25,"emissivity":0.98,"fever":false,"fever_threshold":37.5,"events":[],"cause":"heartbeat"}}`,
-		crossing, boxID, dev, seq, i/60%60, i%60, (i*7919)%1000000000, i%10, i%10)
+	origin := time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC).Add(time.Duration(i) * 7919 * time.Microsecond).Format(time.RFC3339Nano)
+	return fmt.Appendf(nil, `{"schema":"kordon.reading/2","crossing":"%s","box":"%s","device":"%s","kind":"temperature","driver":"thermometer","incarnation":"3f9a1c0d7e2b4a65","seq":%d,"origin":"%s","clock":"synced","quality":{"status":"ok"},"payload":{"sensor":"lane-1","model":"calex-pyrousb","celsius":36.%d,"measured_celsius":36.%d,"housing_celsius":25,"emissivity":0.98,"fever":false,"fever_threshold":37.5,"events":[],"cause":"heartbeat"}}`,
+		crossing, boxID, dev, seq, origin, i%10, i%10)
 }
 
 // fillBacklog appends n readings for two devices, 32 writers at a time so

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/kordon/kordon/drivers/all"
@@ -28,6 +29,15 @@ func main() {
 	if *showVersion {
 		fmt.Println(version.Version)
 		return
+	}
+	// A box has little memory, and edged's live heap stays at a few MiB
+	// whatever the backlog (docs/delivery.md): collect sooner than Go's
+	// default so the heap stays near it. GOGC and GOMEMLIMIT still win.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(8 << 20)
 	}
 	log := logging.New(os.Stderr, slog.LevelInfo)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

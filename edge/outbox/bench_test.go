@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeBytes is what this process has sent to the block layer
@@ -95,8 +96,9 @@ func BenchmarkDrain(b *testing.B) {
 
 // routineEnvelope is a thermometer heartbeat as edged renders it (465 bytes).
 func routineEnvelope(seq uint64, i int) []byte {
-	return fmt.Appendf(nil, `{"schema":"kordon.reading/2","crossing":"kz-khorgos","box":"booth-01","device":"thermo1","kind":"temperature","driver":"thermometer","incarnation":"3f9a1c0d7e2b4a65","seq":%d,"origin":"2026-12-01T11:%02d:%02d.%09dZ","clock":"synced","quality":{"status":"ok"},"payload":{"sensor":"lane-1","model":"calex-pyrousb","celsius":36.%d,"measured_celsius":36.%d,"housing_celsius":25,"emissivity":0.98,"fever":false,"fever_threshold":37.5,"events":[],"cause":"heartbeat"}}`,
-		seq, i/60%60, i%60, (i*7919)%1000000000, i%10, i%10)
+	origin := time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC).Add(time.Duration(i) * 7919 * time.Microsecond).Format(time.RFC3339Nano)
+	return fmt.Appendf(nil, `{"schema":"kordon.reading/2","crossing":"kz-khorgos","box":"booth-01","device":"thermo1","kind":"temperature","driver":"thermometer","incarnation":"3f9a1c0d7e2b4a65","seq":%d,"origin":"%s","clock":"synced","quality":{"status":"ok"},"payload":{"sensor":"lane-1","model":"calex-pyrousb","celsius":36.%d,"measured_celsius":36.%d,"housing_celsius":25,"emissivity":0.98,"fever":false,"fever_threshold":37.5,"events":[],"cause":"heartbeat"}}`,
+		seq, origin, i%10, i%10)
 }
 
 // TestRoutineRecordCompact: a routine reading costs at most 256 bytes in

@@ -583,6 +583,7 @@ func (o *Outbox) Append(device string, class Class, build func(seq uint64) ([]by
 	for _, d := range dicts {
 		s.dicts = append(s.dicts, d)
 		s.dictIdx[string(d)] = uint64(len(s.dicts))
+		s.dictBytes += len(d)
 	}
 	s.note(device, seq, s.end, n, class)
 	s.end += n
@@ -621,6 +622,7 @@ func (o *Outbox) active() *segment {
 // The new dicts are returned for the caller to register once written.
 func (o *Outbox) encode(s *segment, class Class, device string, seq uint64, taken int64, js []byte) ([]byte, [][]byte) {
 	var dicts [][]byte
+	newBytes := 0
 	ref := func(text []byte) (uint64, bool) {
 		if len(text) == 0 {
 			return 0, true
@@ -633,9 +635,10 @@ func (o *Outbox) encode(s *segment, class Class, device string, seq uint64, take
 				return uint64(len(s.dicts) + i + 1), true
 			}
 		}
-		if len(s.dicts)+len(dicts) >= maxDicts || len(text) > maxDictLen {
+		if s.dictBytes+newBytes+len(text) > maxDictBytes || len(text) > maxDictLen {
 			return 0, false
 		}
+		newBytes += len(text)
 		dicts = append(dicts, bytes.Clone(text))
 		return uint64(len(s.dicts) + len(dicts)), true
 	}
@@ -1255,7 +1258,7 @@ func (o *Outbox) Ack(inc, device string, seq uint64) {
 // sealed takes a segment out of appends; streams look again at what may be
 // freed.
 func (o *Outbox) seal(s *segment) {
-	s.sealed = true
+	s.sealed, s.dictIdx = true, nil
 	for _, x := range o.order {
 		x.trimAt = 0
 	}

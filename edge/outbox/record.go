@@ -34,8 +34,10 @@ const (
 	typeDict    = 0x40
 	formLiteral = 0
 	formSplit   = 1
-	maxDicts    = 512
-	maxDictLen  = 2048
+	// Dicts stay in memory while their segment exists: a budget per
+	// segment keeps that flat whatever the envelopes look like.
+	maxDictBytes = 8 << 10
+	maxDictLen   = 1024
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

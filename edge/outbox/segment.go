@@ -27,20 +27,21 @@ const (
 )
 
 type segment struct {
-	num     uint64
-	f       *os.File
-	inc     string // the incarnation whose readings it holds
-	cap     int64  // file size
-	end     int64  // end of the records written
-	commit  uint64 // last slot written
-	records int
-	dicts   [][]byte          // dict id-1 -> text
-	dictIdx map[string]uint64 // text -> id, for appends
-	devs    map[string]*segDev
-	sealed  bool              // takes no more records
-	holes   bool              // damage found at open: skipped by readers, already counted
-	claimed map[string]uint64 // last seq per device its commit slot names (at open)
-	gen     int               // bumped when the file is replaced (rewrite)
+	num       uint64
+	f         *os.File
+	inc       string // the incarnation whose readings it holds
+	cap       int64  // file size
+	end       int64  // end of the records written
+	commit    uint64 // last slot written
+	records   int
+	dicts     [][]byte          // dict id-1 -> text
+	dictIdx   map[string]uint64 // text -> id, for appends (active segment only)
+	dictBytes int
+	devs      map[string]*segDev
+	sealed    bool              // takes no more records
+	holes     bool              // damage found at open: skipped by readers, already counted
+	claimed   map[string]uint64 // last seq per device its commit slot names (at open)
+	gen       int               // bumped when the file is replaced (rewrite)
 }
 
 // segDev is one device's records in a segment.
