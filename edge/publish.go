@@ -206,18 +206,26 @@ func (b *Box) session(ctx context.Context, c mqtt.Client, lost chan struct{}, ac
 	go func() {
 		defer close(ackerDone)
 		defer cancel()
+		// One timer for every reading in flight: a backlog drains at tens
+		// of thousands a second, a timer each would be garbage.
+		timer := time.NewTimer(ackTimeout)
+		defer timer.Stop()
 		for it := range fifo {
-			timer := time.NewTimer(ackTimeout)
 			var err error
 			select {
 			case <-it.tok.Done():
 				err = it.tok.Error()
-			case <-sctx.Done():
-				err = context.Canceled
-			case <-timer.C:
-				err = fmt.Errorf("no PUBACK in %v", ackTimeout)
+			default:
+				timer.Reset(ackTimeout)
+				select {
+				case <-it.tok.Done():
+					err = it.tok.Error()
+				case <-sctx.Done():
+					err = context.Canceled
+				case <-timer.C:
+					err = fmt.Errorf("no PUBACK in %v", ackTimeout)
+				}
 			}
-			timer.Stop()
 			if err != nil {
 				if sctx.Err() == nil {
 					b.pub.failures.Add(1)
