@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/common/expfmt"
+
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/logging"
 	"github.com/kordon/kordon/internal/reading"
@@ -135,6 +137,11 @@ func TestInvalidReadingIsNotTaken(t *testing.T) {
 	}
 	if !strings.Contains(string(m), `kordon_edge_incarnation_info{incarnation="`+st.Incarnation+`",reason="new"} 1`) {
 		t.Fatalf("/metrics lacks the incarnation")
+	}
+	// What a Prometheus server reads: the library's own parser accepts it.
+	var parser expfmt.TextParser
+	if fams, err := parser.TextToMetricFamilies(bytes.NewReader(m)); err != nil || len(fams) < 10 {
+		t.Fatalf("/metrics is not valid text exposition (%d families): %v", len(fams), err)
 	}
 	l := logs.String()
 	if !strings.Contains(l, "fails its schema") || strings.Contains(l, "L898902C36") {
