@@ -2,7 +2,9 @@ package outbox
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -277,5 +279,53 @@ func TestMissingSegment(t *testing.T) {
 	o = reopen(t, dir, nil, Options{SegmentBytes: 8 << 10})
 	if o.Incarnation() == old || o.Stats().IncarnationReason != IncSegmentMissing {
 		t.Fatalf("missing segment: %+v", o.Stats())
+	}
+}
+
+// TestUpgradeFromV1Outbox: the outbox of an edged from before incarnations
+// (its state.json, acks and segments) is taken over: its undelivered v1
+// readings are delivered as they were taken, its loss counters kept, and
+// new readings start a new incarnation at 1.
+func TestUpgradeFromV1Outbox(t *testing.T) {
+	dir := t.TempDir()
+	var seg []byte
+	want := map[uint64]string{}
+	for seq := uint64(1); seq <= 5; seq++ {
+		js := fmt.Sprintf(`{"schema":"kordon.reading/1","device":"reader1","seq":%d,"payload":{}}`, seq)
+		want[seq] = js
+		body := []byte{byte(Protected), 7}
+		body = append(body, "reader1"...)
+		body = binary.BigEndian.AppendUint64(body, seq)
+		body = binary.BigEndian.AppendUint64(body, 1764000000000)
+		body = append(body, js...)
+		seg = binary.LittleEndian.AppendUint32(seg, uint32(len(body)))
+		seg = binary.LittleEndian.AppendUint32(seg, crc32.Checksum(body, castagnoli))
+		seg = append(seg, body...)
+	}
+	seg = append(seg, make([]byte, 4096)...) // preallocated zeros
+	os.WriteFile(filepath.Join(dir, "seg-00000000000000000001.log"), seg, 0o600)
+	os.WriteFile(filepath.Join(dir, "state.json"), []byte(`{"seq":{"reader1":5},"acked":{"reader1":2},"dropped":{"full":3},"refused":1}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "acks"), []byte(`{"reader1":3}`), 0o600)
+
+	o := reopen(t, dir, nil, Options{})
+	st := o.Stats()
+	if st.IncarnationReason != IncUpgrade || st.Dropped["full"] != 3 || st.Refused != 1 {
+		t.Fatalf("after upgrade: %+v", st)
+	}
+	for _, seq := range []uint64{4, 5} {
+		r := next(t, o)
+		if r.Incarnation != "" || r.Seq != seq || string(r.JSON) != want[seq] {
+			t.Fatalf("v1 reading %d came back as %q/%d %s", seq, r.Incarnation, r.Seq, r.JSON)
+		}
+		o.Ack(r.Incarnation, r.Device, r.Seq)
+	}
+	nothingReady(t, o)
+	if seq, err := o.Append("reader1", Protected, func(seq uint64) ([]byte, error) { return body("reader1", seq, 1), nil }); err != nil || seq != 1 {
+		t.Fatalf("first reading after the upgrade: seq %d, %v", seq, err)
+	}
+	inc := o.Incarnation()
+	o = reopen(t, dir, o, Options{})
+	if o.Incarnation() != inc || o.Stats().Records != 1 {
+		t.Fatalf("restart after the upgrade: %+v", o.Stats())
 	}
 }

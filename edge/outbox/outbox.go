@@ -39,10 +39,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"os"
 	"path/filepath"
@@ -91,6 +93,7 @@ const (
 	IncStateCorrupt   = "state_corrupt"   // state.json empty, truncated or unreadable
 	IncSegmentCorrupt = "segment_corrupt" // a segment holds less than it committed
 	IncSegmentMissing = "segment_missing" // a segment state.json lists is gone
+	IncUpgrade        = "upgrade"         // the outbox of an edged without incarnations
 )
 
 var (
@@ -287,9 +290,17 @@ func (o *Outbox) recover() error {
 	b, err := os.ReadFile(filepath.Join(o.dir, "state.json"))
 	switch {
 	case err == nil:
-		if json.Unmarshal(b, &st) == nil && st.Version == 2 && validID(st.Incarnation.ID) {
+		var old legacyState
+		switch {
+		case json.Unmarshal(b, &st) == nil && st.Version == 2 && validID(st.Incarnation.ID):
 			stateOK = true
-		} else {
+		case st.Version == 0 && json.Unmarshal(b, &old) == nil && old.Seq != nil:
+			// An edged from before incarnations: its readings were v1 (no
+			// incarnation); they stay deliverable under the empty one.
+			reason, st = IncUpgrade, old.upgrade()
+			maps(o.stats.Dropped, st.Dropped)
+			o.stats.Refused = st.Refused
+		default:
 			reason, st = IncStateCorrupt, stateFile{}
 		}
 	case errors.Is(err, os.ErrNotExist):
@@ -314,7 +325,11 @@ func (o *Outbox) recover() error {
 	// fsync): a torn file is ignored, which only means resending.
 	if b, err := os.ReadFile(filepath.Join(o.dir, "acks")); err == nil {
 		var a map[string]map[string]uint64
-		if json.Unmarshal(b, &a) == nil {
+		var old map[string]uint64
+		if json.Unmarshal(b, &a) != nil && json.Unmarshal(b, &old) == nil {
+			a = map[string]map[string]uint64{"": old}
+		}
+		if a != nil {
 			for inc, m := range a {
 				if acked[inc] == nil {
 					acked[inc] = map[string]uint64{}
@@ -372,6 +387,12 @@ func (o *Outbox) recover() error {
 		if st.LastSegment > 0 && !found[st.LastSegment] && reason == "" {
 			// The newest segment state.json knows of is gone with whatever it held.
 			reason = IncSegmentMissing
+		}
+	} else if reason == IncUpgrade {
+		for dev, seq := range st.Past[""] {
+			x := o.stream("", dev)
+			x.seq = max(x.seq, seq)
+			x.visible = x.seq
 		}
 	} else if reason == IncNew && len(o.segs) > 0 {
 		reason = IncStateMissing
@@ -449,6 +470,10 @@ func (o *Outbox) openSegment(name string, num uint64) (*segment, int64, bool, er
 		return nil, 0, false, err
 	}
 	sl, ok := readSlots(f)
+	if !ok && o.upgradeSegment(f, name, fi.Size()) {
+		f.Close()
+		return o.openSegment(name, num)
+	}
 	if !ok {
 		// No whole commit slot: the file is not a segment this outbox wrote,
 		// or its first page is damaged. Kept aside, never read again.
@@ -1522,4 +1547,74 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// legacyState is the state.json of an edged before incarnations.
+type legacyState struct {
+	Seq     map[string]uint64 `json:"seq"`
+	Acked   map[string]uint64 `json:"acked"`
+	Dropped map[string]int64  `json:"dropped"`
+	Refused int64             `json:"refused"`
+}
+
+func (l legacyState) upgrade() stateFile {
+	return stateFile{
+		Past: map[string]map[string]uint64{"": l.Seq}, Acked: map[string]map[string]uint64{"": l.Acked},
+		Dropped: l.Dropped, Refused: l.Refused,
+	}
+}
+
+// upgradeSegment rewrites a segment of an edged before incarnations (u32
+// length, u32 CRC-32C, body: class, u8 len, device, u64 seq, i64 taken ms,
+// envelope) in this format, its readings under the empty incarnation (they
+// are v1 envelopes), and reports whether it did. A torn tail ends the data,
+// as it did then.
+func (o *Outbox) upgradeSegment(f *os.File, name string, size int64) bool {
+	if size > 1<<30 {
+		return false
+	}
+	old := make([]byte, size)
+	if _, err := f.ReadAt(old, 0); err != nil {
+		return false
+	}
+	seg := &segment{num: 0, devs: map[string]*segDev{}, dictIdx: map[string]uint64{}, end: dataStart}
+	out := make([]byte, dataStart)
+	for off := 0; off+8 <= len(old); {
+		n := int(binary.LittleEndian.Uint32(old[off:]))
+		if n < 18 || n > maxRecord || off+8+n > len(old) {
+			break
+		}
+		body := old[off+8 : off+8+n]
+		if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(old[off+4:]) {
+			break
+		}
+		dl := int(body[1])
+		if dl == 0 || 2+dl+16 > len(body) || body[0] > byte(Routine) {
+			break
+		}
+		dev := string(body[2 : 2+dl])
+		seq := binary.BigEndian.Uint64(body[2+dl:])
+		taken := int64(binary.BigEndian.Uint64(body[2+dl+8:]))
+		rec, dicts := o.encode(seg, Class(body[0]), dev, seq, taken, body[2+dl+16:])
+		for _, d := range dicts {
+			seg.dicts = append(seg.dicts, d)
+			seg.dictIdx[string(d)] = uint64(len(seg.dicts))
+			seg.dictBytes += len(d)
+		}
+		seg.note(dev, seq, int64(len(out)), int64(len(rec)), Class(body[0]))
+		out = append(out, rec...)
+		off += 8 + n
+	}
+	if seg.records == 0 {
+		return false
+	}
+	seg.end = int64(len(out))
+	copy(out, seg.slot())
+	tmp := name + ".tmp"
+	if writeSync(tmp, out) != nil || os.Rename(tmp, name) != nil {
+		os.Remove(tmp)
+		return false
+	}
+	syncDir(o.dir)
+	return true
 }
