@@ -329,3 +329,19 @@ func TestUpgradeFromV1Outbox(t *testing.T) {
 		t.Fatalf("restart after the upgrade: %+v", o.Stats())
 	}
 }
+
+// TestKilledWhileCreatingSegment: a segment file that is still all zeros
+// (kill -9 between its creation and its first commit slot) held nothing: it
+// is removed, and neither a loss nor a new incarnation follows.
+func TestKilledWhileCreatingSegment(t *testing.T) {
+	dir := t.TempDir()
+	o := reopen(t, dir, nil, Options{})
+	inc := o.Incarnation()
+	appendN(t, o, "reader1", Protected, 3, 10)
+	o.Close()
+	os.WriteFile(filepath.Join(dir, "seg-00000000000000000009.log"), make([]byte, 64<<10), 0o600)
+	o = reopen(t, dir, nil, Options{})
+	if st := o.Stats(); o.Incarnation() != inc || st.Dropped[LostCorrupt] != 0 || st.Records != 3 {
+		t.Fatalf("after a half-created segment: %+v", st)
+	}
+}

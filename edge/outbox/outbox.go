@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -343,6 +344,11 @@ func (o *Outbox) recover() error {
 	if o.ackFile, err = os.OpenFile(filepath.Join(o.dir, "acks"), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
 		return err
 	}
+	if tmps, _ := filepath.Glob(filepath.Join(o.dir, "seg-*.log.tmp")); len(tmps) > 0 {
+		for _, t := range tmps {
+			os.Remove(t) // a rewrite cut short: the segment it was for is whole
+		}
+	}
 	names, err := filepath.Glob(filepath.Join(o.dir, "seg-*.log"))
 	if err != nil {
 		return err
@@ -477,9 +483,10 @@ func (o *Outbox) openSegment(name string, num uint64) (*segment, int64, bool, er
 	if !ok {
 		// No whole commit slot: the file is not a segment this outbox wrote,
 		// or its first page is damaged. Kept aside, never read again.
+		zero := allZero(f, fi.Size())
 		f.Close()
-		if fi.Size() == 0 {
-			os.Remove(name) // a crash while the segment was created
+		if zero {
+			os.Remove(name) // a crash while the segment was created: it held nothing
 			return nil, 0, false, nil
 		}
 		os.Rename(name, name+".damaged")
@@ -1616,5 +1623,23 @@ func (o *Outbox) upgradeSegment(f *os.File, name string, size int64) bool {
 		return false
 	}
 	syncDir(o.dir)
+	return true
+}
+
+// allZero reports whether a file holds only zeros.
+func allZero(f *os.File, size int64) bool {
+	buf := make([]byte, readChunk)
+	for off := int64(0); off < size; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return false
+			}
+		}
+		if err != nil || n == 0 {
+			return err == nil || errors.Is(err, io.EOF)
+		}
+		off += int64(n)
+	}
 	return true
 }
