@@ -240,17 +240,23 @@ func (b *Box) session(ctx context.Context, c mqtt.Client, lost chan struct{}, ac
 			b.pub.published.Add(1)
 		}
 	}()
+	topics := map[string]string{} // per device: built once, not per reading
 	for {
 		rec, err := b.outbox.Next(sctx)
 		if err != nil {
 			break
+		}
+		topic, ok := topics[rec.Device]
+		if !ok {
+			topic = contract.Readings(b.cfg.Crossing, b.cfg.Box, rec.Device)
+			topics[rec.Device] = topic
 		}
 		payload := rec.JSON
 		if time.Since(rec.Taken) > lateAfter {
 			payload = markHistorical(payload)
 			b.pub.historical.Add(1)
 		}
-		tok := c.Publish(contract.Readings(b.cfg.Crossing, b.cfg.Box, rec.Device), 1, false, payload)
+		tok := c.Publish(topic, 1, false, payload)
 		select {
 		case fifo <- inflight{tok: tok, inc: rec.Incarnation, device: rec.Device, seq: rec.Seq}:
 			continue
