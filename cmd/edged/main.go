@@ -34,7 +34,7 @@ func main() {
 	// whatever the backlog (docs/delivery.md): collect sooner than Go's
 	// default so the heap stays near it. GOGC and GOMEMLIMIT still win.
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
+		debug.SetGCPercent(25)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(12 << 20)
