@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -103,8 +105,17 @@ func FuzzRecoverSegment(f *testing.F) {
 	f.Add(flipped)
 	f.Add([]byte{})
 	state, _ := os.ReadFile(filepath.Join(dir, "state.json"))
+	// Each run fsyncs several times: on a tmpfs (when the fuzzer may mount
+	// one) that costs nothing, and the fuzzer gets thousands of runs, not tens.
+	base := f.TempDir()
+	if syscall.Mount("tmpfs", base, "tmpfs", 0, "size=256m") == nil {
+		f.Cleanup(func() { syscall.Unmount(base, 0) })
+	}
+	var runs atomic.Int64
 	f.Fuzz(func(t *testing.T, seg []byte) {
-		dir := t.TempDir()
+		dir := filepath.Join(base, fmt.Sprint(runs.Add(1)))
+		os.Mkdir(dir, 0o700)
+		defer os.RemoveAll(dir)
 		os.WriteFile(filepath.Join(dir, "state.json"), state, 0o600)
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seg-%020d.log", 1)), seg, 0o600); err != nil {
 			t.Fatal(err)

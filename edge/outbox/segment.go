@@ -257,8 +257,8 @@ func scanFile(f *os.File, size int64, resync bool) (scanned, error) {
 			case err != nil:
 			case rec.dict && rec.dictID <= uint64(len(s.dicts)):
 				err = errBody
-			case rec.dict && rec.dictID != uint64(len(s.dicts))+1 && !resync:
-				err = errBody // a dict record missing: damage
+			case rec.dict && rec.dictID != uint64(len(s.dicts))+1 && (!resync || rec.dictID > uint64(len(s.dicts))+64):
+				err = errBody // a dict record missing (damage), or an id no segment reaches
 			case !rec.dict && !rec.resolves(s.dicts):
 				err = errBody
 			}
@@ -302,26 +302,31 @@ func scanFile(f *os.File, size int64, resync bool) (scanned, error) {
 }
 
 // findRecord returns the offset of the next whole record at or after from,
-// or -1. Only offsets whose fourth byte is the record magic are tried.
+// or -1. Only offsets whose fourth byte is the record magic and whose body
+// starts with a record type are tried, so garbage costs a pass over the
+// bytes and not a CRC at every offset.
 func findRecord(r *reader, s *segment, from, limit int64) int64 {
-	buf := make([]byte, readChunk)
-	for pos := from; pos < limit; {
+	buf := make([]byte, readChunk+recHeader+1)
+	for pos := from; pos < limit; pos += readChunk {
 		n, _ := s.f.ReadAt(buf[:min(int64(len(buf)), limit-pos)], pos)
 		if n == 0 {
 			return -1
 		}
-		for i := 0; i < n; i++ {
-			if buf[i] != recMagic || pos+int64(i) < from+3 {
+		for i := 0; i < min(n, readChunk); i++ {
+			// buf[i] is the magic byte of a candidate starting at pos+i-3.
+			cand := pos + int64(i) - 3
+			if buf[i] != recMagic || cand < from {
 				continue
 			}
-			cand := pos + int64(i) - 3
+			if t := i + 5; t < n && buf[t] != byte(Protected) && buf[t] != byte(Routine) && buf[t] != typeDict {
+				continue
+			}
 			if body, _, err := r.at(s, cand); err == nil {
 				if rec, err := decodeRaw(body); err == nil && (rec.dict || rec.resolves(s.dicts)) {
 					return cand
 				}
 			}
 		}
-		pos += int64(n)
 	}
 	return -1
 }
