@@ -16,6 +16,7 @@ import (
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/logging"
 	"github.com/kordon/kordon/internal/reading"
+	"github.com/kordon/kordon/internal/schema"
 )
 
 // feverText is a temperature payload that breaks its schema twice: an
@@ -76,6 +77,13 @@ func (s *syncBuf) String() string {
 
 func startBox(t *testing.T, log *slog.Logger, rs ...reading.Reading) (*Box, func()) {
 	t.Helper()
+	return startBoxIn(t, t.TempDir(), log, nil, rs...)
+}
+
+// startBoxIn runs a box on stateDir whose one device emits rs; valid, when
+// set, replaces the box's validator (test kinds).
+func startBoxIn(t *testing.T, stateDir string, log *slog.Logger, valid *schema.Validator, rs ...reading.Reading) (*Box, func()) {
+	t.Helper()
 	emitted := make(chan struct{})
 	drv := device.Driver{Name: "list", Kind: "temperature", New: func(device.Config) (device.Device, error) {
 		return &emitList{rs: rs, done: emitted}, nil
@@ -86,7 +94,7 @@ state_dir: %s
 hub: {address: "tcp://127.0.0.1:1", username: b1, password: x}
 devices:
   - {id: t1, driver: list, transport: {type: gpio}}
-`, t.TempDir())
+`, stateDir)
 	cfg, devs, err := ParseConfig("t.yaml", []byte(src), []device.Driver{drv})
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +102,9 @@ devices:
 	box, err := New(cfg, devs, []device.Driver{drv}, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if valid != nil {
+		box.valid = valid
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
