@@ -1250,7 +1250,7 @@ func (o *Outbox) read(x *stream) (Record, bool) {
 		}
 		x.off += n
 		x.next = rec.seq + 1
-		js, err := rec.envelope(s.dicts, make([]byte, 0, len(rec.literal)+512))
+		js, err := rec.envelope(s.dicts, make([]byte, 0, rec.size(s.dicts)))
 		if err != nil {
 			if !s.holes {
 				o.stats.Dropped[LostUnreadable]++

@@ -232,6 +232,22 @@ func (r *rawRecord) envelope(dicts [][]byte, dst []byte) ([]byte, error) {
 	return append(dst, tail...), nil
 }
 
+// size is the length of the envelope, so it is built in one allocation.
+func (r *rawRecord) size(dicts [][]byte) int {
+	if r.form == formLiteral {
+		return len(r.literal)
+	}
+	n := len(r.literal) + 20
+	for _, id := range []uint64{r.pre, r.mid, r.tail} {
+		d, _ := dictText(dicts, id)
+		n += len(d)
+	}
+	if r.hasOrigin {
+		n += len(keyOrigin) + len(time.RFC3339Nano) + 1
+	}
+	return n
+}
+
 // deviceOf names the record's device.
 func (r *rawRecord) deviceOf(dicts [][]byte) ([]byte, bool) {
 	if r.dev == 0 {

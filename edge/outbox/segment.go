@@ -23,7 +23,7 @@ const (
 	slotLen   = 512
 	dataStart = 2 * slotLen
 	segMagic  = "KOB2"
-	readChunk = 64 << 10
+	readChunk = 32 << 10
 )
 
 type segment struct {
