@@ -14,17 +14,21 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	payloads "github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/edge/booth"
 	"github.com/kordon/kordon/edge/outbox"
 	"github.com/kordon/kordon/internal/clock"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
+	"github.com/kordon/kordon/internal/schema"
 	"github.com/kordon/kordon/internal/version"
 )
 
@@ -35,7 +39,9 @@ type Box struct {
 	drivers map[string]device.Driver // by device id
 	log     *slog.Logger
 	outbox  *outbox.Outbox
+	inc     string // the outbox's incarnation, stamped on every reading
 	clock   func() reading.Clock
+	valid   *schema.Validator // every reading is checked before it is taken
 
 	mu       sync.Mutex
 	avail    map[string]contract.DeviceAvailability
@@ -43,8 +49,9 @@ type Box struct {
 	client   mqtt.Client
 	conn     chan struct{} // closed while connected
 	booth    *booth.Booth
-	pub      pubStats  // publisher counters (publish.go)
-	act      actuation // local triggers and hub commands (actuation.go, commands.go)
+	pub      pubStats      // publisher counters (publish.go)
+	dirty    chan struct{} // the retained state changed (counters, loss)
+	act      actuation     // local triggers and hub commands (actuation.go, commands.go)
 	// lastReading: device id -> origin of its last reading taken (metrics_devices.go).
 	lastReading sync.Map
 }
@@ -58,8 +65,13 @@ func New(cfg *Config, devices []device.Config, drivers []device.Driver, log *slo
 	b := &Box{
 		cfg: cfg, devices: devices, drivers: map[string]device.Driver{}, log: log, clock: clock.State,
 		avail: map[string]contract.DeviceAvailability{}, counters: map[string]map[string]int64{},
-		conn: make(chan struct{}), booth: booth.New(cfg.Box, cfg.Booth),
+		conn: make(chan struct{}), booth: booth.New(cfg.Box, cfg.Booth), dirty: make(chan struct{}, 1),
 	}
+	v, err := schema.New(payloads.PayloadSchemas())
+	if err != nil {
+		return nil, fmt.Errorf("schemas: %w", err)
+	}
+	b.valid = v
 	for i, d := range cfg.Devices {
 		b.drivers[devices[i].ID] = byName[d.Driver]
 	}
@@ -76,11 +88,18 @@ func (b *Box) Run(ctx context.Context) error {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	defer ob.Close()
-	if st := ob.Stats(); st.TornBytes > 0 {
+	st := ob.Stats()
+	if st.TornBytes > 0 {
 		b.log.Warn("outbox: cut a torn record from the tail", "bytes", st.TornBytes)
 	}
+	if n := st.Dropped[outbox.LostCorrupt]; n > 0 {
+		b.log.Error("outbox: readings lost to a damaged or missing segment", "lost", n)
+	}
+	if st.IncarnationSince.After(time.Now().Add(-time.Minute)) && st.IncarnationReason != "" {
+		b.log.Warn("outbox: new incarnation: sequence numbers start again", "incarnation", st.Incarnation, "reason", st.IncarnationReason)
+	}
 	b.mu.Lock()
-	b.outbox = ob
+	b.outbox, b.inc = ob, ob.Incarnation()
 	b.mu.Unlock()
 
 	var wg sync.WaitGroup
@@ -118,10 +137,14 @@ func (b *Box) Run(ctx context.Context) error {
 			b.supervise(ctx, dc)
 		}()
 	}
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		b.publish(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		b.stateLoop(ctx)
 	}()
 	wg.Wait()
 	return runResult(ctx)
@@ -169,7 +192,7 @@ type output struct {
 
 func (o *output) Emit(r reading.Reading) {
 	b := o.box
-	r.Crossing, r.Box, r.Device, r.Driver = b.cfg.Crossing, b.cfg.Box, o.dev, o.driver
+	r.Crossing, r.Box, r.Device, r.Driver, r.Incarnation = b.cfg.Crossing, b.cfg.Box, o.dev, o.driver, b.inc
 	r.Clock = b.clock()
 	if r.Quality.Status == "" {
 		r.Quality.Status = reading.OK
@@ -177,17 +200,32 @@ func (o *output) Emit(r reading.Reading) {
 	class := classify(r)
 	seq, err := b.outbox.Append(o.dev, class, func(seq uint64) ([]byte, error) {
 		r.Seq = seq
-		return json.Marshal(r)
+		js, err := json.Marshal(r)
+		if err != nil {
+			return nil, invalid{err}
+		}
+		if err := b.valid.Validate(js); err != nil {
+			return nil, invalid{err}
+		}
+		return js, nil
 	})
 	b.booth.Reading(r) // the officer sees it even if the outbox failed: the traveller is at the window
 	// Local triggers (CCTV) fire even when the outbox failed: the alarm
 	// happened, and the recorder must mark it either way.
 	b.act.engine.Take(r)
-	if err != nil {
+	var bad invalid
+	switch {
+	case errors.As(err, &bad):
+		// The hub would refuse it, and the box would resend it for ever:
+		// not taken, counted. Only where it fails is logged, never values.
+		b.outbox.Lose(outbox.LostInvalid, 1)
+		b.log.Error("reading lost: fails its schema", "device", o.dev, "kind", r.Kind(), "at", bad.where())
+		o.Count("readings_invalid", 1)
+		return
+	case err != nil:
 		// The reading could not be made durable. Say so loudly, without its content.
 		b.log.Error("reading lost: outbox append failed", "device", o.dev, "kind", r.Kind(), "class", class, "err", err)
 		o.Count("readings_lost", 1)
-		b.publishState() // the retained state carries the loss to the hub now
 		return
 	}
 	b.lastReading.Store(o.dev, r.Origin)
@@ -203,11 +241,75 @@ func (o *output) Down(reason device.Reason, detail string) {
 func (o *output) Count(what string, n int) {
 	b := o.box
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.counters[o.dev] == nil {
 		b.counters[o.dev] = map[string]int64{}
 	}
 	b.counters[o.dev][what] += int64(n)
+	b.mu.Unlock()
+	b.changed()
+}
+
+// invalid is a reading that fails its schema (or cannot be rendered).
+type invalid struct{ err error }
+
+func (e invalid) Error() string { return "invalid reading: " + e.err.Error() }
+
+// where lists the places in the envelope that fail, without their values
+// (a failing value may be personal data).
+func (e invalid) where() string {
+	var ve *jsonschema.ValidationError
+	if !errors.As(e.err, &ve) {
+		return "envelope"
+	}
+	var at []string
+	var walk func(v *jsonschema.ValidationError)
+	walk = func(v *jsonschema.ValidationError) {
+		if len(v.Causes) == 0 && len(at) < 8 {
+			at = append(at, "/"+strings.Join(v.InstanceLocation, "/"))
+		}
+		for _, c := range v.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	return strings.Join(at, ",")
+}
+
+// changed asks the state loop to republish the retained state.
+func (b *Box) changed() {
+	select {
+	case b.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// stateInterval bounds how often counter changes republish the retained
+// state: a noisy line must not turn into a stream of state messages.
+const stateInterval = 2 * time.Second
+
+// stateLoop republishes the retained state after counters or losses
+// changed, at most once per stateInterval.
+func (b *Box) stateLoop(ctx context.Context) {
+	t := time.NewTicker(stateInterval)
+	defer t.Stop()
+	var last outbox.Stats
+	pending := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.dirty:
+			pending = true
+		case <-t.C:
+			if st := b.outbox.Stats(); st.Refused != last.Refused || st.Full != last.Full || fmt.Sprint(st.Dropped) != fmt.Sprint(last.Dropped) {
+				last, pending = st, true
+			}
+			if pending {
+				b.publishState()
+				pending = false
+			}
+		}
+	}
 }
 
 func (b *Box) setAvailability(dev, state string, reason device.Reason, detail string) {
@@ -246,15 +348,35 @@ func (b *Box) state(s string) contract.State {
 	ob := b.outbox
 	b.mu.Unlock()
 	if ob != nil {
-		if os := ob.Stats(); os.Refused > 0 || os.Full || len(os.Dropped) > 0 {
+		os := ob.Stats()
+		st.Incarnation = os.Incarnation
+		for k, v := range os.Dropped {
+			if v == 0 {
+				delete(os.Dropped, k)
+			}
+		}
+		if os.Refused > 0 || os.Full || len(os.Dropped) > 0 {
 			st.Loss = &contract.Loss{Dropped: os.Dropped, Refused: os.Refused, Full: os.Full}
 		}
 	}
+	b.mu.Lock()
+	for dev, m := range b.counters {
+		if st.Counters == nil {
+			st.Counters = map[string]map[string]int64{}
+		}
+		c := make(map[string]int64, len(m))
+		for k, v := range m {
+			c[k] = v
+		}
+		st.Counters[dev] = c
+	}
+	b.mu.Unlock()
 	return st
 }
 
-// publishState republishes the retained online state (with any loss) when
-// connected; on the next connect it is published anyway.
+// publishState republishes the retained online state (with any loss and
+// the device counters) when connected; on the next connect it is published
+// anyway.
 func (b *Box) publishState() {
 	b.mu.Lock()
 	c := b.client

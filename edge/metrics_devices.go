@@ -3,24 +3,11 @@ package edge
 import (
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/kordon/kordon/internal/device"
 )
 
-// deviceCollector reports each device's availability and last reading.
-// Availability is a fixed set of series per device — up, and one
-// down_reason series per known reason, 1 for the current one — so a
-// device changing state changes values, never creates series.
-type deviceCollector struct{ b *Box }
-
-var (
-	mDevUp          = prometheus.NewDesc("kordon_edge_device_up", "1 when the device is up.", []string{"device"}, nil)
-	mDevDownReason  = prometheus.NewDesc("kordon_edge_device_down_reason", "1 for the reason the device is down (unplugged, timeout, errors, stopped, other); 0 for the others and while it is up.", []string{"device", "reason"}, nil)
-	mDevLastReading = prometheus.NewDesc("kordon_edge_device_last_reading_timestamp_seconds", "When the device's last reading was taken (its first byte), Unix time; absent before the first.", []string{"device"}, nil)
-)
-
-// downReasons is the bounded set the down_reason label takes.
+// downReasons is the bounded set the down_reason label takes: a device
+// changing state changes values, never creates series.
 var downReasons = []string{string(device.Unplugged), string(device.Timeout), string(device.Errors), string(device.Stopped), "other"}
 
 func boundedReason(r string) string {
@@ -32,23 +19,35 @@ func boundedReason(r string) string {
 	return "other"
 }
 
-func (c deviceCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
-
-func (c deviceCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.b.Status()
-	for _, d := range c.b.devices {
+// writeDeviceMetrics reports each configured device's availability — up,
+// and one down_reason series per known reason, 1 for the current one — and
+// when its last reading was taken.
+func (b *Box) writeDeviceMetrics(p *promText, st Status) {
+	const (
+		up       = "kordon_edge_device_up"
+		upHelp   = "1 when the device is up."
+		down     = "kordon_edge_device_down_reason"
+		downHelp = "1 for the reason the device is down (unplugged, timeout, errors, stopped, other); 0 for the others and while it is up."
+		last     = "kordon_edge_device_last_reading_timestamp_seconds"
+		lastHelp = "When the device's last reading was taken (its first byte), Unix time; absent before the first."
+	)
+	current := map[string]string{}
+	for _, d := range b.devices {
 		a, known := st.Availability[d.ID]
-		up := known && a.State == "up"
-		ch <- prometheus.MustNewConstMetric(mDevUp, prometheus.GaugeValue, b2f(up), d.ID)
-		current := ""
-		if known && !up {
-			current = boundedReason(a.Reason)
+		isUp := known && a.State == "up"
+		p.sample(up, "gauge", upHelp, b2f(isUp), "device", d.ID)
+		if known && !isUp {
+			current[d.ID] = boundedReason(a.Reason)
 		}
+	}
+	for _, d := range b.devices {
 		for _, r := range downReasons {
-			ch <- prometheus.MustNewConstMetric(mDevDownReason, prometheus.GaugeValue, b2f(r == current), d.ID, r)
+			p.sample(down, "gauge", downHelp, b2f(current[d.ID] == r), "device", d.ID, "reason", r)
 		}
-		if t, ok := c.b.lastReading.Load(d.ID); ok {
-			ch <- prometheus.MustNewConstMetric(mDevLastReading, prometheus.GaugeValue, float64(t.(time.Time).UnixNano())/1e9, d.ID)
+	}
+	for _, d := range b.devices {
+		if t, ok := b.lastReading.Load(d.ID); ok {
+			p.sample(last, "gauge", lastHelp, float64(t.(time.Time).UnixNano())/1e9, "device", d.ID)
 		}
 	}
 }

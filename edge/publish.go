@@ -184,6 +184,7 @@ func clientTLS(t *TLSConfig) (*tls.Config, error) {
 
 type inflight struct {
 	tok    mqtt.Token
+	inc    string
 	device string
 	seq    uint64
 }
@@ -207,18 +208,26 @@ func (b *Box) session(ctx context.Context, c mqtt.Client, lost chan struct{}, ac
 	go func() {
 		defer close(ackerDone)
 		defer cancel()
+		// One timer for every reading in flight: a backlog drains at tens
+		// of thousands a second, a timer each would be garbage.
+		timer := time.NewTimer(ackTimeout)
+		defer timer.Stop()
 		for it := range fifo {
-			timer := time.NewTimer(ackTimeout)
 			var err error
 			select {
 			case <-it.tok.Done():
 				err = it.tok.Error()
-			case <-sctx.Done():
-				err = context.Canceled
-			case <-timer.C:
-				err = fmt.Errorf("no PUBACK in %v", ackTimeout)
+			default:
+				timer.Reset(ackTimeout)
+				select {
+				case <-it.tok.Done():
+					err = it.tok.Error()
+				case <-sctx.Done():
+					err = context.Canceled
+				case <-timer.C:
+					err = fmt.Errorf("no PUBACK in %v", ackTimeout)
+				}
 			}
-			timer.Stop()
 			if err != nil {
 				if sctx.Err() == nil {
 					b.pub.failures.Add(1)
@@ -229,23 +238,29 @@ func (b *Box) session(ctx context.Context, c mqtt.Client, lost chan struct{}, ac
 				}
 				return
 			}
-			b.outbox.Ack(it.device, it.seq)
+			b.outbox.Ack(it.inc, it.device, it.seq)
 			b.pub.published.Add(1)
 		}
 	}()
+	topics := map[string]string{} // per device: built once, not per reading
 	for {
 		rec, err := b.outbox.Next(sctx)
 		if err != nil {
 			break
+		}
+		topic, ok := topics[rec.Device]
+		if !ok {
+			topic = contract.Readings(b.cfg.Crossing, b.cfg.Box, rec.Device)
+			topics[rec.Device] = topic
 		}
 		payload := rec.JSON
 		if time.Since(rec.Taken) > lateAfter {
 			payload = markHistorical(payload)
 			b.pub.historical.Add(1)
 		}
-		tok := c.Publish(contract.Readings(b.cfg.Crossing, b.cfg.Box, rec.Device), 1, false, payload)
+		tok := c.Publish(topic, 1, false, payload)
 		select {
-		case fifo <- inflight{tok: tok, device: rec.Device, seq: rec.Seq}:
+		case fifo <- inflight{tok: tok, inc: rec.Incarnation, device: rec.Device, seq: rec.Seq}:
 			continue
 		case <-sctx.Done():
 		}
@@ -294,7 +309,9 @@ func (b *Box) resend(cmd contract.Command, reply *contract.Reply) {
 		reply.Error = "resend needs args device and from"
 		return
 	}
-	missing, err := b.outbox.Resend(dev, from)
+	// A resend names the incarnation whose gap it is; without one it is
+	// the current incarnation's (a hub that predates incarnations).
+	missing, err := b.outbox.Resend(cmd.Args["incarnation"], dev, from)
 	if err != nil {
 		reply.Error = err.Error()
 		return

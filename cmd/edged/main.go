@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/kordon/kordon/drivers/all"
@@ -38,6 +39,15 @@ func main() {
 	cli.MustParse(fs, os.Args[1:])
 	if fs.NArg() > 0 {
 		os.Exit(cli.Usagef(fs, os.Stderr, "unexpected argument %q", fs.Arg(0)))
+	}
+	// A box has little memory, and edged's live heap stays at a few MiB
+	// whatever the backlog (docs/delivery.md): collect sooner than Go's
+	// default so the heap stays near it. GOGC and GOMEMLIMIT still win.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(25)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(12 << 20)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -2,38 +2,51 @@
 // A reading counts as taken once Append has returned: it is on disk
 // (fdatasync) and survives kill -9 and a power cut. The publisher reads
 // records per device in sequence order and acknowledges them once the hub
-// has; the reader never sees a record before it is durable, so a sequence
-// number the hub has stored is never reused for another reading.
+// has; the reader never sees a record before it is durable.
 //
-// On disk (one directory, docs/delivery.md):
+// Sequence numbers belong to an incarnation (a random id every reading
+// carries). The outbox keeps an incarnation only while it can prove that
+// its sequence state is intact: state.json whole, every segment holding at
+// least what its last commit slot says. Otherwise it starts a new one, so a
+// (incarnation, device, seq) never names two readings (docs/delivery.md).
 //
-//	seg-<n>.log  segments, preallocated (fallocate) to SegmentBytes, so an
-//	             fdatasync flushes the data page and not an inode update
-//	             for every record. Records: u32 length, u32 CRC-32C of the
-//	             body, body; a zero length ends the segment's data.
-//	             body: u8 class, u8 len(device), device, u64 seq,
-//	             i64 taken (unix ms), JSON envelope
-//	acks         {"device": highest acknowledged seq}, rewritten at most once
-//	             a second without fsync (a lost ack only means a resend the
-//	             hub drops by (box, device, seq))
-//	state.json   sequence high-water marks, acks and loss counters, written
-//	             with fsync + rename before any segment is deleted or
-//	             rewritten, so sequence numbers keep growing across both
+// On disk (one directory):
 //
-// Full policy (Options.MaxBytes): first delete delivered segments, then drop
-// undelivered Routine records oldest-first (counted as dropped), and when
-// only Protected records fill the bound, refuse the new reading with ErrFull
-// (the caller counts and logs it): a Protected reading is never dropped silently.
+//	seg-<n>.log  segments, preallocated (fallocate), so an fdatasync flushes
+//	             data pages and not an inode update: two commit slots
+//	             (segment.go) then records (record.go)
+//	acks         {"incarnation": {"device": highest acknowledged seq}},
+//	             rewritten at most once a second without fsync (a lost ack
+//	             only means a resend the hub drops)
+//	state.json   incarnation, sequence high-water marks, live segments, acks
+//	             and loss counters, written with fsync + rename
+//	reserve      a small file deleted when the disk is full, so state.json
+//	             can still be written and delivered segments deleted
+//
+// Memory does not grow with the backlog: the outbox keeps, per segment and
+// device, a first and last sequence number and a count; readers scan the
+// segments in file order through a small buffer.
+//
+// Full policy (Options.MaxBytes, or the filesystem): first delete delivered
+// segments, then drop undelivered Routine records oldest-first (counted as
+// dropped), and when only Protected records fill the bound, refuse the new
+// reading with ErrFull. A reading that cannot be written for lack of disk is
+// counted under dropped "disk_full"; the outbox takes readings again as soon
+// as there is room.
 package outbox
 
 import (
-	"cmp"
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,13 +56,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-)
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-const (
-	headerLen = 8
-	maxRecord = 1 << 20
 )
 
 // Class says what the full policy may do with a record.
@@ -71,15 +77,45 @@ func (c Class) String() string {
 	return "protected"
 }
 
-// ErrFull is returned by Append when the outbox holds nothing it may drop.
-var ErrFull = errors.New("outbox full of undelivered protected readings")
+// Reasons a reading was not kept (Stats.Dropped).
+const (
+	LostFull       = "full"        // the outbox bound: routine dropped oldest-first
+	LostDiskFull   = "disk_full"   // no space on the filesystem
+	LostWriteError = "write_error" // the write or its fdatasync failed
+	LostCorrupt    = "corrupt"     // taken, then found damaged or missing at open
+	LostUnreadable = "unreadable"  // could not be read back for delivery
+	LostInvalid    = "invalid"     // failed its kind's schema (counted by the caller)
+)
+
+// Reasons for a new incarnation (Stats.IncarnationReason).
+const (
+	IncNew            = "new"             // no state: first start, re-flashed, new card
+	IncStateMissing   = "state_missing"   // segments without state.json
+	IncStateCorrupt   = "state_corrupt"   // state.json empty, truncated or unreadable
+	IncSegmentCorrupt = "segment_corrupt" // a segment holds less than it committed
+	IncSegmentMissing = "segment_missing" // a segment state.json lists is gone
+	IncUpgrade        = "upgrade"         // the outbox of an edged without incarnations
+)
+
+var (
+	// ErrFull is returned by Append when the outbox holds nothing it may drop.
+	ErrFull = errors.New("outbox full of undelivered protected readings")
+	// ErrDropped is returned for a Routine reading that found the outbox full
+	// of readings it may not drop; it is counted under Stats.Dropped["full"].
+	ErrDropped = errors.New("outbox full: routine reading dropped")
+	// ErrDiskFull is returned when the filesystem has no room for a new
+	// segment; the reading is counted under Stats.Dropped["disk_full"].
+	ErrDiskFull = errors.New("outbox: no space left on the disk")
+)
 
 // Options bound the outbox. Zero values take the defaults.
 type Options struct {
 	MaxBytes     int64 // bound on segment files on disk; default 256 MiB
-	SegmentBytes int64 // size of one segment; default 4 MiB (at least 2 records' worth)
-	RetainBytes  int64 // delivered segments kept for resend requests; default MaxBytes/16
+	SegmentBytes int64 // size of one segment; default 4 MiB
+	RetainBytes  int64 // delivered segments kept for resend requests; default 2 segments
 }
+
+const minSegment = dataStart + 4<<10
 
 func (o *Options) defaults() {
 	if o.MaxBytes <= 0 {
@@ -88,64 +124,63 @@ func (o *Options) defaults() {
 	if o.SegmentBytes <= 0 {
 		o.SegmentBytes = 4 << 20
 	}
-	if o.SegmentBytes < 2*headerLen+64 {
-		o.SegmentBytes = 2*headerLen + 64
-	}
-	if o.MaxBytes < 2*o.SegmentBytes {
-		o.MaxBytes = 2 * o.SegmentBytes
-	}
+	o.SegmentBytes = max(o.SegmentBytes, minSegment)
+	o.MaxBytes = max(o.MaxBytes, 2*o.SegmentBytes)
 	if o.RetainBytes <= 0 {
-		o.RetainBytes = o.MaxBytes / 16
+		o.RetainBytes = min(2*o.SegmentBytes, o.MaxBytes/8)
 	}
 }
 
 // Record is one stored reading as the reader gets it.
 type Record struct {
-	Device string
-	Seq    uint64
-	Class  Class
-	Taken  time.Time // when Append took it
-	JSON   []byte
+	Device      string
+	Incarnation string
+	Seq         uint64
+	Class       Class
+	Taken       time.Time // when Append took it
+	JSON        []byte    // the envelope, exactly as Append was given it
 }
 
-type segment struct {
-	num  uint64
-	f    *os.File
-	size int64 // end of the data
-	cap  int64 // bytes on disk (preallocated)
-	live int   // records neither acknowledged nor dropped
+// stream is one device's readings in one incarnation.
+type stream struct {
+	inc, dev string
+	seq      uint64 // highest taken
+	visible  uint64 // highest durable (readable)
+	acked    uint64 // highest acknowledged by the hub
+	next     uint64 // next seq to hand to the reader
+	trimAt   uint64 // an ack reaching this may free a segment (0: work it out)
+	cur      *segment
+	off      int64
+	rd       reader
 }
 
-type entry struct {
-	seg   *segment
-	off   int64
-	n     int64 // record length with header
-	seq   uint64
-	taken int64
-	class Class
+type streamKey struct{ inc, dev string }
+
+// Event is one incarnation of the outbox's sequence state.
+type Event struct {
+	ID     string    `json:"id"`
+	Since  time.Time `json:"since"`
+	Reason string    `json:"reason"`
 }
 
-type devq struct {
-	entries []entry // retained records, ascending seq
-	seq     uint64  // highest taken
-	visible uint64  // highest durable (readable)
-	acked   uint64  // highest acknowledged by the hub
-	next    uint64  // next seq to hand to the reader
-}
-
-// Stats are the outbox's counters (also in state.json).
+// Stats are the outbox's counters.
 type Stats struct {
-	Records     int64            `json:"records"`      // undelivered records
-	Bytes       int64            `json:"bytes"`        // undelivered record bytes
-	DiskBytes   int64            `json:"disk_bytes"`   // segment files on disk
-	Segments    int              `json:"segments"`     //
-	Dropped     map[string]int64 `json:"dropped"`      // routine records dropped, by reason
-	Refused     int64            `json:"refused"`      // protected readings refused (ErrFull)
-	Syncs       int64            `json:"syncs"`        // fdatasync calls
-	Appended    int64            `json:"appended"`     // records taken since open
-	AppendBytes int64            `json:"append_bytes"` // record bytes written since open
-	TornBytes   int64            `json:"torn_bytes"`   // cut from segment tails at open
-	Full        bool             `json:"full"`         // the last Append hit the bound
+	Incarnation       string           `json:"incarnation"`
+	IncarnationSince  time.Time        `json:"incarnation_since"`
+	IncarnationReason string           `json:"incarnation_reason"`
+	Incarnations      int              `json:"incarnations"` // since the state was last lost
+	Records           int64            `json:"records"`      // undelivered records
+	Bytes             int64            `json:"bytes"`        // undelivered record bytes
+	DiskBytes         int64            `json:"disk_bytes"`   // segment files on disk
+	Segments          int              `json:"segments"`     //
+	Dropped           map[string]int64 `json:"dropped"`      // readings not kept, by reason
+	Refused           int64            `json:"refused"`      // protected readings refused (ErrFull)
+	Syncs             int64            `json:"syncs"`        // fdatasync calls
+	Appended          int64            `json:"appended"`     // records taken since open
+	AppendBytes       int64            `json:"append_bytes"` // record bytes written since open
+	TornBytes         int64            `json:"torn_bytes"`   // cut from segment tails at open
+	Full              bool             `json:"full"`         // the last Append found no room
+	DiskFull          bool             `json:"disk_full"`    // the last new segment found no space
 }
 
 // Outbox is safe for concurrent appenders and one reader.
@@ -153,24 +188,30 @@ type Outbox struct {
 	dir  string
 	opts Options
 
-	mu       sync.Mutex
-	segs     []*segment // ascending num; the last is the active one
-	devs     map[string]*devq
-	order    []string // devices in round-robin order
-	rr       int
-	wake     chan struct{} // closed and replaced whenever records become readable
-	stats    Stats
-	closed   bool
-	acksDirt bool
+	mu         sync.Mutex
+	inc        Event   // the current incarnation
+	history    []Event // newest last
+	segs       []*segment
+	streams    map[streamKey]*stream
+	order      []*stream // round-robin order of the reader
+	rr         int
+	wake       chan struct{} // closed and replaced whenever records become readable
+	stats      Stats
+	closed     bool
+	acksDirt   bool
+	stateDirt  bool
+	stateSeq   map[string]uint64 // high-water marks of the current incarnation from state.json
+	lastSegNum uint64
 
 	// group commit: writes bump gen; one syncer at a time flushes every
 	// segment written so far and makes those records visible.
 	gen       uint64
 	touched   map[*segment]bool
 	syncing   map[*segment]bool
-	pendVis   []pending
+	pendVis   []*pending
 	syncMu    sync.Mutex
 	syncedGen uint64
+	scratch   []byte
 
 	ackFile *os.File
 	stopAck chan struct{}
@@ -178,26 +219,36 @@ type Outbox struct {
 }
 
 type pending struct {
-	dq  *devq
+	st  *stream
 	seq uint64
 	gen uint64
+	err error // the fdatasync that covered it failed
 }
 
 type stateFile struct {
-	Seq     map[string]uint64 `json:"seq"`
-	Acked   map[string]uint64 `json:"acked"`
-	Dropped map[string]int64  `json:"dropped"`
-	Refused int64             `json:"refused"`
+	Version      int                          `json:"version"`
+	Incarnation  Event                        `json:"incarnation"`
+	History      []Event                      `json:"history,omitempty"`
+	Seq          map[string]uint64            `json:"seq"`  // current incarnation
+	Past         map[string]map[string]uint64 `json:"past"` // past incarnations still held
+	Segments     []uint64                     `json:"segments"`
+	LastSegment  uint64                       `json:"last_segment"`
+	Acked        map[string]map[string]uint64 `json:"acked"`
+	Dropped      map[string]int64             `json:"dropped"`
+	Refused      int64                        `json:"refused"`
+	Incarnations int                          `json:"incarnations"`
 }
 
-// Open opens (or creates) the outbox in dir and recovers its state.
+// Open opens (or creates) the outbox in dir and recovers its state. A
+// damaged state never stops it: the outbox starts a new incarnation, keeps
+// whatever records it can still read, and counts the ones it cannot.
 func Open(dir string, opts Options) (*Outbox, error) {
 	opts.defaults()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	o := &Outbox{
-		dir: dir, opts: opts, devs: map[string]*devq{}, wake: make(chan struct{}),
+		dir: dir, opts: opts, streams: map[streamKey]*stream{}, wake: make(chan struct{}),
 		touched: map[*segment]bool{}, syncing: map[*segment]bool{},
 		stopAck: make(chan struct{}), ackDone: make(chan struct{}),
 	}
@@ -210,129 +261,283 @@ func Open(dir string, opts Options) (*Outbox, error) {
 	return o, nil
 }
 
-func (o *Outbox) dq(device string) *devq {
-	d := o.devs[device]
-	if d == nil {
-		d = &devq{next: 1}
-		o.devs[device] = d
-		o.order = append(o.order, device)
+func newIncarnation(reason string) Event {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
 	}
-	return d
+	return Event{ID: hex.EncodeToString(b[:]), Since: time.Now().UTC().Truncate(time.Millisecond), Reason: reason}
+}
+
+func (o *Outbox) stream(inc, dev string) *stream {
+	k := streamKey{inc, dev}
+	st := o.streams[k]
+	if st == nil {
+		st = &stream{inc: inc, dev: dev, next: 1}
+		if inc == o.inc.ID {
+			st.seq = o.stateSeq[dev]
+			st.visible = st.seq
+		}
+		o.streams[k] = st
+		o.order = append(o.order, st)
+	}
+	return st
 }
 
 func (o *Outbox) recover() error {
 	var st stateFile
-	if b, err := os.ReadFile(filepath.Join(o.dir, "state.json")); err == nil {
-		if err := json.Unmarshal(b, &st); err != nil {
-			return fmt.Errorf("outbox: state.json: %w", err)
+	stateOK := false
+	reason := ""
+	b, err := os.ReadFile(filepath.Join(o.dir, "state.json"))
+	switch {
+	case err == nil:
+		var old legacyState
+		switch {
+		case json.Unmarshal(b, &st) == nil && st.Version == 2 && validID(st.Incarnation.ID):
+			stateOK = true
+		case st.Version == 0 && json.Unmarshal(b, &old) == nil && old.Seq != nil:
+			// An edged from before incarnations: its readings were v1 (no
+			// incarnation); they stay deliverable under the empty one.
+			reason, st = IncUpgrade, old.upgrade()
+			maps(o.stats.Dropped, st.Dropped)
+			o.stats.Refused = st.Refused
+		default:
+			reason, st = IncStateCorrupt, stateFile{}
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	case errors.Is(err, os.ErrNotExist):
+		reason = IncNew
+	default:
 		return err
 	}
-	for d, s := range st.Seq {
-		o.dq(d).seq = s
+	if stateOK {
+		o.inc, o.history, o.stateSeq = st.Incarnation, st.History, st.Seq
+		maps(o.stats.Dropped, st.Dropped)
+		o.stats.Refused = st.Refused
+		o.stats.Incarnations = st.Incarnations
 	}
-	for d, a := range st.Acked {
-		o.dq(d).acked = a
+	if o.stateSeq == nil {
+		o.stateSeq = map[string]uint64{}
 	}
-	maps(o.stats.Dropped, st.Dropped)
-	o.stats.Refused = st.Refused
+	acked := st.Acked
+	if acked == nil {
+		acked = map[string]map[string]uint64{}
+	}
 	// acks is newer than state.json but may be torn (written without
 	// fsync): a torn file is ignored, which only means resending.
 	if b, err := os.ReadFile(filepath.Join(o.dir, "acks")); err == nil {
-		var acks map[string]uint64
-		if json.Unmarshal(b, &acks) == nil {
-			for d, a := range acks {
-				if dq := o.dq(d); a > dq.acked {
-					dq.acked = a
+		var a map[string]map[string]uint64
+		var old map[string]uint64
+		if json.Unmarshal(b, &a) != nil && json.Unmarshal(b, &old) == nil {
+			a = map[string]map[string]uint64{"": old}
+		}
+		if a != nil {
+			for inc, m := range a {
+				if acked[inc] == nil {
+					acked[inc] = map[string]uint64{}
+				}
+				for d, v := range m {
+					acked[inc][d] = max(acked[inc][d], v)
 				}
 			}
 		}
 	}
-	var err error
 	if o.ackFile, err = os.OpenFile(filepath.Join(o.dir, "acks"), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
 		return err
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(o.dir, "seg-*.log.tmp")); len(tmps) > 0 {
+		for _, t := range tmps {
+			os.Remove(t) // a rewrite cut short: the segment it was for is whole
+		}
 	}
 	names, err := filepath.Glob(filepath.Join(o.dir, "seg-*.log"))
 	if err != nil {
 		return err
 	}
 	sort.Strings(names) // fixed-width numbers sort in order
+	var lost int64
+	found := map[uint64]bool{}
 	for _, name := range names {
 		num, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(name), "seg-"), ".log"), 10, 64)
 		if err != nil {
 			continue
 		}
-		f, err := os.OpenFile(name, os.O_RDWR, 0o600)
+		s, n, bad, err := o.openSegment(name, num)
 		if err != nil {
 			return err
 		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return err
+		found[num] = true
+		o.lastSegNum = max(o.lastSegNum, num)
+		// Damage to a past incarnation's segment costs readings (counted)
+		// but not the current sequence state.
+		if bad && stateOK && (s == nil || s.inc == o.inc.ID) && reason == "" {
+			reason = IncSegmentCorrupt
 		}
-		s := &segment{num: num, f: f, cap: fi.Size()}
+		lost += n
+		if s == nil {
+			continue
+		}
+		if s.records == 0 && !bad {
+			s.f.Close()
+			os.Remove(name) // nothing in it
+			continue
+		}
 		o.segs = append(o.segs, s)
-		if err := o.scan(s); err != nil {
-			return err
-		}
 	}
-	for _, d := range o.devs {
-		d.visible = d.seq
-		d.next = d.acked + 1
-		if d.next < firstSeq(d) {
-			d.next = firstSeq(d)
+	if stateOK {
+		for _, num := range st.Segments {
+			if !found[num] && reason == "" {
+				reason = IncSegmentMissing
+			}
 		}
-		for _, e := range d.entries {
-			if e.seq > d.acked {
-				e.seg.live++
-				o.stats.Records++
-				o.stats.Bytes += e.n
+		o.lastSegNum = max(o.lastSegNum, st.LastSegment)
+		if st.LastSegment > 0 && !found[st.LastSegment] && reason == "" {
+			// The newest segment state.json knows of is gone with whatever it held.
+			reason = IncSegmentMissing
+		}
+	} else if reason == IncUpgrade {
+		for dev, seq := range st.Past[""] {
+			x := o.stream("", dev)
+			x.seq = max(x.seq, seq)
+			x.visible = x.seq
+		}
+	} else if reason == IncNew && len(o.segs) > 0 {
+		reason = IncStateMissing
+	}
+	if lost > 0 {
+		o.stats.Dropped[LostCorrupt] += lost
+	}
+	for _, s := range o.segs {
+		for dev, d := range s.devs {
+			x := o.stream(s.inc, dev)
+			x.seq = max(x.seq, d.last)
+			x.visible = x.seq
+		}
+		// Numbers committed but lost stay taken: a resend hears they are gone.
+		for dev, last := range s.claimed {
+			x := o.stream(s.inc, dev)
+			x.seq = max(x.seq, last)
+			x.visible = x.seq
+		}
+		s.claimed = nil
+	}
+	for inc, m := range st.Past {
+		for dev, seq := range m {
+			if x := o.streams[streamKey{inc, dev}]; x != nil {
+				x.seq = max(x.seq, seq)
+				x.visible = x.seq
 			}
 		}
 	}
-	o.recount()
+	for k, x := range o.streams {
+		x.acked = acked[k.inc][k.dev]
+		x.next = x.acked + 1
+	}
+	if reason != "" {
+		o.inc = newIncarnation(reason)
+		o.stats.Incarnations++
+		o.history = append(o.history, o.inc)
+		if len(o.history) > 16 {
+			o.history = o.history[len(o.history)-16:]
+		}
+		o.stateSeq = map[string]uint64{} // sequence numbers start again at 1
+	}
+	o.ensureReserve()
+	if err := o.saveState(); err != nil {
+		// Not fatal (a full disk): retried once a second; nothing is
+		// appended before it succeeds, since a new segment saves it too.
+		o.stateDirt = true
+	}
 	return nil
 }
 
-func firstSeq(d *devq) uint64 {
-	if len(d.entries) == 0 {
-		return d.seq + 1
+func validID(s string) bool {
+	if len(s) < 8 || len(s) > 32 {
+		return false
 	}
-	return d.entries[0].seq
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
-// scan indexes one segment; a torn record at the end of the data (power cut
-// mid-write) is zeroed so it can never be mistaken for data later.
-func (o *Outbox) scan(s *segment) error {
-	var off int64
-	for {
-		rec, n, err := readAt(s.f, off, s.cap)
-		if err != nil {
-			if errors.Is(err, errEnd) {
-				break
-			}
-			// Torn or corrupt: the data ends here.
-			torn := s.cap - off
-			o.stats.TornBytes += torn
-			if _, err := s.f.WriteAt(make([]byte, torn), off); err != nil {
-				return err
-			}
-			if err := s.f.Sync(); err != nil {
-				return err
-			}
-			break
-		}
-		d := o.dq(rec.Device)
-		if rec.Seq > d.seq {
-			d.seq = rec.Seq
-		}
-		d.entries = append(d.entries, entry{seg: s, off: off, n: n, seq: rec.Seq, taken: rec.Taken.UnixMilli(), class: rec.Class})
-		off += n
+// openSegment opens and checks one segment file. It returns the number of
+// taken records it no longer holds (bad is true then), and nil for a file
+// to ignore (an empty file left by a crash while a segment was created).
+func (o *Outbox) openSegment(name string, num uint64) (*segment, int64, bool, error) {
+	f, err := os.OpenFile(name, os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, 0, false, err
 	}
-	s.size = off
-	return nil
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, false, err
+	}
+	sl, ok := readSlots(f)
+	if !ok && o.upgradeSegment(f, name, fi.Size()) {
+		f.Close()
+		return o.openSegment(name, num)
+	}
+	if !ok {
+		// No whole commit slot: the file is not a segment this outbox wrote,
+		// or its first page is damaged. Kept aside, never read again.
+		zero := allZero(f, fi.Size())
+		f.Close()
+		if zero {
+			os.Remove(name) // a crash while the segment was created: it held nothing
+			return nil, 0, false, nil
+		}
+		os.Rename(name, name+".damaged")
+		return nil, 1, true, nil
+	}
+	sc, err := scanFile(f, fi.Size(), false)
+	if err != nil {
+		f.Close()
+		return nil, 0, false, err
+	}
+	short := func(sc scanned) int64 {
+		var n int64
+		if sl.complete {
+			for dev, lc := range sl.devs {
+				have := 0
+				if d := sc.devs[dev]; d != nil {
+					have = d.count
+				}
+				n += max(int64(lc[1])-int64(have), 0)
+			}
+		}
+		return max(n, int64(sl.records)-int64(sc.records))
+	}
+	lost := short(sc)
+	if lost > 0 {
+		// Damaged: read past the damage, keep every whole record.
+		if sc, err = scanFile(f, fi.Size(), true); err != nil {
+			f.Close()
+			return nil, 0, false, err
+		}
+		lost = short(sc)
+	} else {
+		o.stats.TornBytes += sc.torn
+	}
+	s := &segment{
+		num: num, f: f, inc: sl.inc, cap: fi.Size(), end: sc.end, commit: sl.commit,
+		records: sc.records, dicts: sc.dicts, devs: sc.devs, sealed: true, holes: sc.holes || lost > 0,
+		claimed: map[string]uint64{},
+	}
+	for dev, lc := range sl.devs {
+		s.claimed[dev] = lc[0]
+	}
+	if lost > 0 {
+		// Record what the segment holds now, so the next open does not count
+		// the same loss again.
+		s.commit++
+		if _, err := f.WriteAt(s.slot(), int64(s.commit%2)*slotLen); err == nil {
+			syscall.Fdatasync(int(f.Fd()))
+		}
+	}
+	return s, lost, lost > 0, nil
 }
 
 func maps(dst, src map[string]int64) {
@@ -341,9 +546,27 @@ func maps(dst, src map[string]int64) {
 	}
 }
 
+// Incarnation is the id the current readings carry.
+func (o *Outbox) Incarnation() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.inc.ID
+}
+
+// Lose counts readings not kept for a reason the caller found (an invalid
+// reading); the counter is saved with the next state write.
+func (o *Outbox) Lose(reason string, n int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.stats.Dropped[reason] += n
+	o.stateDirt = true
+}
+
 // Append takes a reading for device: it assigns the next sequence number,
 // lets build render the envelope with it, and returns once it is on disk.
-// Appends running at the same time share one fdatasync (group commit).
+// Appends running at the same time share one fdatasync (group commit). An
+// error from build is returned as it is and takes no sequence number; any
+// other error is a reading lost, counted under Stats.Dropped or Refused.
 func (o *Outbox) Append(device string, class Class, build func(seq uint64) ([]byte, error)) (uint64, error) {
 	if len(device) == 0 || len(device) > 255 {
 		return 0, fmt.Errorf("outbox: bad device id")
@@ -353,201 +576,378 @@ func (o *Outbox) Append(device string, class Class, build func(seq uint64) ([]by
 		o.mu.Unlock()
 		return 0, errors.New("outbox: closed")
 	}
-	d := o.dq(device)
-	seq := d.seq + 1
+	st := o.stream(o.inc.ID, device)
+	seq := st.seq + 1
 	js, err := build(seq)
 	if err != nil {
 		o.mu.Unlock()
 		return 0, err
 	}
-	body := make([]byte, 0, 2+len(device)+16+len(js))
-	body = append(body, byte(class), byte(len(device)))
-	body = append(body, device...)
-	body = binary.BigEndian.AppendUint64(body, seq)
+	if len(js) > maxRecord/2 {
+		o.mu.Unlock()
+		return 0, fmt.Errorf("outbox: record of %d bytes exceeds the limit", len(js))
+	}
 	now := time.Now()
-	body = binary.BigEndian.AppendUint64(body, uint64(now.UnixMilli()))
-	body = append(body, js...)
-	n := int64(headerLen + len(body))
-	if len(body) > maxRecord || n > o.opts.SegmentBytes-headerLen {
-		o.mu.Unlock()
-		return 0, fmt.Errorf("outbox: record of %d bytes exceeds the limit", len(body))
+	s := o.active()
+	var buf []byte
+	var dicts [][]byte
+	if s != nil {
+		buf, dicts = o.encode(s, class, device, seq, now.UnixMilli(), js)
 	}
-	s, err := o.room(n, class)
-	if err != nil {
-		o.mu.Unlock()
-		return 0, err
+	if s == nil || s.end+int64(len(buf)) > s.cap {
+		// Worst case in a new segment: every part a new dict record.
+		if s, err = o.room(2*int64(len(js))+128, class); err != nil {
+			o.mu.Unlock()
+			return 0, err
+		}
+		buf, dicts = o.encode(s, class, device, seq, now.UnixMilli(), js)
 	}
-	buf := make([]byte, headerLen, n)
-	binary.LittleEndian.PutUint32(buf[0:], uint32(len(body)))
-	binary.LittleEndian.PutUint32(buf[4:], crc32.Checksum(body, castagnoli))
-	buf = append(buf, body...)
-	if _, err := s.f.WriteAt(buf, s.size); err != nil {
-		// The sequence number is not reused: the bytes may be on disk.
-		d.seq = seq
+	n := int64(len(buf))
+	if _, err := s.f.WriteAt(buf, s.end); err != nil {
+		// Nothing past s.end is ever read; seal the segment so the next
+		// record does not land after bytes that may be half written.
+		o.seal(s)
+		o.stats.Dropped[LostWriteError]++
+		o.stateDirt = true
 		o.mu.Unlock()
 		return 0, fmt.Errorf("outbox: write: %w", err)
 	}
-	d.entries = append(d.entries, entry{seg: s, off: s.size, n: n, seq: seq, taken: now.UnixMilli(), class: class})
-	d.seq = seq
-	s.size += n
-	s.live++
-	o.stats.Records++
-	o.stats.Bytes += n
+	for _, d := range dicts {
+		s.dicts = append(s.dicts, d)
+		s.dictIdx[string(d)] = uint64(len(s.dicts))
+		s.dictBytes += len(d)
+	}
+	s.note(device, seq, s.end, n, class)
+	s.end += n
+	st.seq = seq
 	o.stats.Appended++
 	o.stats.AppendBytes += n
-	o.stats.Full = false
+	o.stats.Full, o.stats.DiskFull = false, false
 	o.gen++
 	gen := o.gen
 	o.touched[s] = true
-	o.pendVis = append(o.pendVis, pending{dq: d, seq: seq, gen: gen})
+	p := &pending{st: st, seq: seq, gen: gen}
+	o.pendVis = append(o.pendVis, p)
 	o.mu.Unlock()
-	if err := o.syncTo(gen); err != nil {
-		return 0, err
+	o.syncTo(gen)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if p.err != nil {
+		return 0, p.err
 	}
 	return seq, nil
 }
 
-// syncTo returns once every write up to gen is on disk. The first caller
-// in flushes for everyone who wrote before it started.
-func (o *Outbox) syncTo(gen uint64) error {
+// active is the segment appends go to, or nil when a new one is needed.
+func (o *Outbox) active() *segment {
+	if len(o.segs) == 0 {
+		return nil
+	}
+	s := o.segs[len(o.segs)-1]
+	if s.sealed || s.inc != o.inc.ID {
+		return nil
+	}
+	return s
+}
+
+// encode renders the framed record (and any dict records it needs first).
+// The new dicts are returned for the caller to register once written.
+func (o *Outbox) encode(s *segment, class Class, device string, seq uint64, taken int64, js []byte) ([]byte, [][]byte) {
+	var dicts [][]byte
+	newBytes := 0
+	ref := func(text []byte) (uint64, bool) {
+		if len(text) == 0 {
+			return 0, true
+		}
+		if id, ok := s.dictIdx[string(text)]; ok {
+			return id, true
+		}
+		for i, d := range dicts {
+			if bytes.Equal(d, text) {
+				return uint64(len(s.dicts) + i + 1), true
+			}
+		}
+		if s.dictBytes+newBytes+len(text) > maxDictBytes || len(text) > maxDictLen {
+			return 0, false
+		}
+		newBytes += len(text)
+		dicts = append(dicts, bytes.Clone(text))
+		return uint64(len(s.dicts) + len(dicts)), true
+	}
+	body := o.scratch[:0]
+	body = append(body, byte(class))
+	if id, ok := ref([]byte(device)); ok {
+		body = appendUvarint(body, id)
+	} else {
+		body = appendUvarint(body, 0)
+		body = append(body, byte(len(device)))
+		body = append(body, device...)
+	}
+	body = appendUvarint(body, seq)
+	body = appendUvarint(body, uint64(max(taken, 0)))
+	mark := len(body)
+	p, ok := split(js, seq)
+	var pre, mid, tail uint64
+	if ok {
+		var ok1, ok2, ok3 bool
+		pre, ok1 = ref(p.pre)
+		mid, ok2 = ref(p.mid)
+		tail, ok3 = ref(p.tail)
+		ok = ok1 && ok2 && ok3
+	}
+	if ok {
+		body = append(body, formSplit)
+		body = appendUvarint(body, pre)
+		if p.hasOrigin {
+			body = append(body, 1)
+			body = appendVarint(body, p.origin)
+		} else {
+			body = append(body, 0)
+		}
+		body = appendUvarint(body, mid)
+		body = appendUvarint(body, tail)
+		body = append(body, p.literal...)
+		// The parts must give the envelope back byte for byte.
+		rec, err := decodeRaw(body)
+		all := append(slices.Clip(s.dicts), dicts...)
+		if err == nil {
+			var back []byte
+			if back, err = rec.envelope(all, nil); err == nil && !bytes.Equal(back, js) {
+				err = errBody
+			}
+		}
+		if err != nil {
+			ok = false
+		}
+	}
+	if !ok {
+		body = append(body[:mark], formLiteral)
+		body = append(body, js...)
+	}
+	var out []byte
+	for i, d := range dicts {
+		db := appendUvarint([]byte{typeDict}, uint64(len(s.dicts)+i+1))
+		out = frame(out, append(db, d...))
+	}
+	out = frame(out, body)
+	o.scratch = body[:0]
+	return out, dicts
+}
+
+func appendUvarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+func appendVarint(b []byte, v int64) []byte {
+	u := uint64(v) << 1
+	if v < 0 {
+		u = ^u
+	}
+	return appendUvarint(b, u)
+}
+
+// syncTo returns once every write up to gen was flushed (each pending
+// says whether it made it). The first caller in flushes for everyone who
+// wrote before it started.
+func (o *Outbox) syncTo(gen uint64) {
 	o.syncMu.Lock()
 	defer o.syncMu.Unlock()
 	if o.syncedGen >= gen {
-		return nil
+		return
 	}
 	o.mu.Lock()
 	target := o.gen
-	segs := make([]*segment, 0, len(o.touched))
+	type job struct {
+		s    *segment
+		slot []byte
+		at   int64
+	}
+	jobs := make([]job, 0, len(o.touched))
 	for s := range o.touched {
-		segs = append(segs, s)
+		s.commit++
+		jobs = append(jobs, job{s, s.slot(), int64(s.commit%2) * slotLen})
 		o.syncing[s] = true
 	}
 	clear(o.touched)
 	o.mu.Unlock()
 	var err error
-	for _, s := range segs {
-		if e := syscall.Fdatasync(int(s.f.Fd())); e != nil && err == nil {
+	for _, j := range jobs {
+		if _, e := j.s.f.WriteAt(j.slot, j.at); e != nil && err == nil {
+			err = fmt.Errorf("outbox: commit slot: %w", e)
+		}
+		if e := syscall.Fdatasync(int(j.s.f.Fd())); e != nil && err == nil {
 			err = fmt.Errorf("outbox: fdatasync: %w", e)
 		}
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for _, s := range segs {
-		delete(o.syncing, s)
+	for _, j := range jobs {
+		delete(o.syncing, j.s)
 	}
 	o.stats.Syncs++
-	if err != nil {
-		// Readers must not see what may not be on disk; the records stay
-		// unreadable until a later sync succeeds.
-		for _, s := range segs {
-			o.touched[s] = true
-		}
-		return err
-	}
-	o.syncedGen = target
 	keep := o.pendVis[:0]
 	for _, p := range o.pendVis {
-		if p.gen <= target {
-			if p.seq > p.dq.visible {
-				p.dq.visible = p.seq
-			}
-		} else {
+		switch {
+		case p.gen > target:
 			keep = append(keep, p)
+		case err != nil:
+			// After a failed fdatasync the kernel may have dropped the
+			// pages: these readings are not taken. The segment takes no
+			// more, and they are never read (the reader stops at visible).
+			p.err = err
+			o.stats.Dropped[LostWriteError]++
+			o.stateDirt = true
+		default:
+			p.st.visible = max(p.st.visible, p.seq)
 		}
 	}
 	o.pendVis = keep
+	o.syncedGen = target
+	if err != nil {
+		for _, j := range jobs {
+			o.seal(j.s)
+		}
+		return
+	}
 	close(o.wake)
 	o.wake = make(chan struct{})
-	return nil
 }
 
-// room returns the segment a record of n bytes goes into, making space
+// room returns a new segment for a record of about n bytes, making space
 // under the bound first. Called with o.mu held.
 func (o *Outbox) room(n int64, class Class) (*segment, error) {
-	var active *segment
-	if len(o.segs) > 0 {
-		active = o.segs[len(o.segs)-1]
+	if s := o.active(); s != nil {
+		o.seal(s)
 	}
-	if active != nil && active.size+n+headerLen <= active.cap {
-		return active, nil
-	}
-	// A new segment is needed: make room for it under the bound.
-	for o.stats.DiskBytes+o.opts.SegmentBytes > o.opts.MaxBytes {
-		if !o.reclaim() {
-			o.stats.Full = true
-			// Loss is made durable at once: counters must survive a restart.
-			if class == Routine {
-				o.stats.Dropped["full"]++
-				o.saveState()
-				return nil, ErrDropped
-			}
-			o.stats.Refused++
-			o.saveState()
-			return nil, ErrFull
+	size := max(o.opts.SegmentBytes, dataStart+2*n)
+	for o.diskBytes()+size > o.opts.MaxBytes {
+		if !o.reclaim(true) {
+			return nil, o.full(class, LostFull)
 		}
 	}
-	return o.newSegment()
+	for {
+		s, err := o.newSegment(size, n)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
+			o.stats.Dropped[LostWriteError]++
+			o.stateDirt = true
+			return nil, fmt.Errorf("outbox: new segment: %w", err)
+		}
+		// The filesystem is fuller than the bound: free what may be freed.
+		if !o.reclaim(false) {
+			o.stats.DiskFull = true
+			return nil, o.full(class, LostDiskFull)
+		}
+	}
 }
 
-// ErrDropped is returned for a Routine reading that found the outbox full of
-// readings it may not drop; it is counted under Stats.Dropped["full"].
-var ErrDropped = errors.New("outbox full: routine reading dropped")
-
-func (o *Outbox) newSegment() (*segment, error) {
-	var num uint64 = 1
-	if len(o.segs) > 0 {
-		num = o.segs[len(o.segs)-1].num + 1
+// full counts a reading that found no room and returns its error.
+func (o *Outbox) full(class Class, reason string) error {
+	o.stats.Full = true
+	o.stateDirt = true
+	if reason == LostFull && class == Protected {
+		o.stats.Refused++
+		return ErrFull
 	}
-	name := filepath.Join(o.dir, fmt.Sprintf("seg-%020d.log", num))
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	o.stats.Dropped[reason]++
+	if reason == LostDiskFull {
+		return ErrDiskFull
+	}
+	return ErrDropped
+}
+
+func (o *Outbox) diskBytes() int64 {
+	var n int64
+	for _, s := range o.segs {
+		n += s.cap
+	}
+	return n
+}
+
+// newSegment creates and preallocates a segment. When the filesystem has
+// less room than size, it takes the largest smaller size that fits (down
+// to what the record needs), so a small disk still takes readings.
+func (o *Outbox) newSegment(size, need int64) (*segment, error) {
+	num := o.lastSegNum + 1
+	name := segName(o.dir, num)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	// Preallocate: later fdatasyncs do not have to journal a size change.
-	if err := syscall.Fallocate(int(f.Fd()), 0, 0, o.opts.SegmentBytes); err != nil {
-		// Filesystems without fallocate get zeros written once instead.
-		if _, err := f.WriteAt(make([]byte, o.opts.SegmentBytes), 0); err != nil {
-			f.Close()
-			os.Remove(name)
-			return nil, err
+	fail := func(err error) (*segment, error) {
+		f.Close()
+		os.Remove(name)
+		return nil, err
+	}
+	floor := max(int64(minSegment), dataStart+need+recHeader)
+	for {
+		err = syscall.Fallocate(int(f.Fd()), 0, 0, size)
+		if err == nil {
+			break
 		}
+		if errors.Is(err, syscall.EOPNOTSUPP) {
+			// Filesystems without fallocate get zeros written once instead.
+			if _, err = f.WriteAt(make([]byte, size), 0); err == nil {
+				break
+			}
+		}
+		if !errors.Is(err, syscall.ENOSPC) || size/2 < floor {
+			return fail(err)
+		}
+		f.Truncate(0)
+		size /= 2
+	}
+	s := &segment{num: num, f: f, inc: o.inc.ID, cap: size, end: dataStart, dictIdx: map[string]uint64{}, devs: map[string]*segDev{}}
+	if _, err := f.WriteAt(s.slot(), 0); err != nil {
+		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, err
+		return fail(err)
 	}
 	if err := syncDir(o.dir); err != nil {
-		f.Close()
-		return nil, err
+		return fail(err)
 	}
-	s := &segment{num: num, f: f, cap: o.opts.SegmentBytes}
+	o.lastSegNum = num
 	o.segs = append(o.segs, s)
-	o.recount()
+	// state.json lists every live segment: one that vanishes is noticed.
+	if err := o.saveState(); err != nil {
+		o.segs = o.segs[:len(o.segs)-1]
+		return fail(err)
+	}
 	return s, nil
 }
 
-func (o *Outbox) recount() {
-	o.stats.DiskBytes, o.stats.Segments = 0, len(o.segs)
-	for _, s := range o.segs {
-		o.stats.DiskBytes += s.cap
+// delivered reports whether every record of s was acknowledged.
+func (o *Outbox) delivered(s *segment) bool {
+	for dev, d := range s.devs {
+		if st := o.streams[streamKey{s.inc, dev}]; st == nil || st.acked < d.last {
+			return false
+		}
 	}
+	return true
 }
 
-// reclaim frees one segment's worth of space if it can: the oldest
-// delivered segment, else the oldest segment holding routine or delivered
-// records, rewritten without them. It reports whether it freed anything.
-func (o *Outbox) reclaim() bool {
-	if len(o.segs) < 2 {
-		return false
-	}
+// reclaim frees one segment if it can: the oldest delivered segment, else
+// (when mayDrop) the oldest segment holding routine or delivered records,
+// rewritten without them. It reports whether it freed anything.
+func (o *Outbox) reclaim(mayDrop bool) bool {
 	busy := func(s *segment) bool { return o.touched[s] || o.syncing[s] }
-	for _, s := range o.segs[:len(o.segs)-1] {
-		if s.live == 0 && !busy(s) {
+	for _, s := range o.segs {
+		if s.sealed && !busy(s) && o.delivered(s) {
 			return o.deleteSegment(s) == nil
 		}
 	}
-	for _, s := range o.segs[:len(o.segs)-1] {
-		if busy(s) {
+	if !mayDrop {
+		return false
+	}
+	for _, s := range o.segs {
+		if !s.sealed || busy(s) {
 			continue
 		}
 		if freed, err := o.rewrite(s); err == nil && freed {
@@ -557,133 +957,201 @@ func (o *Outbox) reclaim() bool {
 	return false
 }
 
-// saveState writes state.json durably; it must precede any deletion of
-// records, so sequence numbers and acks are never forgotten.
+// saveState writes state.json durably; it precedes every deletion of a
+// segment, so sequence numbers, acks and loss counters are never forgotten.
 func (o *Outbox) saveState() error {
-	st := stateFile{Seq: map[string]uint64{}, Acked: map[string]uint64{}, Dropped: o.stats.Dropped, Refused: o.stats.Refused}
-	for name, d := range o.devs {
-		st.Seq[name], st.Acked[name] = d.seq, d.acked
+	st := stateFile{
+		Version: 2, Incarnation: o.inc, History: o.history, Seq: map[string]uint64{},
+		LastSegment: o.lastSegNum, Acked: map[string]map[string]uint64{},
+		Dropped: o.stats.Dropped, Refused: o.stats.Refused, Incarnations: o.stats.Incarnations,
+	}
+	for k, x := range o.streams {
+		if k.inc == o.inc.ID {
+			st.Seq[k.dev] = x.seq
+		} else {
+			if st.Past == nil {
+				st.Past = map[string]map[string]uint64{}
+			}
+			if st.Past[k.inc] == nil {
+				st.Past[k.inc] = map[string]uint64{}
+			}
+			st.Past[k.inc][k.dev] = x.seq
+		}
+		if x.acked > 0 {
+			if st.Acked[k.inc] == nil {
+				st.Acked[k.inc] = map[string]uint64{}
+			}
+			st.Acked[k.inc][k.dev] = x.acked
+		}
+	}
+	for dev, seq := range o.stateSeq {
+		st.Seq[dev] = max(st.Seq[dev], seq)
+	}
+	for _, s := range o.segs {
+		st.Segments = append(st.Segments, s.num)
 	}
 	b, _ := json.Marshal(st)
-	tmp := filepath.Join(o.dir, "state.json.tmp")
+	err := writeState(o.dir, b)
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		// Give up the reserve so the state (and then deletions) can go on.
+		os.Remove(filepath.Join(o.dir, "reserve"))
+		err = writeState(o.dir, b)
+	}
+	if err == nil {
+		o.stateDirt = false
+	}
+	return err
+}
+
+func writeState(dir string, b []byte) error {
+	tmp := filepath.Join(dir, "state.json.tmp")
 	if err := writeSync(tmp, b); err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(o.dir, "state.json")); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, "state.json")); err != nil {
 		return err
 	}
-	return syncDir(o.dir)
+	return syncDir(dir)
+}
+
+const reserveBytes = 64 << 10
+
+// ensureReserve recreates the reserve file when there is room again.
+func (o *Outbox) ensureReserve() {
+	name := filepath.Join(o.dir, "reserve")
+	if fi, err := os.Stat(name); err == nil && fi.Size() == reserveBytes {
+		return
+	}
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	if syscall.Fallocate(int(f.Fd()), 0, 0, reserveBytes) != nil {
+		f.Close()
+		os.Remove(name)
+		return
+	}
+	f.Close()
 }
 
 func (o *Outbox) deleteSegment(s *segment) error {
+	i := slices.Index(o.segs, s)
+	o.segs = slices.Delete(o.segs, i, i+1)
 	if err := o.saveState(); err != nil {
+		o.segs = slices.Insert(o.segs, i, s)
 		return err
 	}
-	if err := os.Remove(filepath.Join(o.dir, fmt.Sprintf("seg-%020d.log", s.num))); err != nil {
-		return err
-	}
+	os.Remove(segName(o.dir, s.num))
 	s.f.Close()
-	o.segs = slices.DeleteFunc(o.segs, func(x *segment) bool { return x == s })
-	for _, d := range o.devs {
-		d.entries = slices.DeleteFunc(d.entries, func(e entry) bool { return e.seg == s })
+	for _, x := range o.order {
+		if x.cur == s {
+			x.cur = nil
+		}
 	}
-	o.recount()
+	o.dropStreams()
+	o.ensureReserve()
 	return nil
 }
 
-// rewrite copies a segment's undelivered protected records into a smaller
-// file and renames it over the old one, dropping routine and delivered
-// records. Undelivered routine records are counted as dropped ("full").
-func (o *Outbox) rewrite(s *segment) (bool, error) {
-	type keep struct {
-		d *devq
-		i int
+// dropStreams forgets streams of past incarnations that hold nothing.
+func (o *Outbox) dropStreams() {
+	held := map[streamKey]bool{}
+	for _, s := range o.segs {
+		for dev := range s.devs {
+			held[streamKey{s.inc, dev}] = true
+		}
 	}
-	var kept []keep
-	var size int64
+	o.order = slices.DeleteFunc(o.order, func(x *stream) bool {
+		k := streamKey{x.inc, x.dev}
+		if x.inc == o.inc.ID || held[k] {
+			return false
+		}
+		delete(o.streams, k)
+		return true
+	})
+	o.rr = 0
+}
+
+// rewrite copies a segment's undelivered protected records (and its
+// dicts) into a smaller file and renames it over the old one, dropping
+// routine and delivered records. Undelivered routine records are counted as
+// dropped ("full").
+func (o *Outbox) rewrite(s *segment) (bool, error) {
+	var out []byte
+	out = append(out, make([]byte, dataStart)...)
+	ns := &segment{num: s.num, inc: s.inc, devs: map[string]*segDev{}, dicts: s.dicts, commit: s.commit + 1, sealed: true, holes: s.holes}
+	var r reader
 	dropped, delivered := 0, 0
-	for _, d := range o.devs {
-		for i, e := range d.entries {
-			if e.seg != s {
-				continue
+	for off := int64(dataStart); off < s.end; {
+		body, n, err := r.at(s, off)
+		if err != nil {
+			next := findRecord(&r, s, off+1, s.end)
+			if next < 0 {
+				break
 			}
-			switch {
-			case e.seq <= d.acked:
-				delivered++
-			case e.class == Routine:
-				dropped++
-			default:
-				kept = append(kept, keep{d, i})
-				size += e.n
-			}
+			off = next
+			continue
+		}
+		off += n
+		rec, err := decodeRaw(body)
+		if err != nil {
+			continue
+		}
+		if rec.dict {
+			out = frame(out, body)
+			continue
+		}
+		dev, _ := rec.deviceOf(s.dicts)
+		st := o.streams[streamKey{s.inc, string(dev)}]
+		switch {
+		case st != nil && rec.seq <= st.acked:
+			delivered++
+		case rec.class == Routine:
+			dropped++
+		default:
+			ns.note(string(dev), rec.seq, int64(len(out)), n, rec.class)
+			out = frame(out, body)
 		}
 	}
 	if dropped == 0 && delivered == 0 {
 		return false, nil
 	}
-	newCap := max(size+headerLen, 4096)
-	if newCap >= s.cap {
+	ns.end = int64(len(out))
+	ns.cap = (ns.end + 4095) &^ 4095
+	if ns.cap >= s.cap {
 		return false, nil
 	}
-	// Keep the records in file order so a scan rebuilds the same lists.
-	slices.SortFunc(kept, func(a, b keep) int { return cmp.Compare(a.d.entries[a.i].off, b.d.entries[b.i].off) })
-	buf := make([]byte, newCap)
-	var off int64
-	newOff := make([]int64, len(kept))
-	for k, kp := range kept {
-		e := kp.d.entries[kp.i]
-		if _, err := s.f.ReadAt(buf[off:off+e.n], e.off); err != nil {
-			return false, err
-		}
-		newOff[k] = off
-		off += e.n
-	}
+	copy(out[ns.commit%2*slotLen:], ns.slot())
+	out = append(out, make([]byte, ns.cap-ns.end)...)
 	// Drops become final here: count them in state.json first.
-	o.stats.Dropped["full"] += int64(dropped)
+	o.stats.Dropped[LostFull] += int64(dropped)
 	if err := o.saveState(); err != nil {
-		o.stats.Dropped["full"] -= int64(dropped)
+		o.stats.Dropped[LostFull] -= int64(dropped)
 		return false, err
 	}
-	name := filepath.Join(o.dir, fmt.Sprintf("seg-%020d.log", s.num))
+	name := segName(o.dir, s.num)
 	tmp := name + ".tmp"
-	if err := writeSync(tmp, buf); err != nil {
+	if err := writeSync(tmp, out); err != nil {
+		os.Remove(tmp)
 		return false, err
 	}
 	if err := os.Rename(tmp, name); err != nil {
 		return false, err
 	}
-	if err := syncDir(o.dir); err != nil {
-		return false, err
-	}
+	syncDir(o.dir)
 	f, err := os.OpenFile(name, os.O_RDWR, 0o600)
 	if err != nil {
 		return false, err
 	}
 	s.f.Close()
-	s.f, s.cap, s.size = f, newCap, off
-	type key struct {
-		d   *devq
-		seq uint64
+	s.f, s.cap, s.end, s.devs, s.records, s.commit = f, ns.cap, ns.end, ns.devs, ns.records, ns.commit
+	s.gen++
+	for _, x := range o.order {
+		if x.cur == s {
+			x.cur = nil
+		}
 	}
-	isKept := map[key]bool{}
-	for k, kp := range kept {
-		kp.d.entries[kp.i].off = newOff[k]
-		isKept[key{kp.d, kp.d.entries[kp.i].seq}] = true
-	}
-	for _, d := range o.devs {
-		d.entries = slices.DeleteFunc(d.entries, func(e entry) bool {
-			if e.seg != s || isKept[key{d, e.seq}] {
-				return false
-			}
-			if e.seq > d.acked { // a dropped routine record
-				o.stats.Records--
-				o.stats.Bytes -= e.n
-				s.live--
-			}
-			return true
-		})
-	}
-	o.recount()
 	return true, nil
 }
 
@@ -699,27 +1167,15 @@ func (o *Outbox) Next(ctx context.Context) (Record, error) {
 		}
 		for range len(o.order) {
 			o.rr = (o.rr + 1) % len(o.order)
-			d := o.devs[o.order[o.rr]]
-			for d.next <= d.visible {
-				i, _ := slices.BinarySearchFunc(d.entries, d.next, func(e entry, s uint64) int { return cmp.Compare(e.seq, s) })
-				if i == len(d.entries) {
-					d.next = d.visible + 1
-					break
-				}
-				e := d.entries[i]
-				if e.seq > d.visible {
-					break
-				}
-				d.next = e.seq + 1 // a dropped seq is skipped: the next retained one follows
-				rec, _, err := readAt(e.seg.f, e.off, e.seg.cap)
-				if err != nil {
-					// Unreadable on disk (media error): counted, never fatal.
-					o.stats.Dropped["unreadable"]++
-					continue
-				}
+			x := o.order[o.rr]
+			if x.next > x.visible {
+				continue
+			}
+			if rec, ok := o.read(x); ok {
 				o.mu.Unlock()
 				return rec, nil
 			}
+			x.next = x.visible + 1 // nothing more held up to visible
 		}
 		wake := o.wake
 		o.mu.Unlock()
@@ -731,37 +1187,135 @@ func (o *Outbox) Next(ctx context.Context) (Record, error) {
 	}
 }
 
-// Ack marks every record of device up to seq delivered. The publisher acks
-// a device's records in order.
-func (o *Outbox) Ack(device string, seq uint64) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	d := o.devs[device]
-	if d == nil || seq <= d.acked {
-		return
+// read finds the stream's next record at or after x.next, no later than
+// x.visible, scanning its segments in file order from its cursor.
+func (o *Outbox) read(x *stream) (Record, bool) {
+	if x.cur == nil {
+		for _, s := range o.segs {
+			if d := s.devs[x.dev]; s.inc == x.inc && d != nil && d.last >= x.next {
+				x.cur, x.off = s, d.firstOff
+				break
+			}
+		}
+		if x.cur == nil {
+			return Record{}, false
+		}
 	}
-	i, _ := slices.BinarySearchFunc(d.entries, d.acked+1, func(e entry, s uint64) int { return cmp.Compare(e.seq, s) })
-	for ; i < len(d.entries) && d.entries[i].seq <= seq; i++ {
-		e := d.entries[i]
-		e.seg.live--
-		o.stats.Records--
-		o.stats.Bytes -= e.n
-	}
-	d.acked = seq
-	o.acksDirt = true
-	o.trim()
-}
-
-// trim deletes delivered segments beyond the retention budget.
-func (o *Outbox) trim() {
-	var retained int64
-	for i := len(o.segs) - 2; i >= 0; i-- {
-		s := o.segs[i]
-		if s.live != 0 {
+	for {
+		s := x.cur
+		if x.off >= s.end {
+			i := slices.Index(o.segs, s)
+			x.cur = nil
+			for _, t := range o.segs[i+1:] {
+				if d := t.devs[x.dev]; t.inc == x.inc && d != nil && d.last >= x.next {
+					x.cur, x.off = t, d.firstOff
+					break
+				}
+			}
+			if x.cur == nil {
+				return Record{}, false
+			}
 			continue
 		}
+		body, n, err := x.rd.at(s, x.off)
+		if err != nil {
+			// Damage: known ones were counted at open; step over it.
+			next := int64(-1)
+			if !errors.Is(err, errEnd) {
+				next = findRecord(&x.rd, s, x.off+1, s.end)
+			}
+			if !s.holes {
+				o.stats.Dropped[LostUnreadable]++
+				o.stateDirt = true
+			}
+			if next < 0 {
+				x.off = s.end
+			} else {
+				x.off = next
+			}
+			continue
+		}
+		rec, err := decodeRaw(body)
+		if err != nil || rec.dict {
+			x.off += n
+			continue
+		}
+		dev, ok := rec.deviceOf(s.dicts)
+		if !ok || string(dev) != x.dev || rec.seq < x.next {
+			x.off += n
+			continue
+		}
+		if rec.seq > x.visible {
+			return Record{}, false // written, not yet durable
+		}
+		x.off += n
+		x.next = rec.seq + 1
+		js, err := rec.envelope(s.dicts, make([]byte, 0, rec.size(s.dicts)))
+		if err != nil {
+			if !s.holes {
+				o.stats.Dropped[LostUnreadable]++
+				o.stateDirt = true
+			}
+			continue
+		}
+		return Record{Device: x.dev, Incarnation: x.inc, Seq: rec.seq, Class: rec.class, Taken: time.UnixMilli(int64(rec.taken)), JSON: js}, true
+	}
+}
+
+// Ack marks every record of device in incarnation inc up to seq delivered.
+// The publisher acks a device's records in order.
+func (o *Outbox) Ack(inc, device string, seq uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	x := o.streams[streamKey{inc, device}]
+	if x == nil || seq <= x.acked {
+		return
+	}
+	x.acked = seq
+	o.acksDirt = true
+	if x.trimAt == 0 || seq >= x.trimAt {
+		o.trim()
+		// The next ack worth a look: the end of this stream's oldest sealed
+		// segment not yet delivered (acks come at 20,000/s in a drain).
+		x.trimAt = math.MaxUint64
+		for _, s := range o.segs {
+			if d := s.devs[x.dev]; s.sealed && s.inc == x.inc && d != nil && d.last > x.acked {
+				x.trimAt = d.last
+				break
+			}
+		}
+	}
+}
+
+// sealed takes a segment out of appends; streams look again at what may be
+// freed.
+func (o *Outbox) seal(s *segment) {
+	s.sealed, s.dictIdx = true, nil
+	for _, x := range o.order {
+		x.trimAt = 0
+	}
+}
+
+// trim deletes delivered segments beyond the retention budget; none are
+// retained when the filesystem is short of space (the disk is the box's,
+// not the outbox's).
+func (o *Outbox) trim() {
+	var retained int64
+	budget := int64(-1)
+	for i := len(o.segs) - 1; i >= 0; i-- {
+		s := o.segs[i]
+		if !s.sealed || o.touched[s] || o.syncing[s] || !o.delivered(s) {
+			continue
+		}
+		if budget < 0 {
+			budget = o.opts.RetainBytes
+			var fs syscall.Statfs_t
+			if syscall.Statfs(o.dir, &fs) == nil && int64(fs.Bavail)*fs.Bsize < 4*o.opts.RetainBytes {
+				budget = 0
+			}
+		}
 		retained += s.cap
-		if retained > o.opts.RetainBytes && !o.touched[s] && !o.syncing[s] {
+		if retained > budget {
 			if o.deleteSegment(s) != nil {
 				return
 			}
@@ -774,42 +1328,69 @@ func (o *Outbox) trim() {
 func (o *Outbox) Rewind() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for _, d := range o.devs {
-		d.next = d.acked + 1
+	for _, x := range o.order {
+		if x.next != x.acked+1 {
+			x.next, x.cur = x.acked+1, nil
+		}
 	}
 	close(o.wake)
 	o.wake = make(chan struct{})
 }
 
-// Resend makes the reader deliver device's records again from seq from
-// (the hub saw a gap). It returns the ranges in [from, last taken] that the
-// outbox no longer holds (dropped, or delivered and deleted), at most 32.
-func (o *Outbox) Resend(device string, from uint64) (missing [][2]uint64, err error) {
+// Resend makes the reader deliver device's records of incarnation inc (""
+// for the current one) again from seq from (the hub saw a gap). It returns
+// the ranges in [from, last taken] that the outbox no longer holds (dropped,
+// lost, or delivered and deleted), at most 32.
+func (o *Outbox) Resend(inc, device string, from uint64) (missing [][2]uint64, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	d := o.devs[device]
-	if d == nil {
-		return nil, fmt.Errorf("outbox: no device %q", device)
+	if inc == "" {
+		inc = o.inc.ID
 	}
-	if from == 0 {
-		from = 1
+	x := o.streams[streamKey{inc, device}]
+	if x == nil {
+		return nil, fmt.Errorf("outbox: no device %q in incarnation %q", device, inc)
 	}
-	if from > d.seq {
+	from = max(from, 1)
+	if from > x.seq {
 		return nil, nil
 	}
-	if from < d.next {
-		d.next = from
-	}
 	want := from
-	i, _ := slices.BinarySearchFunc(d.entries, from, func(e entry, s uint64) int { return cmp.Compare(e.seq, s) })
-	for ; i < len(d.entries) && len(missing) < 32; i++ {
-		if s := d.entries[i].seq; s > want {
-			missing = append(missing, [2]uint64{want, s - 1})
+	var r reader
+	for _, s := range o.segs {
+		d := s.devs[device]
+		if s.inc != inc || d == nil || d.last < from {
+			continue
 		}
-		want = d.entries[i].seq + 1
+		for off := d.firstOff; off < s.end && len(missing) < 32; {
+			body, n, err := r.at(s, off)
+			if err != nil {
+				next := findRecord(&r, s, off+1, s.end)
+				if next < 0 {
+					break
+				}
+				off = next
+				continue
+			}
+			off += n
+			rec, err := decodeRaw(body)
+			if err != nil || rec.dict || rec.seq < want {
+				continue
+			}
+			if dev, ok := rec.deviceOf(s.dicts); !ok || string(dev) != device {
+				continue
+			}
+			if rec.seq > want {
+				missing = append(missing, [2]uint64{want, rec.seq - 1})
+			}
+			want = rec.seq + 1
+		}
 	}
-	if want <= d.seq && len(missing) < 32 && (len(d.entries) == 0 || d.entries[len(d.entries)-1].seq < want) {
-		missing = append(missing, [2]uint64{want, d.seq})
+	if want <= x.seq && len(missing) < 32 {
+		missing = append(missing, [2]uint64{want, x.seq})
+	}
+	if from < x.next {
+		x.next, x.cur = from, nil
 	}
 	close(o.wake)
 	o.wake = make(chan struct{})
@@ -823,38 +1404,55 @@ func (o *Outbox) Stats() Stats {
 	s := o.stats
 	s.Dropped = map[string]int64{}
 	maps(s.Dropped, o.stats.Dropped)
+	s.Incarnation, s.IncarnationSince, s.IncarnationReason = o.inc.ID, o.inc.Since, o.inc.Reason
+	s.Segments, s.DiskBytes = len(o.segs), o.diskBytes()
+	for _, seg := range o.segs {
+		for dev, d := range seg.devs {
+			x := o.streams[streamKey{seg.inc, dev}]
+			switch {
+			case x == nil || x.acked < d.first:
+				s.Records += int64(d.count)
+				s.Bytes += d.bytes
+			case x.acked < d.last:
+				// Part delivered: a device's records in a segment are
+				// consecutive but for drops, so this is close.
+				frac := float64(d.last-x.acked) / float64(d.last-d.first+1)
+				s.Records += int64(frac*float64(d.count) + 0.5)
+				s.Bytes += int64(frac * float64(d.bytes))
+			}
+		}
+	}
 	return s
 }
 
 // Depth is the number of bytes not yet acknowledged.
-func (o *Outbox) Depth() int64 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.stats.Bytes
-}
+func (o *Outbox) Depth() int64 { return o.Stats().Bytes }
 
-// LastSeq is the highest sequence number taken for device.
+// LastSeq is the highest sequence number of the current incarnation taken
+// for device.
 func (o *Outbox) LastSeq(device string) uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if d := o.devs[device]; d != nil {
-		return d.seq
+	if x := o.streams[streamKey{o.inc.ID, device}]; x != nil {
+		return x.seq
 	}
-	return 0
+	return o.stateSeq[device]
 }
 
-// Acked is the highest sequence number of device the hub acknowledged.
+// Acked is the highest sequence number of device in the current
+// incarnation the hub acknowledged.
 func (o *Outbox) Acked(device string) uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if d := o.devs[device]; d != nil {
-		return d.acked
+	if x := o.streams[streamKey{o.inc.ID, device}]; x != nil {
+		return x.acked
 	}
 	return 0
 }
 
 // ackLoop saves acknowledgements at most once a second, without fsync: the
-// SD card sees one page per interval instead of one per reading.
+// SD card sees one page per interval instead of one per reading. Loss
+// counters not yet saved go to state.json then too.
 func (o *Outbox) ackLoop() {
 	defer close(o.ackDone)
 	t := time.NewTicker(time.Second)
@@ -866,6 +1464,10 @@ func (o *Outbox) ackLoop() {
 		case <-t.C:
 			o.mu.Lock()
 			o.saveAcks()
+			if o.stateDirt {
+				o.saveState()
+			}
+			o.trim() // retention may have waited for a busy segment
 			o.mu.Unlock()
 		}
 	}
@@ -875,9 +1477,12 @@ func (o *Outbox) saveAcks() {
 	if !o.acksDirt || o.ackFile == nil {
 		return
 	}
-	acks := map[string]uint64{}
-	for name, d := range o.devs {
-		acks[name] = d.acked
+	acks := map[string]map[string]uint64{}
+	for k, x := range o.streams {
+		if acks[k.inc] == nil {
+			acks[k.inc] = map[string]uint64{}
+		}
+		acks[k.inc][k.dev] = x.acked
 	}
 	b, _ := json.Marshal(acks)
 	if _, err := o.ackFile.WriteAt(b, 0); err == nil {
@@ -905,6 +1510,9 @@ func (o *Outbox) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.saveAcks()
+	if o.stateDirt {
+		o.saveState()
+	}
 	return o.closeFiles()
 }
 
@@ -921,53 +1529,6 @@ func (o *Outbox) closeFiles() error {
 		}
 	}
 	return err
-}
-
-var errEnd = errors.New("end of data")
-
-// readAt reads the record at off; errEnd means a zero header (no more data).
-func readAt(f *os.File, off, limit int64) (Record, int64, error) {
-	var h [headerLen]byte
-	if off+headerLen > limit {
-		return Record{}, 0, errEnd
-	}
-	if _, err := f.ReadAt(h[:], off); err != nil {
-		return Record{}, 0, err
-	}
-	n := int64(binary.LittleEndian.Uint32(h[0:]))
-	if n == 0 && binary.LittleEndian.Uint32(h[4:]) == 0 {
-		return Record{}, 0, errEnd
-	}
-	if n < 18 || n > maxRecord || off+headerLen+n > limit {
-		return Record{}, 0, fmt.Errorf("outbox: bad record length %d at %d", n, off)
-	}
-	body := make([]byte, n)
-	if _, err := f.ReadAt(body, off+headerLen); err != nil {
-		return Record{}, 0, err
-	}
-	rec, err := decodeBody(body)
-	if err != nil || crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(h[4:]) {
-		return Record{}, 0, fmt.Errorf("outbox: bad record at %d", off)
-	}
-	return rec, headerLen + n, nil
-}
-
-func decodeBody(body []byte) (Record, error) {
-	if len(body) < 2 {
-		return Record{}, errors.New("short")
-	}
-	dl := int(body[1])
-	if 2+dl+16 > len(body) || dl == 0 {
-		return Record{}, errors.New("short")
-	}
-	p := 2 + dl
-	return Record{
-		Class:  Class(body[0]),
-		Device: string(body[2:p]),
-		Seq:    binary.BigEndian.Uint64(body[p:]),
-		Taken:  time.UnixMilli(int64(binary.BigEndian.Uint64(body[p+8:]))),
-		JSON:   body[p+16:],
-	}, nil
 }
 
 func writeSync(path string, b []byte) error {
@@ -993,4 +1554,92 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// legacyState is the state.json of an edged before incarnations.
+type legacyState struct {
+	Seq     map[string]uint64 `json:"seq"`
+	Acked   map[string]uint64 `json:"acked"`
+	Dropped map[string]int64  `json:"dropped"`
+	Refused int64             `json:"refused"`
+}
+
+func (l legacyState) upgrade() stateFile {
+	return stateFile{
+		Past: map[string]map[string]uint64{"": l.Seq}, Acked: map[string]map[string]uint64{"": l.Acked},
+		Dropped: l.Dropped, Refused: l.Refused,
+	}
+}
+
+// upgradeSegment rewrites a segment of an edged before incarnations (u32
+// length, u32 CRC-32C, body: class, u8 len, device, u64 seq, i64 taken ms,
+// envelope) in this format, its readings under the empty incarnation (they
+// are v1 envelopes), and reports whether it did. A torn tail ends the data,
+// as it did then.
+func (o *Outbox) upgradeSegment(f *os.File, name string, size int64) bool {
+	if size > 1<<30 {
+		return false
+	}
+	old := make([]byte, size)
+	if _, err := f.ReadAt(old, 0); err != nil {
+		return false
+	}
+	seg := &segment{num: 0, devs: map[string]*segDev{}, dictIdx: map[string]uint64{}, end: dataStart}
+	out := make([]byte, dataStart)
+	for off := 0; off+8 <= len(old); {
+		n := int(binary.LittleEndian.Uint32(old[off:]))
+		if n < 18 || n > maxRecord || off+8+n > len(old) {
+			break
+		}
+		body := old[off+8 : off+8+n]
+		if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(old[off+4:]) {
+			break
+		}
+		dl := int(body[1])
+		if dl == 0 || 2+dl+16 > len(body) || body[0] > byte(Routine) {
+			break
+		}
+		dev := string(body[2 : 2+dl])
+		seq := binary.BigEndian.Uint64(body[2+dl:])
+		taken := int64(binary.BigEndian.Uint64(body[2+dl+8:]))
+		rec, dicts := o.encode(seg, Class(body[0]), dev, seq, taken, body[2+dl+16:])
+		for _, d := range dicts {
+			seg.dicts = append(seg.dicts, d)
+			seg.dictIdx[string(d)] = uint64(len(seg.dicts))
+			seg.dictBytes += len(d)
+		}
+		seg.note(dev, seq, int64(len(out)), int64(len(rec)), Class(body[0]))
+		out = append(out, rec...)
+		off += 8 + n
+	}
+	if seg.records == 0 {
+		return false
+	}
+	seg.end = int64(len(out))
+	copy(out, seg.slot())
+	tmp := name + ".tmp"
+	if writeSync(tmp, out) != nil || os.Rename(tmp, name) != nil {
+		os.Remove(tmp)
+		return false
+	}
+	syncDir(o.dir)
+	return true
+}
+
+// allZero reports whether a file holds only zeros.
+func allZero(f *os.File, size int64) bool {
+	buf := make([]byte, readChunk)
+	for off := int64(0); off < size; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return false
+			}
+		}
+		if err != nil || n == 0 {
+			return err == nil || errors.Is(err, io.EOF)
+		}
+		off += int64(n)
+	}
+	return true
 }

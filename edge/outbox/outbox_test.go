@@ -61,7 +61,7 @@ func TestReopenKeepsSequenceAndUnacked(t *testing.T) {
 		if r.Device != "reader1" || r.Seq != want {
 			t.Fatalf("got %s/%d want reader1/%d", r.Device, r.Seq, want)
 		}
-		o.Ack(r.Device, r.Seq)
+		o.Ack(r.Incarnation, r.Device, r.Seq)
 	}
 	o.Close()
 
@@ -85,36 +85,51 @@ func TestReopenKeepsSequenceAndUnacked(t *testing.T) {
 	}
 }
 
+// dataEnd is the offset where the last segment's records end.
+func dataEnd(t *testing.T, dir string) (string, int64) {
+	t.Helper()
+	segs, _ := filepath.Glob(filepath.Join(dir, "seg-*.log"))
+	name := segs[len(segs)-1]
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	sc, err := scanFile(f, fi.Size(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name, sc.end
+}
+
 func TestTornTailIsCut(t *testing.T) {
 	dir := t.TempDir()
 	o, _ := Open(dir, Options{SegmentBytes: 64 << 10})
+	inc := o.Incarnation()
 	appendN(t, o, "reader1", Protected, 3, 10)
 	o.Close()
-	segs, _ := filepath.Glob(filepath.Join(dir, "seg-*.log"))
-	f, _ := os.OpenFile(segs[len(segs)-1], os.O_RDWR, 0)
-	// A record header promising 200 bytes followed by only a few: a power cut mid-write.
-	var end int64
-	for {
-		_, n, err := readAt(f, end, 64<<10)
-		if err != nil {
-			break
-		}
-		end += n
-	}
-	f.WriteAt([]byte{200, 0, 0, 0, 1, 2, 3, 4, 'x', 'y'}, end)
+	// A record header promising 200 bytes followed by only a few: a power
+	// cut mid-write, after the last commit.
+	name, end := dataEnd(t, dir)
+	f, _ := os.OpenFile(name, os.O_RDWR, 0)
+	f.WriteAt([]byte{200, 0, 0, recMagic, 1, 2, 3, 4, 'x', 'y'}, end)
 	f.Close()
 
 	o, err := Open(dir, Options{SegmentBytes: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer o.Close()
 	if o.Stats().TornBytes == 0 {
 		t.Fatal("torn tail not reported")
+	}
+	if o.Incarnation() != inc {
+		t.Fatal("a torn tail past the last commit started a new incarnation")
 	}
 	appendN(t, o, "reader1", Protected, 1, 10)
 	o.Close()
 	o, _ = Open(dir, Options{SegmentBytes: 64 << 10})
+	defer o.Close()
 	var seqs []uint64
 	for range 4 {
 		seqs = append(seqs, next(t, o).Seq)
@@ -123,6 +138,9 @@ func TestTornTailIsCut(t *testing.T) {
 		t.Fatalf("records after torn-tail recovery: %v", seqs)
 	}
 	nothingReady(t, o)
+	if st := o.Stats(); st.Dropped[LostCorrupt] != 0 || o.Incarnation() != inc {
+		t.Fatalf("torn tail counted as loss or new incarnation: %+v", st)
+	}
 }
 
 func TestFullPolicyDropsRoutineOldestFirstNeverProtected(t *testing.T) {
@@ -213,9 +231,9 @@ func TestResendReportsMissing(t *testing.T) {
 	// Deliver all, so delivered segments are deleted beyond the retention budget.
 	for range 300 {
 		r := next(t, o)
-		o.Ack(r.Device, r.Seq)
+		o.Ack(r.Incarnation, r.Device, r.Seq)
 	}
-	missing, err := o.Resend("thermo1", 1)
+	missing, err := o.Resend("", "thermo1", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +244,7 @@ func TestResendReportsMissing(t *testing.T) {
 	if r := next(t, o); r.Seq != first {
 		t.Fatalf("resend starts at %d, want %d (first retained)", r.Seq, first)
 	}
-	if m, _ := o.Resend("thermo1", 301); m != nil {
+	if m, _ := o.Resend("", "thermo1", 301); m != nil {
 		t.Fatalf("resend past the end: %v", m)
 	}
 }
