@@ -287,6 +287,7 @@ type guardedListener struct {
 	tlsConfig   *tls.Config
 	guard       Guard
 	counts      *refusals
+	log         *slog.Logger // the broker's, given at Init
 
 	ln   net.Listener
 	mu   sync.Mutex
@@ -309,7 +310,8 @@ func (l *guardedListener) Address() string {
 	return l.address
 }
 
-func (l *guardedListener) Init(*slog.Logger) error {
+func (l *guardedListener) Init(log *slog.Logger) error {
+	l.log = log
 	ln, err := net.Listen("tcp", l.address)
 	if err != nil {
 		return err
@@ -336,6 +338,10 @@ func (l *guardedListener) Serve(establish listeners.EstablishFn) {
 			err := establish(l.id, conn)
 			if l.forget(conn) && isTimeout(err) {
 				l.counts.add("connect_timeout")
+			}
+			if err != nil && l.log != nil {
+				// What mochi's own listener logs, with a message of its own.
+				l.log.Warn("broker connection ended: "+err.Error(), "remote", conn.RemoteAddr().String())
 			}
 		}()
 	}

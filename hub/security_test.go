@@ -96,14 +96,14 @@ type clientOpts struct {
 func connect(t *testing.T, o clientOpts) (paho.Client, error) {
 	t.Helper()
 	opts := paho.NewClientOptions().AddBroker(o.url).SetClientID(o.id).SetUsername(o.user).SetPassword(o.pw).
-		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).SetCleanSession(true).
-		SetProtocolVersion(4) // no fallback to 3.1: one refusal per attempt
+		SetAutoReconnect(false).SetConnectTimeout(20 * time.Second).SetCleanSession(true). // a loaded CI machine: bcrypt at full cost under -race
+		SetProtocolVersion(4)                                                              // no fallback to 3.1: one refusal per attempt
 	if o.tls != nil {
 		opts.SetTLSConfig(o.tls)
 	}
 	c := paho.NewClient(opts)
 	tok := c.Connect()
-	if !tok.WaitTimeout(10 * time.Second) {
+	if !tok.WaitTimeout(30 * time.Second) {
 		return nil, fmt.Errorf("connect timed out")
 	}
 	if tok.Error() != nil {
