@@ -195,3 +195,13 @@ func (g *gapTracker) reply(box string, body []byte) {
 	d.advance()
 	g.hub.store.saveContig(box, device, d.contig)
 }
+
+// contiguousOf is a device's contiguous mark (tests, box health).
+func (g *gapTracker) contiguousOf(box, incarnation, device string) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if d := g.devs[devKey{box, device}]; d != nil {
+		return d.contig
+	}
+	return 0
+}

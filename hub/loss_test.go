@@ -1,0 +1,265 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kordon/kordon/drivers/passport/mrz"
+	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/reading"
+)
+
+// Tests for the ways the hub lost data (each failed before its fix).
+
+// logWatch is a slog handler that signals when a message containing a
+// given text is logged: tests wait on the hub's own account of an event.
+type logWatch struct {
+	mu    sync.Mutex
+	waits map[string]chan struct{}
+}
+
+func newLogWatch() *logWatch { return &logWatch{waits: map[string]chan struct{}{}} }
+
+func (w *logWatch) on(text string) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ch := make(chan struct{})
+	w.waits[text] = ch
+	return ch
+}
+
+func (w *logWatch) Enabled(context.Context, slog.Level) bool { return true }
+func (w *logWatch) WithAttrs([]slog.Attr) slog.Handler       { return w }
+func (w *logWatch) WithGroup(string) slog.Handler            { return w }
+func (w *logWatch) Handle(_ context.Context, r slog.Record) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for text, ch := range w.waits {
+		if strings.Contains(r.Message, text) {
+			close(ch)
+			delete(w.waits, text)
+		}
+	}
+	return nil
+}
+
+func lossHub(t *testing.T, lw *logWatch) *Hub {
+	t.Helper()
+	if lw == nil {
+		lw = newLogWatch()
+	}
+	hb, _ := bcrypt.GenerateFromPassword([]byte("pw1"), bcrypt.MinCost)
+	cfg := &Config{Crossing: testCrossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
+		Boxes: []BoxCreds{{Box: "booth1", PasswordHash: string(hb)}}}
+	h, err := New(cfg, slog.New(lw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func boxClient(t *testing.T, h *Hub) paho.Client {
+	t.Helper()
+	c, err := connect(t, clientOpts{url: "tcp://" + h.MQTTAddr(), id: "kordon-" + testCrossing + "-booth1", user: "booth1", pw: "pw1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func mustPublish(t *testing.T, c paho.Client, topic string, body []byte) {
+	t.Helper()
+	tok := c.Publish(topic, 1, false, body)
+	if !tok.WaitTimeout(20 * time.Second) {
+		t.Fatal("no PUBACK")
+	}
+	if tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+}
+
+// badDocument is a document reading whose check digit fails: the default
+// rule document-check-failed raises an alert for it.
+func badDocument(t *testing.T, incarnation string, seq uint64) []byte {
+	t.Helper()
+	doc, err := mrz.Parse([]string{"P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C37UTO7408122F1204159ZE184226B<<<<<10"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reading.Reading{Crossing: testCrossing, Box: "booth1", Device: "reader1", Driver: "mrz", Incarnation: incarnation, Seq: seq,
+		Origin: time.Now(), Clock: reading.ClockSynced, Quality: reading.Quality{Status: reading.OK}, Payload: doc}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func countRows(t *testing.T, h *Hub, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := h.store.db.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestAlertSurvivesFailedAlertInsert: the alert insert fails once (a
+// trigger refuses it); the box gets no PUBACK and sends the reading again;
+// the resend must raise the alert. Before, the reading was stored alone,
+// the resend was a duplicate and the alert never existed.
+func TestAlertSurvivesFailedAlertInsert(t *testing.T) {
+	lw := newLogWatch()
+	h := lossHub(t, lw)
+	if _, err := h.store.db.Exec(`CREATE TRIGGER fail_alert BEFORE INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
+		t.Fatal(err)
+	}
+	failed := lw.on("box will resend")
+	body := badDocument(t, "", 1)
+	topic := contract.Readings(testCrossing, "booth1", "reader1")
+	c := boxClient(t, h)
+	c.Publish(topic, 1, false, body) // not acknowledged: the hub refuses it
+	select {
+	case <-failed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the hub never reported the failed store")
+	}
+	c.Disconnect(0)
+	if _, err := h.store.db.Exec(`DROP TRIGGER fail_alert`); err != nil {
+		t.Fatal(err)
+	}
+	// The box sends it again on a new session, as edged does.
+	mustPublish(t, boxClient(t, h), topic, body)
+	if n := countRows(t, h, `SELECT COUNT(*) FROM alerts WHERE rule = 'document-check-failed'`); n != 1 {
+		t.Fatalf("%d document-check-failed alerts after the resend, want 1", n)
+	}
+	if n := countRows(t, h, `SELECT COUNT(*) FROM readings`); n != 1 {
+		t.Fatalf("%d readings stored, want 1", n)
+	}
+}
+
+// TestReprovisionedBoxStoredAndAlerted: a box whose state was erased
+// starts its sequence again at 1 under a new incarnation; its readings are
+// new readings, not duplicates of the old life's.
+func TestReprovisionedBoxStoredAndAlerted(t *testing.T) {
+	h := lossHub(t, nil)
+	c := boxClient(t, h)
+	topic := contract.Readings(testCrossing, "booth1", "reader1")
+	for _, inc := range []string{"aaaaaaaa11111111", "bbbbbbbb22222222"} {
+		for seq := uint64(1); seq <= 3; seq++ {
+			mustPublish(t, c, topic, badDocument(t, inc, seq))
+		}
+	}
+	if n := countRows(t, h, `SELECT COUNT(*) FROM readings`); n != 6 {
+		t.Fatalf("%d readings stored from two lives of 3, want 6", n)
+	}
+	if n := countRows(t, h, `SELECT COUNT(*) FROM alerts WHERE rule = 'document-check-failed'`); n != 6 {
+		t.Fatalf("%d alerts, want 6", n)
+	}
+	if n := countRows(t, h, `SELECT COUNT(*) FROM incarnations WHERE box = 'booth1'`); n != 2 {
+		t.Fatalf("%d incarnations recorded, want 2", n)
+	}
+	if m := scrape(t, h); !strings.Contains(m, `kordon_hub_box_incarnations_total{box="booth1"} 2`) {
+		t.Fatalf("incarnations not in /metrics:\n%s", m)
+	}
+}
+
+// TestV1AndV2ReadingsOfOneDeviceBothKept: during an upgrade a box sends v1
+// readings, then v2 ones starting again at 1; none is a duplicate.
+func TestV1AndV2ReadingsOfOneDeviceBothKept(t *testing.T) {
+	h := lossHub(t, nil)
+	c := boxClient(t, h)
+	topic := contract.Readings(testCrossing, "booth1", "reader1")
+	mustPublish(t, c, topic, badDocument(t, "", 1))
+	mustPublish(t, c, topic, badDocument(t, "", 1)) // a redelivery
+	mustPublish(t, c, topic, badDocument(t, "cccccccc33333333", 1))
+	if n := countRows(t, h, `SELECT COUNT(*) FROM readings`); n != 2 {
+		t.Fatalf("%d readings, want 2 (v1 seq 1 once, v2 seq 1)", n)
+	}
+	if got := h.Counters().Duplicates; got != 1 {
+		t.Fatalf("%d duplicates, want 1", got)
+	}
+}
+
+// TestRefusedReadingIsAccountedFor: a reading the schema refuses (a reason
+// over 512 bytes) is recorded as refused, and its number is not asked for
+// again. Before, the hub asked for it every 3 s for ever.
+func TestRefusedReadingIsAccountedFor(t *testing.T) {
+	h := lossHub(t, nil)
+	c := boxClient(t, h)
+	topic := contract.Readings(testCrossing, "booth1", "reader1")
+	mustPublish(t, c, topic, specimen(t, "booth1", "reader1", 1))
+	var m map[string]any
+	json.Unmarshal(specimen(t, "booth1", "reader1", 2), &m)
+	m["quality"] = map[string]any{"status": "bad", "reason": strings.Repeat("x", 600)}
+	bad, _ := json.Marshal(m)
+	mustPublish(t, c, topic, bad)
+	mustPublish(t, c, topic, specimen(t, "booth1", "reader1", 3))
+	waitFor(t, "sequence contiguous to 3", func() bool { return h.gaps.contiguousOf("booth1", "", "reader1") == 3 })
+	if got := h.gaps.requests.Load(); got != 0 {
+		t.Fatalf("%d resend requests for a refused reading, want 0", got)
+	}
+	var reason string
+	var size int
+	if err := h.store.db.QueryRow(`SELECT reason, size FROM refused WHERE box='booth1' AND device='reader1' AND seq=2`).Scan(&reason, &size); err != nil {
+		t.Fatalf("refused reading not recorded: %v", err)
+	}
+	if reason != "schema" || size != len(bad) {
+		t.Fatalf("refused record %q %d, want schema %d", reason, size, len(bad))
+	}
+	if m := scrape(t, h); !strings.Contains(m, `kordon_hub_readings_refused_total{box="booth1",reason="schema"} 1`) {
+		t.Fatalf("refused reading not in /metrics:\n%s", m)
+	}
+}
+
+// TestPersonalFromSchemaNotSender: a document reading sent without its
+// "personal" list must not show the number or the name on any open surface.
+func TestPersonalFromSchemaNotSender(t *testing.T) {
+	h := lossHub(t, nil)
+	live, cancel := h.live.subscribe()
+	defer cancel()
+	c := boxClient(t, h)
+	var m map[string]any
+	json.Unmarshal(specimen(t, "booth1", "reader1", 1), &m)
+	delete(m, "personal")
+	body, _ := json.Marshal(m)
+	mustPublish(t, c, contract.Readings(testCrossing, "booth1", "reader1"), body)
+	leaks := func(where string, b []byte) {
+		t.Helper()
+		for _, s := range []string{"L898902C3", "ERIKSSON", "740812"} {
+			if strings.Contains(string(b), s) {
+				t.Errorf("%s shows %q: %s", where, s, b)
+			}
+		}
+	}
+	for e := range live {
+		if e.Name == "reading" {
+			leaks("live event", e.Data)
+			break
+		}
+	}
+	resp, err := http.Get("http://" + h.HTTPAddr() + "/api/readings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "reader1") {
+		t.Fatalf("/api/readings has no reading: %s", b)
+	}
+	leaks("/api/readings", b)
+}
