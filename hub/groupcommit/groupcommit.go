@@ -1,0 +1,234 @@
+// Package groupcommit writes the jobs of many callers in one SQLite
+// transaction: one commit (one fsync) for a batch instead of one per job.
+// Each caller waits until the transaction holding its job has committed,
+// so an acknowledgement given after Do returns is an acknowledgement of
+// data on disk.
+//
+// database/sql and SQLite give transactions, not batching of concurrent
+// callers, so this small loop is written here.
+package groupcommit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Handler writes jobs and learns what became of a batch. Its methods are
+// called from the committer's one goroutine, in batch order.
+type Handler[J any] interface {
+	// Apply writes one job inside the batch's transaction, under a
+	// savepoint of its own: an error undoes this job alone, and Do returns
+	// that error to the job's caller.
+	Apply(tx *sql.Tx, job J) error
+	// Committed is called after the transaction committed, with the jobs
+	// it holds, before their callers are released.
+	Committed(jobs []J)
+	// Aborted is called when the transaction as a whole failed: none of
+	// the jobs is stored and each caller gets err.
+	Aborted(jobs []J, err error)
+}
+
+// Options bound a batch.
+type Options struct {
+	// MaxBatch is the most jobs one transaction holds (default 256).
+	MaxBatch int
+	// MaxWait is how long the first job of a batch may wait for more before
+	// the transaction starts (default 0: a batch is whatever queued while
+	// the previous one committed, so a lone job is not delayed).
+	MaxWait time.Duration
+}
+
+// ErrClosed is returned by Do after Close.
+var ErrClosed = errors.New("groupcommit: closed")
+
+// Committer batches jobs into transactions.
+type Committer[J any] struct {
+	db   *sql.DB
+	h    Handler[J]
+	opt  Options
+	in   chan *pending[J]
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+type pending[J any] struct {
+	job  J
+	err  error
+	done chan struct{}
+}
+
+// New starts a committer on db (which should allow one connection: SQLite
+// has one writer).
+func New[J any](db *sql.DB, h Handler[J], opt Options) *Committer[J] {
+	if opt.MaxBatch <= 0 {
+		opt.MaxBatch = 256
+	}
+	c := &Committer[J]{db: db, h: h, opt: opt, in: make(chan *pending[J], opt.MaxBatch*4), quit: make(chan struct{}), done: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+// Do queues a job and waits until its transaction committed (nil), or the
+// job or its transaction failed.
+func (c *Committer[J]) Do(job J) error {
+	p := &pending[J]{job: job, done: make(chan struct{})}
+	select {
+	case c.in <- p:
+	case <-c.quit:
+		return ErrClosed
+	}
+	select {
+	case <-p.done:
+		return p.err
+	case <-c.done:
+		// Close drains what was queued; a job caught after that is not stored.
+		select {
+		case <-p.done:
+			return p.err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+// Close commits what is queued and stops.
+func (c *Committer[J]) Close() {
+	c.once.Do(func() { close(c.quit) })
+	<-c.done
+}
+
+func (c *Committer[J]) run() {
+	defer close(c.done)
+	batch := make([]*pending[J], 0, c.opt.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-c.in:
+			batch = append(batch, p)
+		case <-c.quit:
+			c.drain()
+			return
+		}
+		batch = c.fill(batch)
+		c.commit(batch)
+	}
+}
+
+// fill adds whatever is queued, waiting up to MaxWait for more.
+func (c *Committer[J]) fill(batch []*pending[J]) []*pending[J] {
+	var deadline <-chan time.Time
+	if c.opt.MaxWait > 0 {
+		t := time.NewTimer(c.opt.MaxWait)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for len(batch) < c.opt.MaxBatch {
+		select {
+		case p := <-c.in:
+			batch = append(batch, p)
+			continue
+		default:
+		}
+		if deadline == nil {
+			return batch
+		}
+		select {
+		case p := <-c.in:
+			batch = append(batch, p)
+		case <-deadline:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain commits what was queued before Close.
+func (c *Committer[J]) drain() {
+	for {
+		batch := c.fill(nil)
+		if len(batch) == 0 {
+			return
+		}
+		c.commit(batch)
+	}
+}
+
+func (c *Committer[J]) commit(batch []*pending[J]) {
+	applied := make([]J, 0, len(batch))
+	ok := make([]*pending[J], 0, len(batch))
+	fail := func(err error) {
+		for _, p := range ok {
+			p.err = err
+		}
+		c.h.Aborted(applied, err)
+		for _, p := range batch {
+			close(p.done)
+		}
+	}
+	// The batch holds a connection of its own so that a failed COMMIT,
+	// which leaves SQLite's transaction open and database/sql's Tx done,
+	// can still be rolled back before the connection serves anyone else.
+	conn, err := c.db.Conn(context.Background())
+	if err != nil {
+		ok = batch
+		fail(err)
+		return
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(context.Background(), nil)
+	if err != nil {
+		ok = batch
+		fail(err)
+		return
+	}
+	for _, p := range batch {
+		var broken error
+		if p.err, broken = c.apply(tx, p.job); broken != nil {
+			// The savepoint could not be undone or released: nothing of
+			// this transaction can be trusted.
+			tx.Rollback()
+			ok = batch
+			fail(broken)
+			return
+		}
+		if p.err == nil {
+			applied = append(applied, p.job)
+			ok = append(ok, p)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		conn.ExecContext(context.Background(), `ROLLBACK`) // fails harmlessly if SQLite already did
+		fail(fmt.Errorf("commit: %w", err))
+		return
+	}
+	c.h.Committed(applied)
+	for _, p := range batch {
+		close(p.done)
+	}
+}
+
+// apply runs one job under a savepoint, so its failure undoes it alone.
+// broken reports a transaction left in an unknown state.
+func (c *Committer[J]) apply(tx *sql.Tx, job J) (err, broken error) {
+	if _, err := tx.Exec(`SAVEPOINT job`); err != nil {
+		return nil, err
+	}
+	if err := c.h.Apply(tx, job); err != nil {
+		if _, rerr := tx.Exec(`ROLLBACK TO job`); rerr != nil {
+			return err, rerr
+		}
+		if _, rerr := tx.Exec(`RELEASE job`); rerr != nil {
+			return err, rerr
+		}
+		return err, nil
+	}
+	if _, err := tx.Exec(`RELEASE job`); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
