@@ -3,50 +3,43 @@ package hub
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/kordon/kordon/hub/groupcommit"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/reading"
-	"github.com/kordon/kordon/internal/schema"
 )
 
 // ingestHook takes every message a box publishes, inside the broker's
-// publish path (before the PUBACK).
+// publish path. mochi (v2.7.9, server.go processPublish) calls OnPublish
+// on the box's own connection goroutine and writes the PUBACK only after
+// it returns, so waiting here for the reading's transaction to commit is
+// what makes a PUBACK mean "on the hub's disk".
 type ingestHook struct {
 	mqtt.HookBase
-	hub        *Hub
-	validator  *schema.Validator
-	rules      *ruleSet // hot-reloaded (rules.go)
-	maxPayload int
-
-	readings, duplicates, refused, alerts atomic.Int64
-
-	mu     sync.Mutex
-	states map[string][]byte // latest box state / availability by topic
-
-	alertq   chan contract.Alert
-	stopOnce sync.Once
-	quit     chan struct{}
+	parse  *parser
+	rules  *ruleSet
+	watch  func(p *parsed, now time.Time) []contract.Alert
+	commit *groupcommit.Committer[*job]
+	// replies takes a box's answers to commands and resend requests.
+	replies func(box string, body []byte)
+	states  *boxStates
+	count   *counters
+	log     *slog.Logger
 }
 
 func (h *ingestHook) ID() string { return "kordon-ingest" }
 
 func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish }
 
-func (h *ingestHook) Init(any) error {
-	h.alertq = make(chan contract.Alert, 1024)
-	h.quit = make(chan struct{})
-	return nil
-}
-
-// OnPublish validates and stores what a box sends. A malformed or oversized
-// message is acknowledged but dropped and counted (so one bad message cannot
-// jam a box's outbox); a storage failure rejects the packet, so the box
+// OnPublish validates and stores what a box sends. A message the hub
+// refuses is acknowledged, counted, and recorded as refused when it can be
+// named (so one bad message cannot jam a box's outbox, and its number is
+// not asked for again); a storage failure sends no PUBACK, so the box
 // keeps the reading and sends it again.
 func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
@@ -55,103 +48,103 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	t, ok := contract.Parse(pk.TopicName)
 	box := string(cl.Properties.Username)
 	if !ok || t.Box != box {
-		return h.refuse(box, pk.TopicName, "unknown topic")
+		return h.refuse(box, pk, &refusal{reason: "unknown topic"})
 	}
-	if len(pk.Payload) > h.maxPayload {
-		return h.refuse(box, pk.TopicName, "oversized payload")
+	if t.Leaf == "readings" {
+		return h.takeReading(box, t.Device, pk)
 	}
-	if err := h.validator.Validate(pk.Payload); err != nil {
-		h.hub.log.Warn("payload refused: schema", "box", box, "topic", pk.TopicName, "err", redactErr(err))
-		return h.refuse(box, pk.TopicName, "schema")
+	if len(pk.Payload) > h.parse.maxPayload {
+		return h.refuse(box, pk, &refusal{reason: "oversized payload"})
 	}
-	switch {
-	case t.Leaf == "readings":
-		return pk, h.takeReading(box, t, pk.Payload)
-	case t.Leaf == "replies":
-		h.hub.gaps.reply(box, pk.Payload) // answers to resend requests (gaps.go)
-		h.hub.takeReply(box, pk.Payload)  // results of commands (commands.go)
-	case t.Leaf == "availability" || t.Leaf == "state":
-		h.mu.Lock()
-		h.states[pk.TopicName] = append([]byte(nil), pk.Payload...)
-		h.mu.Unlock()
-		h.hub.live.send(event{Name: t.Leaf, Data: pk.Payload})
+	if err := h.parse.validator.Validate(pk.Payload); err != nil {
+		return h.refuse(box, pk, &refusal{reason: "schema", err: err})
+	}
+	switch t.Leaf {
+	case "replies":
+		h.replies(box, pk.Payload)
+	case "availability", "state":
+		if inc := h.states.put(pk.TopicName, t.Leaf, pk.Payload); inc != "" {
+			// A new life announced in the box state: record it with the
+			// readings' incarnations (box health, /metrics).
+			if err := h.commit.Do(&job{kind: jobIncarnation, ref: contract.ReadingRef{Box: box, Incarnation: inc}, received: time.Now()}); err != nil {
+				h.log.Warn("incarnation not recorded", "box", box, "err", err)
+			}
+		}
 	}
 	return pk, nil
 }
 
-func (h *ingestHook) refuse(box, topic, why string) (packets.Packet, error) {
-	h.refused.Add(1)
-	countRefused(why)
-	h.hub.log.Warn("payload refused", "box", box, "topic", topic, "why", why)
+func (h *ingestHook) takeReading(box, device string, pk packets.Packet) (packets.Packet, error) {
+	now := time.Now()
+	p, rf := h.parse.reading(box, device, pk.Payload)
+	if rf != nil {
+		return h.refuse(box, pk, rf)
+	}
+	m := h.rules.match(ruleVars(&p.r, p.payload))
+	j := &job{kind: jobReading, ref: p.ref, received: now, p: p, kindOf: p.r.Kind(), origin: p.r.Origin,
+		quality: string(p.r.Quality.Status), body: p.body, match: m, watch: h.watch(p, now)}
+	if err := h.commit.Do(j); err != nil {
+		h.count.storeFailures.Add(1)
+		h.log.Error("store reading; box will resend", "box", box, "device", device, "seq", p.ref.Seq, "err", err)
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
+}
+
+// refuse acknowledges and drops a message; a reading it can name is
+// recorded as refused first (a failure to record it sends no PUBACK).
+func (h *ingestHook) refuse(box string, pk packets.Packet, rf *refusal) (packets.Packet, error) {
+	h.count.refusedPayload(rf.reason)
+	args := []any{"box", box, "topic", pk.TopicName, "why", rf.reason, "size", len(pk.Payload)}
+	if rf.err != nil {
+		args = append(args, "err", redactErr(rf.err))
+	}
+	h.log.Warn("payload refused", args...)
+	if rf.named {
+		j := &job{kind: jobRefusal, ref: rf.ref, received: time.Now(), reason: rf.reason, size: len(pk.Payload)}
+		if err := h.commit.Do(j); err != nil {
+			h.count.storeFailures.Add(1)
+			h.log.Error("record refused reading; box will resend", "box", box, "err", err)
+			return pk, packets.ErrRejectPacket
+		}
+	}
 	return packets.Packet{}, packets.CodeSuccessIgnore
 }
 
-// takeReading stores a reading once, runs the rules on a new one, and
-// stores the alerts before the box gets its PUBACK.
-func (h *ingestHook) takeReading(box string, t contract.Parsed, body []byte) error {
-	var r reading.Reading
-	if err := json.Unmarshal(body, &r); err != nil {
-		_, err := h.refuse(box, "", "envelope")
-		return err
-	}
-	if r.Box != box || r.Device != t.Device || r.Crossing != h.hub.cfg.Crossing {
-		_, err := h.refuse(box, "", "envelope does not match topic")
-		return err
-	}
-	now := time.Now()
-	added, err := h.hub.store.addReading(&r, body, now)
-	if err != nil {
-		h.hub.log.Error("store reading; box will resend", "box", box, "device", r.Device, "seq", r.Seq, "err", err)
-		return packets.ErrRejectPacket
-	}
-	h.hub.gaps.seen(box, r.Device, r.Seq) // duplicates too: a resend fills holes with them
-	if !added {
-		h.duplicates.Add(1)
-		return nil
-	}
-	h.readings.Add(1)
-	h.hub.live.send(event{Name: "reading", Data: reading.Redacted(body)})
-	payload := r.Payload.(reading.Received).JSON
-	for _, a := range append(evaluate(h.rules, h.hub.cfg.Crossing, &r, payload, now), h.hub.watchlistAlerts(&r, payload, now)...) {
-		if err := h.hub.store.addAlert(a); err != nil {
-			h.hub.log.Error("store alert; box will resend", "rule", a.Rule, "err", err)
-			return packets.ErrRejectPacket
-		}
-		h.alerts.Add(1)
-		h.hub.log.Info("alert", "id", a.ID, "rule", a.Rule, "severity", a.Severity, "box", a.Box, "device", a.Device)
-		select {
-		case h.alertq <- a:
-		default:
-			h.hub.log.Warn("alert publish queue full; alert is stored", "id", a.ID)
-		}
-	}
-	return nil
-}
-
-// publishAlerts sends stored alerts on the alert topic and to the live page.
-func (h *ingestHook) publishAlerts() {
-	for {
-		select {
-		case <-h.quit:
-			return
-		case a := <-h.alertq:
-			js, _ := json.Marshal(a)
-			if err := h.hub.broker.Publish(contract.Alerts(h.hub.cfg.Crossing), js, false, 1); err != nil {
-				h.hub.log.Warn("alert publish", "id", a.ID, "err", err)
-			}
-			h.hub.live.send(event{Name: "alert", Data: js})
-		}
-	}
-}
-
-func (h *ingestHook) stop() { h.stopOnce.Do(func() { close(h.quit) }) }
-
 // snapshot returns the latest state and availability messages.
-func (h *ingestHook) snapshot() [][]byte {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([][]byte, 0, len(h.states))
-	for _, v := range h.states {
+func (h *ingestHook) snapshot() [][]byte { return h.states.snapshot() }
+
+// boxStates keeps the latest retained state and availability of each box.
+type boxStates struct {
+	mu   sync.Mutex
+	msgs map[string][]byte // by topic
+	incs map[string]string // box -> incarnation its state names
+	live func(name string, data []byte)
+}
+
+// put keeps a state or availability message; it returns the incarnation
+// a box state names when it differs from the one it named before.
+func (s *boxStates) put(topic, leaf string, body []byte) (newInc string) {
+	b := append([]byte(nil), body...)
+	s.mu.Lock()
+	s.msgs[topic] = b
+	if leaf == "state" {
+		var st contract.State
+		if json.Unmarshal(b, &st) == nil && st.Incarnation != "" && s.incs[st.Box] != st.Incarnation {
+			s.incs[st.Box] = st.Incarnation
+			newInc = st.Incarnation
+		}
+	}
+	s.mu.Unlock()
+	s.live(leaf, b)
+	return newInc
+}
+
+func (s *boxStates) snapshot() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([][]byte, 0, len(s.msgs))
+	for _, v := range s.msgs {
 		out = append(out, v)
 	}
 	return out

@@ -263,3 +263,16 @@ func TestPersonalFromSchemaNotSender(t *testing.T) {
 	}
 	leaks("/api/readings", b)
 }
+
+// TestAlertIDsDifferAcrossCrossings: the same box, device, seq and rule at
+// two crossings (or in two lives of a box) are two alerts, and the watchlist's
+// ids follow the same derivation.
+func TestAlertIDsDifferAcrossCrossings(t *testing.T) {
+	ref := contract.ReadingRef{Box: "booth-01", Device: "reader1", Seq: 7}
+	a, b := alertID("kordai", "fever", []contract.ReadingRef{ref}), alertID("ak-zhol", "fever", []contract.ReadingRef{ref})
+	ref.Incarnation = "aaaaaaaa11111111"
+	c := alertID("kordai", "fever", []contract.ReadingRef{ref})
+	if a == b || a == c {
+		t.Fatalf("alert ids collide: %s %s %s", a, b, c)
+	}
+}

@@ -1,0 +1,166 @@
+package hub
+
+import (
+	"database/sql"
+	"sync"
+	"time"
+
+	"github.com/kordon/kordon/hub/events"
+	"github.com/kordon/kordon/internal/contract"
+)
+
+// The path of a reading at the hub, in parts:
+//
+//	ingestHook (ingest.go)   the broker's publish hook: topic, size, parse and
+//	                         validate once (parse.go), rules' expressions and
+//	                         the watchlist on the box's own goroutine
+//	groupcommit              one transaction for the jobs of every box
+//	pipeline (this file)     inside it: the reading, the rules' state
+//	                         machine, its alerts and changes, all or none
+//	events.Subscriber        after the commit: live page, alert publishing,
+//	                         gaps, metrics, and whatever else attaches
+//
+// The box's PUBACK is sent when its job's transaction has committed.
+
+type jobKind int
+
+const (
+	jobReading jobKind = iota
+	jobRefusal
+	jobIncarnation // a box state named an incarnation
+)
+
+// job is one message's work in a batch.
+type job struct {
+	kind     jobKind
+	ref      contract.ReadingRef
+	received time.Time
+
+	// readings
+	p       *parsed
+	kindOf  string // the reading's kind
+	origin  time.Time
+	quality string
+	body    []byte
+	match   *matched
+	watch   []contract.Alert // watchlist hits, raised with the reading
+
+	// refusals
+	reason string
+	size   int
+
+	// results, set by Apply
+	added   bool
+	newInc  bool
+	alerts  []contract.Alert
+	changes []events.Change
+	state   *stateTx
+}
+
+// pipeline is groupcommit's handler: what a batch writes, and what is told
+// once it committed.
+type pipeline struct {
+	crossing string
+	rules    *ruleSet
+	subs     events.Subscriber
+	count    *counters
+
+	batch *stateTx        // the rules' state as this batch moves it
+	incs  map[string]bool // box\x00incarnation already recorded
+	mu    sync.Mutex      // guards incs (box states record incarnations too)
+}
+
+func newPipeline(crossing string, rules *ruleSet, subs events.Subscriber, count *counters) *pipeline {
+	return &pipeline{crossing: crossing, rules: rules, subs: subs, count: count, incs: map[string]bool{}}
+}
+
+func (p *pipeline) Apply(tx *sql.Tx, j *job) error {
+	j.added, j.newInc, j.alerts, j.changes, j.state = false, false, nil, nil, nil
+	if j.ref.Incarnation != "" && !p.knownIncarnation(j.ref.Box, j.ref.Incarnation) {
+		added, err := insertIncarnation(tx, j.ref.Box, j.ref.Incarnation, j.received)
+		if err != nil {
+			return err
+		}
+		j.newInc = added
+	}
+	switch j.kind {
+	case jobIncarnation:
+		return nil
+	case jobRefusal:
+		return insertRefusal(tx, j)
+	}
+	added, err := insertReading(tx, j)
+	if err != nil || !added {
+		return err // a duplicate runs no rule: the first delivery did
+	}
+	j.added = true
+	if p.batch == nil {
+		p.batch = p.rules.state.begin()
+	}
+	st := p.batch.begin()
+	alerts, changes := decide(j.match, st, p.crossing, &j.p.r, j.ref, j.received)
+	for _, a := range append(alerts, j.watch...) {
+		seq, err := insertAlert(tx, a)
+		if err != nil {
+			return err
+		}
+		if seq == 0 {
+			continue // raised before: its reading was stored, then removed by retention
+		}
+		j.alerts = append(j.alerts, a)
+		j.changes = append(j.changes, events.Change{Seq: seq, AlertID: a.ID, Action: "raised", Time: a.Raised})
+	}
+	for i := range changes {
+		if err := logAlertChange(tx, &changes[i]); err != nil {
+			return err
+		}
+	}
+	j.changes = append(j.changes, changes...)
+	j.state = st
+	// The job's state moves join the batch's now; they reach the rules'
+	// state only when the batch commits. A failed job returned above, and
+	// its moves were dropped with st.
+	st.commit()
+	return nil
+}
+
+func (p *pipeline) knownIncarnation(box, inc string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.incs[box+"\x00"+inc]
+}
+
+func (p *pipeline) Committed(jobs []*job) {
+	if p.batch != nil {
+		p.batch.commit()
+		p.batch = nil
+	}
+	b := &events.Batch{}
+	for _, j := range jobs {
+		if j.newInc || j.ref.Incarnation != "" {
+			p.mu.Lock()
+			p.incs[j.ref.Box+"\x00"+j.ref.Incarnation] = true
+			p.mu.Unlock()
+		}
+		if j.newInc {
+			b.Incarnations = append(b.Incarnations, events.Incarnation{Box: j.ref.Box, Incarnation: j.ref.Incarnation, First: j.received})
+		}
+		switch {
+		case j.kind == jobRefusal:
+			b.Refused = append(b.Refused, events.Refusal{Ref: j.ref, Reason: j.reason, Size: j.size})
+		case j.kind == jobReading && j.added:
+			b.Readings = append(b.Readings, events.Reading{Ref: j.ref, Kind: j.kindOf, Redacted: j.p.redacted})
+			b.Alerts = append(b.Alerts, j.alerts...)
+			b.Changes = append(b.Changes, j.changes...)
+		case j.kind == jobReading:
+			b.Duplicates = append(b.Duplicates, j.ref)
+		}
+	}
+	p.count.committed(b)
+	p.subs.Committed(b)
+}
+
+func (p *pipeline) Aborted(jobs []*job, err error) {
+	p.batch = nil // nothing of the batch happened, to the rules either
+	p.count.storeFailures.Add(int64(len(jobs)))
+}
