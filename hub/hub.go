@@ -221,6 +221,10 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	}
 	h.commit = groupcommit.New[*job](st.db, pl, groupcommit.Options{MaxBatch: cfg.Ingest.CommitBatch, MaxWait: time.Duration(cfg.Ingest.CommitWait)})
 	h.retention = newPruner(st.db, cfg.Retention, slices.Collect(maps.Keys(schemas)), log.With("part", "retention"))
+	inflight := int(cfg.Limits.MaxInflight)
+	if inflight == 0 {
+		inflight = 64
+	}
 	h.ingest = &ingestHook{
 		parse:  &parser{crossing: cfg.Crossing, validator: val, personal: pf, maxPayload: maxPayload},
 		rules:  rules,
@@ -233,8 +237,15 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		states: &boxStates{msgs: map[string][]byte{}, incs: map[string]string{}, live: func(name string, data []byte) {
 			h.live.send(event{Name: name, Data: data})
 		}},
-		count: h.count,
-		log:   log.With("part", "ingest"),
+		relay: func(topic string, payload []byte) {
+			if s := h.broker.Topics.Subscribers(topic); len(s.Subscriptions)+len(s.Shared)+len(s.InlineSubscriptions) > 0 {
+				h.broker.Publish(topic, payload, false, 1)
+			}
+		},
+		count:    h.count,
+		log:      log.With("part", "ingest"),
+		inflight: inflight,
+		pipes:    map[*mqtt.Client]*boxPipe{},
 	}
 	if err := h.broker.AddHook(h.auth, nil); err != nil {
 		return nil, err

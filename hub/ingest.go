@@ -15,10 +15,16 @@ import (
 )
 
 // ingestHook takes every message a box publishes, inside the broker's
-// publish path. mochi (v2.7.9, server.go processPublish) calls OnPublish
-// on the box's own connection goroutine and writes the PUBACK only after
-// it returns, so waiting here for the reading's transaction to commit is
-// what makes a PUBACK mean "on the hub's disk".
+// publish path. mochi (v2.7.9, server.go processPublish) calls OnPublish on
+// the box's connection goroutine and would write the PUBACK as soon as it
+// returns. A box sends up to its window of readings before the first
+// PUBACK; waiting here for each reading's commit would let one box have a
+// single reading in each transaction, so a backlog would drain at one
+// commit per reading. Instead a reading is queued for the group commit and
+// mochi is told to send nothing (ErrRejectPacket); the PUBACK is written by
+// the box's own acker once the reading's transaction has committed, in the
+// order the box sent its readings. A failed commit sends no PUBACK: the box
+// keeps the reading and sends it again.
 type ingestHook struct {
 	mqtt.HookBase
 	parse  *parser
@@ -27,31 +33,38 @@ type ingestHook struct {
 	commit *groupcommit.Committer[*job]
 	// replies takes a box's answers to commands and resend requests.
 	replies func(box string, body []byte)
-	states  *boxStates
-	count   *counters
-	log     *slog.Logger
+	// relay passes a stored reading on to the broker's subscribers (the
+	// observers), as an acknowledged publish would have been.
+	relay    func(topic string, payload []byte)
+	states   *boxStates
+	count    *counters
+	log      *slog.Logger
+	inflight int // readings of one box awaiting their commit
+
+	mu    sync.Mutex
+	pipes map[*mqtt.Client]*boxPipe
 }
 
 func (h *ingestHook) ID() string { return "kordon-ingest" }
 
-func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish || b == mqtt.OnDisconnect }
 
-// OnPublish validates and stores what a box sends. A message the hub
+// OnPublish validates and stores what a box sends. A reading the hub
 // refuses is acknowledged, counted, and recorded as refused when it can be
 // named (so one bad message cannot jam a box's outbox, and its number is
-// not asked for again); a storage failure sends no PUBACK, so the box
-// keeps the reading and sends it again.
+// not asked for again).
 func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil // the hub's own alerts and commands
 	}
 	t, ok := contract.Parse(pk.TopicName)
 	box := string(cl.Properties.Username)
+	if ok && t.Box == box && t.Leaf == "readings" {
+		h.takeReading(cl, box, t.Device, pk)
+		return pk, packets.ErrRejectPacket // acknowledged after the commit
+	}
 	if !ok || t.Box != box {
 		return h.refuse(box, pk, &refusal{reason: "unknown topic"})
-	}
-	if t.Leaf == "readings" {
-		return h.takeReading(box, t.Device, pk)
 	}
 	if len(pk.Payload) > h.parse.maxPayload {
 		return h.refuse(box, pk, &refusal{reason: "oversized payload"})
@@ -74,41 +87,114 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	return pk, nil
 }
 
-func (h *ingestHook) takeReading(box, device string, pk packets.Packet) (packets.Packet, error) {
+// takeReading parses and checks a reading on the box's goroutine and
+// queues it for the group commit.
+func (h *ingestHook) takeReading(cl *mqtt.Client, box, device string, pk packets.Packet) {
 	now := time.Now()
+	pipe := h.pipe(cl)
+	pipe.slots <- struct{}{} // at most inflight readings of a box wait for their commit
+	var j *job
+	relay := false
 	p, rf := h.parse.reading(box, device, pk.Payload)
-	if rf != nil {
-		return h.refuse(box, pk, rf)
+	switch {
+	case rf != nil:
+		h.noteRefusal(box, pk, rf)
+		j = &job{kind: jobAck}
+		if rf.named {
+			j = &job{kind: jobRefusal, ref: rf.ref, received: now, reason: rf.reason, size: len(pk.Payload)}
+		}
+	default:
+		j = &job{kind: jobReading, ref: p.ref, received: now, p: p, kindOf: p.r.Kind(), origin: p.r.Origin,
+			quality: string(p.r.Quality.Status), body: p.body, watch: h.watch(p, now)}
+		j.match = h.rules.match(ruleVars(&p.r, p.payload))
+		relay = true
 	}
-	m := h.rules.match(ruleVars(&p.r, p.payload))
-	j := &job{kind: jobReading, ref: p.ref, received: now, p: p, kindOf: p.r.Kind(), origin: p.r.Origin,
-		quality: string(p.r.Quality.Status), body: p.body, match: m, watch: h.watch(p, now)}
-	if err := h.commit.Do(j); err != nil {
-		h.count.storeFailures.Add(1)
-		h.log.Error("store reading; box will resend", "box", box, "device", device, "seq", p.ref.Seq, "err", err)
-		return pk, packets.ErrRejectPacket
+	done := func(err error) {
+		if err != nil {
+			h.count.storeFailures.Add(1)
+			h.log.Error("store reading; box will resend", "box", box, "device", device, "seq", j.ref.Seq, "err", err)
+		}
+		pipe.acks <- ack{cl: cl, pk: pk, ok: err == nil, relay: relay && err == nil && j.added}
 	}
-	return pk, nil
+	if err := h.commit.Submit(j, done); err != nil {
+		<-pipe.slots // closing: no PUBACK, the box sends it again
+	}
 }
 
-// refuse acknowledges and drops a message; a reading it can name is
-// recorded as refused first (a failure to record it sends no PUBACK).
-func (h *ingestHook) refuse(box string, pk packets.Packet, rf *refusal) (packets.Packet, error) {
+// noteRefusal counts and logs a refused message.
+func (h *ingestHook) noteRefusal(box string, pk packets.Packet, rf *refusal) {
 	h.count.refusedPayload(rf.reason)
 	args := []any{"box", box, "topic", pk.TopicName, "why", rf.reason, "size", len(pk.Payload)}
 	if rf.err != nil {
 		args = append(args, "err", redactErr(rf.err))
 	}
 	h.log.Warn("payload refused", args...)
-	if rf.named {
-		j := &job{kind: jobRefusal, ref: rf.ref, received: time.Now(), reason: rf.reason, size: len(pk.Payload)}
-		if err := h.commit.Do(j); err != nil {
-			h.count.storeFailures.Add(1)
-			h.log.Error("record refused reading; box will resend", "box", box, "err", err)
-			return pk, packets.ErrRejectPacket
+}
+
+// refuse acknowledges and drops a message that is not a reading.
+func (h *ingestHook) refuse(box string, pk packets.Packet, rf *refusal) (packets.Packet, error) {
+	h.noteRefusal(box, pk, rf)
+	return packets.Packet{}, packets.CodeSuccessIgnore
+}
+
+// OnDisconnect ends the box connection's acker.
+func (h *ingestHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.mu.Lock()
+	p := h.pipes[cl]
+	delete(h.pipes, cl)
+	h.mu.Unlock()
+	if p != nil {
+		close(p.quit)
+	}
+}
+
+// boxPipe orders one connection's PUBACKs: its readings' commits are
+// acknowledged in the order they were sent, off the commit path (a box
+// that does not read its socket stalls only itself).
+type boxPipe struct {
+	slots chan struct{} // readings awaiting their commit
+	acks  chan ack      // as large as slots: the commit path never waits
+	quit  chan struct{}
+}
+
+type ack struct {
+	cl    *mqtt.Client
+	pk    packets.Packet
+	ok    bool // committed; else no PUBACK and the box sends it again
+	relay bool
+}
+
+func (h *ingestHook) pipe(cl *mqtt.Client) *boxPipe {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p := h.pipes[cl]; p != nil {
+		return p
+	}
+	p := &boxPipe{slots: make(chan struct{}, h.inflight), acks: make(chan ack, h.inflight), quit: make(chan struct{})}
+	h.pipes[cl] = p
+	go h.runPipe(p)
+	return p
+}
+
+func (h *ingestHook) runPipe(p *boxPipe) {
+	for {
+		select {
+		case <-p.quit:
+			return
+		case a := <-p.acks:
+			if a.ok && a.pk.FixedHeader.Qos > 0 {
+				a.cl.WritePacket(packets.Packet{
+					FixedHeader: packets.FixedHeader{Type: packets.Puback},
+					PacketID:    a.pk.PacketID,
+					ReasonCode:  packets.CodeSuccess.Code,
+				}) // an error means the box is gone: it sends the reading again, a duplicate
+			}
+			if a.relay {
+				h.relay(a.pk.TopicName, a.pk.Payload)
+			}
+			<-p.slots
 		}
 	}
-	return packets.Packet{}, packets.CodeSuccessIgnore
 }
 
 // snapshot returns the latest state and availability messages.

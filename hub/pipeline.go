@@ -28,6 +28,7 @@ const (
 	jobReading jobKind = iota
 	jobRefusal
 	jobIncarnation // a box state named an incarnation
+	jobAck         // a refused message that names no reading: only its PUBACK waits in line
 )
 
 // job is one message's work in a batch.
@@ -84,7 +85,7 @@ func (p *pipeline) Apply(tx *sql.Tx, j *job) error {
 		j.newInc = added
 	}
 	switch j.kind {
-	case jobIncarnation:
+	case jobIncarnation, jobAck:
 		return nil
 	case jobRefusal:
 		return insertRefusal(tx, j)

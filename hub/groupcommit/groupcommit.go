@@ -57,9 +57,9 @@ type Committer[J any] struct {
 }
 
 type pending[J any] struct {
-	job  J
-	err  error
-	done chan struct{}
+	job    J
+	err    error
+	notify func(error)
 }
 
 // New starts a committer on db (which should allow one connection: SQLite
@@ -76,23 +76,39 @@ func New[J any](db *sql.DB, h Handler[J], opt Options) *Committer[J] {
 // Do queues a job and waits until its transaction committed (nil), or the
 // job or its transaction failed.
 func (c *Committer[J]) Do(job J) error {
-	p := &pending[J]{job: job, done: make(chan struct{})}
-	select {
-	case c.in <- p:
-	case <-c.quit:
-		return ErrClosed
+	done := make(chan error, 1)
+	if err := c.Submit(job, func(err error) { done <- err }); err != nil {
+		return err
 	}
 	select {
-	case <-p.done:
-		return p.err
+	case err := <-done:
+		return err
 	case <-c.done:
 		// Close drains what was queued; a job caught after that is not stored.
 		select {
-		case <-p.done:
-			return p.err
+		case err := <-done:
+			return err
 		default:
 			return ErrClosed
 		}
+	}
+}
+
+// Submit queues a job without waiting for it (it waits only while the
+// queue is full). done is called on the committer's goroutine, in commit
+// order, once the job's transaction committed (nil) or failed; it must not
+// block.
+func (c *Committer[J]) Submit(job J, done func(error)) error {
+	select {
+	case <-c.quit:
+		return ErrClosed
+	default:
+	}
+	select {
+	case c.in <- &pending[J]{job: job, notify: done}:
+		return nil
+	case <-c.quit:
+		return ErrClosed
 	}
 }
 
@@ -167,7 +183,7 @@ func (c *Committer[J]) commit(batch []*pending[J]) {
 		}
 		c.h.Aborted(applied, err)
 		for _, p := range batch {
-			close(p.done)
+			p.notify(p.err)
 		}
 	}
 	// The batch holds a connection of its own so that a failed COMMIT,
@@ -208,7 +224,7 @@ func (c *Committer[J]) commit(batch []*pending[J]) {
 	}
 	c.h.Committed(applied)
 	for _, p := range batch {
-		close(p.done)
+		p.notify(p.err)
 	}
 }
 
