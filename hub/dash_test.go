@@ -409,7 +409,7 @@ func TestAlertRepeatsAndClearsLogged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := logAlertChange(tx, &events.Change{AlertID: "f1", Action: action, Time: time.Now(), Ref: &ref}); err != nil {
+		if err := logAlertChange(h.store.in(tx), &events.Change{AlertID: "f1", Action: action, Time: time.Now(), Ref: &ref}); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {

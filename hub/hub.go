@@ -214,7 +214,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	h.subs.Add(h.live)
 	st.changed = h.subs
 
-	pl := newPipeline(cfg.Crossing, rules, h.subs, h.count)
+	pl := newPipeline(st, cfg.Crossing, rules, h.subs, h.count)
 	if err := loadKnown(st, pl, h.count); err != nil {
 		st.close()
 		return nil, fmt.Errorf("hub db: %w", err)

@@ -104,7 +104,7 @@ func (h *ingestHook) takeReading(cl *mqtt.Client, box, device string, pk packets
 			j = &job{kind: jobRefusal, ref: rf.ref, received: now, reason: rf.reason, size: len(pk.Payload)}
 		}
 	default:
-		j = &job{kind: jobReading, ref: p.ref, received: now, p: p, kindOf: p.r.Kind(), origin: p.r.Origin,
+		j = &job{kind: jobReading, ref: p.ref, received: now, p: p, readingKind: p.r.Kind(), origin: p.r.Origin,
 			quality: string(p.r.Quality.Status), body: p.body, watch: h.watch(p, now)}
 		j.match = h.rules.match(ruleVars(&p.r, p.payload))
 		relay = true

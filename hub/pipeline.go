@@ -38,13 +38,13 @@ type job struct {
 	received time.Time
 
 	// readings
-	p       *parsed
-	kindOf  string // the reading's kind
-	origin  time.Time
-	quality string
-	body    []byte
-	match   *matched
-	watch   []contract.Alert // watchlist hits, raised with the reading
+	p           *parsed
+	readingKind string // the reading's kind
+	origin      time.Time
+	quality     string
+	body        []byte
+	match       *matched
+	watch       []contract.Alert // watchlist hits, raised with the reading
 
 	// refusals
 	reason string
@@ -55,12 +55,13 @@ type job struct {
 	newInc  bool
 	alerts  []contract.Alert
 	changes []events.Change
-	state   *stateTx
 }
 
 // pipeline is groupcommit's handler: what a batch writes, and what is told
 // once it committed.
 type pipeline struct {
+	store    *store
+	slow     *txq // the slow path's transaction
 	crossing string
 	rules    *ruleSet
 	subs     events.Subscriber
@@ -71,12 +72,47 @@ type pipeline struct {
 	mu    sync.Mutex      // guards incs (box states record incarnations too)
 }
 
-func newPipeline(crossing string, rules *ruleSet, subs events.Subscriber, count *counters) *pipeline {
-	return &pipeline{crossing: crossing, rules: rules, subs: subs, count: count, incs: map[string]bool{}}
+func newPipeline(st *store, crossing string, rules *ruleSet, subs events.Subscriber, count *counters) *pipeline {
+	return &pipeline{store: st, crossing: crossing, rules: rules, subs: subs, count: count, incs: map[string]bool{}}
 }
 
-func (p *pipeline) Apply(tx *sql.Tx, j *job) error {
-	j.added, j.newInc, j.alerts, j.changes, j.state = false, false, nil, nil, nil
+// ApplyAll is the fast path: the batch's new readings in a few multi-row
+// inserts (RETURNING tells which were new), then the rules and alerts of
+// each in order. Any error sends the batch to Apply, job by job.
+func (p *pipeline) ApplyAll(sqltx *sql.Tx, jobs []*job) error {
+	p.batch = nil
+	tx := p.store.in(sqltx)
+	var readings []*job
+	for _, j := range jobs {
+		j.added, j.newInc, j.alerts, j.changes = false, false, nil, nil
+		if j.kind == jobReading {
+			readings = append(readings, j)
+		}
+	}
+	if err := insertReadings(tx, readings); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if err := p.apply(tx, j, true); err != nil {
+			p.batch = nil
+			return err
+		}
+	}
+	return nil
+}
+
+// Apply writes one job (the slow path, under its own savepoint).
+func (p *pipeline) Apply(sqltx *sql.Tx, j *job) error {
+	j.added, j.newInc, j.alerts, j.changes = false, false, nil, nil
+	if p.slow == nil || p.slow.tx != sqltx {
+		p.slow = p.store.in(sqltx)
+	}
+	return p.apply(p.slow, j, false)
+}
+
+// apply writes a job's reading (unless inserted already), refusal or
+// incarnation, and runs the rules on a new reading.
+func (p *pipeline) apply(tx *txq, j *job, inserted bool) error {
 	if j.ref.Incarnation != "" && !p.knownIncarnation(j.ref.Box, j.ref.Incarnation) {
 		added, err := insertIncarnation(tx, j.ref.Box, j.ref.Incarnation, j.received)
 		if err != nil {
@@ -90,11 +126,16 @@ func (p *pipeline) Apply(tx *sql.Tx, j *job) error {
 	case jobRefusal:
 		return insertRefusal(tx, j)
 	}
-	added, err := insertReading(tx, j)
-	if err != nil || !added {
-		return err // a duplicate runs no rule: the first delivery did
+	if !inserted {
+		added, err := insertReading(tx, j)
+		if err != nil {
+			return err
+		}
+		j.added = added
 	}
-	j.added = true
+	if !j.added {
+		return nil // a duplicate runs no rule: the first delivery did
+	}
 	if p.batch == nil {
 		p.batch = p.rules.state.begin()
 	}
@@ -117,7 +158,6 @@ func (p *pipeline) Apply(tx *sql.Tx, j *job) error {
 		}
 	}
 	j.changes = append(j.changes, changes...)
-	j.state = st
 	// The job's state moves join the batch's now; they reach the rules'
 	// state only when the batch commits. A failed job returned above, and
 	// its moves were dropped with st.
@@ -132,6 +172,7 @@ func (p *pipeline) knownIncarnation(box, inc string) bool {
 }
 
 func (p *pipeline) Committed(jobs []*job) {
+	p.slow = nil
 	if p.batch != nil {
 		p.batch.commit()
 		p.batch = nil
@@ -150,7 +191,7 @@ func (p *pipeline) Committed(jobs []*job) {
 		case j.kind == jobRefusal:
 			b.Refused = append(b.Refused, events.Refusal{Ref: j.ref, Reason: j.reason, Size: j.size})
 		case j.kind == jobReading && j.added:
-			b.Readings = append(b.Readings, events.Reading{Ref: j.ref, Kind: j.kindOf, Redacted: j.p.redacted})
+			b.Readings = append(b.Readings, events.Reading{Ref: j.ref, Kind: j.readingKind, Redacted: j.p.redacted})
 			b.Alerts = append(b.Alerts, j.alerts...)
 			b.Changes = append(b.Changes, j.changes...)
 		case j.kind == jobReading:
@@ -162,6 +203,6 @@ func (p *pipeline) Committed(jobs []*job) {
 }
 
 func (p *pipeline) Aborted(jobs []*job, err error) {
-	p.batch = nil // nothing of the batch happened, to the rules either
+	p.batch, p.slow = nil, nil // nothing of the batch happened, to the rules either
 	p.count.storeFailures.Add(int64(len(jobs)))
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // pure Go: hubd stays a static binary
@@ -48,6 +49,45 @@ func openStore(dir string) (*store, error) {
 	}
 	rd.SetMaxOpenConns(4)
 	return &store{db: db, rd: rd, changed: events.Func(func(*events.Batch) {})}, nil
+}
+
+// txq runs statements inside one transaction, each prepared once for it:
+// a batch runs the same few statements for each of its readings.
+type txq struct {
+	tx    *sql.Tx
+	bound map[string]*sql.Stmt
+}
+
+func (s *store) in(tx *sql.Tx) *txq { return &txq{tx: tx, bound: map[string]*sql.Stmt{}} }
+
+// stmt prepares a statement once per transaction, on its connection
+// (the writer's only one: preparing on the pool would wait for it).
+func (q *txq) stmt(text string) (*sql.Stmt, error) {
+	if st := q.bound[text]; st != nil {
+		return st, nil
+	}
+	st, err := q.tx.Prepare(text)
+	if err != nil {
+		return nil, err
+	}
+	q.bound[text] = st
+	return st, nil
+}
+
+func (q *txq) exec(text string, args ...any) (sql.Result, error) {
+	st, err := q.stmt(text)
+	if err != nil {
+		return nil, err
+	}
+	return st.Exec(args...)
+}
+
+func (q *txq) query(text string, args ...any) (*sql.Rows, error) {
+	st, err := q.stmt(text)
+	if err != nil {
+		return nil, err
+	}
+	return st.Query(args...)
 }
 
 // Tables are created by migrate (migrate.go).
@@ -144,9 +184,9 @@ CREATE TABLE IF NOT EXISTS seqstate (
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // insertReading stores a reading in tx; added is false for a duplicate.
-func insertReading(tx *sql.Tx, j *job) (added bool, err error) {
-	res, err := tx.Exec(`INSERT OR IGNORE INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body) VALUES (?,?,?,?,?,?,?,?,?)`,
-		j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.kind, stamp(j.origin), stamp(j.received), j.quality, j.body)
+func insertReading(tx *txq, j *job) (added bool, err error) {
+	res, err := tx.exec(`INSERT OR IGNORE INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body) VALUES (?,?,?,?,?,?,?,?,?)`,
+		j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.readingKind, stamp(j.origin), stamp(j.received), j.quality, j.body)
 	if err != nil {
 		return false, err
 	}
@@ -154,14 +194,57 @@ func insertReading(tx *sql.Tx, j *job) (added bool, err error) {
 	return n == 1, err
 }
 
-func insertRefusal(tx *sql.Tx, j *job) error {
-	_, err := tx.Exec(`INSERT OR IGNORE INTO refused(box, incarnation, device, seq, reason, size, received) VALUES (?,?,?,?,?,?,?)`,
+// insertReadings stores many readings in a few statements and marks each
+// job added or not (a duplicate).
+func insertReadings(tx *txq, jobs []*job) error {
+	const chunk = 128 // 9 parameters a row, far below SQLite's limit
+	for len(jobs) > 0 {
+		part := jobs[:min(chunk, len(jobs))]
+		jobs = jobs[len(part):]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body) VALUES `)
+		args := make([]any, 0, 9*len(part))
+		waiting := make(map[contract.ReadingRef][]*job, len(part))
+		for i, j := range part {
+			if i > 0 {
+				q.WriteString(",")
+			}
+			q.WriteString("(?,?,?,?,?,?,?,?,?)")
+			args = append(args, j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.readingKind, stamp(j.origin), stamp(j.received), j.quality, j.body)
+			waiting[j.ref] = append(waiting[j.ref], j)
+		}
+		q.WriteString(` ON CONFLICT DO NOTHING RETURNING box, incarnation, device, seq`)
+		rows, err := tx.query(q.String(), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var ref contract.ReadingRef
+			if err := rows.Scan(&ref.Box, &ref.Incarnation, &ref.Device, &ref.Seq); err != nil {
+				rows.Close()
+				return err
+			}
+			if js := waiting[ref]; len(js) > 0 {
+				js[0].added = true // the same reading twice in a batch: the first is new
+				waiting[ref] = js[1:]
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func insertRefusal(tx *txq, j *job) error {
+	_, err := tx.exec(`INSERT OR IGNORE INTO refused(box, incarnation, device, seq, reason, size, received) VALUES (?,?,?,?,?,?,?)`,
 		j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.reason, j.size, stamp(j.received))
 	return err
 }
 
-func insertIncarnation(tx *sql.Tx, box, inc string, at time.Time) (bool, error) {
-	res, err := tx.Exec(`INSERT OR IGNORE INTO incarnations(box, incarnation, first_seen) VALUES (?,?,?)`, box, inc, stamp(at))
+func insertIncarnation(tx *txq, box, inc string, at time.Time) (bool, error) {
+	res, err := tx.exec(`INSERT OR IGNORE INTO incarnations(box, incarnation, first_seen) VALUES (?,?,?)`, box, inc, stamp(at))
 	if err != nil {
 		return false, err
 	}
@@ -171,10 +254,10 @@ func insertIncarnation(tx *sql.Tx, box, inc string, at time.Time) (bool, error) 
 
 // insertAlert stores a new alert, its "raised" log entry, and marks the
 // readings behind it kept. seq is 0 when the alert was already there.
-func insertAlert(tx *sql.Tx, a contract.Alert) (seq int64, err error) {
+func insertAlert(tx *txq, a contract.Alert) (seq int64, err error) {
 	body, _ := json.Marshal(a)
 	raised := stamp(a.Raised)
-	res, err := tx.Exec(`INSERT OR IGNORE INTO alerts(id, box, device, rule, severity, state, raised, body) VALUES (?,?,?,?,?,?,?,?)`,
+	res, err := tx.exec(`INSERT OR IGNORE INTO alerts(id, box, device, rule, severity, state, raised, body) VALUES (?,?,?,?,?,?,?,?)`,
 		a.ID, a.Box, a.Device, a.Rule, a.Severity, a.State, raised, string(body))
 	if err != nil {
 		return 0, err
@@ -183,11 +266,11 @@ func insertAlert(tx *sql.Tx, a contract.Alert) (seq int64, err error) {
 		return 0, nil
 	}
 	for _, r := range a.Readings {
-		if _, err := tx.Exec(`UPDATE readings SET alerted = 1 WHERE box=? AND incarnation=? AND device=? AND seq=?`, r.Box, r.Incarnation, r.Device, r.Seq); err != nil {
+		if _, err := tx.exec(`UPDATE readings SET alerted = 1 WHERE box=? AND incarnation=? AND device=? AND seq=?`, r.Box, r.Incarnation, r.Device, r.Seq); err != nil {
 			return 0, err
 		}
 	}
-	res, err = tx.Exec(`INSERT INTO alert_log(alert_id, action, time) VALUES (?, 'raised', ?)`, a.ID, raised)
+	res, err = tx.exec(`INSERT INTO alert_log(alert_id, action, time) VALUES (?, 'raised', ?)`, a.ID, raised)
 	if err != nil {
 		return 0, err
 	}
@@ -195,14 +278,14 @@ func insertAlert(tx *sql.Tx, a contract.Alert) (seq int64, err error) {
 }
 
 // logAlertChange records a repeat or a cleared condition raised by the rules.
-func logAlertChange(tx *sql.Tx, c *events.Change) error {
+func logAlertChange(tx *txq, c *events.Change) error {
 	var err error
 	when := stamp(c.Time)
 	switch c.Action {
 	case "repeated":
-		_, err = tx.Exec(`UPDATE alerts SET repeats = repeats + 1 WHERE id = ?`, c.AlertID)
+		_, err = tx.exec(`UPDATE alerts SET repeats = repeats + 1 WHERE id = ?`, c.AlertID)
 	case "cleared":
-		_, err = tx.Exec(`UPDATE alerts SET cleared_at = ? WHERE id = ?`, when, c.AlertID)
+		_, err = tx.exec(`UPDATE alerts SET cleared_at = ? WHERE id = ?`, when, c.AlertID)
 	}
 	if err != nil {
 		return err
@@ -212,7 +295,7 @@ func logAlertChange(tx *sql.Tx, c *events.Change) error {
 		b, _ := json.Marshal(c.Ref)
 		ref = string(b)
 	}
-	res, err := tx.Exec(`INSERT INTO alert_log(alert_id, action, user, role, note, time, ref) VALUES (?,?,?,?,?,?,?)`,
+	res, err := tx.exec(`INSERT INTO alert_log(alert_id, action, user, role, note, time, ref) VALUES (?,?,?,?,?,?,?)`,
 		c.AlertID, c.Action, c.User, c.Role, c.Note, when, ref)
 	if err != nil {
 		return err
@@ -228,7 +311,7 @@ func (s *store) addAlert(a contract.Alert) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := insertAlert(tx, a); err != nil {
+	if _, err := insertAlert(s.in(tx), a); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -20,6 +20,11 @@ import (
 // Handler writes jobs and learns what became of a batch. Its methods are
 // called from the committer's one goroutine, in batch order.
 type Handler[J any] interface {
+	// ApplyAll writes every job of a batch at once (the fast path: a few
+	// statements for the whole batch). On an error the transaction is
+	// rolled back and the batch is written again job by job with Apply, so
+	// that a failing job is undone alone.
+	ApplyAll(tx *sql.Tx, jobs []J) error
 	// Apply writes one job inside the batch's transaction, under a
 	// savepoint of its own: an error undoes this job alone, and Do returns
 	// that error to the job's caller.
@@ -198,6 +203,30 @@ func (c *Committer[J]) commit(batch []*pending[J]) {
 	defer conn.Close()
 	tx, err := conn.BeginTx(context.Background(), nil)
 	if err != nil {
+		ok = batch
+		fail(err)
+		return
+	}
+	jobs := make([]J, len(batch))
+	for i, p := range batch {
+		jobs[i] = p.job
+	}
+	if err := c.h.ApplyAll(tx, jobs); err == nil {
+		if err := tx.Commit(); err != nil {
+			conn.ExecContext(context.Background(), `ROLLBACK`) // fails harmlessly if SQLite already did
+			ok = batch
+			fail(fmt.Errorf("commit: %w", err))
+			return
+		}
+		c.h.Committed(jobs)
+		for _, p := range batch {
+			p.notify(nil)
+		}
+		return
+	}
+	// The slow path: the same jobs, each under its own savepoint.
+	tx.Rollback()
+	if tx, err = conn.BeginTx(context.Background(), nil); err != nil {
 		ok = batch
 		fail(err)
 		return

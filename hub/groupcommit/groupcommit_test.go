@@ -25,6 +25,15 @@ func (r *rec) Apply(tx *sql.Tx, n int) error {
 	}
 	return nil
 }
+func (r *rec) ApplyAll(tx *sql.Tx, jobs []int) error {
+	for _, n := range jobs {
+		if err := r.Apply(tx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (r *rec) Committed(jobs []int) {
 	r.mu.Lock()
 	r.committed = append(r.committed, append([]int(nil), jobs...))
