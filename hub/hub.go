@@ -138,6 +138,7 @@ type Hub struct {
 	cmds      commandTracker  // commands to boxes and their replies (commands.go)
 	watch     watchState      // the watchlist (watch.go)
 	quit      chan struct{}   // closed by Close
+	started   bool            // Start ran
 	mqttAddr  net.Addr
 	httpAddr  net.Addr
 	tlsAddr   net.Addr
@@ -320,6 +321,7 @@ func (h *Hub) Start() error {
 	}
 	go h.alerts.run()
 	go h.gaps.run()
+	h.started = true
 	go h.retention.run()
 	h.startWatchlist()
 	h.log.Info("hub started", "crossing", h.cfg.Crossing, "mqtt", h.mqttAddr, "http", h.httpAddr)
@@ -357,7 +359,9 @@ func (h *Hub) Close() error {
 	h.alerts.stop()
 	h.gaps.stop()
 	h.retention.stop()
-	<-h.retention.done
+	if h.started {
+		<-h.retention.done
+	}
 	h.stopWatchlist()
 	if e := h.store.close(); err == nil {
 		err = e

@@ -48,6 +48,8 @@ func main() {
 	drain := flag.Int("drain", 100000, "backlog one box drains after the rounds (0: skip)")
 	nominal := flag.Float64("nominal", 1, "readings/s per box for the latency round at the largest box count (0: skip)")
 	mosq := flag.String("mosquitto", "mosquitto", "mosquitto binary")
+	stored := flag.Int("stored", 0, "also measure ingest with this many readings already stored, beside an empty database (e.g. 10000000)")
+	storedDir := flag.String("stored-dir", "", "where the filled database is kept between runs (default: a directory under /var/tmp named for -stored)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each hub round to PREFIX-<set>-<boxes>.prof")
 	flag.Parse()
 	log.SetFlags(0)
@@ -84,6 +86,12 @@ func main() {
 	fmt.Printf("round: %s, window %d, QoS 1; hubd with default rules, SQLite synchronous=FULL; mosquitto %s relaying to one subscriber\n\n", *dur, *window, mb.version)
 	fmt.Printf("%-8s %5s %14s %14s %7s %10s %10s %12s\n", "set", "boxes", "hubd r/s", "mosquitto r/s", "ratio", "hub p99", "mosq p99", "hub B/read")
 	for _, set := range strings.Split(*sets, ",") {
+		if set == "" {
+			continue
+		}
+		if set != "routine" && set != "mixed" {
+			log.Fatalf("-sets: %q is not routine or mixed", set)
+		}
 		for _, n := range counts {
 			hr := runHub(tmp, creds[:n], set, *dur, *window, 0, prof(set, n))
 			mr := runRelay(mb, creds[:n], set, *dur, *window, 0)
@@ -107,6 +115,26 @@ func main() {
 		mr := runRelay(mb, creds[:1], "drain:"+strconv.Itoa(*drain), 0, *window, 0)
 		fmt.Printf("  hubd %.0f readings/s, mosquitto %.0f readings/s, ratio %.2f; hub stores %.0f bytes per reading\n",
 			hr.rate(), mr.rate(), hr.rate()/mr.rate(), hr.bytesPer)
+	}
+	if *stored > 0 {
+		dir := *storedDir
+		if dir == "" {
+			dir = fmt.Sprintf("/var/tmp/hubbench-stored-%d", *stored)
+		}
+		n := maxBoxes
+		fmt.Printf("\ningest with %d readings stored (%s) beside an empty database: %d boxes, routine readings, alternating\n", *stored, dir, n)
+		if err := fill(dir, *stored, creds[:n]); err != nil {
+			log.Fatal(err)
+		}
+		var full, empty []float64
+		for i := 0; i < 3; i++ {
+			e := runHub(tmp, creds[:n], "routine", *dur, *window, 0, "")
+			f := runHubIn(dir, creds[:n], "routine", *dur, *window, 0, "")
+			empty, full = append(empty, e.rate()), append(full, f.rate())
+			fmt.Printf("  pair %d: empty %.0f r/s, %d stored %.0f r/s, ratio %.2f\n", i+1, e.rate(), *stored, f.rate(), f.rate()/e.rate())
+		}
+		fmt.Printf("  mean: empty %.0f r/s, stored %.0f r/s, ratio %.2f\n", mean(empty), mean(full), mean(full)/mean(empty))
+		queries(dir)
 	}
 	if *cpuprofile != "" {
 		fmt.Printf("\nCPU profiles of the hub rounds (hub and simulated boxes share the process): %s-*.prof\n", *cpuprofile)
@@ -160,6 +188,19 @@ func (r result) p99() time.Duration { return r.pct(0.99) }
 func runHub(tmp string, creds []cred, set string, dur time.Duration, window int, perBox float64, profile string) result {
 	dir, _ := os.MkdirTemp(tmp, "hub-")
 	defer os.RemoveAll(dir)
+	return runHubIn(dir, creds, set, dur, window, perBox, profile)
+}
+
+func mean(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// runHubIn runs a hub round on the database in dir.
+func runHubIn(dir string, creds []cred, set string, dur time.Duration, window int, perBox float64, profile string) result {
 	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", DataDir: dir, Limits: hub.LimitConfig{MaxClients: int64(len(creds) + 16)}}
 	for _, c := range creds {
 		cfg.Boxes = append(cfg.Boxes, hub.BoxCreds{Box: c.box, PasswordHash: c.hash})
