@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kordon/kordon/drivers/passport/mrz"
+	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/reading"
 )
@@ -59,8 +60,10 @@ func lossHub(t *testing.T, lw *logWatch) *Hub {
 		lw = newLogWatch()
 	}
 	hb, _ := bcrypt.GenerateFromPassword([]byte("pw1"), bcrypt.MinCost)
+	su, _ := bcrypt.GenerateFromPassword([]byte("super1pw"), bcrypt.MinCost)
 	cfg := &Config{Crossing: testCrossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		Boxes: []BoxCreds{{Box: "booth1", PasswordHash: string(hb)}}}
+		Boxes: []BoxCreds{{Box: "booth1", PasswordHash: string(hb)}},
+		Users: []dash.User{{User: "super1", Role: "supervisor", PasswordHash: string(su)}}}
 	h, err := New(cfg, slog.New(lw))
 	if err != nil {
 		t.Fatal(err)
@@ -274,5 +277,71 @@ func TestAlertIDsDifferAcrossCrossings(t *testing.T) {
 	c := alertID("kordai", "fever", []contract.ReadingRef{ref})
 	if a == b || a == c {
 		t.Fatalf("alert ids collide: %s %s %s", a, b, c)
+	}
+}
+
+// TestBoxLossReachesHealthAndMetrics: what a box says it could not keep
+// (state loss, incarnation, device counters) and what the hub refused of
+// it reach the dashboard's box health and /metrics.
+func TestBoxLossReachesHealthAndMetrics(t *testing.T) {
+	h := lossHub(t, nil)
+	c := boxClient(t, h)
+	inc := "dddddddd44444444"
+	st, _ := json.Marshal(contract.State{Schema: contract.StateV1, Crossing: testCrossing, Box: "booth1", State: "online", Time: time.Now().UTC(),
+		Incarnation: inc, Loss: &contract.Loss{Dropped: map[string]int64{"disk full": 3}, Refused: 1, Full: true},
+		Counters: map[string]map[string]int64{"thermo1": {"noise": 5}}})
+	mustPublish(t, c, contract.BoxState(testCrossing, "booth1"), st)
+	var m map[string]any
+	json.Unmarshal(specimen(t, "booth1", "reader1", 1), &m)
+	m["quality"] = map[string]any{"status": "bad", "reason": strings.Repeat("x", 600)}
+	bad, _ := json.Marshal(m)
+	mustPublish(t, c, contract.Readings(testCrossing, "booth1", "reader1"), bad)
+
+	v := logIn(t, h, "super1", "super1pw")
+	var health struct {
+		Boxes []struct {
+			Box          string
+			Incarnation  string
+			Incarnations []struct{ ID string }
+			Loss         *contract.Loss
+			Refused      map[string]int64
+			Devices      []struct {
+				Device   string
+				Counters map[string]int64
+			}
+		}
+	}
+	if code := v.get("/dash/api/health", &health); code != 200 {
+		t.Fatalf("health: HTTP %d", code)
+	}
+	if len(health.Boxes) != 1 {
+		t.Fatalf("health %+v", health)
+	}
+	b := health.Boxes[0]
+	if b.Incarnation != inc || len(b.Incarnations) != 1 || b.Incarnations[0].ID != inc {
+		t.Errorf("incarnation %q %+v, want %s recorded", b.Incarnation, b.Incarnations, inc)
+	}
+	if b.Loss == nil || b.Loss.Dropped["disk full"] != 3 || !b.Loss.Full || b.Refused["schema"] != 1 {
+		t.Errorf("loss %+v refused %v", b.Loss, b.Refused)
+	}
+	var noise int64
+	for _, d := range b.Devices {
+		if d.Device == "thermo1" {
+			noise = d.Counters["noise"]
+		}
+	}
+	if noise != 5 {
+		t.Errorf("device counters %+v", b.Devices)
+	}
+	metrics := scrape(t, h)
+	for _, want := range []string{
+		`kordon_hub_box_readings_dropped{box="booth1",reason="disk full"} 3`,
+		`kordon_hub_box_outbox_full{box="booth1"} 1`,
+		`kordon_hub_device_counter{box="booth1",counter="noise",device="thermo1"} 5`,
+		`kordon_hub_box_incarnation{box="booth1",incarnation="` + inc + `"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
