@@ -60,6 +60,18 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	t, ok := contract.Parse(pk.TopicName)
 	box := string(cl.Properties.Username)
 	if ok && t.Box == box && t.Leaf == "readings" {
+		if pk.FixedHeader.Qos == 2 {
+			// QoS 2 has mochi's own PUBREC/PUBREL exchange: wait here.
+			j := h.readingJob(box, t.Device, pk)
+			if err := h.commit.Do(j); err != nil {
+				h.storeFailed(box, t.Device, j, err)
+				return pk, packets.ErrRejectPacket
+			}
+			if j.kind != jobReading {
+				return packets.Packet{}, packets.CodeSuccessIgnore
+			}
+			return pk, nil
+		}
 		h.takeReading(cl, box, t.Device, pk)
 		return pk, packets.ErrRejectPacket // acknowledged after the commit
 	}
@@ -87,38 +99,43 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	return pk, nil
 }
 
-// takeReading parses and checks a reading on the box's goroutine and
-// queues it for the group commit.
+// takeReading queues a reading for the group commit; its PUBACK follows
+// the commit.
 func (h *ingestHook) takeReading(cl *mqtt.Client, box, device string, pk packets.Packet) {
-	now := time.Now()
 	pipe := h.pipe(cl)
 	pipe.slots <- struct{}{} // at most inflight readings of a box wait for their commit
-	var j *job
-	relay := false
-	p, rf := h.parse.reading(box, device, pk.Payload)
-	switch {
-	case rf != nil:
-		h.noteRefusal(box, pk, rf)
-		j = &job{kind: jobAck}
-		if rf.named {
-			j = &job{kind: jobRefusal, ref: rf.ref, received: now, reason: rf.reason, size: len(pk.Payload)}
-		}
-	default:
-		j = &job{kind: jobReading, ref: p.ref, received: now, p: p, readingKind: p.r.Kind(), origin: p.r.Origin,
-			quality: string(p.r.Quality.Status), body: p.body, watch: h.watch(p, now)}
-		j.match = h.rules.match(ruleVars(&p.r, p.payload))
-		relay = true
-	}
+	j := h.readingJob(box, device, pk)
 	done := func(err error) {
 		if err != nil {
-			h.count.storeFailures.Add(1)
-			h.log.Error("store reading; box will resend", "box", box, "device", device, "seq", j.ref.Seq, "err", err)
+			h.storeFailed(box, device, j, err)
 		}
-		pipe.acks <- ack{cl: cl, pk: pk, ok: err == nil, relay: relay && err == nil && j.added}
+		pipe.acks <- ack{cl: cl, pk: pk, ok: err == nil, relay: err == nil && j.kind == jobReading && j.added}
 	}
 	if err := h.commit.Submit(j, done); err != nil {
 		<-pipe.slots // closing: no PUBACK, the box sends it again
 	}
+}
+
+// readingJob parses and checks a reading on the box's goroutine: the job
+// stores it, or records it refused.
+func (h *ingestHook) readingJob(box, device string, pk packets.Packet) *job {
+	now := time.Now()
+	p, rf := h.parse.reading(box, device, pk.Payload)
+	if rf != nil {
+		h.noteRefusal(box, pk, rf)
+		if rf.named {
+			return &job{kind: jobRefusal, ref: rf.ref, received: now, reason: rf.reason, size: len(pk.Payload)}
+		}
+		return &job{kind: jobAck}
+	}
+	return &job{kind: jobReading, ref: p.ref, received: now, p: p, readingKind: p.r.Kind(), origin: p.r.Origin,
+		quality: string(p.r.Quality.Status), body: p.body, watch: h.watch(p, now),
+		match: h.rules.match(ruleVars(&p.r, p.payload))}
+}
+
+func (h *ingestHook) storeFailed(box, device string, j *job, err error) {
+	h.count.storeFailures.Add(1)
+	h.log.Error("store reading; box will resend", "box", box, "device", device, "seq", j.ref.Seq, "err", err)
 }
 
 // noteRefusal counts and logs a refused message.

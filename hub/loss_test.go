@@ -345,3 +345,17 @@ func TestBoxLossReachesHealthAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestQoS2ReadingStored: a box publishing at QoS 2 gets mochi's own
+// PUBREC/PUBCOMP exchange, after the commit.
+func TestQoS2ReadingStored(t *testing.T) {
+	h := lossHub(t, nil)
+	c := boxClient(t, h)
+	tok := c.Publish(contract.Readings(testCrossing, "booth1", "reader1"), 2, false, badDocument(t, "", 1))
+	if !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+		t.Fatalf("QoS 2 publish: %v", tok.Error())
+	}
+	if n := countRows(t, h, `SELECT COUNT(*) FROM alerts`); n != 1 {
+		t.Fatalf("%d alerts after a QoS 2 reading, want 1", n)
+	}
+}
