@@ -32,6 +32,7 @@ type gapTracker struct {
 	devs   map[devKey]*devSeq
 	latest map[[2]string]string // (box, device) -> the incarnation last seen
 	dirty  map[devKey]bool      // contig moved since it was saved
+	ended  map[devKey]bool      // lives a newer one replaced
 
 	cmds     chan boxCommand
 	quit     chan struct{}
@@ -55,11 +56,12 @@ type boxCommand struct {
 }
 
 type devSeq struct {
-	contig uint64          // every seq <= contig is stored, refused or recorded lost
-	ahead  map[uint64]bool // seqs accounted for beyond a hole
-	lost   [][2]uint64     // ranges the box reported gone, above contig
-	asked  time.Time       // last resend request
-	askedN uint64          // from what seq
+	accepted bool            // an accepted reading of this life was seen
+	contig   uint64          // every seq <= contig is stored, refused or recorded lost
+	ahead    map[uint64]bool // seqs accounted for beyond a hole
+	lost     [][2]uint64     // ranges the box reported gone, above contig
+	asked    time.Time       // last resend request
+	askedN   uint64          // from what seq
 }
 
 // askEvery spaces resend requests for one device: a resend in flight
@@ -70,7 +72,7 @@ const maxAhead = 1 << 16
 
 func newGapTracker(st seqStore, publish func(string, contract.Command) error, log *slog.Logger) *gapTracker {
 	return &gapTracker{store: st, publish: publish, log: log, devs: map[devKey]*devSeq{}, latest: map[[2]string]string{},
-		dirty: map[devKey]bool{}, cmds: make(chan boxCommand, 256), quit: make(chan struct{})}
+		dirty: map[devKey]bool{}, ended: map[devKey]bool{}, cmds: make(chan boxCommand, 256), quit: make(chan struct{})}
 }
 
 // Committed accounts for every number a batch stored, found already
@@ -79,25 +81,33 @@ func (g *gapTracker) Committed(b *events.Batch) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, r := range b.Readings {
-		g.seen(r.Ref)
+		g.seen(r.Ref, true)
 	}
 	for _, r := range b.Duplicates {
-		g.seen(r) // a resend fills holes with them
+		g.seen(r, true) // a resend fills holes with them
 	}
 	for _, r := range b.Refused {
-		g.seen(r.Ref)
+		g.seen(r.Ref, false)
 	}
 }
 
-// seen is called with g.mu held.
-func (g *gapTracker) seen(ref contract.ReadingRef) {
+// seen is called with g.mu held. Only an accepted reading can show that
+// a box began a new life; a refused one only accounts for its number.
+func (g *gapTracker) seen(ref contract.ReadingRef, accepted bool) {
 	k := devKey{ref.Box, ref.Incarnation, ref.Device}
+	if g.ended[k] {
+		return // a late redelivery from a life that ended: its holes are recorded lost
+	}
 	d := g.devs[k]
 	if d == nil {
 		d = &devSeq{ahead: map[uint64]bool{}}
 		d.contig = g.store.contiguous(k)
 		g.devs[k] = d
-		bd := [2]string{ref.Box, ref.Device}
+	}
+	// The first accepted reading of a life the tracker has not seen ends
+	// the one before (a late redelivery from an older life does not).
+	if bd := [2]string{ref.Box, ref.Device}; accepted && !d.accepted {
+		d.accepted = true
 		if prev, ok := g.latest[bd]; ok && prev != ref.Incarnation {
 			g.endIncarnation(devKey{ref.Box, prev, ref.Device})
 		}
@@ -128,6 +138,7 @@ func (g *gapTracker) endIncarnation(k devKey) {
 		return
 	}
 	delete(g.devs, k)
+	g.ended[k] = true
 	if len(d.ahead) == 0 {
 		return
 	}

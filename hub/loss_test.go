@@ -359,3 +359,29 @@ func TestQoS2ReadingStored(t *testing.T) {
 		t.Fatalf("%d alerts after a QoS 2 reading, want 1", n)
 	}
 }
+
+// TestNewIncarnationEndsTheOldOnesHoles: a hole left in a box life that
+// ended can never be filled; it is recorded lost, and a late reading of the
+// old life does not end the new one.
+func TestNewIncarnationEndsTheOldOnesHoles(t *testing.T) {
+	h := lossHub(t, nil)
+	c := boxClient(t, h)
+	topic := contract.Readings(testCrossing, "booth1", "reader1")
+	a, b := "aaaaaaaa55555555", "bbbbbbbb66666666"
+	mustPublish(t, c, topic, badDocument(t, a, 1))
+	mustPublish(t, c, topic, badDocument(t, a, 3)) // 2 is missing
+	mustPublish(t, c, topic, badDocument(t, b, 1))
+	mustPublish(t, c, topic, badDocument(t, b, 2))
+	mustPublish(t, c, topic, badDocument(t, a, 5)) // late, from the old life
+	mustPublish(t, c, topic, badDocument(t, b, 3))
+	lost, err := h.LostReadings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lost) != 1 || lost[0].Incarnation != a || lost[0].First != 2 || lost[0].Last != 2 || lost[0].Reason != "box began a new incarnation" {
+		t.Fatalf("lost %+v, want %s 2-2 recorded for the ended life", lost, a)
+	}
+	if got := h.gaps.contiguousOf("booth1", b, "reader1"); got != 3 {
+		t.Fatalf("new life's mark %d, want 3", got)
+	}
+}

@@ -117,8 +117,8 @@ func (p *parser) refusal(reason, box, device string, msg []byte, doc map[string]
 		return rf
 	}
 	inc, _ := doc["incarnation"].(string)
-	if len(inc) > 64 {
-		inc = inc[:64]
+	if !validIncarnation(inc) {
+		return rf // a made-up life must not become one of the box's
 	}
 	rf.ref = contract.ReadingRef{Box: box, Device: device, Incarnation: inc, Seq: seq}
 	rf.named = true
@@ -200,4 +200,20 @@ func (p *parsed) redacted() []byte {
 		return []byte(`{"error":"envelope withheld"}`)
 	}
 	return b
+}
+
+// validIncarnation is the envelope's pattern (^[a-z0-9]{8,32}$), or "" (v1).
+func validIncarnation(s string) bool {
+	if s == "" {
+		return true
+	}
+	if len(s) < 8 || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -179,57 +179,60 @@ func (c *Committer[J]) drain() {
 	}
 }
 
+// commit writes a batch, then tells the handler and the callers. The
+// connection is back in the pool before Committed or Aborted run, so they
+// may use the database.
 func (c *Committer[J]) commit(batch []*pending[J]) {
-	applied := make([]J, 0, len(batch))
-	ok := make([]*pending[J], 0, len(batch))
-	fail := func(err error) {
-		for _, p := range ok {
-			p.err = err
+	applied, err := c.write(batch)
+	if err != nil {
+		for _, p := range batch {
+			if p.err == nil {
+				p.err = err
+			}
 		}
 		c.h.Aborted(applied, err)
-		for _, p := range batch {
-			p.notify(p.err)
-		}
+	} else {
+		c.h.Committed(applied)
 	}
+	for _, p := range batch {
+		p.notify(p.err)
+	}
+}
+
+// write runs the batch's transaction: the fast path, or the slow one. err
+// is the transaction's failure (each job's own is in its pending).
+func (c *Committer[J]) write(batch []*pending[J]) (applied []J, err error) {
 	// The batch holds a connection of its own so that a failed COMMIT,
 	// which leaves SQLite's transaction open and database/sql's Tx done,
 	// can still be rolled back before the connection serves anyone else.
-	conn, err := c.db.Conn(context.Background())
+	ctx := context.Background()
+	conn, err := c.db.Conn(ctx)
 	if err != nil {
-		ok = batch
-		fail(err)
-		return
+		return nil, err
 	}
 	defer conn.Close()
-	tx, err := conn.BeginTx(context.Background(), nil)
+	commit := func(tx *sql.Tx) error {
+		if err := tx.Commit(); err != nil {
+			conn.ExecContext(ctx, `ROLLBACK`) // fails harmlessly if SQLite already did
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		ok = batch
-		fail(err)
-		return
+		return nil, err
 	}
 	jobs := make([]J, len(batch))
 	for i, p := range batch {
 		jobs[i] = p.job
 	}
 	if err := c.h.ApplyAll(tx, jobs); err == nil {
-		if err := tx.Commit(); err != nil {
-			conn.ExecContext(context.Background(), `ROLLBACK`) // fails harmlessly if SQLite already did
-			ok = batch
-			fail(fmt.Errorf("commit: %w", err))
-			return
-		}
-		c.h.Committed(jobs)
-		for _, p := range batch {
-			p.notify(nil)
-		}
-		return
+		return jobs, commit(tx)
 	}
 	// The slow path: the same jobs, each under its own savepoint.
 	tx.Rollback()
-	if tx, err = conn.BeginTx(context.Background(), nil); err != nil {
-		ok = batch
-		fail(err)
-		return
+	if tx, err = conn.BeginTx(ctx, nil); err != nil {
+		return nil, err
 	}
 	for _, p := range batch {
 		var broken error
@@ -237,24 +240,13 @@ func (c *Committer[J]) commit(batch []*pending[J]) {
 			// The savepoint could not be undone or released: nothing of
 			// this transaction can be trusted.
 			tx.Rollback()
-			ok = batch
-			fail(broken)
-			return
+			return applied, broken
 		}
 		if p.err == nil {
 			applied = append(applied, p.job)
-			ok = append(ok, p)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		conn.ExecContext(context.Background(), `ROLLBACK`) // fails harmlessly if SQLite already did
-		fail(fmt.Errorf("commit: %w", err))
-		return
-	}
-	c.h.Committed(applied)
-	for _, p := range batch {
-		p.notify(p.err)
-	}
+	return applied, commit(tx)
 }
 
 // apply runs one job under a savepoint, so its failure undoes it alone.
