@@ -197,8 +197,9 @@ func (d dashStore) Readings(ctx context.Context, refs []contract.ReadingRef) ([]
 }
 
 func (d dashStore) Activity(ctx context.Context, since time.Time) ([]dash.Activity, error) {
-	rows, err := d.s.rd.QueryContext(ctx, `SELECT box, device, MAX(received), COUNT(*) FROM readings WHERE received >= ? GROUP BY box, device`,
-		since.UTC().Format(time.RFC3339Nano))
+	// Counted per hour (store.go): the first hour is counted whole.
+	rows, err := d.s.rd.QueryContext(ctx, `SELECT box, device, MAX(last), SUM(n) FROM activity WHERE hour >= ? GROUP BY box, device`,
+		stamp(since.UTC().Truncate(time.Hour)))
 	if err != nil {
 		return nil, err
 	}

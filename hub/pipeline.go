@@ -98,6 +98,10 @@ func (p *pipeline) ApplyAll(sqltx *sql.Tx, jobs []*job) error {
 			return err
 		}
 	}
+	if err := countActivity(tx, jobs); err != nil {
+		p.batch = nil
+		return err
+	}
 	return nil
 }
 
@@ -135,6 +139,11 @@ func (p *pipeline) apply(tx *txq, j *job, inserted bool) error {
 	}
 	if !j.added {
 		return nil // a duplicate runs no rule: the first delivery did
+	}
+	if !inserted { // the slow path counts each reading as it goes
+		if err := countActivity(tx, []*job{j}); err != nil {
+			return err
+		}
 	}
 	if p.batch == nil {
 		p.batch = p.rules.state.begin()

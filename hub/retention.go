@@ -115,6 +115,10 @@ func (p *pruner) round() (int64, error) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+	// Activity counts serve the last day's health; two days are kept.
+	if _, err := p.db.Exec(`DELETE FROM activity WHERE hour < ?`, stamp(p.now().Add(-48*time.Hour))); err != nil {
+		return total, err
+	}
 	cutoff := stamp(p.now().Add(-time.Duration(p.cfg.Readings)))
 	if _, err := p.db.Exec(`DELETE FROM refused WHERE rowid IN (SELECT rowid FROM refused WHERE received < ? LIMIT ?)`, cutoff, p.cfg.Batch); err != nil {
 		return total, err

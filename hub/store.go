@@ -137,6 +137,17 @@ CREATE TABLE IF NOT EXISTS alert_log (
 	ref      TEXT NOT NULL DEFAULT '' -- reading behind a repeat or clear
 );
 CREATE INDEX IF NOT EXISTS alert_log_alert ON alert_log(alert_id);
+-- Readings per device and hour, kept with each commit: the dashboard's
+-- box health reads a day of activity from a few hundred rows, not from
+-- every reading of the day.
+CREATE TABLE IF NOT EXISTS activity (
+	box    TEXT NOT NULL,
+	device TEXT NOT NULL,
+	hour   TEXT NOT NULL, -- received, truncated to the hour (RFC 3339, UTC)
+	n      INTEGER NOT NULL,
+	last   TEXT NOT NULL,
+	PRIMARY KEY (hour, box, device)
+);
 -- Readings the hub refused but could name: their numbers are accounted
 -- for (gaps.go never asks for them), and box health shows why.
 CREATE TABLE IF NOT EXISTS refused (
@@ -231,6 +242,42 @@ func insertReadings(tx *txq, jobs []*job) error {
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countActivity adds stored readings to the per-device, per-hour counts.
+func countActivity(tx *txq, jobs []*job) error {
+	type key struct{ box, device, hour string }
+	type agg struct {
+		n    int
+		last time.Time
+	}
+	m := map[key]*agg{}
+	var order []key
+	for _, j := range jobs {
+		if j.kind != jobReading || !j.added {
+			continue
+		}
+		k := key{j.ref.Box, j.ref.Device, stamp(j.received.UTC().Truncate(time.Hour))}
+		a := m[k]
+		if a == nil {
+			a = &agg{}
+			m[k] = a
+			order = append(order, k)
+		}
+		a.n++
+		if j.received.After(a.last) {
+			a.last = j.received
+		}
+	}
+	for _, k := range order {
+		a := m[k]
+		if _, err := tx.exec(`INSERT INTO activity(box, device, hour, n, last) VALUES (?,?,?,?,?)
+			ON CONFLICT(hour, box, device) DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)`,
+			k.box, k.device, k.hour, a.n, stamp(a.last)); err != nil {
 			return err
 		}
 	}

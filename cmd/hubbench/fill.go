@@ -35,9 +35,16 @@ func fill(dir string, n int, creds []cred) error {
 	if err := db.QueryRow(`SELECT COUNT(*) FROM readings`).Scan(&have); err != nil {
 		return err
 	}
+	// The last two days' activity counts, as the hub keeps them.
+	backfill := func() error {
+		_, err := db.Exec(`INSERT OR IGNORE INTO activity(box, device, hour, n, last)
+			SELECT box, device, substr(received, 1, 13) || ':00:00Z', COUNT(*), MAX(received) FROM readings
+			WHERE received >= ? GROUP BY box, device, substr(received, 1, 13)`, time.Now().Add(-48*time.Hour).UTC().Format(time.RFC3339Nano))
+		return err
+	}
 	if have >= n {
 		fmt.Printf("  %d readings already stored\n", have)
-		return nil
+		return backfill()
 	}
 	body := `{"schema":"kordon.reading/2","crossing":"bench","box":"box-001","device":"thermo1","kind":"temperature","driver":"calex","incarnation":"fill0000","seq":1,"origin":"2026-11-01T09:00:00Z","clock":"synced","quality":{"status":"ok"},"payload":{"sensor":"lane-1","model":"calex-pyrousb","celsius":36.5,"measured_celsius":36.5,"housing_celsius":25,"emissivity":0.98,"fever":false,"fever_threshold":37.5,"events":[],"cause":"change"}}`
 	boxes := len(creds)
@@ -59,6 +66,9 @@ func fill(dir string, n int, creds []cred) error {
 		fmt.Printf("\r  filling: %d of %d readings (%s)", done+k, n, time.Since(start).Round(time.Second))
 	}
 	fmt.Println()
+	if err := backfill(); err != nil {
+		return err
+	}
 	_, err = db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	return err
 }
@@ -74,7 +84,8 @@ func queries(dir string) {
 	since := time.Now().Add(-24 * time.Hour).UTC().Format(time.RFC3339Nano)
 	for _, q := range []struct{ name, sql string }{
 		{"recent readings (/api/readings)", `SELECT body FROM readings ORDER BY received DESC LIMIT 100`},
-		{"activity per device, 24 h (box health)", `SELECT box, device, MAX(received), COUNT(*) FROM readings WHERE received >= '` + since + `' GROUP BY box, device`},
+		{"activity per device, 24 h (box health)", `SELECT box, device, MAX(last), SUM(n) FROM activity WHERE hour >= '` + since + `' GROUP BY box, device`},
+		{"the same counted from the readings", `SELECT box, device, MAX(received), COUNT(*) FROM readings WHERE received >= '` + since + `' GROUP BY box, device`},
 		{"one reading by key (alert detail)", `SELECT body FROM readings WHERE box = 'box-007' AND incarnation = 'fill0000' AND device = 'thermo1' AND seq = 1234`},
 		{"retention step (oldest 500 of a kind)", `SELECT id FROM readings WHERE kind = 'temperature' AND received < '2000-01-01' AND alerted = 0 ORDER BY kind, received LIMIT 500`},
 	} {
