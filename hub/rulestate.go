@@ -25,10 +25,10 @@ import (
 
 // matched is what the expressions of the rules in force say about one reading.
 type matched struct {
-	rules              []*Rule
-	when, clear, with  []bool
-	summary            []string // for rules whose when or with holds
-	suppressedCounters *ruleSet
+	rules             []*Rule
+	when, clear, with []bool
+	summary           []string // for rules whose when or with holds
+	set               *ruleSet
 }
 
 // ruleVars are the variables the expressions see (docs/rules.md).
@@ -47,7 +47,7 @@ func (rs *ruleSet) match(vars map[string]any) *matched {
 	rules := rs.rules
 	rs.mu.Unlock()
 	n := len(rules)
-	m := &matched{rules: rules, when: make([]bool, n), clear: make([]bool, n), with: make([]bool, n), summary: make([]string, n), suppressedCounters: rs}
+	m := &matched{rules: rules, when: make([]bool, n), clear: make([]bool, n), with: make([]bool, n), summary: make([]string, n), set: rs}
 	for i, r := range rules {
 		m.when[i] = holds(r.prg, vars)
 		m.clear[i] = holds(r.clearPrg, vars)
@@ -169,7 +169,7 @@ func decide(m *matched, st *stateTx, crossing string, r *reading.Reading, ref co
 	}
 	change := func(id, action string) {
 		if action == "repeated" {
-			m.suppressedCounters.suppressed.Add(1)
+			m.set.suppressed.Add(1)
 		}
 		rr := ref
 		changes = append(changes, events.Change{AlertID: id, Action: action, Time: now.UTC(), Ref: &rr})
