@@ -63,7 +63,7 @@ type Config struct {
 
 // IngestConfig bounds the transactions readings share (docs/hubd.md).
 type IngestConfig struct {
-	// CommitBatch is the most messages one transaction holds (default 256).
+	// CommitBatch is the most messages one transaction holds (default 1024).
 	CommitBatch int `yaml:"commit_batch"`
 	// CommitWait is how long the first message of a transaction may wait
 	// for others (default 0: a transaction takes what arrived while the one
@@ -220,7 +220,13 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		st.close()
 		return nil, fmt.Errorf("hub db: %w", err)
 	}
-	h.commit = groupcommit.New[*job](st.db, pl, groupcommit.Options{MaxBatch: cfg.Ingest.CommitBatch, MaxWait: time.Duration(cfg.Ingest.CommitWait)})
+	batch := cfg.Ingest.CommitBatch
+	if batch <= 0 {
+		// Large enough to amortise an fsync over many boxes' windows when
+		// the disk is slow; at nominal load a batch is a few readings anyway.
+		batch = 1024
+	}
+	h.commit = groupcommit.New[*job](st.db, pl, groupcommit.Options{MaxBatch: batch, MaxWait: time.Duration(cfg.Ingest.CommitWait)})
 	h.retention = newPruner(st.db, cfg.Retention, slices.Collect(maps.Keys(schemas)), log.With("part", "retention"))
 	inflight := int(cfg.Limits.MaxInflight)
 	if inflight == 0 {

@@ -50,9 +50,11 @@ func main() {
 	mosq := flag.String("mosquitto", "mosquitto", "mosquitto binary")
 	stored := flag.Int("stored", 0, "also measure ingest with this many readings already stored, beside an empty database (e.g. 10000000)")
 	storedDir := flag.String("stored-dir", "", "where the filled database is kept between runs (default: a directory under /var/tmp named for -stored)")
+	commitBatch := flag.Int("commit-batch", 0, "hubd's ingest.commit_batch (0: its default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each hub round to PREFIX-<set>-<boxes>.prof")
 	flag.Parse()
 	log.SetFlags(0)
+	ingest := hub.IngestConfig{CommitBatch: *commitBatch}
 
 	var counts []int
 	for _, s := range strings.Split(*boxesFlag, ",") {
@@ -93,7 +95,7 @@ func main() {
 			log.Fatalf("-sets: %q is not routine or mixed", set)
 		}
 		for _, n := range counts {
-			hr := runHub(tmp, creds[:n], set, *dur, *window, 0, prof(set, n))
+			hr := runHub(ingest, tmp, creds[:n], set, *dur, *window, 0, prof(set, n))
 			mr := runRelay(mb, creds[:n], set, *dur, *window, 0)
 			fmt.Printf("%-8s %5d %14.0f %14.0f %7.2f %10s %10s %12.0f\n", set, n, hr.rate(), mr.rate(), hr.rate()/mr.rate(),
 				hr.p99().Round(10*time.Microsecond), mr.p99().Round(10*time.Microsecond), hr.bytesPer)
@@ -104,14 +106,14 @@ func main() {
 	}
 	if *nominal > 0 {
 		fmt.Printf("\nnominal load: %d boxes at %.1f reading/s each, mixed readings; PUBACK latency\n", maxBoxes, *nominal)
-		hr := runHub(tmp, creds[:maxBoxes], "mixed", *dur, *window, *nominal, prof("nominal", maxBoxes))
+		hr := runHub(ingest, tmp, creds[:maxBoxes], "mixed", *dur, *window, *nominal, prof("nominal", maxBoxes))
 		mr := runRelay(mb, creds[:maxBoxes], "mixed", *dur, *window, *nominal)
 		fmt.Printf("  hubd       p50 %8s  p99 %8s  (%d readings)\n", hr.p50().Round(10*time.Microsecond), hr.p99().Round(10*time.Microsecond), hr.acked)
 		fmt.Printf("  mosquitto  p50 %8s  p99 %8s  (%d readings)\n", mr.p50().Round(10*time.Microsecond), mr.p99().Round(10*time.Microsecond), mr.acked)
 	}
 	if *drain > 0 {
 		fmt.Printf("\ndrain: one box sends a backlog of %d routine readings as fast as its window allows\n", *drain)
-		hr := runHub(tmp, creds[:1], "drain:"+strconv.Itoa(*drain), 0, *window, 0, prof("drain", 1))
+		hr := runHub(ingest, tmp, creds[:1], "drain:"+strconv.Itoa(*drain), 0, *window, 0, prof("drain", 1))
 		mr := runRelay(mb, creds[:1], "drain:"+strconv.Itoa(*drain), 0, *window, 0)
 		fmt.Printf("  hubd %.0f readings/s, mosquitto %.0f readings/s, ratio %.2f; hub stores %.0f bytes per reading\n",
 			hr.rate(), mr.rate(), hr.rate()/mr.rate(), hr.bytesPer)
@@ -128,8 +130,8 @@ func main() {
 		}
 		var full, empty []float64
 		for i := 0; i < 3; i++ {
-			e := runHub(tmp, creds[:n], "routine", *dur, *window, 0, "")
-			f := runHubIn(dir, creds[:n], "routine", *dur, *window, 0, "")
+			e := runHub(ingest, tmp, creds[:n], "routine", *dur, *window, 0, "")
+			f := runHubIn(ingest, dir, creds[:n], "routine", *dur, *window, 0, "")
 			empty, full = append(empty, e.rate()), append(full, f.rate())
 			fmt.Printf("  pair %d: empty %.0f r/s, %d stored %.0f r/s, ratio %.2f\n", i+1, e.rate(), *stored, f.rate(), f.rate()/e.rate())
 		}
@@ -185,10 +187,10 @@ func (r result) pct(p float64) time.Duration {
 func (r result) p50() time.Duration { return r.pct(0.50) }
 func (r result) p99() time.Duration { return r.pct(0.99) }
 
-func runHub(tmp string, creds []cred, set string, dur time.Duration, window int, perBox float64, profile string) result {
+func runHub(ingest hub.IngestConfig, tmp string, creds []cred, set string, dur time.Duration, window int, perBox float64, profile string) result {
 	dir, _ := os.MkdirTemp(tmp, "hub-")
 	defer os.RemoveAll(dir)
-	return runHubIn(dir, creds, set, dur, window, perBox, profile)
+	return runHubIn(ingest, dir, creds, set, dur, window, perBox, profile)
 }
 
 func mean(v []float64) float64 {
@@ -200,8 +202,8 @@ func mean(v []float64) float64 {
 }
 
 // runHubIn runs a hub round on the database in dir.
-func runHubIn(dir string, creds []cred, set string, dur time.Duration, window int, perBox float64, profile string) result {
-	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", DataDir: dir, Limits: hub.LimitConfig{MaxClients: int64(len(creds) + 16)}}
+func runHubIn(ingest hub.IngestConfig, dir string, creds []cred, set string, dur time.Duration, window int, perBox float64, profile string) result {
+	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", DataDir: dir, Limits: hub.LimitConfig{MaxClients: int64(len(creds) + 16)}, Ingest: ingest}
 	for _, c := range creds {
 		cfg.Boxes = append(cfg.Boxes, hub.BoxCreds{Box: c.box, PasswordHash: c.hash})
 	}
