@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kordon/kordon/hub/dash"
+	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/logging"
 )
@@ -241,7 +242,7 @@ func TestExportDayParsesPerMapping(t *testing.T) {
 				t.Errorf("row %d: %s %q", i+1, c, row[col[c]])
 			}
 		}
-		if row[col["booth_id"]] != "kz-test/booth-01" || row[col["device_id"]] != "kz-test/booth-01/reader1" || row[col["reading_refs"]] != "booth-01/reader1#7" {
+		if row[col["booth_id"]] != "kz-test/booth-01" || row[col["device_id"]] != "kz-test/booth-01/reader1" || row[col["reading_refs"]] != "kz-test/booth-01/reader1#7" {
 			t.Errorf("row %d: identities %q %q %q", i+1, row[col["booth_id"]], row[col["device_id"]], row[col["reading_refs"]])
 		}
 		if row[col["summary"]] != "Документ, \"проверка\"" {
@@ -402,10 +403,18 @@ func TestAlertRepeatsAndClearsLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := contract.ReadingRef{Box: "booth-01", Device: "thermo1", Seq: 9}
-	s := hubSink{h}
-	s.repeated("f1", ref, time.Now())
-	s.repeated("f1", ref, time.Now())
-	s.cleared("f1", ref, time.Now())
+	for _, action := range []string{"repeated", "repeated", "cleared"} {
+		tx, err := h.store.db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := logAlertChange(h.store.in(tx), &events.Change{AlertID: "f1", Action: action, Time: time.Now(), Ref: &ref}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	v, log, err := dashStore{h.store}.Alert(context.Background(), "f1")
 	if err != nil {
 		t.Fatal(err)

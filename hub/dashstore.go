@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kordon/kordon/hub/dash"
+	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/reading"
 )
@@ -66,7 +67,7 @@ func (d dashStore) SearchAlerts(ctx context.Context, q dash.Query) ([]dash.Alert
 	}
 	sqlq += " ORDER BY raised DESC LIMIT ?"
 	args = append(args, q.Limit)
-	rows, err := d.s.db.QueryContext(ctx, sqlq, args...)
+	rows, err := d.s.rd.QueryContext(ctx, sqlq, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func (d dashStore) SearchAlerts(ctx context.Context, q dash.Query) ([]dash.Alert
 }
 
 func (d dashStore) Alert(ctx context.Context, id string) (dash.AlertView, []dash.LogEntry, error) {
-	v, err := scanAlert(d.s.db.QueryRowContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE id = ?`, id))
+	v, err := scanAlert(d.s.rd.QueryRowContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, nil, dash.ErrNotFound
 	}
@@ -95,7 +96,7 @@ func (d dashStore) Alert(ctx context.Context, id string) (dash.AlertView, []dash
 }
 
 func (d dashStore) logQuery(ctx context.Context, q string, args ...any) ([]dash.LogEntry, error) {
-	rows, err := d.s.db.QueryContext(ctx, q, args...)
+	rows, err := d.s.rd.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +126,7 @@ func (d dashStore) LogSince(ctx context.Context, seq int64, limit int) ([]dash.L
 
 func (d dashStore) LastSeq(ctx context.Context) (int64, error) {
 	var n int64
-	err := d.s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM alert_log`).Scan(&n)
+	err := d.s.rd.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM alert_log`).Scan(&n)
 	return n, err
 }
 
@@ -165,7 +166,13 @@ func (d dashStore) Act(ctx context.Context, id, action string, u dash.User, note
 	if e.Seq, err = res.LastInsertId(); err != nil {
 		return e, err
 	}
-	return e, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return e, err
+	}
+	// Acknowledgements and resolutions reach the after-commit subscribers
+	// like the rules' changes (an uplink forwards alert transitions).
+	d.s.changed.Committed(&events.Batch{Changes: []events.Change{{Seq: e.Seq, AlertID: id, Action: action, User: u.User, Role: u.Role, Note: note, Time: e.Time}}})
+	return e, nil
 }
 
 func (d dashStore) Readings(ctx context.Context, refs []contract.ReadingRef) ([]json.RawMessage, error) {
@@ -177,7 +184,7 @@ func (d dashStore) Readings(ctx context.Context, refs []contract.ReadingRef) ([]
 		}
 		seen[r] = true
 		var body string
-		err := d.s.db.QueryRowContext(ctx, `SELECT body FROM readings WHERE box = ? AND device = ? AND seq = ?`, r.Box, r.Device, r.Seq).Scan(&body)
+		err := d.s.rd.QueryRowContext(ctx, `SELECT body FROM readings WHERE box = ? AND incarnation = ? AND device = ? AND seq = ?`, r.Box, r.Incarnation, r.Device, r.Seq).Scan(&body)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -190,8 +197,9 @@ func (d dashStore) Readings(ctx context.Context, refs []contract.ReadingRef) ([]
 }
 
 func (d dashStore) Activity(ctx context.Context, since time.Time) ([]dash.Activity, error) {
-	rows, err := d.s.db.QueryContext(ctx, `SELECT box, device, MAX(received), COUNT(*) FROM readings WHERE received >= ? GROUP BY box, device`,
-		since.UTC().Format(time.RFC3339Nano))
+	// Counted per hour (store.go): the first hour is counted whole.
+	rows, err := d.s.rd.QueryContext(ctx, `SELECT box, device, MAX(last), SUM(n) FROM activity WHERE hour >= ? GROUP BY box, device`,
+		stamp(since.UTC().Truncate(time.Hour)))
 	if err != nil {
 		return nil, err
 	}
@@ -209,27 +217,56 @@ func (d dashStore) Activity(ctx context.Context, since time.Time) ([]dash.Activi
 	return out, rows.Err()
 }
 
-// logAlertAction records a repeat or a cleared condition raised by the rules.
-func (s *store) logAlertAction(id, action, user, role, note string, ref contract.ReadingRef, at time.Time) error {
-	refJS, _ := json.Marshal(ref)
-	tx, err := s.db.Begin()
+// Boxes is what the store knows of each box: its incarnations and the
+// readings the hub refused, by reason (box health).
+func (d dashStore) Boxes(ctx context.Context) ([]dash.BoxRecord, error) {
+	recs := map[string]*dash.BoxRecord{}
+	rec := func(box string) *dash.BoxRecord {
+		if r := recs[box]; r != nil {
+			return r
+		}
+		r := &dash.BoxRecord{Box: box, Refused: map[string]int64{}}
+		recs[box] = r
+		return r
+	}
+	rows, err := d.s.rd.QueryContext(ctx, `SELECT box, incarnation, first_seen FROM incarnations ORDER BY box, first_seen`)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer tx.Rollback()
-	when := at.UTC().Format(time.RFC3339Nano)
-	switch action {
-	case "repeated":
-		_, err = tx.Exec(`UPDATE alerts SET repeats = repeats + 1 WHERE id = ?`, id)
-	case "cleared":
-		_, err = tx.Exec(`UPDATE alerts SET cleared_at = ? WHERE id = ?`, when, id)
+	for rows.Next() {
+		var box, inc, first string
+		if err := rows.Scan(&box, &inc, &first); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		t, _ := time.Parse(time.RFC3339Nano, first)
+		r := rec(box)
+		r.Incarnations = append(r.Incarnations, dash.Incarnation{ID: inc, FirstSeen: t})
 	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = d.s.rd.QueryContext(ctx, `SELECT box, reason, COUNT(*), MAX(received) FROM refused GROUP BY box, reason`)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := tx.Exec(`INSERT INTO alert_log(alert_id, action, user, role, note, time, ref) VALUES (?,?,?,?,?,?,?)`,
-		id, action, user, role, note, when, string(refJS)); err != nil {
-		return err
+	defer rows.Close()
+	for rows.Next() {
+		var box, reason, last string
+		var n int64
+		if err := rows.Scan(&box, &reason, &n, &last); err != nil {
+			return nil, err
+		}
+		r := rec(box)
+		r.Refused[reason] = n
+		if t, _ := time.Parse(time.RFC3339Nano, last); t.After(r.LastRefused) {
+			r.LastRefused = t
+		}
 	}
-	return tx.Commit()
+	out := make([]dash.BoxRecord, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, *r)
+	}
+	return out, rows.Err()
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,19 +11,28 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
 )
 
-// gapTracker watches each device's sequence numbers (docs/delivery.md).
-// A box sends a device's readings in order, so a reading that arrives past
-// a hole means the hub lacks something: it asks the box to resend from the
-// first missing number, and records as lost whatever the box answers it no
-// longer holds (dropped under its full policy, or deleted).
+// gapTracker watches each device's sequence numbers, per box life
+// (incarnation), after they are committed (docs/delivery.md). A box sends
+// a device's readings in order, so a reading that arrives past a hole
+// means the hub lacks something: it asks the box to resend from the first
+// missing number, and records as lost whatever the box answers it no
+// longer holds. A number the hub refused (and recorded) is accounted for
+// like a stored one. When a box begins a new incarnation, the holes of the
+// one before can never be filled: they are recorded as lost.
 type gapTracker struct {
-	hub *Hub
+	store   seqStore
+	publish func(box string, cmd contract.Command) error
+	log     *slog.Logger
 
-	mu   sync.Mutex
-	devs map[devKey]*devSeq
+	mu     sync.Mutex
+	devs   map[devKey]*devSeq
+	latest map[[2]string]string // (box, device) -> the incarnation last seen
+	dirty  map[devKey]bool      // contig moved since it was saved
+	ended  map[devKey]bool      // lives a newer one replaced
 
 	cmds     chan boxCommand
 	quit     chan struct{}
@@ -31,7 +41,14 @@ type gapTracker struct {
 	gaps, requests, lost atomic.Int64
 }
 
-type devKey struct{ box, device string }
+// seqStore is what the tracker keeps in the database.
+type seqStore interface {
+	contiguous(k devKey) uint64
+	addLost(k devKey, first, last uint64, reason string) error
+	saveContig(k devKey, contig uint64) error
+}
+
+type devKey struct{ box, incarnation, device string }
 
 type boxCommand struct {
 	box string
@@ -39,11 +56,12 @@ type boxCommand struct {
 }
 
 type devSeq struct {
-	contig uint64          // every seq <= contig is stored or recorded lost
-	ahead  map[uint64]bool // stored seqs beyond a hole
-	lost   [][2]uint64     // ranges the box reported gone, above contig
-	asked  time.Time       // last resend request
-	askedN uint64          // from what seq
+	accepted bool            // an accepted reading of this life was seen
+	contig   uint64          // every seq <= contig is stored, refused or recorded lost
+	ahead    map[uint64]bool // seqs accounted for beyond a hole
+	lost     [][2]uint64     // ranges the box reported gone, above contig
+	asked    time.Time       // last resend request
+	askedN   uint64          // from what seq
 }
 
 // askEvery spaces resend requests for one device: a resend in flight
@@ -52,22 +70,50 @@ const askEvery = 3 * time.Second
 
 const maxAhead = 1 << 16
 
-func newGapTracker(h *Hub) *gapTracker {
-	return &gapTracker{hub: h, devs: map[devKey]*devSeq{}, cmds: make(chan boxCommand, 256), quit: make(chan struct{})}
+func newGapTracker(st seqStore, publish func(string, contract.Command) error, log *slog.Logger) *gapTracker {
+	return &gapTracker{store: st, publish: publish, log: log, devs: map[devKey]*devSeq{}, latest: map[[2]string]string{},
+		dirty: map[devKey]bool{}, ended: map[devKey]bool{}, cmds: make(chan boxCommand, 256), quit: make(chan struct{})}
 }
 
-// seen is called for every reading stored or found a duplicate, inside the
-// publish path.
-func (g *gapTracker) seen(box, device string, seq uint64) {
+// Committed accounts for every number a batch stored, found already
+// stored, or refused.
+func (g *gapTracker) Committed(b *events.Batch) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	k := devKey{box, device}
+	for _, r := range b.Readings {
+		g.seen(r.Ref, true)
+	}
+	for _, r := range b.Duplicates {
+		g.seen(r, true) // a resend fills holes with them
+	}
+	for _, r := range b.Refused {
+		g.seen(r.Ref, false)
+	}
+}
+
+// seen is called with g.mu held. Only an accepted reading can show that
+// a box began a new life; a refused one only accounts for its number.
+func (g *gapTracker) seen(ref contract.ReadingRef, accepted bool) {
+	k := devKey{ref.Box, ref.Incarnation, ref.Device}
+	if g.ended[k] {
+		return // a late redelivery from a life that ended: its holes are recorded lost
+	}
 	d := g.devs[k]
 	if d == nil {
 		d = &devSeq{ahead: map[uint64]bool{}}
-		d.contig = g.hub.store.contiguous(box, device)
+		d.contig = g.store.contiguous(k)
 		g.devs[k] = d
 	}
+	// The first accepted reading of a life the tracker has not seen ends
+	// the one before (a late redelivery from an older life does not).
+	if bd := [2]string{ref.Box, ref.Device}; accepted && !d.accepted {
+		d.accepted = true
+		if prev, ok := g.latest[bd]; ok && prev != ref.Incarnation {
+			g.endIncarnation(devKey{ref.Box, prev, ref.Device})
+		}
+		g.latest[bd] = ref.Incarnation
+	}
+	seq := ref.Seq
 	switch {
 	case seq <= d.contig:
 		return
@@ -80,7 +126,44 @@ func (g *gapTracker) seen(box, device string, seq uint64) {
 		}
 		d.advance()
 	}
+	g.dirty[k] = true
 	g.ask(k, d)
+}
+
+// endIncarnation records the holes of a box life that ended as lost and
+// stops asking for them. Called with g.mu held.
+func (g *gapTracker) endIncarnation(k devKey) {
+	d := g.devs[k]
+	if d == nil {
+		return
+	}
+	delete(g.devs, k)
+	g.ended[k] = true
+	if len(d.ahead) == 0 {
+		return
+	}
+	seqs := make([]uint64, 0, len(d.ahead))
+	for s := range d.ahead {
+		seqs = append(seqs, s)
+	}
+	slices.Sort(seqs)
+	from := d.contig + 1
+	for _, s := range seqs {
+		if s > from {
+			g.recordLost(k, from, s-1, "box began a new incarnation")
+		}
+		from = s + 1
+	}
+}
+
+func (g *gapTracker) recordLost(k devKey, first, last uint64, reason string) bool {
+	if err := g.store.addLost(k, first, last, reason); err != nil {
+		g.log.Error("record lost readings", "box", k.box, "device", k.device, "err", err)
+		return false
+	}
+	g.lost.Add(int64(last - first + 1))
+	g.log.Warn("readings lost", "box", k.box, "incarnation", k.incarnation, "device", k.device, "first", first, "last", last, "reason", reason)
+	return true
 }
 
 // ask requests a resend for a device with a hole, unless one for the same
@@ -95,13 +178,13 @@ func (g *gapTracker) ask(k devKey, d *devSeq) {
 	}
 	if from != d.askedN {
 		g.gaps.Add(1)
-		g.hub.log.Warn("sequence gap; asking the box to resend", "box", k.box, "device", k.device, "from", from)
+		g.log.Warn("sequence gap; asking the box to resend", "box", k.box, "incarnation", k.incarnation, "device", k.device, "from", from)
 	}
 	d.asked, d.askedN = time.Now(), from
-	g.request(k.box, k.device, from)
+	g.request(k, from)
 }
 
-// advance moves contig over stored and lost numbers.
+// advance moves contig over accounted and lost numbers.
 func (d *devSeq) advance() {
 	for {
 		if d.ahead[d.contig+1] {
@@ -123,27 +206,32 @@ func (d *devSeq) advance() {
 	}
 }
 
-func (g *gapTracker) request(box, device string, from uint64) {
+func (g *gapTracker) request(k devKey, from uint64) {
+	args := map[string]string{"device": k.device, "from": strconv.FormatUint(from, 10)}
+	if k.incarnation != "" {
+		args["incarnation"] = k.incarnation // a box in another life answers that it no longer holds it
+	}
 	cmd := contract.Command{
-		Schema: contract.CommandV1, ID: fmt.Sprintf("resend-%s-%d-%d", device, from, time.Now().UnixNano()),
-		Name: "resend", Args: map[string]string{"device": device, "from": strconv.FormatUint(from, 10)},
-		Expires: time.Now().Add(time.Minute).UTC(),
+		Schema: contract.CommandV1, ID: fmt.Sprintf("resend-%s-%d-%d", k.device, from, time.Now().UnixNano()),
+		Name: "resend", Args: args, Expires: time.Now().Add(time.Minute).UTC(),
 	}
 	select {
-	case g.cmds <- boxCommand{box, cmd}:
+	case g.cmds <- boxCommand{k.box, cmd}:
 		g.requests.Add(1)
 	default: // the queue is full: the next reading past the hole asks again
 	}
 }
 
-// run publishes resend commands outside the publish path that found them,
-// and asks again for holes still open (the box may have been offline).
+// run publishes resend commands outside the commit path that found them,
+// asks again for holes still open (the box may have been offline), and
+// saves the contiguous marks that moved.
 func (g *gapTracker) run() {
 	t := time.NewTicker(askEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-g.quit:
+			g.save()
 			return
 		case <-t.C:
 			g.mu.Lock()
@@ -151,11 +239,30 @@ func (g *gapTracker) run() {
 				g.ask(k, d)
 			}
 			g.mu.Unlock()
+			g.save()
 		case bc := <-g.cmds:
-			js, _ := json.Marshal(bc.cmd)
-			if err := g.hub.broker.Publish(contract.Commands(g.hub.cfg.Crossing, bc.box), js, false, 1); err != nil {
-				g.hub.log.Warn("resend command", "box", bc.box, "err", err)
+			if err := g.publish(bc.box, bc.cmd); err != nil {
+				g.log.Warn("resend command", "box", bc.box, "err", err)
 			}
+		}
+	}
+}
+
+// save writes the marks that moved, so a restarted hub starts from them
+// rather than from the whole of each device's history.
+func (g *gapTracker) save() {
+	g.mu.Lock()
+	marks := make(map[devKey]uint64, len(g.dirty))
+	for k := range g.dirty {
+		if d := g.devs[k]; d != nil {
+			marks[k] = d.contig
+		}
+	}
+	clear(g.dirty)
+	g.mu.Unlock()
+	for k, c := range marks {
+		if err := g.store.saveContig(k, c); err != nil {
+			g.log.Warn("save sequence mark", "box", k.box, "device", k.device, "err", err)
 		}
 	}
 }
@@ -172,7 +279,12 @@ func (g *gapTracker) reply(box string, body []byte) {
 	device := r.Result["device"]
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	d := g.devs[devKey{box, device}]
+	inc, named := r.Result["incarnation"]
+	if !named {
+		inc = g.latest[[2]string{box, device}] // a box that does not say answers for its current life
+	}
+	k := devKey{box, inc, device}
+	d := g.devs[k]
 	if d == nil {
 		return
 	}
@@ -184,14 +296,22 @@ func (g *gapTracker) reply(box string, body []byte) {
 			continue
 		}
 		first = max(first, d.contig+1)
-		if err := g.hub.store.addLost(box, device, first, last, "gone at box"); err != nil {
-			g.hub.log.Error("record lost readings", "box", box, "device", device, "err", err)
-			continue
+		if g.recordLost(k, first, last, "gone at box") {
+			d.lost = append(d.lost, [2]uint64{first, last})
 		}
-		g.lost.Add(int64(last - first + 1))
-		g.hub.log.Warn("readings lost at the box", "box", box, "device", device, "first", first, "last", last)
-		d.lost = append(d.lost, [2]uint64{first, last})
 	}
 	d.advance()
-	g.hub.store.saveContig(box, device, d.contig)
+	if err := g.store.saveContig(k, d.contig); err != nil {
+		g.log.Warn("save sequence mark", "box", box, "device", device, "err", err)
+	}
+}
+
+// contiguousOf is a device's contiguous mark (tests, box health).
+func (g *gapTracker) contiguousOf(box, incarnation, device string) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if d := g.devs[devKey{box, incarnation, device}]; d != nil {
+		return d.contig
+	}
+	return 0
 }

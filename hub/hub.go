@@ -2,20 +2,26 @@
 // broker (mochi-mqtt) that admits only known boxes, stores every reading
 // once, runs the rules, raises alerts and serves the live page.
 //
-// The path of one reading at the hub: box PUBLISH -> auth/ACL hook ->
-// ingest hook (validate, store, dedupe, rules, alerts) -> PUBACK. Ingest runs
-// inside the broker's publish path, before the PUBACK is sent, so a box
-// deletes a reading from its outbox only once the hub has it on disk.
+// The path of one reading at the hub (pipeline.go): box PUBLISH -> auth/ACL
+// hook -> ingest hook (validate once, rules' expressions) -> group commit
+// (the reading, its alerts and the rules' state in one transaction with
+// other boxes' readings) -> PUBACK, then the after-commit subscribers
+// (hub/events: live page, alert publishing, gaps, counters, and any other
+// part that attaches with Subscribe). A box deletes a reading from its
+// outbox only once the hub has it on disk.
 package hub
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,7 +29,11 @@ import (
 
 	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/hub/dash"
+	"github.com/kordon/kordon/hub/events"
+	"github.com/kordon/kordon/hub/groupcommit"
+	"github.com/kordon/kordon/hub/personal"
 	"github.com/kordon/kordon/hub/watchlist"
+	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/logging"
 	"github.com/kordon/kordon/internal/schema"
 )
@@ -47,6 +57,20 @@ type Config struct {
 	Watchlist watchlist.Config `yaml:"watchlist"`
 	// LogLevel is debug, info (the default), warn or error; -log-level overrides it.
 	LogLevel string `yaml:"log_level"`
+	// Ingest bounds the group commit (pipeline.go).
+	Ingest IngestConfig `yaml:"ingest"`
+	// Retention is how long readings are kept (retention.go).
+	Retention RetentionConfig `yaml:"retention"`
+}
+
+// IngestConfig bounds the transactions readings share (docs/hubd.md).
+type IngestConfig struct {
+	// CommitBatch is the most messages one transaction holds (default 1024).
+	CommitBatch int `yaml:"commit_batch"`
+	// CommitWait is how long the first message of a transaction may wait
+	// for others (default 0: a transaction takes what arrived while the one
+	// before committed, so a lone reading is not delayed).
+	CommitWait Duration `yaml:"commit_wait"`
 }
 
 // BoxCreds admits one box. The password is stored only as a bcrypt hash
@@ -82,13 +106,21 @@ type Hub struct {
 	live   *broadcaster
 	http   *http.Server
 
-	gaps     *gapTracker    // sequence gaps and resend requests (gaps.go)
-	cmds     commandTracker // commands to boxes and their replies (commands.go)
-	watch    watchState     // the watchlist (watch.go)
-	takeover *takeoverHook  // one identity connected twice (takeover.go)
-	mqttAddr net.Addr
-	httpAddr net.Addr
-	tlsAddr  net.Addr
+	rules     *ruleSet
+	commit    *groupcommit.Committer[*job]
+	count     *counters
+	subs      *events.Fanout  // after-commit subscribers
+	alerts    *alertPublisher // alerts on the crossing's alert topic
+	gaps      *gapTracker     // sequence gaps and resend requests (gaps.go)
+	retention *pruner         // old readings removed (retention.go)
+	cmds      commandTracker  // commands to boxes and their replies (commands.go)
+	watch     watchState      // the watchlist (watch.go)
+	takeover  *takeoverHook   // one identity connected twice (takeover.go)
+	quit      chan struct{}   // closed by Close
+	started   bool            // Start ran
+	mqttAddr  net.Addr
+	httpAddr  net.Addr
+	tlsAddr   net.Addr
 }
 
 // New builds a hub; Start opens its listeners.
@@ -109,7 +141,12 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		return nil, err
 	}
 	rules.errs.log = log.With("part", "rules")
-	val, err := schema.New(drivers.PayloadSchemas())
+	schemas := drivers.PayloadSchemas()
+	val, err := schema.New(schemas)
+	if err != nil {
+		return nil, err
+	}
+	pf, err := personal.FromSchemas(schemas)
 	if err != nil {
 		return nil, err
 	}
@@ -125,27 +162,79 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	for _, b := range cfg.Boxes {
 		boxes[b.Box] = []byte(b.PasswordHash)
 	}
-	h := &Hub{cfg: cfg, log: log, store: st, live: newBroadcaster()}
+	h := &Hub{cfg: cfg, log: log, store: st, live: newBroadcaster(), rules: rules, count: newCounters(),
+		subs: &events.Fanout{}, quit: make(chan struct{})}
 	if err := h.openWatchlist(); err != nil {
+		st.close()
 		return nil, err
 	}
 	observers := map[string][]byte{}
 	for _, o := range cfg.Observers {
 		if _, clash := boxes[o.User]; clash {
+			st.close()
 			return nil, fmt.Errorf("observer %q has a box's name", o.User)
 		}
 		observers[o.User] = []byte(o.PasswordHash)
 	}
-	h.auth = newAuthHook(cfg.Crossing, boxes, observers, cfg.Limits.Guard, val, newRedactor(drivers.PayloadSchemas()))
-	h.ingest = &ingestHook{hub: h, validator: val, rules: rules, maxPayload: maxPayload, states: map[string][]byte{}}
+	h.auth = newAuthHook(cfg.Crossing, boxes, observers, cfg.Limits.Guard, val, newRedactor(schemas))
 
 	opts := &mqtt.Options{InlineClient: true, Logger: logging.Library(log.With("part", "broker"), "broker connection ended")}
 	opts.Capabilities = mqtt.NewDefaultServerCapabilities()
 	opts.Capabilities.MaximumPacketSize = uint32(maxPayload + 1024)
 	applyLimits(opts.Capabilities, cfg.Limits)
-	h.gaps = newGapTracker(h)
 	h.broker = mqtt.New(opts)
 	h.auth.broker = h.broker
+
+	// After the commit, in this order: counters are part of the pipeline;
+	// then the gap detector, alert publishing and the live page.
+	h.gaps = newGapTracker(st, h.publishCommand, log.With("part", "gaps"))
+	h.alerts = newAlertPublisher(func(js []byte) error {
+		return h.broker.Publish(contract.Alerts(cfg.Crossing), js, false, 1)
+	}, log.With("part", "alerts"))
+	h.subs.Add(h.gaps)
+	h.subs.Add(h.alerts)
+	h.subs.Add(h.live)
+	st.changed = h.subs
+
+	pl := newPipeline(st, cfg.Crossing, rules, h.subs, h.count)
+	if err := loadKnown(st, pl, h.count); err != nil {
+		st.close()
+		return nil, fmt.Errorf("hub db: %w", err)
+	}
+	batch := cfg.Ingest.CommitBatch
+	if batch <= 0 {
+		// Large enough to amortise an fsync over many boxes' windows when
+		// the disk is slow; at nominal load a batch is a few readings anyway.
+		batch = 1024
+	}
+	h.commit = groupcommit.New[*job](st.db, pl, groupcommit.Options{MaxBatch: batch, MaxWait: time.Duration(cfg.Ingest.CommitWait)})
+	h.retention = newPruner(st.db, cfg.Retention, slices.Collect(maps.Keys(schemas)), log.With("part", "retention"))
+	inflight := int(cfg.Limits.MaxInflight)
+	if inflight == 0 {
+		inflight = 64
+	}
+	h.ingest = &ingestHook{
+		parse:  &parser{crossing: cfg.Crossing, validator: val, personal: pf, maxPayload: maxPayload},
+		rules:  rules,
+		watch:  h.watchlistAlerts,
+		commit: h.commit,
+		replies: func(box string, body []byte) {
+			h.gaps.reply(box, body) // answers to resend requests (gaps.go)
+			h.takeReply(box, body)  // results of commands (commands.go)
+		},
+		states: &boxStates{msgs: map[string][]byte{}, incs: map[string]string{}, live: func(name string, data []byte) {
+			h.live.send(event{Name: name, Data: data})
+		}},
+		relay: func(topic string, payload []byte) {
+			if s := h.broker.Topics.Subscribers(topic); len(s.Subscriptions)+len(s.Shared)+len(s.InlineSubscriptions) > 0 {
+				h.broker.Publish(topic, payload, false, 1)
+			}
+		},
+		count:    h.count,
+		log:      log.With("part", "ingest"),
+		inflight: inflight,
+		pipes:    map[*mqtt.Client]*boxPipe{},
+	}
 	if err := h.broker.AddHook(h.auth, nil); err != nil {
 		return nil, err
 	}
@@ -157,6 +246,34 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// Subscribe attaches a part that acts on committed data: readings, alerts
+// raised, alert changes (repeats, clears, acknowledgements, resolutions),
+// refusals and new incarnations (hub/events). Call it before Start.
+func (h *Hub) Subscribe(s events.Subscriber) { h.subs.Add(s) }
+
+func (h *Hub) publishCommand(box string, cmd contract.Command) error {
+	js, _ := json.Marshal(cmd)
+	return h.broker.Publish(contract.Commands(h.cfg.Crossing, box), js, false, 1)
+}
+
+// loadKnown reads what the pipeline and the counters carry over a restart.
+func loadKnown(st *store, pl *pipeline, c *counters) error {
+	rows, err := st.rd.Query(`SELECT box, incarnation FROM incarnations`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var box, inc string
+		if err := rows.Scan(&box, &inc); err != nil {
+			return err
+		}
+		pl.incs[box+"\x00"+inc] = true
+		c.incarnations[box]++
+	}
+	return rows.Err()
 }
 
 // Start opens the MQTT and HTTP listeners and returns once they accept.
@@ -194,8 +311,10 @@ func (h *Hub) Start() error {
 			}
 		}()
 	}
-	go h.ingest.publishAlerts()
+	go h.alerts.run()
 	go h.gaps.run()
+	h.started = true
+	go h.retention.run()
 	h.startWatchlist()
 	h.log.Info("hub started", "crossing", h.cfg.Crossing, "mqtt", h.mqttAddr, "http", h.httpAddr)
 	return nil
@@ -217,7 +336,8 @@ func (h *Hub) HTTPAddr() string {
 	return h.httpAddr.String()
 }
 
-// Close stops the broker and web server and closes the database.
+// Close stops the broker and web server, lets the last batch commit, and
+// closes the database.
 func (h *Hub) Close() error {
 	if h.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -226,8 +346,14 @@ func (h *Hub) Close() error {
 	}
 	h.live.close()
 	err := h.broker.Close()
-	h.ingest.stop()
+	h.commit.Close()
+	close(h.quit)
+	h.alerts.stop()
 	h.gaps.stop()
+	h.retention.stop()
+	if h.started {
+		<-h.retention.done
+	}
 	h.stopWatchlist()
 	if e := h.store.close(); err == nil {
 		err = e
@@ -235,22 +361,24 @@ func (h *Hub) Close() error {
 	return err
 }
 
-// Counters are the hub's running totals (metrics come with their issue).
+// Counters are the hub's running totals.
 type Counters struct {
-	Readings   int64 `json:"readings"`
-	Duplicates int64 `json:"duplicates"`
-	Refused    int64 `json:"refused_payloads"`
-	Alerts     int64 `json:"alerts"`
-	Clients    int64 `json:"refused_clients"`
-	Denied     int64 `json:"denied_topics"`
+	Readings      int64 `json:"readings"`
+	Duplicates    int64 `json:"duplicates"`
+	Refused       int64 `json:"refused_payloads"`
+	Alerts        int64 `json:"alerts"`
+	Clients       int64 `json:"refused_clients"`
+	Denied        int64 `json:"denied_topics"`
+	StoreFailures int64 `json:"store_failures"`
 }
 
 // Counters returns a snapshot.
 func (h *Hub) Counters() Counters {
 	return Counters{
-		Readings: h.ingest.readings.Load(), Duplicates: h.ingest.duplicates.Load(),
-		Refused: h.ingest.refused.Load(), Alerts: h.ingest.alerts.Load(),
+		Readings: h.count.readings.Load(), Duplicates: h.count.duplicates.Load(),
+		Refused: h.count.refused.Load(), Alerts: h.count.alerts.Load(),
 		Clients: h.auth.refused.Load(), Denied: h.auth.denied.Load(),
+		StoreFailures: h.count.storeFailures.Load(),
 	}
 }
 
@@ -295,6 +423,30 @@ func (b *broadcaster) send(e event) {
 		select {
 		case ch <- e:
 		default:
+		}
+	}
+}
+
+// Committed shows committed readings and alerts to the page viewers
+// (readings with the kind's personal fields withheld).
+func (b *broadcaster) Committed(batch *events.Batch) {
+	b.mu.Lock()
+	viewers := len(b.subs)
+	b.mu.Unlock()
+	if viewers == 0 {
+		return
+	}
+	for _, r := range batch.Readings {
+		b.send(event{Name: "reading", Data: r.Redacted()})
+	}
+	for _, a := range batch.Alerts {
+		js, _ := json.Marshal(a)
+		b.send(event{Name: "alert", Data: js})
+	}
+	for _, c := range batch.Changes {
+		if c.Action != "raised" {
+			b.send(event{Name: "alert-update", Data: []byte(`{}`)})
+			break
 		}
 	}
 }

@@ -3,155 +3,251 @@ package hub
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/kordon/kordon/hub/groupcommit"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/reading"
-	"github.com/kordon/kordon/internal/schema"
 )
 
 // ingestHook takes every message a box publishes, inside the broker's
-// publish path (before the PUBACK).
+// publish path. mochi (v2.7.9, server.go processPublish) calls OnPublish on
+// the box's connection goroutine and would write the PUBACK as soon as it
+// returns. A box sends up to its window of readings before the first
+// PUBACK; waiting here for each reading's commit would let one box have a
+// single reading in each transaction, so a backlog would drain at one
+// commit per reading. Instead a reading is queued for the group commit and
+// mochi is told to send nothing (ErrRejectPacket); the PUBACK is written by
+// the box's own acker once the reading's transaction has committed, in the
+// order the box sent its readings. A failed commit sends no PUBACK: the box
+// keeps the reading and sends it again.
 type ingestHook struct {
 	mqtt.HookBase
-	hub        *Hub
-	validator  *schema.Validator
-	rules      *ruleSet // hot-reloaded (rules.go)
-	maxPayload int
+	parse  *parser
+	rules  *ruleSet
+	watch  func(p *parsed, now time.Time) []contract.Alert
+	commit *groupcommit.Committer[*job]
+	// replies takes a box's answers to commands and resend requests.
+	replies func(box string, body []byte)
+	// relay passes a stored reading on to the broker's subscribers (the
+	// observers), as an acknowledged publish would have been.
+	relay    func(topic string, payload []byte)
+	states   *boxStates
+	count    *counters
+	log      *slog.Logger
+	inflight int // readings of one box awaiting their commit
 
-	readings, duplicates, refused, alerts atomic.Int64
-
-	mu     sync.Mutex
-	states map[string][]byte // latest box state / availability by topic
-
-	alertq   chan contract.Alert
-	stopOnce sync.Once
-	quit     chan struct{}
+	mu    sync.Mutex
+	pipes map[*mqtt.Client]*boxPipe
 }
 
 func (h *ingestHook) ID() string { return "kordon-ingest" }
 
-func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish || b == mqtt.OnDisconnect }
 
-func (h *ingestHook) Init(any) error {
-	h.alertq = make(chan contract.Alert, 1024)
-	h.quit = make(chan struct{})
-	return nil
-}
-
-// OnPublish validates and stores what a box sends. A malformed or oversized
-// message is acknowledged but dropped and counted (so one bad message cannot
-// jam a box's outbox); a storage failure rejects the packet, so the box
-// keeps the reading and sends it again.
+// OnPublish validates and stores what a box sends. A reading the hub
+// refuses is acknowledged, counted, and recorded as refused when it can be
+// named (so one bad message cannot jam a box's outbox, and its number is
+// not asked for again).
 func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil // the hub's own alerts and commands
 	}
 	t, ok := contract.Parse(pk.TopicName)
 	box := string(cl.Properties.Username)
+	if ok && t.Box == box && t.Leaf == "readings" {
+		if pk.FixedHeader.Qos == 2 {
+			// QoS 2 has mochi's own PUBREC/PUBREL exchange: wait here.
+			j := h.readingJob(box, t.Device, pk)
+			if err := h.commit.Do(j); err != nil {
+				h.storeFailed(box, t.Device, j, err)
+				return pk, packets.ErrRejectPacket
+			}
+			if j.kind != jobReading {
+				return packets.Packet{}, packets.CodeSuccessIgnore
+			}
+			return pk, nil
+		}
+		h.takeReading(cl, box, t.Device, pk)
+		return pk, packets.ErrRejectPacket // acknowledged after the commit
+	}
 	if !ok || t.Box != box {
-		return h.refuse(box, pk.TopicName, "unknown topic")
+		return h.refuse(box, pk, &refusal{reason: "unknown topic"})
 	}
-	if len(pk.Payload) > h.maxPayload {
-		return h.refuse(box, pk.TopicName, "oversized payload")
+	if len(pk.Payload) > h.parse.maxPayload {
+		return h.refuse(box, pk, &refusal{reason: "oversized payload"})
 	}
-	if err := h.validator.Validate(pk.Payload); err != nil {
-		h.hub.log.Warn("payload refused: schema", "box", box, "topic", pk.TopicName, "err", redactErr(err))
-		return h.refuse(box, pk.TopicName, "schema")
+	if err := h.parse.validator.Validate(pk.Payload); err != nil {
+		return h.refuse(box, pk, &refusal{reason: "schema", err: err})
 	}
-	switch {
-	case t.Leaf == "readings":
-		return pk, h.takeReading(box, t, pk.Payload)
-	case t.Leaf == "replies":
-		h.hub.gaps.reply(box, pk.Payload) // answers to resend requests (gaps.go)
-		h.hub.takeReply(box, pk.Payload)  // results of commands (commands.go)
-	case t.Leaf == "availability" || t.Leaf == "state":
-		h.mu.Lock()
-		h.states[pk.TopicName] = append([]byte(nil), pk.Payload...)
-		h.mu.Unlock()
-		h.hub.live.send(event{Name: t.Leaf, Data: pk.Payload})
+	switch t.Leaf {
+	case "replies":
+		h.replies(box, pk.Payload)
+	case "availability", "state":
+		if inc := h.states.put(pk.TopicName, t.Leaf, pk.Payload); inc != "" {
+			// A new life announced in the box state: record it with the
+			// readings' incarnations (box health, /metrics).
+			if err := h.commit.Do(&job{kind: jobIncarnation, ref: contract.ReadingRef{Box: box, Incarnation: inc}, received: time.Now()}); err != nil {
+				h.log.Warn("incarnation not recorded", "box", box, "err", err)
+			}
+		}
 	}
 	return pk, nil
 }
 
-func (h *ingestHook) refuse(box, topic, why string) (packets.Packet, error) {
-	h.refused.Add(1)
-	countRefused(why)
-	h.hub.log.Warn("payload refused", "box", box, "topic", topic, "why", why)
+// takeReading queues a reading for the group commit; its PUBACK follows
+// the commit.
+func (h *ingestHook) takeReading(cl *mqtt.Client, box, device string, pk packets.Packet) {
+	pipe := h.pipe(cl)
+	pipe.slots <- struct{}{} // at most inflight readings of a box wait for their commit
+	j := h.readingJob(box, device, pk)
+	done := func(err error) {
+		if err != nil {
+			h.storeFailed(box, device, j, err)
+		}
+		pipe.acks <- ack{cl: cl, pk: pk, ok: err == nil, relay: err == nil && j.kind == jobReading && j.added}
+	}
+	if err := h.commit.Submit(j, done); err != nil {
+		<-pipe.slots // closing: no PUBACK, the box sends it again
+	}
+}
+
+// readingJob parses and checks a reading on the box's goroutine: the job
+// stores it, or records it refused.
+func (h *ingestHook) readingJob(box, device string, pk packets.Packet) *job {
+	now := time.Now()
+	p, rf := h.parse.reading(box, device, pk.Payload)
+	if rf != nil {
+		h.noteRefusal(box, pk, rf)
+		if rf.named {
+			return &job{kind: jobRefusal, ref: rf.ref, received: now, reason: rf.reason, size: len(pk.Payload)}
+		}
+		return &job{kind: jobAck}
+	}
+	return &job{kind: jobReading, ref: p.ref, received: now, p: p, readingKind: p.r.Kind(), origin: p.r.Origin,
+		quality: string(p.r.Quality.Status), body: p.body, watch: h.watch(p, now),
+		match: h.rules.match(ruleVars(&p.r, p.payload))}
+}
+
+func (h *ingestHook) storeFailed(box, device string, j *job, err error) {
+	h.count.storeFailures.Add(1)
+	h.log.Error("store reading; box will resend", "box", box, "device", device, "seq", j.ref.Seq, "err", err)
+}
+
+// noteRefusal counts and logs a refused message.
+func (h *ingestHook) noteRefusal(box string, pk packets.Packet, rf *refusal) {
+	h.count.refusedPayload(rf.reason)
+	args := []any{"box", box, "topic", pk.TopicName, "why", rf.reason, "size", len(pk.Payload)}
+	if rf.err != nil {
+		args = append(args, "err", redactErr(rf.err))
+	}
+	h.log.Warn("payload refused", args...)
+}
+
+// refuse acknowledges and drops a message that is not a reading.
+func (h *ingestHook) refuse(box string, pk packets.Packet, rf *refusal) (packets.Packet, error) {
+	h.noteRefusal(box, pk, rf)
 	return packets.Packet{}, packets.CodeSuccessIgnore
 }
 
-// takeReading stores a reading once, runs the rules on a new one, and
-// stores the alerts before the box gets its PUBACK.
-func (h *ingestHook) takeReading(box string, t contract.Parsed, body []byte) error {
-	var r reading.Reading
-	if err := json.Unmarshal(body, &r); err != nil {
-		_, err := h.refuse(box, "", "envelope")
-		return err
-	}
-	if r.Box != box || r.Device != t.Device || r.Crossing != h.hub.cfg.Crossing {
-		_, err := h.refuse(box, "", "envelope does not match topic")
-		return err
-	}
-	now := time.Now()
-	added, err := h.hub.store.addReading(&r, body, now)
-	if err != nil {
-		h.hub.log.Error("store reading; box will resend", "box", box, "device", r.Device, "seq", r.Seq, "err", err)
-		return packets.ErrRejectPacket
-	}
-	h.hub.gaps.seen(box, r.Device, r.Seq) // duplicates too: a resend fills holes with them
-	if !added {
-		h.duplicates.Add(1)
-		return nil
-	}
-	h.readings.Add(1)
-	h.hub.live.send(event{Name: "reading", Data: reading.Redacted(body)})
-	payload := r.Payload.(reading.Received).JSON
-	for _, a := range append(evaluate(h.rules, h.hub.cfg.Crossing, &r, payload, now), h.hub.watchlistAlerts(&r, payload, now)...) {
-		if err := h.hub.store.addAlert(a); err != nil {
-			h.hub.log.Error("store alert; box will resend", "rule", a.Rule, "err", err)
-			return packets.ErrRejectPacket
-		}
-		h.alerts.Add(1)
-		h.hub.log.Info("alert", "id", a.ID, "rule", a.Rule, "severity", a.Severity, "box", a.Box, "device", a.Device)
-		select {
-		case h.alertq <- a:
-		default:
-			h.hub.log.Warn("alert publish queue full; alert is stored", "id", a.ID)
-		}
-	}
-	return nil
-}
-
-// publishAlerts sends stored alerts on the alert topic and to the live page.
-func (h *ingestHook) publishAlerts() {
-	for {
-		select {
-		case <-h.quit:
-			return
-		case a := <-h.alertq:
-			js, _ := json.Marshal(a)
-			if err := h.hub.broker.Publish(contract.Alerts(h.hub.cfg.Crossing), js, false, 1); err != nil {
-				h.hub.log.Warn("alert publish", "id", a.ID, "err", err)
-			}
-			h.hub.live.send(event{Name: "alert", Data: js})
-		}
+// OnDisconnect ends the box connection's acker.
+func (h *ingestHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.mu.Lock()
+	p := h.pipes[cl]
+	delete(h.pipes, cl)
+	h.mu.Unlock()
+	if p != nil {
+		close(p.quit)
 	}
 }
 
-func (h *ingestHook) stop() { h.stopOnce.Do(func() { close(h.quit) }) }
+// boxPipe orders one connection's PUBACKs: its readings' commits are
+// acknowledged in the order they were sent, off the commit path (a box
+// that does not read its socket stalls only itself).
+type boxPipe struct {
+	slots chan struct{} // readings awaiting their commit
+	acks  chan ack      // as large as slots: the commit path never waits
+	quit  chan struct{}
+}
 
-// snapshot returns the latest state and availability messages.
-func (h *ingestHook) snapshot() [][]byte {
+type ack struct {
+	cl    *mqtt.Client
+	pk    packets.Packet
+	ok    bool // committed; else no PUBACK and the box sends it again
+	relay bool
+}
+
+func (h *ingestHook) pipe(cl *mqtt.Client) *boxPipe {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([][]byte, 0, len(h.states))
-	for _, v := range h.states {
+	if p := h.pipes[cl]; p != nil {
+		return p
+	}
+	p := &boxPipe{slots: make(chan struct{}, h.inflight), acks: make(chan ack, h.inflight), quit: make(chan struct{})}
+	h.pipes[cl] = p
+	go h.runPipe(p)
+	return p
+}
+
+func (h *ingestHook) runPipe(p *boxPipe) {
+	for {
+		select {
+		case <-p.quit:
+			return
+		case a := <-p.acks:
+			if a.ok && a.pk.FixedHeader.Qos > 0 {
+				a.cl.WritePacket(packets.Packet{
+					FixedHeader: packets.FixedHeader{Type: packets.Puback},
+					PacketID:    a.pk.PacketID,
+					ReasonCode:  packets.CodeSuccess.Code,
+				}) // an error means the box is gone: it sends the reading again, a duplicate
+			}
+			if a.relay {
+				h.relay(a.pk.TopicName, a.pk.Payload)
+			}
+			<-p.slots
+		}
+	}
+}
+
+// snapshot returns the latest state and availability messages.
+func (h *ingestHook) snapshot() [][]byte { return h.states.snapshot() }
+
+// boxStates keeps the latest retained state and availability of each box.
+type boxStates struct {
+	mu   sync.Mutex
+	msgs map[string][]byte // by topic
+	incs map[string]string // box -> incarnation its state names
+	live func(name string, data []byte)
+}
+
+// put keeps a state or availability message; it returns the incarnation
+// a box state names when it differs from the one it named before.
+func (s *boxStates) put(topic, leaf string, body []byte) (newInc string) {
+	b := append([]byte(nil), body...)
+	s.mu.Lock()
+	s.msgs[topic] = b
+	if leaf == "state" {
+		var st contract.State
+		if json.Unmarshal(b, &st) == nil && st.Incarnation != "" && s.incs[st.Box] != st.Incarnation {
+			s.incs[st.Box] = st.Incarnation
+			newInc = st.Incarnation
+		}
+	}
+	s.mu.Unlock()
+	s.live(leaf, b)
+	return newInc
+}
+
+func (s *boxStates) snapshot() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([][]byte, 0, len(s.msgs))
+	for _, v := range s.msgs {
 		out = append(out, v)
 	}
 	return out

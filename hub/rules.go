@@ -1,17 +1,11 @@
 package hub
 
 import (
-	"bytes"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"reflect"
-	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,9 +13,6 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"gopkg.in/yaml.v3"
-
-	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/reading"
 )
 
 //go:embed rules.default.yaml
@@ -298,47 +289,21 @@ func keyList() string {
 
 // ruleSet is the rules in force and the state they keep (cool-downs,
 // latches, correlation windows). A reload swaps the rules and keeps the
-// state, so a latched fever alert stays latched across an edit.
+// state, so a latched fever alert stays latched across an edit. The state
+// is read and moved only by the commit path (pipeline.go), and a move
+// counts only once its transaction has committed (rulestate.go).
 type ruleSet struct {
-	mu         sync.Mutex
-	name       string // file, or the built-in name
-	path       string // file to watch; "" for the built-in rules
+	mu         sync.Mutex // guards the fields below up to state
+	name       string     // file, or the built-in name
+	path       string     // file to watch; "" for the built-in rules
 	rules      []*Rule
 	loaded     time.Time
 	lastErr    string // why the latest reload was refused, "" if it was not
 	state      *ruleState
-	sink       alertSink
 	suppressed atomic.Int64
 	reloaded   chan error // one per reload attempt, for tests; never blocks
 	fileStamp  string
 	errs       ruleErrors // run-time evaluation failures (ruleerrors.go)
-}
-
-// alertSink records what happens to alerts already raised.
-type alertSink interface {
-	repeated(alertID string, ref contract.ReadingRef, at time.Time)
-	cleared(alertID string, ref contract.ReadingRef, at time.Time)
-}
-
-type ruleState struct {
-	until   map[string]held        // cooldown by rule|box|device (or rule|box)
-	latched map[string]string      // rule|box|device -> alert id
-	recent  map[string][]corrMatch // rule|box -> recent one-sided matches
-}
-
-type held struct {
-	alertID string
-	until   time.Time
-}
-
-type corrMatch struct {
-	with   bool // matched Correlate.With (else When)
-	ref    contract.ReadingRef
-	origin time.Time
-}
-
-func newRuleState() *ruleState {
-	return &ruleState{until: map[string]held{}, latched: map[string]string{}, recent: map[string][]corrMatch{}}
 }
 
 // reload reads the file again; a broken file is refused and the rules in
@@ -402,185 +367,11 @@ func (rs *ruleSet) info() RulesInfo {
 	return ri
 }
 
-// evaluate runs every rule on one reading and returns the alerts raised.
-// A rule that fails to evaluate (a field missing in this payload) does not fire.
-func evaluate(rs *ruleSet, crossing string, r *reading.Reading, payload json.RawMessage, now time.Time) []contract.Alert {
-	var p map[string]any
-	if err := json.Unmarshal(payload, &p); err != nil {
-		return nil
-	}
-	vars := map[string]any{
-		"kind": r.Kind(), "box": r.Box, "device": r.Device, "driver": r.Driver,
-		"quality": map[string]string{"status": string(r.Quality.Status), "reason": r.Quality.Reason},
-		"payload": p, "origin": r.Origin.UTC(), "historical": r.Historical,
-	}
-	ref := contract.ReadingRef{Box: r.Box, Device: r.Device, Seq: r.Seq}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	st := rs.state
-	var out []contract.Alert
-	raise := func(rule *Rule, refs []contract.ReadingRef) contract.Alert {
-		a := contract.Alert{
-			Schema: contract.AlertV1, ID: alertID(rule.ID, refs), Crossing: crossing,
-			Box: r.Box, Device: r.Device, Rule: rule.ID, Severity: rule.Severity,
-			Summary: rule.summary(vars), Time: r.Origin.UTC(), Raised: now.UTC(), State: "open",
-			Readings: refs,
-		}
-		out = append(out, a)
-		return a
-	}
-	repeat := func(id string) {
-		rs.suppressed.Add(1)
-		if rs.sink != nil {
-			rs.sink.repeated(id, ref, now)
-		}
-	}
-	for _, rule := range rs.rules {
-		if rule.Correlate != nil {
-			rs.correlate(rule, vars, r, ref, raise, repeat)
-			continue
-		}
-		key := rule.ID + "\x00" + r.Box + "\x00" + r.Device
-		if id, ok := st.latched[key]; ok {
-			if rs.holds(rule, rule.clearPrg, vars) {
-				delete(st.latched, key)
-				if rs.sink != nil {
-					rs.sink.cleared(id, ref, now)
-				}
-			} else if rs.holds(rule, rule.prg, vars) {
-				repeat(id)
-			}
-			continue
-		}
-		if !rs.holds(rule, rule.prg, vars) {
-			continue
-		}
-		if h, ok := st.until[key]; ok && r.Origin.Before(h.until) {
-			repeat(h.alertID)
-			continue
-		}
-		a := raise(rule, []contract.ReadingRef{ref})
-		if rule.clearPrg != nil {
-			st.latched[key] = a.ID
-		}
-		if rule.Cooldown > 0 {
-			st.until[key] = held{alertID: a.ID, until: r.Origin.Add(time.Duration(rule.Cooldown))}
-		}
-	}
-	return out
-}
-
-// correlate pairs this reading with a recent reading of another device of
-// the same box that matched the other side of the rule. Each reading joins
-// at most one alert of a rule.
-func (rs *ruleSet) correlate(rule *Rule, vars map[string]any, r *reading.Reading, ref contract.ReadingRef,
-	raise func(*Rule, []contract.ReadingRef) contract.Alert, repeat func(string)) {
-	st := rs.state
-	key := rule.ID + "\x00" + r.Box
-	window := time.Duration(rule.Correlate.Window)
-	recent := st.recent[key][:0:0]
-	for _, m := range st.recent[key] {
-		if r.Origin.Sub(m.origin) <= window && m.origin.Sub(r.Origin) <= window {
-			recent = append(recent, m)
-		}
-	}
-	for _, side := range []bool{false, true} {
-		prg := rule.prg
-		if side {
-			prg = rule.withPrg
-		}
-		if !rs.holds(rule, prg, vars) {
-			continue
-		}
-		best := -1
-		for i, m := range recent {
-			if m.with != side && m.ref.Device != r.Device &&
-				(best < 0 || absDur(m.origin.Sub(r.Origin)) < absDur(recent[best].origin.Sub(r.Origin))) {
-				best = i
-			}
-		}
-		if best < 0 {
-			recent = append(recent, corrMatch{with: side, ref: ref, origin: r.Origin})
-			continue
-		}
-		partner := recent[best]
-		recent = slices.Delete(recent, best, best+1)
-		if h, ok := st.until[key]; ok && r.Origin.Before(h.until) {
-			repeat(h.alertID)
-			break
-		}
-		refs := []contract.ReadingRef{partner.ref, ref}
-		if r.Origin.Before(partner.origin) {
-			refs[0], refs[1] = ref, partner.ref
-		}
-		a := raise(rule, refs)
-		if rule.Cooldown > 0 {
-			st.until[key] = held{alertID: a.ID, until: r.Origin.Add(time.Duration(rule.Cooldown))}
-		}
-		break // one reading joins one alert of this rule
-	}
-	if len(recent) > 32 { // bound memory under a flood of one-sided matches
-		recent = recent[len(recent)-32:]
-	}
-	st.recent[key] = recent
-}
-
-func absDur(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
-}
-
-func (rs *ruleSet) holds(rule *Rule, prg cel.Program, vars map[string]any) bool {
-	if prg == nil {
-		return false
-	}
-	v, _, err := prg.Eval(vars)
-	if err != nil {
-		rs.errs.record(rule.ID, err)
-		return false
-	}
-	b, ok := v.Value().(bool)
-	return ok && b
-}
-
-// summary is the rule's summary_expr result, or its static summary.
-func (r *Rule) summary(vars map[string]any) string {
-	if r.sumPrg != nil {
-		if v, _, err := r.sumPrg.Eval(vars); err == nil {
-			if s, ok := v.Value().(string); ok && s != "" {
-				return s
-			}
-		}
-	}
-	if r.Summary == "" {
-		return r.ID
-	}
-	return r.Summary
-}
-
-// alertID is derived from the rule and the readings, so a redelivered
-// reading can never raise a second alert. A single-reading alert keeps the
-// walking skeleton's derivation.
-func alertID(rule string, refs []contract.ReadingRef) string {
-	var b bytes.Buffer
-	for i, ref := range refs {
-		if i > 0 {
-			b.WriteString("\x01")
-		}
-		b.WriteString(ref.Box + "\x00" + ref.Device + "\x00" + strconv.FormatUint(ref.Seq, 10))
-	}
-	h := sha256.Sum256([]byte(b.String() + "\x00" + rule))
-	return hex.EncodeToString(h[:10])
-}
-
-// startRules connects the rules to the store and, for a rules file, starts
-// watching it: a changed file is reloaded within a few seconds.
+// startRules starts watching the rules file, if there is one: a changed
+// file is reloaded within a few seconds.
 func (h *Hub) startRules() {
-	rs := h.ingest.rules
+	rs := h.rules
 	rs.mu.Lock()
-	rs.sink = hubSink{h}
 	if h.cfg.Rules != "" {
 		rs.path = h.cfg.Rules
 		rs.fileStamp = rs.stamp()
@@ -596,7 +387,7 @@ func (h *Hub) startRules() {
 		defer t.Stop()
 		for {
 			select {
-			case <-h.ingest.quit:
+			case <-h.quit:
 				return
 			case <-t.C:
 				if s := rs.stamp(); s != rs.fileStamp {
@@ -614,31 +405,15 @@ func (h *Hub) startRules() {
 func (h *Hub) ReloadRules() error { return h.reloadRules() }
 
 func (h *Hub) reloadRules() error {
-	err := h.ingest.rules.reload()
+	err := h.rules.reload()
 	if err != nil {
 		h.log.Error("rules file refused; previous rules stay in force", "err", err)
 	} else {
-		h.log.Info("rules reloaded", "file", h.ingest.rules.name, "rules", len(h.ingest.rules.info().Rules))
+		h.log.Info("rules reloaded", "file", h.rules.name, "rules", len(h.rules.info().Rules))
 	}
 	h.live.send(event{Name: "rules", Data: []byte(`{}`)})
 	return err
 }
 
 // Rules describes the rules in force.
-func (h *Hub) Rules() RulesInfo { return h.ingest.rules.info() }
-
-type hubSink struct{ h *Hub }
-
-func (s hubSink) repeated(id string, ref contract.ReadingRef, at time.Time) {
-	if err := s.h.store.logAlertAction(id, "repeated", "", "", "", ref, at); err != nil {
-		s.h.log.Warn("alert repeat not stored", "id", id, "err", err)
-	}
-	s.h.live.send(event{Name: "alert-update", Data: []byte(`{}`)})
-}
-
-func (s hubSink) cleared(id string, ref contract.ReadingRef, at time.Time) {
-	if err := s.h.store.logAlertAction(id, "cleared", "", "", "", ref, at); err != nil {
-		s.h.log.Warn("alert clear not stored", "id", id, "err", err)
-	}
-	s.h.live.send(event{Name: "alert-update", Data: []byte(`{}`)})
-}
+func (h *Hub) Rules() RulesInfo { return h.rules.info() }

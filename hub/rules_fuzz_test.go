@@ -19,7 +19,7 @@ func FuzzParseRules(f *testing.F) {
 			return
 		}
 		for i, p := range []string{`{"a":2,"alarm":true,"valid":false,"events":["fever_onset"]}`, `{}`, `{"a":"x"}`} {
-			feed(t, rs, "dev"+string(rune('a'+i)), uint64(i+1), 0, "document", p)
+			feed(t, &testRules{ruleSet: rs}, "dev"+string(rune('a'+i)), uint64(i+1), 0, "document", p)
 		}
 	})
 }

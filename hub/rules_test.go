@@ -34,21 +34,46 @@ func (f *fakeSink) cleared(id string, _ contract.ReadingRef, _ time.Time) {
 	f.mu.Unlock()
 }
 
-// feed runs one reading through the rules.
-func feed(t *testing.T, rs *ruleSet, device string, seq uint64, at time.Duration, kind, payload string) []contract.Alert {
+// testRules is a rule set with a sink counting the changes the rules make.
+type testRules struct {
+	*ruleSet
+	sink *fakeSink
+}
+
+// feed runs one reading through the rules, as the commit path does, with
+// its state change committed.
+func feed(t *testing.T, rs *testRules, device string, seq uint64, at time.Duration, kind, payload string) []contract.Alert {
 	t.Helper()
 	r := &reading.Reading{Crossing: "kz", Box: "booth-01", Device: device, Driver: "x", Seq: seq, Origin: t0.Add(at),
 		Quality: reading.Quality{Status: reading.OK}, Payload: reading.Received{KindName: kind, JSON: json.RawMessage(payload)}}
-	return evaluate(rs, "kz", r, json.RawMessage(payload), t0.Add(at))
+	var p map[string]any
+	if err := json.Unmarshal([]byte(payload), &p); err != nil {
+		t.Fatal(err)
+	}
+	st := rs.state.begin()
+	alerts, changes := decide(rs.match(ruleVars(r, p)), st, "kz", r, contract.ReadingRef{Box: r.Box, Device: r.Device, Seq: seq}, t0.Add(at))
+	st.commit()
+	for _, c := range changes {
+		if rs.sink == nil {
+			continue
+		}
+		switch c.Action {
+		case "repeated":
+			rs.sink.repeated(c.AlertID, *c.Ref, c.Time)
+		case "cleared":
+			rs.sink.cleared(c.AlertID, *c.Ref, c.Time)
+		}
+	}
+	return alerts
 }
 
-func mustCompile(t *testing.T, src string) *ruleSet {
+func mustCompile(t *testing.T, src string) *testRules {
 	t.Helper()
 	rs, err := compileRules("rules.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rs
+	return &testRules{ruleSet: rs}
 }
 
 func TestDefaultRulesCompile(t *testing.T) {
@@ -119,7 +144,7 @@ func TestBrokenRulesFileRefusedPreviousStay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	rs := h.ingest.rules
+	rs := &testRules{ruleSet: h.rules}
 
 	broken := good + "  - id: fever\n    when: payload.celsius >\n    severity: high\n"
 	if err := os.WriteFile(path, []byte(broken), 0o600); err != nil {
@@ -289,7 +314,7 @@ func TestDocExamplesCompile(t *testing.T) {
 	if len(rs.rules) < 6 {
 		t.Errorf("only %d examples compiled", len(rs.rules))
 	}
-	night := feed(t, rs, "reader1", 1, 0, "document", `{"valid":true,"expired":false,"issuer":"D"}`) // 09:00 UTC = 14:00 at +05
+	night := feed(t, &testRules{ruleSet: rs}, "reader1", 1, 0, "document", `{"valid":true,"expired":false,"issuer":"D"}`) // 09:00 UTC = 14:00 at +05
 	for _, a := range night {
 		if a.Rule == "night-document" {
 			t.Errorf("night rule fired at 14:00 local")

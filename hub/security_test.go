@@ -273,9 +273,7 @@ func TestGapAsksResendAndRecordsLoss(t *testing.T) {
 		return len(l) == 1 && l[0].First == 3 && l[0].Last == 3
 	})
 	pub(5) // contiguous now: no new request
-	h.gaps.mu.Lock()
-	contig := h.gaps.devs[devKey{"booth1", "reader1"}].contig
-	h.gaps.mu.Unlock()
+	contig := h.gaps.contiguousOf("booth1", "", "reader1")
 	if contig != 5 {
 		t.Fatalf("contiguous mark %d after 1,4,2,lost 3,5; want 5", contig)
 	}

@@ -6,51 +6,112 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // pure Go: hubd stays a static binary
 
+	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/reading"
 )
 
-// store keeps readings and alerts in SQLite (WAL). Readings are keyed by
-// (box, device, seq), which makes QoS 1 redelivery idempotent.
+// store keeps readings and alerts in SQLite (WAL). A reading is named by
+// (box, incarnation, device, seq), which makes QoS 1 redelivery idempotent
+// and keeps two lives of one box apart. Writes go through one connection
+// (SQLite has one writer; ingest batches its writes, pipeline.go); reads
+// have a pool of their own, so the dashboard never waits for a commit.
 type store struct {
-	db *sql.DB
+	db *sql.DB // the writer
+	rd *sql.DB // readers
+	// changed hears of alert transitions committed outside ingest (the
+	// dashboard's acknowledgements), like every other committed change.
+	changed events.Subscriber
 }
 
 func openStore(dir string) (*store, error) {
-	dsn := "file:" + filepath.Join(dir, "hub.db") + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
-	db, err := sql.Open("sqlite", dsn)
+	path := filepath.Join(dir, "hub.db")
+	// A larger page cache keeps the hot leaves of the readings key (one per
+	// device being written) in memory as the table grows.
+	const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)"
+	db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=synchronous(FULL)")
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
-	if _, err := db.Exec(schemaSQL + seqSQL); err != nil {
+	db.SetMaxOpenConns(1)
+	if err := migrate(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("hub db: %w", err)
 	}
-	if err := migrateAlerts(db); err != nil {
+	rd, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("hub db: alerts columns: %w", err)
+		return nil, err
 	}
-	return &store{db: db}, nil
+	rd.SetMaxOpenConns(4)
+	return &store{db: db, rd: rd, changed: events.Func(func(*events.Batch) {})}, nil
 }
 
+// txq runs statements inside one transaction, each prepared once for it:
+// a batch runs the same few statements for each of its readings.
+type txq struct {
+	tx    *sql.Tx
+	bound map[string]*sql.Stmt
+}
+
+func (s *store) in(tx *sql.Tx) *txq { return &txq{tx: tx, bound: map[string]*sql.Stmt{}} }
+
+// stmt prepares a statement once per transaction, on its connection
+// (the writer's only one: preparing on the pool would wait for it).
+func (q *txq) stmt(text string) (*sql.Stmt, error) {
+	if st := q.bound[text]; st != nil {
+		return st, nil
+	}
+	st, err := q.tx.Prepare(text)
+	if err != nil {
+		return nil, err
+	}
+	q.bound[text] = st
+	return st, nil
+}
+
+func (q *txq) exec(text string, args ...any) (sql.Result, error) {
+	st, err := q.stmt(text)
+	if err != nil {
+		return nil, err
+	}
+	return st.Exec(args...)
+}
+
+func (q *txq) query(text string, args ...any) (*sql.Rows, error) {
+	st, err := q.stmt(text)
+	if err != nil {
+		return nil, err
+	}
+	return st.Query(args...)
+}
+
+// Tables are created by migrate (migrate.go).
 const schemaSQL = `
 CREATE TABLE IF NOT EXISTS readings (
-	box      TEXT NOT NULL,
-	device   TEXT NOT NULL,
-	seq      INTEGER NOT NULL,
-	kind     TEXT NOT NULL,
-	origin   TEXT NOT NULL,
-	received TEXT NOT NULL,
-	quality  TEXT NOT NULL,
-	body     TEXT NOT NULL,
-	PRIMARY KEY (box, device, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS readings_received ON readings(received);
+	id          INTEGER PRIMARY KEY,
+	box         TEXT NOT NULL,
+	incarnation TEXT NOT NULL DEFAULT '',
+	device      TEXT NOT NULL,
+	seq         INTEGER NOT NULL,
+	kind        TEXT NOT NULL,
+	origin      TEXT NOT NULL,
+	received    TEXT NOT NULL,
+	quality     TEXT NOT NULL,
+	alerted     INTEGER NOT NULL DEFAULT 0, -- behind an alert: kept as long as the alert
+	body        TEXT NOT NULL
+);
+-- The key; rows themselves are appended in commit order (rowid), which
+-- keeps inserts cheap as the table grows.
+CREATE UNIQUE INDEX IF NOT EXISTS readings_key ON readings(box, incarnation, device, seq);
+-- Recent readings and the dashboard's activity per device (covering).
+CREATE INDEX IF NOT EXISTS readings_recv ON readings(received, box, device);
+-- Retention prunes per kind, oldest first (retention.go).
+CREATE INDEX IF NOT EXISTS readings_kind ON readings(kind, received);
 CREATE TABLE IF NOT EXISTS alerts (
 	id       TEXT PRIMARY KEY,
 	box      TEXT NOT NULL,
@@ -76,49 +137,67 @@ CREATE TABLE IF NOT EXISTS alert_log (
 	ref      TEXT NOT NULL DEFAULT '' -- reading behind a repeat or clear
 );
 CREATE INDEX IF NOT EXISTS alert_log_alert ON alert_log(alert_id);
-` + commandsSQL
+-- Readings per device and hour, kept with each commit: the dashboard's
+-- box health reads a day of activity from a few hundred rows, not from
+-- every reading of the day.
+CREATE TABLE IF NOT EXISTS activity (
+	box    TEXT NOT NULL,
+	device TEXT NOT NULL,
+	hour   TEXT NOT NULL, -- received, truncated to the hour (RFC 3339, UTC)
+	n      INTEGER NOT NULL,
+	last   TEXT NOT NULL,
+	PRIMARY KEY (hour, box, device)
+);
+-- Readings the hub refused but could name: their numbers are accounted
+-- for (gaps.go never asks for them), and box health shows why.
+CREATE TABLE IF NOT EXISTS refused (
+	box         TEXT NOT NULL,
+	incarnation TEXT NOT NULL,
+	device      TEXT NOT NULL,
+	seq         INTEGER NOT NULL,
+	reason      TEXT NOT NULL,
+	size        INTEGER NOT NULL,
+	received    TEXT NOT NULL,
+	PRIMARY KEY (box, incarnation, device, seq)
+);
+-- Every life of a box's sequence state the hub has seen.
+CREATE TABLE IF NOT EXISTS incarnations (
+	box         TEXT NOT NULL,
+	incarnation TEXT NOT NULL,
+	first_seen  TEXT NOT NULL,
+	PRIMARY KEY (box, incarnation)
+);
+` + seqSQL + commandsSQL
 
-// alertColumns are added to an alerts table made before they existed.
-var alertColumns = []struct{ name, def string }{
-	{"repeats", "INTEGER NOT NULL DEFAULT 0"},
-	{"cleared_at", "TEXT NOT NULL DEFAULT ''"},
-	{"ack_by", "TEXT NOT NULL DEFAULT ''"},
-	{"ack_at", "TEXT NOT NULL DEFAULT ''"},
-	{"ack_note", "TEXT NOT NULL DEFAULT ''"},
-	{"resolved_by", "TEXT NOT NULL DEFAULT ''"},
-	{"resolved_at", "TEXT NOT NULL DEFAULT ''"},
-	{"resolved_note", "TEXT NOT NULL DEFAULT ''"},
-}
+// Sequence bookkeeping (gaps.go): lost ranges the boxes reported, and the
+// contiguous high-water mark, saved as it moves, so a restarted hub does
+// not ask again for what it has or knows is gone.
+const seqSQL = `
+CREATE TABLE IF NOT EXISTS lost (
+	box         TEXT NOT NULL,
+	incarnation TEXT NOT NULL DEFAULT '',
+	device      TEXT NOT NULL,
+	first       INTEGER NOT NULL,
+	last        INTEGER NOT NULL,
+	reason      TEXT NOT NULL,
+	recorded    TEXT NOT NULL,
+	PRIMARY KEY (box, incarnation, device, first)
+);
+CREATE TABLE IF NOT EXISTS seqstate (
+	box         TEXT NOT NULL,
+	incarnation TEXT NOT NULL DEFAULT '',
+	device      TEXT NOT NULL,
+	contig      INTEGER NOT NULL,
+	PRIMARY KEY (box, incarnation, device)
+);
+`
 
-func migrateAlerts(db *sql.DB) error {
-	have := map[string]bool{}
-	rows, err := db.Query(`SELECT name FROM pragma_table_info('alerts')`)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return err
-		}
-		have[n] = true
-	}
-	rows.Close()
-	for _, c := range alertColumns {
-		if !have[c.name] {
-			if _, err := db.Exec(`ALTER TABLE alerts ADD COLUMN ` + c.name + ` ` + c.def); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// addReading stores a reading; added is false when (box, device, seq) was already there.
-func (s *store) addReading(r *reading.Reading, body []byte, received time.Time) (added bool, err error) {
-	res, err := s.db.Exec(`INSERT OR IGNORE INTO readings(box, device, seq, kind, origin, received, quality, body) VALUES (?,?,?,?,?,?,?,?)`,
-		r.Box, r.Device, r.Seq, r.Kind(), r.Origin.UTC().Format(time.RFC3339Nano), received.UTC().Format(time.RFC3339Nano), string(r.Quality.Status), string(body))
+// insertReading stores a reading in tx; added is false for a duplicate.
+func insertReading(tx *txq, j *job) (added bool, err error) {
+	res, err := tx.exec(`INSERT OR IGNORE INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body) VALUES (?,?,?,?,?,?,?,?,?)`,
+		j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.readingKind, stamp(j.origin), stamp(j.received), j.quality, j.body)
 	if err != nil {
 		return false, err
 	}
@@ -126,24 +205,161 @@ func (s *store) addReading(r *reading.Reading, body []byte, received time.Time) 
 	return n == 1, err
 }
 
-// addAlert stores a new alert and its "raised" log entry together.
-func (s *store) addAlert(a contract.Alert) error {
+// insertReadings stores many readings in a few statements and marks each
+// job added or not (a duplicate).
+func insertReadings(tx *txq, jobs []*job) error {
+	const chunk = 128 // 9 parameters a row, far below SQLite's limit
+	for len(jobs) > 0 {
+		part := jobs[:min(chunk, len(jobs))]
+		jobs = jobs[len(part):]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body) VALUES `)
+		args := make([]any, 0, 9*len(part))
+		waiting := make(map[contract.ReadingRef][]*job, len(part))
+		for i, j := range part {
+			if i > 0 {
+				q.WriteString(",")
+			}
+			q.WriteString("(?,?,?,?,?,?,?,?,?)")
+			args = append(args, j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.readingKind, stamp(j.origin), stamp(j.received), j.quality, j.body)
+			waiting[j.ref] = append(waiting[j.ref], j)
+		}
+		q.WriteString(` ON CONFLICT DO NOTHING RETURNING box, incarnation, device, seq`)
+		rows, err := tx.query(q.String(), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var ref contract.ReadingRef
+			if err := rows.Scan(&ref.Box, &ref.Incarnation, &ref.Device, &ref.Seq); err != nil {
+				rows.Close()
+				return err
+			}
+			if js := waiting[ref]; len(js) > 0 {
+				js[0].added = true // the same reading twice in a batch: the first is new
+				waiting[ref] = js[1:]
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countActivity adds stored readings to the per-device, per-hour counts.
+func countActivity(tx *txq, jobs []*job) error {
+	type key struct{ box, device, hour string }
+	type agg struct {
+		n    int
+		last time.Time
+	}
+	m := map[key]*agg{}
+	var order []key
+	for _, j := range jobs {
+		if j.kind != jobReading || !j.added {
+			continue
+		}
+		k := key{j.ref.Box, j.ref.Device, stamp(j.received.UTC().Truncate(time.Hour))}
+		a := m[k]
+		if a == nil {
+			a = &agg{}
+			m[k] = a
+			order = append(order, k)
+		}
+		a.n++
+		if j.received.After(a.last) {
+			a.last = j.received
+		}
+	}
+	for _, k := range order {
+		a := m[k]
+		if _, err := tx.exec(`INSERT INTO activity(box, device, hour, n, last) VALUES (?,?,?,?,?)
+			ON CONFLICT(hour, box, device) DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)`,
+			k.box, k.device, k.hour, a.n, stamp(a.last)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func insertRefusal(tx *txq, j *job) error {
+	_, err := tx.exec(`INSERT OR IGNORE INTO refused(box, incarnation, device, seq, reason, size, received) VALUES (?,?,?,?,?,?,?)`,
+		j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.reason, j.size, stamp(j.received))
+	return err
+}
+
+func insertIncarnation(tx *txq, box, inc string, at time.Time) (bool, error) {
+	res, err := tx.exec(`INSERT OR IGNORE INTO incarnations(box, incarnation, first_seen) VALUES (?,?,?)`, box, inc, stamp(at))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// insertAlert stores a new alert, its "raised" log entry, and marks the
+// readings behind it kept. seq is 0 when the alert was already there.
+func insertAlert(tx *txq, a contract.Alert) (seq int64, err error) {
 	body, _ := json.Marshal(a)
+	raised := stamp(a.Raised)
+	res, err := tx.exec(`INSERT OR IGNORE INTO alerts(id, box, device, rule, severity, state, raised, body) VALUES (?,?,?,?,?,?,?,?)`,
+		a.ID, a.Box, a.Device, a.Rule, a.Severity, a.State, raised, string(body))
+	if err != nil {
+		return 0, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return 0, nil
+	}
+	for _, r := range a.Readings {
+		if _, err := tx.exec(`UPDATE readings SET alerted = 1 WHERE box=? AND incarnation=? AND device=? AND seq=?`, r.Box, r.Incarnation, r.Device, r.Seq); err != nil {
+			return 0, err
+		}
+	}
+	res, err = tx.exec(`INSERT INTO alert_log(alert_id, action, time) VALUES (?, 'raised', ?)`, a.ID, raised)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// logAlertChange records a repeat or a cleared condition raised by the rules.
+func logAlertChange(tx *txq, c *events.Change) error {
+	var err error
+	when := stamp(c.Time)
+	switch c.Action {
+	case "repeated":
+		_, err = tx.exec(`UPDATE alerts SET repeats = repeats + 1 WHERE id = ?`, c.AlertID)
+	case "cleared":
+		_, err = tx.exec(`UPDATE alerts SET cleared_at = ? WHERE id = ?`, when, c.AlertID)
+	}
+	if err != nil {
+		return err
+	}
+	ref := ""
+	if c.Ref != nil {
+		b, _ := json.Marshal(c.Ref)
+		ref = string(b)
+	}
+	res, err := tx.exec(`INSERT INTO alert_log(alert_id, action, user, role, note, time, ref) VALUES (?,?,?,?,?,?,?)`,
+		c.AlertID, c.Action, c.User, c.Role, c.Note, when, ref)
+	if err != nil {
+		return err
+	}
+	c.Seq, err = res.LastInsertId()
+	return err
+}
+
+// addAlert stores one alert outside ingest (tests, tools).
+func (s *store) addAlert(a contract.Alert) error {
 	tx, err := s.db.Begin()
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	raised := a.Raised.UTC().Format(time.RFC3339Nano)
-	res, err := tx.Exec(`INSERT OR IGNORE INTO alerts(id, box, device, rule, severity, state, raised, body) VALUES (?,?,?,?,?,?,?,?)`,
-		a.ID, a.Box, a.Device, a.Rule, a.Severity, a.State, raised, string(body))
-	if err != nil {
+	if _, err := insertAlert(s.in(tx), a); err != nil {
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		if _, err := tx.Exec(`INSERT INTO alert_log(alert_id, action, time) VALUES (?, 'raised', ?)`, a.ID, raised); err != nil {
-			return err
-		}
 	}
 	return tx.Commit()
 }
@@ -158,7 +374,7 @@ func (s *store) recentAlerts(ctx context.Context, limit int) ([]json.RawMessage,
 }
 
 func (s *store) bodies(ctx context.Context, q string, args ...any) ([]json.RawMessage, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.rd.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -174,69 +390,56 @@ func (s *store) bodies(ctx context.Context, q string, args ...any) ([]json.RawMe
 	return out, rows.Err()
 }
 
-func (s *store) close() error { return s.db.Close() }
+func (s *store) close() error {
+	s.rd.Close()
+	return s.db.Close()
+}
 
-// Sequence bookkeeping (gaps.go): lost ranges the boxes reported, and the
-// contiguous high-water mark saved whenever a loss is recorded, so a
-// restarted hub does not ask again for what is known to be gone.
-const seqSQL = `
-CREATE TABLE IF NOT EXISTS lost (
-	box      TEXT NOT NULL,
-	device   TEXT NOT NULL,
-	first    INTEGER NOT NULL,
-	last     INTEGER NOT NULL,
-	reason   TEXT NOT NULL,
-	recorded TEXT NOT NULL,
-	PRIMARY KEY (box, device, first)
-);
-CREATE TABLE IF NOT EXISTS seqstate (
-	box    TEXT NOT NULL,
-	device TEXT NOT NULL,
-	contig INTEGER NOT NULL,
-	PRIMARY KEY (box, device)
-);
-`
-
-func (s *store) addLost(box, device string, first, last uint64, reason string) error {
-	_, err := s.db.Exec(`INSERT OR REPLACE INTO lost(box, device, first, last, reason, recorded) VALUES (?,?,?,?,?,?)`,
-		box, device, first, last, reason, time.Now().UTC().Format(time.RFC3339Nano))
+func (s *store) addLost(k devKey, first, last uint64, reason string) error {
+	_, err := s.db.Exec(`INSERT OR REPLACE INTO lost(box, incarnation, device, first, last, reason, recorded) VALUES (?,?,?,?,?,?,?)`,
+		k.box, k.incarnation, k.device, first, last, reason, stamp(time.Now()))
 	return err
 }
 
-func (s *store) saveContig(box, device string, contig uint64) {
-	s.db.Exec(`INSERT INTO seqstate(box, device, contig) VALUES (?,?,?) ON CONFLICT(box, device) DO UPDATE SET contig = max(contig, excluded.contig)`, box, device, contig)
+func (s *store) saveContig(k devKey, contig uint64) error {
+	_, err := s.db.Exec(`INSERT INTO seqstate(box, incarnation, device, contig) VALUES (?,?,?,?) ON CONFLICT(box, incarnation, device) DO UPDATE SET contig = max(contig, excluded.contig)`,
+		k.box, k.incarnation, k.device, contig)
+	return err
 }
 
-// contiguous is the highest seq of a device below which nothing is missing:
-// from the saved mark, over the run of stored readings that follows it.
-func (s *store) contiguous(box, device string) uint64 {
+// contiguous is the highest seq of a device below which nothing is
+// missing: from the saved mark, over the stored and refused readings that
+// follow it without a hole.
+func (s *store) contiguous(k devKey) uint64 {
 	var base uint64
-	s.db.QueryRow(`SELECT contig FROM seqstate WHERE box=? AND device=?`, box, device).Scan(&base)
-	var n int
-	s.db.QueryRow(`SELECT COUNT(*) FROM readings WHERE box=? AND device=? AND seq=?`, box, device, base+1).Scan(&n)
-	if n == 0 {
-		return base
-	}
-	var end uint64
-	err := s.db.QueryRow(`SELECT r.seq FROM readings r WHERE r.box=? AND r.device=? AND r.seq > ?
-		AND NOT EXISTS (SELECT 1 FROM readings x WHERE x.box=r.box AND x.device=r.device AND x.seq=r.seq+1)
-		ORDER BY r.seq LIMIT 1`, box, device, base).Scan(&end)
+	s.rd.QueryRow(`SELECT contig FROM seqstate WHERE box=? AND incarnation=? AND device=?`, k.box, k.incarnation, k.device).Scan(&base)
+	rows, err := s.rd.Query(`SELECT seq FROM readings WHERE box=?1 AND incarnation=?2 AND device=?3 AND seq > ?4
+		UNION SELECT seq FROM refused WHERE box=?1 AND incarnation=?2 AND device=?3 AND seq > ?4 ORDER BY seq`,
+		k.box, k.incarnation, k.device, base)
 	if err != nil {
 		return base
 	}
-	return end
+	defer rows.Close()
+	for rows.Next() {
+		var seq uint64
+		if rows.Scan(&seq) != nil || seq != base+1 {
+			break
+		}
+		base = seq
+	}
+	return base
 }
 
 // Lost is a range of a device's readings the hub will never have.
 type Lost struct {
-	Box, Device string
-	First, Last uint64
-	Reason      string
+	Box, Incarnation, Device string
+	First, Last              uint64
+	Reason                   string
 }
 
 // LostReadings lists recorded losses (for tests and the API).
 func (h *Hub) LostReadings() ([]Lost, error) {
-	rows, err := h.store.db.Query(`SELECT box, device, first, last, reason FROM lost ORDER BY box, device, first`)
+	rows, err := h.store.rd.Query(`SELECT box, incarnation, device, first, last, reason FROM lost ORDER BY box, incarnation, device, first`)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +447,7 @@ func (h *Hub) LostReadings() ([]Lost, error) {
 	var out []Lost
 	for rows.Next() {
 		var l Lost
-		if err := rows.Scan(&l.Box, &l.Device, &l.First, &l.Last, &l.Reason); err != nil {
+		if err := rows.Scan(&l.Box, &l.Incarnation, &l.Device, &l.First, &l.Last, &l.Reason); err != nil {
 			return nil, err
 		}
 		out = append(out, l)

@@ -148,9 +148,7 @@ func TestHubDeviceMetricsKeepTheirSeries(t *testing.T) {
 	h := hubWithLog(t, newLogBuffer())
 	set := func(state, reason string) string {
 		js, _ := json.Marshal(contract.DeviceAvailability{Schema: contract.AvailabilityV1, Box: "booth-1", Device: "reader1", State: state, Reason: reason})
-		h.ingest.mu.Lock()
-		h.ingest.states[contract.Availability("kz-test", "booth-1", "reader1")] = js
-		h.ingest.mu.Unlock()
+		h.ingest.states.put(contract.Availability("kz-test", "booth-1", "reader1"), "availability", js)
 		rec := httptest.NewRecorder()
 		h.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 		return rec.Body.String()

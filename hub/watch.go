@@ -2,15 +2,10 @@ package hub
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"strconv"
 	"time"
 
 	"github.com/kordon/kordon/hub/watchlist"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/reading"
 )
 
 // WatchlistRule is the rule id of a watchlist hit. The alert is raised by
@@ -63,28 +58,26 @@ func (h *Hub) Watchlist() *watchlist.List { return h.watch.list }
 // stored reading (marked personal) and never reaches the alert or a log.
 // The number is matched as read, whatever its check digit says: a failing
 // check raises its own alert and the document is presented again.
-func (h *Hub) watchlistAlerts(r *reading.Reading, payload json.RawMessage, now time.Time) []contract.Alert {
-	if h.watch.list == nil || r.Kind() != "document" {
+func (h *Hub) watchlistAlerts(p *parsed, now time.Time) []contract.Alert {
+	if h.watch.list == nil || p.r.Kind() != "document" {
 		return nil
 	}
-	var doc struct {
-		Number *string `json:"number"`
-		Issuer *string `json:"issuer"`
-	}
-	if json.Unmarshal(payload, &doc) != nil || doc.Number == nil || doc.Issuer == nil {
+	number, ok1 := p.payload["number"].(string)
+	issuer, ok2 := p.payload["issuer"].(string)
+	if !ok1 || !ok2 {
 		return nil // a failed read (no number), or not an MRZ
 	}
-	if !h.watch.list.Match(*doc.Number, *doc.Issuer) {
+	if !h.watch.list.Match(number, issuer) {
 		return nil
 	}
-	// The id is derived from the reading, so a redelivered reading cannot
-	// raise a second alert (computed here so rules.go can change freely).
-	id := sha256.Sum256([]byte(r.Box + "\x00" + r.Device + "\x00" + strconv.FormatUint(r.Seq, 10) + "\x00" + WatchlistRule))
+	// The id is derived from the crossing and the reading, like a rule's,
+	// so a redelivered reading cannot raise a second alert.
+	r := &p.r
 	return []contract.Alert{{
-		Schema: contract.AlertV1, ID: hex.EncodeToString(id[:10]), Crossing: h.cfg.Crossing,
+		Schema: contract.AlertV1, ID: alertID(h.cfg.Crossing, WatchlistRule, []contract.ReadingRef{p.ref}), Crossing: h.cfg.Crossing,
 		Box: r.Box, Device: r.Device, Rule: WatchlistRule, Severity: "high",
 		Summary: "Document on the watchlist presented at " + r.Box + " / " + r.Device + " (" + r.Origin.UTC().Format(time.RFC3339) + ")",
 		Time:    r.Origin.UTC(), Raised: now.UTC(), State: "open",
-		Readings: []contract.ReadingRef{{Box: r.Box, Device: r.Device, Seq: r.Seq}},
+		Readings: []contract.ReadingRef{p.ref},
 	}}
 }

@@ -134,6 +134,22 @@ type Store interface {
 	// Readings returns the readings' envelopes with personal data withheld.
 	Readings(ctx context.Context, refs []contract.ReadingRef) ([]json.RawMessage, error)
 	Activity(ctx context.Context, since time.Time) ([]Activity, error)
+	// Boxes returns what the store records of each box (box health).
+	Boxes(ctx context.Context) ([]BoxRecord, error)
+}
+
+// BoxRecord is what the hub's store knows of one box.
+type BoxRecord struct {
+	Box          string
+	Incarnations []Incarnation    // oldest first
+	Refused      map[string]int64 // readings the hub refused, by reason
+	LastRefused  time.Time
+}
+
+// Incarnation is one life of a box's sequence state.
+type Incarnation struct {
+	ID        string    `json:"id"`
+	FirstSeen time.Time `json:"first_seen"`
 }
 
 // Event is one live event from the hub (reading, alert, state, ...).

@@ -43,10 +43,15 @@ var Columns = []Column{
 		return firstNonEmpty(a.Crossing, c) + "/" + a.Box + "/" + a.Device
 	}},
 	{"device", "Device entity: label", func(a AlertView, _ string) string { return a.Device }},
-	{"reading_refs", "Alert attribute: readings behind the alert (box/device#seq; ...)", func(a AlertView, _ string) string {
+	{"reading_refs", "Alert attribute: readings behind the alert (crossing/box/device[@incarnation]#seq; ...)", func(a AlertView, c string) string {
 		var p []string
 		for _, r := range a.Readings {
-			p = append(p, r.Box+"/"+r.Device+"#"+strconv.FormatUint(r.Seq, 10))
+			// Crossing-qualified, like every other id: two crossings' exports merge without collisions.
+			id := firstNonEmpty(a.Crossing, c) + "/" + r.Box + "/" + r.Device
+			if r.Incarnation != "" {
+				id += "@" + r.Incarnation
+			}
+			p = append(p, id+"#"+strconv.FormatUint(r.Seq, 10))
 		}
 		return strings.Join(p, "; ")
 	}},

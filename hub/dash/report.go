@@ -16,6 +16,15 @@ type BoxHealth struct {
 	Since    time.Time      `json:"since"`
 	Firmware string         `json:"firmware,omitempty"`
 	Devices  []DeviceHealth `json:"devices"`
+	// Incarnation is the life of its sequence state the box's state names
+	// now; Incarnations every one the hub has recorded, oldest first.
+	Incarnation  string        `json:"incarnation,omitempty"`
+	Incarnations []Incarnation `json:"incarnations,omitempty"`
+	// Loss is what the box says it could not keep (from its state).
+	Loss *contract.Loss `json:"loss,omitempty"`
+	// Refused counts the box's readings the hub refused, by reason.
+	Refused     map[string]int64 `json:"refused,omitempty"`
+	LastRefused time.Time        `json:"last_refused,omitempty"`
 }
 
 // DeviceHealth is one device of a box.
@@ -29,6 +38,9 @@ type DeviceHealth struct {
 	Since       time.Time `json:"since"`
 	LastReading time.Time `json:"last_reading"`
 	Readings24h int64     `json:"readings_24h"`
+	// Counters are the device's totals of what never became a reading
+	// (noise, torn frames), from the box state.
+	Counters map[string]int64 `json:"counters,omitempty"`
 }
 
 func (d *Dash) healthView(r *http.Request) ([]BoxHealth, error) {
@@ -76,6 +88,10 @@ func (d *Dash) healthView(r *http.Request) ([]BoxHealth, error) {
 				dv := dev(b, it.ID)
 				dv.Driver, dv.Kind = it.Driver, it.Kind
 			}
+			b.Incarnation, b.Loss = s.Incarnation, s.Loss
+			for id, cs := range s.Counters {
+				dev(b, id).Counters = cs
+			}
 		case contract.AvailabilityV1:
 			var a contract.DeviceAvailability
 			if json.Unmarshal(raw, &a) != nil || a.Box == "" || a.Device == "" {
@@ -92,6 +108,17 @@ func (d *Dash) healthView(r *http.Request) ([]BoxHealth, error) {
 	for _, a := range act {
 		dv := dev(box(a.Box), a.Device)
 		dv.LastReading, dv.Readings24h = a.Last, a.Count
+	}
+	recs, err := d.opt.Store.Boxes(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		b := box(rec.Box)
+		b.Incarnations = rec.Incarnations
+		if len(rec.Refused) > 0 {
+			b.Refused, b.LastRefused = rec.Refused, rec.LastRefused
+		}
 	}
 	out := make([]BoxHealth, 0, len(boxes))
 	for _, b := range boxes {

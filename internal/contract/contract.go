@@ -114,7 +114,10 @@ type DeviceAvailability struct {
 type ReadingRef struct {
 	Box    string `json:"box"`
 	Device string `json:"device"`
-	Seq    uint64 `json:"seq"`
+	// Incarnation is the box life the reading belongs to ("" for a v1
+	// reading): (box, incarnation, device, seq) names one reading.
+	Incarnation string `json:"incarnation,omitempty"`
+	Seq         uint64 `json:"seq"`
 }
 
 // Alert is raised by a hub rule. Summary never holds personal data.

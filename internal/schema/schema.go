@@ -73,10 +73,26 @@ func compile(c *jsonschema.Compiler, url string, b []byte) (*jsonschema.Schema, 
 // also checked against its kind's schema. Unknown kinds are an error: a hub
 // must not store what it cannot describe.
 func (v *Validator) Validate(msg []byte) error {
+	inst, err := Decode(msg)
+	if err != nil {
+		return err
+	}
+	return v.ValidateDecoded(inst)
+}
+
+// Decode parses a message the way the validator reads it (numbers as
+// json.Number), so a caller that validates with ValidateDecoded and then
+// reads the fields parses the message once.
+func Decode(msg []byte) (any, error) {
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(msg))
 	if err != nil {
-		return fmt.Errorf("not JSON: %w", err)
+		return nil, fmt.Errorf("not JSON: %w", err)
 	}
+	return inst, nil
+}
+
+// ValidateDecoded is Validate on a message already parsed by Decode.
+func (v *Validator) ValidateDecoded(inst any) error {
 	obj, ok := inst.(map[string]any)
 	if !ok {
 		return fmt.Errorf("not a JSON object")

@@ -1,0 +1,271 @@
+// Package groupcommit writes the jobs of many callers in one SQLite
+// transaction: one commit (one fsync) for a batch instead of one per job.
+// Each caller waits until the transaction holding its job has committed,
+// so an acknowledgement given after Do returns is an acknowledgement of
+// data on disk.
+//
+// database/sql and SQLite give transactions, not batching of concurrent
+// callers, so this small loop is written here.
+package groupcommit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Handler writes jobs and learns what became of a batch. Its methods are
+// called from the committer's one goroutine, in batch order.
+type Handler[J any] interface {
+	// ApplyAll writes every job of a batch at once (the fast path: a few
+	// statements for the whole batch). On an error the transaction is
+	// rolled back and the batch is written again job by job with Apply, so
+	// that a failing job is undone alone.
+	ApplyAll(tx *sql.Tx, jobs []J) error
+	// Apply writes one job inside the batch's transaction, under a
+	// savepoint of its own: an error undoes this job alone, and Do returns
+	// that error to the job's caller.
+	Apply(tx *sql.Tx, job J) error
+	// Committed is called after the transaction committed, with the jobs
+	// it holds, before their callers are released.
+	Committed(jobs []J)
+	// Aborted is called when the transaction as a whole failed: none of
+	// the jobs is stored and each caller gets err.
+	Aborted(jobs []J, err error)
+}
+
+// Options bound a batch.
+type Options struct {
+	// MaxBatch is the most jobs one transaction holds (default 256).
+	MaxBatch int
+	// MaxWait is how long the first job of a batch may wait for more before
+	// the transaction starts (default 0: a batch is whatever queued while
+	// the previous one committed, so a lone job is not delayed).
+	MaxWait time.Duration
+}
+
+// ErrClosed is returned by Do after Close.
+var ErrClosed = errors.New("groupcommit: closed")
+
+// Committer batches jobs into transactions.
+type Committer[J any] struct {
+	db   *sql.DB
+	h    Handler[J]
+	opt  Options
+	in   chan *pending[J]
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+type pending[J any] struct {
+	job    J
+	err    error
+	notify func(error)
+}
+
+// New starts a committer on db (which should allow one connection: SQLite
+// has one writer).
+func New[J any](db *sql.DB, h Handler[J], opt Options) *Committer[J] {
+	if opt.MaxBatch <= 0 {
+		opt.MaxBatch = 256
+	}
+	c := &Committer[J]{db: db, h: h, opt: opt, in: make(chan *pending[J], opt.MaxBatch*4), quit: make(chan struct{}), done: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+// Do queues a job and waits until its transaction committed (nil), or the
+// job or its transaction failed.
+func (c *Committer[J]) Do(job J) error {
+	done := make(chan error, 1)
+	if err := c.Submit(job, func(err error) { done <- err }); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-c.done:
+		// Close drains what was queued; a job caught after that is not stored.
+		select {
+		case err := <-done:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+// Submit queues a job without waiting for it (it waits only while the
+// queue is full). done is called on the committer's goroutine, in commit
+// order, once the job's transaction committed (nil) or failed; it must not
+// block.
+func (c *Committer[J]) Submit(job J, done func(error)) error {
+	select {
+	case <-c.quit:
+		return ErrClosed
+	default:
+	}
+	select {
+	case c.in <- &pending[J]{job: job, notify: done}:
+		return nil
+	case <-c.quit:
+		return ErrClosed
+	}
+}
+
+// Close commits what is queued and stops.
+func (c *Committer[J]) Close() {
+	c.once.Do(func() { close(c.quit) })
+	<-c.done
+}
+
+func (c *Committer[J]) run() {
+	defer close(c.done)
+	batch := make([]*pending[J], 0, c.opt.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-c.in:
+			batch = append(batch, p)
+		case <-c.quit:
+			c.drain()
+			return
+		}
+		batch = c.fill(batch)
+		c.commit(batch)
+	}
+}
+
+// fill adds whatever is queued, waiting up to MaxWait for more.
+func (c *Committer[J]) fill(batch []*pending[J]) []*pending[J] {
+	var deadline <-chan time.Time
+	if c.opt.MaxWait > 0 {
+		t := time.NewTimer(c.opt.MaxWait)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for len(batch) < c.opt.MaxBatch {
+		select {
+		case p := <-c.in:
+			batch = append(batch, p)
+			continue
+		default:
+		}
+		if deadline == nil {
+			return batch
+		}
+		select {
+		case p := <-c.in:
+			batch = append(batch, p)
+		case <-deadline:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain commits what was queued before Close.
+func (c *Committer[J]) drain() {
+	for {
+		batch := c.fill(nil)
+		if len(batch) == 0 {
+			return
+		}
+		c.commit(batch)
+	}
+}
+
+// commit writes a batch, then tells the handler and the callers. The
+// connection is back in the pool before Committed or Aborted run, so they
+// may use the database.
+func (c *Committer[J]) commit(batch []*pending[J]) {
+	applied, err := c.write(batch)
+	if err != nil {
+		for _, p := range batch {
+			if p.err == nil {
+				p.err = err
+			}
+		}
+		c.h.Aborted(applied, err)
+	} else {
+		c.h.Committed(applied)
+	}
+	for _, p := range batch {
+		p.notify(p.err)
+	}
+}
+
+// write runs the batch's transaction: the fast path, or the slow one. err
+// is the transaction's failure (each job's own is in its pending).
+func (c *Committer[J]) write(batch []*pending[J]) (applied []J, err error) {
+	// The batch holds a connection of its own so that a failed COMMIT,
+	// which leaves SQLite's transaction open and database/sql's Tx done,
+	// can still be rolled back before the connection serves anyone else.
+	ctx := context.Background()
+	conn, err := c.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	commit := func(tx *sql.Tx) error {
+		if err := tx.Commit(); err != nil {
+			conn.ExecContext(ctx, `ROLLBACK`) // fails harmlessly if SQLite already did
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	jobs := make([]J, len(batch))
+	for i, p := range batch {
+		jobs[i] = p.job
+	}
+	if err := c.h.ApplyAll(tx, jobs); err == nil {
+		return jobs, commit(tx)
+	}
+	// The slow path: the same jobs, each under its own savepoint.
+	tx.Rollback()
+	if tx, err = conn.BeginTx(ctx, nil); err != nil {
+		return nil, err
+	}
+	for _, p := range batch {
+		var broken error
+		if p.err, broken = c.apply(tx, p.job); broken != nil {
+			// The savepoint could not be undone or released: nothing of
+			// this transaction can be trusted.
+			tx.Rollback()
+			return applied, broken
+		}
+		if p.err == nil {
+			applied = append(applied, p.job)
+		}
+	}
+	return applied, commit(tx)
+}
+
+// apply runs one job under a savepoint, so its failure undoes it alone.
+// broken reports a transaction left in an unknown state.
+func (c *Committer[J]) apply(tx *sql.Tx, job J) (err, broken error) {
+	if _, err := tx.Exec(`SAVEPOINT job`); err != nil {
+		return nil, err
+	}
+	if err := c.h.Apply(tx, job); err != nil {
+		if _, rerr := tx.Exec(`ROLLBACK TO job`); rerr != nil {
+			return err, rerr
+		}
+		if _, rerr := tx.Exec(`RELEASE job`); rerr != nil {
+			return err, rerr
+		}
+		return err, nil
+	}
+	if _, err := tx.Exec(`RELEASE job`); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}

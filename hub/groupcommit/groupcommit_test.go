@@ -1,0 +1,138 @@
+package groupcommit
+
+import (
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	_ "modernc.org/sqlite"
+)
+
+type rec struct {
+	mu        sync.Mutex
+	committed [][]int
+	aborted   int
+}
+
+func (r *rec) Apply(tx *sql.Tx, n int) error {
+	if _, err := tx.Exec(`INSERT INTO t(n) VALUES (?)`, n); err != nil {
+		return err
+	}
+	if n < 0 {
+		return errors.New("refused") // after the insert: the savepoint must undo it
+	}
+	return nil
+}
+func (r *rec) ApplyAll(tx *sql.Tx, jobs []int) error {
+	for _, n := range jobs {
+		if err := r.Apply(tx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *rec) Committed(jobs []int) {
+	r.mu.Lock()
+	r.committed = append(r.committed, append([]int(nil), jobs...))
+	r.mu.Unlock()
+}
+func (r *rec) Aborted([]int, error) { r.mu.Lock(); r.aborted++; r.mu.Unlock() }
+
+func open(t *testing.T) *sql.DB {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "t.db")+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`CREATE TABLE t(n INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestJobsShareTransactionsFailuresStayAlone: 200 concurrent callers; a
+// failing job is undone without its batch-mates; every caller is released
+// only after its rows are committed.
+func TestJobsShareTransactionsFailuresStayAlone(t *testing.T) {
+	db := open(t)
+	r := &rec{}
+	c := New[int](db, r, Options{MaxBatch: 64})
+	defer c.Close()
+	var wg sync.WaitGroup
+	errs := make([]error, 200)
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := i + 1
+			if i%50 == 0 {
+				n = -n
+			}
+			errs[i] = c.Do(n)
+			if errs[i] == nil {
+				var got int
+				db.QueryRow(`SELECT COUNT(*) FROM t WHERE n = ?`, n).Scan(&got)
+				if got != 1 {
+					t.Errorf("job %d released before its row was visible", n)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var stored, failed int
+	for i, err := range errs {
+		if i%50 == 0 {
+			if err == nil {
+				t.Errorf("job %d: no error", i)
+			}
+			failed++
+		} else if err != nil {
+			t.Errorf("job %d: %v", i, err)
+		}
+	}
+	db.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&stored)
+	if stored != 200-failed {
+		t.Fatalf("%d rows, want %d", stored, 200-failed)
+	}
+	var jobs int
+	for _, b := range r.committed {
+		jobs += len(b)
+		if len(b) > 64 {
+			t.Errorf("batch of %d over MaxBatch", len(b))
+		}
+	}
+	if jobs != 200-failed {
+		t.Fatalf("Committed saw %d jobs, want %d", jobs, 200-failed)
+	}
+	t.Logf("%d jobs in %d transactions", jobs, len(r.committed))
+}
+
+// TestFailedCommitFailsEveryCaller: a batch whose transaction cannot
+// commit stores nothing, and every caller hears so.
+func TestFailedCommitFailsEveryCaller(t *testing.T) {
+	db := open(t)
+	// A deferred foreign key check fails only at COMMIT.
+	db.Exec(`PRAGMA foreign_keys = ON`)
+	if _, err := db.Exec(`CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(pid INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);
+		CREATE TRIGGER bad AFTER INSERT ON t WHEN NEW.n = 7 BEGIN INSERT INTO c(pid) VALUES (99); END`); err != nil {
+		t.Fatal(err)
+	}
+	r := &rec{}
+	c := New[int](db, r, Options{})
+	defer c.Close()
+	if err := c.Do(7); err == nil {
+		t.Fatal("a failed commit reported success")
+	}
+	var n int
+	db.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&n)
+	if n != 0 || r.aborted != 1 || len(r.committed) != 0 {
+		t.Fatalf("rows %d aborted %d committed %v", n, r.aborted, r.committed)
+	}
+	if err := c.Do(8); err != nil {
+		t.Fatalf("after a failed batch: %v", err)
+	}
+}

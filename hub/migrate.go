@@ -1,0 +1,99 @@
+package hub
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// migrate brings a database made by an older hubd to the current tables,
+// in one transaction, then creates what is missing.
+func migrate(db *sql.DB) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// Tables keyed without the incarnation are rebuilt with it: their rows
+	// are v1 readings (incarnation "").
+	for _, m := range []struct{ table, create, copy string }{
+		{"readings", readingsV2, `INSERT INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body)
+			SELECT box, '', device, seq, kind, origin, received, quality, body FROM readings_old ORDER BY received`},
+		{"lost", lostV2, `INSERT INTO lost(box, incarnation, device, first, last, reason, recorded)
+			SELECT box, '', device, first, last, reason, recorded FROM lost_old`},
+		{"seqstate", seqstateV2, `INSERT INTO seqstate(box, incarnation, device, contig) SELECT box, '', device, contig FROM seqstate_old`},
+	} {
+		cols, err := columns(tx, m.table)
+		if err != nil {
+			return err
+		}
+		if len(cols) == 0 || cols["incarnation"] {
+			continue
+		}
+		for _, q := range []string{
+			`ALTER TABLE ` + m.table + ` RENAME TO ` + m.table + `_old`,
+			m.create, m.copy,
+			`DROP TABLE ` + m.table + `_old`, // its indexes go with it
+		} {
+			if _, err := tx.Exec(q); err != nil {
+				return fmt.Errorf("migrate %s: %w", m.table, err)
+			}
+		}
+	}
+	if _, err := tx.Exec(schemaSQL); err != nil {
+		return err
+	}
+	have, err := columns(tx, "alerts")
+	if err != nil {
+		return err
+	}
+	for _, c := range alertColumns {
+		if !have[c.name] {
+			if _, err := tx.Exec(`ALTER TABLE alerts ADD COLUMN ` + c.name + ` ` + c.def); err != nil {
+				return fmt.Errorf("alerts columns: %w", err)
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+// The tables as migrate creates them before the rest of schemaSQL (which
+// repeats them with IF NOT EXISTS and adds their indexes).
+const (
+	readingsV2 = `CREATE TABLE readings (id INTEGER PRIMARY KEY, box TEXT NOT NULL, incarnation TEXT NOT NULL DEFAULT '',
+		device TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, origin TEXT NOT NULL, received TEXT NOT NULL,
+		quality TEXT NOT NULL, alerted INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL)`
+	lostV2 = `CREATE TABLE lost (box TEXT NOT NULL, incarnation TEXT NOT NULL DEFAULT '', device TEXT NOT NULL,
+		first INTEGER NOT NULL, last INTEGER NOT NULL, reason TEXT NOT NULL, recorded TEXT NOT NULL,
+		PRIMARY KEY (box, incarnation, device, first))`
+	seqstateV2 = `CREATE TABLE seqstate (box TEXT NOT NULL, incarnation TEXT NOT NULL DEFAULT '', device TEXT NOT NULL,
+		contig INTEGER NOT NULL, PRIMARY KEY (box, incarnation, device))`
+)
+
+// alertColumns are added to an alerts table made before they existed.
+var alertColumns = []struct{ name, def string }{
+	{"repeats", "INTEGER NOT NULL DEFAULT 0"},
+	{"cleared_at", "TEXT NOT NULL DEFAULT ''"},
+	{"ack_by", "TEXT NOT NULL DEFAULT ''"},
+	{"ack_at", "TEXT NOT NULL DEFAULT ''"},
+	{"ack_note", "TEXT NOT NULL DEFAULT ''"},
+	{"resolved_by", "TEXT NOT NULL DEFAULT ''"},
+	{"resolved_at", "TEXT NOT NULL DEFAULT ''"},
+	{"resolved_note", "TEXT NOT NULL DEFAULT ''"},
+}
+
+func columns(tx *sql.Tx, table string) (map[string]bool, error) {
+	rows, err := tx.Query(`SELECT name FROM pragma_table_info(?)`, table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		have[n] = true
+	}
+	return have, rows.Err()
+}

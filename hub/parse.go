@@ -1,0 +1,219 @@
+package hub
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/kordon/kordon/hub/personal"
+	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/reading"
+	"github.com/kordon/kordon/internal/schema"
+)
+
+// parser validates a reading once and reads from that one parse everything
+// the hub needs: identity, what the rules see, personal fields, the form
+// to store.
+type parser struct {
+	crossing   string
+	validator  *schema.Validator
+	personal   *personal.Fields
+	maxPayload int
+}
+
+// parsed is a reading the hub accepts.
+type parsed struct {
+	r       reading.Reading // the payload is a reading.Received without JSON: payload holds it
+	ref     contract.ReadingRef
+	doc     map[string]any // the envelope as parsed
+	payload map[string]any // numbers as float64, as the rules expect
+	ptrs    []string       // personal fields of its kind (from its schema)
+	body    []byte         // the envelope to store
+}
+
+// refusal is why a reading is refused, and which reading it was when that
+// can be told (named is false otherwise).
+type refusal struct {
+	reason string
+	ref    contract.ReadingRef
+	named  bool
+	err    error // for the log; may quote the payload only in its first line
+}
+
+// reading checks one message on a box's readings topic.
+func (p *parser) reading(box, device string, msg []byte) (*parsed, *refusal) {
+	if len(msg) > p.maxPayload {
+		return nil, p.refusal("oversized payload", box, device, msg, nil, nil)
+	}
+	inst, err := schema.Decode(msg)
+	if err != nil {
+		return nil, &refusal{reason: "schema", err: err}
+	}
+	doc, _ := inst.(map[string]any)
+	if err := p.validator.ValidateDecoded(inst); err != nil {
+		return nil, p.refusal("schema", box, device, msg, doc, err)
+	}
+	str := func(k string) string { s, _ := doc[k].(string); return s }
+	if str("crossing") != p.crossing || str("box") != box || str("device") != device {
+		return nil, p.refusal("envelope does not match topic", box, device, msg, doc, nil)
+	}
+	seq, _ := seqOf(doc)
+	origin, err := time.Parse(time.RFC3339Nano, str("origin"))
+	if err != nil {
+		return nil, p.refusal("envelope", box, device, msg, doc, err)
+	}
+	q, _ := doc["quality"].(map[string]any)
+	status, _ := q["status"].(string)
+	reason, _ := q["reason"].(string)
+	hist, _ := doc["historical"].(bool)
+	kind := str("kind")
+	out := &parsed{
+		r: reading.Reading{Crossing: p.crossing, Box: box, Device: device, Driver: str("driver"), Incarnation: str("incarnation"),
+			Seq: seq, Origin: origin, Clock: reading.Clock(str("clock")), Quality: reading.Quality{Status: reading.Status(status), Reason: reason},
+			Historical: hist, Payload: reading.Received{KindName: kind}},
+		doc:  doc,
+		ptrs: p.personal.Of(kind),
+	}
+	out.ref = contract.ReadingRef{Box: box, Device: device, Incarnation: out.r.Incarnation, Seq: seq}
+	// What is personal is the schema's word, not the sender's: the stored
+	// envelope carries the schema's list, so every later reader of the
+	// stored form (the API, the dashboard) withholds the same fields.
+	out.body = msg
+	if !samePointers(doc, out.ptrs) {
+		fixed := make(map[string]any, len(doc))
+		for k, v := range doc {
+			fixed[k] = v
+		}
+		delete(fixed, "personal")
+		if ptrs := presentPointers(doc, out.ptrs); len(ptrs) > 0 {
+			fixed["personal"] = ptrs
+		}
+		b, err := json.Marshal(fixed)
+		if err != nil {
+			return nil, p.refusal("envelope", box, device, msg, doc, err)
+		}
+		out.body = b
+	}
+	payload, _ := doc["payload"].(map[string]any)
+	out.payload, _ = floats(payload).(map[string]any)
+	return out, nil
+}
+
+// refusal names the refused reading when the topic and the message tell
+// its incarnation and sequence number.
+func (p *parser) refusal(reason, box, device string, msg []byte, doc map[string]any, err error) *refusal {
+	rf := &refusal{reason: reason, err: err}
+	if doc == nil {
+		// Not parsed yet (oversized): look for the two fields alone.
+		var m map[string]any
+		if schemaErr := json.Unmarshal(msg, &m); schemaErr != nil {
+			return rf
+		}
+		doc = m
+	}
+	seq, ok := seqOf(doc)
+	if !ok || box == "" || device == "" {
+		return rf
+	}
+	inc, _ := doc["incarnation"].(string)
+	if !validIncarnation(inc) {
+		return rf // a made-up life must not become one of the box's
+	}
+	rf.ref = contract.ReadingRef{Box: box, Device: device, Incarnation: inc, Seq: seq}
+	rf.named = true
+	return rf
+}
+
+// seqOf reads a positive integer seq, whether the parse kept it as a
+// json.Number or a float64.
+func seqOf(doc map[string]any) (uint64, bool) {
+	switch v := doc["seq"].(type) {
+	case json.Number:
+		n, err := strconv.ParseUint(v.String(), 10, 64)
+		return n, err == nil && n > 0
+	case float64:
+		if v >= 1 && v <= 1<<53 && v == float64(uint64(v)) {
+			return uint64(v), true
+		}
+	}
+	return 0, false
+}
+
+// samePointers reports whether the sender's list is exactly the schema's
+// (ignoring /raw when there is no raw frame, as senders do).
+func samePointers(doc map[string]any, ptrs []string) bool {
+	sent, _ := doc["personal"].([]any)
+	want := presentPointers(doc, ptrs)
+	if len(sent) != len(want) {
+		return false
+	}
+	for _, s := range sent {
+		str, _ := s.(string)
+		if !slices.Contains(want, str) {
+			return false
+		}
+	}
+	return true
+}
+
+func presentPointers(doc map[string]any, ptrs []string) []string {
+	if _, raw := doc["raw"]; raw {
+		return ptrs
+	}
+	out := make([]string, 0, len(ptrs))
+	for _, p := range ptrs {
+		if p != "/raw" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// floats turns the parse's json.Numbers into float64, as encoding/json
+// gives them and as the rules' expressions expect.
+func floats(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, el := range x {
+			out[k] = floats(el)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, el := range x {
+			out[i] = floats(el)
+		}
+		return out
+	}
+	return v
+}
+
+// redacted is the envelope with the kind's personal fields withheld.
+func (p *parsed) redacted() []byte {
+	b, err := json.Marshal(personal.Redact(p.doc, p.ptrs))
+	if err != nil {
+		return []byte(`{"error":"envelope withheld"}`)
+	}
+	return b
+}
+
+// validIncarnation is the envelope's pattern (^[a-z0-9]{8,32}$), or "" (v1).
+func validIncarnation(s string) bool {
+	if s == "" {
+		return true
+	}
+	if len(s) < 8 || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}

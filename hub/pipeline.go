@@ -1,0 +1,217 @@
+package hub
+
+import (
+	"database/sql"
+	"sync"
+	"time"
+
+	"github.com/kordon/kordon/hub/events"
+	"github.com/kordon/kordon/internal/contract"
+)
+
+// The path of a reading at the hub, in parts:
+//
+//	ingestHook (ingest.go)   the broker's publish hook: topic, size, parse and
+//	                         validate once (parse.go), rules' expressions and
+//	                         the watchlist on the box's own goroutine
+//	groupcommit              one transaction for the jobs of every box
+//	pipeline (this file)     inside it: the reading, the rules' state
+//	                         machine, its alerts and changes, all or none
+//	events.Subscriber        after the commit: live page, alert publishing,
+//	                         gaps, metrics, and whatever else attaches
+//
+// The box's PUBACK is sent when its job's transaction has committed.
+
+type jobKind int
+
+const (
+	jobReading jobKind = iota
+	jobRefusal
+	jobIncarnation // a box state named an incarnation
+	jobAck         // a refused message that names no reading: only its PUBACK waits in line
+)
+
+// job is one message's work in a batch.
+type job struct {
+	kind     jobKind
+	ref      contract.ReadingRef
+	received time.Time
+
+	// readings
+	p           *parsed
+	readingKind string // the reading's kind
+	origin      time.Time
+	quality     string
+	body        []byte
+	match       *matched
+	watch       []contract.Alert // watchlist hits, raised with the reading
+
+	// refusals
+	reason string
+	size   int
+
+	// results, set by Apply
+	added   bool
+	newInc  bool
+	alerts  []contract.Alert
+	changes []events.Change
+}
+
+// pipeline is groupcommit's handler: what a batch writes, and what is told
+// once it committed.
+type pipeline struct {
+	store    *store
+	slow     *txq // the slow path's transaction
+	crossing string
+	rules    *ruleSet
+	subs     events.Subscriber
+	count    *counters
+
+	batch *stateTx        // the rules' state as this batch moves it
+	incs  map[string]bool // box\x00incarnation already recorded
+	mu    sync.Mutex      // guards incs (box states record incarnations too)
+}
+
+func newPipeline(st *store, crossing string, rules *ruleSet, subs events.Subscriber, count *counters) *pipeline {
+	return &pipeline{store: st, crossing: crossing, rules: rules, subs: subs, count: count, incs: map[string]bool{}}
+}
+
+// ApplyAll is the fast path: the batch's new readings in a few multi-row
+// inserts (RETURNING tells which were new), then the rules and alerts of
+// each in order. Any error sends the batch to Apply, job by job.
+func (p *pipeline) ApplyAll(sqltx *sql.Tx, jobs []*job) error {
+	p.batch = nil
+	tx := p.store.in(sqltx)
+	var readings []*job
+	for _, j := range jobs {
+		j.added, j.newInc, j.alerts, j.changes = false, false, nil, nil
+		if j.kind == jobReading {
+			readings = append(readings, j)
+		}
+	}
+	if err := insertReadings(tx, readings); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if err := p.apply(tx, j, true); err != nil {
+			p.batch = nil
+			return err
+		}
+	}
+	if err := countActivity(tx, jobs); err != nil {
+		p.batch = nil
+		return err
+	}
+	return nil
+}
+
+// Apply writes one job (the slow path, under its own savepoint).
+func (p *pipeline) Apply(sqltx *sql.Tx, j *job) error {
+	j.added, j.newInc, j.alerts, j.changes = false, false, nil, nil
+	if p.slow == nil || p.slow.tx != sqltx {
+		p.slow = p.store.in(sqltx)
+	}
+	return p.apply(p.slow, j, false)
+}
+
+// apply writes a job's reading (unless inserted already), refusal or
+// incarnation, and runs the rules on a new reading.
+func (p *pipeline) apply(tx *txq, j *job, inserted bool) error {
+	if j.ref.Incarnation != "" && !p.knownIncarnation(j.ref.Box, j.ref.Incarnation) {
+		added, err := insertIncarnation(tx, j.ref.Box, j.ref.Incarnation, j.received)
+		if err != nil {
+			return err
+		}
+		j.newInc = added
+	}
+	switch j.kind {
+	case jobIncarnation, jobAck:
+		return nil
+	case jobRefusal:
+		return insertRefusal(tx, j)
+	}
+	if !inserted {
+		added, err := insertReading(tx, j)
+		if err != nil {
+			return err
+		}
+		j.added = added
+	}
+	if !j.added {
+		return nil // a duplicate runs no rule: the first delivery did
+	}
+	if !inserted { // the slow path counts each reading as it goes
+		if err := countActivity(tx, []*job{j}); err != nil {
+			return err
+		}
+	}
+	if p.batch == nil {
+		p.batch = p.rules.state.begin()
+	}
+	st := p.batch.begin()
+	alerts, changes := decide(j.match, st, p.crossing, &j.p.r, j.ref, j.received)
+	for _, a := range append(alerts, j.watch...) {
+		seq, err := insertAlert(tx, a)
+		if err != nil {
+			return err
+		}
+		if seq == 0 {
+			continue // raised before: its reading was stored, then removed by retention
+		}
+		j.alerts = append(j.alerts, a)
+		j.changes = append(j.changes, events.Change{Seq: seq, AlertID: a.ID, Action: "raised", Time: a.Raised})
+	}
+	for i := range changes {
+		if err := logAlertChange(tx, &changes[i]); err != nil {
+			return err
+		}
+	}
+	j.changes = append(j.changes, changes...)
+	// The job's state moves join the batch's now; they reach the rules'
+	// state only when the batch commits. A failed job returned above, and
+	// its moves were dropped with st.
+	st.commit()
+	return nil
+}
+
+func (p *pipeline) knownIncarnation(box, inc string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.incs[box+"\x00"+inc]
+}
+
+func (p *pipeline) Committed(jobs []*job) {
+	p.slow = nil
+	if p.batch != nil {
+		p.batch.commit()
+		p.batch = nil
+	}
+	b := &events.Batch{}
+	for _, j := range jobs {
+		if j.newInc || j.ref.Incarnation != "" {
+			p.mu.Lock()
+			p.incs[j.ref.Box+"\x00"+j.ref.Incarnation] = true
+			p.mu.Unlock()
+		}
+		if j.newInc {
+			b.Incarnations = append(b.Incarnations, events.Incarnation{Box: j.ref.Box, Incarnation: j.ref.Incarnation, First: j.received})
+		}
+		switch {
+		case j.kind == jobRefusal:
+			b.Refused = append(b.Refused, events.Refusal{Ref: j.ref, Reason: j.reason, Size: j.size})
+		case j.kind == jobReading && j.added:
+			b.Readings = append(b.Readings, events.Reading{Ref: j.ref, Kind: j.readingKind, Redacted: j.p.redacted})
+			b.Alerts = append(b.Alerts, j.alerts...)
+			b.Changes = append(b.Changes, j.changes...)
+		case j.kind == jobReading:
+			b.Duplicates = append(b.Duplicates, j.ref)
+		}
+	}
+	p.count.committed(b)
+	p.subs.Committed(b)
+}
+
+func (p *pipeline) Aborted(jobs []*job, err error) {
+	p.batch, p.slow = nil, nil // nothing of the batch happened, to the rules either
+	p.count.storeFailures.Add(int64(len(jobs)))
+}
