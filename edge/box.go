@@ -45,6 +45,8 @@ type Box struct {
 	booth    *booth.Booth
 	pub      pubStats  // publisher counters (publish.go)
 	act      actuation // local triggers and hub commands (actuation.go, commands.go)
+
+	ev evidenceBox // files readings reference, served on request (evidence.go)
 }
 
 // New prepares a box from a loaded config. Nothing is opened until Run.
@@ -170,6 +172,7 @@ func (o *output) Emit(r reading.Reading) {
 		b.publishState() // the retained state carries the loss to the hub now
 		return
 	}
+	b.noteEvidence(r) // evidence.go: the files it references may be asked for
 	b.log.Info("reading", "device", o.dev, "kind", r.Kind(), "seq", seq, "quality", r.Quality.Status)
 }
 
