@@ -45,6 +45,8 @@ type Config struct {
 	Users     []dash.User `yaml:"users"` // dashboard log-ins (hub/dash, docs/screens.md)
 	// Watchlist of wanted documents, held as keyed hashes (hub/watchlist, watch.go).
 	Watchlist watchlist.Config `yaml:"watchlist"`
+	// Evidence: files readings reference, fetched from boxes on request (evidence.go).
+	Evidence EvidenceConfig `yaml:"evidence"`
 }
 
 // BoxCreds admits one box. The password is stored only as a bcrypt hash
@@ -107,6 +109,7 @@ type Hub struct {
 	gaps     *gapTracker    // sequence gaps and resend requests (gaps.go)
 	cmds     commandTracker // commands to boxes and their replies (commands.go)
 	watch    watchState     // the watchlist (watch.go)
+	evidence *evidenceHub   // evidence files on request (evidence.go)
 	mqttAddr net.Addr
 	httpAddr net.Addr
 	tlsAddr  net.Addr
@@ -166,6 +169,9 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	h.gaps = newGapTracker(h)
 	h.broker = mqtt.New(opts)
 	if err := h.broker.AddHook(h.auth, nil); err != nil {
+		return nil, err
+	}
+	if err := h.startEvidence(maxPayload); err != nil { // before ingest: it takes the evidence chunks (evidence.go)
 		return nil, err
 	}
 	if err := h.broker.AddHook(h.ingest, nil); err != nil {

@@ -135,5 +135,7 @@ func (h *Hub) dashboard() (*dash.Dash, error) {
 		Rules:    func() any { return h.Rules() },
 		Log:      h.log.With("part", "dash"),
 		Commands: h.commandAPI(), // behind log-in, role and CSRF (commands.go)
+
+		Evidence: h.evidenceAPI(), // behind log-in; the hub checks roles (evidence.go)
 	})
 }
