@@ -88,12 +88,13 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return false
 	}
 	commands := contract.Commands(h.crossing, box)
+	requests := contract.EvidenceRequests(h.crossing, box) // like commands: only the hub writes it
 	var ok bool
 	if write {
 		ok = strings.HasPrefix(topic, contract.BoxRoot(h.crossing, box)) && topic != commands &&
-			!strings.ContainsAny(topic, "+#")
+			topic != requests && !strings.ContainsAny(topic, "+#")
 	} else {
-		ok = topic == commands
+		ok = topic == commands || topic == requests
 	}
 	if !ok {
 		h.denied.Add(1)
