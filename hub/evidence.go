@@ -552,3 +552,7 @@ func writeEvidenceError(w http.ResponseWriter, code int, err error) {
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 }
+
+// EvidencePath is where the hub stores the file with this SHA-256
+// (data_dir/evidence/<sha256>), whether or not it is there yet.
+func (h *Hub) EvidencePath(sum string) string { return h.evidence.store.Path(sum) }
