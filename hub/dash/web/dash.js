@@ -163,6 +163,7 @@ function label(field) { return I18N.has("field." + field) ? T("field." + field) 
 
 function renderReading(r, withMeta) {
   const box = el("div", "reading q-" + ((r.quality && r.quality.status) || "ok"));
+  Object.assign(box.dataset, { box: r.box, device: r.device, seq: r.seq }); // evidence.js finds the reading's files by these
   box.append(el("div", "r-head", `${r.box} / ${r.device} · ${T("kind." + r.kind) !== "kind." + r.kind ? T("kind." + r.kind) : r.kind} · #${r.seq}`));
   if (withMeta) {
     let m = I18N.fmtDateTime(r.origin) + " · " + T("quality." + r.quality.status);
