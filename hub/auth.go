@@ -73,7 +73,8 @@ func (h *authHook) clientIDOK(identity, id string) bool {
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such box"), bcrypt.DefaultCost)
 
 // OnACLCheck lets a box write under kordon/v1/<crossing>/<box>/ except its
-// commands topic (only the hub commands a box), and read only its commands.
+// commands and evidence-requests topics (only the hub commands or asks a
+// box), and read only those two.
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	box := string(cl.Properties.Username)
 	if _, ok := h.observers[box]; ok {
