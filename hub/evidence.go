@@ -18,6 +18,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/contract"
@@ -61,7 +62,7 @@ CREATE TABLE IF NOT EXISTS evidence_access (
 	seq     INTEGER NOT NULL,
 	pointer TEXT NOT NULL,
 	sha256  TEXT NOT NULL,
-	action  TEXT NOT NULL, -- list | view | download
+	action  TEXT NOT NULL, -- view | download (list only when denied)
 	outcome TEXT NOT NULL, -- store | box | denied | refused:<code> | failed
 	detail  TEXT NOT NULL DEFAULT ''
 );
@@ -556,3 +557,19 @@ func writeEvidenceError(w http.ResponseWriter, code int, err error) {
 // EvidencePath is where the hub stores the file with this SHA-256
 // (data_dir/evidence/<sha256>), whether or not it is there yet.
 func (h *Hub) EvidencePath(sum string) string { return h.evidence.store.Path(sum) }
+
+var mEvidence = prometheus.NewDesc("kordon_hub_evidence_total",
+	"Evidence requests and chunks: from_store, from_box, refused (by boxes), bad_chunks, stray (chunks of no transfer), requests (windows asked).",
+	[]string{"what"}, nil)
+
+type evidenceCollector struct{ h *Hub }
+
+func (c evidenceCollector) Describe(ch chan<- *prometheus.Desc) { ch <- mEvidence }
+
+func (c evidenceCollector) Collect(ch chan<- prometheus.Metric) {
+	e := c.h.EvidenceCounters()
+	for what, v := range map[string]int64{"from_store": e.FromStore, "from_box": e.FromBox, "refused": e.Refused,
+		"bad_chunks": e.BadChunks, "stray": e.Stray, "requests": e.Requests} {
+		ch <- prometheus.MustNewConstMetric(mEvidence, prometheus.CounterValue, float64(v), what)
+	}
+}

@@ -103,6 +103,9 @@ func TestHubRefusesAChunkStreamThatDoesNotVerify(t *testing.T) {
 	if h.EvidenceCounters().BadChunks < 3 || h.evidence.store.Has(evSum(file)) {
 		t.Errorf("counters %+v; stored: %v", h.EvidenceCounters(), h.evidence.store.Has(evSum(file)))
 	}
+	if m := scrape(t, h); !strings.Contains(m, `kordon_hub_evidence_total{what="bad_chunks"} 3`) {
+		t.Errorf("metrics lack the bad chunks:\n%s", m)
+	}
 }
 
 func TestHubRefusesAWholeThatDoesNotMatchTheReading(t *testing.T) {

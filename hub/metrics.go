@@ -29,6 +29,7 @@ func countRefused(why string) {
 func (h *Hub) MetricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(hubCollector{h})
+	reg.MustRegister(evidenceCollector{h}) // evidence.go
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
