@@ -45,11 +45,18 @@ type EvidenceConfig struct {
 	FetchTimeout time.Duration `yaml:"fetch_timeout"`
 	// MaxBytes is the largest file fetched (default 256 MiB).
 	MaxBytes int64 `yaml:"max_bytes"`
+	// Wait is how long a dashboard request waits for a fetch (default 30s);
+	// the fetch goes on, and asking again joins it or finds the file stored.
+	Wait time.Duration `yaml:"wait"`
 }
 
 // evidenceWindow is how many chunks one request asks for: enough to keep
 // the link busy, few enough that a box never has much in flight.
 const evidenceWindow = 8
+
+// maxRendered bounds the DICOM files turned into pictures: the library holds
+// every pixel of every frame as its own slice, about 32 bytes a pixel.
+const maxRendered = 32 << 20
 
 const evidenceSQL = `
 CREATE TABLE IF NOT EXISTS evidence_access (
@@ -79,6 +86,11 @@ type evidenceHub struct {
 	mu        sync.Mutex
 	transfers map[string]*transfer // by transfer id
 	flights   map[string]*flight   // by sha256: one fetch of a file at a time
+
+	ctx     context.Context // the hub's life: transfers end with it
+	stop    context.CancelFunc
+	running sync.WaitGroup
+	render  sync.Mutex // one picture rendered at a time: a DICOM frame is big in memory
 
 	fromStore, fromBox, refused, badChunks, stray, asked atomic.Int64
 }
@@ -115,6 +127,9 @@ func (h *Hub) startEvidence(maxPayload int) error {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 256 << 20
 	}
+	if cfg.Wait <= 0 {
+		cfg.Wait = 30 * time.Second
+	}
 	st, err := evidence.OpenStore(filepath.Join(h.cfg.DataDir, "evidence"))
 	if err != nil {
 		return fmt.Errorf("evidence store: %w", err)
@@ -125,6 +140,7 @@ func (h *Hub) startEvidence(maxPayload int) error {
 	chunk := evidence.ChunkSize(maxPayload)
 	h.evidence = &evidenceHub{hub: h, cfg: cfg, store: st, chunk: chunk, maxData: chunk,
 		transfers: map[string]*transfer{}, flights: map[string]*flight{}}
+	h.evidence.ctx, h.evidence.stop = context.WithCancel(context.Background())
 	return h.broker.AddHook(&evidenceHook{ev: h.evidence}, nil)
 }
 
@@ -183,29 +199,50 @@ func (e *evidenceHub) fetch(ctx context.Context, box, device string, seq uint64,
 		return "store", nil
 	}
 	e.mu.Lock()
-	if f, ok := e.flights[ref.SHA256]; ok {
-		e.mu.Unlock()
-		select {
-		case <-f.done:
-			return "box", f.err
-		case <-ctx.Done():
-			return "", ctx.Err()
+	f, ok := e.flights[ref.SHA256]
+	if !ok {
+		if e.ctx.Err() != nil {
+			e.mu.Unlock()
+			return "", errors.New("the hub is stopping")
 		}
+		// The transfer outlives the request that started it: a viewer who
+		// gives up (or a wait that runs out) does not waste what came.
+		f = &flight{done: make(chan struct{})}
+		e.flights[ref.SHA256] = f
+		e.running.Add(1)
+		go func() {
+			defer e.running.Done()
+			tctx, cancel := context.WithTimeout(e.ctx, e.cfg.FetchTimeout)
+			f.err = e.transfer(tctx, box, device, seq, ref)
+			cancel()
+			if f.err == nil {
+				e.fromBox.Add(1)
+			}
+			e.mu.Lock()
+			delete(e.flights, ref.SHA256)
+			e.mu.Unlock()
+			close(f.done)
+		}()
 	}
-	f := &flight{done: make(chan struct{})}
-	e.flights[ref.SHA256] = f
 	e.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.FetchTimeout)
-	f.err = e.transfer(ctx, box, device, seq, ref)
-	cancel()
-	e.mu.Lock()
-	delete(e.flights, ref.SHA256)
-	e.mu.Unlock()
-	close(f.done)
-	if f.err == nil {
-		e.fromBox.Add(1)
+	wait := time.NewTimer(e.cfg.Wait)
+	defer wait.Stop()
+	select {
+	case <-f.done:
+		return "box", f.err
+	case <-wait.C:
+		return "", errStillFetching
+	case <-ctx.Done():
+		return "", errStillFetching
 	}
-	return "box", f.err
+}
+
+var errStillFetching = errors.New("still fetching the file from the box; ask again in a moment")
+
+// stopEvidence ends the transfers under way (Hub.Close), before the store closes.
+func (h *Hub) stopEvidence() {
+	h.evidence.stop()
+	h.evidence.running.Wait()
 }
 
 // transfer asks the box for the file window by window, from the end of the
@@ -481,6 +518,9 @@ func (h *Hub) serveEvidence(w http.ResponseWriter, r *http.Request, action strin
 			}
 		case errors.Is(err, errUnverified):
 			code, outcome = http.StatusBadGateway, "unverified"
+		case errors.Is(err, errStillFetching):
+			code, outcome = http.StatusServiceUnavailable, "pending"
+			w.Header().Set("Retry-After", "5")
 		}
 		e.logAccess(u, box, device, seq, ref, action, outcome, err.Error())
 		writeEvidenceError(w, code, err)
@@ -525,8 +565,13 @@ func (e *evidenceHub) allowed(role string) bool {
 // png returns the path of the file's picture, rendering it once.
 func (e *evidenceHub) png(sum string) (string, error) {
 	dst := e.store.Path(sum) + ".png"
+	e.render.Lock()
+	defer e.render.Unlock()
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
+	}
+	if fi, err := os.Stat(e.store.Path(sum)); err != nil || fi.Size() > maxRendered {
+		return "", fmt.Errorf("larger than %d MiB: download it instead", maxRendered>>20)
 	}
 	b, err := renderDICOM(e.store.Path(sum))
 	if err != nil {

@@ -191,3 +191,40 @@ func TestRenderDICOMStretchesThePixelRamp(t *testing.T) {
 		t.Error("garbage rendered")
 	}
 }
+
+func TestAFetchOutlivesTheRequestThatStartedIt(t *testing.T) {
+	h := startCommandHub(t)
+	h.evidence.cfg.Wait = 300 * time.Millisecond
+	file := bytes.Repeat([]byte("n42 "), 50_000)
+	storeEvidenceReading(t, h, file)
+	sup := login(t, h, "sup")
+	release := make(chan struct{})
+	asked := make(chan struct{}, 16)
+	evidenceBox(t, h, "booth-1", func(q contract.EvidenceRequest) []contract.EvidenceChunk {
+		asked <- struct{}{}
+		<-release // a slow uplink
+		var out []contract.EvidenceChunk
+		for off := q.Offset; off < int64(len(file)) && len(out) < q.Chunks; off += int64(q.ChunkSize) {
+			end := min(off+int64(q.ChunkSize), int64(len(file)))
+			out = append(out, evidence.NewChunk(q.ID, q.SHA256, off, int64(len(file)), file[off:end]))
+		}
+		return out
+	})
+	code, body := sup.fetch(t, evView)
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "still fetching") {
+		t.Fatalf("first request: %d %s", code, body)
+	}
+	<-asked
+	close(release)
+	code, body = sup.fetch(t, evView) // joins the fetch under way, or finds the file stored
+	if code != http.StatusOK || !bytes.Equal(body, file) {
+		t.Fatalf("second request: %d (%d bytes)", code, len(body))
+	}
+	if c := h.EvidenceCounters(); c.FromBox != 1 || c.Requests != 1 {
+		t.Errorf("counters %+v: one fetch, one window, expected", c)
+	}
+	log, _ := h.EvidenceLog(t.Context(), 2)
+	if len(log) != 2 || log[1].Outcome != "pending" || log[0].Action != "download" {
+		t.Errorf("access log %+v", log)
+	}
+}

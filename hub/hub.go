@@ -249,6 +249,7 @@ func (h *Hub) Close() error {
 	h.ingest.stop()
 	h.gaps.stop()
 	h.stopWatchlist()
+	h.stopEvidence() // evidence.go
 	if e := h.store.close(); err == nil {
 		err = e
 	}

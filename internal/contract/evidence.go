@@ -51,11 +51,11 @@ const (
 type EvidenceChunk struct {
 	Schema      string `json:"schema"`
 	ID          string `json:"id"`
-	SHA256      string `json:"sha256"`          // the whole file's
-	Offset      int64  `json:"offset"`          // of Data in the file
-	Size        int64  `json:"size"`            // of the whole file
-	Data        []byte `json:"data,omitempty"`  // base64 in JSON
-	ChunkSHA256 string `json:"chunk_sha256"`    // of Data
-	Code        string `json:"code,omitempty"`  // a refusal
-	Error       string `json:"error,omitempty"` // what the refusal means, for people
+	SHA256      string `json:"sha256"`                 // the whole file's
+	Offset      int64  `json:"offset"`                 // of Data in the file
+	Size        int64  `json:"size"`                   // of the whole file
+	Data        []byte `json:"data,omitempty"`         // base64 in JSON
+	ChunkSHA256 string `json:"chunk_sha256,omitempty"` // of Data
+	Code        string `json:"code,omitempty"`         // a refusal
+	Error       string `json:"error,omitempty"`        // what the refusal means, for people
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/schema"
 )
 
 func sum(b []byte) string {
@@ -142,4 +143,25 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("decoded an impossible request %+v", q)
 		}
 	})
+}
+
+func TestMessagesMatchTheirJSONSchemas(t *testing.T) {
+	v, err := schema.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte{7}, MaxChunk)
+	q, _ := json.Marshal(contract.EvidenceRequest{Schema: contract.EvidenceRequestV1, ID: "ev-1", Device: "x1", Seq: 3,
+		Path: "/srv/x.dcs", SHA256: sum(data), Offset: 0, ChunkSize: MaxChunk, Chunks: MaxWindow})
+	c, _ := json.Marshal(NewChunk("ev-1", sum(data), 0, MaxChunk, data))
+	r, _ := json.Marshal(Refusal("ev-1", sum(data), contract.EvidenceNotRegular, "a symlink"))
+	for _, m := range [][]byte{q, c, r} {
+		if err := v.Validate(m); err != nil {
+			t.Errorf("%.120s: %v", m, err)
+		}
+	}
+	bad, _ := json.Marshal(contract.EvidenceChunk{Schema: contract.EvidenceChunkV1, ID: "ev-1", SHA256: sum(data), Code: "changed", Error: "x", Data: []byte("x")})
+	if v.Validate(bad) == nil {
+		t.Error("a refusal carrying data validated")
+	}
 }

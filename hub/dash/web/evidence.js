@@ -21,11 +21,18 @@
     btn.disabled = true;
     slot.textContent = T("evidence.fetching");
     try {
-      const r = await fetch(`${base(d)}/file?as=png&ref=${encodeURIComponent(f.pointer)}`, { credentials: "same-origin" });
+      const url = `${base(d)}/file?as=png&ref=${encodeURIComponent(f.pointer)}`;
+      let r = await fetch(url, { credentials: "same-origin" });
+      // 503: a large file is still on its way from the box; the hub keeps
+      // fetching, and asking again joins that fetch.
+      for (let i = 0; r.status === 503 && i < 20; i++) {
+        await new Promise(ok => setTimeout(ok, 3000));
+        r = await fetch(url, { credentials: "same-origin" });
+      }
       if (!r.ok) { slot.textContent = T("evidence.failed", { why: await errorText(r) }); btn.disabled = false; return; }
       const blob = await r.blob();
       // A data: URL: the page's policy admits 'self' and data: images only.
-      const url = await new Promise((ok, bad) => {
+      const data = await new Promise((ok, bad) => {
         const fr = new FileReader();
         fr.onload = () => ok(fr.result);
         fr.onerror = () => bad(fr.error);
@@ -35,7 +42,7 @@
       img.alt = T("evidence.image_of", { name: f.name });
       img.style.maxWidth = "100%";
       img.style.imageRendering = "pixelated";
-      img.src = url;
+      img.src = data;
       slot.textContent = "";
       slot.append(img, mk("div", "meta", T("evidence.source." + (r.headers.get("X-Evidence-Source") === "store" ? "store" : "box"))));
     } catch (e) {
