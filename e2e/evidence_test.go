@@ -128,7 +128,8 @@ func sha(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-func startEvidenceStation(t *testing.T, ctx context.Context) *evStation {
+// evidenceHub is a real hub whose technicians may not view evidence.
+func evidenceHub(t *testing.T) *hub.Hub {
 	t.Helper()
 	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
 		Observers: []hub.Observer{{User: "watch", PasswordHash: hash(t, "watchpw")}},
@@ -138,7 +139,6 @@ func startEvidenceStation(t *testing.T, ctx context.Context) *evStation {
 			{User: "off", Role: dash.RoleOfficer, PasswordHash: hash(t, "offpw")},
 			{User: "tech", Role: dash.RoleTechnician, PasswordHash: hash(t, "techpw")},
 		},
-		// Technicians may not view evidence at this crossing.
 		Evidence: hub.EvidenceConfig{Roles: []string{dash.RoleSupervisor, dash.RoleOfficer}, ChunkTimeout: 500 * time.Millisecond},
 	}
 	h, err := hub.New(cfg, evLog())
@@ -149,20 +149,14 @@ func startEvidenceStation(t *testing.T, ctx context.Context) *evStation {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	s := &evStation{hub: h, cut: newCutter(t, h.MQTTAddr()), dir: t.TempDir()}
-	s.rec = subscribe(t, "tcp://"+h.MQTTAddr(), "watch", "watchpw", contract.Prefix+"/"+crossing+"/#")
+	return h
+}
 
-	src := fmt.Sprintf(`
-crossing: %s
-box: lane-3
-state_dir: %s
-hub: {address: "tcp://%s", username: lane-3, password: pw3}
-devices:
-  - id: xray1
-    driver: dicos
-    transport: {type: folder, path: %s}
-    options: {poll: 50ms}
-`, crossing, t.TempDir(), s.cut.ln.Addr(), s.dir)
+// runBox runs edged "lane-3" in-process with these devices (YAML list).
+func runBox(t *testing.T, ctx context.Context, hubAddr, devices string) {
+	t.Helper()
+	src := fmt.Sprintf("crossing: %s\nbox: lane-3\nstate_dir: %s\nhub: {address: \"tcp://%s\", username: lane-3, password: pw3}\ndevices:\n%s",
+		crossing, t.TempDir(), hubAddr, devices)
 	bcfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers)
 	if err != nil {
 		t.Fatal(err)
@@ -175,6 +169,19 @@ devices:
 	done := make(chan struct{})
 	go func() { defer close(done); b.Run(bctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+func startEvidenceStation(t *testing.T, ctx context.Context) *evStation {
+	t.Helper()
+	h := evidenceHub(t)
+	s := &evStation{hub: h, cut: newCutter(t, h.MQTTAddr()), dir: t.TempDir()}
+	s.rec = subscribe(t, "tcp://"+h.MQTTAddr(), "watch", "watchpw", contract.Prefix+"/"+crossing+"/#")
+	runBox(t, ctx, s.cut.ln.Addr().String(), fmt.Sprintf(`
+  - id: xray1
+    driver: dicos
+    transport: {type: folder, path: %s}
+    options: {poll: 50ms}
+`, s.dir))
 	s.rec.deviceUp(t, "lane-3", "xray1")
 
 	s.image = evidencetest.Image(t, imgRows, imgCols)
@@ -399,4 +406,53 @@ func evLog() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return logging.Discard()
+}
+
+// TestN42ExportDownloadedFromBox: a radiation portal alarm replayed through
+// a pty into edged's rpm driver writes an N42 export on the box; its
+// reading's reference downloads from the dashboard byte for byte.
+func TestN42ExportDownloadedFromBox(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	h := evidenceHub(t)
+	rec := subscribe(t, "tcp://"+h.MQTTAddr(), "watch", "watchpw", contract.Prefix+"/"+crossing+"/#")
+	n42 := t.TempDir()
+	tty, play := replayDevice(t, "../drivers/rpm/testdata/traces/source.jsonl", false)
+	runBox(t, ctx, h.MQTTAddr(), fmt.Sprintf(`
+  - id: rpm1
+    driver: rpm
+    transport: {type: serial, path: %s}
+    options: {k: 5, n42_dir: %s}
+`, tty, n42))
+	rec.deviceUp(t, "lane-3", "rpm1")
+	play(ctx)
+	// The export is written when the alarmed occupancy ends; the reading
+	// that reports the end carries its reference.
+	var r struct {
+		Box, Device string
+		Seq         uint64
+	}
+	rec.waitMatch(t, contract.Readings(crossing, "lane-3", "rpm1"), 30*time.Second, func(m [][]byte) bool {
+		for _, b := range m {
+			if bytes.Contains(b, []byte(`"n42":{`)) && json.Unmarshal(b, &r) == nil {
+				return true
+			}
+		}
+		return false
+	})
+	sup := login(t, h, "sup", "suppw")
+	path := fmt.Sprintf("/dash/api/evidence/%s/%s/%d", r.Box, r.Device, r.Seq)
+	resp, body := get(t, sup, h, path)
+	var files []hub.EvidenceFile
+	if resp.StatusCode != 200 || json.Unmarshal(body, &files) != nil || len(files) != 1 || !strings.HasSuffix(files[0].Name, ".n42") {
+		t.Fatalf("list: %s %s", resp.Status, body)
+	}
+	resp, body = get(t, sup, h, path+"/file?ref="+url.QueryEscape(files[0].Pointer))
+	onBox, err := os.ReadFile(files[0].Path)
+	if err != nil || resp.StatusCode != 200 || !bytes.Equal(body, onBox) || sha(body) != files[0].SHA256 {
+		t.Fatalf("download: %s (%d bytes, box has %d: %v)", resp.Status, len(body), len(onBox), err)
+	}
+	if !strings.Contains(resp.Header.Get("Content-Disposition"), files[0].Name) || !bytes.Contains(body, []byte("RadInstrumentData")) {
+		t.Errorf("download headers %v, body %.100s", resp.Header, body)
+	}
 }
