@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -215,7 +216,19 @@ func login(t *testing.T, h *hub.Hub, user, pw string) *http.Client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
-	resp, err := c.PostForm("http://"+h.HTTPAddr()+"/dash/login", url.Values{"user": {user}, "password": {pw}})
+	base := "http://" + h.HTTPAddr()
+	// The log-in form may carry a CSRF token (with its cookie): send it back.
+	resp, err := c.Get(base + "/dash/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	form := url.Values{"user": {user}, "password": {pw}}
+	if m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page); m != nil {
+		form.Set("csrf", string(m[1]))
+	}
+	resp, err = c.PostForm(base+"/dash/login", form)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func storeEvidenceReading(t *testing.T, h *Hub, content []byte) {
 // evidenceBox answers the hub's evidence requests as a (lying) box would.
 func evidenceBox(t *testing.T, h *Hub, box string, answer func(contract.EvidenceRequest) []contract.EvidenceChunk) paho.Client {
 	t.Helper()
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + h.MQTTAddr()).SetClientID("fake-" + box).
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + h.MQTTAddr()).SetClientID("kordon-kz-test-" + box).
 		SetUsername(box).SetPassword("pw-" + box).SetProtocolVersion(4))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect %s: %v", box, tok.Error())
@@ -145,7 +145,7 @@ func TestOnlyTheBoxAskedCanAnswerAndNoBoxCanAsk(t *testing.T) {
 	sup := login(t, h, "sup")
 	// booth-2 cannot read booth-1's requests (the ACL), and its chunks
 	// under its own topic never count for booth-1's transfer.
-	c2 := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + h.MQTTAddr()).SetClientID("fake-booth-2").
+	c2 := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + h.MQTTAddr()).SetClientID("kordon-kz-test-booth-2").
 		SetUsername("booth-2").SetPassword("pw-booth-2").SetProtocolVersion(4))
 	if tok := c2.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
