@@ -46,8 +46,9 @@ type evidenceBox struct {
 	mu     sync.Mutex
 	loaded bool
 	file   string
-	byHash map[string]evidenceEntry // sha256 -> the first reading that referenced it
+	byHash map[string]evidenceEntry // sha256 + NUL + path -> the first reading that referenced it
 	order  []string
+	lines  int // lines in the file: it is compacted once it holds twice what is kept
 	serve  sync.Mutex // one file is sent at a time: the link is shared with readings
 	// verified remembers the file last hashed whole, so the windows of
 	// one transfer do not hash it again while it stays the same file.
@@ -91,6 +92,7 @@ func (e *evidenceBox) load(stateDir string) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
+		e.lines++
 		var en evidenceEntry
 		if json.Unmarshal(sc.Bytes(), &en) == nil && evidence.ValidSHA256(en.SHA256) { // a torn last line is skipped
 			e.put(en)
@@ -98,14 +100,15 @@ func (e *evidenceBox) load(stateDir string) {
 	}
 }
 
+func evidenceKey(sum, path string) string { return sum + "\x00" + path }
+
 func (e *evidenceBox) put(en evidenceEntry) bool {
-	if old, ok := e.byHash[en.SHA256]; ok && old.Path == en.Path {
+	k := evidenceKey(en.SHA256, en.Path)
+	if _, ok := e.byHash[k]; ok {
 		return false
 	}
-	if _, ok := e.byHash[en.SHA256]; !ok {
-		e.order = append(e.order, en.SHA256)
-	}
-	e.byHash[en.SHA256] = en
+	e.order = append(e.order, k)
+	e.byHash[k] = en
 	for len(e.order) > maxIndexed {
 		delete(e.byHash, e.order[0])
 		e.order = e.order[1:]
@@ -120,7 +123,7 @@ func (e *evidenceBox) add(stateDir string, en evidenceEntry) error {
 	if !e.put(en) {
 		return nil
 	}
-	if len(e.order) == maxIndexed {
+	if e.lines >= 2*maxIndexed {
 		return e.rewrite()
 	}
 	line, _ := json.Marshal(en)
@@ -132,6 +135,7 @@ func (e *evidenceBox) add(stateDir string, en evidenceEntry) error {
 	if _, err := f.Write(append(line, '\n')); err != nil {
 		return err
 	}
+	e.lines++
 	return f.Sync()
 }
 
@@ -146,14 +150,15 @@ func (e *evidenceBox) rewrite() error {
 	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
 		return err
 	}
+	e.lines = len(e.order)
 	return os.Rename(tmp, e.file)
 }
 
-func (e *evidenceBox) lookup(stateDir, sum string) (evidenceEntry, bool) {
+func (e *evidenceBox) lookup(stateDir, sum, path string) (evidenceEntry, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.load(stateDir)
-	en, ok := e.byHash[sum]
+	en, ok := e.byHash[evidenceKey(sum, path)]
 	return en, ok
 }
 
@@ -219,8 +224,8 @@ func (b *Box) serveEvidence(payload []byte, send func(contract.EvidenceChunk) er
 // (never a symlink: opened with O_NOFOLLOW and checked to be the file
 // looked at), and its content must still have the hash.
 func (b *Box) openEvidence(q contract.EvidenceRequest) (*os.File, int64, string, error) {
-	en, ok := b.ev.lookup(b.cfg.StateDir, q.SHA256)
-	if !ok || en.Path != q.Path {
+	en, ok := b.ev.lookup(b.cfg.StateDir, q.SHA256, q.Path)
+	if !ok {
 		return nil, 0, contract.EvidenceNotReferenced, errors.New("no reading this box took references this file with this SHA-256")
 	}
 	fi, err := os.Lstat(en.Path)

@@ -100,6 +100,16 @@ func TestBoxServesOnlyWhatItsReadingsReference(t *testing.T) {
 		t.Errorf("evidence_unindexed = %d, want 1", n)
 	}
 
+	// The same content at a second path: both paths are served.
+	copyPath := filepath.Join(dir, "scan-0001-copy.dcs")
+	os.WriteFile(copyPath, img, 0o644)
+	b.noteEvidence(reading.Reading{Device: "x1", Seq: 3, Payload: refPayload{Image: fileRef{Path: copyPath, SHA256: sumOf(img)}}})
+	for _, p := range []string{path, copyPath} {
+		if got := ask(b, p, sumOf(img), 0, 1); len(got) != 1 || got[0].Code != "" {
+			t.Fatalf("%s: %+v", p, got[0].Code)
+		}
+	}
+
 	// The index survives a restart of edged.
 	b2 := evidenceBoxForTest(t)
 	b2.cfg.StateDir = b.cfg.StateDir
