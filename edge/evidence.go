@@ -48,7 +48,7 @@ type evidenceBox struct {
 	file   string
 	byHash map[string]evidenceEntry // sha256 + NUL + path -> the first reading that referenced it
 	order  []string
-	lines  int // lines in the file: it is compacted once it holds twice what is kept
+	lines  int        // lines in the file: it is compacted once it holds twice what is kept
 	serve  sync.Mutex // one file is sent at a time: the link is shared with readings
 	// verified remembers the file last hashed whole, so the windows of
 	// one transfer do not hash it again while it stays the same file.
