@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS evidence_access (
 	seq     INTEGER NOT NULL,
 	pointer TEXT NOT NULL,
 	sha256  TEXT NOT NULL,
-	action  TEXT NOT NULL, -- view | download (list only when denied)
+	action  TEXT NOT NULL, -- view | download | fetch (the hub's own; list only when denied)
 	outcome TEXT NOT NULL, -- store | box | denied | refused:<code> | failed
 	detail  TEXT NOT NULL DEFAULT ''
 );
@@ -479,33 +479,29 @@ func (h *Hub) serveEvidence(w http.ResponseWriter, r *http.Request, action strin
 		http.Error(w, "your role may not view evidence", http.StatusForbidden)
 		return
 	}
-	rows, err := dashStore{h.store}.Readings(r.Context(), []contract.ReadingRef{{Box: box, Device: device, Seq: seq}})
+	payload, found, err := h.readingPayload(r.Context(), box, device, seq)
 	if err != nil {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	if len(rows) == 0 {
+	if !found {
 		http.Error(w, "no such reading", http.StatusNotFound)
 		return
 	}
-	var env struct {
-		Payload json.RawMessage `json:"payload"`
-	}
-	json.Unmarshal(rows[0], &env)
 	if action == "list" {
 		files := []EvidenceFile{}
-		for _, rf := range evidence.Refs(env.Payload) {
+		for _, rf := range evidence.Refs(payload) {
 			files = append(files, EvidenceFile{Ref: rf, Name: filepath.Base(rf.Path), Stored: e.store.Has(rf.SHA256)})
 		}
 		writeJSON(w, files)
 		return
 	}
-	found, ok := evidence.Find(env.Payload, ref.Pointer)
+	at, ok := evidence.Find(payload, ref.Pointer)
 	if !ok {
 		http.Error(w, "the reading references no file at "+ref.Pointer, http.StatusNotFound)
 		return
 	}
-	ref = found
+	ref = at
 	source, err := e.fetch(r.Context(), box, device, seq, ref)
 	if err != nil {
 		var re *refusedError
@@ -617,4 +613,47 @@ func (c evidenceCollector) Collect(ch chan<- prometheus.Metric) {
 		"bad_chunks": e.BadChunks, "stray": e.Stray, "requests": e.Requests} {
 		ch <- prometheus.MustNewConstMetric(mEvidence, prometheus.CounterValue, float64(v), what)
 	}
+}
+
+// readingPayload is the payload of a stored reading (personal data withheld).
+func (h *Hub) readingPayload(ctx context.Context, box, device string, seq uint64) (json.RawMessage, bool, error) {
+	rows, err := dashStore{h.store}.Readings(ctx, []contract.ReadingRef{{Box: box, Device: device, Seq: seq}})
+	if err != nil || len(rows) == 0 {
+		return nil, false, err
+	}
+	var env struct {
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(rows[0], &env); err != nil {
+		return nil, false, fmt.Errorf("stored reading %s/%s/%d: %w", box, device, seq, err)
+	}
+	return env.Payload, true, nil
+}
+
+// FetchEvidence makes sure the file at pointer (e.g. "/images/0") of reading
+// (box, device, seq) is in the hub's store, fetching it from the box if need
+// be, and returns where it is. It is the hub's own way in (automation, a
+// prefetch on alarm): logged as user "hub", waiting up to evidence.wait.
+func (h *Hub) FetchEvidence(ctx context.Context, box, device string, seq uint64, pointer string) (string, error) {
+	payload, found, err := h.readingPayload(ctx, box, device, seq)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		return "", fmt.Errorf("no reading %s/%s/%d", box, device, seq)
+	}
+	ref, ok := evidence.Find(payload, pointer)
+	if !ok {
+		return "", fmt.Errorf("reading %s/%s/%d references no file at %s", box, device, seq, pointer)
+	}
+	source, err := h.evidence.fetch(ctx, box, device, seq, ref)
+	outcome, detail := source, ""
+	if err != nil {
+		outcome, detail = "failed", err.Error()
+	}
+	h.evidence.logAccess(dash.User{User: "hub", Role: "hub"}, box, device, seq, ref, "fetch", outcome, detail)
+	if err != nil {
+		return "", err
+	}
+	return h.evidence.store.Path(ref.SHA256), nil
 }

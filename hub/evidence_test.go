@@ -228,3 +228,31 @@ func TestAFetchOutlivesTheRequestThatStartedIt(t *testing.T) {
 		t.Errorf("access log %+v", log)
 	}
 }
+
+func TestTheHubFetchesEvidenceItself(t *testing.T) {
+	h := startCommandHub(t)
+	file := bytes.Repeat([]byte("tdr "), 70_000) // three chunks
+	storeEvidenceReading(t, h, file)
+	evidenceBox(t, h, "booth-1", func(q contract.EvidenceRequest) []contract.EvidenceChunk {
+		var out []contract.EvidenceChunk
+		for off := q.Offset; off < int64(len(file)) && len(out) < q.Chunks; off += int64(q.ChunkSize) {
+			end := min(off+int64(q.ChunkSize), int64(len(file)))
+			out = append(out, evidence.NewChunk(q.ID, q.SHA256, off, int64(len(file)), file[off:end]))
+		}
+		return out
+	})
+	path, err := h.FetchEvidence(t.Context(), "booth-1", "xray1", 1, "/image")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, file) || path != h.EvidencePath(evSum(file)) {
+		t.Fatalf("stored at %s: %d bytes", path, len(b))
+	}
+	if _, err := h.FetchEvidence(t.Context(), "booth-1", "xray1", 1, "/nothing"); err == nil {
+		t.Error("a pointer the reading lacks was fetched")
+	}
+	log, _ := h.EvidenceLog(t.Context(), 1)
+	if len(log) != 1 || log[0].User != "hub" || log[0].Action != "fetch" || log[0].Outcome != "box" {
+		t.Errorf("access log %+v", log)
+	}
+}
