@@ -54,6 +54,8 @@ type Box struct {
 	act      actuation     // local triggers and hub commands (actuation.go, commands.go)
 	// lastReading: device id -> origin of its last reading taken (metrics_devices.go).
 	lastReading sync.Map
+
+	ev evidenceBox // files readings reference, served on request (evidence.go)
 }
 
 // New prepares a box from a loaded config. Nothing is opened until Run.
@@ -229,6 +231,7 @@ func (o *output) Emit(r reading.Reading) {
 		return
 	}
 	b.lastReading.Store(o.dev, r.Origin)
+	b.noteEvidence(r) // evidence.go: the files it references may be asked for
 	b.log.Info("reading", "device", o.dev, "kind", r.Kind(), "seq", seq, "quality", r.Quality.Status)
 }
 

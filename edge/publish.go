@@ -133,6 +133,10 @@ func (b *Box) dial(ctx context.Context, keepAlive time.Duration) (mqtt.Client, c
 		c.Disconnect(0)
 		return nil, nil, fmt.Errorf("subscribe commands: %w", err)
 	}
+	if err := b.subscribeEvidence(ctx, c); err != nil { // evidence.go
+		c.Disconnect(0)
+		return nil, nil, fmt.Errorf("subscribe evidence requests: %w", err)
+	}
 	b.mu.Lock()
 	b.client = c
 	avail := make([]contract.DeviceAvailability, 0, len(b.avail))

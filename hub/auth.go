@@ -97,7 +97,7 @@ func (h *authHook) allowed(identity, topic string, a access) bool {
 	own := ok && t.Crossing == h.crossing && t.Box == identity
 	switch a {
 	case subscribe:
-		return topic == contract.Commands(h.crossing, identity)
+		return topic == contract.Commands(h.crossing, identity) || topic == contract.EvidenceRequests(h.crossing, identity)
 	case will:
 		return own && t.Leaf == "state" && t.Device == ""
 	case retain:
@@ -107,7 +107,7 @@ func (h *authHook) allowed(identity, topic string, a access) bool {
 		case !own:
 			return false
 		case t.Device == "":
-			return t.Leaf == "state" || t.Leaf == "replies"
+			return t.Leaf == "state" || t.Leaf == "replies" || t.Leaf == "evidence"
 		default:
 			return t.Leaf == "readings" || t.Leaf == "availability"
 		}

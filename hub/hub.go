@@ -61,6 +61,8 @@ type Config struct {
 	Ingest IngestConfig `yaml:"ingest"`
 	// Retention is how long readings are kept (retention.go).
 	Retention RetentionConfig `yaml:"retention"`
+	// Evidence: files readings reference, fetched from boxes on request (evidence.go).
+	Evidence EvidenceConfig `yaml:"evidence"`
 }
 
 // IngestConfig bounds the transactions readings share (docs/hubd.md).
@@ -116,6 +118,7 @@ type Hub struct {
 	cmds      commandTracker  // commands to boxes and their replies (commands.go)
 	watch     watchState      // the watchlist (watch.go)
 	takeover  *takeoverHook   // one identity connected twice (takeover.go)
+	evidence  *evidenceHub    // evidence files on request (evidence.go)
 	quit      chan struct{}   // closed by Close
 	started   bool            // Start ran
 	mqttAddr  net.Addr
@@ -238,6 +241,9 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	if err := h.broker.AddHook(h.auth, nil); err != nil {
 		return nil, err
 	}
+	if err := h.startEvidence(maxPayload); err != nil { // before ingest: it takes the evidence chunks (evidence.go)
+		return nil, err
+	}
 	if err := h.broker.AddHook(h.ingest, nil); err != nil {
 		return nil, err
 	}
@@ -355,6 +361,7 @@ func (h *Hub) Close() error {
 		<-h.retention.done
 	}
 	h.stopWatchlist()
+	h.stopEvidence() // evidence.go
 	if e := h.store.close(); err == nil {
 		err = e
 	}

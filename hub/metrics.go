@@ -59,6 +59,7 @@ func (h *Hub) MetricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(hubCollector{h}, deviceCollector{h}, h.auth.counts, h.auth.web, &h.ingest.rules.errs) // deviceCollector: metrics_devices.go; refusals (limits.go), rule errors (ruleerrors.go)
 	runtimemetrics.Register(reg, "hubd")
+	reg.MustRegister(evidenceCollector{h}) // evidence.go
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

@@ -167,5 +167,6 @@ func (h *Hub) dashboard() (*dash.Dash, error) {
 		// Over TLS the cookies are Secure anyway; behind a TLS proxy too.
 		SecureCookies: h.cfg.HTTPTLS != nil,
 		Count:         h.auth.web.add,
+		Evidence:      h.evidenceAPI(), // behind log-in; the hub checks roles (evidence.go)
 	})
 }

@@ -183,6 +183,10 @@ type Options struct {
 	// Count is told each refused log-in by reason (login_wrong,
 	// login_locked, login_busy, csrf), for the hub's metrics.
 	Count func(reason string)
+	// Evidence is the hub's evidence API (GET /dash/api/evidence/...), served
+	// to logged-in users with the caller in the request context (UserFrom);
+	// the hub decides which roles may view (hub/evidence.go).
+	Evidence http.Handler
 }
 
 // Dash is the dashboard handler, mounted under /dash/.
@@ -254,6 +258,9 @@ func (d *Dash) Handler() http.Handler {
 	if d.opt.Commands != nil {
 		mux.HandleFunc("POST /dash/api/boxes/{box}/commands", d.auth(d.command))
 		mux.HandleFunc("GET /dash/api/commands/{id}", d.auth(d.command))
+	}
+	if d.opt.Evidence != nil {
+		mux.HandleFunc("GET /dash/api/evidence/", d.auth(d.evidence))
 	}
 	mux.HandleFunc("GET /dash/events", d.auth(d.events))
 	// Cross-origin POSTs (a log-in or an action from another site) are

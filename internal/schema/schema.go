@@ -24,6 +24,9 @@ var names = map[string]string{
 	"kordon.alert/1":        "alert.v1.json",
 	"kordon.command/1":      "command.v1.json",
 	"kordon.reply/1":        "reply.v1.json",
+	// Evidence on request (docs/mqtt.md, "Evidence files").
+	"kordon.evidence-request/1": "evidence-request.v1.json",
+	"kordon.evidence-chunk/1":   "evidence-chunk.v1.json",
 }
 
 // Validator checks messages; it is safe for concurrent use.

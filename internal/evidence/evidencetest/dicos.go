@@ -1,0 +1,97 @@
+// Package evidencetest writes DICOS files for the evidence tests: an X-ray
+// image with real pixel data and an alarm Threat Detection Report that
+// references it, both with the DICOM library's writer.
+package evidencetest
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/suyashkumar/dicom"
+	"github.com/suyashkumar/dicom/pkg/frame"
+	"github.com/suyashkumar/dicom/pkg/tag"
+	"github.com/suyashkumar/dicom/pkg/uid"
+
+	"github.com/kordon/kordon/drivers/xray"
+)
+
+// ImageUID is the SOP instance of the image AlarmReport references.
+const ImageUID = "1.2.826.0.1.3680043.9.7.77.1"
+
+const dxClass = "1.2.840.10008.5.1.4.1.1.501.2.1" // DICOS digital X-ray image
+
+func el(t testing.TB, tg tag.Tag, v any) *dicom.Element {
+	t.Helper()
+	e, err := dicom.NewElement(tg, v)
+	if err != nil {
+		t.Fatalf("NewElement %v: %v", tg, err)
+	}
+	return e
+}
+
+func write(t testing.TB, es []*dicom.Element) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := dicom.Write(&b, dicom.Dataset{Elements: es}); err != nil {
+		t.Fatalf("dicom.Write: %v", err)
+	}
+	return b.Bytes()
+}
+
+// Pixel is the 12-bit value of the image at (x, y): a diagonal ramp from 0
+// at the top left to 4095 at the bottom right.
+func Pixel(x, y, rows, cols int) int { return (x + y) * 4095 / (rows + cols - 2) }
+
+// Image is a rows×cols 16-bit DX image of the Pixel ramp.
+func Image(t testing.TB, rows, cols int) []byte {
+	t.Helper()
+	data := make([][]int, rows*cols)
+	for j := range data {
+		data[j] = []int{Pixel(j%cols, j/cols, rows, cols)}
+	}
+	return write(t, []*dicom.Element{
+		el(t, tag.MediaStorageSOPClassUID, []string{dxClass}),
+		el(t, tag.MediaStorageSOPInstanceUID, []string{ImageUID}),
+		el(t, tag.TransferSyntaxUID, []string{uid.ExplicitVRLittleEndian}),
+		el(t, tag.SOPClassUID, []string{dxClass}),
+		el(t, tag.SOPInstanceUID, []string{ImageUID}),
+		el(t, tag.SamplesPerPixel, []int{1}),
+		el(t, tag.Rows, []int{rows}),
+		el(t, tag.Columns, []int{cols}),
+		el(t, tag.BitsAllocated, []int{16}),
+		el(t, tag.BitsStored, []int{12}),
+		el(t, tag.NumberOfFrames, []string{"1"}),
+		el(t, tag.PixelData, dicom.PixelDataInfo{Frames: []*frame.Frame{{
+			NativeData: frame.NativeFrame{BitsPerSample: 16, Rows: rows, Cols: cols, Data: data},
+		}}}),
+	})
+}
+
+// AlarmReport is an ALARM Threat Detection Report with one EXPLOSIVE object
+// on the image ImageUID.
+func AlarmReport(t testing.TB) []byte {
+	t.Helper()
+	const rep = "1.2.826.0.1.3680043.9.7.77.2"
+	obj := []*dicom.Element{
+		el(t, tag.PotentialThreatObjectID, []int{1}),
+		el(t, tag.ThreatCategory, []string{"EXPLOSIVE"}),
+		el(t, tag.ATDAssessmentProbability, []float64{0.91}),
+		el(t, tag.BoundingPolygon, []float64{10, 20, 110, 20, 110, 80, 10, 80}),
+		el(t, tag.ReferencedInstanceSequence, [][]*dicom.Element{{
+			el(t, tag.ReferencedSOPClassUID, []string{dxClass}),
+			el(t, tag.ReferencedSOPInstanceUID, []string{ImageUID}),
+		}}),
+	}
+	return write(t, []*dicom.Element{
+		el(t, tag.MediaStorageSOPClassUID, []string{xray.SOPClassTDR}),
+		el(t, tag.MediaStorageSOPInstanceUID, []string{rep}),
+		el(t, tag.TransferSyntaxUID, []string{uid.ExplicitVRLittleEndian}),
+		el(t, tag.SOPClassUID, []string{xray.SOPClassTDR}),
+		el(t, tag.SOPInstanceUID, []string{rep}),
+		el(t, tag.ThreatSequence, [][]*dicom.Element{obj}),
+		el(t, tag.AlarmDecisionTime, []string{"20261101090500.000000+0000"}),
+		el(t, tag.AlarmDecision, []string{"ALARM"}),
+		el(t, tag.NumberOfTotalObjects, []int{1}),
+		el(t, tag.NumberOfAlarmObjects, []int{1}),
+	})
+}
