@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/kordon/kordon/drivers"
+	"github.com/kordon/kordon/hub/personal"
 )
 
 func TestRedactorPointersFromSchemas(t *testing.T) {
 	r := newRedactor(drivers.PayloadSchemas())
-	doc := r.personal["document"]
+	doc := r.fields.Of("document")
 	for _, want := range []string{"/payload/number", "/payload/birth_date", "/payload/primary_name", "/payload/secondary_name", "/payload/rows"} {
 		if !slices.Contains(doc, want) {
 			t.Errorf("document's personal pointers %v lack %s", doc, want)
@@ -19,10 +20,10 @@ func TestRedactorPointersFromSchemas(t *testing.T) {
 	if slices.Contains(doc, "/payload/issuer") {
 		t.Error("issuer marked personal")
 	}
-	if len(r.personal["barcode"]) == 0 {
+	if len(r.fields.Of("barcode")) == 0 {
 		t.Error("barcode has no personal pointer")
 	}
-	if p, ok := r.personal["temperature"]; !ok || len(p) != 0 {
+	if p, ok := r.fields.Of("temperature"), r.fields.Known("temperature"); !ok || len(p) != 0 {
 		t.Errorf("temperature: %v, %v", p, ok)
 	}
 }
@@ -45,7 +46,7 @@ func FuzzRedactEnvelope(f *testing.F) {
 			}
 			if kind, _ := m["kind"].(string); kind == "document" {
 				if p, ok := m["payload"].(map[string]any); ok {
-					if v, ok := p["number"]; ok && v != withheld {
+					if v, ok := p["number"]; ok && v != personal.Withheld {
 						t.Fatalf("document number kept: %v", v)
 					}
 				}

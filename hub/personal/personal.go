@@ -42,6 +42,16 @@ func FromSchemas(schemas map[string][]byte) (*Fields, error) {
 // Of returns a kind's pointers (shared: do not modify).
 func (f *Fields) Of(kind string) []string { return f.byKind[kind] }
 
+// Known says whether kind has a schema (a kind without one cannot be told
+// apart from a kind with nothing personal by Of alone).
+func (f *Fields) Known(kind string) bool {
+	_, ok := f.byKind[kind]
+	return ok
+}
+
+// None knows no kind: whoever asks withholds everything.
+func None() *Fields { return &Fields{byKind: map[string][]string{}} }
+
 // Pointers lists the pointers, under /payload, of the fields a payload
 // schema marks personal. It follows properties, items, the branches of
 // if/then/else, allOf/anyOf/oneOf and local $refs.
