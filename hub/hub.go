@@ -293,6 +293,7 @@ func (h *Hub) Start() error {
 		h.mqttAddr = ln.Addr()
 		ln.Close() // mochi opens its own listener on the address we proved free
 		tcp := newGuardedListener("boxes", h.mqttAddr.String(), nil, h.auth.guard, h.auth.counts)
+		tcp.broker = h.broker
 		h.auth.listeners = append(h.auth.listeners, tcp)
 		if err := h.broker.AddListener(tcp); err != nil {
 			return err

@@ -13,7 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 )
@@ -288,6 +290,8 @@ type guardedListener struct {
 	guard       Guard
 	counts      *refusals
 	log         *slog.Logger // the broker's, given at Init
+	// broker, when set, is whose clients Close disconnects itself (see Close).
+	broker *mqtt.Server
 
 	ln   net.Listener
 	mu   sync.Mutex
@@ -395,7 +399,19 @@ func (l *guardedListener) Close(closeClients listeners.CloseFn) {
 	if l.ln != nil {
 		l.ln.Close()
 	}
-	closeClients(l.id)
+	if l.broker != nil {
+		// mochi v2.7.9's own closeListenerClients takes the clients' read
+		// lock twice (GetByListener calls Len): with a client attaching at
+		// that moment, a writer queued between the two deadlocks Close.
+		// GetAll takes it once.
+		for _, cl := range l.broker.Clients.GetAll() {
+			if cl.Net.Listener == l.id && !cl.Closed() {
+				_ = l.broker.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+	} else {
+		closeClients(l.id)
+	}
 	for _, c := range pending {
 		c.Close()
 	}

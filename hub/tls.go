@@ -90,6 +90,7 @@ func (h *Hub) startTLS() error {
 	h.tlsAddr = ln.Addr()
 	ln.Close() // mochi opens its own listener on the address we proved free
 	l := newGuardedListener(tlsListenerID, h.tlsAddr.String(), tc, h.auth.guard, h.auth.counts)
+	l.broker = h.broker
 	h.auth.listeners = append(h.auth.listeners, l)
 	return h.broker.AddListener(l)
 }
