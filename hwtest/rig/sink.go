@@ -231,7 +231,7 @@ func (s *sink) collect(r *Rig) (*Result, error) {
 	}
 	s.mu.Unlock()
 	if s.hub != nil {
-		db, err := sql.Open("sqlite", "file:"+filepath.Join(s.hubDir, "hub.db")+"?mode=ro")
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(s.hubDir, "hub.db")+"?mode=ro&_pragma=busy_timeout(10000)") // the hub may be committing
 		if err != nil {
 			return nil, err
 		}
