@@ -25,8 +25,8 @@ const (
 	OutStream = "OUT"
 	// InStream is, in a neighbour's account at a hub, the copy of the neighbour's OUT for us.
 	InStream = "IN"
-	// CentreStream is, in a crossing's account at the centre, the copy of its UPLINK.
-	CentreStream = "FEED"
+	// FeedStream is, in a crossing's account at the centre, the copy of its UPLINK.
+	FeedStream = "FEED"
 	// HubAccount is the hub's own account: the uplink and the hub's engine.
 	HubAccount = "HUB"
 )
@@ -66,7 +66,9 @@ func NbSubject(from, to, kind string) string { return "kordon." + from + ".nb." 
 func NbFilter(from, to string) string { return "kordon." + from + ".nb." + to + ".>" }
 
 // NbAccount is the account, at a hub, that holds what is exchanged with one neighbour.
-func NbAccount(peer string) string { return "NB_" + strings.ToUpper(strings.ReplaceAll(peer, "-", "_")) }
+func NbAccount(peer string) string {
+	return "NB_" + strings.ToUpper(strings.ReplaceAll(peer, "-", "_"))
+}
 
 // CrossingAccount is a crossing's account at the centre.
 func CrossingAccount(crossing string) string {

@@ -101,7 +101,6 @@ func (t *trust) check(raw [][]byte, want string) error {
 	return nil
 }
 
-
 // acceptTLS is the leaf listener's config: a certificate is required and
 // must be a configured peer's, from its own CA.
 func (t *trust) acceptTLS(cert tls.Certificate, caFiles []string) (*tls.Config, error) {
