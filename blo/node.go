@@ -61,6 +61,8 @@ type Node struct {
 	srv     *server.Server
 	creds   map[string][2]string // account -> user, password of the site's own engine
 	Refused atomic.Int64         // link handshakes refused by the per-peer check
+
+	hasCentre bool
 }
 
 // nodeSpec is what a Node is built from, shared by hubs and centre nodes.
@@ -343,6 +345,7 @@ func HubNode(site string, cfg *Config, dataDir string, log *slog.Logger) (*Node,
 	if err != nil {
 		return nil, err
 	}
+	node.hasCentre = cfg.Centre != nil
 	if err := node.hubStreams(cfg); err != nil {
 		node.Close()
 		return nil, err

@@ -10,15 +10,15 @@ import (
 
 func TestPolicyErrorsNameFileLineField(t *testing.T) {
 	cases := map[string]string{
-		"policy: p\nneighbour: akzhol\nalert_fields: [summary, name]\n":                   "x.yaml:3: alert_fields:",
-		"policy: p\nneighbour: Ak Zhol\n":                                                 "x.yaml:2: neighbour:",
-		"policy: p\nneighbour: akzhol\nauto:\n  - {}\n":                                   "x.yaml:4: auto:",
-		"policy: p\nneighbour: akzhol\nreading_fields: [payload]\n":                       "x.yaml:3: reading_fields:",
-		"policy: p\nneighbour: akzhol\npersonal_fields: [/payload/number]\n":              "x.yaml:3: personal_fields:",
-		"policy: p\nneighbour: akzhol\nsecret_fields: []\n":                               "line 3: field secret_fields not found",
-		"policy: p\nneighbour: akzhol\ndocument_key: {key_file: /nonexistent/key}\n":      "x.yaml:3: document_key.key_file:",
-		"neighbour: akzhol\n":                                                             "x.yaml:1: policy:",
-		"policy: p\nneighbour: akzhol\nhandling_codes: [\"\"]\n":                          "x.yaml:3: handling_codes:",
+		"policy: p\nneighbour: akzhol\nalert_fields: [summary, name]\n":              "x.yaml:3: alert_fields:",
+		"policy: p\nneighbour: Ak Zhol\n":                                            "x.yaml:2: neighbour:",
+		"policy: p\nneighbour: akzhol\nauto:\n  - {}\n":                              "x.yaml:4: auto:",
+		"policy: p\nneighbour: akzhol\nreading_fields: [payload]\n":                  "x.yaml:3: reading_fields:",
+		"policy: p\nneighbour: akzhol\npersonal_fields: [/payload/number]\n":         "x.yaml:3: personal_fields:",
+		"policy: p\nneighbour: akzhol\nsecret_fields: []\n":                          "line 3: field secret_fields not found",
+		"policy: p\nneighbour: akzhol\ndocument_key: {key_file: /nonexistent/key}\n": "x.yaml:3: document_key.key_file:",
+		"neighbour: akzhol\n": "x.yaml:1: policy:",
+		"policy: p\nneighbour: akzhol\nhandling_codes: [\"\"]\n":                            "x.yaml:3: handling_codes:",
 		"policy: p\nneighbour: akzhol\nauto: [{rule: a}]\nmanual:\n  - {kind: x}\n  - {}\n": "x.yaml:6: manual:",
 	}
 	for src, want := range cases {
