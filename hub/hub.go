@@ -23,6 +23,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"gopkg.in/yaml.v3"
 
+	"github.com/kordon/kordon/blo"
 	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hub/watchlist"
@@ -45,6 +46,9 @@ type Config struct {
 	Users     []dash.User `yaml:"users"` // dashboard log-ins (hub/dash, docs/screens.md)
 	// Watchlist of wanted documents, held as keyed hashes (hub/watchlist, watch.go).
 	Watchlist watchlist.Config `yaml:"watchlist"`
+	// BLO is the crossing's place on the BLO network: links to the sister
+	// BLO and to the coordination centre (hub/blo.go, docs/blo-network.md).
+	BLO *blo.Config `yaml:"blo"`
 }
 
 // BoxCreds admits one box. The password is stored only as a bcrypt hash
@@ -107,6 +111,7 @@ type Hub struct {
 	gaps     *gapTracker    // sequence gaps and resend requests (gaps.go)
 	cmds     commandTracker // commands to boxes and their replies (commands.go)
 	watch    watchState     // the watchlist (watch.go)
+	blo      *blo.Engine    // the BLO network (blo.go), nil without a blo section
 	mqttAddr net.Addr
 	httpAddr net.Addr
 	tlsAddr  net.Addr
@@ -211,6 +216,9 @@ func (h *Hub) Start() error {
 	go h.ingest.publishAlerts()
 	go h.gaps.run()
 	h.startWatchlist()
+	if err := h.startBLO(); err != nil {
+		return fmt.Errorf("blo: %w", err)
+	}
 	h.log.Info("hub started", "crossing", h.cfg.Crossing, "mqtt", h.mqttAddr, "http", h.httpAddr)
 	return nil
 }
@@ -243,6 +251,7 @@ func (h *Hub) Close() error {
 	h.ingest.stop()
 	h.gaps.stop()
 	h.stopWatchlist()
+	h.stopBLO()
 	if e := h.store.close(); err == nil {
 		err = e
 	}

@@ -135,5 +135,6 @@ func (h *Hub) dashboard() (*dash.Dash, error) {
 		Rules:    func() any { return h.Rules() },
 		Log:      h.log.With("part", "dash"),
 		Commands: h.commandAPI(), // behind log-in, role and CSRF (commands.go)
+		BLO:      h.bloAPI(),     // the BLO network (blo.go), same guards (dash/blo.go)
 	})
 }

@@ -164,6 +164,8 @@ type Options struct {
 	// hands the caller on in the request context (UserFrom).
 	Commands    http.Handler
 	DefaultLang string // default "ru"
+	// BLO is the hub's BLO network API, served under /dash/api/blo/ (blo.go).
+	BLO http.Handler
 }
 
 // Dash is the dashboard handler, mounted under /dash/.
@@ -235,6 +237,9 @@ func (d *Dash) Handler() http.Handler {
 		mux.HandleFunc("GET /dash/api/commands/{id}", d.auth(d.command))
 	}
 	mux.HandleFunc("GET /dash/events", d.auth(d.events))
+	if d.opt.BLO != nil {
+		mux.HandleFunc("/dash/api/blo/", d.auth(d.blo))
+	}
 	return securityHeaders(mux)
 }
 
