@@ -359,6 +359,11 @@ func (s *store) markIncoming(id, status, user string, at time.Time) (Share, bool
 	if err != nil {
 		return sh, false, err
 	}
+	if status == Acknowledged && seen == "" {
+		if err := s.sendReceipt(tx, sh, Seen, user, at); err != nil {
+			return sh, false, err
+		}
+	}
 	if err := s.sendReceipt(tx, sh, status, user, at); err != nil {
 		return sh, false, err
 	}
