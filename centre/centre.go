@@ -42,6 +42,7 @@ type feed struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	taken    atomic.Int64
+	again    atomic.Int64
 	refused  atomic.Int64
 	mu       sync.Mutex
 	info     *jetstream.StreamInfo
@@ -137,9 +138,10 @@ func (c *Centre) consume(ctx context.Context, f *feed) {
 			continue
 		}
 		for ctx.Err() == nil {
-			added, refused, err := c.db.Take(ctx, f.crossing, msgs)
+			added, again, refused, err := c.db.Take(ctx, f.crossing, msgs)
 			if err == nil {
 				f.taken.Add(int64(added))
+				f.again.Add(int64(again))
 				f.refused.Add(int64(refused))
 				if refused > 0 {
 					c.log.Warn("messages refused", "crossing", f.crossing, "count", refused)
@@ -199,7 +201,7 @@ func (c *Centre) refresh(ctx context.Context, f *feed) {
 func (c *Centre) Stats() []Stats {
 	var out []Stats
 	for _, f := range c.feeds {
-		s := Stats{Crossing: f.crossing, Taken: f.taken.Load(), Refused: f.refused.Load()}
+		s := Stats{Crossing: f.crossing, Taken: f.taken.Load(), Again: f.again.Load(), Refused: f.refused.Load()}
 		f.mu.Lock()
 		if f.info != nil && len(f.info.Sources) > 0 {
 			src := f.info.Sources[0]

@@ -132,43 +132,44 @@ type Msg struct {
 var errRefused = errors.New("refused")
 
 // Take stores a batch of one crossing's messages in one transaction.
-// It returns how many were new and how many refused.
-func (d *DB) Take(ctx context.Context, crossing string, msgs []Msg) (added, refused int, err error) {
+// It returns how many were new, seen before and refused.
+func (d *DB) Take(ctx context.Context, crossing string, msgs []Msg) (added, again, refused int, err error) {
 	tx, err := d.pool.Begin(ctx)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer tx.Rollback(ctx)
 	for _, m := range msgs {
 		kind := blo.KindOf(m.Subject)
 		if m.ID == "" || m.Subject != blo.UpSubject(crossing, kind) {
 			if err := refuse(ctx, tx, crossing, m, "not this crossing's subject or no message id"); err != nil {
-				return 0, 0, err
+				return 0, 0, 0, err
 			}
 			refused++
 			continue
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO messages(msg_id, crossing, kind) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING`, m.ID, crossing, kind)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		if tag.RowsAffected() == 0 {
-			continue // seen before
+			again++
+			continue
 		}
 		err = apply(ctx, tx, crossing, kind, m.Data)
 		if errors.Is(err, errRefused) {
 			if err := refuse(ctx, tx, crossing, m, err.Error()); err != nil {
-				return 0, 0, err
+				return 0, 0, 0, err
 			}
 			refused++
 			continue
 		}
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		added++
 	}
-	return added, refused, tx.Commit(ctx)
+	return added, again, refused, tx.Commit(ctx)
 }
 
 func refuse(ctx context.Context, tx pgx.Tx, crossing string, m Msg, why string) error {
@@ -246,6 +247,7 @@ func apply(ctx context.Context, tx pgx.Tx, crossing, kind string, data []byte) e
 type Stats struct {
 	Crossing string    `json:"crossing"`
 	Taken    int64     `json:"taken"`
+	Again    int64     `json:"again"` // delivered again and ignored by message id
 	Refused  int64     `json:"refused"`
 	Pending  uint64    `json:"pending"` // in the centre's stream, not yet in the database
 	HubLag   uint64    `json:"hub_lag"` // at the hub, not yet at the centre (last known)
