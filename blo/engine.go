@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kordon/kordon/hub/watchlist"
 	"github.com/kordon/kordon/internal/contract"
 )
 
@@ -96,6 +97,8 @@ type Engine struct {
 	quit chan struct{}
 	wg   sync.WaitGroup
 
+	centreKey []byte // document keys for the centre (Config.DocumentKey)
+
 	healthMu   sync.Mutex
 	healthSent map[string]string
 
@@ -135,6 +138,13 @@ func Start(site string, cfg *Config, dataDir, dbPath string, src Source, log *sl
 			p.policy = pol
 		}
 		e.peers[nb.Site] = p
+	}
+	if cfg.DocumentKey != "" {
+		k, err := watchlist.LoadKey(cfg.DocumentKey)
+		if err != nil {
+			return nil, fmt.Errorf("blo.document_key: %w", err)
+		}
+		e.centreKey = k
 	}
 	st, err := openStore(dbPath, site)
 	if err != nil {
@@ -309,9 +319,17 @@ func (e *Engine) pumpAlerts(ctx context.Context) error {
 		return err
 	}
 	for i, a := range alerts {
+		var subjects []Subject
+		if len(a.Readings) > 0 {
+			readings, err := e.src.Readings(ctx, a.Readings)
+			if err != nil {
+				return err
+			}
+			subjects = subjectsOf(e.centreKey, readings)
+		}
 		a.Crossing = e.site
 		a.ID = GlobalID(e.site, a.ID)
-		body, _ := json.Marshal(a)
+		body, _ := json.Marshal(UpAlert{Alert: a, Subjects: subjects})
 		if err := e.publish(ctx, e.hubJS, UpSubject(e.site, KindAlert), e.site+":alert:"+a.ID, body); err != nil {
 			return err
 		}

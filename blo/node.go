@@ -37,6 +37,9 @@ type Config struct {
 	MaxBytes   int64       `yaml:"max_bytes"`
 	Neighbours []Neighbour `yaml:"neighbours"`
 	Centre     *Peer       `yaml:"centre"`
+	// DocumentKey is the key file (hex) the crossings share with the
+	// centre: document numbers go up only as keyed hashes made with it.
+	DocumentKey string `yaml:"document_key"`
 }
 
 // Peer is the other end of a link: its site id (as its link certificate

@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kordon/kordon/blo"
-	"github.com/kordon/kordon/internal/contract"
 )
 
 const schemaSQL = `
@@ -43,6 +42,13 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_raised ON alerts(raised);
 CREATE INDEX IF NOT EXISTS alerts_crossing ON alerts(crossing, raised);
+CREATE TABLE IF NOT EXISTS subjects (
+	alert_id TEXT NOT NULL,
+	type     TEXT NOT NULL,
+	value    TEXT NOT NULL,
+	PRIMARY KEY (alert_id, type, value)
+);
+CREATE INDEX IF NOT EXISTS subjects_value ON subjects(type, value);
 CREATE TABLE IF NOT EXISTS transitions (
 	crossing TEXT NOT NULL,
 	seq      BIGINT NOT NULL,
@@ -184,17 +190,26 @@ func apply(ctx context.Context, tx pgx.Tx, crossing, kind string, data []byte) e
 	bad := func(why string) error { return fmt.Errorf("%w: %s", errRefused, why) }
 	switch kind {
 	case blo.KindAlert:
-		var a contract.Alert
-		if json.Unmarshal(data, &a) != nil || a.ID == "" {
+		var ua blo.UpAlert
+		if json.Unmarshal(data, &ua) != nil || ua.ID == "" {
 			return bad("alert does not parse")
 		}
+		a := ua.Alert
 		if a.Crossing != crossing || blo.GlobalID(crossing, a.ID) != a.ID {
 			return bad("alert of another crossing")
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO alerts(id, crossing, box, device, rule, severity, summary, state, origin, raised, body)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (id) DO NOTHING`,
 			a.ID, crossing, a.Box, a.Device, a.Rule, a.Severity, a.Summary, a.State, a.Time, a.Raised, data)
-		return err
+		if err != nil {
+			return err
+		}
+		for _, s := range ua.Subjects {
+			if _, err := tx.Exec(ctx, `INSERT INTO subjects(alert_id, type, value) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING`, a.ID, s.Type, s.Value); err != nil {
+				return err
+			}
+		}
+		return nil
 	case blo.KindTransition:
 		var t blo.Transition
 		if json.Unmarshal(data, &t) != nil || t.Crossing != crossing {
