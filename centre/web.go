@@ -213,7 +213,7 @@ func (w *Web) logout(rw http.ResponseWriter, r *http.Request, _ session) {
 
 type alertRow struct {
 	ID, Crossing, Rule, Severity, State, Summary string
-	Raised                                      time.Time
+	Raised                                       time.Time
 }
 
 func (w *Web) alerts(ctx context.Context, where string, args ...any) ([]alertRow, error) {
