@@ -17,6 +17,7 @@ import (
 	"github.com/kordon/kordon/drivers/all"
 	"github.com/kordon/kordon/edge"
 	"github.com/kordon/kordon/hub"
+	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/logging"
@@ -108,7 +109,8 @@ func (w *world) centreLeafs() []string {
 
 func startHub(t *testing.T, w *world, crossing string, nb blo.Neighbour, listen string) *hub.Hub {
 	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		Boxes: []hub.BoxCreds{{Box: "lane-01", PasswordHash: bcryptHash(t, "pwl")}}}
+		Boxes: []hub.BoxCreds{{Box: "lane-01", PasswordHash: bcryptHash(t, "pwl")}},
+		Users: []dash.User{{User: "officer", Name: "Officer " + crossing, Role: dash.RoleOfficer, PasswordHash: bcryptHash(t, "officerpw")}}}
 	cfg.BLO = &blo.Config{Listen: listen, Cert: w.sites[crossing].CertFile, Key: w.sites[crossing].KeyFile,
 		Neighbours: []blo.Neighbour{nb},
 		Centre:     &blo.Peer{Site: blo.CentreDomain, CA: w.sites["centre"].CAFile, URLs: w.centreLeafs()}}
