@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -225,4 +226,61 @@ func TestOfficerShareWithNoteAndHandling(t *testing.T) {
 	if in[0].Share.ID != sh.ID || in[0].Share.Note != "traveller heading to Bishkek" || in[0].Share.Handling != "H2" || in[0].Share.SharedBy != "officer-kz" || in[0].Share.Automatic {
 		t.Fatalf("got %+v", in[0].Share)
 	}
+}
+
+// A partition of the neighbour link: alerts raised while it is cut are
+// shared when it heals, each once, and the receipts come back.
+func TestSharesAfterNeighbourPartition(t *testing.T) {
+	dir := t.TempDir()
+	sa, sb := blotest.NewSite(t, dir, "kordai"), blotest.NewSite(t, dir, "akzhol")
+	pa := writePolicy(t, dir, "a.yaml", "policy: kordai-akzhol/1\nneighbour: akzhol\nauto: [{rule: rpm-alarm}]\n")
+	addr := blotest.FreeAddr(t)
+	proxy := blotest.NewProxy(t, addr)
+	srcA, srcB := newMemSource(), newMemSource()
+	a, err := Start("kordai", &Config{Listen: addr, Cert: sa.CertFile, Key: sa.KeyFile,
+		Neighbours: []Neighbour{{Peer: Peer{Site: "akzhol", CA: sb.CAFile}, Policy: pa}}}, t.TempDir(), filepath.Join(t.TempDir(), "a.db"), srcA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Start("akzhol", &Config{Cert: sb.CertFile, Key: sb.KeyFile,
+		Neighbours: []Neighbour{{Peer: Peer{Site: "kordai", CA: sa.CAFile, URLs: []string{"tls://" + proxy.Addr}}}}}, t.TempDir(), filepath.Join(t.TempDir(), "b.db"), srcB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a.Run()
+	b.Run()
+	ctx := context.Background()
+	raised := 0
+	raise := func(n int) {
+		for range n {
+			raised++
+			i := raised
+			id := "p" + strconv.Itoa(i)
+			srcA.add(contract.Alert{ID: id, Box: "b1", Device: "rpm1", Rule: "rpm-alarm", Severity: "critical",
+				Readings: []contract.ReadingRef{{Box: "b1", Device: "rpm1", Seq: uint64(i)}}}, rpmReading)
+		}
+		a.Alert(contract.Alert{})
+	}
+	raise(10)
+	waitFor(t, "the first ten", func() bool { in, _ := b.Incoming(ctx, 500); return len(in) == 10 })
+	proxy.Cut()
+	raise(40)
+	waitFor(t, "the partition's shares queued in OUT", func() bool { return a.Published.Load() >= 100 })
+	proxy.Heal()
+	var in []Incoming
+	waitFor(t, "all fifty after the partition", func() bool { in, _ = b.Incoming(ctx, 500); return len(in) >= 50 })
+	ids := map[string]bool{}
+	for _, x := range in {
+		ids[x.Share.ID] = true
+	}
+	if len(in) != 50 || len(ids) != 50 {
+		t.Fatalf("%d incoming, %d distinct, want 50", len(in), len(ids))
+	}
+	waitFor(t, "fifty delivered receipts", func() bool {
+		var n int
+		a.st.db.QueryRow(`SELECT count(*) FROM blo_receipts WHERE status = 'delivered'`).Scan(&n)
+		return n == 50
+	})
 }
