@@ -129,3 +129,37 @@ func TestUplinkSourcedIntoReplicatedFeed(t *testing.T) {
 		t.Fatalf("feed replicas: %+v", info.Cluster)
 	}
 }
+
+// At the centre too: a crossing the centre does not know, and a hub
+// presenting a certificate that names another crossing (issued by its own
+// CA), are refused; neither gets a leaf connection.
+func TestCentreRefusesUnknownAndForgedCrossings(t *testing.T) {
+	dir := t.TempDir()
+	sa, sb := blotest.NewSite(t, dir, "kordai"), blotest.NewSite(t, dir, "akzhol")
+	centre := startCentre(t, sa, sb)
+	third := blotest.NewSite(t, dir, "tashkent")
+	forged := blotest.IssueLink(t, t.TempDir(), "akzhol", sa.CA) // kordai's CA naming akzhol
+	var refused int64
+	for _, c := range []struct {
+		site string
+		s    *blotest.Site
+	}{{"tashkent", third}, {"akzhol", forged}} {
+		hub, err := HubNode(c.site, &Config{Cert: c.s.CertFile, Key: c.s.KeyFile,
+			Centre: &Peer{Site: CentreDomain, CA: centre.site.CAFile, URLs: centre.leafURLs()[:1]}}, t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused++
+		deadline := time.Now().Add(20 * time.Second)
+		for centre.nodes[0].Refused.Load() < refused {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s (%s) was not refused", c.site, c.s.CertFile)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		hub.Close()
+	}
+	if n := centre.nodes[0].Server().NumLeafNodes(); n != 0 {
+		t.Fatalf("the centre node has %d leaf connections", n)
+	}
+}
