@@ -75,12 +75,12 @@ func EnsureFeed(ctx context.Context, js jetstream.JetStream, crossing string, re
 	return retry(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, cfg) })
 }
 
-// retry repeats a JetStream API call with a short deadline per attempt
+// retry repeats a JetStream API call with a deadline per attempt
 // until ctx ends: while a cluster elects its leaders, or a link is still
 // coming up, a request can go unanswered rather than fail.
 func retry[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
 	for {
-		c, cancel := context.WithTimeout(ctx, 3*time.Second)
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
 		v, err := f(c)
 		cancel()
 		if err == nil || ctx.Err() != nil {

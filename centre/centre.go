@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ type feed struct {
 	taken    atomic.Int64
 	again    atomic.Int64
 	refused  atomic.Int64
+	ready    chan struct{} // closed once the feed's stream and consumer exist
 	mu       sync.Mutex
 	info     *jetstream.StreamInfo
 	cinfo    *jetstream.ConsumerInfo
@@ -77,7 +79,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Centre, error) {
 			return nil, fmt.Errorf("crossing %s: %w", x, err)
 		}
 		js, _ := jetstream.New(nc)
-		c.feeds[x] = &feed{crossing: x, nc: nc, js: js}
+		c.feeds[x] = &feed{crossing: x, nc: nc, js: js, ready: make(chan struct{})}
 	}
 	return c, nil
 }
@@ -122,6 +124,7 @@ func (c *Centre) consume(ctx context.Context, f *feed) {
 		c.log.Warn("feed not ready", "crossing", f.crossing, "err", err)
 		sleep(ctx, time.Second)
 	}
+	close(f.ready)
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(c.cfg.Batch, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
@@ -161,8 +164,17 @@ func (c *Centre) consume(ctx context.Context, f *feed) {
 
 // watch keeps the feed's stream and consumer info for the dashboard and
 // the lag figures.
+// It starts once the feed exists and looks every few seconds, spread
+// over the interval, so hundreds of crossings do not load the JetStream
+// API while streams are being created.
 func (c *Centre) watch(ctx context.Context, f *feed) {
-	t := time.NewTicker(2 * time.Second)
+	select {
+	case <-ctx.Done():
+		return
+	case <-f.ready:
+	}
+	sleep(ctx, time.Duration(rand.Int64N(int64(watchEvery))))
+	t := time.NewTicker(watchEvery)
 	defer t.Stop()
 	for {
 		c.refresh(ctx, f)
@@ -225,6 +237,8 @@ func (c *Centre) Refresh(ctx context.Context) {
 		c.refresh(ctx, f)
 	}
 }
+
+const watchEvery = 5 * time.Second
 
 func sleep(ctx context.Context, d time.Duration) {
 	select {

@@ -37,7 +37,7 @@ func (h *Hub) startBLO() error {
 		e.Close()
 		return err
 	}
-	h.blo = e
+	h.blo.Store(e)
 	events, cancel := h.live.subscribe()
 	e.Health(h.ingest.snapshot())
 	go func() {
@@ -55,13 +55,13 @@ func (h *Hub) startBLO() error {
 }
 
 func (h *Hub) stopBLO() {
-	if h.blo != nil {
-		h.blo.Close()
+	if e := h.blo.Load(); e != nil {
+		e.Close()
 	}
 }
 
-// BLO is the hub's BLO engine, or nil (tests).
-func (h *Hub) BLO() *blo.Engine { return h.blo }
+// BLO is the hub's BLO engine, or nil.
+func (h *Hub) BLO() *blo.Engine { return h.blo.Load() }
 
 // bloSource reads the hub's tables for the engine. Each query reads its
 // rows fully before the next: the hub's database has one connection.
@@ -167,10 +167,11 @@ func (h *Hub) bloAPI() http.Handler {
 	}
 	mux := http.NewServeMux()
 	engine := func(w http.ResponseWriter) *blo.Engine {
-		if h.blo == nil {
+		e := h.blo.Load()
+		if e == nil {
 			http.Error(w, "the BLO network is not running", http.StatusServiceUnavailable)
 		}
-		return h.blo
+		return e
 	}
 	mux.HandleFunc("GET /dash/api/blo/status", func(w http.ResponseWriter, r *http.Request) {
 		if e := engine(w); e != nil {

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -111,7 +112,7 @@ type Hub struct {
 	gaps     *gapTracker    // sequence gaps and resend requests (gaps.go)
 	cmds     commandTracker // commands to boxes and their replies (commands.go)
 	watch    watchState     // the watchlist (watch.go)
-	blo      *blo.Engine    // the BLO network (blo.go), nil without a blo section
+	blo      atomic.Pointer[blo.Engine] // the BLO network (blo.go), nil without a blo section
 	mqttAddr net.Addr
 	httpAddr net.Addr
 	tlsAddr  net.Addr
