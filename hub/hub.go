@@ -109,13 +109,14 @@ type Hub struct {
 	live   *broadcaster
 	http   *http.Server
 
-	gaps     *gapTracker                // sequence gaps and resend requests (gaps.go)
-	cmds     commandTracker             // commands to boxes and their replies (commands.go)
-	watch    watchState                 // the watchlist (watch.go)
-	blo      atomic.Pointer[blo.Engine] // the BLO network (blo.go), nil without a blo section
+	gaps     *gapTracker    // sequence gaps and resend requests (gaps.go)
+	cmds     commandTracker // commands to boxes and their replies (commands.go)
+	watch    watchState     // the watchlist (watch.go)
 	mqttAddr net.Addr
 	httpAddr net.Addr
 	tlsAddr  net.Addr
+
+	blo atomic.Pointer[blo.Engine] // the BLO network (blo.go), nil without a blo section
 }
 
 // New builds a hub; Start opens its listeners.
