@@ -153,6 +153,7 @@ func BenchmarkCentreFeed(b *testing.B) {
 	}
 	took := time.Since(start)
 	b.StopTimer()
+	fmt.Fprintf(os.Stderr, "bench: burst of %d drained in %v\n", total, took)
 	rate := float64(total) / took.Seconds()
 
 	// Steady state: every crossing raises one alert a second for a while;
@@ -171,14 +172,28 @@ func BenchmarkCentreFeed(b *testing.B) {
 				a := contract.Alert{Schema: contract.AlertV1, ID: blo.GlobalID(x, "s"+strconv.Itoa(k)), Crossing: x, Box: "b1", Device: "d1",
 					Rule: "sim", Severity: "low", Summary: "simulated", Time: now, Raised: now, State: "open"}
 				body, _ := json.Marshal(blo.UpAlert{Alert: a})
-				js.Publish(ctx, blo.UpSubject(x, blo.KindAlert), body, jetstream.WithMsgID(x+":alert:"+a.ID))
+				if _, err := js.Publish(ctx, blo.UpSubject(x, blo.KindAlert), body, jetstream.WithMsgID(x+":alert:"+a.ID)); err != nil {
+					b.Errorf("%s: steady publish: %v", x, err)
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	stuck := time.Now()
 	for n < total+crossings*steady {
 		time.Sleep(200 * time.Millisecond)
 		pool.QueryRow(ctx, `SELECT count(*) FROM alerts`).Scan(&n)
+		if time.Since(stuck) > time.Minute {
+			stuck = time.Now()
+			c.Refresh(ctx)
+			for _, s := range c.Stats() {
+				var got int
+				pool.QueryRow(ctx, `SELECT count(*) FROM alerts WHERE crossing = $1`, s.Crossing).Scan(&got)
+				if got < perCrossing+steady {
+					fmt.Fprintf(os.Stderr, "bench: %s has %d of %d at the centre: %+v\n", s.Crossing, got, perCrossing+steady, s)
+				}
+			}
+		}
 		if ctx.Err() != nil {
 			b.Fatalf("only %d of %d at the centre", n, total+crossings*steady)
 		}
