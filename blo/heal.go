@@ -17,7 +17,7 @@ import (
 // any overlap, so a restart can neither lose nor double anything.
 
 // sourceStale is how long a healthy source may be silent (its consumer
-// sends idle heartbeats more often than this).
+// sends an idle heartbeat every second).
 const sourceStale = 12 * time.Second
 
 // HealSource checks the first source of stream (held in js's account) and
