@@ -266,7 +266,14 @@ func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
 		total = generated()
 		return a == total
 	})
-	waitFor(t, 3*time.Minute, "every alert at the centre", func() bool { return atCentre() >= total })
+	deadline := time.Now().Add(3 * time.Minute)
+	for atCentre() < total {
+		if time.Now().After(deadline) {
+			c.Refresh(ctx)
+			t.Fatalf("%d of %d at the centre after 3 minutes; feed %+v", atCentre(), total, c.Stats())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	var distinct, rows int
 	pool.QueryRow(ctx, `SELECT count(DISTINCT id), count(*) FROM alerts`).Scan(&distinct, &rows)
 	c.Refresh(ctx)
