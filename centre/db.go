@@ -1,7 +1,7 @@
 // Package centre is kordon-centre, the national coordination centre: it
 // consumes every crossing's feed from the centre's NATS cluster into
 // PostgreSQL, once per message id, and serves the centre dashboard, the i2
-// export and the weekly report (docs/blo-network.md, docs/i2-export.md).
+// export and the weekly report (docs/blo-network.md, docs/centre-i2-export.md).
 package centre
 
 import (

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// The i2 export (docs/i2-export.md): two CSV tables an i2 Analyst's
+// The i2 export (docs/centre-i2-export.md): two CSV tables an i2 Analyst's
 // Notebook / iBase import specification maps to entity and link types.
 // Every id is qualified by its crossing (or, for subjects, by its type),
 // so two crossings' exports merged never collide.
