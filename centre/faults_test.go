@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,8 +203,18 @@ func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+3*partition)
 	defer cancel()
+	clog, err := os.Create(filepath.Join(dir, "centre.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(clog.Name())
+			t.Logf("kordon-centre's log:\n%s", b)
+		}
+	}()
 	c, err := centre.New(ctx, centre.Config{NATS: urls, ReaderUser: "centre", ReaderPassword: "pw", Crossings: []string{"kordai"},
-		DSN: blotest.Postgres(t)}, nil)
+		DSN: blotest.Postgres(t)}, slog.New(slog.NewTextHandler(clog, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
