@@ -19,8 +19,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// User is a centre dashboard log-in. Analysts read everything and export;
-// supervisors also see the audit log of what crossed borders.
+// User is a centre dashboard log-in. Both roles read every page and export;
+// the role is recorded with each log-in (a supervisor-only view is not built yet).
 type User struct {
 	User         string `yaml:"user"`
 	Name         string `yaml:"name"`
