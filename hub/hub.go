@@ -23,10 +23,12 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
+	"github.com/kordon/kordon/blo"
 	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hub/events"
@@ -63,6 +65,9 @@ type Config struct {
 	Retention RetentionConfig `yaml:"retention"`
 	// Evidence: files readings reference, fetched from boxes on request (evidence.go).
 	Evidence EvidenceConfig `yaml:"evidence"`
+	// BLO is the crossing's place on the BLO network: links to the sister
+	// BLO and to the coordination centre (hub/blo.go, docs/blo-network.md).
+	BLO *blo.Config `yaml:"blo"`
 }
 
 // IngestConfig bounds the transactions readings share (docs/hubd.md).
@@ -124,6 +129,8 @@ type Hub struct {
 	mqttAddr  net.Addr
 	httpAddr  net.Addr
 	tlsAddr   net.Addr
+
+	blo atomic.Pointer[blo.Engine] // the BLO network (blo.go), nil without a blo section
 }
 
 // New builds a hub; Start opens its listeners.
@@ -323,6 +330,9 @@ func (h *Hub) Start() error {
 	h.started = true
 	go h.retention.run()
 	h.startWatchlist()
+	if err := h.startBLO(); err != nil {
+		return fmt.Errorf("blo: %w", err)
+	}
 	h.log.Info("hub started", "crossing", h.cfg.Crossing, "mqtt", h.mqttAddr, "http", h.httpAddr)
 	return nil
 }
@@ -363,6 +373,7 @@ func (h *Hub) Close() error {
 	}
 	h.stopWatchlist()
 	h.stopEvidence() // evidence.go
+	h.stopBLO()
 	if e := h.store.close(); err == nil {
 		err = e
 	}

@@ -168,5 +168,6 @@ func (h *Hub) dashboard() (*dash.Dash, error) {
 		SecureCookies: h.cfg.HTTPTLS != nil,
 		Count:         h.auth.web.add,
 		Evidence:      h.evidenceAPI(), // behind log-in; the hub checks roles (evidence.go)
+		BLO:           h.bloAPI(),      // the BLO network (blo.go), same guards (dash/blo.go)
 	})
 }

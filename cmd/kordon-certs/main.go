@@ -25,6 +25,8 @@ const help = `usage:
   kordon-certs ca  -crossing ID [-dir pki] [-years 10]       make the crossing's CA (ca.pem, ca.key)
   kordon-certs hub -names HOST,IP,... [-dir pki] [-years 3]  issue the hub's server certificate (hub.pem, hub.key)
   kordon-certs box -box ID [-dir pki] [-years 3]             issue one box's client certificate (ID.pem, ID.key)
+  kordon-certs link -site ID [-names HOST,IP] [-dir pki] [-years 3]
+                                                             issue the site's BLO-network link certificate (link.pem, link.key)
   kordon-certs -version
 
 Issues the certificates of one crossing for mutual TLS (docs/security.md).
@@ -73,6 +75,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			p, err := certs.NewHub(ca, strings.Split(*names, ","), *y)
 			return filepath.Join(*d, "hub"), p, err
+		}
+	case "link":
+		fs = cli.New("kordon-certs link", "usage: kordon-certs link -site ID [-names HOST,IP,...] [-dir pki] [-years 3]\n\nIssues the certificate (link.pem, link.key) this site presents on the BLO network — to the sister BLO and the coordination centre — from the CA in -dir; its Common Name is the site id (docs/blo-network.md).")
+		d, y := dir(), years(3)
+		site := fs.String("site", "", "site id on the BLO network: a crossing or the centre (required)")
+		names := fs.String("names", "", "comma-separated DNS names and IPs the site is reached at, if it accepts links")
+		issue = func() (string, *certs.Pair, error) {
+			if !config.IsID(*site) {
+				return "", nil, fmt.Errorf("-site %q: want a site id (lower-case letters, digits, - or _)", *site)
+			}
+			ca, err := certs.Load(*d, "ca")
+			if err != nil {
+				return "", nil, fmt.Errorf("load the CA (run kordon-certs ca first): %w", err)
+			}
+			var hosts []string
+			if *names != "" {
+				hosts = strings.Split(*names, ",")
+			}
+			p, err := certs.NewLink(ca, *site, hosts, *y)
+			return filepath.Join(*d, "link"), p, err
 		}
 	case "box":
 		fs = cli.New("kordon-certs box", "usage: kordon-certs box -box ID [-dir pki] [-years 3]\n\nIssues one box's client certificate (ID.pem, ID.key) from the CA in -dir; its Common Name is the box id, which is the box's identity at the hub.")

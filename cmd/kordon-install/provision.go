@@ -50,9 +50,9 @@ type ProvisionInput struct {
 	DevicesFile               string // YAML: a list of devices, or a map with devices:
 	HTTP                      string // edged's status address
 	// Technician, "USER:BCRYPT-HASH", may read edged's /status and /metrics
-	// from the network (`hubd passwd SECRET` prints a hash).
+	// from the network (`hubd passwd` prints a hash).
 	Technician string
-	Debug                     bool   // enable the read-only debug view of gokrazy logs
+	Debug      bool // enable the read-only debug view of gokrazy logs
 }
 
 func (in *ProvisionInput) validate() error {

@@ -187,6 +187,8 @@ type Options struct {
 	// to logged-in users with the caller in the request context (UserFrom);
 	// the hub decides which roles may view (hub/evidence.go).
 	Evidence http.Handler
+	// BLO is the hub's BLO network API, served under /dash/api/blo/ (blo.go).
+	BLO http.Handler
 }
 
 // Dash is the dashboard handler, mounted under /dash/.
@@ -263,6 +265,9 @@ func (d *Dash) Handler() http.Handler {
 		mux.HandleFunc("GET /dash/api/evidence/", d.auth(d.evidence))
 	}
 	mux.HandleFunc("GET /dash/events", d.auth(d.events))
+	if d.opt.BLO != nil {
+		mux.HandleFunc("/dash/api/blo/", d.auth(d.blo))
+	}
 	// Cross-origin POSTs (a log-in or an action from another site) are
 	// refused by their Origin / Sec-Fetch-Site headers, beside the tokens.
 	return SecurityHeaders(http.NewCrossOriginProtection().Handler(mux))

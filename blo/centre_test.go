@@ -1,0 +1,165 @@
+package blo
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kordon/kordon/blo/blotest"
+)
+
+// testCentre is three clustered centre nodes admitting the given crossings.
+type testCentre struct {
+	cfgs  []*CentreNodeConfig
+	nodes []*Node
+	site  *blotest.Site
+}
+
+func startCentre(t *testing.T, crossings ...*blotest.Site) *testCentre {
+	t.Helper()
+	dir := t.TempDir()
+	site := blotest.NewSite(t, dir, CentreDomain)
+	c := &testCentre{site: site}
+	var peers []Peer
+	for _, x := range crossings {
+		peers = append(peers, Peer{Site: x.ID, CA: x.CAFile})
+	}
+	var routes []string
+	for i := 0; i < 3; i++ {
+		cfg := &CentreNodeConfig{Name: fmt.Sprintf("c%d", i+1), Listen: blotest.FreeAddr(t), LeafListen: blotest.FreeAddr(t),
+			ClusterListen: blotest.FreeAddr(t), Cert: site.CertFile, Key: site.KeyFile,
+			StoreDir: filepath.Join(dir, fmt.Sprintf("c%d", i+1)), Crossings: peers, ReaderUser: "centre", ReaderPassword: "pw"}
+		routes = append(routes, "nats-route://"+cfg.ClusterListen)
+		c.cfgs = append(c.cfgs, cfg)
+	}
+	for _, cfg := range c.cfgs {
+		cfg.Routes = routes
+	}
+	c.nodes = make([]*Node, 3)
+	errs := make(chan error, 3)
+	for i, cfg := range c.cfgs {
+		go func() {
+			n, err := CentreNode(cfg, nil)
+			c.nodes[i] = n
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			if n != nil {
+				n.Close()
+			}
+		}
+	})
+	return c
+}
+
+func (c *testCentre) leafURLs() []string {
+	var u []string
+	for _, cfg := range c.cfgs {
+		u = append(u, "tls://"+cfg.LeafListen)
+	}
+	return u
+}
+
+func (c *testCentre) reader(t *testing.T, crossing string) jetstream.JetStream {
+	t.Helper()
+	var urls string
+	for i, cfg := range c.cfgs {
+		if i > 0 {
+			urls += ","
+		}
+		urls += "nats://" + cfg.Listen
+	}
+	nc, err := nats.Connect(urls, nats.UserInfo(ReaderName("centre", crossing), "pw"), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	return js
+}
+
+func TestUplinkSourcedIntoReplicatedFeed(t *testing.T) {
+	dir := t.TempDir()
+	sa := blotest.NewSite(t, dir, "kordai")
+	centre := startCentre(t, sa)
+	hub, err := HubNode("kordai", &Config{Cert: sa.CertFile, Key: sa.KeyFile,
+		Centre: &Peer{Site: CentreDomain, CA: centre.site.CAFile, URLs: centre.leafURLs()}}, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nc, _ := hub.Connect(HubAccount)
+	defer nc.Close()
+	hjs, _ := jetstream.New(nc)
+	if _, err := hjs.Publish(ctx, UpSubject("kordai", KindAlert), []byte(`{"a":1}`), jetstream.WithMsgID("alert:kordai:1")); err != nil {
+		t.Fatal(err)
+	}
+	js := centre.reader(t, "kordai")
+	feed, err := EnsureFeed(ctx, js, "kordai", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := feed.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "t", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := cons.Next(jetstream.FetchMaxWait(30 * time.Second))
+	if err != nil {
+		t.Fatalf("nothing at the centre: %v", err)
+	}
+	if m.Headers().Get(jetstream.MsgIDHeader) != "alert:kordai:1" {
+		t.Fatalf("message id lost: %v", m.Headers())
+	}
+	info, _ := feed.Info(ctx)
+	if info.Config.Replicas != 3 || len(info.Cluster.Replicas) != 2 {
+		t.Fatalf("feed replicas: %+v", info.Cluster)
+	}
+}
+
+// At the centre too: a crossing the centre does not know, and a hub
+// presenting a certificate that names another crossing (issued by its own
+// CA), are refused; neither gets a leaf connection.
+func TestCentreRefusesUnknownAndForgedCrossings(t *testing.T) {
+	dir := t.TempDir()
+	sa, sb := blotest.NewSite(t, dir, "kordai"), blotest.NewSite(t, dir, "akzhol")
+	centre := startCentre(t, sa, sb)
+	third := blotest.NewSite(t, dir, "tashkent")
+	forged := blotest.IssueLink(t, t.TempDir(), "akzhol", sa.CA) // kordai's CA naming akzhol
+	var refused int64
+	for _, c := range []struct {
+		site string
+		s    *blotest.Site
+	}{{"tashkent", third}, {"akzhol", forged}} {
+		hub, err := HubNode(c.site, &Config{Cert: c.s.CertFile, Key: c.s.KeyFile,
+			Centre: &Peer{Site: CentreDomain, CA: centre.site.CAFile, URLs: centre.leafURLs()[:1]}}, t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused++
+		deadline := time.Now().Add(20 * time.Second)
+		for centre.nodes[0].Refused.Load() < refused {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s (%s) was not refused", c.site, c.s.CertFile)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		hub.Close()
+	}
+	if n := centre.nodes[0].Server().NumLeafNodes(); n != 0 {
+		t.Fatalf("the centre node has %d leaf connections", n)
+	}
+}

@@ -1,0 +1,94 @@
+package centre_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/kordon/kordon/blo"
+)
+
+const chromium = "/usr/bin/chromium"
+
+// The dashboards, in headless chromium: Ak-Zhol's officer sees Kordai's
+// radiation alarm marked as from across the border and acknowledges it;
+// Kordai's officer sees the receipts on the alert.
+func TestSharedAlarmOnNeighbourScreen(t *testing.T) {
+	if testing.Short() || os.Getenv("KORDON_SKIP_BROWSER") != "" {
+		t.Skip("browser test")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skipf("%s missing (scripts/deps.sh installs chromium)", chromium)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	w := newWorld(t)
+	kordai, akzhol := w.hubs["kordai"], w.hubs["akzhol"]
+	startRPM(t, ctx, kordai, "kordai")
+	waitFor(t, 60*time.Second, "the share at akzhol", func() bool {
+		in, _ := akzhol.BLO().Incoming(ctx, 10)
+		return len(in) == 1
+	})
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
+	defer cancelAlloc()
+	root, cancelRoot := chromedp.NewContext(alloc)
+	defer cancelRoot()
+	if err := chromedp.Run(root); err != nil { // starts the browser
+		t.Fatalf("chromium: %v", err)
+	}
+	tab := func() context.Context {
+		c, _ := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+		return c
+	}
+	login := func(tab context.Context, base string) {
+		if err := chromedp.Run(tab, chromedp.Navigate(base+"/dash/login?lang=en"), chromedp.WaitVisible(`#user`),
+			chromedp.SendKeys(`#user`, "officer"), chromedp.SendKeys(`#password`, "officerpw"), chromedp.Click(`#submit`),
+			chromedp.WaitVisible(`body[data-ready="1"]`)); err != nil {
+			t.Fatalf("log in at %s: %v", base, err)
+		}
+	}
+	kg := tab()
+	login(kg, "http://"+akzhol.HTTPAddr())
+	var flag string
+	var shot []byte
+	if err := chromedp.Run(kg, chromedp.WaitVisible(`#blo-incoming .blo-flag`), chromedp.Text(`#blo-incoming .blo-flag`, &flag),
+		chromedp.CaptureScreenshot(&shot)); err != nil {
+		t.Fatalf("incoming alert on Ak-Zhol's screen: %v", err)
+	}
+	saveShot(t, "akzhol-incoming.png", shot)
+	if !strings.Contains(flag, "kordai") {
+		t.Fatalf("the incoming alert is not marked as from kordai: %q", flag)
+	}
+	if err := chromedp.Run(kg, chromedp.Click(`#blo-incoming .blo-ack`), chromedp.WaitVisible(`#blo-incoming .blo-done`)); err != nil {
+		t.Fatalf("acknowledge: %v", err)
+	}
+	kz := tab()
+	login(kz, "http://"+kordai.HTTPAddr())
+	var receipt string
+	if err := chromedp.Run(kz, chromedp.Poll(`[...document.querySelectorAll(".blo-receipt")].some(e => e.textContent.includes("✓ acknowledged"))`, nil),
+		chromedp.Text(`.blo-receipt`, &receipt), chromedp.CaptureScreenshot(&shot)); err != nil {
+		t.Fatalf("receipts on Kordai's screen: %v", err)
+	}
+	saveShot(t, "kordai-receipts.png", shot)
+	if !strings.Contains(receipt, "✓ delivered") || !strings.Contains(receipt, "✓ seen") {
+		t.Fatalf("receipts %q", receipt)
+	}
+	_ = blo.Delivered
+}
+
+func saveShot(t *testing.T, name string, png []byte) {
+	dir := filepath.Join("..", "test-artifacts", "browser")
+	os.MkdirAll(dir, 0o755)
+	p := filepath.Join(dir, name)
+	os.WriteFile(p, png, 0o644)
+	t.Logf("screenshot %s", p)
+}

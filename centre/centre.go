@@ -1,0 +1,248 @@
+package centre
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kordon/kordon/blo"
+)
+
+// Config is kordon-centre's consumer part.
+type Config struct {
+	NATS           []string `yaml:"nats"` // client URLs of the centre's nodes
+	ReaderUser     string   `yaml:"reader_user"`
+	ReaderPassword string   `yaml:"reader_password"`
+	Crossings      []string `yaml:"crossings"`
+	Replicas       int      `yaml:"replicas"` // of each crossing's feed stream, default 3
+	DSN            string   `yaml:"postgres"`
+	Batch          int      `yaml:"batch"` // messages per database transaction, default 500
+}
+
+// Centre consumes every crossing's feed into PostgreSQL.
+type Centre struct {
+	cfg   Config
+	db    *DB
+	log   *slog.Logger
+	feeds map[string]*feed
+
+	wg sync.WaitGroup
+}
+
+type feed struct {
+	crossing string
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	taken    atomic.Int64
+	again    atomic.Int64
+	refused  atomic.Int64
+	ready    chan struct{} // closed once the feed's stream and consumer exist
+	mu       sync.Mutex
+	info     *jetstream.StreamInfo
+	cinfo    *jetstream.ConsumerInfo
+}
+
+// New connects to the database and to each crossing's account.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Centre, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 3
+	}
+	if cfg.Batch == 0 {
+		cfg.Batch = 500
+	}
+	db, err := OpenDB(ctx, cfg.DSN)
+	if err != nil {
+		return nil, err
+	}
+	c := &Centre{cfg: cfg, db: db, log: log.With("part", "centre"), feeds: map[string]*feed{}}
+	for _, x := range cfg.Crossings {
+		if err := blo.ValidSite(x); err != nil {
+			c.Close()
+			return nil, err
+		}
+		nc, err := nats.Connect(strings.Join(cfg.NATS, ","), nats.UserInfo(blo.ReaderName(cfg.ReaderUser, x), cfg.ReaderPassword),
+			nats.Name("kordon-centre "+x), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.RetryOnFailedConnect(true))
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("crossing %s: %w", x, err)
+		}
+		js, _ := jetstream.New(nc)
+		c.feeds[x] = &feed{crossing: x, nc: nc, js: js, ready: make(chan struct{})}
+	}
+	return c, nil
+}
+
+// DB is the centre's database.
+func (c *Centre) DB() *DB { return c.db }
+
+// Run consumes until ctx ends.
+func (c *Centre) Run(ctx context.Context) {
+	for _, f := range c.feeds {
+		c.wg.Add(2)
+		go func() { defer c.wg.Done(); c.consume(ctx, f) }()
+		go func() { defer c.wg.Done(); c.watch(ctx, f) }()
+	}
+}
+
+// Wait waits for Run's goroutines after ctx ended.
+func (c *Centre) Wait() { c.wg.Wait() }
+
+// Close closes the connections and the database.
+func (c *Centre) Close() {
+	for _, f := range c.feeds {
+		f.nc.Close()
+	}
+	c.db.Close()
+}
+
+// consume moves one crossing's feed into the database: a batch is
+// committed, then acknowledged, so a crash in between redelivers it and the
+// message ids make the second time change nothing.
+func (c *Centre) consume(ctx context.Context, f *feed) {
+	var cons jetstream.Consumer
+	for ctx.Err() == nil {
+		s, err := blo.EnsureFeed(ctx, f.js, f.crossing, c.cfg.Replicas)
+		if err == nil {
+			cons, err = s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "postgres", AckPolicy: jetstream.AckAllPolicy,
+				AckWait: time.Minute, MaxAckPending: 10 * c.cfg.Batch, MaxDeliver: -1})
+		}
+		if err == nil {
+			break
+		}
+		c.log.Warn("feed not ready", "crossing", f.crossing, "err", err)
+		sleep(ctx, time.Second)
+	}
+	close(f.ready)
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(c.cfg.Batch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			sleep(ctx, 250*time.Millisecond)
+			continue
+		}
+		var msgs []Msg
+		var last jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, Msg{ID: m.Headers().Get(jetstream.MsgIDHeader), Subject: m.Subject(), Data: m.Data()})
+			last = m
+		}
+		if last == nil {
+			continue
+		}
+		for ctx.Err() == nil {
+			added, again, refused, err := c.db.Take(ctx, f.crossing, msgs)
+			if err == nil {
+				f.taken.Add(int64(added))
+				f.again.Add(int64(again))
+				f.refused.Add(int64(refused))
+				if refused > 0 {
+					c.log.Warn("messages refused", "crossing", f.crossing, "count", refused)
+				}
+				break
+			}
+			c.log.Warn("database; batch retried", "crossing", f.crossing, "err", err)
+			sleep(ctx, time.Second)
+		}
+		if ctx.Err() == nil {
+			if err := last.DoubleAck(ctx); err != nil {
+				c.log.Warn("ack; the batch will come again and change nothing", "crossing", f.crossing, "err", err)
+			}
+		}
+	}
+}
+
+// watch keeps the feed's stream and consumer info for the dashboard and
+// the lag figures.
+// It starts once the feed exists and looks every few seconds, spread
+// over the interval, so hundreds of crossings do not load the JetStream
+// API while streams are being created.
+func (c *Centre) watch(ctx context.Context, f *feed) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-f.ready:
+	}
+	sleep(ctx, time.Duration(rand.Int64N(int64(watchEvery))))
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	for {
+		c.refresh(ctx, f)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Centre) refresh(ctx context.Context, f *feed) {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if kicked, _ := blo.HealSource(cctx, f.js, blo.FeedStream, f.crossing); kicked {
+		c.log.Info("source from crossing restarted", "crossing", f.crossing)
+	}
+	s, err := f.js.Stream(cctx, blo.FeedStream)
+	if err != nil {
+		return
+	}
+	info, err := s.Info(cctx)
+	if err != nil {
+		return
+	}
+	var ci *jetstream.ConsumerInfo
+	if cons, err := s.Consumer(cctx, "postgres"); err == nil {
+		ci, _ = cons.Info(cctx)
+	}
+	f.mu.Lock()
+	f.info, f.cinfo = info, ci
+	f.mu.Unlock()
+}
+
+// Stats reports every crossing, sorted by id.
+func (c *Centre) Stats() []Stats {
+	var out []Stats
+	for _, f := range c.feeds {
+		s := Stats{Crossing: f.crossing, Taken: f.taken.Load(), Again: f.again.Load(), Refused: f.refused.Load()}
+		f.mu.Lock()
+		if f.info != nil && len(f.info.Sources) > 0 {
+			src := f.info.Sources[0]
+			s.HubLag = src.Lag
+			s.LinkUp = src.Active >= 0 && src.Active < 15*time.Second && src.Error == nil
+			s.Active = time.Now().Add(-src.Active)
+		}
+		if f.cinfo != nil {
+			s.Pending = f.cinfo.NumPending + uint64(f.cinfo.NumAckPending)
+		}
+		f.mu.Unlock()
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Crossing < out[j].Crossing })
+	return out
+}
+
+// Refresh updates every feed's figures now (tests, the benchmark).
+func (c *Centre) Refresh(ctx context.Context) {
+	for _, f := range c.feeds {
+		c.refresh(ctx, f)
+	}
+}
+
+const watchEvery = 5 * time.Second
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

@@ -1,0 +1,299 @@
+package centre_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/kordon/kordon/blo"
+	"github.com/kordon/kordon/blo/blotest"
+	"github.com/kordon/kordon/centre"
+	"github.com/kordon/kordon/internal/contract"
+)
+
+// The fault test runs the hub and the centre's nodes as child processes
+// (this test binary again, chosen by KORDON_CHILD) so that kill -9 is real.
+func TestMain(m *testing.M) {
+	switch os.Getenv("KORDON_CHILD") {
+	case "centre-node":
+		var cfg blo.CentreNodeConfig
+		if err := json.Unmarshal([]byte(os.Getenv("KORDON_CHILD_CONF")), &cfg); err != nil {
+			panic(err)
+		}
+		n, err := blo.CentreNode(&cfg, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		n.Server().WaitForShutdown()
+		os.Exit(0)
+	case "hub":
+		os.Exit(simHub())
+	}
+	os.Exit(m.Run())
+}
+
+type simConf struct {
+	Site    string
+	BLO     blo.Config
+	DataDir string
+	Every   time.Duration
+}
+
+// simSource is a hub's alerts table in SQLite: the generator commits an
+// alert, then rings the engine, as hubd does.
+type simSource struct{ db *sql.DB }
+
+func (s simSource) AlertsAfter(ctx context.Context, mark int64, limit int) ([]contract.Alert, []int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT rowid, body FROM sim_alerts WHERE rowid > ? ORDER BY rowid LIMIT ?`, mark, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var out []contract.Alert
+	var marks []int64
+	for rows.Next() {
+		var id int64
+		var body string
+		rows.Scan(&id, &body)
+		var a contract.Alert
+		json.Unmarshal([]byte(body), &a)
+		out = append(out, a)
+		marks = append(marks, id)
+	}
+	return out, marks, rows.Err()
+}
+func (simSource) TransitionsAfter(context.Context, int64, int) ([]blo.Transition, error) {
+	return nil, nil
+}
+func (simSource) Alert(context.Context, string) (contract.Alert, error) {
+	return contract.Alert{}, blo.ErrNoIncoming
+}
+func (simSource) Readings(context.Context, []contract.ReadingRef) ([][]byte, error) { return nil, nil }
+func (simSource) Counts(context.Context, time.Time, time.Time) (map[string]int64, error) {
+	return nil, nil
+}
+
+func openSim(dir string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "hub.db")+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	_, err = db.Exec(`CREATE TABLE IF NOT EXISTS sim_alerts (id TEXT PRIMARY KEY, body TEXT NOT NULL)`)
+	return db, err
+}
+
+func simHub() int {
+	var c simConf
+	if err := json.Unmarshal([]byte(os.Getenv("KORDON_CHILD_CONF")), &c); err != nil {
+		panic(err)
+	}
+	db, err := openSim(c.DataDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	e, err := blo.Start(c.Site, &c.BLO, c.DataDir, filepath.Join(c.DataDir, "hub.db"), simSource{db}, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := e.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var n int
+	db.QueryRow(`SELECT count(*) FROM sim_alerts`).Scan(&n)
+	for {
+		time.Sleep(c.Every)
+		if _, err := os.Stat(filepath.Join(c.DataDir, "stop")); err == nil {
+			continue
+		}
+		n++
+		a := contract.Alert{Schema: contract.AlertV1, ID: "sim-" + strconv.Itoa(n), Crossing: c.Site, Box: "b1", Device: "d1",
+			Rule: "sim", Severity: "low", Summary: "simulated", Time: time.Now(), Raised: time.Now(), State: "open"}
+		body, _ := json.Marshal(a)
+		if _, err := db.Exec(`INSERT INTO sim_alerts(id, body) VALUES (?, ?)`, a.ID, string(body)); err != nil {
+			n--
+			continue
+		}
+		e.Alert(a)
+	}
+}
+
+type child struct {
+	cmd *exec.Cmd
+}
+
+func spawn(t *testing.T, kind string, conf any, log string) *child {
+	t.Helper()
+	js, _ := json.Marshal(conf)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "KORDON_CHILD="+kind, "KORDON_CHILD_CONF="+string(js))
+	f, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd}
+	t.Cleanup(func() { c.kill() })
+	return c
+}
+
+// kill is kill -9.
+func (c *child) kill() {
+	if c.cmd.Process != nil {
+		c.cmd.Process.Signal(syscall.SIGKILL)
+		c.cmd.Wait()
+	}
+}
+
+// Nothing lost, nothing doubled: a hub feeding the centre at a steady
+// rate through a partition of the uplink, a kill -9 of the hub during the
+// partition, and a kill -9 of one of the centre's three nodes.
+func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test")
+	}
+	partition := 30 * time.Second
+	if v := os.Getenv("KORDON_PARTITION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		partition = d
+	}
+	dir := t.TempDir()
+	xing := blotest.NewSite(t, dir, "kordai")
+	cs := blotest.NewSite(t, dir, "centre")
+	var cfgs []*blo.CentreNodeConfig
+	var routes []string
+	for i := range 3 {
+		cfg := &blo.CentreNodeConfig{Name: fmt.Sprintf("c%d", i+1), Listen: blotest.FreeAddr(t), LeafListen: blotest.FreeAddr(t),
+			ClusterListen: blotest.FreeAddr(t), Cert: cs.CertFile, Key: cs.KeyFile, StoreDir: filepath.Join(dir, fmt.Sprintf("c%d", i+1)),
+			Crossings: []blo.Peer{{Site: "kordai", CA: xing.CAFile}}, ReaderUser: "centre", ReaderPassword: "pw"}
+		routes = append(routes, "nats-route://"+cfg.ClusterListen)
+		cfgs = append(cfgs, cfg)
+	}
+	var nodes []*child
+	var proxies []*blotest.Proxy
+	var urls, leafs []string
+	for _, cfg := range cfgs {
+		cfg.Routes = routes
+		nodes = append(nodes, spawn(t, "centre-node", cfg, filepath.Join(dir, cfg.Name+".log")))
+		p := blotest.NewProxy(t, cfg.LeafListen)
+		proxies = append(proxies, p)
+		urls = append(urls, "nats://"+cfg.Listen)
+		leafs = append(leafs, "tls://"+p.Addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+3*partition)
+	defer cancel()
+	clog, err := os.Create(filepath.Join(dir, "centre.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(clog.Name())
+			t.Logf("kordon-centre's log:\n%s", b)
+		}
+	}()
+	c, err := centre.New(ctx, centre.Config{NATS: urls, ReaderUser: "centre", ReaderPassword: "pw", Crossings: []string{"kordai"},
+		DSN: blotest.Postgres(t)}, slog.New(slog.NewTextHandler(clog, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, stop := context.WithCancel(ctx)
+	c.Run(cctx)
+	defer func() { stop(); c.Wait(); c.Close() }()
+
+	hubDir := filepath.Join(dir, "hub")
+	os.MkdirAll(hubDir, 0o700)
+	hc := simConf{Site: "kordai", DataDir: hubDir, Every: 5 * time.Millisecond,
+		BLO: blo.Config{Cert: xing.CertFile, Key: xing.KeyFile, Centre: &blo.Peer{Site: blo.CentreDomain, CA: cs.CAFile, URLs: leafs}}}
+	hubLog := filepath.Join(dir, "hub.log")
+	hub := spawn(t, "hub", hc, hubLog)
+
+	pool := c.DB().Pool()
+	atCentre := func() int {
+		var n int
+		pool.QueryRow(ctx, `SELECT count(*) FROM alerts`).Scan(&n)
+		return n
+	}
+	generated := func() int {
+		db, err := openSim(hubDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		db.QueryRow(`SELECT count(*) FROM sim_alerts`).Scan(&n)
+		return n
+	}
+	waitFor(t, 90*time.Second, "the first alerts at the centre", func() bool { return atCentre() >= 200 })
+	t.Logf("before the partition: %d at the centre", atCentre())
+
+	for _, p := range proxies {
+		p.Cut()
+	}
+	beforeCut := atCentre()
+	time.Sleep(partition / 2) // the partition itself is what is tested: it lasts this long
+	hub.kill()
+	killedAt := generated()
+	hub = spawn(t, "hub", hc, hubLog)
+	time.Sleep(partition / 2)
+	t.Logf("partition of %v: %d at the centre when cut, %d generated when the hub was killed -9 and restarted", partition, beforeCut, killedAt)
+	for _, p := range proxies {
+		p.Heal()
+	}
+	waitFor(t, 3*time.Minute, "the backlog at the centre", func() bool { return atCentre() > killedAt })
+	nodes[1].kill()
+	t.Logf("centre node c2 killed -9 with %d at the centre", atCentre())
+	time.Sleep(5 * time.Second) // more alerts while one node is down
+	if err := os.WriteFile(filepath.Join(hubDir, "stop"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The generator checks for the stop file before each alert: once the
+	// count has held still for a second, no more are coming.
+	var total int
+	waitFor(t, 30*time.Second, "the generator to stop", func() bool {
+		a := generated()
+		time.Sleep(time.Second)
+		total = generated()
+		return a == total
+	})
+	deadline := time.Now().Add(3 * time.Minute)
+	for atCentre() < total {
+		if time.Now().After(deadline) {
+			c.Refresh(ctx)
+			t.Fatalf("%d of %d at the centre after 3 minutes; feed %+v", atCentre(), total, c.Stats())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var distinct, rows int
+	pool.QueryRow(ctx, `SELECT count(DISTINCT id), count(*) FROM alerts`).Scan(&distinct, &rows)
+	c.Refresh(ctx)
+	st := c.Stats()[0]
+	lost, doubled := total-distinct, rows-distinct
+	t.Logf("generated %d; at the centre %d (distinct %d); lost %d, doubled %d; redeliveries absorbed by message id %d",
+		total, rows, distinct, lost, doubled, st.Again)
+	if lost != 0 || doubled != 0 || rows != total {
+		t.Fatalf("lost %d, doubled %d (generated %d, at the centre %d)", lost, doubled, total, rows)
+	}
+	_ = hub
+}

@@ -1,0 +1,263 @@
+package hub
+
+// The hub's seam to the BLO network (package blo, docs/blo-network.md).
+// The engine reads committed alerts, their log and readings from the hub's
+// tables through bloSource, and is woken by the hub's live events; the
+// dashboard reaches it under /dash/api/blo/ (hub/dash/blo.go).
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/kordon/kordon/blo"
+	"github.com/kordon/kordon/hub/dash"
+	"github.com/kordon/kordon/internal/contract"
+)
+
+// startBLO starts the BLO engine when the config has a blo section.
+func (h *Hub) startBLO() error {
+	if h.cfg.BLO == nil {
+		return nil
+	}
+	e, err := blo.Start(h.cfg.Crossing, h.cfg.BLO, h.cfg.DataDir, filepath.Join(h.cfg.DataDir, "hub.db"), bloSource{h.store.db}, h.log)
+	if err != nil {
+		return err
+	}
+	e.OnIncoming = func(sh blo.Share) {
+		js, _ := json.Marshal(sh)
+		h.live.send(event{Name: "blo-incoming", Data: js})
+	}
+	if err := e.Run(); err != nil {
+		e.Close()
+		return err
+	}
+	h.blo.Store(e)
+	events, cancel := h.live.subscribe()
+	e.Health(h.ingest.snapshot())
+	go func() {
+		defer cancel()
+		for ev := range events {
+			switch ev.Name {
+			case "alert", "alert-update":
+				e.Alert(contract.Alert{})
+			case "state", "availability":
+				e.Health([][]byte{ev.Data})
+			}
+		}
+	}()
+	return nil
+}
+
+func (h *Hub) stopBLO() {
+	if e := h.blo.Load(); e != nil {
+		e.Close()
+	}
+}
+
+// BLO is the hub's BLO engine, or nil.
+func (h *Hub) BLO() *blo.Engine { return h.blo.Load() }
+
+// bloSource reads the hub's tables for the engine. Each query reads its
+// rows fully before the next: the hub's database has one connection.
+type bloSource struct{ db *sql.DB }
+
+func (s bloSource) AlertsAfter(ctx context.Context, mark int64, limit int) ([]contract.Alert, []int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT rowid, body, state FROM alerts WHERE rowid > ? ORDER BY rowid LIMIT ?`, mark, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var out []contract.Alert
+	var marks []int64
+	for rows.Next() {
+		var id int64
+		var body, state string
+		if err := rows.Scan(&id, &body, &state); err != nil {
+			return nil, nil, err
+		}
+		var a contract.Alert
+		if json.Unmarshal([]byte(body), &a) != nil {
+			continue
+		}
+		out = append(out, a)
+		marks = append(marks, id)
+	}
+	return out, marks, rows.Err()
+}
+
+func (s bloSource) TransitionsAfter(ctx context.Context, seq int64, limit int) ([]blo.Transition, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, alert_id, action, user, role, note, time FROM alert_log WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []blo.Transition
+	for rows.Next() {
+		var t blo.Transition
+		var at string
+		if err := rows.Scan(&t.Seq, &t.AlertID, &t.Action, &t.User, &t.Role, &t.Note, &at); err != nil {
+			return nil, err
+		}
+		t.Time, _ = time.Parse(time.RFC3339Nano, at)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func (s bloSource) Alert(ctx context.Context, id string) (contract.Alert, error) {
+	var a contract.Alert
+	var body string
+	err := s.db.QueryRowContext(ctx, `SELECT body FROM alerts WHERE id = ?`, id).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, dash.ErrNotFound
+	}
+	if err != nil {
+		return a, err
+	}
+	return a, json.Unmarshal([]byte(body), &a)
+}
+
+func (s bloSource) Readings(ctx context.Context, refs []contract.ReadingRef) ([][]byte, error) {
+	var out [][]byte
+	for _, r := range refs {
+		var body string
+		err := s.db.QueryRowContext(ctx, `SELECT body FROM readings WHERE box = ? AND device = ? AND seq = ?`, r.Box, r.Device, r.Seq).Scan(&body)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, []byte(body))
+	}
+	return out, nil
+}
+
+func (s bloSource) Counts(ctx context.Context, from, to time.Time) (map[string]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, COUNT(*) FROM readings WHERE received >= ? AND received < ? GROUP BY kind`,
+		from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, err
+		}
+		out[k] = n
+	}
+	return out, rows.Err()
+}
+
+// bloAPI is the dashboard's BLO network API, served behind the
+// dashboard's log-in (and, for POST, its CSRF token and a role that may
+// act on alerts): hub/dash/blo.go.
+func (h *Hub) bloAPI() http.Handler {
+	if h.cfg.BLO == nil {
+		return nil
+	}
+	mux := http.NewServeMux()
+	engine := func(w http.ResponseWriter) *blo.Engine {
+		e := h.blo.Load()
+		if e == nil {
+			http.Error(w, "the BLO network is not running", http.StatusServiceUnavailable)
+		}
+		return e
+	}
+	mux.HandleFunc("GET /dash/api/blo/status", func(w http.ResponseWriter, r *http.Request) {
+		if e := engine(w); e != nil {
+			writeJSON(w, map[string]any{"crossing": h.cfg.Crossing, "links": e.Links(), "neighbours": e.Neighbours()})
+		}
+	})
+	mux.HandleFunc("GET /dash/api/blo/incoming", func(w http.ResponseWriter, r *http.Request) {
+		if e := engine(w); e != nil {
+			in, err := e.Incoming(r.Context(), limitParam(r))
+			if err != nil {
+				http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			writeJSON(w, in)
+		}
+	})
+	mux.HandleFunc("POST /dash/api/blo/incoming/{id}/{status}", func(w http.ResponseWriter, r *http.Request) {
+		e := engine(w)
+		u, _ := dash.UserFrom(r.Context())
+		if e == nil {
+			return
+		}
+		var err error
+		switch r.PathValue("status") {
+		case blo.Seen:
+			err = e.MarkSeen(r.PathValue("id"), u.User)
+		case blo.Acknowledged:
+			err = e.Acknowledge(r.PathValue("id"), u.User)
+		default:
+			http.Error(w, "status must be seen or acknowledged", http.StatusBadRequest)
+			return
+		}
+		if errors.Is(err, blo.ErrNoIncoming) {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, map[string]string{"status": r.PathValue("status")})
+	})
+	mux.HandleFunc("GET /dash/api/blo/alerts/{id}/shares", func(w http.ResponseWriter, r *http.Request) {
+		if e := engine(w); e != nil {
+			s, err := e.Sent(r.Context(), r.PathValue("id"))
+			if err != nil {
+				http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			writeJSON(w, s)
+		}
+	})
+	mux.HandleFunc("POST /dash/api/blo/alerts/{id}/share", func(w http.ResponseWriter, r *http.Request) {
+		e := engine(w)
+		if e == nil {
+			return
+		}
+		u, _ := dash.UserFrom(r.Context())
+		var req struct{ To, Note, Handling string }
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<10)).Decode(&req); err != nil {
+			http.Error(w, "body must be JSON {to, note, handling}", http.StatusBadRequest)
+			return
+		}
+		sh, err := e.Share(r.Context(), r.PathValue("id"), req.To, u.User, req.Note, req.Handling)
+		switch {
+		case errors.Is(err, dash.ErrNotFound):
+			http.Error(w, "no such alert", http.StatusNotFound)
+		case errors.Is(err, blo.ErrNoNeighbour), errors.Is(err, blo.ErrNotSharable), errors.Is(err, blo.ErrHandling):
+			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		case err != nil:
+			h.log.Warn("share", "err", err)
+			http.Error(w, "share failed", http.StatusServiceUnavailable)
+		default:
+			writeJSON(w, sh)
+		}
+	})
+	mux.HandleFunc("GET /dash/api/blo/audit", func(w http.ResponseWriter, r *http.Request) {
+		if e := engine(w); e != nil {
+			after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+			a, err := e.Audit(r.Context(), after, limitParam(r))
+			if err != nil {
+				http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			writeJSON(w, a)
+		}
+	})
+	return mux
+}
