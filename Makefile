@@ -17,7 +17,7 @@ build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
 run: deps
-	@scripts/run-crossing.sh
+	@scripts/run-world.sh
 
 # The demo, started and checked headlessly: the specimen reading and the
 # bad-document alert must reach the hub.
@@ -25,6 +25,7 @@ smoke: deps
 	@KORDON_RUN_DIR=$(CURDIR)/run/smoke KORDON_MQTT_PORT=28830 KORDON_HTTP_PORT=28080 \
 	 KORDON_BOOTH1_PORT=28081 KORDON_BOOTH2_PORT=28082 \
 	 KORDON_BOOTH1_SCREEN_PORT=28091 KORDON_BOOTH2_SCREEN_PORT=28092 scripts/run-crossing.sh --smoke
+	@KORDON_BORDER_DIR=$(CURDIR)/run/border-smoke KORDON_BORDER_PORT=29000 scripts/run-border.sh --smoke
 
 vet:
 	$(GO) vet ./...

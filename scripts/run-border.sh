@@ -50,7 +50,7 @@ pg_run "$PGBIN/pg_ctl" -D "$PG/data" -l "$PG/log" -w -o "-p $(p 500) -k $PG -c l
 pg_run "$PGBIN/createdb" -h 127.0.0.1 -p "$(p 500)" -U kordon kordon
 DSN="postgres://kordon@127.0.0.1:$(p 500)/kordon?sslmode=disable"
 
-hash() { bin/hubd passwd "$1"; }
+hash() { printf '%s\n' "$1" | bin/hubd passwd; }
 
 # --- the centre: three NATS nodes and kordon-centre in one process ----------
 {
@@ -160,6 +160,7 @@ crossing: $x
 box: $bx
 state_dir: $RUN/$x/$bx/state
 http: "127.0.0.1:$port"
+booth: {listen: "127.0.0.1:$((port + 50))"}
 hub: {address: "tcp://127.0.0.1:$mqtt", username: $bx, password: $bx-secret}
 devices:
 ${devs[$bx]}

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 smoke=0
 [ "${1:-}" = "--smoke" ] && smoke=1
 
-RUN=${KORDON_RUN_DIR:-$PWD/run}
+RUN=${KORDON_RUN_DIR:-$PWD/run/crossing}
 MQTT_PORT=${KORDON_MQTT_PORT:-18830}
 HTTP_PORT=${KORDON_HTTP_PORT:-18080}
 BOOTH1_HTTP=${KORDON_BOOTH1_PORT:-18081}
