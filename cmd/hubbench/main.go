@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -351,7 +352,12 @@ func runBox(c paho.Client, b *box, window int, perBox float64, backlog int, stop
 	}()
 	var tick <-chan time.Time
 	if perBox > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / perBox))
+		// Boxes are not in step: each starts at its own point of the
+		// period (200 boxes ticking together would measure a burst of 200
+		// readings each second, not the nominal load).
+		period := time.Duration(float64(time.Second) / perBox)
+		time.Sleep(time.Duration(mrand.Int64N(int64(period))))
+		t := time.NewTicker(period)
 		defer t.Stop()
 		tick = t.C
 	}
