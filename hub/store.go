@@ -36,8 +36,9 @@ func openStore(dir string) (*store, error) {
 	const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)"
 	// The writer checkpoints only as a backstop (64 MiB of WAL): a
 	// checkpoint in the committing connection held every box's PUBACK for
-	// tens of milliseconds; the checkpointer does it beside the commits.
-	db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(16384)")
+	// tens of milliseconds; the checkpointer does it beside the commits. A
+	// WAL grown past 8 MiB is cut back when it starts over.
+	db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(16384)&_pragma=journal_size_limit(8388608)")
 	if err != nil {
 		return nil, err
 	}
