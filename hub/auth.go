@@ -397,6 +397,11 @@ func (h *authHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Pa
 // dummyHash keeps the timing of unknown and known users alike.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such box"), bcrypt.DefaultCost)
 
+// defaultInflight is limits.max_inflight's default: edged's window. A box
+// drains a backlog one window per commit, and the ingest queue, not this,
+// bounds what the hub holds for all boxes at once.
+const defaultInflight = 256
+
 // applyLimits bounds what one client can make the broker hold: payload
 // size, unacknowledged messages, session lifetime and client count.
 func applyLimits(c *mqtt.Capabilities, l LimitConfig) {
@@ -405,7 +410,7 @@ func applyLimits(c *mqtt.Capabilities, l LimitConfig) {
 		maxPayload = 256 << 10
 	}
 	c.MaximumPacketSize = uint32(maxPayload + 1024)
-	c.ReceiveMaximum = 64
+	c.ReceiveMaximum = defaultInflight
 	if l.MaxInflight > 0 {
 		c.ReceiveMaximum = l.MaxInflight
 	}

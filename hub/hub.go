@@ -96,7 +96,7 @@ type Observer struct {
 // LimitConfig bounds what one client can make the hub do.
 type LimitConfig struct {
 	MaxPayload    int              `yaml:"max_payload"`    // bytes, default 256 KiB
-	MaxInflight   uint16           `yaml:"max_inflight"`   // unacknowledged QoS 1 messages per client, default 64
+	MaxInflight   uint16           `yaml:"max_inflight"`   // unacknowledged QoS 1 messages per client, default 256
 	SessionExpiry uint32           `yaml:"session_expiry"` // seconds a disconnected session is kept, default 3600
 	MaxClients    int64            `yaml:"max_clients"`    // connected clients, default 256
 	Guard         `yaml:",inline"` // per-identity limits of the broker (limits.go)
@@ -221,7 +221,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	h.retention = newPruner(st.db, cfg.Retention, slices.Collect(maps.Keys(schemas)), log.With("part", "retention"))
 	inflight := int(cfg.Limits.MaxInflight)
 	if inflight == 0 {
-		inflight = 64
+		inflight = defaultInflight
 	}
 	h.ingest = &ingestHook{
 		parse:  &parser{crossing: cfg.Crossing, validator: val, personal: pf, maxPayload: maxPayload},

@@ -49,6 +49,8 @@ type Rule struct {
 	sumPrg    cel.Program
 	clearPrg  cel.Program
 	withPrg   cel.Program
+	// the kinds when, clear and correlate.with require (rulekind.go)
+	whenKind, clearKind, withKind kindGate
 }
 
 // Correlation pairs readings of two devices of one booth.
@@ -214,6 +216,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 	if !severities[r.Severity] {
 		return nil, fail("severity", "%q is not one of info, low, medium, high, critical", r.Severity)
 	}
+	var gate kindGate // the kind the last compiled expression requires
 	compile := func(key, src string, want *cel.Type) (cel.Program, error) {
 		ast, iss := env.Compile(src)
 		if iss.Err() != nil {
@@ -227,12 +230,14 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 		if err != nil {
 			return nil, fail(key, "%v", err)
 		}
+		gate = kindGate(requiredKind(ast))
 		return prg, nil
 	}
 	var err error
 	if r.prg, err = compile("when", r.When, cel.BoolType); err != nil {
 		return nil, err
 	}
+	r.whenKind = gate
 	if r.SummaryExpr != "" {
 		if r.sumPrg, err = compile("summary_expr", r.SummaryExpr, cel.StringType); err != nil {
 			return nil, err
@@ -242,6 +247,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 		if r.clearPrg, err = compile("clear", r.Clear, cel.BoolType); err != nil {
 			return nil, err
 		}
+		r.clearKind = gate
 	}
 	if c := r.Correlate; c != nil {
 		cn := nodeKey(n, "correlate")
@@ -271,6 +277,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 		if r.withPrg, err = env.Program(ast); err != nil {
 			return nil, err
 		}
+		r.withKind = kindGate(requiredKind(ast))
 		if r.Clear != "" {
 			return nil, fail("clear", "cannot be combined with correlate")
 		}

@@ -48,10 +48,12 @@ func (rs *ruleSet) match(vars map[string]any) *matched {
 	rs.mu.Unlock()
 	n := len(rules)
 	m := &matched{rules: rules, when: make([]bool, n), clear: make([]bool, n), with: make([]bool, n), summary: make([]string, n), set: rs}
+	kind, _ := vars["kind"].(string)
 	for i, r := range rules {
-		m.when[i] = rs.holds(r, r.prg, vars)
-		m.clear[i] = rs.holds(r, r.clearPrg, vars)
-		m.with[i] = rs.holds(r, r.withPrg, vars)
+		// An expression of another kind is false without being run.
+		m.when[i] = r.whenKind.admits(kind) && rs.holds(r, r.prg, vars)
+		m.clear[i] = r.clearKind.admits(kind) && rs.holds(r, r.clearPrg, vars)
+		m.with[i] = r.withKind.admits(kind) && rs.holds(r, r.withPrg, vars)
 		if m.when[i] || m.with[i] {
 			m.summary[i] = r.summary(vars)
 		}

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -44,7 +45,7 @@ func main() {
 	boxesFlag := flag.String("boxes", "10,50,200", "box counts, one round pair each")
 	sets := flag.String("sets", "routine,mixed", "reading sets: routine (thermometer samples), mixed (documents, alarms, samples)")
 	dur := flag.Duration("duration", 10*time.Second, "length of one round")
-	window := flag.Int("window", 64, "readings a box sends before waiting for a PUBACK (edged's window)")
+	window := flag.Int("window", 256, "readings a box sends before waiting for a PUBACK (edged's window)")
 	drain := flag.Int("drain", 100000, "backlog one box drains after the rounds (0: skip)")
 	nominal := flag.Float64("nominal", 1, "readings/s per box for the latency round at the largest box count (0: skip)")
 	mosq := flag.String("mosquitto", "mosquitto", "mosquitto binary")
@@ -52,9 +53,10 @@ func main() {
 	storedDir := flag.String("stored-dir", "", "where the filled database is kept between runs (default: a directory under /var/tmp named for -stored)")
 	commitBatch := flag.Int("commit-batch", 0, "hubd's ingest.commit_batch (0: its default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each hub round to PREFIX-<set>-<boxes>.prof")
+	rateFlag := flag.Float64("rate", 0, "hubd's limits.rate, messages/s per identity (0: its default, which bounds one box's drain)")
 	flag.Parse()
 	log.SetFlags(0)
-	ingest := hub.IngestConfig{CommitBatch: *commitBatch}
+	ingest := hubSettings{ingest: hub.IngestConfig{CommitBatch: *commitBatch}, guard: hub.Guard{Rate: *rateFlag}, inflight: uint16(*window)}
 
 	var counts []int
 	for _, s := range strings.Split(*boxesFlag, ",") {
@@ -143,6 +145,13 @@ func main() {
 	}
 }
 
+// hubSettings is the part of hubd's configuration a run sets.
+type hubSettings struct {
+	ingest   hub.IngestConfig
+	guard    hub.Guard
+	inflight uint16 // limits.max_inflight: the boxes' window
+}
+
 // cred is one box's identity.
 type cred struct{ box, password, hash string }
 
@@ -187,7 +196,7 @@ func (r result) pct(p float64) time.Duration {
 func (r result) p50() time.Duration { return r.pct(0.50) }
 func (r result) p99() time.Duration { return r.pct(0.99) }
 
-func runHub(ingest hub.IngestConfig, tmp string, creds []cred, set string, dur time.Duration, window int, perBox float64, profile string) result {
+func runHub(ingest hubSettings, tmp string, creds []cred, set string, dur time.Duration, window int, perBox float64, profile string) result {
 	dir, _ := os.MkdirTemp(tmp, "hub-")
 	defer os.RemoveAll(dir)
 	return runHubIn(ingest, dir, creds, set, dur, window, perBox, profile)
@@ -202,8 +211,14 @@ func mean(v []float64) float64 {
 }
 
 // runHubIn runs a hub round on the database in dir.
-func runHubIn(ingest hub.IngestConfig, dir string, creds []cred, set string, dur time.Duration, window int, perBox float64, profile string) result {
-	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", DataDir: dir, Limits: hub.LimitConfig{MaxClients: int64(len(creds) + 16)}, Ingest: ingest}
+func runHubIn(ingest hubSettings, dir string, creds []cred, set string, dur time.Duration, window int, perBox float64, profile string) result {
+	// Every simulated box connects from 127.0.0.1, where a station's boxes
+	// each have an address of their own: the per-address bound on
+	// connections in progress is the box count here.
+	g := ingest.guard
+	g.PendingConnectsPerAddr = len(creds) + 16
+	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", DataDir: dir, Ingest: ingest.ingest,
+		Limits: hub.LimitConfig{MaxClients: int64(len(creds) + 16), MaxInflight: ingest.inflight, Guard: g}}
 	for _, c := range creds {
 		cfg.Boxes = append(cfg.Boxes, hub.BoxCreds{Box: c.box, PasswordHash: c.hash})
 	}
@@ -337,7 +352,12 @@ func runBox(c paho.Client, b *box, window int, perBox float64, backlog int, stop
 	}()
 	var tick <-chan time.Time
 	if perBox > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / perBox))
+		// Boxes are not in step: each starts at its own point of the
+		// period (200 boxes ticking together would measure a burst of 200
+		// readings each second, not the nominal load).
+		period := time.Duration(float64(time.Second) / perBox)
+		time.Sleep(time.Duration(mrand.Int64N(int64(period))))
+		t := time.NewTicker(period)
 		defer t.Stop()
 		tick = t.C
 	}
