@@ -34,12 +34,13 @@ type Guard struct {
 	// ObserverSessions is how many sessions one observer identity may hold
 	// (default 8); a box holds one, under its own client id.
 	ObserverSessions int `yaml:"observer_sessions"`
-	// Rate and Burst bound the packets per second one identity may send
-	// (default 500/s, burst 1,000: a box replaying its outbox after an outage
-	// sends 1,000 at once, then 500 a second). Each connection's messages
-	// are processed one at a time, so a flooding box delays another box's
-	// reading by at most the one of its own in progress.: beyond it the broker reads that identity's
-	// connection more slowly, so others keep their share.
+	// Rate and Burst bound the packets per second one identity may send;
+	// beyond them the broker reads that identity's connection more slowly.
+	// The defaults (25,000/s) leave room for a box draining its backlog
+	// after an outage: boxes share the hub fairly already, because each has
+	// at most its in-flight window in the commit pipeline at once, so one
+	// box's flood lands in the same transactions as another's reading.
+	// Lower them where a box must not be able to take that much.
 	Rate  float64 `yaml:"rate"`
 	Burst int     `yaml:"burst"`
 	// RetainedPerBox bounds the retained topics of one box (its state and
@@ -58,8 +59,8 @@ const (
 	DefaultPendingConnects  = 256
 	DefaultPendingPerAddr   = 32
 	DefaultObserverSessions = 8
-	DefaultRate             = 500
-	DefaultBurst            = 1000
+	DefaultRate             = 25000
+	DefaultBurst            = 25000
 	DefaultRetainedPerBox   = 64
 	DefaultMaxRetained      = 16 << 10
 	DefaultAuthChecks       = 1
