@@ -4,10 +4,12 @@
 package blotest
 
 import (
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/kordon/kordon/cmd/kordon-certs/certs"
@@ -52,16 +54,32 @@ func IssueLink(t testing.TB, dir, id string, ca *certs.Pair) *Site {
 		CertFile: filepath.Join(d, "link.pem"), KeyFile: filepath.Join(d, "link.key")}
 }
 
-// FreeAddr is a loopback address with a port free now.
+// FreeAddr is a loopback address with a port free now, for a server that
+// must be told its port before it starts (a cluster's routes name each
+// other). It is taken below the kernel's ephemeral range (32768 up), where
+// no outgoing connection of the busy test machine can take it in the
+// moment before the server binds, and is never handed out twice by one
+// test process.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return "127.0.0.1:" + strconv.Itoa(port)
 	}
-	defer l.Close()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	t.Fatal("no free loopback port between 20000 and 32000")
+	return ""
 }
+
+// handedOut are the ports FreeAddr gave this process.
+var handedOut sync.Map
 
 // WriteFile writes a test file or fails.
 func WriteFile(t testing.TB, path, s string) {
