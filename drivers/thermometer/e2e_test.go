@@ -62,6 +62,13 @@ func startHub(t *testing.T, box, pw string) *hub.Hub {
 // startBox runs edged with one thermometer bus on path.
 func startBox(t *testing.T, h *hub.Hub, box, pw, devID, path string, options any) {
 	t.Helper()
+	runBox(t, h, box, pw, devID, path, t.TempDir(), options)
+}
+
+// runBox runs edged on stateDir until stop (or the test's end); stop
+// returns once edged has stopped, so another may start on the same dir.
+func runBox(t *testing.T, h *hub.Hub, box, pw, devID, path, stateDir string, options any) (stop func()) {
+	t.Helper()
 	opts, err := json.Marshal(options) // JSON is YAML flow style
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +83,7 @@ devices:
     driver: modbus-thermometer
     transport: {type: serial, path: %s, baud: 9600}
     options: %s
-`, crossing, box, t.TempDir(), h.MQTTAddr(), box, pw, devID, path, opts)
+`, crossing, box, stateDir, h.MQTTAddr(), box, pw, devID, path, opts)
 	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +95,9 @@ devices:
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); b.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
 }
 
 // watcher records the readings the hub accepted (the broker delivers a
