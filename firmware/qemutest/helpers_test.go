@@ -56,6 +56,19 @@ func run(t testing.TB, dir string, env []string, name string, args ...string) st
 	return string(out)
 }
 
+// bcryptHash is hubd passwd's hash of secret (given on stdin, never the
+// command line).
+func bcryptHash(t testing.TB, secret string) string {
+	t.Helper()
+	pw := exec.Command(bin+"/hubd", "passwd")
+	pw.Stdin = strings.NewReader(secret + "\n")
+	out, err := pw.Output()
+	if err != nil {
+		t.Fatalf("hubd passwd: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // hostTools builds the host-side programs the tests drive.
 func hostTools(t testing.TB) {
 	buildOnce.Do(func() {
@@ -97,13 +110,7 @@ type Hub struct {
 func startHub(t testing.TB, box, password string) *Hub {
 	hostTools(t)
 	h := &Hub{MQTT: freePort(t), HTTP: freePort(t), Password: password}
-	pw := exec.Command(bin+"/hubd", "passwd") // the secret goes on stdin, never the command line
-	pw.Stdin = strings.NewReader(password + "\n")
-	out, err := pw.Output()
-	if err != nil {
-		t.Fatalf("hubd passwd: %v", err)
-	}
-	hash := strings.TrimSpace(string(out))
+	hash := bcryptHash(t, password)
 	dir := t.TempDir()
 	// The API needs a dashboard user: "qemu", with the box's password.
 	cfg := fmt.Sprintf("crossing: kz-demo\nmqtt: \"127.0.0.1:%d\"\nhttp: \"127.0.0.1:%d\"\ndata_dir: %s\nboxes: [{box: %s, password_hash: %q}]\nusers: [{user: qemu, role: technician, password_hash: %q}]\n",
@@ -343,7 +350,7 @@ func flashBox(t testing.TB, img string, devices string, relPort int, extra ...st
 	args := []string{"flash", "--crossing", "kz-demo", "--box", "booth-01",
 		"--hub", "tcp://10.0.2.100:1883", "--password", "secret", "--devices", devFile, "--debug",
 		// edged's /status answers the host (not loopback to the guest) only for a technician.
-		"--technician", "qemu:" + strings.TrimSpace(run(t, "", nil, bin+"/hubd", "passwd", "secret"))}
+		"--technician", "qemu:" + bcryptHash(t, "secret")}
 	if relPort != 0 {
 		args = append(args, "--update-url", "http://10.0.2.100:8090/", "--update-interval", "3s")
 	}
