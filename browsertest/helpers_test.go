@@ -22,7 +22,7 @@ import (
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
-	"github.com/kordon/kordon/internal/gpioline"
+	"github.com/kordon/kordon/internal/gpioline/gpiolinetest"
 	"github.com/kordon/kordon/internal/logging"
 )
 
@@ -133,7 +133,7 @@ func startBox(t *testing.T, ctx context.Context, hubAddr, box, password string, 
 		t.Fatalf("%v\n%s", err, b.String())
 	}
 	// CCTV outputs drive periph.io's fake pins: the box has no GPIO here.
-	pins := gpioline.NewFake("GPIO17")
+	pins := gpiolinetest.New("GPIO17")
 	for i := range devices {
 		devices[i].OpenPin = pins.Open
 	}

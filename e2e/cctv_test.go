@@ -19,7 +19,7 @@ import (
 	"github.com/kordon/kordon/hub"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/gpioline"
+	"github.com/kordon/kordon/internal/gpioline/gpiolinetest"
 	"github.com/kordon/kordon/internal/logging"
 )
 
@@ -28,7 +28,7 @@ const badCheckTrace = "../drivers/passport/testdata/traces/line-td3-bad-check.js
 // startGPIOBox runs a real edged in-process with a passport reader on
 // devPath, a CCTV output on fake line GPIO17 fired by documents with
 // failing checks, and a tamper switch on fake line GPIO27.
-func startGPIOBox(t *testing.T, ctx context.Context, brokerURL, box, password, devPath string) (*edge.Box, *gpioline.Fake) {
+func startGPIOBox(t *testing.T, ctx context.Context, brokerURL, box, password, devPath string) (*edge.Box, *gpiolinetest.Lines) {
 	t.Helper()
 	src := fmt.Sprintf(`
 crossing: %s
@@ -59,7 +59,7 @@ devices:
 	if err != nil {
 		t.Fatal(err)
 	}
-	pins := gpioline.NewFake("GPIO17", "GPIO27")
+	pins := gpiolinetest.New("GPIO17", "GPIO27")
 	for i := range devs {
 		devs[i].OpenPin = pins.Open
 	}
@@ -81,7 +81,7 @@ devices:
 }
 
 // waitPulse waits for the CCTV line's rest level and one whole pulse.
-func waitPulse(t *testing.T, pin *gpioline.FakePin, within time.Duration) []gpioline.Change {
+func waitPulse(t *testing.T, pin *gpiolinetest.Pin, within time.Duration) []gpiolinetest.Change {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()

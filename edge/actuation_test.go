@@ -21,7 +21,7 @@ import (
 	"github.com/kordon/kordon/drivers/all"
 	"github.com/kordon/kordon/edge/trigger"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/gpioline"
+	"github.com/kordon/kordon/internal/gpioline/gpiolinetest"
 	"github.com/kordon/kordon/internal/logging"
 	"github.com/kordon/kordon/internal/reading"
 )
@@ -101,7 +101,7 @@ func (br *broker) command(t testing.TB, cmd contract.Command) contract.Reply {
 
 type testBox struct {
 	*Box
-	pins *gpioline.Fake
+	pins *gpiolinetest.Lines
 	done chan error
 	stop context.CancelFunc
 }
@@ -135,7 +135,7 @@ func runBox(t testing.TB, stateDir, hubAddr, mode string, waitConnected bool) *t
 	if err != nil {
 		t.Fatal(err)
 	}
-	pins := gpioline.NewFake("GPIO17")
+	pins := gpiolinetest.New("GPIO17")
 	for i := range devs {
 		devs[i].OpenPin = pins.Open
 	}
@@ -182,7 +182,7 @@ func (tb *testBox) shutdown(t testing.TB) error {
 	return nil
 }
 
-func levels(cs []gpioline.Change) string {
+func levels(cs []gpiolinetest.Change) string {
 	var s []string
 	for _, c := range cs {
 		s = append(s, c.Level.String())

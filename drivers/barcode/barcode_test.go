@@ -13,6 +13,7 @@ import (
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
 	"github.com/kordon/kordon/internal/usbhid"
+	"github.com/kordon/kordon/internal/usbhid/usbhidtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files from the driver's output")
@@ -89,9 +90,9 @@ func TestGoldenTraces(t *testing.T) {
 }
 
 // TestWedge types container numbers as a US-layout keyboard wedge would
-// (boot reports through a usbhid.Replay) and reads them back.
+// (boot reports through a usbhidtest.Device) and reads them back.
 func TestWedge(t *testing.T) {
-	hid := usbhid.NewReplay()
+	hid := usbhidtest.New()
 	cfg := linetest.Config(t, "{framing: wedge, layout: us}")
 	cfg.Transport = transport.Config{Type: "usb", Vendor: "05e0", Product: "1200"}
 	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }

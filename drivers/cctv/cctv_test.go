@@ -13,7 +13,7 @@ import (
 	"github.com/kordon/kordon/edge/trigger"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/internal/device"
-	"github.com/kordon/kordon/internal/gpioline"
+	"github.com/kordon/kordon/internal/gpioline/gpiolinetest"
 	"github.com/kordon/kordon/internal/reading"
 )
 
@@ -39,7 +39,7 @@ func (o engineOut) AttachActuator(a trigger.Actuator, rules []trigger.Rule) func
 }
 
 type rig struct {
-	pin *gpioline.FakePin
+	pin *gpiolinetest.Pin
 	eng *trigger.Engine
 	out engineOut
 	ctx context.Context
@@ -49,7 +49,7 @@ type rig struct {
 // returns once it is attached to the engine.
 func start(t testing.TB, opts string) *rig {
 	t.Helper()
-	fake := gpioline.NewFake("GPIO17")
+	fake := gpiolinetest.New("GPIO17")
 	d, err := New(device.Config{ID: "cctv1", Options: options(t, opts), OpenPin: fake.Open})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func start(t testing.TB, opts string) *rig {
 	return r
 }
 
-func (r *rig) outs(t testing.TB, n int) []gpioline.Change {
+func (r *rig) outs(t testing.TB, n int) []gpiolinetest.Change {
 	t.Helper()
 	c, err := r.pin.WaitOuts(r.ctx, n)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/device"
-	"github.com/kordon/kordon/internal/gpioline"
+	"github.com/kordon/kordon/internal/gpioline/gpiolinetest"
 	"github.com/kordon/kordon/internal/reading"
 )
 
@@ -35,7 +35,7 @@ type stepped struct {
 	timers chan chan time.Time
 }
 
-func newStepped(t *testing.T, fake *gpioline.Fake, opts string) stepped {
+func newStepped(t *testing.T, fake *gpiolinetest.Lines, opts string) stepped {
 	t.Helper()
 	d, err := New(device.Config{ID: "door1", Options: options(t, opts), OpenPin: fake.Open})
 	if err != nil {
@@ -98,7 +98,7 @@ func waitCount(t *testing.T, out *harness.Collector, name string, n int) {
 
 // bounce delivers edges alternating from the line's level, ending at final,
 // and returns the debounce timer started by the last one.
-func bounce(t *testing.T, s stepped, pin *gpioline.FakePin, final gpio.Level, edges int) chan time.Time {
+func bounce(t *testing.T, s stepped, pin *gpiolinetest.Pin, final gpio.Level, edges int) chan time.Time {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -132,7 +132,7 @@ func payloads(rs []reading.Reading) []Payload {
 // TestBouncingInputsProduceOneChangeEach: a door opening with 7 bounces and
 // closing with 5 gives exactly two changes, after the initial state.
 func TestBouncingInputsProduceOneChangeEach(t *testing.T) {
-	fake := gpioline.NewFake("GPIO27")
+	fake := gpiolinetest.New("GPIO27")
 	pin := fake.Pin("GPIO27")
 	s := newStepped(t, fake, `{line: GPIO27, role: door, active: low}`)
 	out, stop := run(t, s.contact)
@@ -165,7 +165,7 @@ func TestBouncingInputsProduceOneChangeEach(t *testing.T) {
 
 // TestGlitchIsNoChange: a spike that settles back to the old level reports nothing.
 func TestGlitchIsNoChange(t *testing.T) {
-	fake := gpioline.NewFake("GPIO5")
+	fake := gpiolinetest.New("GPIO5")
 	pin := fake.Pin("GPIO5")
 	s := newStepped(t, fake, `{line: GPIO5, role: pedal, active: high}`) // pulled down
 	out, stop := run(t, s.contact)
@@ -190,7 +190,7 @@ func TestGlitchIsNoChange(t *testing.T) {
 // TestChatterIsReportedSuspect: a line that never settles is reported
 // after maxBounces edges, marked suspect, instead of never.
 func TestChatterIsReportedSuspect(t *testing.T) {
-	fake := gpioline.NewFake("GPIO6")
+	fake := gpiolinetest.New("GPIO6")
 	pin := fake.Pin("GPIO6")
 	s := newStepped(t, fake, `{line: GPIO6, role: tamper}`)
 	out, stop := run(t, s.contact)
@@ -219,7 +219,7 @@ func TestChatterIsReportedSuspect(t *testing.T) {
 
 // TestRealDebounceTimer runs with the real timer: one clean edge is one change.
 func TestRealDebounceTimer(t *testing.T) {
-	fake := gpioline.NewFake("GPIO7")
+	fake := gpiolinetest.New("GPIO7")
 	d, err := New(device.Config{ID: "t", Options: options(t, `{line: GPIO7, role: tamper, debounce: 5ms}`), OpenPin: fake.Open})
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +259,7 @@ func TestOptionErrors(t *testing.T) {
 
 // TestUnknownLineIsUnplugged: a missing line is a device fault, not a panic.
 func TestUnknownLineIsUnplugged(t *testing.T) {
-	d, err := New(device.Config{ID: "c", Options: options(t, `{line: GPIO99}`), OpenPin: gpioline.NewFake().Open})
+	d, err := New(device.Config{ID: "c", Options: options(t, `{line: GPIO99}`), OpenPin: gpiolinetest.New().Open})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestDoorBounceTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := gpioline.NewFake("GPIO27")
+	fake := gpiolinetest.New("GPIO27")
 	d, err := New(device.Config{ID: "door1", Options: device.Options{File: "trace", Node: opts}, OpenPin: fake.Open})
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite golden files from the driver's 
 // TestGoldenTraces replays every trace in testdata/traces into the real
 // driver, in the trace's own time (row gaps and torn frames depend on it):
 // serial traces through a pseudo-terminal (go.bug.st/serial), USB traces
-// through the HID seam (usbhid.Replay). It compares the readings with
+// through the HID seam (usbhidtest.Device). It compares the readings with
 // testdata/golden and the discard counters with testdata/counts.
 func TestGoldenTraces(t *testing.T) {
 	cases, err := harness.Cases("testdata", *update)

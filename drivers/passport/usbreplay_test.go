@@ -12,14 +12,15 @@ import (
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/transport"
 	"github.com/kordon/kordon/internal/usbhid"
+	"github.com/kordon/kordon/internal/usbhid/usbhidtest"
 )
 
 // replayUSB plays a trace's HID reports through the USB seam
-// (usbhid.Replay) into the real driver, as harness.ReplayThroughPTY does
+// (usbhidtest.Device) into the real driver, as harness.ReplayThroughPTY does
 // for serial traces, and returns what the driver reported once every
 // report has been handled.
 func replayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, speed float64) (*harness.Collector, error) {
-	hid := usbhid.NewReplay()
+	hid := usbhidtest.New()
 	// The player hooks the device's writes before the driver can write.
 	player := replay.NewUSBPlayer(hid)
 	w := &watchedHID{Device: hid}

@@ -10,12 +10,13 @@ import (
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/keyboard"
 	"github.com/kordon/kordon/internal/usbhid"
+	"github.com/kordon/kordon/internal/usbhid/usbhidtest"
 )
 
 // An unplugged wedge ends Run with an "unplugged" fault (the edge retries
 // with backoff); a row typed before it is not lost.
 func TestWedgeUnplugIsAFault(t *testing.T) {
-	hid := usbhid.NewReplay()
+	hid := usbhidtest.New()
 	cfg := configWith(t, "framing: wedge")
 	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
 	dev, err := New(cfg)
@@ -69,7 +70,7 @@ func TestWedgeWithoutUSBAccess(t *testing.T) {
 // TestWedgeOneLineAndPaddedRows: a wedge reader typing the whole MRZ as
 // one line, and one padding its rows with spaces, are both read.
 func TestWedgeOneLineAndPaddedRows(t *testing.T) {
-	hid := usbhid.NewReplay()
+	hid := usbhidtest.New()
 	cfg := configWith(t, "framing: wedge")
 	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
 	dev, err := New(cfg)

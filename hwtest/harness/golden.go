@@ -17,6 +17,7 @@ import (
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
 	"github.com/kordon/kordon/internal/usbhid"
+	"github.com/kordon/kordon/internal/usbhid/usbhidtest"
 )
 
 // Golden is the part of a reading a golden file pins: what the driver
@@ -288,7 +289,7 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// ReplayUSB plays a USB trace into a usbhid.Replay handed to the driver
+// ReplayUSB plays a USB trace into a usbhidtest.Device handed to the driver
 // through its OpenHID seam, as fast as ordering allows (polls are answered
 // only once the driver has written them), and returns what the driver
 // reported once it has read every report and gone back for more.
@@ -303,7 +304,7 @@ func replayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, ro repla
 	if err != nil {
 		return nil, err
 	}
-	rep := usbhid.NewReplay()
+	rep := usbhidtest.New()
 	player := replay.NewUSBPlayer(rep)
 	w := &watchedHID{Device: rep, entered: make(chan int64, 1)}
 	id, ok := tr.Header.USBID()

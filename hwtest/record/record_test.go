@@ -12,7 +12,7 @@ import (
 
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
-	"github.com/kordon/kordon/internal/usbhid"
+	"github.com/kordon/kordon/internal/usbhid/usbhidtest"
 )
 
 // GPIO edges are recorded through periph.io pins (gpiotest fakes here, as
@@ -117,7 +117,7 @@ func join(s []string) string {
 // USB HID reports are recorded with the poll that asked for them, and the
 // recording replays through the drivers' seam in the same order.
 func TestUSBRecordPollAndReplay(t *testing.T) {
-	dev := usbhid.NewReplay()
+	dev := usbhidtest.New()
 	poll := []byte{0x01, 0x80, 0x33, 0x01, 0, 0, 0, 0}
 	answer := []byte{0x80, 0x80, 0x0e, 0x38, 0x4e, 0x20, 0, 0}
 	dev.OnWrite = func(b []byte) {
@@ -156,7 +156,7 @@ func TestUSBRecordPollAndReplay(t *testing.T) {
 	}
 
 	// Replay: the answer is pushed only after the driver's poll.
-	rp := usbhid.NewReplay()
+	rp := usbhidtest.New()
 	player := replay.NewUSBPlayer(rp)
 	errc := make(chan error, 1)
 	go func() { errc <- player.Play(context.Background(), tr, replay.Options{}) }()

@@ -6,29 +6,29 @@ import (
 	"time"
 
 	"github.com/kordon/kordon/hwtest/trace"
-	"github.com/kordon/kordon/internal/usbhid"
+	"github.com/kordon/kordon/internal/usbhid/usbhidtest"
 )
 
-// USB plays a trace's USB events into a usbhid.Replay that a driver reads
+// USB plays a trace's USB events into a usbhidtest.Device that a driver reads
 // through the drivers' USB seam: IN reports (endpoint 0x80 bit set) are
 // pushed at their time; an OUT report (a poll) makes the replay wait until
 // the driver has written it, so poll/response devices answer in order.
 // It takes over dev.OnWrite; set nothing else there. When the driver may
 // already be running, use NewUSBPlayer before starting it instead: setting
 // OnWrite under a running driver is a data race.
-func USB(ctx context.Context, t *trace.Trace, dev *usbhid.Replay, o Options) error {
+func USB(ctx context.Context, t *trace.Trace, dev *usbhidtest.Device, o Options) error {
 	return NewUSBPlayer(dev).Play(ctx, t, o)
 }
 
-// USBPlayer plays traces into one usbhid.Replay.
+// USBPlayer plays traces into one usbhidtest.Device.
 type USBPlayer struct {
-	dev    *usbhid.Replay
+	dev    *usbhidtest.Device
 	writes chan []byte
 }
 
 // NewUSBPlayer installs the player's write hook on dev. Call it before the
 // driver gets dev.
-func NewUSBPlayer(dev *usbhid.Replay) *USBPlayer {
+func NewUSBPlayer(dev *usbhidtest.Device) *USBPlayer {
 	p := &USBPlayer{dev: dev, writes: make(chan []byte, 256)}
 	dev.OnWrite = func(b []byte) {
 		select {

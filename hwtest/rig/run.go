@@ -23,6 +23,7 @@ import (
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
 	"github.com/kordon/kordon/internal/usbhid"
+	"github.com/kordon/kordon/internal/usbhid/usbhidtest"
 )
 
 // Options tune a run.
@@ -71,7 +72,7 @@ func Run(ctx context.Context, r *Rig, drivers []device.Driver, o Options) (*Resu
 			dr.clock.t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		}
 		if d.trace.Header.Transport == "usb" {
-			dr.usb = usbhid.NewReplay()
+			dr.usb = usbhidtest.New()
 			dr.player = replay.NewUSBPlayer(dr.usb) // before edged can write to it
 		} else {
 			p, err := replay.OpenPTY(filepath.Join(work, "tty-"+d.ID))
@@ -149,7 +150,7 @@ func Run(ctx context.Context, r *Rig, drivers []device.Driver, o Options) (*Resu
 type devRun struct {
 	spec   *Device
 	pty    *replay.PTY
-	usb    *usbhid.Replay
+	usb    *usbhidtest.Device
 	player *replay.USBPlayer
 	events int
 	clock  traceClock

@@ -1,7 +1,7 @@
 // Package gpioline is Kordon's seam to GPIO lines: on a box, periph.io
-// (host drivers + gpioreg) finds lines by name; in tests and replays, Fake
-// hands out periph.io's gpiotest pins instead, because build and test
-// machines have no GPIO chips.
+// (host drivers + gpioreg) finds lines by name; in tests and replays,
+// gpiolinetest hands out periph.io's gpiotest pins instead, because build
+// and test machines have no GPIO chips.
 //
 // Drivers receive an Opener through device.Config.OpenPin and never import
 // the host drivers themselves.

@@ -19,6 +19,7 @@ import (
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/transport"
 	"github.com/kordon/kordon/internal/usbhid"
+	"github.com/kordon/kordon/internal/usbhid/usbhidtest"
 )
 
 var (
@@ -106,7 +107,7 @@ func TestScalingFollowsProductOrOption(t *testing.T) {
 // OnWrite hook without the Replay's lock, which -race flags while a driver
 // is already writing; this stays in the write path instead.)
 type player struct {
-	*usbhid.Replay
+	*usbhidtest.Device
 	t      *testing.T
 	events []trace.Event
 	next   int
@@ -115,7 +116,7 @@ type player struct {
 }
 
 func (p *player) WriteReport(b []byte) error {
-	if err := p.Replay.WriteReport(b); err != nil {
+	if err := p.Device.WriteReport(b); err != nil {
 		return err
 	}
 	for p.next < len(p.events) && (p.events[p.next].USB == nil) {
@@ -145,7 +146,7 @@ func (p *player) WriteReport(b []byte) error {
 	return nil
 }
 
-// replayUSB plays a TEMPer trace through usbhid.Replay into the real
+// replayUSB plays a TEMPer trace through usbhidtest.Device into the real
 // driver and returns what it reported once it has asked after the last
 // answer (so it has judged every report).
 func replayUSB(t *testing.T, path string) *harness.Collector {
@@ -158,7 +159,7 @@ func replayUSB(t *testing.T, path string) *harness.Collector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev := &player{Replay: usbhid.NewReplay(), t: t, events: tr.Events, done: make(chan struct{})}
+	dev := &player{Device: usbhidtest.New(), t: t, events: tr.Events, done: make(chan struct{})}
 	cfg := device.Config{ID: "t1", Transport: transport.Config{Type: "usb", Vendor: "413d", Product: "2107"},
 		Options: device.Options{File: "trace header", Node: opts},
 		OpenHID: func(usbhid.ID) (usbhid.Device, error) { return dev, nil },
@@ -236,7 +237,7 @@ func TestDualProbeIsReported(t *testing.T) {
 }
 
 func TestUnpluggedDeviceEndsRun(t *testing.T) {
-	rep := usbhid.NewReplay()
+	rep := usbhidtest.New()
 	d, err := New(configWith(t, "413d", "2107", "poll: 10ms", func(usbhid.ID) (usbhid.Device, error) { return rep, nil }))
 	if err != nil {
 		t.Fatal(err)

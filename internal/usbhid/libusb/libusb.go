@@ -1,5 +1,5 @@
 // Package libusb opens real USB HID devices through gousb (cgo, libusb-1.0).
-// It is the only package that needs cgo; tests use usbhid.Replay instead.
+// It is the only package that needs cgo; tests use usbhidtest.Device instead.
 package libusb
 
 import (

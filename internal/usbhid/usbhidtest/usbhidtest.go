@@ -1,16 +1,23 @@
-package usbhid
+// Package usbhidtest is a USB HID device fed with recorded reports, for
+// tests and trace replays; edged opens real devices through libusb and
+// never links it.
+package usbhidtest
 
 import (
 	"context"
 	"errors"
 	"io"
 	"sync"
+
+	"github.com/kordon/kordon/internal/usbhid"
 )
 
-// Replay is a Device fed with recorded reports: tests and hwtest push
+var _ usbhid.Device = (*Device)(nil)
+
+// Device is a usbhid.Device fed with recorded reports: tests and hwtest push
 // reports in, the driver reads them as it would from the interrupt endpoint,
 // and writes are recorded for inspection.
-type Replay struct {
+type Device struct {
 	reports chan []byte
 	mu      sync.Mutex
 	written [][]byte
@@ -21,18 +28,18 @@ type Replay struct {
 	OnWrite func(b []byte)
 }
 
-// NewReplay returns an open replay device.
-func NewReplay() *Replay {
-	return &Replay{reports: make(chan []byte, 256), closed: make(chan struct{})}
+// New returns an open device.
+func New() *Device {
+	return &Device{reports: make(chan []byte, 256), closed: make(chan struct{})}
 }
 
 // Push queues one input report. It blocks while the queue is full.
-func (r *Replay) Push(b []byte) { r.reports <- append([]byte(nil), b...) }
+func (r *Device) Push(b []byte) { r.reports <- append([]byte(nil), b...) }
 
 // Unplug ends the device: pending and future reads fail with io.EOF.
-func (r *Replay) Unplug() { r.once.Do(func() { close(r.closed) }) }
+func (r *Device) Unplug() { r.once.Do(func() { close(r.closed) }) }
 
-func (r *Replay) ReadReport(ctx context.Context, b []byte) (int, error) {
+func (r *Device) ReadReport(ctx context.Context, b []byte) (int, error) {
 	select {
 	case rep := <-r.reports:
 		return copy(b, rep), nil
@@ -43,10 +50,10 @@ func (r *Replay) ReadReport(ctx context.Context, b []byte) (int, error) {
 	}
 }
 
-func (r *Replay) WriteReport(b []byte) error {
+func (r *Device) WriteReport(b []byte) error {
 	select {
 	case <-r.closed:
-		return errors.New("usbhid replay: unplugged")
+		return errors.New("usbhidtest: unplugged")
 	default:
 	}
 	r.mu.Lock()
@@ -60,10 +67,10 @@ func (r *Replay) WriteReport(b []byte) error {
 }
 
 // Written returns the reports the driver wrote.
-func (r *Replay) Written() [][]byte {
+func (r *Device) Written() [][]byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([][]byte(nil), r.written...)
 }
 
-func (r *Replay) Close() error { r.Unplug(); return nil }
+func (r *Device) Close() error { r.Unplug(); return nil }

@@ -1,4 +1,8 @@
-package gpioline
+// Package gpiolinetest is fake GPIO lines for tests: periph.io gpiotest
+// pins by name, which also record every level driven onto them so a test
+// waits for an edge instead of sleeping. It lives apart from gpioline so
+// that edged, which opens real lines, links neither gpiotest nor its clock.
+package gpiolinetest
 
 import (
 	"context"
@@ -11,24 +15,24 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 )
 
-// Fake is a set of fake GPIO lines (periph.io gpiotest pins) by name, for
-// tests and replays on machines without GPIO chips. Its Open is an Opener.
-type Fake struct {
+// Lines is a set of fake GPIO lines by name, for tests and replays on
+// machines without GPIO chips. Its Open is a gpioline.Opener.
+type Lines struct {
 	mu   sync.Mutex
-	pins map[string]*FakePin
+	pins map[string]*Pin
 }
 
-// NewFake makes fake lines with the given names, all low.
-func NewFake(names ...string) *Fake {
-	f := &Fake{pins: map[string]*FakePin{}}
+// New makes fake lines with the given names, all low.
+func New(names ...string) *Lines {
+	f := &Lines{pins: map[string]*Pin{}}
 	for i, n := range names {
-		f.pins[n] = newFakePin(n, i)
+		f.pins[n] = newPin(n, i)
 	}
 	return f
 }
 
 // Open returns the named fake line; an unknown name is an error, as on a box.
-func (f *Fake) Open(name string) (gpio.PinIO, error) {
+func (f *Lines) Open(name string) (gpio.PinIO, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p, ok := f.pins[name]
@@ -39,7 +43,7 @@ func (f *Fake) Open(name string) (gpio.PinIO, error) {
 }
 
 // Pin returns the named fake line, or nil.
-func (f *Fake) Pin(name string) *FakePin {
+func (f *Lines) Pin(name string) *Pin {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.pins[name]
@@ -51,10 +55,10 @@ type Change struct {
 	At    time.Time
 }
 
-// FakePin is a gpiotest.Pin that also records every Out call, so a test
+// Pin is a gpiotest.Pin that also records every Out call, so a test
 // can wait for an output edge instead of sleeping. Inputs are driven with
 // Edge, which hands the level to a waiting WaitForEdge.
-type FakePin struct {
+type Pin struct {
 	*gpiotest.Pin
 
 	mu      sync.Mutex
@@ -62,8 +66,8 @@ type FakePin struct {
 	changed chan struct{} // closed and replaced on each Out
 }
 
-func newFakePin(name string, num int) *FakePin {
-	return &FakePin{
+func newPin(name string, num int) *Pin {
+	return &Pin{
 		Pin: &gpiotest.Pin{
 			N: name, Num: num,
 			// Set up front: gpiotest fills in a nil Clock lazily, which
@@ -77,7 +81,7 @@ func newFakePin(name string, num int) *FakePin {
 }
 
 // Out records the level and sets it.
-func (p *FakePin) Out(l gpio.Level) error {
+func (p *Pin) Out(l gpio.Level) error {
 	err := p.Pin.Out(l)
 	p.mu.Lock()
 	p.outs = append(p.outs, Change{Level: l, At: time.Now()})
@@ -88,14 +92,14 @@ func (p *FakePin) Out(l gpio.Level) error {
 }
 
 // Outs returns every level driven so far, in order.
-func (p *FakePin) Outs() []Change {
+func (p *Pin) Outs() []Change {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]Change(nil), p.outs...)
 }
 
 // WaitOuts blocks until at least n levels have been driven, or ctx ends.
-func (p *FakePin) WaitOuts(ctx context.Context, n int) ([]Change, error) {
+func (p *Pin) WaitOuts(ctx context.Context, n int) ([]Change, error) {
 	for {
 		p.mu.Lock()
 		if len(p.outs) >= n {
@@ -115,7 +119,7 @@ func (p *FakePin) WaitOuts(ctx context.Context, n int) ([]Change, error) {
 
 // Edge delivers an input edge to the level l: it blocks until the program
 // waiting in WaitForEdge takes it (or ctx ends).
-func (p *FakePin) Edge(ctx context.Context, l gpio.Level) error {
+func (p *Pin) Edge(ctx context.Context, l gpio.Level) error {
 	select {
 	case p.EdgesChan <- l:
 		return nil
@@ -125,4 +129,4 @@ func (p *FakePin) Edge(ctx context.Context, l gpio.Level) error {
 }
 
 // Level is the line's current level.
-func (p *FakePin) Level() gpio.Level { return p.Pin.Read() }
+func (p *Pin) Level() gpio.Level { return p.Pin.Read() }
