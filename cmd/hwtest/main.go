@@ -29,10 +29,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kordon/kordon/drivers/all"
-	"github.com/kordon/kordon/hwtest/faults"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
+	"github.com/kordon/kordon/hwtest/wirefault"
 	"github.com/kordon/kordon/internal/cli"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
@@ -290,7 +290,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if tr, err = faults.Apply(tr, fl); err != nil {
+	if tr, err = wirefault.Apply(tr, fl); err != nil {
 		return err
 	}
 	if *save != "" {
@@ -389,11 +389,11 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-type faultFlags []faults.Fault
+type faultFlags []wirefault.Fault
 
 func (f *faultFlags) String() string { return fmt.Sprint(*f) }
 func (f *faultFlags) Set(s string) error {
-	x, err := faults.Parse(s)
+	x, err := wirefault.Parse(s)
 	if err != nil {
 		return err
 	}

@@ -16,9 +16,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kordon/kordon/hwtest/faults"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/trace"
+	"github.com/kordon/kordon/hwtest/wirefault"
 	"github.com/kordon/kordon/internal/device"
 )
 
@@ -46,15 +46,15 @@ type Rig struct {
 
 // Device is one replayed device.
 type Device struct {
-	ID        string         `yaml:"id"`
-	Driver    string         `yaml:"driver"`    // default: the trace header's
-	Trace     string         `yaml:"trace"`     // relative to the rig file
-	Golden    string         `yaml:"golden"`    // relative to the rig file; empty: readings are not checked
-	Options   yaml.Node      `yaml:"options"`   // default: the trace header's options
-	Transport map[string]any `yaml:"transport"` // extra transport settings (baud, parity...)
-	Faults    []faults.Fault `yaml:"faults"`
-	Tolerance ToleranceSpec  `yaml:"tolerance"`
-	Expect    *Availability  `yaml:"expect"`
+	ID        string            `yaml:"id"`
+	Driver    string            `yaml:"driver"`    // default: the trace header's
+	Trace     string            `yaml:"trace"`     // relative to the rig file
+	Golden    string            `yaml:"golden"`    // relative to the rig file; empty: readings are not checked
+	Options   yaml.Node         `yaml:"options"`   // default: the trace header's options
+	Transport map[string]any    `yaml:"transport"` // extra transport settings (baud, parity...)
+	Faults    []wirefault.Fault `yaml:"faults"`
+	Tolerance ToleranceSpec     `yaml:"tolerance"`
+	Expect    *Availability     `yaml:"expect"`
 
 	line      int
 	trace     *trace.Trace
@@ -187,7 +187,7 @@ func Parse(path string, b []byte, drivers []device.Driver) (*Rig, error) {
 		if _, err := drv.New(device.Config{ID: d.ID, Options: device.Options{File: path, Node: &d.Options}}); err != nil {
 			return nil, at(d.line, "device %s: %v", d.ID, err)
 		}
-		if d.trace, err = faults.Apply(tr, d.Faults); err != nil {
+		if d.trace, err = wirefault.Apply(tr, d.Faults); err != nil {
 			return nil, at(d.line, "device %s: %v", d.ID, err)
 		}
 		if d.Golden != "" {

@@ -1,8 +1,8 @@
-// Package faults injects wire faults into a trace before it is replayed:
+// Package wirefault injects wire faults into a trace before it is replayed:
 // corrupt, drop or delay device bytes, unplug the device mid-frame, or stall
 // it. Faults rewrite a copy of the trace, so a faulty replay is itself a
 // trace that can be saved, read and replayed again.
-package faults
+package wirefault
 
 import (
 	"fmt"
