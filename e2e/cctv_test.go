@@ -13,14 +13,12 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"periph.io/x/conn/v3/gpio"
 
-	"github.com/kordon/kordon/drivers/all"
 	"github.com/kordon/kordon/drivers/cctv"
+	"github.com/kordon/kordon/e2e/stationtest"
 	"github.com/kordon/kordon/edge"
 	"github.com/kordon/kordon/hub"
-	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/gpioline/gpiolinetest"
-	"github.com/kordon/kordon/internal/logging"
 )
 
 const badCheckTrace = "../drivers/passport/testdata/traces/line-td3-bad-check.jsonl"
@@ -30,12 +28,8 @@ const badCheckTrace = "../drivers/passport/testdata/traces/line-td3-bad-check.js
 // failing checks, and a tamper switch on fake line GPIO27.
 func startGPIOBox(t *testing.T, ctx context.Context, brokerURL, box, password, devPath string) (*edge.Box, *gpiolinetest.Lines) {
 	t.Helper()
-	src := fmt.Sprintf(`
-crossing: %s
-box: %s
-state_dir: %s
-hub: {address: %q, username: %s, password: %s}
-devices:
+	pins := gpiolinetest.New("GPIO17", "GPIO27")
+	b := stationtest.Box{ID: box, Password: password, Broker: brokerURL, Pins: pins, Devices: fmt.Sprintf(`
   - id: reader1
     driver: mrz
     transport: {type: serial, path: %s, baud: 9600}
@@ -54,29 +48,7 @@ devices:
     driver: contact
     transport: {type: gpio}
     options: {line: GPIO27, role: tamper, debounce: 5ms}
-`, crossing, box, t.TempDir(), brokerURL, box, password, devPath)
-	cfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pins := gpiolinetest.New("GPIO17", "GPIO27")
-	for i := range devs {
-		devs[i].OpenPin = pins.Open
-	}
-	b, err := edge.New(cfg, devs, all.Drivers, logging.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		defer close(done)
-		b.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+`, devPath)}.Start(t, ctx)
 	return b, pins
 }
 
@@ -131,22 +103,22 @@ func TestAlarmTracePulsesCCTVHubUp(t *testing.T) {
 	watch := subscribe(t, broker, "watch", "watchpw", contract.Prefix+"/"+crossing+"/#")
 	devPath, play := replayDevice(t, badCheckTrace, false)
 	_, pins := startGPIOBox(t, ctx, broker, "booth-01", "pw1", devPath)
-	watch.deviceUp(t, "booth-01", "reader1")
-	watch.deviceUp(t, "booth-01", "cctv1")
+	watch.DeviceUp(t, "booth-01", "reader1")
+	watch.DeviceUp(t, "booth-01", "cctv1")
 	play(ctx)
 
 	waitPulse(t, pins.Pin("GPIO17"), 20*time.Second)
-	checkCCTVReadings(t, watch.waitCount(t, contract.Readings(crossing, "booth-01", "cctv1"), 3, 10*time.Second))
-	a := decode[contract.Alert](t, watch.waitTopic(t, contract.Alerts(crossing), 10*time.Second))
+	checkCCTVReadings(t, watch.WaitCount(t, contract.Readings(crossing, "booth-01", "cctv1"), 3, 10*time.Second))
+	a := decode[contract.Alert](t, watch.First(t, contract.Alerts(crossing), 10*time.Second))
 	if a.Rule != "document-check-failed" {
 		t.Errorf("alert %+v", a)
 	}
 
-	watch.deviceUp(t, "booth-01", "tamper1")
+	watch.DeviceUp(t, "booth-01", "tamper1")
 	if err := pins.Pin("GPIO27").Edge(ctx, gpio.Low); err != nil { // tamper switch opens to ground
 		t.Fatal(err)
 	}
-	alerts := watch.waitCount(t, contract.Alerts(crossing), 2, 10*time.Second)
+	alerts := watch.WaitCount(t, contract.Alerts(crossing), 2, 10*time.Second)
 	if a := decode[contract.Alert](t, alerts[1]); a.Rule != "box-tamper" || a.Device != "tamper1" || a.Severity != "high" {
 		t.Errorf("tamper alert = %+v", a)
 	}
@@ -181,18 +153,9 @@ func TestAlarmTracePulsesCCTVHubDown(t *testing.T) {
 		t.Fatal("box connected with no hub")
 	}
 
-	cfg := &hub.Config{Crossing: crossing, MQTT: addr, HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		Boxes:     []hub.BoxCreds{{Box: "booth-01", PasswordHash: hash(t, "pw1")}},
-		Observers: []hub.Observer{{User: "watch", PasswordHash: hash(t, "watchpw")}},
-		Users:     []dash.User{{User: "sup", Role: dash.RoleSupervisor, PasswordHash: hash(t, "suppw")}}}
-	h, err := hub.New(cfg, logging.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
+	cfg := stationtest.HubConfig(t, map[string]string{"booth-01": "pw1"})
+	cfg.MQTT = addr
+	h := stationtest.RunHub(t, cfg, nil)
 	watch := subscribe(t, "tcp://"+addr, "watch", "watchpw", contract.Prefix+"/"+crossing+"/#")
 	// Readings are not retained: the hub's store is where the backlog shows.
 	for {
@@ -218,7 +181,7 @@ func TestAlarmTracePulsesCCTVHubDown(t *testing.T) {
 		// Wake on whatever the box publishes next (state, availability,
 		// readings) rather than on a timer.
 		select {
-		case <-watch.seen:
+		case <-watch.Next():
 		case <-ctx.Done():
 			t.Fatalf("the hub has %d of the 3 cctv1 readings", len(cctvMsgs))
 		}
@@ -248,14 +211,14 @@ func TestCommandThroughHubAPI(t *testing.T) {
 	watch := subscribe(t, broker, "watch", "watchpw", contract.Prefix+"/"+crossing+"/#")
 	devPath, _ := replayDevice(t, badCheckTrace, false)
 	_, pins := startGPIOBox(t, ctx, broker, "booth-01", "pw1", devPath)
-	watch.deviceUp(t, "booth-01", "cctv1")
+	watch.DeviceUp(t, "booth-01", "cctv1")
 
 	rec := postCommand(t, h, "booth-01", `{"name":"cctv-trigger","args":{"device":"cctv1"}}`)
 	if rec.Status != "ok" || rec.Reply == nil || rec.Reply.Result["action"] != "activated" || rec.Reply.Result["device"] != "cctv1" {
 		t.Fatalf("command = %+v", rec)
 	}
 	waitPulse(t, pins.Pin("GPIO17"), 10*time.Second)
-	msgs := watch.waitCount(t, contract.Readings(crossing, "booth-01", "cctv1"), 2, 10*time.Second)
+	msgs := watch.WaitCount(t, contract.Readings(crossing, "booth-01", "cctv1"), 2, 10*time.Second)
 	if p := decode[cctvReading](t, msgs[1]).Payload; p.Cause != "command:"+rec.ID || !p.Active {
 		t.Errorf("activation reading = %+v, want caused by the command", p)
 	}
@@ -265,7 +228,7 @@ func TestCommandThroughHubAPI(t *testing.T) {
 		t.Errorf("GET /dash/api/commands/%s = %+v", rec.ID, got)
 	}
 	// The box's replies validate against the contract.
-	watch.waitTopic(t, contract.Replies(crossing, "booth-01"), 5*time.Second)
+	watch.First(t, contract.Replies(crossing, "booth-01"), 5*time.Second)
 	validateAll(t, watch)
 }
 
@@ -280,7 +243,7 @@ func TestCommandFromBoxIdentityRefused(t *testing.T) {
 	watch := subscribe(t, broker, "watch", "watchpw", contract.Prefix+"/"+crossing+"/#")
 	devPath, _ := replayDevice(t, badCheckTrace, false)
 	_, pins := startGPIOBox(t, ctx, broker, "booth-01", "pw1", devPath)
-	watch.deviceUp(t, "booth-01", "cctv1")
+	watch.DeviceUp(t, "booth-01", "cctv1")
 
 	forged, _ := json.Marshal(contract.Command{Schema: contract.CommandV1, ID: "forged-1", Name: "cctv-trigger",
 		Expires: time.Now().Add(time.Minute)})
@@ -318,7 +281,7 @@ func TestCommandFromBoxIdentityRefused(t *testing.T) {
 	if rec.Status != "ok" {
 		t.Fatalf("ping = %+v", rec)
 	}
-	for _, m := range watch.all()[contract.Replies(crossing, "booth-01")] {
+	for _, m := range watch.All()[contract.Replies(crossing, "booth-01")] {
 		if r := decode[contract.Reply](t, m); r.ID == "forged-1" {
 			t.Errorf("booth-01 answered the forged command: %+v", r)
 		}

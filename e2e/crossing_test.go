@@ -26,10 +26,10 @@ func TestTraceToAlert(t *testing.T) {
 
 	devPath, play := replayDevice(t, "../drivers/passport/testdata/traces/line-td3-bad-check.jsonl", false)
 	startBox(t, ctx, broker, "booth-01", "pw1", devPath)
-	alerts.deviceUp(t, "booth-01", "reader1")
+	alerts.DeviceUp(t, "booth-01", "reader1")
 	play(ctx)
 
-	raw := alerts.waitTopic(t, contract.Alerts(crossing), 20*time.Second)
+	raw := alerts.First(t, contract.Alerts(crossing), 20*time.Second)
 	a := decode[contract.Alert](t, raw)
 	if a.Rule != "document-check-failed" || a.Box != "booth-01" || a.Device != "reader1" || a.State != "open" {
 		t.Errorf("alert = %+v", a)
@@ -63,7 +63,7 @@ func TestTraceToAlert(t *testing.T) {
 	}
 
 	// Every message edged published (readings, state, availability) validates.
-	alerts.waitTopic(t, contract.Readings(crossing, "booth-01", "reader1"), 5*time.Second)
+	alerts.First(t, contract.Readings(crossing, "booth-01", "reader1"), 5*time.Second)
 	if n := validateAll(t, alerts); n < 4 {
 		t.Errorf("only %d messages seen; want state, availability, reading, alert", n)
 	}
@@ -80,10 +80,10 @@ func TestSpecimenIsReadingNotAlert(t *testing.T) {
 	rec := subscribe(t, broker, "watch", "watchpw", contract.Prefix+"/"+crossing+"/#")
 	devPath, play := replayDevice(t, "../drivers/passport/testdata/traces/line-td3-specimen.jsonl", false)
 	startBox(t, ctx, broker, "booth-02", "pw2", devPath)
-	rec.deviceUp(t, "booth-02", "reader1")
+	rec.DeviceUp(t, "booth-02", "reader1")
 	play(ctx)
 	// The observer gets a reading only after the hub's ingest has stored it.
-	msgs := rec.waitCount(t, contract.Readings(crossing, "booth-02", "reader1"), 2, 20*time.Second)
+	msgs := rec.WaitCount(t, contract.Readings(crossing, "booth-02", "reader1"), 2, 20*time.Second)
 	if h.Counters().Readings != 2 || len(msgs) != 2 {
 		t.Fatalf("%d readings published, want 2", len(msgs))
 	}
@@ -159,8 +159,8 @@ func TestAnonymousAndForeignClientsRefused(t *testing.T) {
 	defer a.Disconnect(0)
 	own := []byte(`{"schema":"kordon.state/1","crossing":"kz-test","box":"booth-a","state":"online","time":"2026-11-22T10:00:00Z"}`)
 	a.Publish(contract.BoxState(crossing, "booth-a"), 1, false, own).WaitTimeout(5 * time.Second)
-	watch.waitTopic(t, contract.BoxState(crossing, "booth-a"), 10*time.Second)
-	got := watch.all()
+	watch.First(t, contract.BoxState(crossing, "booth-a"), 10*time.Second)
+	got := watch.All()
 	if len(got[contract.BoxState(crossing, "booth-b")]) != 0 || len(got[contract.Commands(crossing, "booth-a")]) != 0 {
 		t.Errorf("forged messages were delivered: %v", got)
 	}

@@ -24,8 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kordon/kordon/drivers/all"
-	"github.com/kordon/kordon/edge"
+	"github.com/kordon/kordon/e2e/stationtest"
 	"github.com/kordon/kordon/hub"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/contract"
@@ -118,7 +117,7 @@ type evStation struct {
 	hub    *hub.Hub
 	cut    *cutter
 	dir    string // the scanner's export folder on the box
-	rec    *recorder
+	rec    *stationtest.Recorder
 	alert  contract.Alert
 	image  []byte
 	imgSum string
@@ -132,44 +131,18 @@ func sha(b []byte) string {
 // evidenceHub is a real hub whose technicians may not view evidence.
 func evidenceHub(t *testing.T) *hub.Hub {
 	t.Helper()
-	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		Observers: []hub.Observer{{User: "watch", PasswordHash: hash(t, "watchpw")}},
-		Boxes:     []hub.BoxCreds{{Box: "lane-3", PasswordHash: hash(t, "pw3")}},
-		Users: []dash.User{
-			{User: "sup", Role: dash.RoleSupervisor, PasswordHash: hash(t, "suppw")},
-			{User: "off", Role: dash.RoleOfficer, PasswordHash: hash(t, "offpw")},
-			{User: "tech", Role: dash.RoleTechnician, PasswordHash: hash(t, "techpw")},
-		},
-		Evidence: hub.EvidenceConfig{Roles: []string{dash.RoleSupervisor, dash.RoleOfficer}, ChunkTimeout: 500 * time.Millisecond},
-	}
-	h, err := hub.New(cfg, evLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
+	cfg := stationtest.HubConfig(t, map[string]string{"lane-3": "pw3"})
+	cfg.Users = append(cfg.Users,
+		dash.User{User: "off", Role: dash.RoleOfficer, PasswordHash: hash(t, "offpw")},
+		dash.User{User: "tech", Role: dash.RoleTechnician, PasswordHash: hash(t, "techpw")})
+	cfg.Evidence = hub.EvidenceConfig{Roles: []string{dash.RoleSupervisor, dash.RoleOfficer}, ChunkTimeout: 500 * time.Millisecond}
+	return stationtest.RunHub(t, cfg, evLog())
 }
 
 // runBox runs edged "lane-3" in-process with these devices (YAML list).
 func runBox(t *testing.T, ctx context.Context, hubAddr, devices string) {
 	t.Helper()
-	src := fmt.Sprintf("crossing: %s\nbox: lane-3\nstate_dir: %s\nhub: {address: \"tcp://%s\", username: lane-3, password: pw3}\ndevices:\n%s",
-		crossing, t.TempDir(), hubAddr, devices)
-	bcfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := edge.New(bcfg, devs, all.Drivers, evLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); b.Run(bctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	stationtest.Box{ID: "lane-3", Password: "pw3", Broker: "tcp://" + hubAddr, Devices: devices, Log: evLog()}.Start(t, ctx)
 }
 
 func startEvidenceStation(t *testing.T, ctx context.Context) *evStation {
@@ -183,13 +156,13 @@ func startEvidenceStation(t *testing.T, ctx context.Context) *evStation {
     transport: {type: folder, path: %s}
     options: {poll: 50ms}
 `, s.dir))
-	s.rec.deviceUp(t, "lane-3", "xray1")
+	s.rec.DeviceUp(t, "lane-3", "xray1")
 
 	s.image = evidencetest.Image(t, imgRows, imgCols)
 	s.imgSum = sha(s.image)
 	s.drop(t, "0001-image.dcs", s.image)
 	s.drop(t, "0001-tdr.dcs", evidencetest.AlarmReport(t))
-	a := decode[contract.Alert](t, s.rec.waitTopic(t, contract.Alerts(crossing), 30*time.Second))
+	a := decode[contract.Alert](t, s.rec.First(t, contract.Alerts(crossing), 30*time.Second))
 	if a.Rule != "xray-tdr-alarm" || len(a.Readings) != 1 {
 		t.Fatalf("alert %+v", a)
 	}
@@ -342,7 +315,7 @@ func TestXRayImageFetchedFromBoxAndShownAsPicture(t *testing.T) {
 	}
 
 	// Observers (read-only MQTT identities) never see the file go by.
-	for topic := range s.rec.all() {
+	for topic := range s.rec.All() {
 		if strings.HasSuffix(topic, "/evidence") {
 			t.Errorf("an observer received evidence chunks on %s", topic)
 		}
@@ -437,7 +410,7 @@ func TestN42ExportDownloadedFromBox(t *testing.T) {
     transport: {type: serial, path: %s}
     options: {k: 5, n42_dir: %s}
 `, tty, n42))
-	rec.deviceUp(t, "lane-3", "rpm1")
+	rec.DeviceUp(t, "lane-3", "rpm1")
 	play(ctx)
 	// The export is written when the alarmed occupancy ends; the reading
 	// that reports the end carries its reference.
@@ -445,7 +418,7 @@ func TestN42ExportDownloadedFromBox(t *testing.T) {
 		Box, Device string
 		Seq         uint64
 	}
-	rec.waitMatch(t, contract.Readings(crossing, "lane-3", "rpm1"), 30*time.Second, func(m [][]byte) bool {
+	rec.Wait(t, contract.Readings(crossing, "lane-3", "rpm1"), 30*time.Second, func(m [][]byte) bool {
 		for _, b := range m {
 			if bytes.Contains(b, []byte(`"n42":{`)) && json.Unmarshal(b, &r) == nil {
 				return true

@@ -43,9 +43,9 @@ func TestEveryReadingArrivesInOrder(t *testing.T) {
 	rec := subscribe(t, broker, "watch", "watchpw", contract.Prefix+"/"+crossing+"/#")
 	devPath, play := replayDevice(t, writeSpecimenTrace(t, n), false)
 	startBox(t, ctx, broker, "booth-03", "pw3", devPath)
-	rec.deviceUp(t, "booth-03", "reader1")
+	rec.DeviceUp(t, "booth-03", "reader1")
 	play(ctx)
-	msgs := rec.waitCount(t, contract.Readings(crossing, "booth-03", "reader1"), n, 90*time.Second)
+	msgs := rec.WaitCount(t, contract.Readings(crossing, "booth-03", "reader1"), n, 90*time.Second)
 	for i, m := range msgs {
 		if r := decode[reading.Reading](t, m); r.Seq != uint64(i+1) {
 			t.Fatalf("message %d has seq %d: out of order or duplicated", i, r.Seq)

@@ -127,21 +127,21 @@ devices:
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
 	stateTopic := contract.BoxState(crossing, "booth-09")
-	rec.waitMatch(t, stateTopic, 20*time.Second, func(m [][]byte) bool {
+	rec.Wait(t, stateTopic, 20*time.Second, func(m [][]byte) bool {
 		return len(m) > 0 && decode[contract.State](t, m[len(m)-1]).State == "online"
 	})
-	rec.deviceUp(t, "booth-09", "reader1")
+	rec.DeviceUp(t, "booth-09", "reader1")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	play(ctx)
-	msgs := rec.waitCount(t, contract.Readings(crossing, "booth-09", "reader1"), 2, 20*time.Second)
+	msgs := rec.WaitCount(t, contract.Readings(crossing, "booth-09", "reader1"), 2, 20*time.Second)
 	for i, m := range msgs {
 		r := decode[reading.Reading](t, m)
 		if r.Seq != uint64(i+1) || r.Kind() != "document" || r.Quality.Status != reading.OK {
 			t.Errorf("reading %d: seq %d kind %s quality %s", i, r.Seq, r.Kind(), r.Quality.Status)
 		}
 	}
-	st := decode[contract.State](t, rec.all()[stateTopic][0])
+	st := decode[contract.State](t, rec.All()[stateTopic][0])
 	if len(st.Devices) != 1 || st.Devices[0].Driver != "mrz" || st.Devices[0].Kind != "document" {
 		t.Errorf("inventory = %+v", st.Devices)
 	}
@@ -149,7 +149,7 @@ devices:
 	// kill -9: no DISCONNECT is sent, so the broker publishes the Will.
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	rec.waitMatch(t, stateTopic, 60*time.Second, func(m [][]byte) bool {
+	rec.Wait(t, stateTopic, 60*time.Second, func(m [][]byte) bool {
 		return len(m) > 0 && decode[contract.State](t, m[len(m)-1]).State == "offline"
 	})
 	if n := validateAll(t, rec); n < 5 {

@@ -6,10 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kordon/kordon/e2e/stationtest"
 	"github.com/kordon/kordon/hwtest/replay"
-	"github.com/kordon/kordon/hwtest/trace"
-	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/crossingtest"
 )
 
 // TestReaderCasesThroughEdgedAndHub plays the reader cases of this folder
@@ -34,32 +32,16 @@ func TestReaderCasesThroughEdgedAndHub(t *testing.T) {
 		t.Run(tc.trace, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			tr, err := trace.ReadFile(filepath.Join("testdata", "traces", tc.trace+".jsonl"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := replay.OpenPTY(filepath.Join(t.TempDir(), "tty"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			h := crossingtest.StartHub(t, "booth-02", "pw2")
-			rec := crossingtest.Subscribe(t, h)
-			crossingtest.StartBox(t, ctx, h, "booth-02", "pw2", `
-  - id: reader1
-    driver: mrz
-    transport: {type: serial, path: `+p.Path+`}
-    options: `+tc.options+`
-`)
-			rec.DeviceUp(t, "booth-02", "reader1")
-			go replay.Serial(ctx, tr, p.Device, replay.Options{Speed: 1})
-			rec.Wait(t, contract.Readings(crossingtest.Crossing, "booth-02", "reader1"), 30*time.Second, func(m [][]byte) bool { return len(m) == tc.readings })
-			c := h.Counters()
+			s := stationtest.TraceStation{Box: "booth-02", Device: "reader1", Driver: "mrz", Options: tc.options,
+				Trace: filepath.Join("testdata", "traces", tc.trace+".jsonl")}.Start(t, ctx)
+			s.Dev.Play(ctx, replay.Options{Speed: 1})
+			s.Readings(t, tc.readings, 30*time.Second)
+			c := s.Hub.Counters()
 			if c.Readings != int64(tc.readings) {
 				t.Errorf("hub counters %+v, want %d readings", c, tc.readings)
 			}
 			// The specimens are expired passports: those alerts are right.
-			for _, a := range rec.Alerts(t, int(c.Alerts), 10*time.Second) {
+			for _, a := range s.Rec.Alerts(t, int(c.Alerts), 10*time.Second) {
 				if a.Rule == "document-check-failed" {
 					t.Errorf("alert %+v: a document failed its checks", a)
 				}

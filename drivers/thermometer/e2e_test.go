@@ -9,55 +9,21 @@ import (
 	"net/http/cookiejar"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/kordon/kordon/drivers/all"
 	"github.com/kordon/kordon/drivers/thermometer"
-	"github.com/kordon/kordon/edge"
+	"github.com/kordon/kordon/e2e/stationtest"
 	"github.com/kordon/kordon/hub"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/logging"
 )
 
 // End to end: a real edged (in-process) runs the thermometer driver on a
 // pty, publishes over MQTT to a real hub (mochi broker, SQLite, the default
 // CEL rules) on 127.0.0.1, and an observer watches what the hub accepted.
-
-const crossing = "kz-test"
-
-func hash(t *testing.T, pw string) string {
-	t.Helper()
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost) // MinCost: test speed
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(h)
-}
-
-func startHub(t *testing.T, box, pw string) *hub.Hub {
-	t.Helper()
-	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		Boxes:     []hub.BoxCreds{{Box: box, PasswordHash: hash(t, pw)}},
-		Observers: []hub.Observer{{User: "watch", PasswordHash: hash(t, "watchpw")}},
-		Users:     []dash.User{{User: "sup", Role: dash.RoleSupervisor, PasswordHash: hash(t, "suppw")}}}
-	h, err := hub.New(cfg, logging.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
 
 // startBox runs edged with one thermometer bus on path.
 func startBox(t *testing.T, h *hub.Hub, box, pw, devID, path string, options any) {
@@ -73,40 +39,19 @@ func runBox(t *testing.T, h *hub.Hub, box, pw, devID, path, stateDir string, opt
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := fmt.Sprintf(`
-crossing: %s
-box: %s
-state_dir: %s
-hub: {address: "tcp://%s", username: %s, password: %s}
-devices:
-  - id: %s
-    driver: modbus-thermometer
-    transport: {type: serial, path: %s, baud: 9600}
-    options: %s
-`, crossing, box, stateDir, h.MQTTAddr(), box, pw, devID, path, opts)
-	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := edge.New(cfg, devs, all.Drivers, logging.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); b.Run(ctx) }()
-	stop = func() { cancel(); <-done }
-	t.Cleanup(stop)
+	b := stationtest.BoxFor(h, box, pw, fmt.Sprintf(
+		"  - id: %s\n    driver: modbus-thermometer\n    transport: {type: serial, path: %s, baud: 9600}\n    options: %s\n", devID, path, opts))
+	b.StateDir = stateDir
+	_, stop = b.Run(t, context.Background())
 	return stop
 }
 
-// watcher records the readings the hub accepted (the broker delivers a
+// watcher reads the readings the hub accepted (the broker delivers a
 // reading to subscribers only after the hub's ingest hook stored it and
 // ran the rules on it).
 type watcher struct {
-	mu   sync.Mutex
-	msgs []wireReading
-	seen chan struct{}
+	rec   *stationtest.Recorder
+	topic string
 }
 
 type wireReading struct {
@@ -116,58 +61,34 @@ type wireReading struct {
 	Payload thermometer.Temperature `json:"payload"`
 }
 
-func watch(t *testing.T, h *hub.Hub, filter string) *watcher {
+func watch(t *testing.T, h *hub.Hub, topic string) *watcher {
 	t.Helper()
-	w := &watcher{seen: make(chan struct{}, 1)}
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + h.MQTTAddr()).SetClientID("watch-" + t.Name()).
-		SetUsername("watch").SetPassword("watchpw"))
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("observer connect: %v", tok.Error())
-	}
-	tok := c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
-		var r wireReading
-		if err := json.Unmarshal(m.Payload(), &r); err != nil {
-			t.Errorf("reading: %v", err)
-			return
-		}
-		w.mu.Lock()
-		w.msgs = append(w.msgs, r)
-		w.mu.Unlock()
-		select {
-		case w.seen <- struct{}{}:
-		default:
-		}
-	})
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("observer subscribe: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(100) })
-	return w
+	return &watcher{rec: stationtest.Subscribe(t, h), topic: topic}
 }
 
 // until waits, woken by each arriving reading, until ok holds.
 func (w *watcher) until(t *testing.T, within time.Duration, ok func([]wireReading) bool) []wireReading {
 	t.Helper()
-	timeout := time.After(within)
-	for {
-		w.mu.Lock()
-		msgs := append([]wireReading(nil), w.msgs...)
-		w.mu.Unlock()
-		if ok(msgs) {
-			return msgs
+	var rs []wireReading
+	w.rec.Wait(t, w.topic, within, func(msgs [][]byte) bool {
+		rs = rs[:0]
+		for _, m := range msgs {
+			var r wireReading
+			if err := json.Unmarshal(m, &r); err != nil {
+				t.Errorf("reading: %v", err)
+				continue
+			}
+			rs = append(rs, r)
 		}
-		select {
-		case <-w.seen:
-		case <-timeout:
-			t.Fatalf("readings did not arrive within %v; have %d: %+v", within, len(msgs), msgs)
-		}
-	}
+		return ok(rs)
+	})
+	return rs
 }
 
 func alerts(t *testing.T, h *hub.Hub) []contract.Alert {
 	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+h.HTTPAddr()+"/api/alerts?limit=1000", nil)
-	req.SetBasicAuth("sup", "suppw") // the API needs a dashboard user
+	req.SetBasicAuth(stationtest.Supervisor, stationtest.SupervisorPassword) // the API needs a dashboard user
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -206,8 +127,8 @@ func TestFeverTraceRaisesOneAlertAtHub(t *testing.T) {
 	// the replay can start before edged opens the port.
 	go replay.Serial(ctx, tr, p.Device, replay.Options{})
 
-	h := startHub(t, "booth-3", "boxpw")
-	w := watch(t, h, contract.Readings(crossing, "booth-3", "thermo1"))
+	h := stationtest.StartHub(t, map[string]string{"booth-3": "boxpw"})
+	w := watch(t, h, contract.Readings(stationtest.Crossing, "booth-3", "thermo1"))
 	startBox(t, h, "booth-3", "boxpw", "thermo1", p.Path, tr.Header.Options)
 
 	rs := w.until(t, 30*time.Second, hasEvent(thermometer.EventFeverCleared))
@@ -264,7 +185,7 @@ func dashGet(t *testing.T, h *hub.Hub, path string, v any) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
 	base := "http://" + h.HTTPAddr()
-	resp, err := dash.PostLogin(c, base, "sup", "suppw")
+	resp, err := dash.PostLogin(c, base, stationtest.Supervisor, stationtest.SupervisorPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,8 +207,8 @@ func dashGet(t *testing.T, h *hub.Hub, path string, v any) {
 // (pymodbus over socat ptys); the decoded values reach the hub.
 func TestPymodbusValuesArriveAtHub(t *testing.T) {
 	path := startPymodbusSlave(t)
-	h := startHub(t, "booth-1", "boxpw")
-	w := watch(t, h, contract.Readings(crossing, "booth-1", "bus1"))
+	h := stationtest.StartHub(t, map[string]string{"booth-1": "boxpw"})
+	w := watch(t, h, contract.Readings(stationtest.Crossing, "booth-1", "bus1"))
 	startBox(t, h, "booth-1", "boxpw", "bus1", path, map[string]any{
 		"poll": "50ms", "timeout": "300ms",
 		"slaves": []any{
@@ -321,8 +242,8 @@ func TestStuckSensorRaisesFaultAlertAtHub(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go replay.Serial(ctx, tr, p.Device, replay.Options{})
-	h := startHub(t, "booth-4", "boxpw")
-	w := watch(t, h, contract.Readings(crossing, "booth-4", "thermo1"))
+	h := stationtest.StartHub(t, map[string]string{"booth-4": "boxpw"})
+	w := watch(t, h, contract.Readings(stationtest.Crossing, "booth-4", "thermo1"))
 	startBox(t, h, "booth-4", "boxpw", "thermo1", p.Path, tr.Header.Options)
 	rs := w.until(t, 30*time.Second, hasEvent(thermometer.EventFaultCleared))
 	var stuck wireReading

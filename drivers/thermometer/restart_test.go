@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/e2e/stationtest"
 	"github.com/kordon/kordon/hub"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
@@ -52,8 +53,8 @@ func TestFeverKeptAcrossEdgedRestart(t *testing.T) {
 
 	link := filepath.Join(t.TempDir(), "ttyUSB0")
 	stateDir := t.TempDir()
-	h := startHub(t, "booth-5", "boxpw")
-	w := watch(t, h, contract.Readings(crossing, "booth-5", "thermo1"))
+	h := stationtest.StartHub(t, map[string]string{"booth-5": "boxpw"})
+	w := watch(t, h, contract.Readings(stationtest.Crossing, "booth-5", "thermo1"))
 
 	// First run: the trace up to the gated poll, then hold.
 	p1, err := replay.OpenPTY(link)

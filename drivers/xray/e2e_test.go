@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/kordon/kordon/drivers/xray"
-	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/crossingtest"
+	"github.com/kordon/kordon/e2e/stationtest"
 	"github.com/kordon/kordon/internal/reading"
 )
 
@@ -21,10 +20,10 @@ import (
 func TestAlarmReportReachesHubAsReadingAndAlert(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	h := crossingtest.StartHub(t, "booth-07", "pw7")
-	rec := crossingtest.Subscribe(t, h)
+	h := stationtest.StartHub(t, map[string]string{"booth-07": "pw7"})
+	rec := stationtest.Subscribe(t, h)
 	dir := t.TempDir()
-	crossingtest.StartBox(t, ctx, h, "booth-07", "pw7", `
+	stationtest.StartBox(t, ctx, h, "booth-07", "pw7", `
   - id: xray1
     driver: dicos
     transport: {type: folder, path: `+dir+`}
@@ -52,7 +51,7 @@ func TestAlarmReportReachesHubAsReadingAndAlert(t *testing.T) {
 	if !strings.Contains(a.Summary, "2 object(s)") || !strings.Contains(a.Summary, "EXPLOSIVE") {
 		t.Errorf("alert summary %q", a.Summary)
 	}
-	msgs := rec.Wait(t, contract.Readings(crossingtest.Crossing, "booth-07", "xray1"), 10*time.Second, func(m [][]byte) bool { return len(m) == 1 })
+	msgs := rec.Readings(t, "booth-07", "xray1", 1, 10*time.Second)
 	var r reading.Reading
 	if err := json.Unmarshal(msgs[0], &r); err != nil {
 		t.Fatal(err)
@@ -79,10 +78,10 @@ func TestAlarmReportReachesHubAsReadingAndAlert(t *testing.T) {
 func TestDamagedReportsAlertAtHub(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	h := crossingtest.StartHub(t, "booth-07", "pw7")
-	rec := crossingtest.Subscribe(t, h)
+	h := stationtest.StartHub(t, map[string]string{"booth-07": "pw7"})
+	rec := stationtest.Subscribe(t, h)
 	dir := t.TempDir()
-	crossingtest.StartBox(t, ctx, h, "booth-07", "pw7", `
+	stationtest.StartBox(t, ctx, h, "booth-07", "pw7", `
   - id: xray1
     driver: dicos
     transport: {type: folder, path: `+dir+`}
