@@ -1,33 +1,29 @@
 package hwtest
 
 import (
-	"context"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kordon/kordon/drivers/all"
-	"github.com/kordon/kordon/hwtest/harness"
+	"github.com/kordon/kordon/hwtest/goldentest"
 	"github.com/kordon/kordon/hwtest/trace"
-	"github.com/kordon/kordon/internal/device"
 )
 
-var update = flag.Bool("update", false, "write golden files for traces that have none (review them before committing)")
-
-// TestTraceLibrary is the trace library rule: every trace under
-// drivers/*/testdata/traces that has a golden file in ../golden is replayed
-// into the registered driver its header names (serial traces through a
-// pseudo-terminal, USB traces through the HID seam) and must produce its
-// golden readings. Adding a trace and its golden file is all it takes to
-// add a regression case.
+// TestTraceLibrary is the trace library rule, checked without replaying
+// anything: every trace under drivers/*/testdata/traces names a registered
+// driver; a trace the harness replays (serial, usb) has its golden file
+// in ../golden and no golden file has lost its trace, and the family's
+// tests run the folder through the golden runner (goldentest.Run), which
+// replays each trace once; a trace of another transport (gpio) is named by
+// a test of its family, which replays it in stepped time. Adding a trace
+// and its golden file is all it takes to add a regression case.
 func TestTraceLibrary(t *testing.T) {
-	byName := map[string]device.Driver{}
+	registered := map[string]bool{}
 	for _, d := range all.Drivers {
-		byName[d.Name] = d
+		registered[d.Name] = true
 	}
 	var dirs []string
 	err := filepath.WalkDir("../drivers", func(path string, d fs.DirEntry, err error) error {
@@ -45,86 +41,66 @@ func TestTraceLibrary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(dirs) == 0 {
+		t.Fatal("no traces under drivers/*/testdata")
+	}
 	total := 0
 	for _, dir := range dirs {
-		cases, err := harness.Cases(dir, *update)
+		pkg := filepath.Dir(dir)
+		tests := testSources(t, pkg)
+		traces, err := filepath.Glob(filepath.Join(dir, "traces", "*.jsonl"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range cases {
+		replayed := false
+		for _, path := range traces {
 			total++
-			name := strings.TrimPrefix(filepath.Dir(dir), "../drivers/") + "/" + c.Name
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				tr, err := trace.ReadFile(c.Trace)
-				if err != nil {
-					t.Fatal(err)
+			tr, err := trace.ReadFile(path)
+			if err != nil {
+				t.Errorf("%s: %v", path, err)
+				continue
+			}
+			if !registered[tr.Header.Driver] {
+				t.Errorf("%s names driver %q, which is not registered in drivers/all", path, tr.Header.Driver)
+			}
+			switch tr.Header.Transport {
+			case "", "serial", "usb":
+				replayed = true
+			default:
+				if !strings.Contains(tests, filepath.Base(path)) {
+					t.Errorf("%s: transport %q is not replayed by the golden runner, and no test in %s names it", path, tr.Header.Transport, pkg)
 				}
-				drv, ok := byName[tr.Header.Driver]
-				if !ok {
-					t.Fatalf("%s names driver %q, which is not registered in drivers/all", c.Trace, tr.Header.Driver)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-				defer cancel()
-				if tr.Header.Transport != "" && tr.Header.Transport != "serial" && tr.Header.Transport != "usb" {
-					t.Skipf("%s: transport %q has no library replay yet", c.Trace, tr.Header.Transport)
-				}
-				pace, declared := harness.PaceOf(tr)
-				col, err := harness.Replay(ctx, drv, tr, pace)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if *update {
-					if _, err := os.Stat(c.Golden); err == nil {
-						return // never overwrite a reviewed golden file here
-					}
-					if err := harness.WriteGolden(col.Readings(), c.Golden); err != nil {
-						t.Fatal(err)
-					}
-					t.Logf("wrote %s: review it", c.Golden)
-					return
-				}
-				diff, err := harness.CompareGolden(col.Readings(), c.Golden)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if diff != "" && !declared {
-					// Some traces mean what they mean only on their recorded
-					// timing (a row torn by a pause); a header without a pace
-					// gets that second chance, and a hint to declare it.
-					col, err := harness.Replay(ctx, drv, tr, harness.Timed)
-					if err != nil {
-						t.Fatal(err)
-					}
-					timed, err := harness.CompareGolden(col.Readings(), c.Golden)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if timed == "" {
-						t.Logf(`%s matches only on its recorded timing: add "replay":{"speed":1,"max_gap":3} to its header`, c.Trace)
-						return
-					}
-					diff = "as fast as ordering allows:\n" + diff + "\non the recorded timing:\n" + timed
-				}
-				if diff != "" {
-					t.Errorf("%s replays differently from %s:\n%s", c.Trace, c.Golden, diff)
-				}
-			})
+			}
+		}
+		if !replayed {
+			continue
+		}
+		if _, err := goldentest.Cases(dir, false); err != nil {
+			t.Error(err)
+		}
+		// A plain text search, not a parse: the call is one line by
+		// convention, and a miss fails loudly here.
+		if !strings.Contains(tests, "goldentest.Run(") {
+			t.Errorf("%s has golden traces but no test in %s runs them (goldentest.Run)", dir, pkg)
 		}
 	}
-	if total == 0 {
-		t.Fatal("no traces with golden files under drivers/*/testdata")
-	}
+	t.Logf("%d traces in %d folders", total, len(dirs))
 }
 
-// TestMain lets the library's subtests overlap more than GOMAXPROCS: they
-// spend most of their time waiting on recorded pauses, not computing.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
-	if !explicit {
-		flag.Set("test.parallel", "8")
+// testSources is the text of every _test.go file in dir.
+func testSources(t *testing.T, dir string) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	os.Exit(m.Run())
+	var b strings.Builder
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(src)
+	}
+	return b.String()
 }

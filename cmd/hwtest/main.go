@@ -29,7 +29,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kordon/kordon/drivers/all"
-	"github.com/kordon/kordon/hwtest/harness"
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/hwtest/wirefault"
@@ -188,19 +188,15 @@ func decode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	in := &countingReader{r: stdin}
-	cfg := device.Config{
-		ID:      "stdin",
-		Options: device.Options{File: "-option", Node: node},
-		Now:     now,
-		Port:    func() (transport.Port, error) { return transport.StreamPort{R: in}, nil },
-	}
+	cfg := drivertest.NewConfig(device.Options{File: "-option", Node: node}, drivertest.ID("stdin"), drivertest.Clock(now),
+		drivertest.Port(func() (transport.Port, error) { return transport.StreamPort{R: in}, nil }))
 	dev, err := drv.New(cfg)
 	if err != nil {
 		return err
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
-	col := harness.NewCollector()
+	col := drivertest.NewOutput()
 	readings := 0
 	col.OnEmit = func(r reading.Reading) {
 		r.Crossing, r.Box, r.Device, r.Driver = "bench", "hwtest", "stdin", drv.Name

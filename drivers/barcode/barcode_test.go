@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kordon/kordon/internal/grammar/linetest"
+	"github.com/kordon/kordon/drivers/drivertest"
+	"github.com/kordon/kordon/hwtest/goldentest"
 	"github.com/kordon/kordon/internal/keyboard"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
@@ -19,14 +20,12 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files from the driver's output")
 
 func TestGoldenTraces(t *testing.T) {
-	cols := linetest.Golden(t, Driver, *update)
+	cols := goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update})
 	if *update {
 		return
 	}
-	for _, c := range cols {
-		linetest.Validate(t, c.Readings())
-	}
-	if c := cols["invalid"]; c != nil {
+	{
+		c := cols.Get(t, "invalid")
 		rs := c.Readings()
 		if len(rs) != 2 {
 			t.Fatalf("invalid: %d readings, want MSKU1100810 flagged and CSQU3054383 accepted", len(rs))
@@ -41,7 +40,8 @@ func TestGoldenTraces(t *testing.T) {
 	}
 	// One bad container rescanned: every scan is a reading, all but the
 	// first marked repeat; another bad container is not a repeat.
-	if c := cols["rescan-invalid"]; c != nil {
+	{
+		c := cols.Get(t, "rescan-invalid")
 		rs := c.Readings()
 		repeats := 0
 		for _, r := range rs {
@@ -54,13 +54,15 @@ func TestGoldenTraces(t *testing.T) {
 		}
 	}
 	// The good code after over-long unterminated noise is read.
-	if c := cols["overlong-noise"]; c != nil {
+	{
+		c := cols.Get(t, "overlong-noise")
 		rs := c.Readings()
 		if len(rs) != 1 || rs[0].Payload.(Scan).Code != "CSQU3054383" || c.Counts()["bytes_overlong"] != 280 {
 			t.Errorf("overlong-noise: %d readings, counts %v; want CSQU3054383 and 280 bytes over-long", len(rs), c.Counts())
 		}
 	}
-	if c := cols["normal"]; c != nil {
+	{
+		c := cols.Get(t, "normal")
 		rs := c.Readings()
 		if len(rs) != 5 {
 			t.Fatalf("normal: %d readings", len(rs))
@@ -81,7 +83,8 @@ func TestGoldenTraces(t *testing.T) {
 			t.Errorf("untyped code: %s", b)
 		}
 	}
-	if c := cols["malformed"]; c != nil {
+	{
+		c := cols.Get(t, "malformed")
 		n := c.Counts()
 		if len(c.Readings()) != 1 || n["bytes_overlong"] == 0 || n["codes_unreadable"] != 2 {
 			t.Errorf("malformed: %d readings, counts %v", len(c.Readings()), n)
@@ -93,14 +96,14 @@ func TestGoldenTraces(t *testing.T) {
 // (boot reports through a usbhidtest.Device) and reads them back.
 func TestWedge(t *testing.T) {
 	hid := usbhidtest.New()
-	cfg := linetest.Config(t, "{framing: wedge, layout: us}")
+	cfg := drivertest.Config(t, "{framing: wedge, layout: us}")
 	cfg.Transport = transport.Config{Type: "usb", Vendor: "05e0", Product: "1200"}
 	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := linetest.NewOutput()
+	out := drivertest.NewOutput()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- dev.Run(ctx, out) }()
@@ -111,12 +114,12 @@ func TestWedge(t *testing.T) {
 	for _, r := range keyboard.Reports(keys) {
 		hid.Push(r)
 	}
-	out.Wait(t, 10*time.Second, "two codes", func(o *linetest.Output) bool { return len(o.Readings) == 2 })
+	out.Wait(t, 10*time.Second, "two codes", func(o *drivertest.Output) bool { return len(o.Readings()) == 2 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	a, b := out.Readings[0].Payload.(Scan), out.Readings[1].Payload.(Scan)
+	a, b := out.Readings()[0].Payload.(Scan), out.Readings()[1].Payload.(Scan)
 	if !a.Container.Valid || b.Container.Valid || b.Code != "MSKU1100810" {
 		t.Errorf("wedge codes %+v %+v", a, b)
 	}
@@ -124,7 +127,7 @@ func TestWedge(t *testing.T) {
 
 func TestOptionsAreValidated(t *testing.T) {
 	for _, src := range []string{"framing: stx", "{framing: wedge, layout: klingon}", "types: [{name: container, pattern: x}]", "types: [{name: a, pattern: '('}]", "silence: -1s", "colour: red"} {
-		if _, err := New(linetest.Config(t, src)); err == nil {
+		if _, err := New(drivertest.Config(t, src)); err == nil {
 			t.Errorf("options %q accepted", src)
 		}
 	}

@@ -10,8 +10,8 @@ import (
 	"gopkg.in/yaml.v3"
 	"periph.io/x/conn/v3/gpio"
 
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/edge/trigger"
-	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/gpioline/gpiolinetest"
 	"github.com/kordon/kordon/internal/reading"
@@ -26,10 +26,10 @@ func options(t testing.TB, src string) device.Options {
 	return device.Options{File: "box.yaml", Node: n.Content[0]}
 }
 
-// engineOut is a Collector that also attaches actuators to an engine, as
+// engineOut is a drivertest.Output that also attaches actuators to an engine, as
 // the edge's output does.
 type engineOut struct {
-	*harness.Collector
+	*drivertest.Output
 	eng *trigger.Engine
 	id  string
 }
@@ -55,7 +55,7 @@ func start(t testing.TB, opts string) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{pin: fake.Pin("GPIO17"), eng: &trigger.Engine{}}
-	r.out = engineOut{Collector: harness.NewCollector(), eng: r.eng, id: "cctv1"}
+	r.out = engineOut{Output: drivertest.NewOutput(), eng: r.eng, id: "cctv1"}
 	ctx, cancel := context.WithCancel(context.Background())
 	tctx, tcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	r.ctx = tctx

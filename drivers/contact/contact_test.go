@@ -10,7 +10,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
-	"github.com/kordon/kordon/hwtest/harness"
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/device"
@@ -50,9 +50,9 @@ func newStepped(t *testing.T, fake *gpiolinetest.Lines, opts string) stepped {
 	return s
 }
 
-func run(t *testing.T, d device.Device) (*harness.Collector, func()) {
+func run(t *testing.T, d device.Device) (*drivertest.Output, func()) {
 	t.Helper()
-	out := harness.NewCollector()
+	out := drivertest.NewOutput()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, out) }()
@@ -69,7 +69,7 @@ func run(t *testing.T, d device.Device) (*harness.Collector, func()) {
 	}
 }
 
-func waitReadings(t *testing.T, out *harness.Collector, n int) []reading.Reading {
+func waitReadings(t *testing.T, out *drivertest.Output, n int) []reading.Reading {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
@@ -84,7 +84,7 @@ func waitReadings(t *testing.T, out *harness.Collector, n int) []reading.Reading
 	}
 }
 
-func waitCount(t *testing.T, out *harness.Collector, name string, n int) {
+func waitCount(t *testing.T, out *drivertest.Output, name string, n int) {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for out.Counts()[name] < n {
@@ -263,7 +263,7 @@ func TestUnknownLineIsUnplugged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = d.Run(context.Background(), harness.NewCollector())
+	err = d.Run(context.Background(), drivertest.NewOutput())
 	if device.ReasonOf(err) != device.Unplugged || !strings.Contains(err.Error(), "GPIO99") {
 		t.Errorf("Run = %v, want unplugged naming the line", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kordon/kordon/drivers/drivertest"
+	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/keyboard"
 )
 
@@ -62,17 +64,17 @@ func BenchmarkDocument(b *testing.B) {
 		{"3m", nativeBlock(td3, true)},
 	} {
 		b.Run(tc.framing, func(b *testing.B) {
-			out := &fuzzOutput{}
-			r := &reader{opts: Options{Framing: tc.framing, LineEnd: "any", RowGap: time.Second}}
-			r.cfg.Now = func() time.Time { return t0 }
+			out := drivertest.NewOutput()
+			r := &reader{cfg: drivertest.NewConfig(device.Options{}, drivertest.Clock(func() time.Time { return t0 })),
+				opts: Options{Framing: tc.framing, LineEnd: "any", RowGap: time.Second}}
 			s := r.newSession(out)
 			f := r.newFramer(nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				out.readings = out.readings[:0]
+				out.Reset()
 				s.units(f.feed(nil, tc.stream, t0))
-				if len(out.readings) != 1 {
-					b.Fatalf("%d readings", len(out.readings))
+				if n := out.NumReadings(); n != 1 {
+					b.Fatalf("%d readings", n)
 				}
 			}
 		})

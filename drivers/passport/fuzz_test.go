@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kordon/kordon/drivers"
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/schema"
@@ -142,13 +143,13 @@ func FuzzSession(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
 		for _, framing := range []string{"line", "stx", "3m"} {
-			out := &fuzzOutput{}
-			r := &reader{cfg: device.Config{Now: func() time.Time { return t0 }},
+			out := drivertest.NewOutput()
+			r := &reader{cfg: drivertest.NewConfig(device.Options{}, drivertest.Clock(func() time.Time { return t0 })),
 				opts: Options{Framing: framing, LineEnd: "any", RowGap: 500 * time.Millisecond}}
 			s := r.newSession(out)
 			s.units(play(r.newFramer(out.Count), data, cut))
 			s.finish()
-			for _, rd := range out.readings {
+			for _, rd := range out.Readings() {
 				rd.Crossing, rd.Box, rd.Device, rd.Driver, rd.Seq = "c", "b", "d", "mrz", 1
 				b, err := json.Marshal(rd)
 				if err != nil {
@@ -167,10 +168,3 @@ func FuzzSession(f *testing.F) {
 		}
 	})
 }
-
-type fuzzOutput struct{ readings []reading.Reading }
-
-func (o *fuzzOutput) Emit(r reading.Reading)     { o.readings = append(o.readings, r) }
-func (o *fuzzOutput) Up()                        {}
-func (o *fuzzOutput) Down(device.Reason, string) {}
-func (o *fuzzOutput) Count(string, int)          {}

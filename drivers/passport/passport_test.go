@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kordon/kordon/drivers"
+	"github.com/kordon/kordon/drivers/drivertest"
+	"github.com/kordon/kordon/hwtest/goldentest"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/trace"
-	"github.com/kordon/kordon/internal/reading"
-	"github.com/kordon/kordon/internal/schema"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files from the driver's output")
@@ -23,70 +22,21 @@ var update = flag.Bool("update", false, "rewrite golden files from the driver's 
 // TestGoldenTraces replays every trace in testdata/traces into the real
 // driver, in the trace's own time (row gaps and torn frames depend on it):
 // serial traces through a pseudo-terminal (go.bug.st/serial), USB traces
-// through the HID seam (usbhidtest.Device). It compares the readings with
-// testdata/golden and the discard counters with testdata/counts.
+// through the HID seam. It compares the readings with testdata/golden and
+// the discard counters with testdata/counts.
 func TestGoldenTraces(t *testing.T) {
-	cases, err := harness.Cases("testdata", *update)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cases) == 0 {
-		t.Fatal("no golden cases found")
-	}
-	// The traces play in real time, so they all play at once (t.Parallel
-	// would run only GOMAXPROCS of them at a time), and the subtests then
-	// check their results in order.
-	type result struct {
-		col *harness.Collector
-		err error
-	}
-	results := make([]chan result, len(cases))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for i, c := range cases {
-		results[i] = make(chan result, 1)
-		go func() {
-			tr, err := trace.ReadFile(c.Trace)
-			if err != nil {
-				results[i] <- result{err: err}
-				return
-			}
-			var col *harness.Collector
-			if tr.Header.Transport == "usb" {
-				col, err = replayUSB(ctx, Driver, tr, 1)
-			} else {
-				col, err = harness.ReplayThroughPTY(ctx, Driver, tr, 1)
-			}
-			results[i] <- result{col, err}
-		}()
-	}
-	for i, c := range cases {
-		t.Run(c.Name, func(t *testing.T) {
-			res := <-results[i]
-			col, err := res.col, res.err
-			if err != nil {
+	countsFile := func(name string) string { return filepath.Join("testdata", "counts", name+".json") }
+	cols := goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update,
+		Pace: &trace.Pace{Speed: 1},
+		Check: func(t *testing.T, c goldentest.Case, out *drivertest.Output) {
+			checkCounts(t, countsFile(c.Name), out.Counts())
+		}})
+	if *update {
+		for _, name := range cols.Names() {
+			if err := writeCounts(countsFile(name), cols.Get(t, name).Counts()); err != nil {
 				t.Fatal(err)
 			}
-			countsFile := filepath.Join("testdata", "counts", c.Name+".json")
-			if *update {
-				if err := harness.WriteGolden(col.Readings(), c.Golden); err != nil {
-					t.Fatal(err)
-				}
-				if err := writeCounts(countsFile, col.Counts()); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			checkCounts(t, countsFile, col.Counts())
-			validateReadings(t, col.Readings())
-			diff, err := harness.CompareGolden(col.Readings(), c.Golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff != "" {
-				t.Errorf("readings differ from %s:\n%s", c.Golden, diff)
-			}
-		})
+		}
 	}
 }
 
@@ -177,33 +127,5 @@ func checkCounts(t *testing.T, path string, got map[string]int) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("counters %v, want %v (%s)", got, want, path)
-	}
-}
-
-// validateReadings checks each reading, in its wire envelope, against the
-// reading and document schemas the hub enforces, and that the personal
-// fields are declared.
-func validateReadings(t *testing.T, rs []reading.Reading) {
-	t.Helper()
-	v, err := schema.New(drivers.PayloadSchemas())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, r := range rs {
-		r.Crossing, r.Box, r.Device, r.Driver, r.Clock = "kz-test", "booth-01", "reader1", "mrz", reading.ClockSynced
-		b, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := v.Validate(b); err != nil {
-			t.Errorf("reading %d does not validate: %v", i+1, err)
-		}
-		personal := map[string]bool{}
-		for _, p := range reading.PersonalPointers(r.Payload) {
-			personal[p] = true
-		}
-		if !personal["/payload/rows"] {
-			t.Errorf("reading %d: rows not marked personal (%v)", i+1, personal)
-		}
 	}
 }

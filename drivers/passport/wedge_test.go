@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kordon/kordon/hwtest/harness"
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/keyboard"
 	"github.com/kordon/kordon/internal/usbhid"
@@ -23,7 +23,7 @@ func TestWedgeUnplugIsAFault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	col := harness.NewCollector()
+	col := drivertest.NewOutput()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
@@ -54,7 +54,7 @@ func TestWedgeWithoutUSBAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = dev.Run(context.Background(), harness.NewCollector())
+	err = dev.Run(context.Background(), drivertest.NewOutput())
 	var f *device.Fault
 	if !errors.As(err, &f) || f.Reason != device.Unplugged {
 		t.Errorf("Run without OpenHID: %v", err)
@@ -62,7 +62,7 @@ func TestWedgeWithoutUSBAccess(t *testing.T) {
 	cfg := configWith(t, "framing: wedge")
 	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return nil, errors.New("not connected") }
 	dev, _ = New(cfg)
-	if err := dev.Run(context.Background(), harness.NewCollector()); device.ReasonOf(err) != device.Unplugged {
+	if err := dev.Run(context.Background(), drivertest.NewOutput()); device.ReasonOf(err) != device.Unplugged {
 		t.Errorf("Run with a failing open: %v", err)
 	}
 }
@@ -77,7 +77,7 @@ func TestWedgeOneLineAndPaddedRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	col := harness.NewCollector()
+	col := drivertest.NewOutput()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	go dev.Run(ctx, col)

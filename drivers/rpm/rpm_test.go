@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kordon/kordon/drivers/drivertest"
+	"github.com/kordon/kordon/hwtest/goldentest"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
-	"github.com/kordon/kordon/internal/grammar/linetest"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
 )
@@ -33,12 +34,9 @@ func events(rs []reading.Reading, name string) []Event {
 // TestGoldenTraces replays every RPM trace through a pty into the real
 // serial path and checks the behaviours each trace exists for.
 func TestGoldenTraces(t *testing.T) {
-	cols := linetest.Golden(t, Driver, *update)
+	cols := goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update})
 	if *update {
 		return
-	}
-	for _, c := range cols {
-		linetest.Validate(t, c.Readings())
 	}
 	for _, tc := range []struct {
 		name        string
@@ -55,11 +53,7 @@ func TestGoldenTraces(t *testing.T) {
 		{"step-implausible", 1, 0, 0},
 		{"neutron-low", 200, 0, 0},
 	} {
-		c := cols[tc.name]
-		if c == nil {
-			t.Errorf("%s: no such trace", tc.name)
-			continue
-		}
+		c := cols.Get(t, tc.name)
 		rs := c.Readings()
 		starts, alarms, ends := events(rs, "occupancy_start"), events(rs, "alarm"), events(rs, "occupancy_end")
 		alarmedEnds := 0
@@ -73,7 +67,8 @@ func TestGoldenTraces(t *testing.T) {
 				tc.name, len(starts), len(ends), len(alarms), alarmedEnds, tc.occupancies, tc.occupancies, tc.alarms, tc.alarmedEnds)
 		}
 	}
-	if c := cols["source"]; c != nil {
+	{
+		c := cols.Get(t, "source")
 		if a := events(c.Readings(), "alarm"); len(a) == 1 {
 			if a[0].Alarm.Channel != "gamma" || a[0].Alarm.Detector > 2 || a[0].Alarm.Source != "computed" || a[0].Occupancy != 1 {
 				t.Errorf("source alarm %+v", a[0].Alarm)
@@ -83,7 +78,8 @@ func TestGoldenTraces(t *testing.T) {
 	// A background that steps up and stays is accepted after step_samples
 	// background samples with one notice: only the vehicles inside the
 	// hold alarm, not every vehicle after it.
-	if c := cols["step"]; c != nil {
+	{
+		c := cols.Get(t, "step")
 		rs := c.Readings()
 		changes := events(rs, "background_change")
 		if len(changes) != 1 || changes[0].Change.Channel != "gamma" || changes[0].Change.Factor < 1.3 || changes[0].Change.Factor > 1.5 {
@@ -97,7 +93,8 @@ func TestGoldenTraces(t *testing.T) {
 	}
 	// An implausible jump is accepted too (the lane must not alarm for
 	// ever), but as a fault reading of quality bad.
-	if c := cols["step-implausible"]; c != nil {
+	{
+		c := cols.Get(t, "step-implausible")
 		var faults []reading.Reading
 		for _, r := range c.Readings() {
 			if e := r.Payload.(Event); e.Event == "fault" && e.Fault == "background" && e.Change != nil && e.Change.Factor > 4 {
@@ -108,7 +105,8 @@ func TestGoldenTraces(t *testing.T) {
 			t.Errorf("step-implausible: %d background faults, want 1 of quality bad", len(faults))
 		}
 	}
-	if c := cols["malformed"]; c != nil {
+	{
+		c := cols.Get(t, "malformed")
 		n := c.Counts()
 		// abc, -5 and the bare GS are bad; GB with 3 detectors is bad; noise,
 		// hello world and the torn GB,25 line do not parse; ZZ is unknown.
@@ -116,7 +114,8 @@ func TestGoldenTraces(t *testing.T) {
 			t.Errorf("malformed counts %v, want 1 unknown, 7 bad", n)
 		}
 	}
-	if c := cols["faults"]; c != nil {
+	{
+		c := cols.Get(t, "faults")
 		var got []string
 		for _, r := range c.Readings() {
 			e := r.Payload.(Event)
@@ -135,19 +134,19 @@ func TestSilenceReportsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	cfg := linetest.Config(t, "silence: 200ms")
+	cfg := drivertest.Config(t, "silence: 200ms")
 	cfg.Transport = transport.Config{Type: "serial", Path: p.Path}
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := linetest.NewOutput()
+	out := drivertest.NewOutput()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go dev.Run(ctx, out)
-	out.Wait(t, 10*time.Second, "up", func(o *linetest.Output) bool { return o.Has("up") })
+	out.Wait(t, 10*time.Second, "up", func(o *drivertest.Output) bool { return o.Has("up") })
 	p.Device.Write([]byte("GB,250,250,250,250\r\n"))
-	out.Wait(t, 10*time.Second, "down after silence", func(o *linetest.Output) bool { return o.Has("down:timeout") })
+	out.Wait(t, 10*time.Second, "down after silence", func(o *drivertest.Output) bool { return o.Has("down:timeout") })
 }
 
 // TestAlarmedOccupancyIsExportedAsN42: with n42_dir, the source trace's
@@ -256,7 +255,7 @@ func TestOptionsAreValidated(t *testing.T) {
 	for _, src := range []string{"false_alarm: 0", "false_alarm: 1", "k: -1", "k: 31", "window: 0", "reference_samples: 0",
 		"background_samples: 0", "neutron_background_samples: 0", "min_background: 0", "step_hold: 0s", "step_fault: 1",
 		"silence: -1s", "n42_dir: relative/dir", "colour: red"} {
-		if _, err := New(linetest.Config(t, src)); err == nil {
+		if _, err := New(drivertest.Config(t, src)); err == nil {
 			t.Errorf("options %q accepted", src)
 		}
 	}

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kordon/kordon/drivers/drivertest"
+	"github.com/kordon/kordon/hwtest/goldentest"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/internal/device"
-	"github.com/kordon/kordon/internal/grammar/linetest"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
 )
@@ -19,35 +20,35 @@ var update = flag.Bool("update", false, "rewrite golden files from the driver's 
 // TestGoldenTraces replays normal, alarm, malformed and silent console
 // traces through a pty into the real serial path.
 func TestGoldenTraces(t *testing.T) {
-	cols := linetest.Golden(t, Driver, *update)
+	cols := goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update})
 	if *update {
 		return
 	}
-	for _, c := range cols {
-		linetest.Validate(t, c.Readings())
-	}
 	// A 450-character timestamp and an over-long category: the reason and
 	// the fields are cut to the schema's bounds; the readings validate.
-	if c := cols["long-text"]; c != nil {
+	{
+		c := cols.Get(t, "long-text")
 		rs := c.Readings()
 		if len(rs) != 2 || rs[0].Quality.Status != reading.Suspect || len(rs[0].Quality.Reason) > 512 || len(rs[1].Payload.(Event).Category) > 256 {
 			t.Errorf("long-text: %d readings %+v", len(rs), rs)
 		}
 	}
-	if c := cols["malformed"]; c != nil {
+	{
+		c := cols.Get(t, "malformed")
 		counts := c.Counts()
 		// noise line, PRINTER OFFLINE, MAYBE, the torn half line
 		if counts["lines_unmatched"] != 4 {
 			t.Errorf("malformed: counts %v, want 4 unmatched lines", counts)
 		}
 	}
-	if c := cols["alarm"]; c != nil {
+	{
+		c := cols.Get(t, "alarm")
 		rs := c.Readings()
 		if len(rs) != 3 || !rs[0].Payload.(Event).Alarm || !rs[1].Payload.(Event).Alarm || rs[2].Payload.(Event).Alarm {
 			t.Errorf("alarm: want alarm, search (alarm), clear; got %d readings", len(rs))
 		}
 	}
-	if c := cols["silent"]; c != nil && (len(c.Readings()) != 1 || len(c.Counts()) != 0) {
+	if c := cols.Get(t, "silent"); len(c.Readings()) != 1 || len(c.Counts()) != 0 {
 		t.Errorf("silent: %d readings, counts %v", len(c.Readings()), c.Counts())
 	}
 }
@@ -60,22 +61,22 @@ func TestSilenceReportsDownThenUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	cfg := linetest.Config(t, "silence: 300ms")
+	cfg := drivertest.Config(t, "silence: 300ms")
 	cfg.Transport = transport.Config{Type: "serial", Path: p.Path}
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := linetest.NewOutput()
+	out := drivertest.NewOutput()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- dev.Run(ctx, out) }()
-	out.Wait(t, 10*time.Second, "down after silence", func(o *linetest.Output) bool { return o.Has("down:timeout") })
+	out.Wait(t, 10*time.Second, "down after silence", func(o *drivertest.Output) bool { return o.Has("down:timeout") })
 	if _, err := p.Device.Write([]byte("2026-11-01 09:00:00 L2 STATUS READY\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	out.Wait(t, 10*time.Second, "up again and a reading", func(o *linetest.Output) bool {
-		return len(o.Readings) == 1 && o.Events[len(o.Events)-1] == "emit" && o.Events[len(o.Events)-2] == "up"
+	out.Wait(t, 10*time.Second, "up again and a reading", func(o *drivertest.Output) bool {
+		return len(o.Readings()) == 1 && o.Events()[len(o.Events())-1] == "emit" && o.Events()[len(o.Events())-2] == "up"
 	})
 	cancel()
 	if err := <-done; err != nil {
@@ -101,30 +102,30 @@ func TestTCPTransport(t *testing.T) {
 		buf := make([]byte, 1)
 		c.Read(buf)
 	}()
-	cfg := linetest.Config(t, "grammar: {profile: xray-console}")
+	cfg := drivertest.Config(t, "grammar: {profile: xray-console}")
 	cfg.Transport = transport.Config{Type: "tcp", Address: ln.Addr().String()}
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := linetest.NewOutput()
+	out := drivertest.NewOutput()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- dev.Run(ctx, out) }()
-	out.Wait(t, 10*time.Second, "two readings over tcp", func(o *linetest.Output) bool { return len(o.Readings) == 2 })
+	out.Wait(t, 10*time.Second, "two readings over tcp", func(o *drivertest.Output) bool { return len(o.Readings()) == 2 })
 	cancel()
 	<-done
-	ev := out.Readings[0].Payload.(Event)
+	ev := out.Readings()[0].Payload.(Event)
 	if !ev.Alarm || ev.Record != "alarm" || ev.Category != "gun" || ev.Item != "B000130" {
 		t.Errorf("first reading %+v", ev)
 	}
-	if out.Readings[1].Payload.(Event).Alarm {
+	if out.Readings()[1].Payload.(Event).Alarm {
 		t.Error("CLEAR decision marked as alarm")
 	}
 }
 
 func TestBadTimestampIsSuspectNotDropped(t *testing.T) {
-	s, err := New(linetest.Config(t, "{}"))
+	s, err := New(drivertest.Config(t, "{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestOptionsAreValidated(t *testing.T) {
 		"silence: -1s",
 		"colour: red",
 	} {
-		if _, err := New(linetest.Config(t, src)); err == nil {
+		if _, err := New(drivertest.Config(t, src)); err == nil {
 			t.Errorf("options %q accepted", src)
 		} else if _, ok := err.(*device.ConfigError); !ok {
 			t.Errorf("options %q: error %v does not name file and line", src, err)

@@ -7,8 +7,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/drivers/thermometer"
-	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
@@ -38,7 +38,7 @@ func TestInteropPymodbusSlave(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	col := harness.NewCollector()
+	col := drivertest.NewOutput()
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx, col) }()
 	got := map[string]thermometer.Temperature{}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
 )
@@ -119,10 +120,11 @@ func TestAmbientCompensation(t *testing.T) {
 	}
 }
 
-// A slave that stops answering is a timeout fault and takes the device
-// down; when it answers again the fault clears and the device is up.
-func TestTimeoutTraceDownAndUp(t *testing.T) {
-	col := replayTrace(t, "testdata/traces/calex-timeout.jsonl")
+// checkTimeoutTrace: a slave that stops answering is a timeout fault and
+// takes the device down; when it answers again the fault clears and the
+// device is up.
+func checkTimeoutTrace(t *testing.T, col *drivertest.Output) {
+	t.Helper()
 	if got := col.Downs(); len(got) != 1 || got[0] != device.Timeout {
 		t.Fatalf("downs %v, want one timeout", got)
 	}
@@ -139,8 +141,9 @@ func TestTimeoutTraceDownAndUp(t *testing.T) {
 	}
 }
 
-func TestCRCTraceCounted(t *testing.T) {
-	col := replayTrace(t, "testdata/traces/calex-crc.jsonl")
+// checkCRCTrace: corrupted frames are counted and retried.
+func checkCRCTrace(t *testing.T, col *drivertest.Output) {
+	t.Helper()
 	if c := col.Counts(); c["frames_crc"] != 3 || c["retries"] != 2 {
 		t.Fatalf("counts %v, want 3 corrupted frames and 2 retries", c)
 	}

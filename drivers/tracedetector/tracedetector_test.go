@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kordon/kordon/drivers/drivertest"
+	"github.com/kordon/kordon/hwtest/goldentest"
 	"github.com/kordon/kordon/hwtest/replay"
-	"github.com/kordon/kordon/internal/grammar/linetest"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
 )
@@ -15,14 +16,12 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files from the driver's output")
 
 func TestGoldenTraces(t *testing.T) {
-	cols := linetest.Golden(t, Driver, *update)
+	cols := goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update})
 	if *update {
 		return
 	}
-	for _, c := range cols {
-		linetest.Validate(t, c.Readings())
-	}
-	if c := cols["alarm"]; c != nil {
+	{
+		c := cols.Get(t, "alarm")
 		rs := c.Readings()
 		if len(rs) != 3 {
 			t.Fatalf("alarm: %d readings, want 3", len(rs))
@@ -37,7 +36,8 @@ func TestGoldenTraces(t *testing.T) {
 	}
 	// Fields as long as a line allows are cut to the schema's bounds; the
 	// readings validate (above), so the hub never refuses them.
-	if c := cols["long-text"]; c != nil {
+	{
+		c := cols.Get(t, "long-text")
 		rs := c.Readings()
 		if len(rs) != 3 {
 			t.Fatalf("long-text: %d readings, want 3", len(rs))
@@ -46,7 +46,8 @@ func TestGoldenTraces(t *testing.T) {
 			t.Errorf("long-text: sample %d bytes, substances %q", len(s.SampleID), s.Substances)
 		}
 	}
-	if c := cols["malformed"]; c != nil {
+	{
+		c := cols.Get(t, "malformed")
 		if n := c.Counts()["lines_unmatched"]; n != 3 {
 			t.Errorf("malformed: %d unmatched lines, want 3 (noise, SELF TEST, torn)", n)
 		}
@@ -71,21 +72,21 @@ func TestSilenceReportsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	cfg := linetest.Config(t, "silence: 200ms")
+	cfg := drivertest.Config(t, "silence: 200ms")
 	cfg.Transport = transport.Config{Type: "serial", Path: p.Path}
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := linetest.NewOutput()
+	out := drivertest.NewOutput()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go dev.Run(ctx, out)
-	out.Wait(t, 10*time.Second, "down after silence", func(o *linetest.Output) bool { return o.Has("down:timeout") })
+	out.Wait(t, 10*time.Second, "down after silence", func(o *drivertest.Output) bool { return o.Has("down:timeout") })
 }
 
 func TestKVProfile(t *testing.T) {
-	d, err := New(linetest.Config(t, "grammar: {profile: trace-kv}"))
+	d, err := New(drivertest.Config(t, "grammar: {profile: trace-kv}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestKVProfile(t *testing.T) {
 
 func TestOptionsAreValidated(t *testing.T) {
 	for _, src := range []string{"grammar: {profile: xray-nope}", "silence: -1s", "substance_separators: ''", "colour: red"} {
-		if _, err := New(linetest.Config(t, src)); err == nil {
+		if _, err := New(drivertest.Config(t, src)); err == nil {
 			t.Errorf("options %q accepted", src)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kordon/kordon/internal/grammar/linetest"
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/internal/reading"
 )
 
@@ -42,13 +42,13 @@ func TestAlarmCutAfterThreatListIsAnAlarm(t *testing.T) {
 	}
 	r := startRig(t, "", graceShort)
 	r.write(t, "cut-after.dcs", b)
-	r.out.Wait(t, 10*time.Second, "a reading", func(o *linetest.Output) bool { return len(o.Readings) == 1 })
-	rd := r.out.Readings[0]
+	r.out.Wait(t, 10*time.Second, "a reading", func(o *drivertest.Output) bool { return len(o.Readings()) == 1 })
+	rd := r.out.Readings()[0]
 	p := rd.Payload.(Report)
 	if !p.Alarm || !p.Damaged || rd.Quality.Status != reading.Suspect || p.Objects[0].Flag != "THREAT" {
 		t.Errorf("reading %+v", rd)
 	}
-	linetest.Validate(t, r.out.Readings)
+	drivertest.Validate(t, r.out.Readings())
 }
 
 // TestReportCutInsideThreatListIsAReading: a report cut inside its threat
@@ -73,16 +73,16 @@ func TestReportCutInsideThreatListIsAReading(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startRig(t, "", graceShort)
 			r.write(t, "cut-inside.dcs", full[:tc.cut])
-			r.out.Wait(t, 10*time.Second, "a reading", func(o *linetest.Output) bool { return len(o.Readings) == 1 })
-			rd := r.out.Readings[0]
+			r.out.Wait(t, 10*time.Second, "a reading", func(o *drivertest.Output) bool { return len(o.Readings()) == 1 })
+			rd := r.out.Readings()[0]
 			p := rd.Payload.(Report)
 			if p.Alarm != tc.alarm || !p.Damaged || rd.Quality.Status != reading.Suspect {
 				t.Errorf("cut at %d: alarm %v damaged %v quality %+v", tc.cut, p.Alarm, p.Damaged, rd.Quality)
 			}
-			if r.out.Counts["files_unparsed"] != 0 {
-				t.Errorf("counted as unparsed: %v", r.out.Counts)
+			if r.out.Counts()["files_unparsed"] != 0 {
+				t.Errorf("counted as unparsed: %v", r.out.Counts())
 			}
-			linetest.Validate(t, r.out.Readings)
+			drivertest.Validate(t, r.out.Readings())
 		})
 	}
 }
@@ -96,9 +96,9 @@ func TestOperatorDecisionBagAndScanInPayload(t *testing.T) {
 	op.uid, op.tdrType, op.decision, op.alarms = "1.2.826.0.1.3680043.9.7.1.9", "OPERATOR", "CLEAR", 0
 	r.write(t, "a-machine.dcs", tdrFile(t, m))
 	r.write(t, "b-operator.dcs", tdrFile(t, op))
-	r.out.Wait(t, 10*time.Second, "two readings", func(o *linetest.Output) bool { return len(o.Readings) == 2 })
+	r.out.Wait(t, 10*time.Second, "two readings", func(o *drivertest.Output) bool { return len(o.Readings()) == 2 })
 	got := map[string]Report{}
-	for _, rd := range r.out.Readings {
+	for _, rd := range r.out.Readings() {
 		p := rd.Payload.(Report)
 		got[p.DecidedBy] = p
 	}
@@ -108,7 +108,7 @@ func TestOperatorDecisionBagAndScanInPayload(t *testing.T) {
 	if p := got["operator"]; p.Alarm || p.TDRType != "OPERATOR" || p.BagID != "BAG-20261101-0042" {
 		t.Errorf("operator report %+v", p)
 	}
-	linetest.Validate(t, r.out.Readings)
+	drivertest.Validate(t, r.out.Readings())
 }
 
 // TestReportInDatedSubfolderIsRead: scanners file exports by date.
@@ -119,8 +119,8 @@ func TestReportInDatedSubfolderIsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.write(t, filepath.Join("2026", "11", "01", "scan-0001-tdr.dcs"), tdrFile(t, alarmSpec()))
-	r.out.Wait(t, 10*time.Second, "the report in the subfolder", func(o *linetest.Output) bool { return len(o.Readings) == 1 })
-	if p := r.out.Readings[0].Payload.(Report); p.File.Path != filepath.Join(sub, "scan-0001-tdr.dcs") || !p.Alarm {
+	r.out.Wait(t, 10*time.Second, "the report in the subfolder", func(o *drivertest.Output) bool { return len(o.Readings()) == 1 })
+	if p := r.out.Readings()[0].Payload.(Report); p.File.Path != filepath.Join(sub, "scan-0001-tdr.dcs") || !p.Alarm {
 		t.Errorf("report %+v", p.File)
 	}
 }
@@ -134,10 +134,10 @@ func TestReportTextsAreBounded(t *testing.T) {
 	s.objects[0].desc = strings.Repeat("Ä long description ", 600)
 	s.objects[1].category = strings.Repeat("C", 200)
 	r.write(t, "long.dcs", tdrFile(t, s))
-	r.out.Wait(t, 10*time.Second, "a reading", func(o *linetest.Output) bool { return len(o.Readings) == 1 })
-	p := r.out.Readings[0].Payload.(Report)
+	r.out.Wait(t, 10*time.Second, "a reading", func(o *drivertest.Output) bool { return len(o.Readings()) == 1 })
+	p := r.out.Readings()[0].Payload.(Report)
 	if len(p.Objects[0].Description) > 256 || len(p.Objects[1].Category) > 64 || !strings.HasSuffix(p.Objects[0].Description, "...") {
 		t.Errorf("texts not bounded: %d, %d bytes", len(p.Objects[0].Description), len(p.Objects[1].Category))
 	}
-	linetest.Validate(t, r.out.Readings)
+	drivertest.Validate(t, r.out.Readings())
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kordon/kordon/internal/grammar/linetest"
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
 )
@@ -18,7 +18,7 @@ import (
 // rig runs the watcher on a temp folder and lets a test wait for scans.
 type rig struct {
 	dir  string
-	out  *linetest.Output
+	out  *drivertest.Output
 	mu   sync.Mutex
 	n    int
 	scan chan struct{}
@@ -30,13 +30,13 @@ func startRig(t *testing.T, dir, opts string) *rig {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	cfg := linetest.Config(t, opts)
+	cfg := drivertest.Config(t, opts)
 	cfg.Transport = transport.Config{Type: "folder", Path: dir}
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{dir: dir, out: linetest.NewOutput(), scan: make(chan struct{}, 1)}
+	r := &rig{dir: dir, out: drivertest.NewOutput(), scan: make(chan struct{}, 1)}
 	w := dev.(*watcher)
 	w.onScan = func() {
 		r.mu.Lock()
@@ -108,8 +108,8 @@ func TestAlarmReportWithImageBecomesReading(t *testing.T) {
 	rep := tdrFile(t, alarmSpec())
 	imgPath := r.write(t, "scan-0001.dcs", img)
 	repPath := r.write(t, "scan-0001-tdr.dcs", rep)
-	r.out.Wait(t, 10*time.Second, "a reading", func(o *linetest.Output) bool { return len(o.Readings) == 1 })
-	rd := r.out.Readings[0]
+	r.out.Wait(t, 10*time.Second, "a reading", func(o *drivertest.Output) bool { return len(o.Readings()) == 1 })
+	rd := r.out.Readings()[0]
 	p := rd.Payload.(Report)
 	if rd.Quality.Status != reading.OK || !p.Alarm || p.Decision != "ALARM" || len(p.Objects) != 2 {
 		t.Fatalf("reading %+v", rd)
@@ -123,10 +123,10 @@ func TestAlarmReportWithImageBecomesReading(t *testing.T) {
 	if p.DecisionTime == nil || !p.DecisionTime.Equal(time.Date(2026, 11, 1, 4, 5, 0, 0, time.UTC)) {
 		t.Errorf("decision time %v", p.DecisionTime)
 	}
-	linetest.Validate(t, r.out.Readings)
+	drivertest.Validate(t, r.out.Readings())
 	// Nothing more: the report is not sent twice.
 	r.waitScans(t, 3)
-	if n := len(r.out.Readings); n != 1 {
+	if n := len(r.out.Readings()); n != 1 {
 		t.Errorf("%d readings after more scans, want 1", n)
 	}
 }
@@ -140,8 +140,8 @@ func TestHalfWrittenFileIsNotReadEarly(t *testing.T) {
 	for _, cut := range []int{len(rep) / 2, len(rep) - 4} {
 		r.write(t, "half.dcs", rep[:cut])
 		r.waitScans(t, 5)
-		if len(r.out.Readings) != 0 || len(r.out.Counts) != 0 {
-			t.Fatalf("cut at %d: half-written file read early: readings %d, counts %v", cut, len(r.out.Readings), r.out.Counts)
+		if len(r.out.Readings()) != 0 || len(r.out.Counts()) != 0 {
+			t.Fatalf("cut at %d: half-written file read early: readings %d, counts %v", cut, len(r.out.Readings()), r.out.Counts())
 		}
 	}
 	r.write(t, "imgless-ok.txt", nil) // empty files are never read
@@ -151,8 +151,8 @@ func TestHalfWrittenFileIsNotReadEarly(t *testing.T) {
 	}
 	f.Write(rep[len(rep)-4:])
 	f.Close()
-	r.out.Wait(t, 10*time.Second, "the completed report", func(o *linetest.Output) bool { return len(o.Readings) == 1 })
-	if p := r.out.Readings[0].Payload.(Report); p.File.SHA256 != sum(rep) || len(p.Objects) != 2 {
+	r.out.Wait(t, 10*time.Second, "the completed report", func(o *drivertest.Output) bool { return len(o.Readings()) == 1 })
+	if p := r.out.Readings()[0].Payload.(Report); p.File.SHA256 != sum(rep) || len(p.Objects) != 2 {
 		t.Errorf("completed report %+v", p)
 	}
 }
@@ -165,15 +165,15 @@ func TestRenameIntoPlace(t *testing.T) {
 		r.write(t, name, rep)
 	}
 	r.waitScans(t, 4)
-	if len(r.out.Readings) != 0 {
+	if len(r.out.Readings()) != 0 {
 		t.Fatalf("temp-named file read")
 	}
 	if err := os.Rename(filepath.Join(r.dir, "a.dcs.part"), filepath.Join(r.dir, "a.dcs")); err != nil {
 		t.Fatal(err)
 	}
-	r.out.Wait(t, 10*time.Second, "the renamed report", func(o *linetest.Output) bool { return len(o.Readings) == 1 })
+	r.out.Wait(t, 10*time.Second, "the renamed report", func(o *drivertest.Output) bool { return len(o.Readings()) == 1 })
 	// The image never arrives: sent without it, suspect, found=false.
-	rd := r.out.Readings[0]
+	rd := r.out.Readings()[0]
 	if rd.Quality.Status != reading.Suspect || rd.Payload.(Report).Images[0].Found {
 		t.Errorf("report without its image: %+v", rd)
 	}
@@ -185,11 +185,11 @@ func TestClearReportAndBadFiles(t *testing.T) {
 	r.write(t, "clear.dcs", tdrFile(t, tdrSpec{uid: "1.2.3", decision: "CLEAR", time: "20261101090000", total: 0}))
 	r.write(t, "cut.dcs", tdrFile(t, tdrSpec{uid: "1.2.4", decision: "ALARM", time: "20261101090000", alarms: 1, total: 2,
 		objects: []pto{{id: 1, category: "WEAPON", prob: 0.5, polygon: []float64{1, 2, 3, 4, 5, 6}, image: "1.2.9"}}}))
-	r.out.Wait(t, 10*time.Second, "two reports and the junk counted", func(o *linetest.Output) bool {
-		return len(o.Readings) == 2 && o.Counts["files_unparsed"] == 1
+	r.out.Wait(t, 10*time.Second, "two reports and the junk counted", func(o *drivertest.Output) bool {
+		return len(o.Readings()) == 2 && o.Counts()["files_unparsed"] == 1
 	})
 	byUID := map[string]reading.Reading{}
-	for _, rd := range r.out.Readings {
+	for _, rd := range r.out.Readings() {
 		byUID[rd.Payload.(Report).SOPInstanceUID] = rd
 	}
 	if c := byUID["1.2.3"]; c.Quality.Status != reading.OK || c.Payload.(Report).Alarm {
@@ -199,7 +199,7 @@ func TestClearReportAndBadFiles(t *testing.T) {
 	if c := byUID["1.2.4"]; c.Quality.Status != reading.Suspect || !c.Payload.(Report).Alarm {
 		t.Errorf("short report %+v", c)
 	}
-	linetest.Validate(t, r.out.Readings)
+	drivertest.Validate(t, r.out.Readings())
 }
 
 func TestStateFileSurvivesRestart(t *testing.T) {
@@ -209,7 +209,7 @@ func TestStateFileSurvivesRestart(t *testing.T) {
 	r := startRig(t, dir, opts)
 	r.write(t, "img.dcs", imageFile(t, "1.2.826.0.1.3680043.9.7.1.1"))
 	r.write(t, "one.dcs", tdrFile(t, alarmSpec()))
-	r.out.Wait(t, 10*time.Second, "first report", func(o *linetest.Output) bool { return len(o.Readings) == 1 })
+	r.out.Wait(t, 10*time.Second, "first report", func(o *drivertest.Output) bool { return len(o.Readings()) == 1 })
 	r.stop()
 	r.stop = nil
 
@@ -217,38 +217,38 @@ func TestStateFileSurvivesRestart(t *testing.T) {
 	spec := alarmSpec()
 	spec.uid = "1.2.826.0.1.3680043.9.7.1.3"
 	r2.write(t, "two.dcs", tdrFile(t, spec))
-	r2.out.Wait(t, 10*time.Second, "second report only", func(o *linetest.Output) bool { return len(o.Readings) >= 1 })
+	r2.out.Wait(t, 10*time.Second, "second report only", func(o *drivertest.Output) bool { return len(o.Readings()) >= 1 })
 	r2.waitScans(t, 3)
-	if len(r2.out.Readings) != 1 {
-		t.Fatalf("after restart %d readings, want only the new report", len(r2.out.Readings))
+	if len(r2.out.Readings()) != 1 {
+		t.Fatalf("after restart %d readings, want only the new report", len(r2.out.Readings()))
 	}
-	p := r2.out.Readings[0].Payload.(Report)
+	p := r2.out.Readings()[0].Payload.(Report)
 	if p.SOPInstanceUID != spec.uid || !p.Images[0].Found {
 		t.Errorf("after restart: %+v (the image known before the restart must be found)", p)
 	}
 }
 
 func TestMissingFolderIsUnplugged(t *testing.T) {
-	cfg := linetest.Config(t, "{}")
+	cfg := drivertest.Config(t, "{}")
 	cfg.Transport = transport.Config{Type: "folder", Path: filepath.Join(t.TempDir(), "nope")}
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dev.Run(context.Background(), linetest.NewOutput()); err == nil {
+	if err := dev.Run(context.Background(), drivertest.NewOutput()); err == nil {
 		t.Fatal("missing folder accepted")
 	}
 }
 
 func TestOptionsAreValidated(t *testing.T) {
 	for _, src := range []string{"poll: 0s", "pattern: '['", "time_zone: Mars/Base", "colour: red", "image_wait: -1s"} {
-		cfg := linetest.Config(t, src)
+		cfg := drivertest.Config(t, src)
 		cfg.Transport = transport.Config{Type: "folder", Path: "/tmp"}
 		if _, err := New(cfg); err == nil {
 			t.Errorf("options %q accepted", src)
 		}
 	}
-	cfg := linetest.Config(t, "{}")
+	cfg := drivertest.Config(t, "{}")
 	cfg.Transport = transport.Config{Type: "serial", Path: "/dev/ttyS0"}
 	if _, err := New(cfg); err == nil {
 		t.Error("serial transport accepted")

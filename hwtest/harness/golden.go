@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/device"
@@ -40,38 +40,11 @@ func GoldenOf(r reading.Reading) (Golden, error) {
 	return Golden{Kind: r.Kind(), Quality: r.Quality, Payload: p}, nil
 }
 
-// Case is one trace with its expected readings:
-// testdata/traces/NAME.jsonl and testdata/golden/NAME.jsonl.
-type Case struct {
-	Name   string
-	Trace  string
-	Golden string
-}
-
-// Cases lists the traces under dir/traces that have a golden file (or all
-// of them when update is true).
-func Cases(dir string, update bool) ([]Case, error) {
-	traces, err := filepath.Glob(filepath.Join(dir, "traces", "*.jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	var out []Case
-	for _, t := range traces {
-		name := strings.TrimSuffix(filepath.Base(t), ".jsonl")
-		g := filepath.Join(dir, "golden", name+".jsonl")
-		if _, err := os.Stat(g); err != nil && !update {
-			continue
-		}
-		out = append(out, Case{Name: name, Trace: t, Golden: g})
-	}
-	return out, nil
-}
-
 // ReplayThroughPTY plays a serial trace into a fresh pseudo-terminal as fast
 // as ordering allows, runs the driver on it through its real serial path
 // (go.bug.st/serial), and returns what the driver reported once the trace
 // has been played and the driver has gone quiet.
-func ReplayThroughPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, speed float64) (*Collector, error) {
+func ReplayThroughPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, speed float64) (*drivertest.Output, error) {
 	return replayPTY(ctx, drv, tr, replay.Options{Speed: speed})
 }
 
@@ -92,7 +65,7 @@ var Timed = trace.Pace{Speed: 1, MaxGap: 3}
 
 // Replay plays a trace into the driver through the transport its header
 // names (serial through a pty, usb through the HID seam) at pace p.
-func Replay(ctx context.Context, drv device.Driver, tr *trace.Trace, p trace.Pace) (*Collector, error) {
+func Replay(ctx context.Context, drv device.Driver, tr *trace.Trace, p trace.Pace) (*drivertest.Output, error) {
 	o := replay.Options{Speed: p.Speed, MaxGap: time.Duration(p.MaxGap * float64(time.Second))}
 	switch tr.Header.Transport {
 	case "", "serial":
@@ -103,7 +76,7 @@ func Replay(ctx context.Context, drv device.Driver, tr *trace.Trace, p trace.Pac
 	return nil, fmt.Errorf("transport %q: the harness replays serial and usb traces", tr.Header.Transport)
 }
 
-func replayPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, ro replay.Options) (*Collector, error) {
+func replayPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, ro replay.Options) (*drivertest.Output, error) {
 	p, err := replay.OpenPTY("")
 	if err != nil {
 		return nil, err
@@ -116,27 +89,23 @@ func replayPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, ro repla
 	clock := traceClock(tr)
 	serialCfg := transport.Config{Type: "serial", Path: p.Path, Baud: 9600}
 	watch := &watchedPort{entered: make(chan int64, 1)}
-	cfg := device.Config{
-		ID:        "dev",
-		Transport: serialCfg,
-		Options:   device.Options{File: "trace header", Node: opts},
-		Now:       clock,
-		// The real serial path, watched so the harness knows when the
-		// driver has consumed every byte and asked for more.
-		Port: func() (transport.Port, error) {
+	// The real serial path, watched so the harness knows when the driver
+	// has consumed every byte and asked for more.
+	cfg := drivertest.NewConfig(device.Options{File: "trace header", Node: opts},
+		drivertest.Transport(serialCfg), drivertest.Clock(clock),
+		drivertest.Port(func() (transport.Port, error) {
 			port, err := transport.OpenSerial(serialCfg)
 			if err != nil {
 				return nil, err
 			}
 			watch.set(port)
 			return watch, nil
-		},
-	}
+		}))
 	dev, err := drv.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	col := NewCollector()
+	col := drivertest.NewOutput()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	runErr := make(chan error, 1)
@@ -295,11 +264,11 @@ func mustJSON(v any) []byte {
 // reported once it has read every report and gone back for more.
 // speed is as for ReplayThroughPTY. The driver is given the USB ids the
 // trace header names (ffff:ffff when it names none).
-func ReplayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, speed float64) (*Collector, error) {
+func ReplayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, speed float64) (*drivertest.Output, error) {
 	return replayUSB(ctx, drv, tr, replay.Options{Speed: speed})
 }
 
-func replayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, ro replay.Options) (*Collector, error) {
+func replayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, ro replay.Options) (*drivertest.Output, error) {
 	opts, err := tr.Header.OptionsNode()
 	if err != nil {
 		return nil, err
@@ -311,18 +280,15 @@ func replayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, ro repla
 	if !ok {
 		id = trace.USBDevice{Vendor: "ffff", Product: "ffff"}
 	}
-	cfg := device.Config{
-		ID:        "dev",
-		Transport: transport.Config{Type: "usb", Vendor: id.Vendor, Product: id.Product},
-		Options:   device.Options{File: "trace header", Node: opts},
-		Now:       traceClock(tr),
-		OpenHID:   func(usbhid.ID) (usbhid.Device, error) { return w, nil },
-	}
+	cfg := drivertest.NewConfig(device.Options{File: "trace header", Node: opts},
+		drivertest.Transport(transport.Config{Type: "usb", Vendor: id.Vendor, Product: id.Product}),
+		drivertest.Clock(traceClock(tr)),
+		drivertest.HID(func(usbhid.ID) (usbhid.Device, error) { return w, nil }))
 	dev, err := drv.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	col := NewCollector()
+	col := drivertest.NewOutput()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	runErr := make(chan error, 1)

@@ -13,8 +13,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/drivers/thermometer"
-	"github.com/kordon/kordon/hwtest/harness"
+	"github.com/kordon/kordon/hwtest/goldentest"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/transport"
@@ -101,126 +102,23 @@ func TestScalingFollowsProductOrOption(t *testing.T) {
 	}
 }
 
-// player answers the driver's queries from a trace: each OUT report must
-// be the next one the trace expects, and is answered with the IN reports
-// that follow it. (hwtest/replay.USB does this too, but it installs its
-// OnWrite hook without the Replay's lock, which -race flags while a driver
-// is already writing; this stays in the write path instead.)
-type player struct {
-	*usbhidtest.Device
-	t      *testing.T
-	events []trace.Event
-	next   int
-	done   chan struct{} // closed when the driver asks after the last answer
-	once   bool
-}
-
-func (p *player) WriteReport(b []byte) error {
-	if err := p.Device.WriteReport(b); err != nil {
-		return err
-	}
-	for p.next < len(p.events) && (p.events[p.next].USB == nil) {
-		p.next++
-	}
-	if p.next == len(p.events) {
-		if !p.once {
-			p.once = true
-			close(p.done)
-		}
-		return nil
-	}
-	if e := p.events[p.next]; e.USB.Endpoint&0x80 != 0 || string(e.USB.Data) != string(b) {
-		p.t.Errorf("driver wrote % x at trace event %d, trace expects %+v", b, p.next, e.USB)
-	}
-	p.next++
-	for p.next < len(p.events) {
-		e := p.events[p.next]
-		if e.USB != nil && e.USB.Endpoint&0x80 == 0 {
-			break
-		}
-		if e.USB != nil {
-			p.Push(e.USB.Data)
-		}
-		p.next++
-	}
-	return nil
-}
-
-// replayUSB plays a TEMPer trace through usbhidtest.Device into the real
-// driver and returns what it reported once it has asked after the last
-// answer (so it has judged every report).
-func replayUSB(t *testing.T, path string) *harness.Collector {
-	t.Helper()
-	tr, err := trace.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := tr.Header.OptionsNode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev := &player{Device: usbhidtest.New(), t: t, events: tr.Events, done: make(chan struct{})}
-	cfg := device.Config{ID: "t1", Transport: transport.Config{Type: "usb", Vendor: "413d", Product: "2107"},
-		Options: device.Options{File: "trace header", Node: opts},
-		OpenHID: func(usbhid.ID) (usbhid.Device, error) { return dev, nil },
-		Now:     func() time.Time { return tr.Header.Recorded },
-	}
-	d, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	col := harness.NewCollector()
-	runErr := make(chan error, 1)
-	go func() { runErr <- d.Run(ctx, col) }()
-	select {
-	case <-dev.done:
-	case err := <-runErr:
-		t.Fatalf("driver stopped: %v", err)
-	case <-ctx.Done():
-		t.Fatal(ctx.Err())
-	}
-	cancel()
-	if err := <-runErr; err != nil {
-		t.Fatal(err)
-	}
-	return col
-}
-
+// TestGoldenTraces replays every TEMPer trace through the HID seam into
+// the real driver and compares the readings with testdata/golden.
 func TestGoldenTraces(t *testing.T) {
-	cases, err := harness.Cases("testdata", *update)
-	if err != nil {
-		t.Fatal(err)
+	cols := goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update})
+	if *update {
+		return
 	}
-	if len(cases) < 3 {
-		t.Fatalf("%d golden cases", len(cases))
+	if n := len(cols.Names()); n < 3 {
+		t.Fatalf("%d golden cases", n)
 	}
-	for _, c := range cases {
-		t.Run(c.Name, func(t *testing.T) {
-			t.Parallel()
-			col := replayUSB(t, c.Trace)
-			if *update {
-				if err := harness.WriteGolden(col.Readings(), c.Golden); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			diff, err := harness.CompareGolden(col.Readings(), c.Golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff != "" {
-				t.Errorf("readings differ from %s:\n%s", c.Golden, diff)
-			}
-		})
-	}
+	checkDualProbe(t, cols.Get(t, "temper2-dual-probe"))
 }
 
-// TestDualProbeIsReported: a TEMPer2 answering in two reports gets a
-// reading per probe, and the probe's fever is announced under its name.
-func TestDualProbeIsReported(t *testing.T) {
-	col := replayUSB(t, filepath.Join("testdata", "traces", "temper2-dual-probe.jsonl"))
+// checkDualProbe: a TEMPer2 answering in two reports gets a reading per
+// probe, and the probe's fever is announced under its name.
+func checkDualProbe(t *testing.T, col *drivertest.Output) {
+	t.Helper()
 	sensors, onsets := map[string]int{}, map[string]int{}
 	for _, r := range col.Readings() {
 		p := r.Payload.(thermometer.Temperature)
@@ -243,7 +141,7 @@ func TestUnpluggedDeviceEndsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep.Unplug()
-	err = d.Run(context.Background(), harness.NewCollector())
+	err = d.Run(context.Background(), drivertest.NewOutput())
 	if device.ReasonOf(err) != device.Unplugged {
 		t.Fatalf("err %v, want unplugged", err)
 	}
