@@ -11,8 +11,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kordon/kordon/drivers/all"
+	"github.com/kordon/kordon/drivers/xray/xraytest"
 	"github.com/kordon/kordon/edge"
-	"github.com/kordon/kordon/internal/evidence/evidencetest"
 	"github.com/kordon/kordon/internal/logging"
 )
 
@@ -47,7 +47,7 @@ func TestXRayImageShownOnTheDashboard(t *testing.T) {
 	for _, f := range []struct {
 		name string
 		b    []byte
-	}{{"0001-image.dcs", evidencetest.Image(t, 240, 320)}, {"0001-tdr.dcs", evidencetest.AlarmReport(t)}} {
+	}{{"0001-image.dcs", xraytest.Image(t, 240, 320)}, {"0001-tdr.dcs", xraytest.AlarmReport(t)}} {
 		tmp := filepath.Join(dir, f.name+".part")
 		if err := os.WriteFile(tmp, f.b, 0o644); err != nil {
 			t.Fatal(err)

@@ -24,11 +24,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kordon/kordon/drivers/xray/xraytest"
 	"github.com/kordon/kordon/e2e/stationtest"
 	"github.com/kordon/kordon/hub"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/evidence/evidencetest"
 	"github.com/kordon/kordon/internal/logging"
 )
 
@@ -158,10 +158,10 @@ func startEvidenceStation(t *testing.T, ctx context.Context) *evStation {
 `, s.dir))
 	s.rec.DeviceUp(t, "lane-3", "xray1")
 
-	s.image = evidencetest.Image(t, imgRows, imgCols)
+	s.image = xraytest.Image(t, imgRows, imgCols)
 	s.imgSum = sha(s.image)
 	s.drop(t, "0001-image.dcs", s.image)
-	s.drop(t, "0001-tdr.dcs", evidencetest.AlarmReport(t))
+	s.drop(t, "0001-tdr.dcs", xraytest.AlarmReport(t))
 	a := decode[contract.Alert](t, s.rec.First(t, contract.Alerts(crossing), 30*time.Second))
 	if a.Rule != "xray-tdr-alarm" || len(a.Readings) != 1 {
 		t.Fatalf("alert %+v", a)
@@ -329,7 +329,7 @@ func checkRamp(t *testing.T, img image.Image) {
 		t.Fatalf("picture is %v, want %dx%d", b, imgCols, imgRows)
 	}
 	for _, p := range [][2]int{{0, 0}, {imgCols - 1, imgRows - 1}, {100, 300}, {imgCols - 1, 0}} {
-		want := evidencetest.Pixel(p[0], p[1], imgRows, imgCols) * 255 / 4095
+		want := xraytest.Pixel(p[0], p[1], imgRows, imgCols) * 255 / 4095
 		r, _, _, _ := img.At(p[0], p[1]).RGBA()
 		if got := int(r >> 8); got < want-1 || got > want+1 {
 			t.Errorf("pixel %v = %d, want %d", p, got, want)

@@ -17,9 +17,9 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/kordon/kordon/drivers/xray/xraytest"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/evidence"
-	"github.com/kordon/kordon/internal/evidence/evidencetest"
 )
 
 func evSum(b []byte) string {
@@ -165,7 +165,7 @@ func TestOnlyTheBoxAskedCanAnswerAndNoBoxCanAsk(t *testing.T) {
 
 func TestRenderDICOMStretchesThePixelRamp(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "img.dcs")
-	os.WriteFile(path, evidencetest.Image(t, 40, 30), 0o600)
+	os.WriteFile(path, xraytest.Image(t, 40, 30), 0o600)
 	b, err := renderDICOM(path)
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func TestRenderDICOMStretchesThePixelRamp(t *testing.T) {
 	if !ok || g.Bounds().Dx() != 30 || g.Bounds().Dy() != 40 || g.GrayAt(0, 0).Y != 0 || g.GrayAt(29, 39).Y != 255 {
 		t.Fatalf("picture %T %v", img, img.Bounds())
 	}
-	os.WriteFile(path, evidencetest.AlarmReport(t), 0o600)
+	os.WriteFile(path, xraytest.AlarmReport(t), 0o600)
 	if _, err := renderDICOM(path); err == nil || !strings.Contains(err.Error(), "pixel data") {
 		t.Errorf("a report without pixels: %v", err)
 	}

@@ -7,24 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/edge/trigger"
-	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/gpioline/gpiolinetest"
 	"github.com/kordon/kordon/internal/reading"
 )
-
-func options(t testing.TB, src string) device.Options {
-	t.Helper()
-	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
-		t.Fatal(err)
-	}
-	return device.Options{File: "box.yaml", Node: n.Content[0]}
-}
 
 // engineOut is a drivertest.Output that also attaches actuators to an engine, as
 // the edge's output does.
@@ -50,7 +39,7 @@ type rig struct {
 func start(t testing.TB, opts string) *rig {
 	t.Helper()
 	fake := gpiolinetest.New("GPIO17")
-	d, err := New(device.Config{ID: "cctv1", Options: options(t, opts), OpenPin: fake.Open})
+	d, err := New(drivertest.Config(t, opts, drivertest.ID("cctv1"), drivertest.Pins(fake.Open)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +244,7 @@ func TestOptionErrors(t *testing.T) {
 		`{line: X, on: [{payload: {a: [1, 2]}}]}`:                 "only strings, numbers and booleans",
 		`{line: X, on: [{name: a, kind: b}, {name: a, kind: c}]}`: "repeated",
 	} {
-		_, err := New(device.Config{ID: "c", Options: options(t, src)})
+		_, err := New(drivertest.Config(t, src, drivertest.ID("c")))
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "box.yaml:1:") {
 			t.Errorf("%s: err = %v, want box.yaml:1: ...%s", src, err, want)
 		}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
@@ -18,15 +17,6 @@ import (
 	"github.com/kordon/kordon/internal/reading"
 )
 
-func options(t *testing.T, src string) device.Options {
-	t.Helper()
-	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
-		t.Fatal(err)
-	}
-	return device.Options{File: "box.yaml", Node: n.Content[0]}
-}
-
 // stepped is a contact whose debounce timers the test fires by hand, so a
 // burst of bounces is "within the debounce window" by construction rather
 // than by how fast the machine happens to be.
@@ -37,7 +27,7 @@ type stepped struct {
 
 func newStepped(t *testing.T, fake *gpiolinetest.Lines, opts string) stepped {
 	t.Helper()
-	d, err := New(device.Config{ID: "door1", Options: options(t, opts), OpenPin: fake.Open})
+	d, err := New(drivertest.Config(t, opts, drivertest.ID("door1"), drivertest.Pins(fake.Open)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +210,7 @@ func TestChatterIsReportedSuspect(t *testing.T) {
 // TestRealDebounceTimer runs with the real timer: one clean edge is one change.
 func TestRealDebounceTimer(t *testing.T) {
 	fake := gpiolinetest.New("GPIO7")
-	d, err := New(device.Config{ID: "t", Options: options(t, `{line: GPIO7, role: tamper, debounce: 5ms}`), OpenPin: fake.Open})
+	d, err := New(drivertest.Config(t, `{line: GPIO7, role: tamper, debounce: 5ms}`, drivertest.ID("t"), drivertest.Pins(fake.Open)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +240,7 @@ func TestOptionErrors(t *testing.T) {
 		`{line: X, bogus: 1}`:         "bogus: unknown option",
 		`{line: X, debounce: "soon"}`: "debounce",
 	} {
-		_, err := New(device.Config{ID: "c", Options: options(t, src)})
+		_, err := New(drivertest.Config(t, src, drivertest.ID("c")))
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "box.yaml:1:") {
 			t.Errorf("%s: err = %v, want box.yaml:1: ...%s", src, err, want)
 		}
@@ -259,7 +249,7 @@ func TestOptionErrors(t *testing.T) {
 
 // TestUnknownLineIsUnplugged: a missing line is a device fault, not a panic.
 func TestUnknownLineIsUnplugged(t *testing.T) {
-	d, err := New(device.Config{ID: "c", Options: options(t, `{line: GPIO99}`), OpenPin: gpiolinetest.New().Open})
+	d, err := New(drivertest.Config(t, `{line: GPIO99}`, drivertest.ID("c"), drivertest.Pins(gpiolinetest.New().Open)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +272,7 @@ func TestDoorBounceTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake := gpiolinetest.New("GPIO27")
-	d, err := New(device.Config{ID: "door1", Options: device.Options{File: "trace", Node: opts}, OpenPin: fake.Open})
+	d, err := New(drivertest.NewConfig(device.Options{File: "trace", Node: opts}, drivertest.ID("door1"), drivertest.Pins(fake.Open)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,13 +65,13 @@ func NewConfig(opts device.Options, seams ...Seam) device.Config {
 }
 
 // Config is a device config whose options are the YAML src ("" for none),
-// as if written in test.yaml.
+// as if written in box.yaml.
 func Config(t testing.TB, src string, seams ...Seam) device.Config {
 	t.Helper()
 	return NewConfig(Options(t, src), seams...)
 }
 
-// Options parses YAML src as a device's options block in test.yaml.
+// Options parses YAML src as a device's options block in box.yaml.
 func Options(t testing.TB, src string) device.Options {
 	t.Helper()
 	var doc yaml.Node
@@ -82,7 +82,7 @@ func Options(t testing.TB, src string) device.Options {
 	if len(doc.Content) > 0 {
 		n = doc.Content[0]
 	}
-	return device.Options{File: "test.yaml", Node: n}
+	return device.Options{File: "box.yaml", Node: n}
 }
 
 // Output is a device.Output that keeps everything a device reports, in

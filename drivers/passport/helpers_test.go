@@ -3,16 +3,11 @@ package passport
 import (
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/internal/device"
 )
 
 func configWith(t *testing.T, src string) device.Config {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	return device.Config{ID: "r1", Options: device.Options{File: "test.yaml", Node: doc.Content[0]}}
+	return drivertest.Config(t, src, drivertest.ID("r1"))
 }

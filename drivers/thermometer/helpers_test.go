@@ -3,20 +3,11 @@ package thermometer
 import (
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/internal/device"
 )
 
 func configWith(t *testing.T, src string) device.Config {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	var n *yaml.Node
-	if len(doc.Content) > 0 {
-		n = doc.Content[0]
-	}
-	return device.Config{ID: "thermo1", Options: device.Options{File: "box.yaml", Node: n}}
+	return drivertest.Config(t, src, drivertest.ID("thermo1"))
 }

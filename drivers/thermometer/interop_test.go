@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/drivers/thermometer"
 	"github.com/kordon/kordon/internal/device"
@@ -72,9 +70,5 @@ func TestInteropPymodbusSlave(t *testing.T) {
 
 func optionsConfig(t *testing.T, src string) device.Config {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	return device.Config{ID: "bus1", Options: device.Options{File: "box.yaml", Node: doc.Content[0]}}
+	return drivertest.Config(t, src, drivertest.ID("bus1"))
 }

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/hwtest/wirefault"
@@ -184,7 +185,7 @@ func Parse(path string, b []byte, drivers []device.Driver) (*Rig, error) {
 				d.Options = *n
 			}
 		}
-		if _, err := drv.New(device.Config{ID: d.ID, Options: device.Options{File: path, Node: &d.Options}}); err != nil {
+		if _, err := drv.New(drivertest.NewConfig(device.Options{File: path, Node: &d.Options}, drivertest.ID(d.ID))); err != nil {
 			return nil, at(d.line, "device %s: %v", d.ID, err)
 		}
 		if d.trace, err = wirefault.Apply(tr, d.Faults); err != nil {

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/drivers/thermometer"
 	"github.com/kordon/kordon/hwtest/goldentest"
@@ -57,16 +55,8 @@ func TestDecodeReportScalings(t *testing.T) {
 
 func configWith(t *testing.T, vendor, product, src string, open usbhid.Opener) device.Config {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	var n *yaml.Node
-	if len(doc.Content) > 0 {
-		n = doc.Content[0]
-	}
-	return device.Config{ID: "t1", Transport: transport.Config{Type: "usb", Vendor: vendor, Product: product},
-		Options: device.Options{File: "box.yaml", Node: n}, OpenHID: open}
+	return drivertest.Config(t, src, drivertest.ID("t1"),
+		drivertest.Transport(transport.Config{Type: "usb", Vendor: vendor, Product: product}), drivertest.HID(open))
 }
 
 func noHID(usbhid.ID) (usbhid.Device, error) { return nil, errors.New("no device") }

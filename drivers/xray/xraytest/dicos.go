@@ -1,7 +1,7 @@
-// Package evidencetest writes DICOS files for the evidence tests: an X-ray
+// Package xraytest writes DICOS files for tests of X-ray evidence: an X-ray
 // image with real pixel data and an alarm Threat Detection Report that
 // references it, both with the DICOM library's writer.
-package evidencetest
+package xraytest
 
 import (
 	"bytes"
