@@ -9,79 +9,40 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"golang.org/x/crypto/bcrypt"
 
-	"github.com/kordon/kordon/drivers/all"
-	"github.com/kordon/kordon/edge"
-	"github.com/kordon/kordon/hub"
+	"github.com/kordon/kordon/e2e/stationtest"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/gpioline/gpiolinetest"
-	"github.com/kordon/kordon/internal/logging"
 )
 
-const crossing = "kz-test"
+const crossing = stationtest.Crossing
 
 const chromium = "/usr/bin/chromium"
 
-func hash(t *testing.T, pw string) string {
-	t.Helper()
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost) // MinCost: fast tests
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(h)
-}
-
 // startHub runs a real hub on loopback with boxes and dashboard users
 // (user -> role; the password is the user name + "pw").
-func startHub(t *testing.T, boxes map[string]string, users map[string]string) *runningHub {
+func startHub(t *testing.T, boxes map[string]string, users map[string]string) *stationtest.Hub {
 	t.Helper()
-	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir()}
-	for b, pw := range boxes {
-		cfg.Boxes = append(cfg.Boxes, hub.BoxCreds{Box: b, PasswordHash: hash(t, pw)})
-	}
+	cfg := stationtest.HubConfig(t, boxes)
+	cfg.Users = nil
 	for u, role := range users {
-		cfg.Users = append(cfg.Users, dash.User{User: u, Name: u, Role: role, PasswordHash: hash(t, u+"pw")})
+		cfg.Users = append(cfg.Users, dash.User{User: u, Name: u, Role: role, PasswordHash: stationtest.Hash(t, u+"pw")})
 	}
-	h, err := hub.New(cfg, logging.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	rh := &runningHub{Hub: h}
-	t.Cleanup(rh.Stop)
-	return rh
+	return stationtest.RunHub(t, cfg, nil)
 }
-
-// runningHub is a hub a test may stop early (the hub gone from under a box).
-type runningHub struct {
-	*hub.Hub
-	once sync.Once
-}
-
-func (h *runningHub) Stop() { h.once.Do(func() { h.Hub.Close() }) }
 
 // ptyDevice opens a pseudo-terminal and returns its path and a function
 // that plays tr into it.
 func ptyDevice(t *testing.T, tr *trace.Trace, loop bool) (string, func(ctx context.Context)) {
 	t.Helper()
-	p, err := replay.OpenPTY(filepath.Join(t.TempDir(), "tty"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p.Path, func(ctx context.Context) {
-		go replay.Serial(ctx, tr, p.Device, replay.Options{Loop: loop})
-	}
+	d := stationtest.NewDevice(t, tr)
+	return d.Path, func(ctx context.Context) { d.Play(ctx, replay.Options{Loop: loop}) }
 }
 
 func readTrace(t *testing.T, path string) *trace.Trace {
@@ -116,41 +77,19 @@ func freePort(t *testing.T) string {
 func startBox(t *testing.T, ctx context.Context, hubAddr, box, password string, clearAfter string, devs ...dev) string {
 	t.Helper()
 	httpAddr, screenAddr := freePort(t), freePort(t)
-	var b strings.Builder
-	fmt.Fprintf(&b, "crossing: %s\nbox: %s\nstate_dir: %s\nhttp: %q\n", crossing, box, t.TempDir(), httpAddr)
-	fmt.Fprintf(&b, "hub: {address: %q, username: %s, password: %s}\n", hubAddr, box, password)
-	fmt.Fprintf(&b, "booth: {clear_after: %s, lang: ru, title: %q, listen: %q}\ndevices:\n", clearAfter, box, screenAddr)
+	var devices strings.Builder
 	for _, d := range devs {
 		opts, _ := json.Marshal(d.options)
 		transport := fmt.Sprintf("{type: serial, path: %s, baud: 9600}", d.path)
 		if d.driver == "cctv" {
 			transport = "{type: gpio}"
 		}
-		fmt.Fprintf(&b, "  - id: %s\n    driver: %s\n    transport: %s\n    options: %s\n", d.id, d.driver, transport, opts)
-	}
-	cfg, devices, err := edge.ParseConfig("box.yaml", []byte(b.String()), all.Drivers)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, b.String())
+		fmt.Fprintf(&devices, "  - id: %s\n    driver: %s\n    transport: %s\n    options: %s\n", d.id, d.driver, transport, opts)
 	}
 	// CCTV outputs drive periph.io's fake pins: the box has no GPIO here.
-	pins := gpiolinetest.New("GPIO17")
-	for i := range devices {
-		devices[i].OpenPin = pins.Open
-	}
-	bx, err := edge.New(cfg, devices, all.Drivers, logging.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		defer close(done)
-		bx.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	stationtest.Box{ID: box, Password: password, Broker: hubAddr, Devices: devices.String(), Pins: gpiolinetest.New("GPIO17"),
+		Extra: fmt.Sprintf("http: %q\nbooth: {clear_after: %s, lang: ru, title: %q, listen: %q}", httpAddr, clearAfter, box, screenAddr),
+	}.Start(t, ctx)
 	waitHTTP(t, "http://"+httpAddr+"/healthz")
 	waitHTTP(t, "http://"+screenAddr+"/booth/state")
 	return "http://" + screenAddr // the booth readout's own (loopback) listener

@@ -190,7 +190,7 @@ func TestAlarmTracePulsesCCTVHubDown(t *testing.T) {
 
 // postCommand sends a command through the hub's API, as a logged-in
 // supervisor on the BLO dashboard does, and waits for the result.
-func postCommand(t *testing.T, h *hub.Hub, box, body string) hub.CommandRecord {
+func postCommand(t *testing.T, h *stationtest.Hub, box, body string) hub.CommandRecord {
 	t.Helper()
 	b := loginSupervisor(t, h).do(t, http.MethodPost, "/dash/api/boxes/"+box+"/commands?wait=15s", body)
 	var rec hub.CommandRecord

@@ -114,7 +114,7 @@ func (c *cutter) cut() {
 }
 
 type evStation struct {
-	hub    *hub.Hub
+	hub    *stationtest.Hub
 	cut    *cutter
 	dir    string // the scanner's export folder on the box
 	rec    *stationtest.Recorder
@@ -129,7 +129,7 @@ func sha(b []byte) string {
 }
 
 // evidenceHub is a real hub whose technicians may not view evidence.
-func evidenceHub(t *testing.T) *hub.Hub {
+func evidenceHub(t *testing.T) *stationtest.Hub {
 	t.Helper()
 	cfg := stationtest.HubConfig(t, map[string]string{"lane-3": "pw3"})
 	cfg.Users = append(cfg.Users,
@@ -185,7 +185,7 @@ func (s *evStation) readingPath() string {
 	return fmt.Sprintf("/dash/api/evidence/%s/%s/%d", r.Box, r.Device, r.Seq)
 }
 
-func login(t *testing.T, h *hub.Hub, user, pw string) *http.Client {
+func login(t *testing.T, h *stationtest.Hub, user, pw string) *http.Client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
@@ -209,7 +209,7 @@ func login(t *testing.T, h *hub.Hub, user, pw string) *http.Client {
 	return c
 }
 
-func get(t *testing.T, c *http.Client, h *hub.Hub, path string) (*http.Response, []byte) {
+func get(t *testing.T, c *http.Client, h *stationtest.Hub, path string) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := c.Get("http://" + h.HTTPAddr() + path)
 	if err != nil {

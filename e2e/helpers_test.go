@@ -14,7 +14,6 @@ import (
 	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/e2e/stationtest"
 	"github.com/kordon/kordon/edge"
-	"github.com/kordon/kordon/hub"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/internal/schema"
@@ -26,7 +25,7 @@ func hash(t *testing.T, pw string) string { return stationtest.Hash(t, pw) }
 
 // startHub runs a real hub on loopback with the given box passwords, the
 // kit's observer and supervisor.
-func startHub(t *testing.T, boxes map[string]string) *hub.Hub {
+func startHub(t *testing.T, boxes map[string]string) *stationtest.Hub {
 	return stationtest.StartHub(t, boxes)
 }
 
@@ -103,7 +102,7 @@ type dashClient struct {
 	csrf string
 }
 
-func loginSupervisor(t *testing.T, h *hub.Hub) *dashClient {
+func loginSupervisor(t *testing.T, h *stationtest.Hub) *dashClient {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &dashClient{http: &http.Client{Jar: jar}, base: "http://" + h.HTTPAddr()}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/kordon/kordon/drivers/thermometer"
 	"github.com/kordon/kordon/e2e/stationtest"
-	"github.com/kordon/kordon/hub"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
@@ -26,14 +25,14 @@ import (
 // CEL rules) on 127.0.0.1, and an observer watches what the hub accepted.
 
 // startBox runs edged with one thermometer bus on path.
-func startBox(t *testing.T, h *hub.Hub, box, pw, devID, path string, options any) {
+func startBox(t *testing.T, h *stationtest.Hub, box, pw, devID, path string, options any) {
 	t.Helper()
 	runBox(t, h, box, pw, devID, path, t.TempDir(), options)
 }
 
 // runBox runs edged on stateDir until stop (or the test's end); stop
 // returns once edged has stopped, so another may start on the same dir.
-func runBox(t *testing.T, h *hub.Hub, box, pw, devID, path, stateDir string, options any) (stop func()) {
+func runBox(t *testing.T, h *stationtest.Hub, box, pw, devID, path, stateDir string, options any) (stop func()) {
 	t.Helper()
 	opts, err := json.Marshal(options) // JSON is YAML flow style
 	if err != nil {
@@ -61,7 +60,7 @@ type wireReading struct {
 	Payload thermometer.Temperature `json:"payload"`
 }
 
-func watch(t *testing.T, h *hub.Hub, topic string) *watcher {
+func watch(t *testing.T, h *stationtest.Hub, topic string) *watcher {
 	t.Helper()
 	return &watcher{rec: stationtest.Subscribe(t, h), topic: topic}
 }
@@ -85,7 +84,7 @@ func (w *watcher) until(t *testing.T, within time.Duration, ok func([]wireReadin
 	return rs
 }
 
-func alerts(t *testing.T, h *hub.Hub) []contract.Alert {
+func alerts(t *testing.T, h *stationtest.Hub) []contract.Alert {
 	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+h.HTTPAddr()+"/api/alerts?limit=1000", nil)
 	req.SetBasicAuth(stationtest.Supervisor, stationtest.SupervisorPassword) // the API needs a dashboard user
@@ -180,7 +179,7 @@ func TestFeverTraceRaisesOneAlertAtHub(t *testing.T) {
 }
 
 // dashGet reads a dashboard API path as a logged-in supervisor.
-func dashGet(t *testing.T, h *hub.Hub, path string, v any) {
+func dashGet(t *testing.T, h *stationtest.Hub, path string, v any) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/kordon/kordon/drivers/thermometer"
 	"github.com/kordon/kordon/e2e/stationtest"
-	"github.com/kordon/kordon/hub"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/contract"
@@ -156,7 +155,7 @@ func firstHost(tr *trace.Trace) []byte {
 	return nil
 }
 
-func feverAlerts(t *testing.T, h *hub.Hub) []contract.Alert {
+func feverAlerts(t *testing.T, h *stationtest.Hub) []contract.Alert {
 	t.Helper()
 	var out []contract.Alert
 	for _, a := range alerts(t, h) {

@@ -69,14 +69,24 @@ func HubConfig(t testing.TB, boxes map[string]string) *hub.Config {
 	return cfg
 }
 
+// Hub is a running hub that a test may stop before its end (the hub gone
+// from under a box); it is stopped at the end otherwise.
+type Hub struct {
+	*hub.Hub
+	once sync.Once
+}
+
+// Stop closes the hub, once.
+func (h *Hub) Stop() { h.once.Do(func() { h.Hub.Close() }) }
+
 // StartHub runs a real hub with HubConfig until the test ends.
-func StartHub(t testing.TB, boxes map[string]string) *hub.Hub {
+func StartHub(t testing.TB, boxes map[string]string) *Hub {
 	t.Helper()
 	return RunHub(t, HubConfig(t, boxes), nil)
 }
 
 // RunHub runs a real hub on cfg until the test ends; log nil discards.
-func RunHub(t testing.TB, cfg *hub.Config, log *slog.Logger) *hub.Hub {
+func RunHub(t testing.TB, cfg *hub.Config, log *slog.Logger) *Hub {
 	t.Helper()
 	if log == nil {
 		log = logging.Discard()
@@ -88,8 +98,9 @@ func RunHub(t testing.TB, cfg *hub.Config, log *slog.Logger) *hub.Hub {
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.Close() })
-	return h
+	rh := &Hub{Hub: h}
+	t.Cleanup(rh.Stop)
+	return rh
 }
 
 // Box is one edge box to run in-process with the registered drivers.
@@ -109,13 +120,16 @@ type Box struct {
 	Log  *slog.Logger // nil discards
 }
 
+// Broker is where boxes and observers connect: a *hub.Hub or a *Hub.
+type Broker interface{ MQTTAddr() string }
+
 // BoxFor is a box that logs in to h with password pw.
-func BoxFor(h *hub.Hub, id, pw, devices string) Box {
+func BoxFor(h Broker, id, pw, devices string) Box {
 	return Box{ID: id, Password: pw, Broker: "tcp://" + h.MQTTAddr(), Devices: devices}
 }
 
 // StartBox runs BoxFor(h, id, pw, devices) until the test ends.
-func StartBox(t testing.TB, ctx context.Context, h *hub.Hub, id, pw, devices string) *edge.Box {
+func StartBox(t testing.TB, ctx context.Context, h Broker, id, pw, devices string) *edge.Box {
 	t.Helper()
 	return BoxFor(h, id, pw, devices).Start(t, ctx)
 }
@@ -182,6 +196,12 @@ func TraceDevice(t testing.TB, tracePath string) *Device {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return NewDevice(t, tr)
+}
+
+// NewDevice opens a pty for tr (a trace read, or made by the test).
+func NewDevice(t testing.TB, tr *trace.Trace) *Device {
+	t.Helper()
 	p, err := replay.OpenPTY(filepath.Join(t.TempDir(), "tty"))
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +234,7 @@ type TraceStation struct {
 
 // Station is a running TraceStation.
 type Station struct {
-	Hub *hub.Hub
+	Hub *Hub
 	Rec *Recorder
 	Box *edge.Box
 	Dev *Device
@@ -252,7 +272,7 @@ type Recorder struct {
 }
 
 // Subscribe records every message of the crossing as the observer sees it.
-func Subscribe(t testing.TB, h *hub.Hub) *Recorder {
+func Subscribe(t testing.TB, h Broker) *Recorder {
 	t.Helper()
 	return SubscribeAs(t, "tcp://"+h.MQTTAddr(), Watcher, WatcherPassword, contract.Prefix+"/"+Crossing+"/#")
 }

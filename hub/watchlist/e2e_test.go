@@ -13,21 +13,16 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/kordon/kordon/drivers/all"
-	"github.com/kordon/kordon/edge"
+	"github.com/kordon/kordon/e2e/stationtest"
 	"github.com/kordon/kordon/hub"
 	"github.com/kordon/kordon/hub/watchlist"
 	"github.com/kordon/kordon/hwtest/replay"
-	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/logging"
 	"github.com/kordon/kordon/internal/reading"
 )
 
-const crossing = "kz-test"
+const crossing = stationtest.Crossing
 
 // TestWatchlistedDocumentRaisesOneAlert is the booth-to-hub path: a real
 // hub (mochi, SQLite) whose watchlist file is replaced while it runs, a
@@ -48,10 +43,8 @@ func TestWatchlistedDocumentRaisesOneAlert(t *testing.T) {
 
 	var logs lockedBuffer
 	log := logging.New(&logs, slog.LevelDebug)
-	cfg := &hub.Config{Crossing: crossing, MQTT: "127.0.0.1:0", DataDir: filepath.Join(dir, "hub"),
-		Boxes:     []hub.BoxCreds{{Box: "booth-07", PasswordHash: bcryptHash(t, "pw7")}},
-		Observers: []hub.Observer{{User: "watch", PasswordHash: bcryptHash(t, "watchpw")}},
-		Watchlist: watchlist.Config{File: listFile, KeyFile: keyFile, Poll: 50 * time.Millisecond}}
+	cfg := stationtest.HubConfig(t, map[string]string{"booth-07": "pw7"})
+	cfg.Watchlist = watchlist.Config{File: listFile, KeyFile: keyFile, Poll: 50 * time.Millisecond}
 	h, err := hub.New(cfg, log.With("side", "hub"))
 	if err != nil {
 		t.Fatal(err)
@@ -66,8 +59,7 @@ func TestWatchlistedDocumentRaisesOneAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	broker := "tcp://" + h.MQTTAddr()
-	rec := subscribe(t, broker, contract.Prefix+"/"+crossing+"/#")
+	rec := stationtest.Subscribe(t, h)
 
 	// The list gains the specimen passport while the hub runs.
 	replacePlain := hashed(t, key, "C01X00T47,D\nL898902C3,UTO\n")
@@ -84,27 +76,23 @@ func TestWatchlistedDocumentRaisesOneAlert(t *testing.T) {
 		t.Fatal("watchlist not reloaded")
 	}
 
-	tr, err := trace.ReadFile("testdata/booth.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pty, err := replay.OpenPTY(filepath.Join(dir, "tty"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pty.Close() })
-	startBox(t, ctx, broker, "booth-07", "pw7", pty.Path, log.With("side", "box"))
-	rec.waitMatch(t, contract.Availability(crossing, "booth-07", "reader1"), func(m [][]byte) bool {
-		var a contract.DeviceAvailability
-		return len(m) > 0 && json.Unmarshal(m[len(m)-1], &a) == nil && a.State == "up"
-	})
+	dev := stationtest.TraceDevice(t, "testdata/booth.jsonl")
+	box := stationtest.BoxFor(h, "booth-07", "pw7", `
+  - id: reader1
+    driver: mrz
+    transport: {type: serial, path: `+dev.Path+`, baud: 9600}
+    options: {framing: line}
+`)
+	box.Log = log.With("side", "box")
+	box.Start(t, ctx)
+	rec.DeviceUp(t, "booth-07", "reader1")
 	// Real time: the failed read is told from the next document by the row gap.
-	go replay.Serial(ctx, tr, pty.Device, replay.Options{Speed: 1})
+	dev.Play(ctx, replay.Options{Speed: 1})
 
 	// Alerts are published in ingest order, so the check-digit alert of the
 	// last document means every earlier reading's alerts are out.
 	alertsTopic := contract.Alerts(crossing)
-	msgs := rec.waitMatch(t, alertsTopic, func(m [][]byte) bool {
+	msgs := rec.Wait(t, alertsTopic, 60*time.Second, func(m [][]byte) bool {
 		for _, b := range m {
 			if bytes.Contains(b, []byte(`"document-check-failed"`)) {
 				return true
@@ -112,7 +100,7 @@ func TestWatchlistedDocumentRaisesOneAlert(t *testing.T) {
 		}
 		return false
 	})
-	readings := rec.waitMatch(t, contract.Readings(crossing, "booth-07", "reader1"), func(m [][]byte) bool { return len(m) >= 4 })
+	readings := rec.WaitCount(t, contract.Readings(crossing, "booth-07", "reader1"), 4, 60*time.Second)
 	var hits []contract.Alert
 	for _, b := range msgs {
 		var a contract.Alert
@@ -180,99 +168,6 @@ func writeFile(t *testing.T, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func bcryptHash(t *testing.T, pw string) string {
-	t.Helper()
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(h)
-}
-
-// startBox runs a real edged in-process with one mrz reader on devPath
-// (after e2e/helpers_test.go).
-func startBox(t *testing.T, ctx context.Context, brokerURL, box, password, devPath string, log *slog.Logger) {
-	t.Helper()
-	src := fmt.Sprintf(`
-crossing: %s
-box: %s
-state_dir: %s
-hub: {address: %q, username: %s, password: %s}
-devices:
-  - id: reader1
-    driver: mrz
-    transport: {type: serial, path: %s, baud: 9600}
-    options: {framing: line}
-`, crossing, box, t.TempDir(), brokerURL, box, password, devPath)
-	cfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := edge.New(cfg, devs, all.Drivers, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		defer close(done)
-		b.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-}
-
-// recorder keeps every message an observer sees and wakes waiters on each.
-type recorder struct {
-	mu   sync.Mutex
-	msgs map[string][][]byte
-	seen chan struct{}
-}
-
-func subscribe(t *testing.T, brokerURL, filter string) *recorder {
-	t.Helper()
-	rec := &recorder{msgs: map[string][][]byte{}, seen: make(chan struct{}, 1)}
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("rec-" + t.Name()).
-		SetUsername("watch").SetPassword("watchpw"))
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("observer connect: %v", tok.Error())
-	}
-	handle := func(_ mqtt.Client, m mqtt.Message) {
-		rec.mu.Lock()
-		rec.msgs[m.Topic()] = append(rec.msgs[m.Topic()], append([]byte(nil), m.Payload()...))
-		rec.mu.Unlock()
-		select {
-		case rec.seen <- struct{}{}:
-		default:
-		}
-	}
-	if tok := c.Subscribe(filter, 1, handle); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("observer subscribe: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(100) })
-	return rec
-}
-
-func (r *recorder) waitMatch(t *testing.T, topic string, ok func([][]byte) bool) [][]byte {
-	t.Helper()
-	timeout := time.After(60 * time.Second)
-	for {
-		r.mu.Lock()
-		m := append([][]byte(nil), r.msgs[topic]...)
-		r.mu.Unlock()
-		if ok(m) {
-			return m
-		}
-		select {
-		case <-r.seen:
-		case <-timeout:
-			t.Fatalf("messages on %s did not arrive (have %d)", topic, len(m))
-		}
 	}
 }
 
