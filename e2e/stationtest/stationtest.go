@@ -183,10 +183,11 @@ func (b Box) Run(t testing.TB, ctx context.Context) (box *edge.Box, stop func())
 
 // Device is a serial device on a pseudo-terminal, fed from a trace.
 type Device struct {
-	Path string // the pty a box's transport opens
-	t    testing.TB
-	pty  *replay.PTY
-	tr   *trace.Trace
+	Path  string // the pty a box's transport opens
+	t     testing.TB
+	pty   *replay.PTY
+	tr    *trace.Trace
+	close sync.Once
 }
 
 // TraceDevice opens a pty for the trace at tracePath; Play starts it.
@@ -206,20 +207,29 @@ func NewDevice(t testing.TB, tr *trace.Trace) *Device {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Close() })
-	return &Device{Path: p.Path, t: t, pty: p, tr: tr}
+	d := &Device{Path: p.Path, t: t, pty: p, tr: tr}
+	t.Cleanup(d.unplug)
+	return d
 }
+
+func (d *Device) unplug() { d.close.Do(func() { d.pty.Close() }) }
 
 // Play plays the trace into the pty in the background (the zero Options:
 // once, as fast as ordering allows). A failed replay fails the test. Call
 // it once the box has opened the port (DeviceUp), or know that the pty
 // keeps what is written until then.
 func (d *Device) Play(ctx context.Context, o replay.Options) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		if err := replay.Serial(ctx, d.tr, d.pty.Device, o); err != nil && ctx.Err() == nil {
 			d.t.Errorf("replaying into %s: %v", d.Path, err)
 		}
 	}()
+	// At the test's end: stop, unplug (a write blocked on a full pty
+	// returns), and wait, so nothing reports after the test.
+	d.t.Cleanup(func() { cancel(); d.unplug(); <-done })
 }
 
 // TraceStation is the usual shape of a driver family's end-to-end test: a
