@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -115,16 +114,12 @@ func TestFeverTraceRaisesOneAlertAtHub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := replay.OpenPTY(filepath.Join(t.TempDir(), "ttyUSB0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := stationtest.NewDevice(t, tr)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// Poll/response: replies go out only after the polls they answer, so
 	// the replay can start before edged opens the port.
-	go replay.Serial(ctx, tr, p.Device, replay.Options{})
+	p.Play(ctx, replay.Options{})
 
 	h := stationtest.StartHub(t, map[string]string{"booth-3": "boxpw"})
 	w := watch(t, h, contract.Readings(stationtest.Crossing, "booth-3", "thermo1"))
@@ -233,14 +228,10 @@ func TestStuckSensorRaisesFaultAlertAtHub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := replay.OpenPTY(filepath.Join(t.TempDir(), "ttyUSB0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := stationtest.NewDevice(t, tr)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go replay.Serial(ctx, tr, p.Device, replay.Options{})
+	p.Play(ctx, replay.Options{})
 	h := stationtest.StartHub(t, map[string]string{"booth-4": "boxpw"})
 	w := watch(t, h, contract.Readings(stationtest.Crossing, "booth-4", "thermo1"))
 	startBox(t, h, "booth-4", "boxpw", "thermo1", p.Path, tr.Header.Options)
