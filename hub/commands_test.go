@@ -15,7 +15,6 @@ import (
 
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/logging"
 )
 
 func startCommandHub(t *testing.T) *Hub {
@@ -35,15 +34,7 @@ func startCommandHub(t *testing.T) *Hub {
 		}
 		cfg.Boxes = append(cfg.Boxes, BoxCreds{Box: b, PasswordHash: string(h)})
 	}
-	h, err := New(cfg, logging.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
+	return runHub(t, cfg, nil)
 }
 
 // fakeBox logs in as a box, and answers every command it gets with answer.

@@ -21,7 +21,6 @@ import (
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/logging"
 )
 
 func dashHub(t *testing.T) *Hub {
@@ -31,15 +30,7 @@ func dashHub(t *testing.T) *Hub {
 		h, _ := bcrypt.GenerateFromPassword([]byte(u.name+"pw"), bcrypt.MinCost)
 		cfg.Users = append(cfg.Users, dash.User{User: u.name, Role: u.role, PasswordHash: string(h)})
 	}
-	h, err := New(cfg, logging.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
+	return runHub(t, cfg, nil)
 }
 
 type viewer struct {

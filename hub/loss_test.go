@@ -64,15 +64,7 @@ func lossHub(t *testing.T, lw *logWatch) *Hub {
 	cfg := &Config{Crossing: testCrossing, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
 		Boxes: []BoxCreds{{Box: "booth1", PasswordHash: string(hb)}},
 		Users: []dash.User{{User: "super1", Role: "supervisor", PasswordHash: string(su)}}}
-	h, err := New(cfg, slog.New(lw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
+	return runHub(t, cfg, slog.New(lw))
 }
 
 func mustPublish(t *testing.T, c paho.Client, topic string, body []byte) {

@@ -18,7 +18,6 @@ import (
 	"github.com/kordon/kordon/cmd/kordon-certs/certs"
 	"github.com/kordon/kordon/drivers/passport/mrz"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/logging"
 	"github.com/kordon/kordon/internal/reading"
 )
 
@@ -77,15 +76,7 @@ func startTestHub(t *testing.T, p *pki, boxes map[string]string) *Hub {
 		}
 		cfg.Boxes = append(cfg.Boxes, BoxCreds{Box: b, PasswordHash: h})
 	}
-	h, err := New(cfg, logging.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
+	return runHub(t, cfg, nil)
 }
 
 type clientOpts struct {

@@ -67,15 +67,7 @@ func hubWithLog(t *testing.T, log *logBuffer) *Hub {
 		t.Fatal(err)
 	}
 	cfg := &Config{Crossing: "kz-test", MQTT: "127.0.0.1:0", DataDir: t.TempDir(), Boxes: []BoxCreds{{Box: "booth-1", PasswordHash: string(h)}}}
-	hub, err := New(cfg, logging.New(log, slog.LevelDebug))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := hub.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hub.Close() })
-	return hub
+	return runHub(t, cfg, logging.New(log, slog.LevelDebug))
 }
 
 func connectAs(t *testing.T, h *Hub, clientID string, lost chan<- struct{}) paho.Client {
