@@ -1,7 +1,6 @@
 package passport
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/hwtest/goldentest"
-	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/trace"
 )
 
@@ -23,7 +21,8 @@ var update = flag.Bool("update", false, "rewrite golden files from the driver's 
 // driver, in the trace's own time (row gaps and torn frames depend on it):
 // serial traces through a pseudo-terminal (go.bug.st/serial), USB traces
 // through the HID seam. It compares the readings with testdata/golden and
-// the discard counters with testdata/counts.
+// the discard counters with testdata/counts, then checks what some traces
+// exist for.
 func TestGoldenTraces(t *testing.T) {
 	countsFile := func(name string) string { return filepath.Join("testdata", "counts", name+".json") }
 	cols := goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update,
@@ -37,43 +36,34 @@ func TestGoldenTraces(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		return
 	}
+	checkNoise(t, cols.Get(t, "line-noise-between"))
+	checkOrigin(t, cols.Get(t, "line-td3-specimen"))
 }
 
-func TestNoiseIsCountedNotFatal(t *testing.T) {
-	tr, err := trace.ReadFile("testdata/traces/line-noise-between.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	col, err := harness.ReplayThroughPTY(context.Background(), Driver, tr, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+// checkNoise: noise between documents is counted, not fatal.
+func checkNoise(t *testing.T, col *drivertest.Output) {
+	t.Helper()
 	if n := len(col.Readings()); n != 2 {
-		t.Fatalf("got %d readings, want the 2 documents around the noise", n)
+		t.Fatalf("line-noise-between: got %d readings, want the 2 documents around the noise", n)
 	}
 	if col.Counts()["lines_noise"] < 2 {
-		t.Errorf("noise lines not counted: %v", col.Counts())
+		t.Errorf("line-noise-between: noise lines not counted: %v", col.Counts())
 	}
 }
 
-func TestOriginIsFirstByteOfDocument(t *testing.T) {
-	tr, err := trace.ReadFile("testdata/traces/line-td3-specimen.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Real time: the rows arrive 50 ms apart, the documents 3 s apart.
-	col, err := harness.ReplayThroughPTY(context.Background(), Driver, tr, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+// checkOrigin: a reading's origin is the first byte of its document. The
+// trace plays in real time: rows 50 ms apart, documents 3 s apart.
+func checkOrigin(t *testing.T, col *drivertest.Output) {
+	t.Helper()
 	rs := col.Readings()
 	if len(rs) != 2 {
-		t.Fatalf("got %d readings, want 2", len(rs))
+		t.Fatalf("line-td3-specimen: got %d readings, want 2", len(rs))
 	}
 	gap := rs[1].Origin.Sub(rs[0].Origin)
 	if gap < 2900*time.Millisecond || gap > 3200*time.Millisecond {
-		t.Errorf("origin gap %v, want about 3s (first byte of each document)", gap)
+		t.Errorf("line-td3-specimen: origin gap %v, want about 3s (first byte of each document)", gap)
 	}
 }
 
