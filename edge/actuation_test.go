@@ -19,7 +19,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/kordon/kordon/drivers/all"
-	"github.com/kordon/kordon/edge/trigger"
+	"github.com/kordon/kordon/internal/actuator"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/gpioline"
 	"github.com/kordon/kordon/internal/logging"
@@ -119,7 +119,7 @@ devices:
       mode: %s
       pulse: 20ms
       min_gap: 0s
-      on: [{name: scanner-alarm, kind: scanner_event, payload: {alarm: true}}]
+      on: [{name: scanner-alarm, when: 'kind == "scanner_event" && payload.alarm'}]
 `
 
 // runBox writes a box config file, loads it as edged does and runs the box
@@ -378,7 +378,7 @@ func BenchmarkAlarmToPulse(b *testing.B) {
 			b.Fatalf("edge %d is %v", n, outs[n].Level)
 		}
 		total += outs[n].At.Sub(t0)
-		if _, err := tb.act.engine.Fire("cctv1", trigger.Request{Action: "release"}); err != nil {
+		if _, err := tb.act.engine.Fire("cctv1", actuator.Request{Action: "release"}); err != nil {
 			b.Fatal(err)
 		}
 		n += 2

@@ -2,8 +2,9 @@
 // supervised loop per device, takes every reading into the durable outbox,
 // and forwards the outbox to the hub over MQTT.
 //
-// The path of one reading: driver Run -> Output.Emit (stamp identity, clock,
-// sequence) -> outbox.Append (on disk) -> publisher -> MQTT QoS 1 -> Ack.
+// The path of one reading: driver Run -> Output.Emit (stamp identity and
+// clock) -> the line (line.go): outbox (sequence, encoded once, on disk),
+// booth, local triggers, accounting; then publisher -> MQTT QoS 1 -> Ack.
 package edge
 
 import (
@@ -52,6 +53,7 @@ type Box struct {
 	pub      pubStats      // publisher counters (publish.go)
 	dirty    chan struct{} // the retained state changed (counters, loss)
 	act      actuation     // local triggers and hub commands (actuation.go, commands.go)
+	stages   []stage       // the path of every reading, in order (line.go)
 	// lastReading: device id -> origin of its last reading taken (metrics_devices.go).
 	lastReading sync.Map
 
@@ -78,6 +80,7 @@ func New(cfg *Config, devices []device.Config, drivers []device.Driver, log *slo
 		b.drivers[devices[i].ID] = byName[d.Driver]
 	}
 	b.act.drivers = drivers
+	b.stages = b.line()
 	return b, nil
 }
 
@@ -192,6 +195,7 @@ type output struct {
 	driver string
 }
 
+// Emit stamps a reading and walks it down the box's line (line.go).
 func (o *output) Emit(r reading.Reading) {
 	b := o.box
 	r.Crossing, r.Box, r.Device, r.Driver, r.Incarnation = b.cfg.Crossing, b.cfg.Box, o.dev, o.driver, b.inc
@@ -199,40 +203,10 @@ func (o *output) Emit(r reading.Reading) {
 	if r.Quality.Status == "" {
 		r.Quality.Status = reading.OK
 	}
-	class := classify(r)
-	seq, err := b.outbox.Append(o.dev, class, func(seq uint64) ([]byte, error) {
-		r.Seq = seq
-		js, err := json.Marshal(r)
-		if err != nil {
-			return nil, invalid{err}
-		}
-		if err := b.valid.Validate(js); err != nil {
-			return nil, invalid{err}
-		}
-		return js, nil
-	})
-	b.booth.Reading(r) // the officer sees it even if the outbox failed: the traveller is at the window
-	// Local triggers (CCTV) fire even when the outbox failed: the alarm
-	// happened, and the recorder must mark it either way.
-	b.act.engine.Take(r)
-	var bad invalid
-	switch {
-	case errors.As(err, &bad):
-		// The hub would refuse it, and the box would resend it for ever:
-		// not taken, counted. Only where it fails is logged, never values.
-		b.outbox.Lose(outbox.LostInvalid, 1)
-		b.log.Error("reading lost: fails its schema", "device", o.dev, "kind", r.Kind(), "at", bad.where())
-		o.Count("readings_invalid", 1)
-		return
-	case err != nil:
-		// The reading could not be made durable. Say so loudly, without its content.
-		b.log.Error("reading lost: outbox append failed", "device", o.dev, "kind", r.Kind(), "class", class, "err", err)
-		o.Count("readings_lost", 1)
-		return
+	t := &taken{out: o, r: r, class: classify(r)}
+	for _, s := range b.stages {
+		s(t)
 	}
-	b.lastReading.Store(o.dev, r.Origin)
-	b.noteEvidence(r) // evidence.go: the files it references may be asked for
-	b.log.Info("reading", "device", o.dev, "kind", r.Kind(), "seq", seq, "quality", r.Quality.Status)
 }
 
 func (o *output) Up() { o.box.setAvailability(o.dev, "up", "", "") }

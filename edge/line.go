@@ -1,0 +1,96 @@
+package edge
+
+import (
+	"errors"
+
+	"github.com/kordon/kordon/edge/outbox"
+	"github.com/kordon/kordon/internal/reading"
+)
+
+// The path of one reading on the box is a line of small stages, in order:
+// the reading is stamped, encoded once (inside the outbox append, which
+// gives it its sequence number), and the same envelope bytes are handed to
+// every later stage. No stage encodes or decodes the reading again, except
+// the rules that read a payload field, which decode the payload once.
+
+// taken is one reading on its way down the line.
+type taken struct {
+	out   *output
+	r     reading.Reading
+	class outbox.Class
+	// env is the envelope as the hub receives it, encoded once; the later
+	// stages share it and must not change it.
+	env []byte
+	seq uint64
+	err error // why the outbox did not take it; nil once it is durable
+}
+
+// stage is one consumer on the line.
+type stage func(t *taken)
+
+// line is the stages every reading passes, in order.
+func (b *Box) line() []stage {
+	return []stage{
+		b.toOutbox,   // sequence number, encode, validate, on disk: the reading is taken
+		b.toBooth,    // the officer sees it even if the outbox failed: the traveller is at the window
+		b.toTriggers, // local triggers fire even if the outbox failed: the alarm happened, the recorder must mark it
+		b.account,    // a loss counted and logged, or a taken reading noted
+	}
+}
+
+// toOutbox assigns the sequence number, encodes and validates the reading
+// and makes it durable, in one step.
+func (b *Box) toOutbox(t *taken) {
+	t.seq, t.err = b.outbox.Append(t.r.Device, t.class, func(seq uint64) ([]byte, error) {
+		t.r.Seq = seq
+		js, err := t.r.MarshalJSON()
+		if err != nil {
+			return nil, invalid{err}
+		}
+		t.env = js
+		if err := b.valid.Validate(js); err != nil {
+			return nil, invalid{err}
+		}
+		return js, nil
+	})
+	if t.env == nil && t.err != nil {
+		// The outbox refused before it asked for the bytes (closed): the
+		// screen and the triggers still get the reading.
+		t.env, _ = t.r.MarshalJSON()
+	}
+}
+
+func (b *Box) toBooth(t *taken) {
+	if t.env != nil {
+		b.booth.Show(&t.r, t.env)
+	}
+}
+
+func (b *Box) toTriggers(t *taken) {
+	if t.env != nil {
+		b.act.engine.Take(&t.r, t.env)
+	}
+}
+
+// account counts a reading the outbox did not take, by reason, and notes
+// one it took. Only where a reading fails is logged, never its values.
+func (b *Box) account(t *taken) {
+	o, r := t.out, &t.r
+	var bad invalid
+	switch {
+	case errors.As(t.err, &bad):
+		// The hub would refuse it, and the box would resend it for ever:
+		// not taken, counted.
+		b.outbox.Lose(outbox.LostInvalid, 1)
+		b.log.Error("reading lost: fails its schema", "device", o.dev, "kind", r.Kind(), "at", bad.where())
+		o.Count("readings_invalid", 1)
+	case t.err != nil:
+		// The reading could not be made durable. Say so loudly, without its content.
+		b.log.Error("reading lost: outbox append failed", "device", o.dev, "kind", r.Kind(), "class", t.class, "err", t.err)
+		o.Count("readings_lost", 1)
+	default:
+		b.lastReading.Store(o.dev, r.Origin)
+		b.noteEvidence(*r) // evidence.go: the files it references may be asked for
+		b.log.Info("reading", "device", o.dev, "kind", r.Kind(), "seq", t.seq, "quality", r.Quality.Status)
+	}
+}
