@@ -58,6 +58,8 @@ type Box struct {
 	lastReading sync.Map
 
 	ev evidenceBox // files readings reference, served on request (evidence.go)
+
+	started chan struct{} // closed once Run has opened everything (Started)
 }
 
 // New prepares a box from a loaded config. Nothing is opened until Run.
@@ -70,6 +72,7 @@ func New(cfg *Config, devices []device.Config, drivers []device.Driver, log *slo
 		cfg: cfg, devices: devices, drivers: map[string]device.Driver{}, log: log, clock: clock.State,
 		avail: map[string]contract.DeviceAvailability{}, counters: map[string]map[string]int64{},
 		conn: make(chan struct{}), booth: booth.New(cfg.Box, cfg.Booth), dirty: make(chan struct{}, 1),
+		started: make(chan struct{}),
 	}
 	v, err := schema.New(payloads.PayloadSchemas())
 	if err != nil {
@@ -151,9 +154,14 @@ func (b *Box) Run(ctx context.Context) error {
 		defer wg.Done()
 		b.stateLoop(ctx)
 	}()
+	close(b.started)
 	wg.Wait()
 	return runResult(ctx)
 }
+
+// Started is closed once Run has opened the outbox and its listeners and
+// started every device and the publisher: start-up work is over.
+func (b *Box) Started() <-chan struct{} { return b.started }
 
 // supervise runs one device, reopening it with backoff after each failure.
 func (b *Box) supervise(ctx context.Context, dc device.Config) {

@@ -3,8 +3,8 @@ package booth
 import (
 	"bytes"
 	"encoding/json"
-	"reflect"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
