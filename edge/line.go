@@ -4,14 +4,16 @@ import (
 	"errors"
 
 	"github.com/kordon/kordon/edge/outbox"
+	"github.com/kordon/kordon/internal/actuator"
 	"github.com/kordon/kordon/internal/reading"
+	"github.com/kordon/kordon/internal/schema"
 )
 
 // The path of one reading on the box is a line of small stages, in order:
 // the reading is stamped, encoded once (inside the outbox append, which
-// gives it its sequence number), and the same envelope bytes are handed to
-// every later stage. No stage encodes or decodes the reading again, except
-// the rules that read a payload field, which decode the payload once.
+// gives it its sequence number) and parsed once (to validate it), and the
+// same bytes and parse are handed to every later stage. No stage encodes
+// or decodes the reading again.
 
 // taken is one reading on its way down the line.
 type taken struct {
@@ -21,6 +23,7 @@ type taken struct {
 	// env is the envelope as the hub receives it, encoded once; the later
 	// stages share it and must not change it.
 	env []byte
+	doc map[string]any // env parsed for validation (numbers as json.Number); the rules read it
 	seq uint64
 	err error // why the outbox did not take it; nil once it is durable
 }
@@ -41,23 +44,32 @@ func (b *Box) line() []stage {
 // toOutbox assigns the sequence number, encodes and validates the reading
 // and makes it durable, in one step.
 func (b *Box) toOutbox(t *taken) {
-	t.seq, t.err = b.outbox.Append(t.r.Device, t.class, func(seq uint64) ([]byte, error) {
-		t.r.Seq = seq
-		js, err := t.r.MarshalJSON()
-		if err != nil {
-			return nil, invalid{err}
-		}
-		t.env = js
-		if err := b.valid.Validate(js); err != nil {
-			return nil, invalid{err}
-		}
-		return js, nil
-	})
+	t.seq, t.err = b.outbox.Append(t.r.Device, t.class, func(seq uint64) ([]byte, error) { return b.encode(t, seq) })
 	if t.env == nil && t.err != nil {
 		// The outbox refused before it asked for the bytes (closed): the
 		// screen and the triggers still get the reading.
 		t.env, _ = t.r.MarshalJSON()
 	}
+}
+
+// encode gives the reading its sequence number, encodes it (the only
+// time) and validates that encoding, parsed once.
+func (b *Box) encode(t *taken, seq uint64) ([]byte, error) {
+	t.r.Seq = seq
+	js, err := t.r.MarshalJSON()
+	if err != nil {
+		return nil, invalid{err}
+	}
+	t.env = js
+	doc, err := schema.Decode(js)
+	if err == nil {
+		t.doc, _ = doc.(map[string]any)
+		err = b.valid.ValidateDecoded(doc)
+	}
+	if err != nil {
+		return nil, invalid{err}
+	}
+	return js, nil
 }
 
 func (b *Box) toBooth(t *taken) {
@@ -68,7 +80,7 @@ func (b *Box) toBooth(t *taken) {
 
 func (b *Box) toTriggers(t *taken) {
 	if t.env != nil {
-		b.act.engine.Take(&t.r, t.env)
+		b.act.engine.Take(actuator.Input{Reading: &t.r, Envelope: t.env, Decoded: t.doc})
 	}
 }
 

@@ -77,7 +77,7 @@ func (o *engineOut) Take(r reading.Reading) {
 		return
 	}
 	env, _ := r.MarshalJSON()
-	v := actuator.NewVars(&r, env)
+	v := actuator.NewVars(actuator.Input{Reading: &r, Envelope: env})
 	for i := range rules {
 		if rules[i].Holds(v) {
 			a.Fire(actuator.Request{Action: "activate", Cause: "rule:" + rules[i].Name, At: at,

@@ -237,6 +237,9 @@ func (b *Booth) Hub(connected bool) {
 }
 
 func (b *Booth) publishLocked(d *device) {
+	if len(b.subs) == 0 {
+		return // no screen open: nothing to render
+	}
 	js, _ := json.Marshal(d)
 	b.sendLocked(js)
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/kordon/kordon/internal/actuator"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/reading"
 )
 
 // Engine routes readings to the attached actuators whose rules match. The
@@ -108,10 +107,10 @@ func (e *Engine) Fire(device string, req actuator.Request) (actuator.Result, err
 	return en.a.Fire(req)
 }
 
-// Take runs the rules on a reading the box has just taken, env being its
-// envelope, and fires every actuator with a matching rule (the first
+// Take runs the rules on a reading the box has just taken and fires every actuator with a matching rule (the first
 // matching rule names the cause). An actuator's own readings never fire it.
-func (e *Engine) Take(r *reading.Reading, env []byte) {
+func (e *Engine) Take(in actuator.Input) {
+	r := in.Reading
 	at := time.Now()
 	e.mu.RLock()
 	if len(e.acts) == 0 {
@@ -124,7 +123,7 @@ func (e *Engine) Take(r *reading.Reading, env []byte) {
 		rule string
 	}
 	var hits []hit
-	vars := actuator.NewVars(r, env)
+	vars := actuator.NewVars(in)
 	for dev, en := range e.acts {
 		if dev == r.Device {
 			continue

@@ -44,7 +44,7 @@ func compile(t testing.TB, specs ...actuator.Spec) []actuator.Rule {
 
 func take(e *Engine, r reading.Reading) {
 	env, _ := r.MarshalJSON()
-	e.Take(&r, env)
+	e.Take(actuator.Input{Reading: &r, Envelope: env})
 }
 
 // TestTakeFiresFirstMatchingRule: each actuator fires once per reading,

@@ -163,26 +163,36 @@ func literal(v any) (string, error) {
 	return "", fmt.Errorf("only strings, numbers and booleans can be compared (got %T)", v)
 }
 
+// Input is one reading as the box's line has it.
+type Input struct {
+	Reading *reading.Reading
+	// Envelope is the reading as the hub receives it: rules compare what
+	// the hub would see, whatever Go type the driver used.
+	Envelope []byte
+	// Decoded, when the line has parsed Envelope already (to validate it,
+	// with numbers as json.Number), spares the rules parsing it again.
+	// Rules that read the payload convert its numbers in place.
+	Decoded map[string]any
+}
+
 // Vars are the variables one reading gives the rules. The payload is
-// decoded from the envelope only when a rule reads it, and once for all
+// taken from the envelope only when a rule reads it, and once for all
 // rules: most rules are decided by kind or device alone.
 type Vars struct {
-	r       *reading.Reading
-	env     []byte
+	in      Input
 	payload map[string]any
 	decoded bool
 	parent  interpreter.Activation
 }
 
-// NewVars gives the rules r; env is r's envelope as the hub receives it
-// (the payload is read from it, so rules compare what the hub would see).
-func NewVars(r *reading.Reading, env []byte) *Vars {
-	return &Vars{r: r, env: env, parent: interpreter.EmptyActivation()}
+// NewVars gives the rules one reading.
+func NewVars(in Input) *Vars {
+	return &Vars{in: in, parent: interpreter.EmptyActivation()}
 }
 
 // ResolveName implements interpreter.Activation.
 func (v *Vars) ResolveName(name string) (any, bool) {
-	r := v.r
+	r := v.in.Reading
 	switch name {
 	case "kind":
 		return r.Kind(), true
@@ -201,19 +211,48 @@ func (v *Vars) ResolveName(name string) (any, bool) {
 	case "payload":
 		if !v.decoded {
 			v.decoded = true
-			var e struct {
-				Payload map[string]any `json:"payload"`
-			}
-			if json.Unmarshal(v.env, &e) == nil {
-				v.payload = e.Payload
-			}
-			if v.payload == nil {
-				v.payload = map[string]any{}
-			}
+			v.payload = v.payloadMap()
 		}
 		return v.payload, true
 	}
 	return nil, false
+}
+
+func (v *Vars) payloadMap() map[string]any {
+	if p, ok := v.in.Decoded["payload"].(map[string]any); ok {
+		numbersToFloat(p)
+		return p
+	}
+	var e struct {
+		Payload map[string]any `json:"payload"`
+	}
+	if json.Unmarshal(v.in.Envelope, &e) == nil && e.Payload != nil {
+		return e.Payload
+	}
+	return map[string]any{}
+}
+
+// numbersToFloat turns json.Number into float64, in place, as
+// encoding/json decodes numbers: CEL compares doubles, and the hub's
+// rules see every JSON number as one.
+func numbersToFloat(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return x.String()
+		}
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbersToFloat(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numbersToFloat(e)
+		}
+	}
+	return v
 }
 
 // Parent implements interpreter.Activation.

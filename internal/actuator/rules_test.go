@@ -28,7 +28,7 @@ func compile(t testing.TB, specs ...Spec) []Rule {
 
 func vars(t testing.TB, r reading.Reading) *Vars {
 	env, _ := r.MarshalJSON() // a payload that is not JSON gives no envelope: payload is then empty
-	return NewVars(&r, env)
+	return NewVars(Input{Reading: &r, Envelope: env})
 }
 
 func received(kind, js string) reading.Payload {
@@ -167,11 +167,33 @@ func BenchmarkHolds(b *testing.B) {
 	env, _ := r.MarshalJSON()
 	b.ReportAllocs()
 	for b.Loop() {
-		v := NewVars(&r, env)
+		v := NewVars(Input{Reading: &r, Envelope: env})
 		for i := range rules {
 			if rules[i].Holds(v) {
 				break
 			}
+		}
+	}
+}
+
+// TestDecodedEnvelopeSameAsEncoded: rules read a payload the line parsed
+// already (numbers as json.Number) exactly as one they parse themselves.
+func TestDecodedEnvelopeSameAsEncoded(t *testing.T) {
+	r := reading.Reading{Device: "t1", Payload: received("temperature", `{"celsius":38.2,"events":["fever_onset"],"n":{"k":[1,2]}}`)}
+	env, err := r.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(env)))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, when := range []string{`payload.celsius > 38.0`, `"fever_onset" in payload.events`, `payload.n.k[1] == 2.0`} {
+		rule := compile(t, Spec{When: when})[0]
+		if !rule.Holds(NewVars(Input{Reading: &r, Envelope: env})) || !rule.Holds(NewVars(Input{Reading: &r, Decoded: doc})) {
+			t.Errorf("%s does not hold on both", when)
 		}
 	}
 }
