@@ -49,7 +49,7 @@ devices:
       pulse: 50ms
       min_gap: 100ms
       on:
-        - {name: document-check-failed, kind: document, payload: {valid: false}}
+        - {name: document-check-failed, when: 'kind == "document" && !payload.valid'}
   - id: tamper1
     driver: contact
     transport: {type: gpio}

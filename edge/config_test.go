@@ -209,3 +209,27 @@ func TestLoadDevices(t *testing.T) {
 		t.Errorf("errors.As(*config.Error) failed on %T", err)
 	}
 }
+
+// TestTriggerRuleErrorAtItsLine: a CCTV output's local rule that is not
+// valid CEL stops the config at the rule's own line and field; the older
+// equality form still loads.
+func TestTriggerRuleErrorAtItsLine(t *testing.T) {
+	src := goodConfig + `  - id: cctv1
+    driver: cctv
+    transport: {type: gpio}
+    options:
+      line: GPIO17
+      on:
+        - {name: old-form, kind: document, payload: {valid: false}}
+        - name: broken
+          when: kind == "document" &&
+`
+	_, _, err := ParseConfig("edged.yaml", []byte(src), all.Drivers)
+	if err == nil || !strings.Contains(err.Error(), "edged.yaml:22: devices[1].options.on[1].when: column 22: Syntax error") {
+		t.Fatalf("err = %v, want edged.yaml:22: devices[1].options.on[1].when: column 22: Syntax error ...", err)
+	}
+	src = strings.Replace(src, `when: kind == "document" &&`, `when: kind == "document" && !payload.valid`, 1)
+	if _, _, err := ParseConfig("edged.yaml", []byte(src), all.Drivers); err != nil {
+		t.Fatal(err)
+	}
+}

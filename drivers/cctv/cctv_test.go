@@ -303,7 +303,7 @@ func TestOptionErrors(t *testing.T) {
 		`{line: X, on: [{kind: a, quality: meh}]}`:                "box.yaml:1: on[0].quality: must be ok, suspect or bad",
 		`{line: X, on: [{payload: {a: [1, 2]}}]}`:                 "box.yaml:1: on[0].payload: a: only strings, numbers and booleans",
 		`{line: X, on: [{name: a, kind: b}, {name: a, kind: c}]}`: "box.yaml:1: on[1].name: \"a\" repeated",
-		`{line: X, on: [{when: kind = 1}]}`:                       "box.yaml:1: on[0].when: ERROR",
+		`{line: X, on: [{when: kind = 1}]}`:                       "box.yaml:1: on[0].when: column 6: Syntax error",
 		`{line: X, on: [{when: 'kind', kind: a}]}`:                "box.yaml:1: on[0].when: give a CEL expression in when",
 	} {
 		_, err := New(device.Config{ID: "c", Options: options(t, src)})

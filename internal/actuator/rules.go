@@ -92,7 +92,7 @@ func (c *Compiler) Compile(s Spec) (Rule, error) {
 	}
 	ast, iss := c.env.Compile(when)
 	if iss.Err() != nil {
-		return Rule{}, &FieldError{"when", strings.ReplaceAll(iss.Err().Error(), "\n", " ")}
+		return Rule{}, &FieldError{"when", celIssues(iss.Err().Error())}
 	}
 	// dyn (a payload field) is checked when it runs: a non-bool does not fire.
 	if out := ast.OutputType(); !out.IsExactType(cel.BoolType) && !out.IsExactType(cel.DynType) {
@@ -103,6 +103,30 @@ func (c *Compiler) Compile(s Spec) (Rule, error) {
 		return Rule{}, &FieldError{"when", err.Error()}
 	}
 	return Rule{Name: s.Name, When: when, prg: prg}, nil
+}
+
+// celIssues keeps each CEL error's message and column, without the
+// source excerpt cel-go draws under it (the config line shows the source).
+func celIssues(msg string) string {
+	var out []string
+	for _, l := range strings.Split(msg, "\n") {
+		rest, ok := strings.CutPrefix(l, "ERROR: <input>:")
+		if !ok {
+			continue
+		}
+		// rest is line:column: message
+		if _, after, ok := strings.Cut(rest, ":"); ok {
+			if col, m, ok := strings.Cut(after, ": "); ok {
+				out = append(out, "column "+col+": "+m)
+				continue
+			}
+		}
+		out = append(out, rest)
+	}
+	if len(out) == 0 {
+		return msg
+	}
+	return strings.Join(out, "; ")
 }
 
 // legacyCEL is the CEL the equality form means: every condition holds.

@@ -120,15 +120,15 @@ func TestCompileErrors(t *testing.T) {
 	}
 	for want, s := range map[string]Spec{
 		"when: missing: a CEL boolean expression": {Name: "all"},
-		"when: ERROR":                          {When: `kind ==`},
-		"undeclared reference to 'payloads'":   {When: `payloads.alarm`},
-		"must be a bool expression, is string": {When: `kind`},
-		"not both":                             {When: `true`, Kind: "x"},
-		"quality: must be ok, suspect or bad":  {Kind: "a", Quality: "great"},
-		"payload: empty field name":            {Payload: map[string]any{"a..b": 1}},
-		"only strings, numbers and booleans":   {Payload: map[string]any{"a": map[string]any{"b": 1}}},
-		`write the condition in CEL instead`:   {Payload: map[string]any{"a": []any{1}}},
-		"a value is needed":                    {Payload: map[string]any{"a": nil}},
+		"when: column 8: Syntax error":            {When: `kind ==`},
+		"undeclared reference to 'payloads'":      {When: `payloads.alarm`},
+		"must be a bool expression, is string":    {When: `kind`},
+		"not both":                                {When: `true`, Kind: "x"},
+		"quality: must be ok, suspect or bad":     {Kind: "a", Quality: "great"},
+		"payload: empty field name":               {Payload: map[string]any{"a..b": 1}},
+		"only strings, numbers and booleans":      {Payload: map[string]any{"a": map[string]any{"b": 1}}},
+		`write the condition in CEL instead`:      {Payload: map[string]any{"a": []any{1}}},
+		"a value is needed":                       {Payload: map[string]any{"a": nil}},
 	} {
 		if _, err := c.Compile(s); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: %v, want %q", s, err, want)
