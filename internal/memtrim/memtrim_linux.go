@@ -11,12 +11,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Release advises the kernel to page out the executable's read-only
-// mappings (its code and read-only data). MADV_PAGEOUT never discards
-// data: a page that was ever written (a relocated read-only page, a
-// debugger's breakpoint) is kept or swapped, never reset to the file's
-// content, so it is safe on any mapping; a writable mapping is not
-// touched anyway. Kernels before 5.4 do not know the advice: an error.
+// Release unmaps the executable's read-only mappings (its code and
+// read-only data) from the process with MADV_DONTNEED: the pages stay in
+// the kernel's page cache, and a page touched again is mapped again from
+// it, without reading the disk. On a private file mapping DONTNEED would
+// also drop pages the process wrote (copy-on-write: a relocated read-only
+// page, a debugger's breakpoint) and show the file's bytes instead, so a
+// mapping holding any such anonymous page is left alone.
 func Release() (Stats, error) {
 	var st Stats
 	st.Before = rss()
@@ -24,30 +25,61 @@ func Release() (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	maps, err := os.ReadFile("/proc/self/maps")
+	smaps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		return st, err
 	}
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		// address perms offset dev inode path
-		f := strings.Fields(sc.Text())
-		if len(f) < 6 || f[5] != exe || strings.ContainsRune(f[1], 'w') {
+	for _, m := range parseSmaps(smaps) {
+		if m.path != exe || strings.ContainsRune(m.perms, 'w') || m.anonymous != 0 {
 			continue
 		}
-		lo, hi, ok := strings.Cut(f[0], "-")
-		a, err1 := strconv.ParseUint(lo, 16, 64)
-		b, err2 := strconv.ParseUint(hi, 16, 64)
-		if !ok || err1 != nil || err2 != nil || b <= a {
-			continue
-		}
-		if err := madvise(uintptr(a), uintptr(b-a), unix.MADV_PAGEOUT); err != nil {
-			return st, fmt.Errorf("madvise %s: %w", f[0], err)
+		if err := madvise(m.start, m.end-m.start, unix.MADV_DONTNEED); err != nil {
+			return st, fmt.Errorf("madvise %x-%x: %w", m.start, m.end, err)
 		}
 		st.Mappings++
 	}
 	st.After = rss()
 	return st, nil
+}
+
+type mapping struct {
+	start, end uintptr
+	perms      string
+	path       string
+	anonymous  int64 // kB of anonymous (written) pages; -1 if not reported
+}
+
+// parseSmaps reads /proc/self/smaps: a header line per mapping
+// ("start-end perms offset dev inode path") followed by "Key: value kB"
+// lines.
+func parseSmaps(b []byte) []mapping {
+	var out []mapping
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Text()
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if lo, hi, ok := strings.Cut(f[0], "-"); ok && len(f) >= 5 {
+			a, err1 := strconv.ParseUint(lo, 16, 64)
+			z, err2 := strconv.ParseUint(hi, 16, 64)
+			if err1 == nil && err2 == nil && z > a {
+				m := mapping{start: uintptr(a), end: uintptr(z), perms: f[1], anonymous: -1}
+				if len(f) >= 6 {
+					m.path = f[5]
+				}
+				out = append(out, m)
+				continue
+			}
+		}
+		if len(out) > 0 && f[0] == "Anonymous:" && len(f) >= 2 {
+			if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				out[len(out)-1].anonymous = kb
+			}
+		}
+	}
+	return out
 }
 
 func madvise(addr, n uintptr, advice int) error {
