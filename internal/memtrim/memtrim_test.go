@@ -14,7 +14,7 @@ func TestReleaseKeepsTheProgramWorking(t *testing.T) {
 	}
 	st, err := Release()
 	if err != nil {
-		t.Skipf("kernel refuses MADV_PAGEOUT: %v", err)
+		t.Skipf("kernel refuses madvise: %v", err)
 	}
 	if st.Mappings == 0 {
 		t.Fatal("no mapping of the executable advised")
