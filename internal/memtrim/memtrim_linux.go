@@ -11,13 +11,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Release unmaps the executable's read-only mappings (its code and
-// read-only data) from the process with MADV_DONTNEED: the pages stay in
-// the kernel's page cache, and a page touched again is mapped again from
-// it, without reading the disk. On a private file mapping DONTNEED would
-// also drop pages the process wrote (copy-on-write: a relocated read-only
-// page, a debugger's breakpoint) and show the file's bytes instead, so a
-// mapping holding any such anonymous page is left alone.
+// Release pages out the executable's read-only mappings (its code and
+// read-only data) with MADV_PAGEOUT. Paging out, rather than only
+// unmapping (MADV_DONTNEED), matters: the kernel maps file pages in runs
+// around each touch, but only pages still in the page cache, so pages
+// merely unmapped come straight back with the next touch nearby, while
+// pages put out of the cache stay out until they themselves are needed
+// (then read again from the file). The kernel pages out only what it can
+// without losing data and only pages no other process maps; a mapping
+// holding written pages (copy-on-write: a relocated read-only page) is
+// left alone anyway. Kernels before 5.4 do not know the advice: an error.
 func Release() (Stats, error) {
 	var st Stats
 	st.Before = rss()
@@ -33,7 +36,7 @@ func Release() (Stats, error) {
 		if m.path != exe || strings.ContainsRune(m.perms, 'w') || m.anonymous != 0 {
 			continue
 		}
-		if err := madvise(m.start, m.end-m.start, unix.MADV_DONTNEED); err != nil {
+		if err := madvise(m.start, m.end-m.start, unix.MADV_PAGEOUT); err != nil {
 			return st, fmt.Errorf("madvise %x-%x: %w", m.start, m.end, err)
 		}
 		st.Mappings++
