@@ -1,0 +1,680 @@
+package schema
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Reading is a reading read by Validator.Reading: the envelope's fields,
+// typed, and the payload decoded, numbers as float64 (as encoding/json
+// gives them and as the hub's rules expect).
+type Reading struct {
+	Schema, Crossing, Box, Device, Kind, Driver, Incarnation string
+
+	Seq        uint64
+	Origin     time.Time
+	Clock      string
+	Status     string
+	Reason     string
+	Historical bool
+	Payload    map[string]any
+	HasRaw     bool
+	// Personal is the sender's list of personal fields; HasPersonal says
+	// whether the envelope had one at all.
+	Personal    []string
+	HasPersonal bool
+
+	// Where, in the message, the "personal" member is to be cut
+	// (cutFrom == cutTo without one) and the envelope's closing brace.
+	cutFrom, cutTo, closing int
+}
+
+// WithPersonal returns msg (the message r was read from) with its
+// "personal" member replaced by ptrs, or left out when ptrs is empty; every
+// other byte of the message is kept as sent.
+func (r *Reading) WithPersonal(msg []byte, ptrs []string) []byte {
+	out := make([]byte, 0, len(msg)+16+16*len(ptrs))
+	out = append(out, msg[:r.cutFrom]...)
+	out = append(out, msg[r.cutTo:r.closing]...)
+	if len(ptrs) > 0 {
+		out = append(out, `,"personal":[`...)
+		for i, p := range ptrs {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = strconv.AppendQuote(out, p) // the schemas' pointers: plain ASCII, quoted alike by JSON and Go
+		}
+		out = append(out, ']')
+	}
+	return append(out, msg[r.closing:]...)
+}
+
+// Reading is the fast path of Validate for a reading: it reads and checks
+// msg in one pass, without the generic decode and the JSON Schema walk over
+// the envelope, and checks only the payload against its kind's schema.
+//
+// It is hand-written because the generic path (a decode into maps and
+// json.Numbers, then the validator's walk of the envelope's regular
+// expressions and formats) was most of the hub's cost per reading, and no
+// library validates a typed value against a JSON Schema. Its checks are
+// reading.v1.json's and reading.v2.json's, and it vouches only for what it
+// is sure of: ok is true only when Validate would accept msg, and then r
+// holds what Decode would have read. Whenever it is not sure (the message
+// is invalid, or written in a way this reader does not take, such as a
+// member given twice) ok is false and the caller asks Validate, which
+// gives the verdict and its error. Tests compare the two on many messages
+// and by fuzzing.
+func (v *Validator) Reading(msg []byte) (r *Reading, ok bool) {
+	s := scanner{b: msg}
+	r = &Reading{}
+	if !s.readEnvelope(r) {
+		return nil, false
+	}
+	switch r.Schema {
+	case "kordon.reading/1":
+		if s.seen&(1<<fIncarnation) != 0 {
+			return nil, false // v1 has no incarnation
+		}
+		if s.seen|1<<fIncarnation|optional != all {
+			return nil, false
+		}
+	case "kordon.reading/2":
+		if s.seen|optional != all || !isIncarnation(r.Incarnation) {
+			return nil, false
+		}
+	default:
+		return nil, false
+	}
+	if !isID(r.Crossing) || !isID(r.Box) || !isID(r.Device) || !isKind(r.Kind) {
+		return nil, false
+	}
+	if n := utf8.RuneCountInString(r.Driver); n < 1 || n > 64 {
+		return nil, false
+	}
+	switch r.Clock {
+	case "synced", "unsynced", "unknown":
+	default:
+		return nil, false
+	}
+	switch r.Status {
+	case "ok", "suspect", "bad":
+	default:
+		return nil, false
+	}
+	if utf8.RuneCountInString(r.Reason) > 512 {
+		return nil, false
+	}
+	for _, p := range r.Personal {
+		if !isPointer(p) {
+			return nil, false
+		}
+	}
+	ps, known := v.payloads[r.Kind]
+	if !known || ps.Validate(r.Payload) != nil {
+		return nil, false
+	}
+	if s.numbers {
+		floatsInPlace(r.Payload)
+	}
+	return r, true
+}
+
+// The envelope's members, as bits of scanner.seen.
+const (
+	fSchema = iota
+	fCrossing
+	fBox
+	fDevice
+	fKind
+	fDriver
+	fIncarnation
+	fSeq
+	fOrigin
+	fClock
+	fQuality
+	fHistorical
+	fPayload
+	fRaw
+	fPersonal
+	nFields
+
+	all      = 1<<nFields - 1
+	optional = 1<<fHistorical | 1<<fRaw | 1<<fPersonal
+)
+
+var fieldOf = map[string]int{
+	"schema": fSchema, "crossing": fCrossing, "box": fBox, "device": fDevice, "kind": fKind, "driver": fDriver,
+	"incarnation": fIncarnation, "seq": fSeq, "origin": fOrigin, "clock": fClock, "quality": fQuality,
+	"historical": fHistorical, "payload": fPayload, "raw": fRaw, "personal": fPersonal,
+}
+
+// maxDepth bounds the payload's nesting this reader follows; deeper
+// payloads go the generic way.
+const maxDepth = 64
+
+// scanner reads JSON (RFC 8259, strictly) from b. Strings are unquoted as
+// encoding/json does (it is asked whenever a string has an escape or a
+// byte that is not ASCII), so every value is the one Decode would give.
+type scanner struct {
+	b       []byte
+	i       int
+	seen    int  // envelope members read
+	numbers bool // the payload holds json.Numbers still to be made float64
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips white space and takes c if it comes next.
+func (s *scanner) next(c byte) bool {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+func (s *scanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// readEnvelope reads the top-level object into r.
+func (s *scanner) readEnvelope(r *Reading) bool {
+	if !s.next('{') {
+		return false
+	}
+	comma := -1 // where the comma before the current member is
+	for {
+		s.ws()
+		start := s.i
+		key, ok := s.str()
+		if !ok || !s.next(':') {
+			return false
+		}
+		f, known := fieldOf[key]
+		if !known || s.seen&(1<<f) != 0 {
+			return false // refused, or a member given twice: the generic path decides
+		}
+		s.seen |= 1 << f
+		s.ws()
+		if !s.member(f, r) {
+			return false
+		}
+		end := s.i
+		if f == fPersonal {
+			r.cutFrom, r.cutTo = comma, end
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return false
+		}
+		switch s.b[s.i] {
+		case ',':
+			if f == fPersonal && comma < 0 { // the first member: cut it with the comma after it
+				r.cutFrom, r.cutTo = start, s.i+1
+			}
+			comma = s.i
+			s.i++
+		case '}':
+			r.closing = s.i
+			s.i++
+			s.ws()
+			if s.i != len(s.b) {
+				return false
+			}
+			if s.seen&(1<<fPersonal) == 0 {
+				r.cutFrom, r.cutTo = r.closing, r.closing
+			} else if r.cutFrom < 0 {
+				return false // "personal" alone: not a reading anyway
+			}
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// member reads the value of envelope member f.
+func (s *scanner) member(f int, r *Reading) bool {
+	var ok bool
+	switch f {
+	case fSchema:
+		r.Schema, ok = s.str()
+	case fCrossing:
+		r.Crossing, ok = s.str()
+	case fBox:
+		r.Box, ok = s.str()
+	case fDevice:
+		r.Device, ok = s.str()
+	case fKind:
+		r.Kind, ok = s.str()
+	case fDriver:
+		r.Driver, ok = s.str()
+	case fIncarnation:
+		r.Incarnation, ok = s.str()
+	case fClock:
+		r.Clock, ok = s.str()
+	case fSeq:
+		r.Seq, ok = s.seq()
+	case fOrigin:
+		var o string
+		if o, ok = s.str(); ok {
+			r.Origin, ok = dateTime(o)
+		}
+	case fQuality:
+		ok = s.quality(r)
+	case fHistorical:
+		r.Historical, ok = s.boolean()
+	case fPayload:
+		if s.peek() != '{' {
+			return false
+		}
+		var p any
+		p, ok = s.value(0)
+		r.Payload, _ = p.(map[string]any)
+	case fRaw:
+		var raw string
+		raw, ok = s.str()
+		ok = ok && utf8.RuneCountInString(raw) <= 1<<20
+		r.HasRaw = true
+	case fPersonal:
+		r.HasPersonal = true
+		ok = s.strings(&r.Personal)
+	}
+	return ok
+}
+
+func (s *scanner) quality(r *Reading) bool {
+	if !s.next('{') {
+		return false
+	}
+	var seen [2]bool
+	for {
+		s.ws()
+		key, ok := s.str()
+		if !ok || !s.next(':') {
+			return false
+		}
+		s.ws()
+		switch key {
+		case "status":
+			if seen[0] {
+				return false
+			}
+			seen[0] = true
+			r.Status, ok = s.str()
+		case "reason":
+			if seen[1] {
+				return false
+			}
+			seen[1] = true
+			r.Reason, ok = s.str()
+		default:
+			return false
+		}
+		if !ok {
+			return false
+		}
+		if s.next('}') {
+			return seen[0]
+		}
+		if !s.next(',') {
+			return false
+		}
+	}
+}
+
+func (s *scanner) strings(out *[]string) bool {
+	if !s.next('[') {
+		return false
+	}
+	list := []string{}
+	if s.next(']') {
+		*out = list
+		return true
+	}
+	for {
+		s.ws()
+		str, ok := s.str()
+		if !ok {
+			return false
+		}
+		list = append(list, str)
+		if s.next(']') {
+			*out = list
+			return true
+		}
+		if !s.next(',') {
+			return false
+		}
+	}
+}
+
+// str reads a string at s.i.
+func (s *scanner) str() (string, bool) {
+	b := s.b
+	if s.i >= len(b) || b[s.i] != '"' {
+		return "", false
+	}
+	start := s.i
+	plain := true
+	j := s.i + 1
+	for ; j < len(b); j++ {
+		c := b[j]
+		if c == '"' {
+			break
+		}
+		if c < 0x20 {
+			return "", false
+		}
+		if c == '\\' || c >= utf8.RuneSelf {
+			plain = false
+			if c == '\\' {
+				j++
+			}
+		}
+	}
+	if j >= len(b) {
+		return "", false
+	}
+	s.i = j + 1
+	if plain {
+		return string(b[start+1 : j]), true
+	}
+	// Escapes and bytes beyond ASCII (invalid UTF-8 included) are
+	// encoding/json's to read, so the value is exactly Decode's.
+	var out string
+	if json.Unmarshal(b[start:s.i], &out) != nil {
+		return "", false
+	}
+	return out, true
+}
+
+func (s *scanner) boolean() (bool, bool) {
+	switch {
+	case s.lit("true"):
+		return true, true
+	case s.lit("false"):
+		return false, true
+	}
+	return false, false
+}
+
+func (s *scanner) lit(word string) bool {
+	if len(s.b)-s.i >= len(word) && string(s.b[s.i:s.i+len(word)]) == word {
+		s.i += len(word)
+		return true
+	}
+	return false
+}
+
+// number reads a number's text (JSON's grammar, strictly).
+func (s *scanner) number() ([]byte, bool) {
+	b, i := s.b, s.i
+	start := i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return nil, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return nil, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return nil, false
+		}
+	}
+	s.i = i
+	return b[start:i], true
+}
+
+// seq reads a sequence number: a plain positive integer that fits.
+// Others the schema may take (1.0, 1e3) go the generic way.
+func (s *scanner) seq() (uint64, bool) {
+	lit, ok := s.number()
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(lit), 10, 64)
+	return n, err == nil && n >= 1
+}
+
+// value reads any JSON value into what Decode gives: maps, []any,
+// strings, bools, nil, and numbers as json.Number (s.numbers is set).
+func (s *scanner) value(depth int) (any, bool) {
+	if depth > maxDepth {
+		return nil, false
+	}
+	s.ws()
+	if s.i >= len(s.b) {
+		return nil, false
+	}
+	switch c := s.b[s.i]; {
+	case c == '{':
+		s.i++
+		m := map[string]any{}
+		if s.next('}') {
+			return m, true
+		}
+		for {
+			s.ws()
+			k, ok := s.str()
+			if !ok || !s.next(':') {
+				return nil, false
+			}
+			el, ok := s.value(depth + 1)
+			if !ok {
+				return nil, false
+			}
+			m[k] = el // a name given twice: the last one, as encoding/json does
+			if s.next('}') {
+				return m, true
+			}
+			if !s.next(',') {
+				return nil, false
+			}
+		}
+	case c == '[':
+		s.i++
+		a := []any{}
+		if s.next(']') {
+			return a, true
+		}
+		for {
+			el, ok := s.value(depth + 1)
+			if !ok {
+				return nil, false
+			}
+			a = append(a, el)
+			if s.next(']') {
+				return a, true
+			}
+			if !s.next(',') {
+				return nil, false
+			}
+		}
+	case c == '"':
+		str, ok := s.str()
+		return str, ok
+	case c == 't' || c == 'f':
+		b, ok := s.boolean()
+		return b, ok
+	case c == 'n':
+		return nil, s.lit("null")
+	default:
+		lit, ok := s.number()
+		if !ok {
+			return nil, false
+		}
+		s.numbers = true
+		// The validator reads the number's text, exactly as the generic
+		// path gives it; floatsInPlace makes it a float64 afterwards.
+		return json.Number(lit), true
+	}
+}
+
+// floatsInPlace turns json.Numbers into float64, as encoding/json gives
+// them: the maps and slices are this reading's own.
+func floatsInPlace(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		f, _ := strconv.ParseFloat(string(x), 64)
+		return f
+	case map[string]any:
+		for k, el := range x {
+			switch el.(type) {
+			case json.Number, map[string]any, []any:
+				x[k] = floatsInPlace(el)
+			}
+		}
+	case []any:
+		for i, el := range x {
+			x[i] = floatsInPlace(el)
+		}
+	}
+	return v
+}
+
+// dateTime reads an RFC 3339 date-time in the strict shape
+// yyyy-mm-ddThh:mm:ss[.frac](Z|±hh:mm), which the schema's date-time
+// format takes whenever time.Parse does.
+func dateTime(s string) (time.Time, bool) {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+		if !digit(s[i]) {
+			return time.Time{}, false
+		}
+	}
+	rest := s[19:]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && digit(rest[n]) {
+			n++
+		}
+		if n == 1 {
+			return time.Time{}, false
+		}
+		rest = rest[n:]
+	}
+	switch {
+	case rest == "Z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':' &&
+		digit(rest[1]) && digit(rest[2]) && digit(rest[4]) && digit(rest[5]):
+		if (rest[1]-'0')*10+rest[2]-'0' > 23 || (rest[4]-'0')*10+rest[5]-'0' > 59 {
+			return time.Time{}, false
+		}
+	default:
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
+
+func digit(c byte) bool { return c >= '0' && c <= '9' }
+
+// isID is the envelope's id pattern, ^[a-z0-9][a-z0-9_-]{0,62}$.
+func isID(s string) bool {
+	if len(s) < 1 || len(s) > 63 || !lowerOrDigit(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !lowerOrDigit(c) && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isKind is ^[a-z][a-z0-9_]{0,31}$.
+func isKind(s string) bool {
+	if len(s) < 1 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !lowerOrDigit(c) && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// isIncarnation is ^[a-z0-9]{8,32}$.
+func isIncarnation(s string) bool {
+	if len(s) < 8 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !lowerOrDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isPointer is ^/(payload|raw)(/.*)?$ ('.' takes anything but a newline).
+func isPointer(s string) bool {
+	var rest string
+	switch {
+	case len(s) >= 8 && s[:8] == "/payload":
+		rest = s[8:]
+	case len(s) >= 4 && s[:4] == "/raw":
+		rest = s[4:]
+	default:
+		return false
+	}
+	if rest == "" {
+		return true
+	}
+	if rest[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerOrDigit(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }

@@ -1,0 +1,276 @@
+package schema
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The fast path (Validator.Reading) against the full one (Validate and
+// Decode): it may leave a message to Validate, but whatever it accepts
+// Validate accepts, and what it read is what Decode reads.
+
+var numSchema = []byte(`{"type":"object","required":["n"],"additionalProperties":false,"properties":{
+	"n":{"type":"integer","minimum":0,"maximum":100},
+	"f":{"type":"number","exclusiveMinimum":-1.5,"multipleOf":0.5},
+	"e":{"enum":[1,"one",null,true,[1],{"a":1}]},
+	"c":{"const":2.50},
+	"s":{"type":"string","pattern":"^[A-Z]{2}$","maxLength":2},
+	"u":{"type":"array","uniqueItems":true,"items":{"type":["number","string"]}},
+	"o":{"type":"object","properties":{"x":{"type":"array","items":{"type":"object"}}}}
+}}`)
+
+func fastValidator(t testing.TB) *Validator {
+	v, err := New(map[string][]byte{"doc": docSchema, "num": numSchema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// agree fails t when the fast path accepts what Validate refuses, or
+// reads it otherwise than Decode. It reports whether the fast path took
+// the message.
+func agree(t testing.TB, v *Validator, msg []byte) bool {
+	r, ok := v.Reading(msg)
+	if !ok {
+		return false
+	}
+	if err := v.Validate(msg); err != nil {
+		t.Fatalf("fast path accepts what Validate refuses (%v):\n%q", err, msg)
+	}
+	inst, _ := Decode(msg)
+	doc := inst.(map[string]any)
+	str := func(k string) string { s, _ := doc[k].(string); return s }
+	q := doc["quality"].(map[string]any)
+	status, _ := q["status"].(string)
+	reason, _ := q["reason"].(string)
+	hist, _ := doc["historical"].(bool)
+	_, raw := doc["raw"]
+	sent, hasPersonal := doc["personal"].([]any)
+	var personal []string
+	for _, p := range sent {
+		personal = append(personal, p.(string))
+	}
+	origin, err := time.Parse(time.RFC3339Nano, str("origin"))
+	if err != nil {
+		t.Fatalf("fast path read an origin time.Parse refuses: %q", msg)
+	}
+	got := []any{r.Schema, r.Crossing, r.Box, r.Device, r.Kind, r.Driver, r.Incarnation, json.Number(
+		jsonUint(r.Seq)), r.Origin, r.Clock, r.Status, r.Reason, r.Historical, r.HasRaw, r.HasPersonal, len(r.Personal)}
+	want := []any{str("schema"), str("crossing"), str("box"), str("device"), str("kind"), str("driver"), str("incarnation"),
+		doc["seq"], origin, str("clock"), status, reason, hist, raw, hasPersonal, len(personal)}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("fast path read\n%v\nDecode reads\n%v\nfrom %q", got, want, msg)
+	}
+	for i := range personal {
+		if personal[i] != r.Personal[i] {
+			t.Fatalf("personal %q, want %q", r.Personal, personal)
+		}
+	}
+	if p := floats(doc["payload"]); !reflect.DeepEqual(p, any(r.Payload)) {
+		t.Fatalf("payload %#v, want %#v", r.Payload, p)
+	}
+	return true
+}
+
+func jsonUint(n uint64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// floats is the hub's conversion of Decode's numbers (hub/parse.go).
+func floats(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, el := range x {
+			out[k] = floats(el)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, el := range x {
+			out[i] = floats(el)
+		}
+		return out
+	}
+	return v
+}
+
+const fastV2 = `{"schema":"kordon.reading/2","crossing":"kz-a","box":"b1","device":"r1","kind":"num","driver":"t",` +
+	`"incarnation":"abcd1234abcd1234","seq":17,"origin":"2026-11-01T09:00:00.123456789Z","clock":"synced",` +
+	`"quality":{"status":"suspect","reason":"why"},"historical":true,"payload":{"n":5,"f":2.5,"e":"one","c":2.5,"s":"AB","u":[1,"1",2.0],"o":{"x":[{}]}},` +
+	`"raw":"AAEC","personal":["/payload/s","/raw"]}`
+
+// fastValid are readings the fast path must take itself.
+func fastValid(t testing.TB) []string {
+	v1 := strings.Replace(strings.Replace(fastV2, `"kordon.reading/2"`, `"kordon.reading/1"`, 1), `"incarnation":"abcd1234abcd1234",`, ``, 1)
+	out := []string{
+		fastV2, v1,
+		" \t\r\n" + strings.NewReplacer(`,"`, " ,\n \"", `":`, "\"\t: ", `{`, "{ ", `}`, "\r}", `[`, "[ ", `]`, " ]").Replace(fastV2) + "\n ",
+		strings.Replace(fastV2, `"reason":"why"`, `"reason":"caf\u00e9 \"quoted\" \\ \/ \b\f\n\r\t \u2028 😀 é"`, 1),
+		strings.Replace(fastV2, `"driver":"t"`, `"driver":"\u0074"`, 1),
+		strings.Replace(fastV2, `"reason":"why"`, "\"reason\":\"\xff\xfe\"", 1), // invalid UTF-8: encoding/json's U+FFFD
+		strings.Replace(fastV2, `"origin":"2026-11-01T09:00:00.123456789Z"`, `"origin":"2026-11-01T09:00:00+05:30"`, 1),
+		strings.Replace(fastV2, `"origin":"2026-11-01T09:00:00.123456789Z"`, `"origin":"2024-02-29T23:59:59.5-23:59"`, 1),
+		strings.Replace(fastV2, `"n":5`, `"n":100,"f":-1,"e":{"a":1}`, 1),
+		strings.Replace(fastV2, `"n":5`, `"n":1e1,"e":[1]`, 1),
+		strings.Replace(fastV2, `"n":5`, `"n":5.0,"e":1.0`, 1),
+		strings.Replace(fastV2, `"n":5`, `"n":0,"e":null`, 1),
+		strings.Replace(fastV2, `"u":[1,"1",2.0]`, `"u":[0.1,1e-7,-0,123456789012345678901234567890,1E+400]`, 1),
+		strings.Replace(fastV2, `,"raw":"AAEC","personal":["/payload/s","/raw"]`, ``, 1),
+		strings.Replace(fastV2, `"personal":["/payload/s","/raw"]`, `"personal":[]`, 1),
+		strings.Replace(fastV2, `"personal":["/payload/s","/raw"]`, `"personal":["/payload","/raw/x/y z"]`, 1),
+		`{"personal":["/payload/s"],` + strings.TrimPrefix(strings.Replace(fastV2, `,"personal":["/payload/s","/raw"]`, ``, 1), `{`),
+		strings.Replace(fastV2, `"quality":{"status":"suspect","reason":"why"}`, `"quality":{"reason":"","status":"bad"}`, 1),
+		strings.Replace(fastV2, `"historical":true`, `"historical":false`, 1),
+		strings.Replace(fastV2, `"o":{"x":[{}]}`, `"o":{"x":[{"a":{"b":[[[]]]}}],"x":[],"y":null}`, 1),
+		strings.Replace(fastV2, `"box":"b1"`, `"box":"`+strings.Repeat("a", 63)+`"`, 1),
+		strings.Replace(fastV2, `"kind":"num"`, `"kind":"doc"`, 1) + "", // payload refused: the fast path leaves it
+	}
+	return out[:len(out)-1]
+}
+
+// fastInvalid are variants Validate refuses.
+func fastInvalid() []string {
+	r := func(old, new string) string { return strings.Replace(fastV2, old, new, 1) }
+	return []string{
+		``, `{}`, `[]`, `null`, `"x"`, fastV2 + `x`, fastV2 + `{}`, fastV2[:len(fastV2)-1], "\ufeff" + fastV2, "\f" + fastV2,
+		r(`"schema":"kordon.reading/2"`, `"schema":"kordon.reading/3"`),
+		r(`"schema":"kordon.reading/2"`, `"schema":"kordon.state/1"`),
+		r(`"incarnation":"abcd1234abcd1234",`, ``),
+		r(`"schema":"kordon.reading/2"`, `"schema":"kordon.reading/1"`),
+		r(`"incarnation":"abcd1234abcd1234"`, `"incarnation":"abcd123"`),
+		r(`"incarnation":"abcd1234abcd1234"`, `"incarnation":"ABCD1234"`),
+		r(`"incarnation":"abcd1234abcd1234"`, `"incarnation":"`+strings.Repeat("a", 33)+`"`),
+		r(`"box":"b1"`, `"box":"B1"`), r(`"box":"b1"`, `"box":"-b"`), r(`"box":"b1"`, `"box":""`),
+		r(`"box":"b1"`, `"box":"`+strings.Repeat("a", 64)+`"`), r(`"box":"b1"`, `"box":"b1\n"`), r(`"box":"b1"`, `"box":1`),
+		r(`"box":"b1"`, `"box":"b\u00e91"`), r(`"box":"b1"`, `"box":null`),
+		r(`"kind":"num"`, `"kind":"Num"`), r(`"kind":"num"`, `"kind":"1num"`), r(`"kind":"num"`, `"kind":"nope"`),
+		r(`"driver":"t"`, `"driver":""`), r(`"driver":"t"`, `"driver":"`+strings.Repeat("é", 65)+`"`),
+		r(`"seq":17`, `"seq":0`), r(`"seq":17`, `"seq":-1`), r(`"seq":17`, `"seq":1.5`), r(`"seq":17`, `"seq":"17"`),
+		r(`"seq":17`, `"seq":017`), r(`"seq":17`, `"seq":1.`), r(`"seq":17`, `"seq":.1`), r(`"seq":17`, `"seq":+1`),
+		r(`"origin":"2026-11-01T09:00:00.123456789Z"`, `"origin":"2026-11-01 09:00:00Z"`),
+		r(`"origin":"2026-11-01T09:00:00.123456789Z"`, `"origin":"2026-02-30T09:00:00Z"`),
+		r(`"origin":"2026-11-01T09:00:00.123456789Z"`, `"origin":"2026-11-01T24:00:00Z"`),
+		r(`"origin":"2026-11-01T09:00:00.123456789Z"`, `"origin":"2026-11-01T09:00:00.Z"`),
+		r(`"origin":"2026-11-01T09:00:00.123456789Z"`, `"origin":"2026-11-01T09:00:00+24:00"`),
+		r(`"origin":"2026-11-01T09:00:00.123456789Z"`, `"origin":"2026-11-01T09:00:00"`),
+		r(`"clock":"synced"`, `"clock":"fast"`), r(`"clock":"synced"`, `"clock":null`),
+		r(`"status":"suspect"`, `"status":"great"`), r(`"status":"suspect",`, ``),
+		r(`"reason":"why"`, `"reason":"`+strings.Repeat("x", 513)+`"`), r(`"reason":"why"`, `"reason":"why","extra":1`),
+		r(`"quality":{"status":"suspect","reason":"why"}`, `"quality":[]`),
+		r(`"historical":true`, `"historical":1`), r(`"historical":true`, `"historical":null`),
+		r(`"raw":"AAEC"`, `"raw":1`), r(`"personal":["/payload/s","/raw"]`, `"personal":["/other"]`),
+		r(`"personal":["/payload/s","/raw"]`, `"personal":["/payloads"]`),
+		r(`"personal":["/payload/s","/raw"]`, `"personal":["/payload/\n"]`),
+		r(`"personal":["/payload/s","/raw"]`, `"personal":[1]`), r(`"personal":["/payload/s","/raw"]`, `"personal":"/raw"`),
+		r(`"seq":17`, `"seq":17,"extra":true`), r(`"seq":17`, `"seq":17,"Box":"b1"`),
+		r(`"payload":{`, `"payload":[],"x":{`), r(`"n":5`, `"n":5.5`), r(`"n":5`, `"n":101`), r(`"n":5`, `"n":-1`),
+		r(`"n":5`, `"n":100.00000000000000000001`), r(`"n":5,`, ``), r(`"f":2.5`, `"f":2.25`), r(`"f":2.5`, `"f":-1.5`),
+		r(`"e":"one"`, `"e":"two"`), r(`"c":2.5`, `"c":2.5000000000000000001`), r(`"s":"AB"`, `"s":"ab"`),
+		r(`"u":[1,"1",2.0]`, `"u":[1,1.0]`), r(`"u":[1,"1",2.0]`, `"u":[true]`), r(`"o":{"x":[{}]}`, `"o":{"x":[1]}`),
+		r(`"n":5`, `"n":5,"zz":1`), r(`"n":5`, `"n":tru`), r(`"n":5`, `"n":nul`), r(`"n":5`, `"n":5,`),
+		r(`"n":5`, `"n":01`), r(`"n":5`, `"n":1e`), r(`"n":5`, `"n":-`), r(`"n":5`, `"n":NaN`),
+		r(`"reason":"why"`, "\"reason\":\"w\thy\""), r(`"reason":"why"`, `"reason":"\x"`), r(`"reason":"why"`, `"reason":"\u12"`),
+		r(`"s":"AB"`, `"s":"A`+"\xff"+`"`),
+	}
+}
+
+func TestFastReadingTakesValidReadings(t *testing.T) {
+	v := fastValidator(t)
+	for _, msg := range fastValid(t) {
+		if err := v.Validate([]byte(msg)); err != nil {
+			t.Fatalf("test reading invalid: %v\n%s", err, msg)
+		}
+		if !agree(t, v, []byte(msg)) {
+			t.Errorf("fast path left a plain valid reading to Validate:\n%s", msg)
+		}
+	}
+}
+
+func TestFastReadingRefusesWhatValidateRefuses(t *testing.T) {
+	v := fastValidator(t)
+	for i, msg := range fastInvalid() {
+		if v.Validate([]byte(msg)) == nil {
+			t.Fatalf("test message %d valid: %q", i, msg)
+		}
+		if agree(t, v, []byte(msg)) {
+			t.Errorf("accepted: %q", msg)
+		}
+	}
+}
+
+// Messages both paths accept but the fast path leaves to Validate: a
+// member given twice, numbers the generic path reads otherwise.
+func TestFastReadingLeavesUnusualReadings(t *testing.T) {
+	v := fastValidator(t)
+	for _, msg := range []string{
+		strings.Replace(fastV2, `"box":"b1"`, `"box":"b2","box":"b1"`, 1),
+		strings.Replace(fastV2, `"seq":17`, `"seq":17.0`, 1),
+		strings.Replace(fastV2, `"seq":17`, `"seq":1.7e1`, 1),
+		strings.Replace(fastV2, `"seq":17`, `"seq":18446744073709551616`, 1),
+	} {
+		if err := v.Validate([]byte(msg)); err != nil {
+			t.Fatalf("test reading invalid: %v\n%s", err, msg)
+		}
+		if agree(t, v, []byte(msg)) {
+			t.Errorf("fast path took %s", msg)
+		}
+	}
+}
+
+func TestWithPersonal(t *testing.T) {
+	v := fastValidator(t)
+	for _, msg := range fastValid(t) {
+		r, ok := v.Reading([]byte(msg))
+		if !ok {
+			t.Fatal("not taken")
+		}
+		for _, ptrs := range [][]string{nil, {"/payload/n"}, {"/payload/s", "/payload/a~1b", "/raw"}} {
+			out := r.WithPersonal([]byte(msg), ptrs)
+			g, err := Decode(out)
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			w, _ := Decode([]byte(msg))
+			got, want := g.(map[string]any), w.(map[string]any)
+			delete(want, "personal")
+			if len(ptrs) > 0 {
+				l := []any{}
+				for _, p := range ptrs {
+					l = append(l, p)
+				}
+				want["personal"] = l
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("WithPersonal(%q):\n%s\nfrom\n%s", ptrs, out, msg)
+			}
+		}
+	}
+}
+
+func FuzzFastReading(f *testing.F) {
+	for _, m := range fastValid(f) {
+		f.Add([]byte(m))
+	}
+	for _, m := range fastInvalid() {
+		f.Add([]byte(m))
+	}
+	v := fastValidator(f)
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		agree(t, v, msg)
+		if r, ok := v.Reading(msg); ok {
+			out := r.WithPersonal(msg, []string{"/raw"})
+			if !json.Valid(out) {
+				t.Fatalf("WithPersonal gave %q", out)
+			}
+		}
+	})
+}
