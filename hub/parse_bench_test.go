@@ -13,10 +13,11 @@ import (
 )
 
 // Benchmarks of the hub's one parse of a reading (parser.reading), for the
-// readings cmd/hubbench sends, beside a peer: json.Unmarshal of the same
-// bytes into a map[string]any, the least the old way (a generic decode,
-// then the JSON Schema walk over it) could cost. BenchmarkReadingRatio runs
-// the two interleaved and prints hub/peer.
+// readings cmd/hubbench sends, beside two peers: the full parse (a generic
+// decode, then the JSON Schema walk over it: what every reading took before
+// the fast path) and json.Unmarshal of the same bytes into a map[string]any,
+// the least any generic decode costs. BenchmarkReadingRatio runs the three
+// interleaved and prints the ratios.
 
 const benchBox, benchInc = "box-001", "0123abcd0123abcd"
 
@@ -80,6 +81,16 @@ func benchHub(b *testing.B, p *parser, r benchReading) {
 	}
 }
 
+func benchFull(b *testing.B, p *parser, r benchReading) {
+	b.SetBytes(int64(len(r.msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, rf := p.full(benchBox, r.device, r.msg); rf != nil {
+			b.Fatalf("refused: %s: %v", rf.reason, rf.err)
+		}
+	}
+}
+
 func benchPeer(b *testing.B, r benchReading) {
 	b.SetBytes(int64(len(r.msg)))
 	b.ReportAllocs()
@@ -97,32 +108,39 @@ func BenchmarkReading(b *testing.B) {
 	p := benchParser(b)
 	for _, r := range benchReadings(b) {
 		b.Run(r.name+"/hub", func(b *testing.B) { benchHub(b, p, r) })
+		b.Run(r.name+"/full", func(b *testing.B) { benchFull(b, p, r) })
 		b.Run(r.name+"/unmarshal", func(b *testing.B) { benchPeer(b, r) })
 	}
 }
 
-// BenchmarkReadingRatio runs the hub's parse and the peer in turn on the
-// same reading, so both see the same machine load, and reports hub/peer.
+// BenchmarkReadingRatio runs the hub's parse and the peers in turn on the
+// same reading, so all see the same machine load, and reports the ratios.
 func BenchmarkReadingRatio(b *testing.B) {
 	p := benchParser(b)
 	for _, r := range benchReadings(b) {
 		b.Run(r.name, func(b *testing.B) {
-			var hub, peer time.Duration
+			var hub, full, peer time.Duration
 			for b.Loop() {
 				t0 := time.Now()
 				if _, rf := p.reading(benchBox, r.device, r.msg); rf != nil {
 					b.Fatalf("refused: %s: %v", rf.reason, rf.err)
 				}
 				t1 := time.Now()
+				if _, rf := p.full(benchBox, r.device, r.msg); rf != nil {
+					b.Fatalf("refused: %s: %v", rf.reason, rf.err)
+				}
+				t2 := time.Now()
 				var m map[string]any
 				if err := json.Unmarshal(r.msg, &m); err != nil {
 					b.Fatal(err)
 				}
-				hub, peer = hub+t1.Sub(t0), peer+time.Since(t1)
+				hub, full, peer = hub+t1.Sub(t0), full+t2.Sub(t1), peer+time.Since(t2)
 			}
 			n := float64(b.N)
 			b.ReportMetric(float64(hub.Nanoseconds())/n, "hub-ns/op")
+			b.ReportMetric(float64(full.Nanoseconds())/n, "full-ns/op")
 			b.ReportMetric(float64(peer.Nanoseconds())/n, "unmarshal-ns/op")
+			b.ReportMetric(float64(hub)/float64(full), "hub/full")
 			b.ReportMetric(float64(hub)/float64(peer), "hub/unmarshal")
 		})
 	}

@@ -67,7 +67,7 @@ func (r *Reading) WithPersonal(msg []byte, ptrs []string) []byte {
 // gives the verdict and its error. Tests compare the two on many messages
 // and by fuzzing.
 func (v *Validator) Reading(msg []byte) (r *Reading, ok bool) {
-	s := scanner{b: msg}
+	s := scanner{b: msg, names: v.names}
 	r = &Reading{}
 	if !s.readEnvelope(r) {
 		return nil, false
@@ -160,8 +160,9 @@ const maxDepth = 64
 type scanner struct {
 	b       []byte
 	i       int
-	seen    int  // envelope members read
-	numbers bool // the payload holds json.Numbers still to be made float64
+	names   map[string]string // strings to share rather than copy
+	seen    int               // envelope members read
+	numbers bool              // the payload holds json.Numbers still to be made float64
 }
 
 func (s *scanner) ws() {
@@ -394,6 +395,9 @@ func (s *scanner) str() (string, bool) {
 	}
 	s.i = j + 1
 	if plain {
+		if name, ok := s.names[string(b[start+1:j])]; ok {
+			return name, true
+		}
 		return string(b[start+1 : j]), true
 	}
 	// Escapes and bytes beyond ASCII (invalid UTF-8 included) are
