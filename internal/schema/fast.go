@@ -112,8 +112,13 @@ func (v *Validator) Reading(msg []byte) (r *Reading, ok bool) {
 		}
 	}
 	ps, known := v.payloads[r.Kind]
-	if !known || ps.Validate(r.Payload) != nil {
+	if !known {
 		return nil, false
+	}
+	if c := v.checks[r.Kind]; c == nil || !c(r.Payload) {
+		if ps.Validate(r.Payload) != nil {
+			return nil, false
+		}
 	}
 	if s.numbers {
 		floatsInPlace(r.Payload)

@@ -2,6 +2,8 @@ package schema
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -273,4 +275,103 @@ func FuzzFastReading(f *testing.F) {
 			}
 		}
 	})
+}
+
+// driverSchemas reads every kind's payload schema from the drivers'
+// folders (files, not the package: drivers is a layer above this one).
+func driverSchemas(t testing.TB) map[string][]byte {
+	files, _ := filepath.Glob("../../drivers/*/*.schema.json")
+	if len(files) == 0 {
+		t.Fatal("no payload schemas found")
+	}
+	out := map[string][]byte{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[strings.TrimSuffix(filepath.Base(f), ".schema.json")] = b
+	}
+	return out
+}
+
+func TestEveryPayloadSchemaCompiles(t *testing.T) {
+	schemas := driverSchemas(t)
+	v, err := New(schemas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind := range schemas {
+		if v.checks[kind] == nil {
+			t.Errorf("payload schema %s not compiled: its readings go through the JSON Schema validator", kind)
+		}
+	}
+	if v2 := fastValidator(t); v2.checks["num"] != nil {
+		t.Error("a schema with an enum of structures compiled")
+	}
+}
+
+// payloadSeeds are payloads of hubbench's kinds, and variants near their
+// schemas' edges.
+var payloadSeeds = []string{
+	`temperature {"sensor":"lane-1","model":"calex-pyrousb","celsius":36.5,"measured_celsius":36.5,"housing_celsius":25,"emissivity":0.98,"fever":false,"fever_threshold":37.5,"events":[],"cause":"change"}`,
+	`temperature {"sensor":"","model":"m","fever":true,"events":["fever_onset","fault"],"cause":"event","fault":"stuck","status":["a"]}`,
+	`temperature {"sensor":"s","model":"m","fever":true,"events":["fault","fault"],"cause":"event"}`,
+	`temperature {"sensor":"s","model":"m","fever":1,"events":[],"cause":"first","celsius":1e400}`,
+	`trace_sample {"record":"sample","result":"ALARM","alarm":true,"substances":["TNT","RDX"],"substance_list":"TNT, RDX","confidence":0.93,"sample":"S0050","device_time":"2026-11-01T09:06:00Z"}`,
+	`trace_sample {"record":"sample","alarm":false,"substances":[],"confidence":1.0000000000000001,"device_time":"2026-11-01T09:06:60Z","fields":{"a":"b"}}`,
+	`trace_sample {"record":"s","alarm":false,"substances":[""],"confidence":-0,"fields":{"a":1}}`,
+	`document {"format":"TD3","document_code":"P","issuer":"UTO","number":"L898902C3","nationality":"UTO","birth_date":"1974-08-12","sex":"F","expiry_date":"2012-04-15","primary_name":"ERIKSSON","secondary_name":"ANNA MARIA","name_truncated":false,"optional_data":"ZE184226B","checks":[{"field":"number","read":"6","computed":"6","ok":true}],"valid":true,"expired":true,"minor":false,"candidates":[],"rows":["P<UTO","L898"]}`,
+	`document {"failure":"incomplete","rows_read":1,"rows_expected":2,"rows":["P<UTO"]}`,
+	`document {"failure":"incomplete","rows_read":-1,"rows":["P<UTO"],"format":"TD3"}`,
+	`contact {"line":"l","role":"door","active":true,"state":"open","level":1,"bounces":0}`,
+	`contact {"line":"l","role":"door","active":true,"state":"open","level":1.0,"bounces":-0}`,
+	`contact {"line":"l","role":"door","active":true,"state":"open","level":-0}`,
+	`contact {"line":"l","role":"door","active":true,"state":"open","level":2}`,
+	`document {"format":"TD9","document_code":"P","issuer":"UTO","number":"X","checks":[{"ok":true}],"valid":true,"candidates":null}`,
+}
+
+// FuzzCompiledCheck: a compiled payload schema never accepts a payload
+// the JSON Schema validator refuses.
+func FuzzCompiledCheck(f *testing.F) {
+	for _, s := range payloadSeeds {
+		f.Add([]byte(s))
+	}
+	v, err := New(driverSchemas(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		kind, body, _ := strings.Cut(string(in), " ")
+		c := v.checks[kind]
+		if c == nil {
+			return
+		}
+		p, err := Decode([]byte(body))
+		if err != nil {
+			return
+		}
+		if c(p) {
+			if err := v.payloads[kind].Validate(p); err != nil {
+				t.Fatalf("compiled %s schema accepts what the validator refuses (%v): %s", kind, err, body)
+			}
+		}
+	})
+}
+
+func TestCompiledCheckTakesHubbenchPayloads(t *testing.T) {
+	v, err := New(driverSchemas(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 4, 7, 8} {
+		kind, body, _ := strings.Cut(payloadSeeds[i], " ")
+		p, _ := Decode([]byte(body))
+		if err := v.payloads[kind].Validate(p); err != nil {
+			t.Fatalf("seed %d invalid: %v", i, err)
+		}
+		if !v.checks[kind](p) {
+			t.Errorf("compiled %s schema unsure of a plain payload: %s", kind, body)
+		}
+	}
 }

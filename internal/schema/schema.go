@@ -33,6 +33,8 @@ var names = map[string]string{
 type Validator struct {
 	messages map[string]*jsonschema.Schema
 	payloads map[string]*jsonschema.Schema
+	// checks are the payload schemas compiled to Go, where they could be.
+	checks map[string]check
 	// names are the payload schemas' property names and string enum
 	// values: the fast path's strings of these share one copy.
 	names map[string]string
@@ -42,7 +44,8 @@ type Validator struct {
 func New(payloads map[string][]byte) (*Validator, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	v := &Validator{messages: map[string]*jsonschema.Schema{}, payloads: map[string]*jsonschema.Schema{}, names: map[string]string{}}
+	v := &Validator{messages: map[string]*jsonschema.Schema{}, payloads: map[string]*jsonschema.Schema{},
+		checks: map[string]check{}, names: map[string]string{}}
 	for tag, name := range names {
 		b, err := files.ReadFile(name)
 		if err != nil {
@@ -60,9 +63,13 @@ func New(payloads map[string][]byte) (*Validator, error) {
 			return nil, fmt.Errorf("payload schema %s: %w", kind, err)
 		}
 		v.payloads[kind] = s
-		var doc any
-		if json.Unmarshal(b, &doc) == nil {
+		if doc, err := Decode(b); err == nil {
 			collectNames(doc, v.names)
+			if root, ok := doc.(map[string]any); ok {
+				if c, ok := compileCheck(root, root, 0); ok {
+					v.checks[kind] = c
+				}
+			}
 		}
 	}
 	return v, nil
