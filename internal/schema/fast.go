@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -405,13 +407,87 @@ func (s *scanner) str() (string, bool) {
 		}
 		return string(b[start+1 : j]), true
 	}
-	// Escapes and bytes beyond ASCII (invalid UTF-8 included) are
-	// encoding/json's to read, so the value is exactly Decode's.
-	var out string
-	if json.Unmarshal(b[start:s.i], &out) != nil {
-		return "", false
+	return unquote(b[start+1 : j])
+}
+
+// unquote reads a string's escapes and turns invalid UTF-8 into U+FFFD,
+// as encoding/json does (decode.go, unquoteBytes: not exported; a fuzz
+// test holds the two equal).
+func unquote(s []byte) (string, bool) {
+	b := make([]byte, 0, len(s)+utf8.UTFMax)
+	for r := 0; r < len(s); {
+		switch c := s[r]; {
+		case c == '\\':
+			if r+1 >= len(s) {
+				return "", false
+			}
+			switch s[r+1] {
+			case '"', '\\', '/':
+				b = append(b, s[r+1])
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				rr := getu4(s[r:])
+				if rr < 0 {
+					return "", false
+				}
+				r += 6
+				if utf16.IsSurrogate(rr) {
+					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
+						r += 6
+						b = utf8.AppendRune(b, dec)
+						continue
+					}
+					rr = unicode.ReplacementChar
+				}
+				b = utf8.AppendRune(b, rr)
+				continue
+			default:
+				return "", false
+			}
+			r += 2
+		case c == '"', c < ' ':
+			return "", false
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(s[r:])
+			r += size
+			b = utf8.AppendRune(b, rr)
+		}
 	}
-	return out, true
+	return string(b), true
+}
+
+// getu4 reads \uXXXX at the start of s, or gives -1.
+func getu4(s []byte) rune {
+	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range s[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
 }
 
 func (s *scanner) boolean() (bool, bool) {

@@ -375,3 +375,22 @@ func TestCompiledCheckTakesHubbenchPayloads(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUnquote: the fast path reads a string as encoding/json does.
+func FuzzUnquote(f *testing.F) {
+	for _, s := range []string{``, `a`, `\"\\\/\b\f\n\r\t`, `\u00e9\u2028`, `\ud83d\ude00`, `\ud83d`, `\ud83d\u0041`, `\udc00x`,
+		"\xff\xfe", "é😀", `\'`, `\x`, `\u12`, `\u12G4`, "\x01", `P\u003cUTO`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		got, ok := unquote(s)
+		var want string
+		err := json.Unmarshal([]byte(`"`+string(s)+`"`), &want)
+		if ok && (err != nil || got != want) {
+			t.Fatalf("unquote(%q) = %q, encoding/json: %q, %v", s, got, want, err)
+		}
+		if !ok && err == nil && !strings.Contains(string(s), `"`) {
+			t.Fatalf("unquote(%q) refused what encoding/json reads as %q", s, want)
+		}
+	})
+}
