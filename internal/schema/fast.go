@@ -296,9 +296,9 @@ func (s *scanner) member(f int, r *Reading) bool {
 		p, ok = s.value(0)
 		r.Payload, _ = p.(map[string]any)
 	case fRaw:
-		var raw string
-		raw, ok = s.str()
-		ok = ok && utf8.RuneCountInString(raw) <= 1<<20
+		var n int
+		n, ok = s.strLen()
+		ok = ok && n <= 1<<20
 		r.HasRaw = true
 	case fPersonal:
 		r.HasPersonal = true
@@ -373,14 +373,29 @@ func (s *scanner) strings(out *[]string) bool {
 	}
 }
 
-// str reads a string at s.i.
-func (s *scanner) str() (string, bool) {
+// strLen reads a string at s.i and gives its length in characters
+// without keeping it (the raw frame: up to a MiB nobody reads here).
+func (s *scanner) strLen() (int, bool) {
+	start := s.i
+	plain, end, ok := s.skipStr()
+	if !ok {
+		return 0, false
+	}
+	if plain {
+		return end - start - 2, true
+	}
+	str, ok := unquote(s.b[start+1 : end-1])
+	return utf8.RuneCountInString(str), ok
+}
+
+// skipStr moves past a string at s.i; plain says it holds only ASCII
+// without escapes.
+func (s *scanner) skipStr() (plain bool, end int, ok bool) {
 	b := s.b
 	if s.i >= len(b) || b[s.i] != '"' {
-		return "", false
+		return false, 0, false
 	}
-	start := s.i
-	plain := true
+	plain = true
 	j := s.i + 1
 	for ; j < len(b); j++ {
 		c := b[j]
@@ -388,7 +403,7 @@ func (s *scanner) str() (string, bool) {
 			break
 		}
 		if c < 0x20 {
-			return "", false
+			return false, 0, false
 		}
 		if c == '\\' || c >= utf8.RuneSelf {
 			plain = false
@@ -398,16 +413,27 @@ func (s *scanner) str() (string, bool) {
 		}
 	}
 	if j >= len(b) {
-		return "", false
+		return false, 0, false
 	}
 	s.i = j + 1
+	return plain, s.i, true
+}
+
+// str reads a string at s.i.
+func (s *scanner) str() (string, bool) {
+	start := s.i
+	plain, end, ok := s.skipStr()
+	if !ok {
+		return "", false
+	}
+	raw := s.b[start+1 : end-1]
 	if plain {
-		if name, ok := s.names[string(b[start+1:j])]; ok {
+		if name, ok := s.names[string(raw)]; ok {
 			return name, true
 		}
-		return string(b[start+1 : j]), true
+		return string(raw), true
 	}
-	return unquote(b[start+1 : j])
+	return unquote(raw)
 }
 
 // unquote reads a string's escapes and turns invalid UTF-8 into U+FFFD,

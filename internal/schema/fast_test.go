@@ -394,3 +394,25 @@ func FuzzUnquote(f *testing.F) {
 		}
 	})
 }
+
+func TestFastReadingRawLength(t *testing.T) {
+	v := fastValidator(t)
+	for _, tc := range []struct {
+		raw   string
+		valid bool
+	}{
+		{strings.Repeat("A", 1<<20), true},
+		{strings.Repeat("A", 1<<20+1), false},
+		{strings.Repeat("é", 1<<20), true},
+		{strings.Repeat(`\u00e9`, 1<<20+1), false},
+		{`AA\/` + strings.Repeat("A", 1<<20-3), true},
+	} {
+		msg := []byte(strings.Replace(fastV2, `"raw":"AAEC"`, `"raw":"`+tc.raw+`"`, 1))
+		if valid := v.Validate(msg) == nil; valid != tc.valid {
+			t.Fatalf("raw of %d bytes: valid %v, want %v", len(tc.raw), valid, tc.valid)
+		}
+		if took := agree(t, v, msg); took != tc.valid {
+			t.Errorf("raw of %d bytes: fast path took it: %v", len(tc.raw), took)
+		}
+	}
+}
