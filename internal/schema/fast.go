@@ -151,11 +151,45 @@ const (
 	optional = 1<<fHistorical | 1<<fRaw | 1<<fPersonal
 )
 
-var fieldOf = map[string]int{
-	"schema": fSchema, "crossing": fCrossing, "box": fBox, "device": fDevice, "kind": fKind, "driver": fDriver,
-	"incarnation": fIncarnation, "seq": fSeq, "origin": fOrigin, "clock": fClock, "quality": fQuality,
-	"historical": fHistorical, "payload": fPayload, "raw": fRaw, "personal": fPersonal,
+// fieldOf names an envelope member, or gives -1.
+func fieldOf(key []byte) int {
+	switch string(key) {
+	case "schema":
+		return fSchema
+	case "crossing":
+		return fCrossing
+	case "box":
+		return fBox
+	case "device":
+		return fDevice
+	case "kind":
+		return fKind
+	case "driver":
+		return fDriver
+	case "incarnation":
+		return fIncarnation
+	case "seq":
+		return fSeq
+	case "origin":
+		return fOrigin
+	case "clock":
+		return fClock
+	case "quality":
+		return fQuality
+	case "historical":
+		return fHistorical
+	case "payload":
+		return fPayload
+	case "raw":
+		return fRaw
+	case "personal":
+		return fPersonal
+	}
+	return -1
 }
+
+// envelopeNames are the envelope's own words, shared like the payloads'.
+var envelopeNames = []string{"kordon.reading/1", "kordon.reading/2", "synced", "unsynced", "unknown", "ok", "suspect", "bad"}
 
 // maxDepth bounds the payload's nesting this reader follows; deeper
 // payloads go the generic way.
@@ -210,12 +244,12 @@ func (s *scanner) readEnvelope(r *Reading) bool {
 	for {
 		s.ws()
 		start := s.i
-		key, ok := s.str()
+		key, ok := s.key()
 		if !ok || !s.next(':') {
 			return false
 		}
-		f, known := fieldOf[key]
-		if !known || s.seen&(1<<f) != 0 {
+		f := fieldOf(key)
+		if f < 0 || s.seen&(1<<f) != 0 {
 			return false // refused, or a member given twice: the generic path decides
 		}
 		s.seen |= 1 << f
@@ -314,12 +348,12 @@ func (s *scanner) quality(r *Reading) bool {
 	var seen [2]bool
 	for {
 		s.ws()
-		key, ok := s.str()
+		key, ok := s.key()
 		if !ok || !s.next(':') {
 			return false
 		}
 		s.ws()
-		switch key {
+		switch string(key) {
 		case "status":
 			if seen[0] {
 				return false
@@ -434,6 +468,21 @@ func (s *scanner) str() (string, bool) {
 		return string(raw), true
 	}
 	return unquote(raw)
+}
+
+// key reads a member name that is only compared: a plain one is not
+// copied.
+func (s *scanner) key() ([]byte, bool) {
+	start := s.i
+	plain, end, ok := s.skipStr()
+	if !ok {
+		return nil, false
+	}
+	if plain {
+		return s.b[start+1 : end-1], true
+	}
+	str, ok := unquote(s.b[start+1 : end-1])
+	return []byte(str), ok
 }
 
 // unquote reads a string's escapes and turns invalid UTF-8 into U+FFFD,

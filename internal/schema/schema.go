@@ -63,6 +63,7 @@ func New(payloads map[string][]byte) (*Validator, error) {
 			return nil, fmt.Errorf("payload schema %s: %w", kind, err)
 		}
 		v.payloads[kind] = s
+		v.names[kind] = kind
 		if doc, err := Decode(b); err == nil {
 			collectNames(doc, v.names)
 			if root, ok := doc.(map[string]any); ok {
@@ -71,6 +72,9 @@ func New(payloads map[string][]byte) (*Validator, error) {
 				}
 			}
 		}
+	}
+	for _, n := range envelopeNames {
+		v.names[n] = n
 	}
 	return v, nil
 }
