@@ -55,12 +55,13 @@ func (r *Reading) WithPersonal(msg []byte, ptrs []string) []byte {
 
 // Reading is the fast path of Validate for a reading: it reads and checks
 // msg in one pass, without the generic decode and the JSON Schema walk over
-// the envelope, and checks only the payload against its kind's schema.
+// the envelope, and checks the payload with its kind's compiled schema
+// (compiled.go), or the JSON Schema validator where that is not sure.
 //
 // It is hand-written because the generic path (a decode into maps and
 // json.Numbers, then the validator's walk of the envelope's regular
-// expressions and formats) was most of the hub's cost per reading, and no
-// library validates a typed value against a JSON Schema. Its checks are
+// expressions and formats) took about a quarter of the hub's CPU per
+// reading, and no Go library validates a typed value against a JSON Schema. Its checks are
 // reading.v1.json's and reading.v2.json's, and it vouches only for what it
 // is sure of: ok is true only when Validate would accept msg, and then r
 // holds what Decode would have read. Whenever it is not sure (the message
@@ -196,8 +197,7 @@ var envelopeNames = []string{"kordon.reading/1", "kordon.reading/2", "synced", "
 const maxDepth = 64
 
 // scanner reads JSON (RFC 8259, strictly) from b. Strings are unquoted as
-// encoding/json does (it is asked whenever a string has an escape or a
-// byte that is not ASCII), so every value is the one Decode would give.
+// encoding/json does (unquote), so every value is the one Decode gives.
 type scanner struct {
 	b       []byte
 	i       int
