@@ -46,6 +46,25 @@ func bcryptHash(t *testing.T, pw string) string {
 }
 
 func startCentre(t *testing.T, w *world, crossings ...string) {
+	urls := startCentreNodes(t, w, crossings...)
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := centre.New(ctx, centre.Config{NATS: urls, ReaderUser: "centre", ReaderPassword: "pw", Crossings: crossings,
+		DSN: blotest.Postgres(t)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Run(ctx)
+	w.centre, w.cancelConsume = c, cancel
+	t.Cleanup(func() {
+		cancel()
+		c.Wait()
+		c.Close()
+	})
+}
+
+// startCentreNodes starts the centre's three clustered nodes admitting
+// crossings and returns their client URLs.
+func startCentreNodes(t *testing.T, w *world, crossings ...string) []string {
 	var peers []blo.Peer
 	for _, x := range crossings {
 		peers = append(peers, blo.Peer{Site: x, CA: w.sites[x].CAFile})
@@ -84,19 +103,7 @@ func startCentre(t *testing.T, w *world, crossings ...string) {
 	for _, c := range w.centreCfgs {
 		urls = append(urls, "nats://"+c.Listen)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c, err := centre.New(ctx, centre.Config{NATS: urls, ReaderUser: "centre", ReaderPassword: "pw", Crossings: crossings,
-		DSN: blotest.Postgres(t)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Run(ctx)
-	w.centre, w.cancelConsume = c, cancel
-	t.Cleanup(func() {
-		cancel()
-		c.Wait()
-		c.Close()
-	})
+	return urls
 }
 
 func (w *world) centreLeafs() []string {

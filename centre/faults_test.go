@@ -9,11 +9,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	_ "modernc.org/sqlite"
 
 	"github.com/kordon/kordon/blo"
@@ -31,7 +36,9 @@ func TestMain(m *testing.M) {
 		if err := json.Unmarshal([]byte(os.Getenv("KORDON_CHILD_CONF")), &cfg); err != nil {
 			panic(err)
 		}
-		n, err := blo.CentreNode(&cfg, nil)
+		// The node's own log (elections, source set-ups) goes to the
+		// child's log file, read when the test fails.
+		n, err := blo.CentreNode(&cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -289,6 +296,7 @@ func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
 	for atCentre() < total {
 		if time.Now().After(deadline) {
 			c.Refresh(ctx)
+			diagnose(t, ctx, urls, pool, hubDir)
 			t.Fatalf("%d of %d at the centre after 3 minutes; feed %+v", atCentre(), total, c.Stats())
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -304,4 +312,124 @@ func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
 		t.Fatalf("lost %d, doubled %d (generated %d, at the centre %d)", lost, doubled, total, rows)
 	}
 	_ = hub
+}
+
+// diagnose says where the alerts missing at the centre are: in the hub's
+// UPLINK, in the centre's FEED, behind the centre's consumer.
+func diagnose(t *testing.T, ctx context.Context, urls []string, pool *pgxpool.Pool, hubDir string) {
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.UserInfo(blo.ReaderName("centre", "kordai"), "pw"))
+	if err != nil {
+		t.Logf("diagnosis: %v", err)
+		return
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	dctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ids := func(js jetstream.JetStream, stream string) map[string][2]string {
+		out := map[string][2]string{}
+		s, err := js.Stream(dctx, stream)
+		if err != nil {
+			t.Logf("diagnosis: stream %s: %v", stream, err)
+			return out
+		}
+		info, err := s.Info(dctx)
+		if err != nil {
+			t.Logf("diagnosis: stream %s: %v", stream, err)
+			return out
+		}
+		b, _ := json.Marshal(info)
+		t.Logf("diagnosis: %s info %s", stream, b)
+		oc, err := s.OrderedConsumer(dctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{blo.UpSubject("kordai", blo.KindAlert)}})
+		if err != nil {
+			t.Logf("diagnosis: consumer on %s: %v", stream, err)
+			return out
+		}
+		// read to the stream's last message, riding out a slow answer or two
+		for last, misses := uint64(0), 0; last < info.State.LastSeq && misses < 5; {
+			m, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second))
+			if err != nil {
+				misses++
+				continue
+			}
+			md, _ := m.Metadata()
+			last = md.Sequence.Stream
+			out[m.Headers().Get(jetstream.MsgIDHeader)] = [2]string{strconv.FormatUint(md.Sequence.Stream, 10), m.Headers().Get("Nats-Stream-Source")}
+		}
+		return out
+	}
+	feed := ids(js, blo.FeedStream)
+	if s, err := js.Stream(dctx, blo.FeedStream); err == nil {
+		if cons, err := s.Consumer(dctx, "pg"); err == nil {
+			if ci, err := cons.Info(dctx); err == nil {
+				b, _ := json.Marshal(ci)
+				t.Logf("diagnosis: consumer pg %s", b)
+			}
+		}
+	}
+	hjs, _ := jetstream.NewWithDomain(nc, "kordai")
+	up := ids(hjs, blo.UplinkStream)
+	atCentre := map[string]bool{}
+	rows, err := pool.Query(dctx, `SELECT id FROM alerts`)
+	if err == nil {
+		for rows.Next() {
+			var id string
+			rows.Scan(&id)
+			atCentre["kordai:alert:"+id] = true
+		}
+		rows.Close()
+	}
+	var notInFeed, inFeedNotDB, notInDB []string
+	for id, v := range up {
+		if !atCentre[id] {
+			notInDB = append(notInDB, id+"@uplink#"+v[0])
+		}
+		if _, ok := feed[id]; !ok {
+			notInFeed = append(notInFeed, id+"@uplink#"+v[0])
+		} else if !atCentre[id] {
+			inFeedNotDB = append(inFeedNotDB, id+"@feed#"+feed[id][0])
+		}
+	}
+	sort.Strings(notInFeed)
+	sort.Strings(inFeedNotDB)
+	sort.Strings(notInDB)
+	t.Logf("diagnosis: uplink %d alerts, feed %d (as read), database %d; in the uplink not the database %d %v; in the uplink not the feed %d %v; in the feed not the database %d %v",
+		len(up), len(feed), len(atCentre), len(notInDB), head(notInDB), len(notInFeed), head(notInFeed), len(inFeedNotDB), head(inFeedNotDB))
+	// the feed's messages around the gap, by feed sequence, with their source header
+	bySeq := map[int]string{}
+	for id, v := range feed {
+		n, _ := strconv.Atoi(v[0])
+		bySeq[n] = id + " " + v[1]
+	}
+	var seqs []int
+	for n := range bySeq {
+		seqs = append(seqs, n)
+	}
+	sort.Ints(seqs)
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Logf("diagnosis: feed gap %d..%d: %s | %s", seqs[i-1], seqs[i], bySeq[seqs[i-1]], bySeq[seqs[i]])
+		}
+	}
+	if len(seqs) > 0 {
+		t.Logf("diagnosis: feed last %d: %s", seqs[len(seqs)-1], bySeq[seqs[len(seqs)-1]])
+	}
+	for _, name := range []string{"c1", "c2", "c3"} {
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(hubDir), name+".log"))
+		t.Logf("%s's log (last 6000 bytes):\n%s", name, tail(b, 6000))
+	}
+}
+
+func head(l []string) []string {
+	if len(l) > 20 {
+		return l[:20]
+	}
+	return l
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
 }
