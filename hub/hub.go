@@ -68,6 +68,9 @@ type Config struct {
 	// BLO is the crossing's place on the BLO network: links to the sister
 	// BLO and to the coordination centre (hub/blo.go, docs/blo-network.md).
 	BLO *blo.Config `yaml:"blo"`
+	// Language is the dashboard's default language (an i18n code: ru,
+	// en, kk, ...); each user can still switch. Default ru.
+	Language string `yaml:"language"`
 }
 
 // IngestConfig bounds the transactions readings share (docs/hubd.md).
