@@ -2,7 +2,6 @@ package centre_test
 
 import (
 	"context"
-	"encoding/json"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -59,11 +58,9 @@ func TestCentreStoresWhatWasDeliveredButNeverReceived(t *testing.T) {
 			n++
 			a := contract.Alert{Schema: contract.AlertV1, ID: "sim-" + strconv.Itoa(n), Crossing: "kordai", Box: "b1", Device: "d1",
 				Rule: "sim", Severity: "low", Summary: "simulated", Time: time.Now(), Raised: time.Now(), State: "open"}
-			body, _ := json.Marshal(a)
-			if _, err := db.Exec(`INSERT INTO sim_alerts(id, body) VALUES (?, ?)`, a.ID, string(body)); err != nil {
+			if err := commitAlert(db, e, a); err != nil {
 				t.Fatal(err)
 			}
-			e.Alert(a)
 		}
 	}
 	cfg := centre.Config{NATS: urls, ReaderUser: "centre", ReaderPassword: "pw", Crossings: []string{"kordai"}, DSN: dsn,
@@ -95,13 +92,13 @@ func TestCentreStoresWhatWasDeliveredButNeverReceived(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	raise(50)
-	waitFor(t, 60*time.Second, "100 alerts in the feed", func() bool {
+	waitFor(t, 60*time.Second, "100 alerts and their log entries in the feed", func() bool {
 		s, err := js.Stream(ctx, blo.FeedStream)
 		if err != nil {
 			return false
 		}
 		info, err := s.Info(ctx)
-		return err == nil && info.State.Msgs == 100
+		return err == nil && info.State.Msgs == 200
 	})
 	// 20 messages delivered to nobody: fetched and dropped, as a pull
 	// answered into a dying connection is.

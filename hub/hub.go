@@ -207,6 +207,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	h.subs.Add(h.gaps)
 	h.subs.Add(h.alerts)
 	h.subs.Add(h.live)
+	h.subs.Add(bloSubscriber{h}) // the BLO uplink, once it runs (blo.go)
 	st.changed = h.subs
 
 	pl := newPipeline(st, cfg.Crossing, rules, h.subs, h.count)
