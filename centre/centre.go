@@ -20,7 +20,13 @@ import (
 
 // Config is kordon-centre's consumer part.
 type Config struct {
-	NATS           []string `yaml:"nats"` // client URLs of the centre's nodes
+	NATS []string `yaml:"nats"` // client URLs of the centre's nodes
+	// Cert and Key are kordon-centre's certificate for the nodes (a link
+	// certificate naming the centre: kordon-certs link -site centre), CA
+	// the centre's own CA, which the nodes' certificates must come from.
+	Cert           string   `yaml:"cert"`
+	Key            string   `yaml:"key"`
+	CA             string   `yaml:"ca"`
 	ReaderUser     string   `yaml:"reader_user"`
 	ReaderPassword string   `yaml:"reader_password"`
 	Crossings      []string `yaml:"crossings"`
@@ -85,13 +91,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Centre, error) {
 		return nil, err
 	}
 	c := &Centre{cfg: cfg, db: db, log: log.With("part", "centre"), feeds: map[string]*feed{}}
+	var secure []nats.Option
+	if cfg.Cert != "" || cfg.CA != "" {
+		tc, err := blo.CentreClientTLS(cfg.Cert, cfg.Key, cfg.CA)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		secure = append(secure, nats.Secure(tc))
+	}
 	for _, x := range cfg.Crossings {
 		if err := blo.ValidSite(x); err != nil {
 			c.Close()
 			return nil, err
 		}
-		nc, err := nats.Connect(strings.Join(cfg.NATS, ","), nats.UserInfo(blo.ReaderName(cfg.ReaderUser, x), cfg.ReaderPassword),
-			nats.Name("kordon-centre "+x), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.RetryOnFailedConnect(true))
+		nc, err := nats.Connect(strings.Join(cfg.NATS, ","), append([]nats.Option{nats.UserInfo(blo.ReaderName(cfg.ReaderUser, x), cfg.ReaderPassword),
+			nats.Name("kordon-centre " + x), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.RetryOnFailedConnect(true)}, secure...)...)
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("crossing %s: %w", x, err)

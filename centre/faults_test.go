@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
 	_ "modernc.org/sqlite"
 
 	"github.com/kordon/kordon/blo"
@@ -27,8 +29,9 @@ import (
 	"github.com/kordon/kordon/internal/contract"
 )
 
-// The fault test runs the hub and the centre's nodes as child processes
-// (this test binary again, chosen by KORDON_CHILD) so that kill -9 is real.
+// The fault test runs the centre's nodes as child processes (this test
+// binary again, chosen by KORDON_CHILD) and the hub as the real hubd, so
+// that kill -9 is real.
 func TestMain(m *testing.M) {
 	switch os.Getenv("KORDON_CHILD") {
 	case "centre-node":
@@ -45,21 +48,12 @@ func TestMain(m *testing.M) {
 		}
 		n.Server().WaitForShutdown()
 		os.Exit(0)
-	case "hub":
-		os.Exit(simHub())
 	}
 	os.Exit(m.Run())
 }
 
-type simConf struct {
-	Site    string
-	BLO     blo.Config
-	DataDir string
-	Every   time.Duration
-}
-
-// simSource is a hub's alerts table in SQLite: the generator commits an
-// alert, then rings the engine, as hubd does.
+// simSource is a hub's alerts table in SQLite, for tests that run the
+// engine in-process: each commit is handed to the engine, as hubd does.
 type simSource struct{ db *sql.DB }
 
 // Each alert is its own "raised" log entry, its rowid the log's sequence.
@@ -115,42 +109,6 @@ func openSim(dir string) (*sql.DB, error) {
 	return db, err
 }
 
-func simHub() int {
-	var c simConf
-	if err := json.Unmarshal([]byte(os.Getenv("KORDON_CHILD_CONF")), &c); err != nil {
-		panic(err)
-	}
-	db, err := openSim(c.DataDir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	e, err := blo.Start(c.Site, &c.BLO, c.DataDir, filepath.Join(c.DataDir, "hub.db"), simSource{db}, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := e.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	var n int
-	db.QueryRow(`SELECT count(*) FROM sim_alerts`).Scan(&n)
-	for {
-		time.Sleep(c.Every)
-		if _, err := os.Stat(filepath.Join(c.DataDir, "stop")); err == nil {
-			continue
-		}
-		n++
-		a := contract.Alert{Schema: contract.AlertV1, ID: "sim-" + strconv.Itoa(n), Crossing: c.Site, Box: "b1", Device: "d1",
-			Rule: "sim", Severity: "low", Summary: "simulated", Time: time.Now(), Raised: time.Now(), State: "open"}
-		if err := commitAlert(db, e, a); err != nil {
-			n--
-			continue
-		}
-	}
-}
-
 type child struct {
 	cmd *exec.Cmd
 }
@@ -173,6 +131,74 @@ func spawn(t *testing.T, kind string, conf any, log string) *child {
 	return c
 }
 
+// start runs a binary as a child with its output in log.
+func start(t *testing.T, log, bin string, args ...string) *child {
+	t.Helper()
+	f, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd}
+	t.Cleanup(func() { c.kill() })
+	return c
+}
+
+// buildHubd builds the real hubd for the test.
+func buildHubd(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "hubd")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/hubd")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build hubd: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// box is a crossing's box as the hub sees it: an MQTT client sending a
+// thermometer reading every few milliseconds (each one raises an alert by
+// the test's rule), riding out the hub's restarts.
+type box struct {
+	c    paho.Client
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startBox(t *testing.T, addr, user, pw string, every time.Duration) *box {
+	opts := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("kordon-kordai-" + user).SetUsername(user).SetPassword(pw).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
+		SetMaxReconnectInterval(250 * time.Millisecond).SetCleanSession(false)
+	b := &box{c: paho.NewClient(opts), stop: make(chan struct{}), done: make(chan struct{})}
+	b.c.Connect()
+	inc := "5e1f0c2d9a7b3c48"
+	go func() {
+		defer close(b.done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for seq := uint64(1); ; seq++ {
+			select {
+			case <-b.stop:
+				return
+			case <-tick.C:
+			}
+			env := fmt.Sprintf(`{"schema":"kordon.reading/2","crossing":"kordai","box":%q,"device":"thermo1","kind":"temperature","driver":"thermometer","incarnation":%q,"seq":%d,"origin":%q,"clock":"synced","quality":{"status":"ok"},"payload":{"sensor":"lane-1","model":"calex-pyrousb","celsius":36.6,"measured_celsius":36.6,"housing_celsius":25,"emissivity":0.98,"fever":false,"fever_threshold":37.5,"events":[],"cause":"heartbeat"}}`,
+				user, inc, seq, time.Now().UTC().Format(time.RFC3339Nano))
+			b.c.Publish(contract.Readings("kordai", user, "thermo1"), 1, false, env)
+		}
+	}()
+	return b
+}
+
+func (b *box) close() {
+	close(b.stop)
+	<-b.done
+	b.c.Disconnect(100)
+}
+
 // kill is kill -9.
 func (c *child) kill() {
 	if c.cmd.Process != nil {
@@ -187,6 +213,13 @@ func (c *child) kill() {
 func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault test")
+	}
+	if os.Getenv("KORDON_BLO_FAULTS") == "" {
+		// It passes reliably, but takes about two minutes under the race
+		// detector on the shared test machine (hubd built, a 30 s
+		// partition, the backlog drained), twice what make test allows one
+		// test; make blo-faults runs it three times.
+		t.Skip("about two minutes: run with KORDON_BLO_FAULTS=1 (make blo-faults)")
 	}
 	partition := 30 * time.Second
 	if v := os.Getenv("KORDON_PARTITION"); v != "" {
@@ -203,7 +236,7 @@ func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
 	var routes []string
 	for i := range 3 {
 		cfg := &blo.CentreNodeConfig{Name: fmt.Sprintf("c%d", i+1), Listen: blotest.FreeAddr(t), LeafListen: blotest.FreeAddr(t),
-			ClusterListen: blotest.FreeAddr(t), Cert: cs.CertFile, Key: cs.KeyFile, StoreDir: filepath.Join(dir, fmt.Sprintf("c%d", i+1)),
+			ClusterListen: blotest.FreeAddr(t), Cert: cs.CertFile, Key: cs.KeyFile, CA: cs.CAFile, StoreDir: filepath.Join(dir, fmt.Sprintf("c%d", i+1)),
 			Crossings: []blo.Peer{{Site: "kordai", CA: xing.CAFile}}, ReaderUser: "centre", ReaderPassword: "pw"}
 		routes = append(routes, "nats-route://"+cfg.ClusterListen)
 		cfgs = append(cfgs, cfg)
@@ -231,8 +264,8 @@ func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
 			t.Logf("kordon-centre's log:\n%s", b)
 		}
 	}()
-	c, err := centre.New(ctx, centre.Config{NATS: urls, ReaderUser: "centre", ReaderPassword: "pw", Crossings: []string{"kordai"},
-		DSN: blotest.Postgres(t)}, slog.New(slog.NewTextHandler(clog, nil)))
+	w := &world{sites: map[string]*blotest.Site{"kordai": xing, "centre": cs}}
+	c, err := centre.New(ctx, centreConfig(w, urls, []string{"kordai"}, blotest.Postgres(t)), slog.New(slog.NewTextHandler(clog, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,12 +273,36 @@ func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
 	c.Run(cctx)
 	defer func() { stop(); c.Wait(); c.Close() }()
 
+	// The hub is the real hubd: a rule raises an alert for every reading
+	// of the box, so alerts are raised at the box's rate.
+	hubd := buildHubd(t)
 	hubDir := filepath.Join(dir, "hub")
 	os.MkdirAll(hubDir, 0o700)
-	hc := simConf{Site: "kordai", DataDir: hubDir, Every: 5 * time.Millisecond,
-		BLO: blo.Config{Cert: xing.CertFile, Key: xing.KeyFile, Centre: &blo.Peer{Site: blo.CentreDomain, CA: cs.CAFile, URLs: leafs}}}
+	mqttAddr := blotest.FreeAddr(t)
+	pw, _ := bcrypt.GenerateFromPassword([]byte("lane-pw"), bcrypt.MinCost)
+	rules := filepath.Join(dir, "rules.yaml")
+	blotest.WriteFile(t, rules, "rules:\n  - {id: sim, when: 'kind == \"temperature\"', severity: low, summary: Simulated}\n")
+	hubConf := filepath.Join(dir, "hub.yaml")
+	blotest.WriteFile(t, hubConf, fmt.Sprintf(`crossing: kordai
+mqtt: %q
+data_dir: %s
+rules: %s
+boxes:
+  - {box: lane-01, password_hash: %q}
+blo:
+  cert: %s
+  key: %s
+  centre: {site: centre, ca: %s, urls: [%s]}
+`, mqttAddr, hubDir, rules, pw, xing.CertFile, xing.KeyFile, cs.CAFile, strings.Join(leafs, ", ")))
 	hubLog := filepath.Join(dir, "hub.log")
-	hub := spawn(t, "hub", hc, hubLog)
+	hub := start(t, hubLog, hubd, "-config", hubConf)
+	lane := startBox(t, mqttAddr, "lane-01", "lane-pw", 20*time.Millisecond) // 50 alerts a second: far beyond a real crossing
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(hubLog)
+			t.Logf("hubd's log (last 6000 bytes):\n%s", tail(b, 6000))
+		}
+	}()
 
 	pool := c.DB().Pool()
 	atCentre := func() int {
@@ -253,14 +310,15 @@ func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
 		pool.QueryRow(ctx, `SELECT count(*) FROM alerts`).Scan(&n)
 		return n
 	}
+	// What the hub committed is what must reach the centre.
 	generated := func() int {
-		db, err := openSim(hubDir)
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(hubDir, "hub.db")+"?_pragma=busy_timeout(10000)")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer db.Close()
 		var n int
-		db.QueryRow(`SELECT count(*) FROM sim_alerts`).Scan(&n)
+		db.QueryRow(`SELECT count(*) FROM alerts`).Scan(&n)
 		return n
 	}
 	waitFor(t, 90*time.Second, "the first alerts at the centre", func() bool { return atCentre() >= 200 })
@@ -273,9 +331,9 @@ func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
 	time.Sleep(partition / 2) // the partition itself is what is tested: it lasts this long
 	hub.kill()
 	killedAt := generated()
-	hub = spawn(t, "hub", hc, hubLog)
+	hub = start(t, hubLog, hubd, "-config", hubConf)
 	time.Sleep(partition / 2)
-	t.Logf("partition of %v: %d at the centre when cut, %d generated when the hub was killed -9 and restarted", partition, beforeCut, killedAt)
+	t.Logf("partition of %v: %d at the centre when cut, %d raised at the hub when hubd was killed -9 and restarted", partition, beforeCut, killedAt)
 	for _, p := range proxies {
 		p.Heal()
 	}
@@ -283,11 +341,8 @@ func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
 	nodes[1].kill()
 	t.Logf("centre node c2 killed -9 with %d at the centre", atCentre())
 	time.Sleep(5 * time.Second) // more alerts while one node is down
-	if err := os.WriteFile(filepath.Join(hubDir, "stop"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// The generator checks for the stop file before each alert: once the
-	// count has held still for a second, no more are coming.
+	lane.close()
+	// Once the hub's count has held still for a second, no more are coming.
 	var total int
 	waitFor(t, 30*time.Second, "the generator to stop", func() bool {
 		a := generated()
@@ -299,7 +354,7 @@ func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
 	for atCentre() < total {
 		if time.Now().After(deadline) {
 			c.Refresh(ctx)
-			diagnose(t, ctx, urls, pool, hubDir)
+			diagnose(t, ctx, reader(t, w, urls, "kordai"), pool, hubDir)
 			t.Fatalf("%d of %d at the centre after 3 minutes; feed %+v", atCentre(), total, c.Stats())
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -309,22 +364,17 @@ func TestUplinkSurvivesPartitionAndKills(t *testing.T) {
 	c.Refresh(ctx)
 	st := c.Stats()[0]
 	lost, doubled := total-distinct, rows-distinct
-	t.Logf("generated %d; at the centre %d (distinct %d); lost %d, doubled %d; redeliveries absorbed by message id %d",
+	t.Logf("raised at the hub (hubd) %d; at the centre %d (distinct %d); lost %d, doubled %d; redeliveries absorbed by message id %d",
 		total, rows, distinct, lost, doubled, st.Again)
 	if lost != 0 || doubled != 0 || rows != total {
 		t.Fatalf("lost %d, doubled %d (generated %d, at the centre %d)", lost, doubled, total, rows)
 	}
-	_ = hub
+	hub.kill()
 }
 
 // diagnose says where the alerts missing at the centre are: in the hub's
 // UPLINK, in the centre's FEED, behind the centre's consumer.
-func diagnose(t *testing.T, ctx context.Context, urls []string, pool *pgxpool.Pool, hubDir string) {
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.UserInfo(blo.ReaderName("centre", "kordai"), "pw"))
-	if err != nil {
-		t.Logf("diagnosis: %v", err)
-		return
-	}
+func diagnose(t *testing.T, ctx context.Context, nc *nats.Conn, pool *pgxpool.Pool, hubDir string) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	dctx, cancel := context.WithTimeout(ctx, time.Minute)

@@ -4,11 +4,9 @@ import (
 	"context"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kordon/kordon/blo"
@@ -63,8 +61,8 @@ func TestCentreStoresWhatWasDeliveredButNeverReceived(t *testing.T) {
 			}
 		}
 	}
-	cfg := centre.Config{NATS: urls, ReaderUser: "centre", ReaderPassword: "pw", Crossings: []string{"kordai"}, DSN: dsn,
-		Replicas: 3, AckWait: 2 * time.Second}
+	cfg := centreConfig(w, urls, []string{"kordai"}, dsn)
+	cfg.Replicas, cfg.AckWait = 3, 2*time.Second
 	run := func() (*centre.Centre, func()) {
 		cctx, stop := context.WithCancel(ctx)
 		c, err := centre.New(cctx, cfg, nil)
@@ -85,10 +83,7 @@ func TestCentreStoresWhatWasDeliveredButNeverReceived(t *testing.T) {
 	waitFor(t, 60*time.Second, "the first 50 alerts at the centre", func() bool { return stored(c) == 50 })
 	stop()
 
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.UserInfo(blo.ReaderName("centre", "kordai"), "pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := reader(t, w, urls, "kordai")
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	raise(50)
