@@ -3,8 +3,8 @@ package blo
 import (
 	"context"
 	"crypto/tls"
-	"net"
 	"fmt"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
