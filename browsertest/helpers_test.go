@@ -135,7 +135,7 @@ func startBox(t *testing.T, ctx context.Context, hubAddr, box, password string, 
 	// CCTV outputs drive periph.io's fake pins: the box has no GPIO here.
 	pins := gpioline.NewFake("GPIO17")
 	for i := range devices {
-		devices[i].OpenPin = pins.Open
+		devices[i].Pin = pins.Open
 	}
 	bx, err := edge.New(cfg, devices, all.Drivers, logging.Discard())
 	if err != nil {

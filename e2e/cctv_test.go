@@ -61,7 +61,7 @@ devices:
 	}
 	pins := gpioline.NewFake("GPIO17", "GPIO27")
 	for i := range devs {
-		devs[i].OpenPin = pins.Open
+		devs[i].Pin = pins.Open
 	}
 	b, err := edge.New(cfg, devs, all.Drivers, logging.Discard())
 	if err != nil {

@@ -137,7 +137,7 @@ func runBox(t testing.TB, stateDir, hubAddr, mode string, waitConnected bool) *t
 	}
 	pins := gpioline.NewFake("GPIO17")
 	for i := range devs {
-		devs[i].OpenPin = pins.Open
+		devs[i].Pin = pins.Open
 	}
 	b, err := New(cfg, devs, all.Drivers, logging.Discard())
 	if err != nil {

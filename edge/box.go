@@ -155,10 +155,10 @@ func (b *Box) Run(ctx context.Context) error {
 // supervise runs one device, reopening it with backoff after each failure.
 func (b *Box) supervise(ctx context.Context, dc device.Config) {
 	drv := b.drivers[dc.ID]
-	out := &output{box: b, dev: dc.ID, driver: drv.Name}
+	out := &output{box: b, dev: dc.ID, driver: drv.Name, routine: drv.Routine}
 	var rb reopenBackoff
 	for ctx.Err() == nil {
-		dev, err := drv.New(dc)
+		dev, err := drv.Build(dc)
 		var ran time.Duration
 		if err == nil {
 			started := time.Now()
@@ -187,19 +187,22 @@ func (b *Box) supervise(ctx context.Context, dc device.Config) {
 
 // output is what a device reports into.
 type output struct {
-	box    *Box
-	dev    string
-	driver string
+	box     *Box
+	dev     string
+	driver  string
+	routine func(reading.Reading) bool // the driver's Routine (nil: all protected)
 }
 
-func (o *output) Emit(r reading.Reading) {
+// Emit returns nil once the reading is in the outbox, and a *device.Lost
+// naming the reason it was counted under when it is not.
+func (o *output) Emit(r reading.Reading) error {
 	b := o.box
 	r.Crossing, r.Box, r.Device, r.Driver, r.Incarnation = b.cfg.Crossing, b.cfg.Box, o.dev, o.driver, b.inc
 	r.Clock = b.clock()
 	if r.Quality.Status == "" {
 		r.Quality.Status = reading.OK
 	}
-	class := classify(r)
+	class := classify(r, o.routine)
 	seq, err := b.outbox.Append(o.dev, class, func(seq uint64) ([]byte, error) {
 		r.Seq = seq
 		js, err := json.Marshal(r)
@@ -223,16 +226,30 @@ func (o *output) Emit(r reading.Reading) {
 		b.outbox.Lose(outbox.LostInvalid, 1)
 		b.log.Error("reading lost: fails its schema", "device", o.dev, "kind", r.Kind(), "at", bad.where())
 		o.Count("readings_invalid", 1)
-		return
+		return &device.Lost{Reason: outbox.LostInvalid, Err: err}
 	case err != nil:
 		// The reading could not be made durable. Say so loudly, without its content.
 		b.log.Error("reading lost: outbox append failed", "device", o.dev, "kind", r.Kind(), "class", class, "err", err)
 		o.Count("readings_lost", 1)
-		return
+		return &device.Lost{Reason: lostReason(err), Err: err}
 	}
 	b.lastReading.Store(o.dev, r.Origin)
 	b.noteEvidence(r) // evidence.go: the files it references may be asked for
 	b.log.Info("reading", "device", o.dev, "kind", r.Kind(), "seq", seq, "quality", r.Quality.Status)
+	return nil
+}
+
+// lostReason names the outbox's loss reason for a failed Append.
+func lostReason(err error) string {
+	switch {
+	case errors.Is(err, outbox.ErrDropped):
+		return outbox.LostFull
+	case errors.Is(err, outbox.ErrFull):
+		return "refused"
+	case errors.Is(err, outbox.ErrDiskFull):
+		return outbox.LostDiskFull
+	}
+	return outbox.LostWriteError
 }
 
 func (o *output) Up() { o.box.setAvailability(o.dev, "up", "", "") }

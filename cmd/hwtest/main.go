@@ -189,12 +189,13 @@ func decode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	in := &countingReader{r: stdin}
 	cfg := device.Config{
-		ID:      "stdin",
-		Options: device.Options{File: "-option", Node: node},
-		Now:     now,
-		Port:    func() (transport.Port, error) { return transport.StreamPort{R: in}, nil },
+		ID:        "stdin",
+		Transport: transport.Config{Type: "serial", Path: "-"}, // standard input stands in for the port
+		Options:   device.Options{File: "-option", Node: node},
+		Clock:     now,
+		Stream:    func(context.Context) (transport.Port, error) { return transport.StreamPort{R: in}, nil },
 	}
-	dev, err := drv.New(cfg)
+	dev, err := drv.Build(cfg)
 	if err != nil {
 		return err
 	}

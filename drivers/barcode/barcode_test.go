@@ -94,7 +94,7 @@ func TestWedge(t *testing.T) {
 	hid := usbhid.NewReplay()
 	cfg := linetest.Config(t, "{framing: wedge, layout: us}")
 	cfg.Transport = transport.Config{Type: "usb", Vendor: "05e0", Product: "1200"}
-	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
+	cfg.HID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -50,7 +50,7 @@ type rig struct {
 func start(t testing.TB, opts string) *rig {
 	t.Helper()
 	fake := gpioline.NewFake("GPIO17")
-	d, err := New(device.Config{ID: "cctv1", Options: options(t, opts), OpenPin: fake.Open})
+	d, err := New(device.Config{ID: "cctv1", Options: options(t, opts), Clock: time.Now, Pin: fake.Open})
 	if err != nil {
 		t.Fatal(err)
 	}

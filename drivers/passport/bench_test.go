@@ -64,7 +64,7 @@ func BenchmarkDocument(b *testing.B) {
 		b.Run(tc.framing, func(b *testing.B) {
 			out := &fuzzOutput{}
 			r := &reader{opts: Options{Framing: tc.framing, LineEnd: "any", RowGap: time.Second}}
-			r.cfg.Now = func() time.Time { return t0 }
+			r.cfg.Clock = func() time.Time { return t0 }
 			s := r.newSession(out)
 			f := r.newFramer(nil)
 			b.ReportAllocs()

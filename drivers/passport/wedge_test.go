@@ -17,7 +17,7 @@ import (
 func TestWedgeUnplugIsAFault(t *testing.T) {
 	hid := usbhid.NewReplay()
 	cfg := configWith(t, "framing: wedge")
-	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
+	cfg.HID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -56,10 +56,10 @@ func TestWedgeWithoutUSBAccess(t *testing.T) {
 	err = dev.Run(context.Background(), harness.NewCollector())
 	var f *device.Fault
 	if !errors.As(err, &f) || f.Reason != device.Unplugged {
-		t.Errorf("Run without OpenHID: %v", err)
+		t.Errorf("Run without HID: %v", err)
 	}
 	cfg := configWith(t, "framing: wedge")
-	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return nil, errors.New("not connected") }
+	cfg.HID = func(usbhid.ID) (usbhid.Device, error) { return nil, errors.New("not connected") }
 	dev, _ = New(cfg)
 	if err := dev.Run(context.Background(), harness.NewCollector()); device.ReasonOf(err) != device.Unplugged {
 		t.Errorf("Run with a failing open: %v", err)
@@ -71,7 +71,7 @@ func TestWedgeWithoutUSBAccess(t *testing.T) {
 func TestWedgeOneLineAndPaddedRows(t *testing.T) {
 	hid := usbhid.NewReplay()
 	cfg := configWith(t, "framing: wedge")
-	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
+	cfg.HID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -29,10 +29,11 @@ import (
 
 // Driver registers the family (drivers/all).
 var Driver = device.Driver{
-	Name: "rpm",
-	Kind: "radiation",
-	Doc:  "radiation portal monitor: GB/NB/GS/NS/GA/NA/GX/GH/GL/NH/TT/TC CSV lines (serial or tcp)",
-	New:  New,
+	Name:  "rpm",
+	Kind:  "radiation",
+	Doc:   "radiation portal monitor: GB/NB/GS/NS/GA/NA/GX/GH/GL/NH/TT/TC CSV lines (serial or tcp)",
+	Ports: []device.PortKind{device.Stream},
+	New:   New,
 }
 
 // Options are the driver's settings in a box config.
@@ -161,7 +162,7 @@ func New(cfg device.Config) (device.Device, error) {
 	if err := cfg.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	bad := func(f, m string) error { return cfg.Options.Errorf(cfg.Options.Node, f, "%s", m) }
+	bad := func(f, m string) error { return cfg.Options.Errorf(f, "%s", m) }
 	switch {
 	case !(o.FalseAlarm > 0 && o.FalseAlarm < 1):
 		return nil, bad("false_alarm", "must be between 0 and 1 (0.001 is one clean occupancy in a thousand)")
@@ -226,7 +227,9 @@ func (m *monitor) Run(ctx context.Context, out device.Output) error {
 					ev.e.N42 = ref
 				}
 			}
-			out.Emit(reading.Reading{Origin: ev.at, Payload: ev.e, Quality: ev.q})
+			if err := out.Emit(reading.Reading{Origin: ev.at, Payload: ev.e, Quality: ev.q}); err != nil {
+				t.lost(ev.e)
+			}
 		}
 	})
 }
@@ -327,6 +330,15 @@ type tracker struct {
 	faults    map[string]bool
 	tampered  bool
 	detectors map[string]int // per channel, fixed by its first count record
+}
+
+// lost is told of an event the box did not keep. A lost alarm is forgotten,
+// so the occupancy's next sample over the threshold raises it again instead
+// of being held back by "one alarm per occupancy".
+func (t *tracker) lost(e Event) {
+	if e.Event == "alarm" && t.occ != nil && t.occ.n == e.Occupancy {
+		t.occ.alarm = nil
+	}
 }
 
 func newTracker(o Options) *tracker {

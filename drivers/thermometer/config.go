@@ -29,21 +29,5 @@ func decodeAt(o device.Options, n *yaml.Node, at string, v any) error {
 
 // errAt is a config error at a node, field named by its path.
 func errAt(o device.Options, n *yaml.Node, at, format string, args ...any) error {
-	if n == nil || n.Line == 0 {
-		n = o.Node
-	}
-	return o.Errorf(n, at, format, args...)
-}
-
-// child returns the value node of key in a mapping (nil when absent).
-func child(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
+	return o.ErrorAt(n, at, format, args...)
 }

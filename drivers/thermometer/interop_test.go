@@ -76,5 +76,5 @@ func optionsConfig(t *testing.T, src string) device.Config {
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		t.Fatal(err)
 	}
-	return device.Config{ID: "bus1", Options: device.Options{File: "box.yaml", Node: doc.Content[0]}}
+	return device.Config{ID: "bus1", Options: device.Options{File: "box.yaml", Node: doc.Content[0]}, Clock: time.Now}
 }

@@ -162,18 +162,18 @@ func decodeProfile(o device.Options, n *yaml.Node, at string) (profile, error) {
 	case "input", "04", "4":
 		p.function = modbus.ReadInputRegisters
 	default:
-		return p, errAt(o, child(n, "function"), at+".function", "%q: want holding (function 03) or input (function 04)", y.Function)
+		return p, errAt(o, device.Child(n, "function"), at+".function", "%q: want holding (function 03) or input (function 04)", y.Function)
 	}
 	switch y.Unit {
 	case "", "C":
 	case "F", "K":
 		p.unit = y.Unit
 	default:
-		return p, errAt(o, child(n, "unit"), at+".unit", "%q: want C, F or K", y.Unit)
+		return p, errAt(o, device.Child(n, "unit"), at+".unit", "%q: want C, F or K", y.Unit)
 	}
 	if y.MergeGap != nil {
 		if *y.MergeGap < 0 || *y.MergeGap > 16 {
-			return p, errAt(o, child(n, "merge_gap"), at+".merge_gap", "want 0 to 16 registers")
+			return p, errAt(o, device.Child(n, "merge_gap"), at+".merge_gap", "want 0 to 16 registers")
 		}
 		p.mergeGap = *y.MergeGap
 	}
@@ -219,7 +219,7 @@ func decodeField(o device.Options, n *yaml.Node, at string) (field, error) {
 		return f, errAt(o, n, at+".register", "missing (the protocol address, from 0; hex like 0x12 is fine)")
 	}
 	if *y.Register < 0 || *y.Register > 0xFFFF {
-		return f, errAt(o, child(n, "register"), at+".register", "%d: want 0 to 0xffff", *y.Register)
+		return f, errAt(o, device.Child(n, "register"), at+".register", "%d: want 0 to 0xffff", *y.Register)
 	}
 	f.reg = uint16(*y.Register)
 	switch y.Width {
@@ -227,11 +227,11 @@ func decodeField(o device.Options, n *yaml.Node, at string) (field, error) {
 	case 32:
 		f.width = 32
 	default:
-		return f, errAt(o, child(n, "width"), at+".width", "%d: want 16 or 32 bits", y.Width)
+		return f, errAt(o, device.Child(n, "width"), at+".width", "%d: want 16 or 32 bits", y.Width)
 	}
 	if y.Scale != nil {
 		if *y.Scale == 0 {
-			return f, errAt(o, child(n, "scale"), at+".scale", "must not be 0")
+			return f, errAt(o, device.Child(n, "scale"), at+".scale", "must not be 0")
 		}
 		f.scale = *y.Scale
 	}
@@ -240,13 +240,13 @@ func decodeField(o device.Options, n *yaml.Node, at string) (field, error) {
 	case "low_first":
 		f.lowFirst = true
 	default:
-		return f, errAt(o, child(n, "word_order"), at+".word_order", "%q: want high_first or low_first", y.WordOrder)
+		return f, errAt(o, device.Child(n, "word_order"), at+".word_order", "%q: want high_first or low_first", y.WordOrder)
 	}
 	if f.width == 32 && f.reg == 0xFFFF {
-		return f, errAt(o, child(n, "register"), at+".register", "a 32-bit value needs two registers; 0xffff is the last")
+		return f, errAt(o, device.Child(n, "register"), at+".register", "a 32-bit value needs two registers; 0xffff is the last")
 	}
 	if f.width == 16 && y.WordOrder != "" {
-		return f, errAt(o, child(n, "word_order"), at+".word_order", "only for width 32")
+		return f, errAt(o, device.Child(n, "word_order"), at+".word_order", "only for width 32")
 	}
 	return f, nil
 }
@@ -257,11 +257,11 @@ func decodeStatus(o device.Options, n *yaml.Node, at string) (*statusReg, error)
 		return nil, err
 	}
 	if y.Register == nil || *y.Register < 0 || *y.Register > 0xFFFF {
-		return nil, errAt(o, child(n, "register"), at+".register", "missing or not 0 to 0xffff")
+		return nil, errAt(o, device.Child(n, "register"), at+".register", "missing or not 0 to 0xffff")
 	}
 	s := &statusReg{reg: uint16(*y.Register)}
 	if y.Bits.Kind != yaml.SequenceNode || len(y.Bits.Content) == 0 {
-		return nil, errAt(o, child(n, "bits"), at+".bits", "want a list of {bit, name, bad}")
+		return nil, errAt(o, device.Child(n, "bits"), at+".bits", "want a list of {bit, name, bad}")
 	}
 	seen := map[int]bool{}
 	for i, bn := range y.Bits.Content {

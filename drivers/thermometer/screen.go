@@ -89,7 +89,7 @@ func decodeScreening(o device.Options, poll time.Duration, layers ...nodeAt) (Sc
 	// A value error points at the last layer that set the key.
 	bad := func(key, format string, args ...any) error {
 		for i := len(layers) - 1; i >= 0; i-- {
-			if k := child(layers[i].n, key); k != nil {
+			if k := device.Child(layers[i].n, key); k != nil {
 				return errAt(o, k, layers[i].at+"."+key, format, args...)
 			}
 		}
@@ -199,6 +199,34 @@ type Screener struct {
 	lastC      *float64 // Celsius of the last published good reading
 	since      int      // polls since the last published reading
 	state      *FeverState
+	// undo is what was told before the last judgement, put back by Settle
+	// when its reading was not kept.
+	undo told
+}
+
+// told is the part of a Screener's state that depends on what it published.
+type told struct {
+	started, fever bool
+	above, since   int
+	fault          string
+	lastC          *float64
+}
+
+func (s *Screener) told() told {
+	return told{started: s.started, fever: s.fever, above: s.above, since: s.since, fault: s.fault, lastC: s.lastC}
+}
+
+// Settle says what became of the reading of the last judgement that asked
+// for one (Result.Emit): kept (err nil), its fever state is written down;
+// not kept, the screener forgets having published it, so the next sample
+// announces again what it announced (an onset, a clearance, a fault).
+func (s *Screener) Settle(err error) {
+	if err != nil {
+		u := s.undo
+		s.started, s.fever, s.above, s.since, s.fault, s.lastC = u.started, u.fever, u.above, u.since, u.fault, u.lastC
+		return
+	}
+	s.state.Set(s.sensor, s.fever)
 }
 
 // Remember keeps the fever state in st (nil: nothing kept) and starts from
@@ -227,8 +255,10 @@ func newScreener(cfg ScreenConfig, sensor, model string) *Screener {
 	return &Screener{cfg: cfg, sensor: sensor, model: model}
 }
 
-// Sample judges one measurement.
+// Sample judges one measurement. When the Result asks for a reading, the
+// caller emits it and tells Settle how that went.
 func (s *Screener) Sample(sm Sample) Result {
+	s.undo = s.told()
 	p := s.base()
 	m := round(sm.Measured)
 	p.Measured = &m
@@ -275,14 +305,12 @@ func (s *Screener) Sample(sm Sample) Result {
 			if s.above >= s.cfg.confirm {
 				s.fever = true
 				p.Events = append(p.Events, EventFeverOnset)
-				s.state.Set(s.sensor, true)
 			}
 		case !s.fever:
 			s.above = 0
 		case c < s.cfg.threshold-s.cfg.hysteresis-1e-9:
 			s.fever, s.above = false, 0
 			p.Events = append(p.Events, EventFeverCleared)
-			s.state.Set(s.sensor, false)
 		}
 	}
 	p.Fever = s.fever
@@ -307,6 +335,7 @@ func (s *Screener) Sample(sm Sample) Result {
 // Fail records a poll that produced no measurement: no reply, an exception,
 // an unusable frame, no sensor fitted.
 func (s *Screener) Fail(fault, detail string) Result {
+	s.undo = s.told()
 	s.stuckCount = 0
 	return s.faulty(s.base(), fault, detail)
 }

@@ -21,10 +21,11 @@ import (
 
 // Driver registers the Modbus RTU family (drivers/all).
 var Driver = device.Driver{
-	Name: "modbus-thermometer",
-	Kind: Kind,
-	Doc:  "IR pyrometers and RS-485 temperature sensors polled over Modbus RTU (Calex PyroUSB, Omega OS-MINI, XY-MD02, custom maps)",
-	New:  New,
+	Name:  "modbus-thermometer",
+	Kind:  Kind,
+	Doc:   "IR pyrometers and RS-485 temperature sensors polled over Modbus RTU (Calex PyroUSB, Omega OS-MINI, XY-MD02, custom maps)",
+	Ports: []device.PortKind{device.Stream},
+	New:   New,
 }
 
 // Options are the driver's settings in a box config.
@@ -79,7 +80,7 @@ func New(cfg device.Config) (device.Device, error) {
 	if err := o.Decode(&opts); err != nil {
 		return nil, err
 	}
-	key := func(k string) *yaml.Node { return child(o.Node, k) }
+	key := func(k string) *yaml.Node { return device.Child(o.Node, k) }
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -114,17 +115,17 @@ func New(cfg device.Config) (device.Device, error) {
 			return nil, err
 		}
 		if y.Address < 1 || y.Address > 247 {
-			return nil, errAt(o, child(n, "address"), at+".address", "%d: want 1 to 247 (0 is broadcast and never answers)", y.Address)
+			return nil, errAt(o, device.Child(n, "address"), at+".address", "%d: want 1 to 247 (0 is broadcast and never answers)", y.Address)
 		}
 		if seenAddr[y.Address] {
-			return nil, errAt(o, child(n, "address"), at+".address", "address %d is already on this bus", y.Address)
+			return nil, errAt(o, device.Child(n, "address"), at+".address", "address %d is already on this bus", y.Address)
 		}
 		seenAddr[y.Address] = true
 		if y.Name == "" {
 			y.Name = fmt.Sprintf("slave-%d", y.Address)
 		}
 		if seenName[y.Name] {
-			return nil, errAt(o, child(n, "name"), at+".name", "name %q is already used on this bus", y.Name)
+			return nil, errAt(o, device.Child(n, "name"), at+".name", "name %q is already used on this bus", y.Name)
 		}
 		seenName[y.Name] = true
 		p, ok := custom[y.Profile]
@@ -132,7 +133,7 @@ func New(cfg device.Config) (device.Device, error) {
 			p, ok = builtinProfiles[y.Profile]
 		}
 		if !ok {
-			return nil, errAt(o, child(n, "profile"), at+".profile", "unknown profile %q (built in: %s; or define it under profiles:)", y.Profile, profileNames(custom))
+			return nil, errAt(o, device.Child(n, "profile"), at+".profile", "unknown profile %q (built in: %s; or define it under profiles:)", y.Profile, profileNames(custom))
 		}
 		sc, err := decodeScreening(o, opts.Poll, nodeAt{key("screening"), "screening"}, nodeAt{&y.Screening, at + ".screening"})
 		if err != nil {
@@ -167,13 +168,13 @@ func profileNames(custom map[string]profile) string {
 // reading (and the device goes down when none answers); polling goes on,
 // so it comes back on its own.
 func (b *bus) Run(ctx context.Context, out device.Output) error {
-	port, err := b.cfg.OpenPort()
+	port, err := b.cfg.Stream(ctx)
 	if err != nil {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
 	defer port.Close()
 	out.Up()
-	now := b.cfg.Clock()
+	now := b.cfg.Clock
 	m := &modbus.Master{
 		Port: port, Baud: b.cfg.Transport.Baud, ReplyDelay: b.opts.ReplyDelay, Timeout: b.opts.Timeout,
 		Gap: b.opts.FrameGap, Retries: b.retries, Now: now, Count: out.Count,
@@ -204,7 +205,7 @@ func (b *bus) Run(ctx context.Context, out device.Output) error {
 				lastErr = err
 			}
 			if rd != nil {
-				out.Emit(*rd)
+				screens[i].Settle(out.Emit(*rd))
 			}
 		}
 		switch {

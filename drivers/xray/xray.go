@@ -29,10 +29,11 @@ import (
 
 // Driver registers the family (drivers/all).
 var Driver = device.Driver{
-	Name: "dicos",
-	Kind: "threat_report",
-	Doc:  "X-ray scanner DICOS export folder: Threat Detection Reports (transport type folder)",
-	New:  New,
+	Name:  "dicos",
+	Kind:  "threat_report",
+	Doc:   "X-ray scanner DICOS export folder: Threat Detection Reports (transport type folder)",
+	Ports: []device.PortKind{device.Folder},
+	New:   New,
 }
 
 // Options are the driver's settings in a box config.
@@ -116,7 +117,7 @@ func New(cfg device.Config) (device.Device, error) {
 	if err := cfg.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	bad := func(field, msg string) error { return cfg.Options.Errorf(cfg.Options.Node, field, "%s", msg) }
+	bad := func(field, msg string) error { return cfg.Options.Errorf(field, "%s", msg) }
 	if cfg.Transport.Type != "" && cfg.Transport.Type != "folder" {
 		return nil, bad("transport", fmt.Sprintf("type %q: the dicos driver watches a folder (type: folder, path: ...)", cfg.Transport.Type))
 	}
@@ -129,7 +130,7 @@ func New(cfg device.Config) (device.Device, error) {
 	if _, err := filepath.Match(o.Pattern, "x"); err != nil {
 		return nil, bad("pattern", err.Error())
 	}
-	w := &watcher{cfg: cfg, opts: o, loc: time.UTC, now: cfg.Clock()}
+	w := &watcher{cfg: cfg, opts: o, loc: time.UTC, now: cfg.Clock}
 	if o.TimeZone != "" {
 		loc, err := time.LoadLocation(o.TimeZone)
 		if err != nil {
@@ -392,7 +393,11 @@ func (w *watcher) report(pr *pendingReport, images map[string]image, st *state, 
 	if len(doubts) > 0 {
 		q = reading.Quality{Status: reading.Suspect, Reason: clipTo(strings.Join(doubts, "; "), 512)}
 	}
-	out.Emit(reading.Reading{Origin: pr.fs.first, Payload: rep, Quality: q})
+	if err := out.Emit(reading.Reading{Origin: pr.fs.first, Payload: rep, Quality: q}); err != nil {
+		// Not kept (counted by the box): not marked handled, so a later
+		// scan reports the file again.
+		return
+	}
 	pr.fs.done = true
 	st.mark(pr.name, pr.fs, "", "")
 }

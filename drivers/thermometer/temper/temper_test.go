@@ -64,7 +64,7 @@ func configWith(t *testing.T, vendor, product, src string, open usbhid.Opener) d
 		n = doc.Content[0]
 	}
 	return device.Config{ID: "t1", Transport: transport.Config{Type: "usb", Vendor: vendor, Product: product},
-		Options: device.Options{File: "box.yaml", Node: n}, OpenHID: open}
+		Options: device.Options{File: "box.yaml", Node: n}, Clock: time.Now, HID: open}
 }
 
 func noHID(usbhid.ID) (usbhid.Device, error) { return nil, errors.New("no device") }
@@ -161,8 +161,8 @@ func replayUSB(t *testing.T, path string) *harness.Collector {
 	dev := &player{Replay: usbhid.NewReplay(), t: t, events: tr.Events, done: make(chan struct{})}
 	cfg := device.Config{ID: "t1", Transport: transport.Config{Type: "usb", Vendor: "413d", Product: "2107"},
 		Options: device.Options{File: "trace header", Node: opts},
-		OpenHID: func(usbhid.ID) (usbhid.Device, error) { return dev, nil },
-		Now:     func() time.Time { return tr.Header.Recorded },
+		HID:     func(usbhid.ID) (usbhid.Device, error) { return dev, nil },
+		Clock:   func() time.Time { return tr.Header.Recorded },
 	}
 	d, err := New(cfg)
 	if err != nil {
