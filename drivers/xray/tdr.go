@@ -1,6 +1,7 @@
 package xray
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -79,7 +80,14 @@ var ErrNotDICOS = errors.New("not a DICOS object")
 // Parse reads a DICOS file with github.com/suyashkumar/dicom (pixel data
 // skipped) and returns its identity and, for a Threat Detection Report, its
 // content. size is the number of bytes to read.
-func Parse(r io.Reader, size int64) (h Header, tdr *TDR, err error) {
+func Parse(ra io.ReaderAt, size int64) (h Header, tdr *TDR, err error) {
+	return parse(ra, size, io.NewSectionReader(ra, 0, size), io.Discard)
+}
+
+// parse is Parse reading the file from stream (its section from offset 0,
+// left after the bytes the parser took) and writing every byte it reads to
+// tee.
+func parse(ra io.ReaderAt, size int64, stream io.Reader, tee io.Writer) (h Header, tdr *TDR, err error) {
 	// A corrupt file must cost one counted error, never the driver: the
 	// library is not hardened against every malformed input.
 	defer func() {
@@ -87,7 +95,14 @@ func Parse(r io.Reader, size int64) (h Header, tdr *TDR, err error) {
 			h, tdr, err = Header{}, nil, fmt.Errorf("dicom: malformed file (parser panic: %v)", p)
 		}
 	}()
-	ds, err := dicom.Parse(r, size, nil, dicom.SkipPixelData())
+	cut, guard := checkLengths(ra, size)
+	if cut == 0 {
+		return Header{}, nil, guard
+	}
+	ds, err := dicom.Parse(bufio.NewReader(io.TeeReader(io.LimitReader(stream, cut), tee)), cut, nil, dicom.SkipPixelData())
+	if err == nil {
+		err = guard // cut before an element the library could not take: the file is damaged there
+	}
 	if err != nil {
 		// The library returns what it read before the error. A report
 		// whose header says TDR is a damaged report, which must reach the

@@ -9,7 +9,6 @@
 package xray
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -424,8 +423,9 @@ func (w *watcher) parseFile(path string, fs *fileState) (Header, *TDR, string, e
 	hash := sha256.New()
 	// Pixel data is skipped by the parser (read past, not kept), so an
 	// image costs its header in memory, whatever its size.
-	h, tdr, perr := Parse(bufio.NewReader(io.TeeReader(io.LimitReader(f, fs.size), hash)), fs.size)
-	if _, err := io.Copy(hash, f); err != nil {
+	stream := io.NewSectionReader(f, 0, fs.size)
+	h, tdr, perr := parse(f, fs.size, stream, hash)
+	if _, err := io.Copy(hash, stream); err != nil {
 		return Header{}, nil, "", errChanged
 	}
 	if info, err := f.Stat(); err != nil || info.Size() != fs.size || !info.ModTime().Equal(fs.mtime) {
