@@ -2,7 +2,6 @@ package edge
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -237,8 +236,7 @@ func wire(dc *device.Config) {
 	kind, _ := device.PortOf(dc.Transport.Type) // an unknown type is reported by Build
 	switch kind {
 	case device.Stream:
-		tc := dc.Transport
-		dc.Stream = func(ctx context.Context) (transport.Port, error) { return transport.Open(ctx, tc) }
+		dc.Stream = device.StreamOf(dc.Transport)
 	case device.HID:
 		dc.HID = libusb.Open
 	case device.Pin:

@@ -103,7 +103,7 @@ func TestWedge(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- dev.Run(ctx, out) }()
-	keys, ok := keyboard.US.Encode("CSQU3054383\nMSKU1100810\n")
+	keys, ok := keyboard.US().Encode("CSQU3054383\nMSKU1100810\n")
 	if !ok {
 		t.Fatal("cannot encode")
 	}

@@ -116,7 +116,7 @@ func New(cfg device.Config) (device.Device, error) {
 		if err != nil {
 			return nil, bad("layout", "%v", err)
 		}
-		if l == keyboard.RU {
+		if l.Name == "ru" {
 			return nil, bad("layout", "ru types Cyrillic letters, so no reader can type a Latin MRZ in it; "+
 				"set the reader to its US layout and use layout: us (the box reads key codes, the PC's layout does not matter)")
 		}

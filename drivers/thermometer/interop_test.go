@@ -32,6 +32,7 @@ func TestInteropPymodbusSlave(t *testing.T) {
 	path := startPymodbusSlave(t)
 	cfg := optionsConfig(t, interopOptions)
 	cfg.Transport = transport.Config{Type: "serial", Path: path, Baud: 9600}
+	cfg.Stream = device.StreamOf(cfg.Transport)
 	d, err := thermometer.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -62,7 +62,7 @@ func TestBuiltinProfilesPlanRequests(t *testing.T) {
 		"omega-os-mini": {{Slave: 1, Function: 3, Address: 0x0E, Quantity: 4}},
 		"xy-md02":       {{Slave: 1, Function: 4, Address: 1, Quantity: 2}},
 	} {
-		got, err := builtinProfiles[name].requests(1)
+		got, err := builtinProfiles()[name].requests(1)
 		if err != nil || len(got) != len(want) {
 			t.Fatalf("%s: %+v %v", name, got, err)
 		}

@@ -48,47 +48,50 @@ type statusBit struct {
 
 // pyrometerBits are the status bits of the Calex PyroUSB map, which the
 // Omega OS-MINI shares.
-var pyrometerBits = []statusBit{
-	{0, "measurement_error", true},
-	{1, "sensor_too_low", true},
-	{2, "sensor_too_high", true},
-	{3, "object_too_low", true},
-	{4, "object_too_high", true},
+func pyrometerBits() []statusBit {
+	return []statusBit{
+		{0, "measurement_error", true},
+		{1, "sensor_too_low", true},
+		{2, "sensor_too_high", true},
+		{3, "object_too_low", true},
+		{4, "object_too_high", true},
+	}
 }
 
 func tenths(reg uint16) field { return field{reg: reg, width: 16, signed: true, scale: 0.1} }
 
-// builtinProfiles are the register maps of the field guide, "Thermometers".
-var builtinProfiles = map[string]profile{
-	"calex-pyrousb": {
-		function: modbus.ReadHoldingRegisters, unit: "C", mergeGap: 3,
-		object: tenths(0x12), housing: ptr(tenths(0x14)),
-		emissivity: &field{reg: 0x08, width: 16, scale: 0.0001},
-		status:     &statusReg{reg: 0x15, bits: pyrometerBits},
-	},
-	"omega-os-mini": {
-		function: modbus.ReadHoldingRegisters, unit: "C", mergeGap: 3,
-		object: tenths(0x0E), housing: ptr(tenths(0x10)),
-		status: &statusReg{reg: 0x11, bits: pyrometerBits},
-	},
-	// XY-MD02 / SHT20 RS-485 sensors: input registers, temperature ×10.
-	"xy-md02": {
-		function: modbus.ReadInputRegisters, unit: "C", mergeGap: 3,
-		object: tenths(1), humidity: &field{reg: 2, width: 16, scale: 0.1},
-	},
-	// Some XY-MD02 firmware scales temperature and humidity ×100.
-	"xy-md02-x100": {
-		function: modbus.ReadInputRegisters, unit: "C", mergeGap: 3,
-		object:   field{reg: 1, width: 16, signed: true, scale: 0.01},
-		humidity: &field{reg: 2, width: 16, scale: 0.01},
-	},
-}
-
-func init() {
-	for name, p := range builtinProfiles {
-		p.name = name
-		builtinProfiles[name] = p
+// builtinProfiles are the register maps of the field guide, "Thermometers",
+// built afresh for each caller.
+func builtinProfiles() map[string]profile {
+	ps := map[string]profile{
+		"calex-pyrousb": {
+			function: modbus.ReadHoldingRegisters, unit: "C", mergeGap: 3,
+			object: tenths(0x12), housing: ptr(tenths(0x14)),
+			emissivity: &field{reg: 0x08, width: 16, scale: 0.0001},
+			status:     &statusReg{reg: 0x15, bits: pyrometerBits()},
+		},
+		"omega-os-mini": {
+			function: modbus.ReadHoldingRegisters, unit: "C", mergeGap: 3,
+			object: tenths(0x0E), housing: ptr(tenths(0x10)),
+			status: &statusReg{reg: 0x11, bits: pyrometerBits()},
+		},
+		// XY-MD02 / SHT20 RS-485 sensors: input registers, temperature ×10.
+		"xy-md02": {
+			function: modbus.ReadInputRegisters, unit: "C", mergeGap: 3,
+			object: tenths(1), humidity: &field{reg: 2, width: 16, scale: 0.1},
+		},
+		// Some XY-MD02 firmware scales temperature and humidity ×100.
+		"xy-md02-x100": {
+			function: modbus.ReadInputRegisters, unit: "C", mergeGap: 3,
+			object:   field{reg: 1, width: 16, signed: true, scale: 0.01},
+			humidity: &field{reg: 2, width: 16, scale: 0.01},
+		},
 	}
+	for name, p := range ps {
+		p.name = name
+		ps[name] = p
+	}
+	return ps
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -128,6 +131,7 @@ type bitYAML struct {
 // decodeProfiles reads a `profiles:` mapping of name -> profile.
 func decodeProfiles(o device.Options, n *yaml.Node) (map[string]profile, error) {
 	out := map[string]profile{}
+	builtin := builtinProfiles()
 	if n == nil || n.Kind == 0 {
 		return out, nil
 	}
@@ -137,7 +141,7 @@ func decodeProfiles(o device.Options, n *yaml.Node) (map[string]profile, error) 
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		name, body := n.Content[i].Value, n.Content[i+1]
 		at := "profiles." + name
-		if _, clash := builtinProfiles[name]; clash {
+		if _, clash := builtin[name]; clash {
 			return nil, errAt(o, n.Content[i], at, "%q is a built-in profile; give yours another name", name)
 		}
 		p, err := decodeProfile(o, body, at)

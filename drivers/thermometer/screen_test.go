@@ -25,6 +25,9 @@ func feed(s *Screener, cs ...float64) []string {
 	var out []string
 	for _, c := range cs {
 		r := s.Sample(Sample{Measured: c})
+		if r.Emit {
+			s.Settle(nil)
+		}
 		switch {
 		case !r.Emit:
 			out = append(out, "-")
@@ -149,7 +152,7 @@ func TestCRCTraceCounted(t *testing.T) {
 // BenchmarkPollDecodeAndScreen is the per-poll work after the bus reply:
 // registers to sample to judgement (10 Hz sensors × many slaves).
 func BenchmarkPollDecodeAndScreen(b *testing.B) {
-	p := builtinProfiles["calex-pyrousb"]
+	p := builtinProfiles()["calex-pyrousb"]
 	cfg, _ := decodeScreening(configWith(&testing.T{}, "{}").Options, 100*time.Millisecond)
 	s := newScreener(cfg, "lane-1", p.name)
 	regs := map[uint16]uint16{0x08: 9800, 0x12: 365, 0x13: 366, 0x14: 250, 0x15: 0}

@@ -130,7 +130,7 @@ func New(cfg device.Config) (device.Device, error) {
 		seenName[y.Name] = true
 		p, ok := custom[y.Profile]
 		if !ok {
-			p, ok = builtinProfiles[y.Profile]
+			p, ok = builtinProfiles()[y.Profile]
 		}
 		if !ok {
 			return nil, errAt(o, device.Child(n, "profile"), at+".profile", "unknown profile %q (built in: %s; or define it under profiles:)", y.Profile, profileNames(custom))
@@ -153,7 +153,7 @@ func New(cfg device.Config) (device.Device, error) {
 
 func profileNames(custom map[string]profile) string {
 	var names []string
-	for n := range builtinProfiles {
+	for n := range builtinProfiles() {
 		names = append(names, n)
 	}
 	for n := range custom {

@@ -13,7 +13,7 @@ func hugeLength(vr string) []byte {
 	var b bytes.Buffer
 	b.Write(make([]byte, 128))
 	b.WriteString("DICM")
-	ts := "1.2.840.10008.1.2.1\x00" // explicit VR little endian
+	ts := "1.2.840.10008.1.2.1\x00"                                  // explicit VR little endian
 	binary.Write(&b, binary.LittleEndian, [2]uint16{0x0002, 0x0000}) // meta group length
 	b.WriteString("UL")
 	binary.Write(&b, binary.LittleEndian, uint16(4))

@@ -159,6 +159,11 @@ type Config struct {
 // StreamOpener opens a byte stream. It honours ctx while connecting.
 type StreamOpener func(ctx context.Context) (transport.Port, error)
 
+// StreamOf is the opener of a serial or tcp transport (transport.Open).
+func StreamOf(c transport.Config) StreamOpener {
+	return func(ctx context.Context) (transport.Port, error) { return transport.Open(ctx, c) }
+}
+
 // PinOpener opens a GPIO line by the name periph.io knows it under.
 type PinOpener func(name string) (gpio.PinIO, error)
 
