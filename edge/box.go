@@ -63,6 +63,9 @@ func New(cfg *Config, devices []device.Config, drivers []device.Driver, log *slo
 	byName := map[string]device.Driver{}
 	for _, d := range drivers {
 		byName[d.Name] = d
+		for _, a := range d.Aliases {
+			byName[a] = d
+		}
 	}
 	b := &Box{
 		cfg: cfg, devices: devices, drivers: map[string]device.Driver{}, log: log, clock: clock.State,

@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	case cmd == "watch":
 		err = watchCmd(ctx, args[1:], stdout, stderr)
-		for _, d := range all.Drivers {
+		for _, d := range all.Drivers() {
 			fmt.Fprintf(stdout, "%-12s %-12s %s\n", d.Name, d.Kind, d.Doc)
 		}
 	default:
@@ -149,8 +149,8 @@ func (o *optionFlags) Set(s string) error { *o = append(*o, s); return nil }
 
 func findDriver(name string) (device.Driver, error) {
 	var names []string
-	for _, d := range all.Drivers {
-		if d.Name == name {
+	for _, d := range all.Drivers() {
+		if d.Accepts(name) {
 			return d, nil
 		}
 		names = append(names, d.Name)

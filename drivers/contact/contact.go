@@ -56,11 +56,19 @@ type Payload struct {
 
 func (Payload) Kind() string { return "contact" }
 
-var states = map[string][2]string{ // role -> [inactive, active]
-	"door":   {"closed", "open"},
-	"pedal":  {"released", "pressed"},
-	"tamper": {"normal", "tripped"},
-	"switch": {"off", "on"},
+// states names a role's two states, [inactive, active].
+func states(role string) ([2]string, bool) {
+	switch role {
+	case "door":
+		return [2]string{"closed", "open"}, true
+	case "pedal":
+		return [2]string{"released", "pressed"}, true
+	case "tamper":
+		return [2]string{"normal", "tripped"}, true
+	case "switch":
+		return [2]string{"off", "on"}, true
+	}
+	return [2]string{}, false
 }
 
 // maxBounces bounds one settle: a line chattering without end is reported
@@ -92,7 +100,7 @@ func New(cfg device.Config) (device.Device, error) {
 	if o.Line == "" {
 		return nil, bad("line", "missing: the GPIO line name, e.g. GPIO27")
 	}
-	if _, ok := states[o.Role]; !ok {
+	if _, ok := states(o.Role); !ok {
 		return nil, bad("role", "must be door, pedal, tamper or switch (got %q)", o.Role)
 	}
 	active, err := gpioline.ParseLevel(o.Active)
@@ -202,10 +210,11 @@ func (c *contact) Run(ctx context.Context, out device.Output) error {
 func (c *contact) reading(at time.Time, lvl gpio.Level, bounces int, initial bool) reading.Reading {
 	active := lvl == c.active
 	p := Payload{Line: c.opts.Line, Role: c.opts.Role, Active: active, Initial: initial, Bounces: bounces}
+	st, _ := states(c.opts.Role)
 	if active {
-		p.State = states[c.opts.Role][1]
+		p.State = st[1]
 	} else {
-		p.State = states[c.opts.Role][0]
+		p.State = st[0]
 	}
 	if lvl == gpio.High {
 		p.Level = 1

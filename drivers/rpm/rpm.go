@@ -391,7 +391,7 @@ func (t *tracker) channels(peaks bool) (g, n *Channel) {
 	return mk(t.gamma, gp), mk(t.neutron, np)
 }
 
-var ok = reading.Quality{Status: reading.OK}
+func ok() reading.Quality { return reading.Quality{Status: reading.OK} }
 
 // errDetectors is a count record whose detector count differs from the
 // channel's first record: a corrupted line, not a new monitor.
@@ -443,13 +443,13 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 				ev(Event{Event: "fault", Fault: "background", Change: c, Gamma: g, Neutron: n},
 					reading.Quality{Status: reading.Bad, Reason: fmt.Sprintf("%s background changed ×%.2f at once: a source or a detector fault, not weather", ch, c.Factor)})
 			} else {
-				ev(Event{Event: "background_change", Change: c, Gamma: g, Neutron: n}, ok)
+				ev(Event{Event: "background_change", Change: c, Gamma: g, Neutron: n}, ok())
 			}
 		}
 		for _, f := range []Tag{GammaHigh, GammaLow, NeutronHigh} {
 			if t.faults[string(f)] && channelOf(f) == ch {
 				delete(t.faults, string(f))
-				ev(Event{Event: "fault_clear", Fault: string(f)}, ok)
+				ev(Event{Event: "fault_clear", Fault: string(f)}, ok())
 			}
 		}
 	case GammaScan, NeutronScan, GammaAlarm, NeutronAlarm:
@@ -458,7 +458,7 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 			t.occ = &occupancy{n: t.count, start: at, peak: map[Tag][]int{}, scans: map[string]*scanSums{},
 				bgGamma: t.gamma.rounded(), bgNeut: t.neutron.rounded()}
 			g, n := t.channels(false)
-			q := ok
+			q := ok()
 			if !t.gamma.ready() {
 				q = reading.Quality{Status: reading.Suspect, Reason: fmt.Sprintf("only %d gamma background samples: scans not judged", t.gamma.n)}
 			}
@@ -474,7 +474,7 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 			t.faults[string(r.Tag)] = true
 			g, n := t.channels(false)
 			ev(Event{Event: "fault", Fault: string(r.Tag), Gamma: g, Neutron: n},
-				reading.Quality{Status: reading.Bad, Reason: faultText[r.Tag]})
+				reading.Quality{Status: reading.Bad, Reason: faultText(r.Tag)})
 		}
 	case Tamper:
 		if !t.tampered {
@@ -484,16 +484,22 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 	case TamperClear:
 		if t.tampered {
 			t.tampered = false
-			ev(Event{Event: "tamper_clear"}, ok)
+			ev(Event{Event: "tamper_clear"}, ok())
 		}
 	}
 	return out, nil
 }
 
-var faultText = map[Tag]string{
-	GammaHigh:   "gamma background high fault",
-	GammaLow:    "gamma background low fault (detector dead?)",
-	NeutronHigh: "neutron background high fault",
+func faultText(t Tag) string {
+	switch t {
+	case GammaHigh:
+		return "gamma background high fault"
+	case GammaLow:
+		return "gamma background low fault (detector dead?)"
+	case NeutronHigh:
+		return "neutron background high fault"
+	}
+	return ""
 }
 
 func (t *tracker) scan(r Record, at time.Time) []emitted {
@@ -554,7 +560,7 @@ func (t *tracker) scan(r Record, at time.Time) []emitted {
 	} else if ch == "neutron" && n != nil {
 		n.Counts = r.Counts
 	}
-	return []emitted{{e: t.event(Event{Event: "alarm", Occupancy: o.n, Alarm: a, Gamma: g, Neutron: n, Samples: len(o.samples)}), at: at, q: ok}}
+	return []emitted{{e: t.event(Event{Event: "alarm", Occupancy: o.n, Alarm: a, Gamma: g, Neutron: n, Samples: len(o.samples)}), at: at, q: ok()}}
 }
 
 func (t *tracker) endOccupancy(at time.Time) []emitted {
@@ -562,7 +568,7 @@ func (t *tracker) endOccupancy(at time.Time) []emitted {
 	o.end = at
 	g, n := t.channels(true)
 	e := t.event(Event{Event: "occupancy_end", Occupancy: o.n, Gamma: g, Neutron: n, Alarm: o.alarm, Samples: len(o.samples)})
-	em := emitted{e: e, at: at, q: ok}
+	em := emitted{e: e, at: at, q: ok()}
 	if o.alarm != nil {
 		em.occ = o
 	}

@@ -51,7 +51,13 @@ type Event struct {
 func (Event) Kind() string { return "scanner_event" }
 
 // known are the fields Event carries by name; the rest go to Fields.
-var known = map[string]bool{"time": true, "decision": true, "category": true, "lane": true, "item": true, "operator": true, "status": true}
+func known(field string) bool {
+	switch field {
+	case "time", "decision", "category", "lane", "item", "operator", "status":
+		return true
+	}
+	return false
+}
 
 type scanner struct {
 	cfg  device.Config
@@ -108,7 +114,7 @@ func (s *scanner) reading(f framing.Frame, m grammar.Match) reading.Reading {
 		case "status":
 			ev.Status = v
 		}
-		if !known[k] && v != "" {
+		if !known(k) && v != "" {
 			if ev.Fields == nil {
 				ev.Fields = map[string]string{}
 			}

@@ -84,11 +84,11 @@ devices:
     transport: {type: serial, path: %s, baud: 9600}
     options: %s
 `, crossing, box, stateDir, h.MQTTAddr(), box, pw, devID, path, opts)
-	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers)
+	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := edge.New(cfg, devs, all.Drivers, logging.Discard())
+	b, err := edge.New(cfg, devs, all.Drivers(), logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

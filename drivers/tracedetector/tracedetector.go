@@ -58,7 +58,13 @@ type Sample struct {
 
 func (Sample) Kind() string { return "trace_sample" }
 
-var known = map[string]bool{"time": true, "result": true, "substances": true, "confidence": true, "sample": true, "status": true}
+func known(field string) bool {
+	switch field {
+	case "time", "result", "substances", "confidence", "sample", "status":
+		return true
+	}
+	return false
+}
 
 type detector struct {
 	cfg  device.Config
@@ -133,7 +139,7 @@ func (d *detector) reading(f framing.Frame, m grammar.Match) reading.Reading {
 		case "status":
 			s.Status = v
 		}
-		if !known[k] && v != "" {
+		if !known(k) && v != "" {
 			if s.Fields == nil {
 				s.Fields = map[string]string{}
 			}

@@ -143,6 +143,9 @@ func Parse(path string, b []byte, drivers []device.Driver) (*Rig, error) {
 	byName := map[string]device.Driver{}
 	for _, d := range drivers {
 		byName[d.Name] = d
+		for _, a := range d.Aliases {
+			byName[a] = d
+		}
 	}
 	seen := map[string]bool{}
 	for i := range r.Devices {

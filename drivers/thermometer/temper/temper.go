@@ -28,7 +28,7 @@ var Driver = device.Driver{
 }
 
 // Query is the report that asks a TEMPer for its temperature.
-var Query = []byte{0x01, 0x80, 0x33, 0x01, 0x00, 0x00, 0x00, 0x00}
+func Query() []byte { return []byte{0x01, 0x80, 0x33, 0x01, 0x00, 0x00, 0x00, 0x00} }
 
 // NoSensor is the raw value a TEMPer reports with no probe fitted.
 const NoSensor = 0x4E20
@@ -153,8 +153,9 @@ func (t *temper) Run(ctx context.Context, out device.Output) error {
 	buf := make([]byte, 64)
 	down := false
 	var second *reading.Reading
+	query := Query()
 	for {
-		if err := dev.WriteReport(Query); err != nil {
+		if err := dev.WriteReport(query); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -268,7 +268,7 @@ func TestGenerateTraces(t *testing.T) {
 		}
 		for i, raw := range raws {
 			at := time.Duration(i) * time.Second
-			w.Write(trace.Event{T: at, USB: &trace.USB{Endpoint: 0x02, Data: Query}})
+			w.Write(trace.Event{T: at, USB: &trace.USB{Endpoint: 0x02, Data: Query()}})
 			w.Write(trace.Event{T: at + 10*time.Millisecond, USB: &trace.USB{Endpoint: 0x82, Data: []byte{0x80, 0x80, byte(raw >> 8), byte(raw), 0x4e, 0x20, 0x00, 0x00}}})
 			if i < len(second) {
 				// A TEMPer2 answers in two reports: the second holds its probe.
