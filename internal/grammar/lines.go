@@ -11,7 +11,7 @@ import (
 	"github.com/kordon/kordon/internal/framing"
 )
 
-// LineOptions are what the line drivers of this issue (scanner alarms,
+// LineOptions are what the line drivers (scanner alarms,
 // trace detectors, barcode scanners, radiation portal monitors) share.
 type LineOptions struct {
 	MaxLen int // longer lines are counted and dropped (default 512)

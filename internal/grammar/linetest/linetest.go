@@ -1,4 +1,4 @@
-// Package linetest holds the test plumbing the line drivers of this issue
+// Package linetest holds the test plumbing the line drivers
 // share: golden traces through a pseudo-terminal, an Output that can be
 // waited on for availability changes, and options from YAML.
 package linetest
