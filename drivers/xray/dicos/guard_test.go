@@ -1,10 +1,12 @@
-package xray
+package dicos
 
 import (
 	"bytes"
 	"encoding/binary"
 	"runtime"
 	"testing"
+
+	"github.com/kordon/kordon/drivers/xray/dicos/dicostest"
 )
 
 // hugeLength is a Part-10 file whose one dataset element declares a
@@ -52,7 +54,7 @@ func TestHugeDeclaredLengthIsRefusedWithoutAllocatingIt(t *testing.T) {
 // TestGuardKeepsValidFiles: the guard lets every well-formed seed through
 // whole.
 func TestGuardKeepsValidFiles(t *testing.T) {
-	for name, b := range map[string][]byte{"tdr": tdrFile(t, alarmSpec()), "image": imageFile(t, "1.2.3")} {
+	for name, b := range map[string][]byte{"tdr": dicostest.TDRFile(t, dicostest.AlarmSpec()), "image": dicostest.ImageFile(t, "1.2.3")} {
 		cut, err := checkLengths(bytes.NewReader(b), int64(len(b)))
 		if err != nil || cut != int64(len(b)) {
 			t.Errorf("%s: cut at %d of %d: %v", name, cut, len(b), err)
