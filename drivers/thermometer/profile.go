@@ -7,6 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/modbus"
 )
@@ -136,13 +137,13 @@ func decodeProfiles(o device.Options, n *yaml.Node) (map[string]profile, error) 
 		return out, nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return nil, errAt(o, n, "profiles", "must be a mapping of profile name to register map")
+		return nil, o.ErrorAt(n, "profiles", "must be a mapping of profile name to register map")
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		name, body := n.Content[i].Value, n.Content[i+1]
 		at := "profiles." + name
 		if _, clash := builtin[name]; clash {
-			return nil, errAt(o, n.Content[i], at, "%q is a built-in profile; give yours another name", name)
+			return nil, o.ErrorAt(n.Content[i], at, "%q is a built-in profile; give yours another name", name)
 		}
 		p, err := decodeProfile(o, body, at)
 		if err != nil {
@@ -156,7 +157,7 @@ func decodeProfiles(o device.Options, n *yaml.Node) (map[string]profile, error) 
 
 func decodeProfile(o device.Options, n *yaml.Node, at string) (profile, error) {
 	var y profileYAML
-	if err := decodeAt(o, n, at, &y); err != nil {
+	if err := o.DecodeAt(n, at, &y); err != nil {
 		return profile{}, err
 	}
 	p := profile{unit: "C", mergeGap: 0}
@@ -166,23 +167,23 @@ func decodeProfile(o device.Options, n *yaml.Node, at string) (profile, error) {
 	case "input", "04", "4":
 		p.function = modbus.ReadInputRegisters
 	default:
-		return p, errAt(o, device.Child(n, "function"), at+".function", "%q: want holding (function 03) or input (function 04)", y.Function)
+		return p, o.ErrorAt(device.Child(n, "function"), at+".function", "%q: want holding (function 03) or input (function 04)", y.Function)
 	}
 	switch y.Unit {
 	case "", "C":
 	case "F", "K":
 		p.unit = y.Unit
 	default:
-		return p, errAt(o, device.Child(n, "unit"), at+".unit", "%q: want C, F or K", y.Unit)
+		return p, o.ErrorAt(device.Child(n, "unit"), at+".unit", "%q: want C, F or K", y.Unit)
 	}
 	if y.MergeGap != nil {
 		if *y.MergeGap < 0 || *y.MergeGap > 16 {
-			return p, errAt(o, device.Child(n, "merge_gap"), at+".merge_gap", "want 0 to 16 registers")
+			return p, o.ErrorAt(device.Child(n, "merge_gap"), at+".merge_gap", "want 0 to 16 registers")
 		}
 		p.mergeGap = *y.MergeGap
 	}
 	if y.Object.Kind == 0 {
-		return p, errAt(o, n, at+".object", "missing: the register holding the temperature to screen")
+		return p, o.ErrorAt(n, at+".object", "missing: the register holding the temperature to screen")
 	}
 	var err error
 	if p.object, err = decodeField(o, &y.Object, at+".object"); err != nil {
@@ -208,22 +209,22 @@ func decodeProfile(o device.Options, n *yaml.Node, at string) (profile, error) {
 		}
 	}
 	if _, err := p.requests(1); err != nil {
-		return p, errAt(o, n, at, "%v", err)
+		return p, o.ErrorAt(n, at, "%v", err)
 	}
 	return p, nil
 }
 
 func decodeField(o device.Options, n *yaml.Node, at string) (field, error) {
 	var y fieldYAML
-	if err := decodeAt(o, n, at, &y); err != nil {
+	if err := o.DecodeAt(n, at, &y); err != nil {
 		return field{}, err
 	}
 	f := field{width: 16, signed: y.Signed, scale: 1}
 	if y.Register == nil {
-		return f, errAt(o, n, at+".register", "missing (the protocol address, from 0; hex like 0x12 is fine)")
+		return f, o.ErrorAt(n, at+".register", "missing (the protocol address, from 0; hex like 0x12 is fine)")
 	}
 	if *y.Register < 0 || *y.Register > 0xFFFF {
-		return f, errAt(o, device.Child(n, "register"), at+".register", "%d: want 0 to 0xffff", *y.Register)
+		return f, o.ErrorAt(device.Child(n, "register"), at+".register", "%d: want 0 to 0xffff", *y.Register)
 	}
 	f.reg = uint16(*y.Register)
 	switch y.Width {
@@ -231,11 +232,11 @@ func decodeField(o device.Options, n *yaml.Node, at string) (field, error) {
 	case 32:
 		f.width = 32
 	default:
-		return f, errAt(o, device.Child(n, "width"), at+".width", "%d: want 16 or 32 bits", y.Width)
+		return f, o.ErrorAt(device.Child(n, "width"), at+".width", "%d: want 16 or 32 bits", y.Width)
 	}
 	if y.Scale != nil {
 		if *y.Scale == 0 {
-			return f, errAt(o, device.Child(n, "scale"), at+".scale", "must not be 0")
+			return f, o.ErrorAt(device.Child(n, "scale"), at+".scale", "must not be 0")
 		}
 		f.scale = *y.Scale
 	}
@@ -244,41 +245,41 @@ func decodeField(o device.Options, n *yaml.Node, at string) (field, error) {
 	case "low_first":
 		f.lowFirst = true
 	default:
-		return f, errAt(o, device.Child(n, "word_order"), at+".word_order", "%q: want high_first or low_first", y.WordOrder)
+		return f, o.ErrorAt(device.Child(n, "word_order"), at+".word_order", "%q: want high_first or low_first", y.WordOrder)
 	}
 	if f.width == 32 && f.reg == 0xFFFF {
-		return f, errAt(o, device.Child(n, "register"), at+".register", "a 32-bit value needs two registers; 0xffff is the last")
+		return f, o.ErrorAt(device.Child(n, "register"), at+".register", "a 32-bit value needs two registers; 0xffff is the last")
 	}
 	if f.width == 16 && y.WordOrder != "" {
-		return f, errAt(o, device.Child(n, "word_order"), at+".word_order", "only for width 32")
+		return f, o.ErrorAt(device.Child(n, "word_order"), at+".word_order", "only for width 32")
 	}
 	return f, nil
 }
 
 func decodeStatus(o device.Options, n *yaml.Node, at string) (*statusReg, error) {
 	var y statusYAML
-	if err := decodeAt(o, n, at, &y); err != nil {
+	if err := o.DecodeAt(n, at, &y); err != nil {
 		return nil, err
 	}
 	if y.Register == nil || *y.Register < 0 || *y.Register > 0xFFFF {
-		return nil, errAt(o, device.Child(n, "register"), at+".register", "missing or not 0 to 0xffff")
+		return nil, o.ErrorAt(device.Child(n, "register"), at+".register", "missing or not 0 to 0xffff")
 	}
 	s := &statusReg{reg: uint16(*y.Register)}
 	if y.Bits.Kind != yaml.SequenceNode || len(y.Bits.Content) == 0 {
-		return nil, errAt(o, device.Child(n, "bits"), at+".bits", "want a list of {bit, name, bad}")
+		return nil, o.ErrorAt(device.Child(n, "bits"), at+".bits", "want a list of {bit, name, bad}")
 	}
 	seen := map[int]bool{}
 	for i, bn := range y.Bits.Content {
 		bat := fmt.Sprintf("%s.bits[%d]", at, i)
 		var b bitYAML
-		if err := decodeAt(o, bn, bat, &b); err != nil {
+		if err := o.DecodeAt(bn, bat, &b); err != nil {
 			return nil, err
 		}
 		if b.Bit == nil || *b.Bit < 0 || *b.Bit > 15 || seen[*b.Bit] {
-			return nil, errAt(o, bn, bat+".bit", "missing, repeated or not 0 to 15")
+			return nil, o.ErrorAt(bn, bat+".bit", "missing, repeated or not 0 to 15")
 		}
 		if b.Name == "" {
-			return nil, errAt(o, bn, bat+".name", "missing: the name readings show when the bit is set")
+			return nil, o.ErrorAt(bn, bat+".name", "missing: the name readings show when the bit is set")
 		}
 		seen[*b.Bit] = true
 		s.bits = append(s.bits, statusBit{bit: *b.Bit, name: b.Name, bad: b.Bad == nil || *b.Bad})
@@ -337,8 +338,8 @@ func (p profile) requests(slave byte) ([]modbus.Request, error) {
 }
 
 // decode turns the registers read (by address) into a sample.
-func (p profile) decode(regs map[uint16]uint16) Sample {
-	s := Sample{Measured: p.temp(p.object.value(regs))}
+func (p profile) decode(regs map[uint16]uint16) screening.Sample {
+	s := screening.Sample{Measured: p.temp(p.object.value(regs))}
 	if p.housing != nil {
 		s.Housing = ptr(p.temp(p.housing.value(regs)))
 	}

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -42,6 +43,25 @@ func (o Options) Decode(v any) error {
 		return &ConfigError{File: o.File, Line: e.Line, Field: field, Msg: strings.Replace(e.Msg, "unknown field", "unknown option", 1)}
 	}
 	return nil
+}
+
+// DecodeAt decodes a nested mapping n as strictly as Decode does the top
+// level (which leaves nested keys unchecked), and prefixes the field in any
+// error with where the mapping sits ("profiles.x.object").
+func (o Options) DecodeAt(n *yaml.Node, at string, v any) error {
+	if n == nil || n.Kind == 0 {
+		return nil
+	}
+	err := Options{File: o.File, Node: n}.Decode(v)
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		if ce.Field == "options" {
+			ce.Field = at
+		} else {
+			ce.Field = at + "." + ce.Field
+		}
+	}
+	return err
 }
 
 // Errorf builds an error at the option named by field: a key of the

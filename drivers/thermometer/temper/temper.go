@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/usbhid"
@@ -21,7 +21,7 @@ import (
 // Driver registers the family (drivers/all).
 var Driver = device.Driver{
 	Name:  "temper",
-	Kind:  thermometer.Kind,
+	Kind:  screening.Kind,
 	Doc:   "PCsensor TEMPer USB HID thermometers (TEMPerX /100 and older /256 firmware)",
 	Ports: []device.PortKind{device.HID},
 	New:   New,
@@ -82,7 +82,7 @@ type temper struct {
 	opts   Options
 	id     usbhid.ID
 	div    int
-	screen thermometer.ScreenConfig
+	screen screening.ScreenConfig
 }
 
 // New validates the options of one thermometer.
@@ -127,7 +127,7 @@ func New(cfg device.Config) (device.Device, error) {
 	default:
 		return nil, o.Errorf("scaling", "%q: want 100, 256 or auto", opts.Scaling)
 	}
-	if t.screen, err = thermometer.ParseScreening(o, opts.Poll, &opts.Screening); err != nil {
+	if t.screen, err = screening.ParseScreening(o, opts.Poll, &opts.Screening); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -144,10 +144,10 @@ func (t *temper) Run(ctx context.Context, out device.Output) error {
 	out.Up()
 	now := t.cfg.Clock
 	model := fmt.Sprintf("temper-%s", t.id)
-	st := thermometer.OpenFeverState(t.cfg.StateDir, out.Count)
-	sc := thermometer.NewScreener(t.screen, t.opts.Name, model)
+	st := screening.OpenFeverState(t.cfg.StateDir, out.Count)
+	sc := screening.NewScreener(t.screen, t.opts.Name, model)
 	sc.Remember(st)
-	var probe *thermometer.Screener // the second probe's, once one reports
+	var probe *screening.Screener // the second probe's, once one reports
 	tick := time.NewTicker(t.opts.Poll)
 	defer tick.Stop()
 	buf := make([]byte, 64)
@@ -165,7 +165,7 @@ func (t *temper) Run(ctx context.Context, out device.Output) error {
 		n, err := dev.ReadReport(rctx, buf)
 		cancel()
 		at := now()
-		var res thermometer.Result
+		var res screening.Result
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -191,14 +191,14 @@ func (t *temper) Run(ctx context.Context, out device.Output) error {
 				out.Count("reports_malformed", 1)
 				res = sc.Fail("report", derr.Error())
 			default:
-				res = sc.Sample(thermometer.Sample{Measured: c})
+				res = sc.Sample(screening.Sample{Measured: c})
 			}
 			if p, ok := t.secondProbe(ctx, dev, buf[:n]); ok {
 				if probe == nil {
-					probe = thermometer.NewScreener(t.screen, t.opts.ProbeName, model)
+					probe = screening.NewScreener(t.screen, t.opts.ProbeName, model)
 					probe.Remember(st)
 				}
-				if r := probe.Sample(thermometer.Sample{Measured: p}); r.Emit {
+				if r := probe.Sample(screening.Sample{Measured: p}); r.Emit {
 					second = &reading.Reading{Origin: at, Payload: r.Payload, Quality: r.Quality}
 				}
 			}

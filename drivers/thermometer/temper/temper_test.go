@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/device"
@@ -222,10 +222,10 @@ func TestDualProbeIsReported(t *testing.T) {
 	col := replayUSB(t, filepath.Join("testdata", "traces", "temper2-dual-probe.jsonl"))
 	sensors, onsets := map[string]int{}, map[string]int{}
 	for _, r := range col.Readings() {
-		p := r.Payload.(thermometer.Temperature)
+		p := r.Payload.(screening.Temperature)
 		sensors[p.Sensor]++
 		for _, e := range p.Events {
-			if e == thermometer.EventFeverOnset {
+			if e == screening.EventFeverOnset {
 				onsets[p.Sensor]++
 			}
 		}

@@ -1,4 +1,8 @@
-package thermometer
+// Package screening judges thermometer samples the same way for every
+// thermometer family: the fever threshold with hysteresis and
+// confirmation, sensor faults, which readings are worth publishing, and the
+// fever state kept across restarts. Its output is the "temperature" payload.
+package screening
 
 import (
 	"fmt"
@@ -65,19 +69,19 @@ type ScreenConfig struct {
 	min, max              float64
 }
 
-// nodeAt is a config mapping and where it sits.
-type nodeAt struct {
-	n  *yaml.Node
-	at string
+// Layer is a config mapping and where it sits.
+type Layer struct {
+	Node *yaml.Node
+	At   string // where it sits in the options, for errors
 }
 
 // decodeScreening reads and checks `screening:` mappings (absent ones are
 // skipped); a later mapping overrides an earlier one key by key, so a
 // slave can change one setting of its bus.
-func decodeScreening(o device.Options, poll time.Duration, layers ...nodeAt) (ScreenConfig, error) {
+func DecodeLayers(o device.Options, poll time.Duration, layers ...Layer) (ScreenConfig, error) {
 	var s Screening
 	for _, l := range layers {
-		if err := decodeAt(o, l.n, l.at, &s); err != nil {
+		if err := o.DecodeAt(l.Node, l.At, &s); err != nil {
 			return ScreenConfig{}, err
 		}
 	}
@@ -89,11 +93,11 @@ func decodeScreening(o device.Options, poll time.Duration, layers ...nodeAt) (Sc
 	// A value error points at the last layer that set the key.
 	bad := func(key, format string, args ...any) error {
 		for i := len(layers) - 1; i >= 0; i-- {
-			if k := device.Child(layers[i].n, key); k != nil {
-				return errAt(o, k, layers[i].at+"."+key, format, args...)
+			if k := device.Child(layers[i].Node, key); k != nil {
+				return o.ErrorAt(k, layers[i].At+"."+key, format, args...)
 			}
 		}
-		return errAt(o, nil, "screening."+key, format, args...)
+		return o.ErrorAt(nil, "screening."+key, format, args...)
 	}
 	if s.Fever != nil {
 		c.fever = *s.Fever
@@ -229,6 +233,13 @@ func (s *Screener) Settle(err error) {
 	s.state.Set(s.sensor, s.fever)
 }
 
+// Threshold is the fever threshold in °C.
+func (c ScreenConfig) Threshold() float64 { return c.threshold }
+
+// Compensates says whether the screening corrects for the housing
+// (ambient) temperature, which the sensor must then report.
+func (c ScreenConfig) Compensates() bool { return c.ambientCoeff != 0 }
+
 // Remember keeps the fever state in st (nil: nothing kept) and starts from
 // what it holds: a sensor in fever before an edged restart is still in
 // fever, so no second onset is announced, and its end is.
@@ -243,15 +254,11 @@ func (s *Screener) Remember(st *FeverState) {
 // sensor polled every poll; other thermometer families use it so every
 // family screens alike.
 func ParseScreening(o device.Options, poll time.Duration, n *yaml.Node) (ScreenConfig, error) {
-	return decodeScreening(o, poll, nodeAt{n, "screening"})
+	return DecodeLayers(o, poll, Layer{n, "screening"})
 }
 
 // NewScreener starts judging one sensor's samples.
 func NewScreener(cfg ScreenConfig, sensor, model string) *Screener {
-	return newScreener(cfg, sensor, model)
-}
-
-func newScreener(cfg ScreenConfig, sensor, model string) *Screener {
 	return &Screener{cfg: cfg, sensor: sensor, model: model}
 }
 
