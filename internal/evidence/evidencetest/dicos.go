@@ -7,12 +7,11 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/kordon/kordon/drivers/xray/dicos"
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/frame"
 	"github.com/suyashkumar/dicom/pkg/tag"
 	"github.com/suyashkumar/dicom/pkg/uid"
-
-	"github.com/kordon/kordon/drivers/xray"
 )
 
 // ImageUID is the SOP instance of the image AlarmReport references.
@@ -83,10 +82,10 @@ func AlarmReport(t testing.TB) []byte {
 		}}),
 	}
 	return write(t, []*dicom.Element{
-		el(t, tag.MediaStorageSOPClassUID, []string{xray.SOPClassTDR}),
+		el(t, tag.MediaStorageSOPClassUID, []string{dicos.SOPClassTDR}),
 		el(t, tag.MediaStorageSOPInstanceUID, []string{rep}),
 		el(t, tag.TransferSyntaxUID, []string{uid.ExplicitVRLittleEndian}),
-		el(t, tag.SOPClassUID, []string{xray.SOPClassTDR}),
+		el(t, tag.SOPClassUID, []string{dicos.SOPClassTDR}),
 		el(t, tag.SOPInstanceUID, []string{rep}),
 		el(t, tag.ThreatSequence, [][]*dicom.Element{obj}),
 		el(t, tag.AlarmDecisionTime, []string{"20261101090500.000000+0000"}),
