@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kordon/kordon/drivers/rpm/poisson"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/framing"
 	"github.com/kordon/kordon/internal/grammar"
@@ -348,7 +349,7 @@ func newTracker(o Options) *tracker {
 	// overlap, so the real rate is lower (README.md measures it).
 	alpha := func(detectors int) float64 {
 		if o.K > 0 {
-			return tailOf(o.K)
+			return poisson.TailOf(o.K)
 		}
 		return o.FalseAlarm / float64((detectors+1)*o.ReferenceSamples)
 	}
@@ -402,11 +403,11 @@ func (t *tracker) event(e Event) Event {
 	case t.o.K > 0:
 		e.K = t.o.K
 	case t.gamma.th != nil:
-		e.K = round2(sigmaOf(t.gamma.th.alpha))
+		e.K = round2(poisson.SigmaOf(t.gamma.th.Alpha()))
 	case t.neutron.th != nil:
-		e.K = round2(sigmaOf(t.neutron.th.alpha))
+		e.K = round2(poisson.SigmaOf(t.neutron.th.Alpha()))
 	default:
-		e.K = round2(sigmaOf(t.o.FalseAlarm / float64(t.o.ReferenceSamples)))
+		e.K = round2(poisson.SigmaOf(t.o.FalseAlarm / float64(t.o.ReferenceSamples)))
 	}
 	if t.o.K == 0 {
 		e.FalseAlarm = t.o.FalseAlarm
@@ -545,9 +546,9 @@ func (t *tracker) scan(r Record, at time.Time) []emitted {
 		if b.detectors() == len(r.Counts) && b.n > 0 {
 			T, n := b.sum[i], b.n
 			a.Background = round1(float64(T) / float64(n))
-			a.Threshold = float64(b.th.at(T, 1, n))
-			p := pValue(r.Counts[i], T, 1, n)
-			a.PValue, a.Sigma = p, round1(sigmaOf(p))
+			a.Threshold = float64(b.th.At(T, 1, n))
+			p := poisson.PValue(r.Counts[i], T, 1, n)
+			a.PValue, a.Sigma = p, round1(poisson.SigmaOf(p))
 		}
 	}
 	if a == nil {
