@@ -14,6 +14,8 @@ package rpm
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -21,6 +23,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kordon/kordon/drivers/rpm/n42"
 	"github.com/kordon/kordon/drivers/rpm/poisson"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/framing"
@@ -236,7 +239,7 @@ func (m *monitor) Run(ctx context.Context, out device.Output) error {
 }
 
 func (m *monitor) writeN42(o *occupancy, k float64) (*FileRef, error) {
-	b, err := N42(o.export(m.opts.Instrument, k))
+	b, err := n42.Write(o.export(m.opts.Instrument, k))
 	if err != nil {
 		return nil, err
 	}
@@ -575,4 +578,23 @@ func (t *tracker) endOccupancy(at time.Time) []emitted {
 	}
 	t.occ = nil
 	return []emitted{em}
+}
+
+// export is an alarmed occupancy as the N42 document needs it.
+func (o *occupancy) export(instrument string, k float64) n42.Export {
+	e := n42.Export{Instrument: instrument, K: k, Start: o.start, End: o.end, Occupancy: o.n,
+		Background: map[string][]float64{"gamma": o.bgGamma, "neutron": o.bgNeut}}
+	for _, s := range o.samples {
+		e.Samples = append(e.Samples, n42.ExportSample{At: s.at, Channel: channelOf(s.tag), Counts: s.counts})
+	}
+	if a := o.alarm; a != nil {
+		e.Alarm = n42.Alarm{Channel: a.Channel, Detector: a.Detector, Counts: a.Counts, Background: a.Background,
+			Threshold: a.Threshold, Sigma: a.Sigma, Source: a.Source}
+	}
+	return e
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kordon/kordon/drivers/rpm/n42"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
@@ -202,7 +203,7 @@ func TestAlarmedOccupancyIsExportedAsN42(t *testing.T) {
 	if err := xml.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.XMLName.Space != n42NS {
+	if doc.XMLName.Space != n42.NS {
 		t.Errorf("namespace %q", doc.XMLName.Space)
 	}
 	// background + 25 gamma + 25 neutron samples
