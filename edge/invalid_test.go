@@ -85,7 +85,7 @@ func startBox(t *testing.T, log *slog.Logger, rs ...reading.Reading) (*Box, func
 func startBoxIn(t *testing.T, stateDir string, log *slog.Logger, valid *schema.Validator, rs ...reading.Reading) (*Box, func()) {
 	t.Helper()
 	emitted := make(chan struct{})
-	drv := device.Driver{Name: "list", Kind: "temperature", New: func(device.Config) (device.Device, error) {
+	drv := device.Driver{Name: "list", Kind: "temperature", Ports: []device.PortKind{device.Pin}, New: func(device.Config) (device.Device, error) {
 		return &emitList{rs: rs, done: emitted}, nil
 	}}
 	src := fmt.Sprintf(`crossing: kz-t

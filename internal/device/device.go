@@ -115,6 +115,9 @@ func PortOf(transportType string) (PortKind, error) {
 }
 
 func portList(ks []PortKind) string {
+	if len(ks) == 0 {
+		return "no port kind (its Driver declares no Ports)"
+	}
 	var s string
 	for i, k := range ks {
 		if i > 0 {
