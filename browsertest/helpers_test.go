@@ -128,16 +128,16 @@ func startBox(t *testing.T, ctx context.Context, hubAddr, box, password string, 
 		}
 		fmt.Fprintf(&b, "  - id: %s\n    driver: %s\n    transport: %s\n    options: %s\n", d.id, d.driver, transport, opts)
 	}
-	cfg, devices, err := edge.ParseConfig("box.yaml", []byte(b.String()), all.Drivers)
+	cfg, devices, err := edge.ParseConfig("box.yaml", []byte(b.String()), all.Drivers())
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
 	// CCTV outputs drive periph.io's fake pins: the box has no GPIO here.
 	pins := gpioline.NewFake("GPIO17")
 	for i := range devices {
-		devices[i].OpenPin = pins.Open
+		devices[i].Pin = pins.Open
 	}
-	bx, err := edge.New(cfg, devices, all.Drivers, logging.Discard())
+	bx, err := edge.New(cfg, devices, all.Drivers(), logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

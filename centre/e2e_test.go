@@ -196,11 +196,11 @@ func startRPM(t *testing.T, ctx context.Context, h *hub.Hub, crossing string) {
 	src := fmt.Sprintf("crossing: %s\nbox: lane-01\nstate_dir: %s\nhub: {address: %q, username: lane-01, password: pwl}\ndevices:\n"+
 		"  - id: rpm1\n    driver: rpm\n    transport: {type: serial, path: %s}\n    options: {k: 5}\n",
 		crossing, t.TempDir(), "tcp://"+h.MQTTAddr(), p.Path)
-	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers)
+	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := edge.New(cfg, devs, all.Drivers, logging.Discard())
+	b, err := edge.New(cfg, devs, all.Drivers(), logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,15 +55,15 @@ devices:
     transport: {type: gpio}
     options: {line: GPIO27, role: tamper, debounce: 5ms}
 `, crossing, box, t.TempDir(), brokerURL, box, password, devPath)
-	cfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers)
+	cfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
 	pins := gpioline.NewFake("GPIO17", "GPIO27")
 	for i := range devs {
-		devs[i].OpenPin = pins.Open
+		devs[i].Pin = pins.Open
 	}
-	b, err := edge.New(cfg, devs, all.Drivers, logging.Discard())
+	b, err := edge.New(cfg, devs, all.Drivers(), logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

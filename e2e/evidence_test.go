@@ -158,11 +158,11 @@ func runBox(t *testing.T, ctx context.Context, hubAddr, devices string) {
 	t.Helper()
 	src := fmt.Sprintf("crossing: %s\nbox: lane-3\nstate_dir: %s\nhub: {address: \"tcp://%s\", username: lane-3, password: pw3}\ndevices:\n%s",
 		crossing, t.TempDir(), hubAddr, devices)
-	bcfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers)
+	bcfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := edge.New(bcfg, devs, all.Drivers, evLog())
+	b, err := edge.New(bcfg, devs, all.Drivers(), evLog())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,11 +94,11 @@ devices:
     transport: {type: serial, path: %s, baud: 9600}
     options: {framing: line}
 `, crossing, box, t.TempDir(), brokerURL, box, password, devPath)
-	cfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers)
+	cfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := edge.New(cfg, devs, all.Drivers, logging.Discard())
+	b, err := edge.New(cfg, devs, all.Drivers(), logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

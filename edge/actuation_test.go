@@ -131,15 +131,15 @@ func runBox(t testing.TB, stateDir, hubAddr, mode string, waitConnected bool) *t
 	if err := os.WriteFile(path, []byte(fmt.Sprintf(boxConfig, stateDir, hubAddr, mode)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, devs, err := LoadConfig(path, all.Drivers)
+	cfg, devs, err := LoadConfig(path, all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
 	pins := gpioline.NewFake("GPIO17")
 	for i := range devs {
-		devs[i].OpenPin = pins.Open
+		devs[i].Pin = pins.Open
 	}
-	b, err := New(cfg, devs, all.Drivers, logging.Discard())
+	b, err := New(cfg, devs, all.Drivers(), logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,6 +67,9 @@ func New(cfg *Config, devices []device.Config, drivers []device.Driver, log *slo
 	byName := map[string]device.Driver{}
 	for _, d := range drivers {
 		byName[d.Name] = d
+		for _, a := range d.Aliases {
+			byName[a] = d
+		}
 	}
 	b := &Box{
 		cfg: cfg, devices: devices, drivers: map[string]device.Driver{}, log: log, clock: clock.State,
@@ -166,10 +169,10 @@ func (b *Box) Started() <-chan struct{} { return b.started }
 // supervise runs one device, reopening it with backoff after each failure.
 func (b *Box) supervise(ctx context.Context, dc device.Config) {
 	drv := b.drivers[dc.ID]
-	out := &output{box: b, dev: dc.ID, driver: drv.Name}
+	out := &output{box: b, dev: dc.ID, driver: drv.Name, routine: drv.Routine}
 	var rb reopenBackoff
 	for ctx.Err() == nil {
-		dev, err := drv.New(dc)
+		dev, err := drv.Build(dc)
 		var ran time.Duration
 		if err == nil {
 			started := time.Now()
@@ -198,23 +201,27 @@ func (b *Box) supervise(ctx context.Context, dc device.Config) {
 
 // output is what a device reports into.
 type output struct {
-	box    *Box
-	dev    string
-	driver string
+	box     *Box
+	dev     string
+	driver  string
+	routine func(reading.Reading) bool // the driver's Routine (nil: all protected)
 }
 
-// Emit stamps a reading and walks it down the box's line (line.go).
-func (o *output) Emit(r reading.Reading) {
+// Emit stamps a reading and walks it down the box's line (line.go). It
+// returns nil once the reading is in the outbox, and a *device.Lost naming
+// the reason it was counted under when it is not.
+func (o *output) Emit(r reading.Reading) error {
 	b := o.box
 	r.Crossing, r.Box, r.Device, r.Driver, r.Incarnation = b.cfg.Crossing, b.cfg.Box, o.dev, o.driver, b.inc
 	r.Clock = b.clock()
 	if r.Quality.Status == "" {
 		r.Quality.Status = reading.OK
 	}
-	t := &taken{out: o, r: r, class: classify(r)}
+	t := &taken{out: o, r: r, class: classify(r, o.routine)}
 	for _, s := range b.stages {
 		s(t)
 	}
+	return t.lost()
 }
 
 func (o *output) Up() { o.box.setAvailability(o.dev, "up", "", "") }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/kordon/kordon/edge/outbox"
 	"github.com/kordon/kordon/internal/actuator"
+	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/schema"
 )
@@ -82,6 +83,32 @@ func (b *Box) toTriggers(t *taken) {
 	if t.env != nil {
 		b.act.engine.Take(actuator.Input{Reading: &t.r, Envelope: t.env, Decoded: t.doc})
 	}
+}
+
+// lost is nil for a reading the outbox took, and otherwise the reason the
+// box counted it under, for the driver (device.Output).
+func (t *taken) lost() error {
+	var bad invalid
+	switch {
+	case t.err == nil:
+		return nil
+	case errors.As(t.err, &bad):
+		return &device.Lost{Reason: outbox.LostInvalid, Err: t.err}
+	}
+	return &device.Lost{Reason: lostReason(t.err), Err: t.err}
+}
+
+// lostReason names the outbox's loss reason for a failed Append.
+func lostReason(err error) string {
+	switch {
+	case errors.Is(err, outbox.ErrDropped):
+		return outbox.LostFull
+	case errors.Is(err, outbox.ErrFull):
+		return "refused"
+	case errors.Is(err, outbox.ErrDiskFull):
+		return outbox.LostDiskFull
+	}
+	return outbox.LostWriteError
 }
 
 // account counts a reading the outbox did not take, by reason, and notes

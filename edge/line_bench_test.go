@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kordon/kordon/drivers/scanneralarm"
-	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/internal/actuator"
 	"github.com/kordon/kordon/internal/reading"
 )
@@ -28,7 +28,7 @@ func BenchmarkReadingLine(b *testing.B) {
 		name string
 		r    reading.Reading
 	}{
-		{"routine", reading.Reading{Origin: time.Now(), Payload: thermometer.Temperature{Sensor: "lane-1", Model: "calex-pyrousb", Celsius: &c36, Measured: &c36, Threshold: &t37, Events: []string{}, Cause: "heartbeat"}}},
+		{"routine", reading.Reading{Origin: time.Now(), Payload: screening.Temperature{Sensor: "lane-1", Model: "calex-pyrousb", Celsius: &c36, Measured: &c36, Threshold: &t37, Events: []string{}, Cause: "heartbeat"}}},
 		{"alarm", reading.Reading{Origin: time.Now(), Raw: []byte("ALARM L2 KNIFE op=17\r\n"), Payload: scanneralarm.Event{Record: "alarm", Alarm: true, Lane: "L2", Category: "knife"}}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -26,7 +26,7 @@ var update = flag.Bool("update", false, "write golden files for traces that have
 // add a regression case.
 func TestTraceLibrary(t *testing.T) {
 	byName := map[string]device.Driver{}
-	for _, d := range all.Drivers {
+	for _, d := range all.Drivers() {
 		byName[d.Name] = d
 	}
 	var dirs []string

@@ -57,7 +57,7 @@ func main() {
 	// been validated; the box then starts again on it, in the same process,
 	// so the outbox and sequence numbers carry straight on.
 	for first := true; ; first = false {
-		cfg, devices, err := edge.LoadConfig(*configPath, all.Drivers)
+		cfg, devices, err := edge.LoadConfig(*configPath, all.Drivers())
 		if err != nil {
 			config.Report(os.Stderr, "edged", err, "edged does not start")
 			os.Exit(2)
@@ -75,7 +75,7 @@ func main() {
 			os.Exit(cli.Usagef(fs, os.Stderr, "-log-level: %v", err))
 		}
 		blog := logging.New(os.Stderr, level).With("box", cfg.Box)
-		box, err := edge.New(cfg, devices, all.Drivers, blog)
+		box, err := edge.New(cfg, devices, all.Drivers(), blog)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "edged:", err)
 			os.Exit(1)

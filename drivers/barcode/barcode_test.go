@@ -94,7 +94,7 @@ func TestWedge(t *testing.T) {
 	hid := usbhid.NewReplay()
 	cfg := linetest.Config(t, "{framing: wedge, layout: us}")
 	cfg.Transport = transport.Config{Type: "usb", Vendor: "05e0", Product: "1200"}
-	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
+	cfg.HID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestWedge(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- dev.Run(ctx, out) }()
-	keys, ok := keyboard.US.Encode("CSQU3054383\nMSKU1100810\n")
+	keys, ok := keyboard.US().Encode("CSQU3054383\nMSKU1100810\n")
 	if !ok {
 		t.Fatal("cannot encode")
 	}

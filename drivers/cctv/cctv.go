@@ -28,10 +28,11 @@ import (
 
 // Driver registers the family (drivers/all).
 var Driver = device.Driver{
-	Name: "cctv",
-	Kind: "cctv",
-	Doc:  "GPIO output to a DVR/NVR alarm input (relay/opto dry contact), pulsed or latched by local rules and hub commands",
-	New:  New,
+	Name:  "cctv",
+	Kind:  "cctv",
+	Doc:   "GPIO output to a DVR/NVR alarm input (relay/opto dry contact), pulsed or latched by local rules and hub commands",
+	Ports: []device.PortKind{device.Pin},
+	New:   New,
 }
 
 // Options are the driver's settings in a box config (README.md).
@@ -78,7 +79,7 @@ func New(cfg device.Config) (device.Device, error) {
 		return nil, err
 	}
 	bad := func(field, f string, a ...any) error {
-		return cfg.Options.Errorf(valueNode(cfg.Options.Node, field), field, f, a...)
+		return cfg.Options.Errorf(field, f, a...)
 	}
 	if o.Line == "" {
 		return nil, bad("line", "missing: the GPIO line name, e.g. GPIO17")
@@ -108,14 +109,11 @@ func New(cfg device.Config) (device.Device, error) {
 // Run drives the line until ctx ends. The line is left open (inactive) on
 // the way out: a stopping box must not hold a recorder input closed.
 func (c *config) Run(ctx context.Context, out device.Output) error {
-	if c.device.OpenPin == nil {
-		return &device.Fault{Reason: device.Unplugged, Err: errors.New("no GPIO access configured")}
-	}
-	pin, err := c.device.OpenPin(c.opts.Line)
+	pin, err := c.device.Pin(c.opts.Line)
 	if err != nil {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
-	l := &line{cfg: c, pin: pin, now: c.device.Clock(), wake: make(chan struct{}, 1)}
+	l := &line{cfg: c, pin: pin, now: c.device.Clock, wake: make(chan struct{}, 1)}
 	// Attached and set to rest under the line's lock: a trigger arriving
 	// meanwhile waits for the rest level instead of being overwritten by it,
 	// and once the rest level shows, the rules are live.
@@ -342,7 +340,9 @@ func (l *line) flush(out device.Output) {
 	l.queue = nil
 	l.mu.Unlock()
 	for _, e := range q {
-		out.Emit(reading.Reading{Origin: e.at, Payload: e.p, Quality: reading.Quality{Status: reading.OK}})
+		// Not kept: the box counted it. The line has changed whether or
+		// not its record was kept, so there is nothing to undo.
+		_ = out.Emit(reading.Reading{Origin: e.at, Payload: e.p, Quality: reading.Quality{Status: reading.OK}})
 	}
 }
 
@@ -362,22 +362,22 @@ func compileRules(opts device.Options, nodes []yaml.Node) ([]actuator.Rule, erro
 		n := &nodes[i]
 		at := fmt.Sprintf("on[%d]", i)
 		var s actuator.Spec
-		if err := (device.Options{File: opts.File, Node: n}).Decode(&s); err != nil {
-			return nil, fmt.Errorf("%s: %w", at, err)
+		if err := opts.DecodeAt(n, at, &s); err != nil {
+			return nil, err
 		}
 		if s.Name == "" {
 			s.Name = fmt.Sprintf("rule %d", i+1)
 		}
 		if names[s.Name] {
-			return nil, opts.Errorf(valueNode(n, "name"), at+".name", "%q repeated", s.Name)
+			return nil, opts.ErrorAt(valueNode(n, "name"), at+".name", "%q repeated", s.Name)
 		}
 		names[s.Name] = true
 		r, err := c.Compile(s)
 		var fe *actuator.FieldError
 		if errors.As(err, &fe) {
-			return nil, opts.Errorf(valueNode(n, fe.Field), at+"."+fe.Field, "%s", fe.Msg)
+			return nil, opts.ErrorAt(valueNode(n, fe.Field), at+"."+fe.Field, "%s", fe.Msg)
 		} else if err != nil {
-			return nil, opts.Errorf(n, at, "%v", err)
+			return nil, opts.ErrorAt(n, at, "%v", err)
 		}
 		rules = append(rules, r)
 	}
@@ -385,14 +385,10 @@ func compileRules(opts device.Options, nodes []yaml.Node) ([]actuator.Rule, erro
 }
 
 // valueNode is the node of an option's value, so an error names its line;
-// the options mapping itself when the option is not written.
+// the rule's own mapping when the option is not written.
 func valueNode(n *yaml.Node, key string) *yaml.Node {
-	if n != nil && n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				return n.Content[i+1]
-			}
-		}
+	if v := device.Child(n, key); v != nil {
+		return v
 	}
 	return n
 }

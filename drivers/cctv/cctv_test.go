@@ -98,7 +98,7 @@ type rig struct {
 func start(t testing.TB, opts string) *rig {
 	t.Helper()
 	fake := gpioline.NewFake("GPIO17")
-	d, err := New(device.Config{ID: "cctv1", Options: options(t, opts), OpenPin: fake.Open})
+	d, err := New(device.Config{ID: "cctv1", Options: options(t, opts), Clock: time.Now, Pin: fake.Open})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestOptionErrors(t *testing.T) {
 		`{line: X, pulse: 0s}`:                                    "box.yaml:1: pulse: must be between",
 		`{line: X, min_gap: -1s}`:                                 "box.yaml:1: min_gap: must be between",
 		`{line: X, on: [{}]}`:                                     "box.yaml:1: on[0].when: missing: a CEL boolean expression",
-		`{line: X, on: [{kind: a, qualty: bad}]}`:                 "box.yaml:1: qualty: unknown option",
+		`{line: X, on: [{kind: a, qualty: bad}]}`:                 "box.yaml:1: on[0].qualty: unknown option",
 		`{line: X, on: [{kind: a, quality: meh}]}`:                "box.yaml:1: on[0].quality: must be ok, suspect or bad",
 		`{line: X, on: [{payload: {a: [1, 2]}}]}`:                 "box.yaml:1: on[0].payload: a: only strings, numbers and booleans",
 		`{line: X, on: [{name: a, kind: b}, {name: a, kind: c}]}`: "box.yaml:1: on[1].name: \"a\" repeated",

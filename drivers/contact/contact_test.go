@@ -37,7 +37,7 @@ type stepped struct {
 
 func newStepped(t *testing.T, fake *gpioline.Fake, opts string) stepped {
 	t.Helper()
-	d, err := New(device.Config{ID: "door1", Options: options(t, opts), OpenPin: fake.Open})
+	d, err := New(device.Config{ID: "door1", Options: options(t, opts), Clock: time.Now, Pin: fake.Open})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestChatterIsReportedSuspect(t *testing.T) {
 // TestRealDebounceTimer runs with the real timer: one clean edge is one change.
 func TestRealDebounceTimer(t *testing.T) {
 	fake := gpioline.NewFake("GPIO7")
-	d, err := New(device.Config{ID: "t", Options: options(t, `{line: GPIO7, role: tamper, debounce: 5ms}`), OpenPin: fake.Open})
+	d, err := New(device.Config{ID: "t", Options: options(t, `{line: GPIO7, role: tamper, debounce: 5ms}`), Clock: time.Now, Pin: fake.Open})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestOptionErrors(t *testing.T) {
 
 // TestUnknownLineIsUnplugged: a missing line is a device fault, not a panic.
 func TestUnknownLineIsUnplugged(t *testing.T) {
-	d, err := New(device.Config{ID: "c", Options: options(t, `{line: GPIO99}`), OpenPin: gpioline.NewFake().Open})
+	d, err := New(device.Config{ID: "c", Options: options(t, `{line: GPIO99}`), Clock: time.Now, Pin: gpioline.NewFake().Open})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestDoorBounceTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake := gpioline.NewFake("GPIO27")
-	d, err := New(device.Config{ID: "door1", Options: device.Options{File: "trace", Node: opts}, OpenPin: fake.Open})
+	d, err := New(device.Config{ID: "door1", Options: device.Options{File: "trace", Node: opts}, Clock: time.Now, Pin: fake.Open})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,9 +36,9 @@ func BenchmarkFrame3M(b *testing.B) {
 }
 
 func BenchmarkFrameWedge(b *testing.B) {
-	presses, _ := keyboard.US.Encode(td3[0] + "\r" + td3[1] + "\r")
+	presses, _ := keyboard.US().Encode(td3[0] + "\r" + td3[1] + "\r")
 	reports := keyboard.Reports(presses)
-	rows := keyboard.NewRows(keyboard.US)
+	rows := keyboard.NewRows(keyboard.US())
 	b.ReportAllocs()
 	for b.Loop() {
 		n := 0
@@ -64,7 +64,7 @@ func BenchmarkDocument(b *testing.B) {
 		b.Run(tc.framing, func(b *testing.B) {
 			out := &fuzzOutput{}
 			r := &reader{opts: Options{Framing: tc.framing, LineEnd: "any", RowGap: time.Second}}
-			r.cfg.Now = func() time.Time { return t0 }
+			r.cfg.Clock = func() time.Time { return t0 }
 			s := r.newSession(out)
 			f := r.newFramer(nil)
 			b.ReportAllocs()

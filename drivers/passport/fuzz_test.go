@@ -143,7 +143,7 @@ func FuzzSession(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
 		for _, framing := range []string{"line", "stx", "3m"} {
 			out := &fuzzOutput{}
-			r := &reader{cfg: device.Config{Now: func() time.Time { return t0 }},
+			r := &reader{cfg: device.Config{Clock: func() time.Time { return t0 }},
 				opts: Options{Framing: framing, LineEnd: "any", RowGap: 500 * time.Millisecond}}
 			s := r.newSession(out)
 			s.units(play(r.newFramer(out.Count), data, cut))
@@ -170,7 +170,7 @@ func FuzzSession(f *testing.F) {
 
 type fuzzOutput struct{ readings []reading.Reading }
 
-func (o *fuzzOutput) Emit(r reading.Reading)     { o.readings = append(o.readings, r) }
-func (o *fuzzOutput) Up()                        {}
-func (o *fuzzOutput) Down(device.Reason, string) {}
-func (o *fuzzOutput) Count(string, int)          {}
+func (o *fuzzOutput) Emit(r reading.Reading) error { o.readings = append(o.readings, r); return nil }
+func (o *fuzzOutput) Up()                          {}
+func (o *fuzzOutput) Down(device.Reason, string)   {}
+func (o *fuzzOutput) Count(string, int)            {}

@@ -2,6 +2,7 @@ package passport
 
 import (
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -14,5 +15,5 @@ func configWith(t *testing.T, src string) device.Config {
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		t.Fatal(err)
 	}
-	return device.Config{ID: "r1", Options: device.Options{File: "test.yaml", Node: doc.Content[0]}}
+	return device.Config{ID: "r1", Options: device.Options{File: "test.yaml", Node: doc.Content[0]}, Clock: time.Now}
 }

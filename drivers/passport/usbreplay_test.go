@@ -35,8 +35,8 @@ func replayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, speed fl
 		ID:        "dev",
 		Transport: transport.Config{Type: "usb", Vendor: "0c2e", Product: "0b61"},
 		Options:   device.Options{File: "trace header", Node: opts},
-		Now:       func() time.Time { return t0.Add(time.Since(start)) },
-		OpenHID: func(id usbhid.ID) (usbhid.Device, error) {
+		Clock:     func() time.Time { return t0.Add(time.Since(start)) },
+		HID: func(id usbhid.ID) (usbhid.Device, error) {
 			opened = id
 			return w, nil
 		},

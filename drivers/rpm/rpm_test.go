@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kordon/kordon/drivers/rpm/n42"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
+	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/grammar/linetest"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
@@ -137,6 +139,7 @@ func TestSilenceReportsDown(t *testing.T) {
 	defer p.Close()
 	cfg := linetest.Config(t, "silence: 200ms")
 	cfg.Transport = transport.Config{Type: "serial", Path: p.Path}
+	cfg.Stream = device.StreamOf(cfg.Transport)
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +203,7 @@ func TestAlarmedOccupancyIsExportedAsN42(t *testing.T) {
 	if err := xml.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.XMLName.Space != n42NS {
+	if doc.XMLName.Space != n42.NS {
 		t.Errorf("namespace %q", doc.XMLName.Space)
 	}
 	// background + 25 gamma + 25 neutron samples

@@ -62,6 +62,7 @@ func TestSilenceReportsDownThenUp(t *testing.T) {
 	defer p.Close()
 	cfg := linetest.Config(t, "silence: 300ms")
 	cfg.Transport = transport.Config{Type: "serial", Path: p.Path}
+	cfg.Stream = device.StreamOf(cfg.Transport)
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +104,7 @@ func TestTCPTransport(t *testing.T) {
 	}()
 	cfg := linetest.Config(t, "grammar: {profile: xray-console}")
 	cfg.Transport = transport.Config{Type: "tcp", Address: ln.Addr().String()}
+	cfg.Stream = device.StreamOf(cfg.Transport)
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kordon/kordon/drivers/all"
-	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/edge"
 	"github.com/kordon/kordon/hub"
 	"github.com/kordon/kordon/hub/dash"
@@ -84,11 +84,11 @@ devices:
     transport: {type: serial, path: %s, baud: 9600}
     options: %s
 `, crossing, box, stateDir, h.MQTTAddr(), box, pw, devID, path, opts)
-	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers)
+	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := edge.New(cfg, devs, all.Drivers, logging.Discard())
+	b, err := edge.New(cfg, devs, all.Drivers(), logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ type wireReading struct {
 	Device  string                  `json:"device"`
 	Seq     uint64                  `json:"seq"`
 	Quality struct{ Status string } `json:"quality"`
-	Payload thermometer.Temperature `json:"payload"`
+	Payload screening.Temperature   `json:"payload"`
 }
 
 func watch(t *testing.T, h *hub.Hub, filter string) *watcher {
@@ -210,10 +210,10 @@ func TestFeverTraceRaisesOneAlertAtHub(t *testing.T) {
 	w := watch(t, h, contract.Readings(crossing, "booth-3", "thermo1"))
 	startBox(t, h, "booth-3", "boxpw", "thermo1", p.Path, tr.Header.Options)
 
-	rs := w.until(t, 30*time.Second, hasEvent(thermometer.EventFeverCleared))
+	rs := w.until(t, 30*time.Second, hasEvent(screening.EventFeverCleared))
 	var onset wireReading
 	for _, r := range rs {
-		if slices.Contains(r.Payload.Events, thermometer.EventFeverOnset) {
+		if slices.Contains(r.Payload.Events, screening.EventFeverOnset) {
 			onset = r
 		}
 	}
@@ -324,7 +324,7 @@ func TestStuckSensorRaisesFaultAlertAtHub(t *testing.T) {
 	h := startHub(t, "booth-4", "boxpw")
 	w := watch(t, h, contract.Readings(crossing, "booth-4", "thermo1"))
 	startBox(t, h, "booth-4", "boxpw", "thermo1", p.Path, tr.Header.Options)
-	rs := w.until(t, 30*time.Second, hasEvent(thermometer.EventFaultCleared))
+	rs := w.until(t, 30*time.Second, hasEvent(screening.EventFaultCleared))
 	var stuck wireReading
 	for _, r := range rs {
 		if r.Payload.Fault == "stuck" {

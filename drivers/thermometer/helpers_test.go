@@ -2,6 +2,7 @@ package thermometer
 
 import (
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -18,5 +19,5 @@ func configWith(t *testing.T, src string) device.Config {
 	if len(doc.Content) > 0 {
 		n = doc.Content[0]
 	}
-	return device.Config{ID: "thermo1", Options: device.Options{File: "box.yaml", Node: n}}
+	return device.Config{ID: "thermo1", Options: device.Options{File: "box.yaml", Node: n}, Clock: time.Now}
 }

@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
@@ -32,6 +33,7 @@ func TestInteropPymodbusSlave(t *testing.T) {
 	path := startPymodbusSlave(t)
 	cfg := optionsConfig(t, interopOptions)
 	cfg.Transport = transport.Config{Type: "serial", Path: path, Baud: 9600}
+	cfg.Stream = device.StreamOf(cfg.Transport)
 	d, err := thermometer.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +43,7 @@ func TestInteropPymodbusSlave(t *testing.T) {
 	col := harness.NewCollector()
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx, col) }()
-	got := map[string]thermometer.Temperature{}
+	got := map[string]screening.Temperature{}
 	for len(got) < 2 {
 		select {
 		case <-col.Changed():
@@ -53,7 +55,7 @@ func TestInteropPymodbusSlave(t *testing.T) {
 		for _, r := range col.Readings() {
 			// The first polls may go out before pymodbus has opened its
 			// end; those are faults, and the driver carries on.
-			if p := r.Payload.(thermometer.Temperature); r.Quality.Status == reading.OK {
+			if p := r.Payload.(screening.Temperature); r.Quality.Status == reading.OK {
 				got[p.Sensor] = p
 			}
 		}
@@ -76,5 +78,5 @@ func optionsConfig(t *testing.T, src string) device.Config {
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		t.Fatal(err)
 	}
-	return device.Config{ID: "bus1", Options: device.Options{File: "box.yaml", Node: doc.Content[0]}}
+	return device.Config{ID: "bus1", Options: device.Options{File: "box.yaml", Node: doc.Content[0]}, Clock: time.Now}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kordon/kordon/hwtest/replay"
+	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/grammar/linetest"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
@@ -73,6 +74,7 @@ func TestSilenceReportsDown(t *testing.T) {
 	defer p.Close()
 	cfg := linetest.Config(t, "silence: 200ms")
 	cfg.Transport = transport.Config{Type: "serial", Path: p.Path}
+	cfg.Stream = device.StreamOf(cfg.Transport)
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

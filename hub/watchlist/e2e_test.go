@@ -207,11 +207,11 @@ devices:
     transport: {type: serial, path: %s, baud: 9600}
     options: {framing: line}
 `, crossing, box, t.TempDir(), brokerURL, box, password, devPath)
-	cfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers)
+	cfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := edge.New(cfg, devs, all.Drivers, log)
+	b, err := edge.New(cfg, devs, all.Drivers(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

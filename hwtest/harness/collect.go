@@ -26,7 +26,7 @@ func NewCollector() *Collector {
 	return &Collector{counts: map[string]int{}, notify: make(chan struct{}, 1)}
 }
 
-func (c *Collector) Emit(r reading.Reading) {
+func (c *Collector) Emit(r reading.Reading) error {
 	c.mu.Lock()
 	r.Seq = uint64(len(c.readings) + 1)
 	c.readings = append(c.readings, r)
@@ -36,6 +36,7 @@ func (c *Collector) Emit(r reading.Reading) {
 		f(r)
 	}
 	c.poke()
+	return nil
 }
 
 func (c *Collector) Up() {

@@ -119,10 +119,10 @@ func replayPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, ro repla
 		ID:        "dev",
 		Transport: serialCfg,
 		Options:   device.Options{File: "trace header", Node: opts},
-		Now:       clock,
+		Clock:     clock,
 		// The real serial path, watched so the harness knows when the
 		// driver has consumed every byte and asked for more.
-		Port: func() (transport.Port, error) {
+		Stream: func(context.Context) (transport.Port, error) {
 			port, err := transport.OpenSerial(serialCfg)
 			if err != nil {
 				return nil, err
@@ -131,7 +131,7 @@ func replayPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, ro repla
 			return watch, nil
 		},
 	}
-	dev, err := drv.New(cfg)
+	dev, err := drv.Build(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -314,10 +314,10 @@ func replayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, ro repla
 		ID:        "dev",
 		Transport: transport.Config{Type: "usb", Vendor: id.Vendor, Product: id.Product},
 		Options:   device.Options{File: "trace header", Node: opts},
-		Now:       traceClock(tr),
-		OpenHID:   func(usbhid.ID) (usbhid.Device, error) { return w, nil },
+		Clock:     traceClock(tr),
+		HID:       func(usbhid.ID) (usbhid.Device, error) { return w, nil },
 	}
-	dev, err := drv.New(cfg)
+	dev, err := drv.Build(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -143,6 +143,9 @@ func Parse(path string, b []byte, drivers []device.Driver) (*Rig, error) {
 	byName := map[string]device.Driver{}
 	for _, d := range drivers {
 		byName[d.Name] = d
+		for _, a := range d.Aliases {
+			byName[a] = d
+		}
 	}
 	seen := map[string]bool{}
 	for i := range r.Devices {
@@ -184,7 +187,8 @@ func Parse(path string, b []byte, drivers []device.Driver) (*Rig, error) {
 				d.Options = *n
 			}
 		}
-		if _, err := drv.New(device.Config{ID: d.ID, Options: device.Options{File: path, Node: &d.Options}}); err != nil {
+		// Options only: the rig wires the ports when it runs.
+		if _, err := drv.New(device.Config{ID: d.ID, Options: device.Options{File: path, Node: &d.Options}, Clock: time.Now}); err != nil {
 			return nil, at(d.line, "device %s: %v", d.ID, err)
 		}
 		if d.trace, err = faults.Apply(tr, d.Faults); err != nil {

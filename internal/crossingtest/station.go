@@ -56,11 +56,11 @@ func StartBox(t *testing.T, ctx context.Context, h *hub.Hub, box, pw, devices st
 	t.Helper()
 	src := fmt.Sprintf("crossing: %s\nbox: %s\nstate_dir: %s\nhub: {address: %q, username: %s, password: %s}\ndevices:\n%s",
 		Crossing, box, t.TempDir(), "tcp://"+h.MQTTAddr(), box, pw, devices)
-	cfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers)
+	cfg, devs, err := edge.ParseConfig("test.yaml", []byte(src), all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := edge.New(cfg, devs, all.Drivers, logging.Discard())
+	b, err := edge.New(cfg, devs, all.Drivers(), logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

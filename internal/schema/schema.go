@@ -16,17 +16,19 @@ import (
 var files embed.FS
 
 // Message schemas by their schema tag.
-var names = map[string]string{
-	"kordon.reading/1":      "reading.v1.json",
-	"kordon.reading/2":      "reading.v2.json",
-	"kordon.state/1":        "state.v1.json",
-	"kordon.availability/1": "availability.v1.json",
-	"kordon.alert/1":        "alert.v1.json",
-	"kordon.command/1":      "command.v1.json",
-	"kordon.reply/1":        "reply.v1.json",
-	// Evidence on request (docs/mqtt.md, "Evidence files").
-	"kordon.evidence-request/1": "evidence-request.v1.json",
-	"kordon.evidence-chunk/1":   "evidence-chunk.v1.json",
+func names() map[string]string {
+	return map[string]string{
+		"kordon.reading/1":      "reading.v1.json",
+		"kordon.reading/2":      "reading.v2.json",
+		"kordon.state/1":        "state.v1.json",
+		"kordon.availability/1": "availability.v1.json",
+		"kordon.alert/1":        "alert.v1.json",
+		"kordon.command/1":      "command.v1.json",
+		"kordon.reply/1":        "reply.v1.json",
+		// Evidence on request (docs/mqtt.md, "Evidence files").
+		"kordon.evidence-request/1": "evidence-request.v1.json",
+		"kordon.evidence-chunk/1":   "evidence-chunk.v1.json",
+	}
 }
 
 // Validator checks messages; it is safe for concurrent use.
@@ -46,7 +48,7 @@ func New(payloads map[string][]byte) (*Validator, error) {
 	c.AssertFormat()
 	v := &Validator{messages: map[string]*jsonschema.Schema{}, payloads: map[string]*jsonschema.Schema{},
 		checks: map[string]check{}, names: map[string]string{}}
-	for tag, name := range names {
+	for tag, name := range names() {
 		b, err := files.ReadFile(name)
 		if err != nil {
 			return nil, err

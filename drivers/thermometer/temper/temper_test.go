@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/device"
@@ -64,7 +64,7 @@ func configWith(t *testing.T, vendor, product, src string, open usbhid.Opener) d
 		n = doc.Content[0]
 	}
 	return device.Config{ID: "t1", Transport: transport.Config{Type: "usb", Vendor: vendor, Product: product},
-		Options: device.Options{File: "box.yaml", Node: n}, OpenHID: open}
+		Options: device.Options{File: "box.yaml", Node: n}, Clock: time.Now, HID: open}
 }
 
 func noHID(usbhid.ID) (usbhid.Device, error) { return nil, errors.New("no device") }
@@ -161,8 +161,8 @@ func replayUSB(t *testing.T, path string) *harness.Collector {
 	dev := &player{Replay: usbhid.NewReplay(), t: t, events: tr.Events, done: make(chan struct{})}
 	cfg := device.Config{ID: "t1", Transport: transport.Config{Type: "usb", Vendor: "413d", Product: "2107"},
 		Options: device.Options{File: "trace header", Node: opts},
-		OpenHID: func(usbhid.ID) (usbhid.Device, error) { return dev, nil },
-		Now:     func() time.Time { return tr.Header.Recorded },
+		HID:     func(usbhid.ID) (usbhid.Device, error) { return dev, nil },
+		Clock:   func() time.Time { return tr.Header.Recorded },
 	}
 	d, err := New(cfg)
 	if err != nil {
@@ -222,10 +222,10 @@ func TestDualProbeIsReported(t *testing.T) {
 	col := replayUSB(t, filepath.Join("testdata", "traces", "temper2-dual-probe.jsonl"))
 	sensors, onsets := map[string]int{}, map[string]int{}
 	for _, r := range col.Readings() {
-		p := r.Payload.(thermometer.Temperature)
+		p := r.Payload.(screening.Temperature)
 		sensors[p.Sensor]++
 		for _, e := range p.Events {
-			if e == thermometer.EventFeverOnset {
+			if e == screening.EventFeverOnset {
 				onsets[p.Sensor]++
 			}
 		}
@@ -268,7 +268,7 @@ func TestGenerateTraces(t *testing.T) {
 		}
 		for i, raw := range raws {
 			at := time.Duration(i) * time.Second
-			w.Write(trace.Event{T: at, USB: &trace.USB{Endpoint: 0x02, Data: Query}})
+			w.Write(trace.Event{T: at, USB: &trace.USB{Endpoint: 0x02, Data: Query()}})
 			w.Write(trace.Event{T: at + 10*time.Millisecond, USB: &trace.USB{Endpoint: 0x82, Data: []byte{0x80, 0x80, byte(raw >> 8), byte(raw), 0x4e, 0x20, 0x00, 0x00}}})
 			if i < len(second) {
 				// A TEMPer2 answers in two reports: the second holds its probe.

@@ -1,4 +1,4 @@
-// Package linetest holds the test plumbing the line drivers of this issue
+// Package linetest holds the test plumbing the line drivers
 // share: golden traces through a pseudo-terminal, an Output that can be
 // waited on for availability changes, and options from YAML.
 package linetest
@@ -84,7 +84,7 @@ func Config(t testing.TB, src string) device.Config {
 	if len(doc.Content) > 0 {
 		n = doc.Content[0]
 	}
-	return device.Config{ID: "dev", Options: device.Options{File: "test.yaml", Node: n}}
+	return device.Config{ID: "dev", Options: device.Options{File: "test.yaml", Node: n}, Clock: time.Now}
 }
 
 // Output is a device.Output that records everything and signals each
@@ -115,8 +115,9 @@ func (o *Output) add(ev string, f func()) {
 	}
 }
 
-func (o *Output) Emit(r reading.Reading) {
+func (o *Output) Emit(r reading.Reading) error {
 	o.add("emit", func() { o.Readings = append(o.Readings, r) })
+	return nil
 }
 func (o *Output) Up()                            { o.add("up", nil) }
 func (o *Output) Down(r device.Reason, _ string) { o.add("down:"+string(r), nil) }
