@@ -20,8 +20,12 @@ type CentreNodeConfig struct {
 	Routes        []string `yaml:"routes"`         // nats-route://host:port of the other nodes
 	Cert          string   `yaml:"cert"`           // the centre's link certificate (site "centre")
 	Key           string   `yaml:"key"`
-	StoreDir      string   `yaml:"store_dir"`
-	MaxBytes      int64    `yaml:"max_bytes"`
+	// CA is the centre's own CA. kordon-centre's connections (with a
+	// certificate naming the centre) and the routes between the nodes are
+	// mutual TLS, admitted only from it.
+	CA       string `yaml:"ca"`
+	StoreDir string `yaml:"store_dir"`
+	MaxBytes int64  `yaml:"max_bytes"`
 	// Crossings admitted: each crossing's own CA.
 	Crossings []Peer `yaml:"crossings"`
 	// ReaderUser/ReaderPassword is kordon-centre's log-in in every
@@ -37,11 +41,14 @@ func CentreNode(cfg *CentreNodeConfig, log *slog.Logger) (*Node, error) {
 	if cfg.ReaderUser == "" || cfg.ReaderPassword == "" {
 		return nil, fmt.Errorf("centre node %s: reader_user and reader_password are required", cfg.Name)
 	}
+	if cfg.CA == "" {
+		return nil, fmt.Errorf("centre node %s: ca (the centre's own CA) is required: kordon-centre's connections and the routes are mutual TLS", cfg.Name)
+	}
 	spec := &nodeSpec{site: CentreDomain, serverName: cfg.Name, domain: CentreDomain, storeDir: cfg.StoreDir,
 		maxBytes: cfg.MaxBytes, cert: cfg.Cert, key: cfg.Key, leafListen: cfg.LeafListen,
 		leafUsers: map[string]string{}, leafDeny: map[string][]string{}, peerCAs: map[string]string{},
 		cluster: "centre", clusterListen: cfg.ClusterListen, routes: cfg.Routes, clientListen: cfg.Listen,
-		users: map[string][2]string{}}
+		users: map[string][2]string{}, ownCA: cfg.CA}
 	for _, x := range cfg.Crossings {
 		if err := ValidSite(x.Site); err != nil {
 			return nil, err

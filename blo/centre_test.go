@@ -2,7 +2,9 @@ package blo
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -32,7 +34,7 @@ func startCentre(t *testing.T, crossings ...*blotest.Site) *testCentre {
 	var routes []string
 	for i := 0; i < 3; i++ {
 		cfg := &CentreNodeConfig{Name: fmt.Sprintf("c%d", i+1), Listen: blotest.FreeAddr(t), LeafListen: blotest.FreeAddr(t),
-			ClusterListen: blotest.FreeAddr(t), Cert: site.CertFile, Key: site.KeyFile,
+			ClusterListen: blotest.FreeAddr(t), Cert: site.CertFile, Key: site.KeyFile, CA: site.CAFile,
 			StoreDir: filepath.Join(dir, fmt.Sprintf("c%d", i+1)), Crossings: peers, ReaderUser: "centre", ReaderPassword: "pw"}
 		routes = append(routes, "nats-route://"+cfg.ClusterListen)
 		c.cfgs = append(c.cfgs, cfg)
@@ -81,7 +83,11 @@ func (c *testCentre) reader(t *testing.T, crossing string) jetstream.JetStream {
 		}
 		urls += "nats://" + cfg.Listen
 	}
-	nc, err := nats.Connect(urls, nats.UserInfo(ReaderName("centre", crossing), "pw"), nats.MaxReconnects(-1))
+	tc, err := CentreClientTLS(c.site.CertFile, c.site.KeyFile, c.site.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(urls, nats.UserInfo(ReaderName("centre", crossing), "pw"), nats.MaxReconnects(-1), nats.Secure(tc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,5 +167,91 @@ func TestCentreRefusesUnknownAndForgedCrossings(t *testing.T) {
 	}
 	if n := centre.nodes[0].Server().NumLeafNodes(); n != 0 {
 		t.Fatalf("the centre node has %d leaf connections", n)
+	}
+}
+
+// Inside the centre, links are mutual TLS too: kordon-centre's client
+// connections need a certificate naming the centre from the centre's own
+// CA (none, and a crossing's, are refused), and a node whose certificate
+// is not from that CA gets no route into the cluster.
+func TestCentreClientsAndRoutesAreMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	sa := blotest.NewSite(t, dir, "kordai")
+	centre := startCentre(t, sa)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// The cluster formed over its TLS routes: a feed gets its three replicas.
+	if _, err := EnsureFeed(ctx, centre.reader(t, "kordai"), "kordai", 3); err != nil {
+		t.Fatalf("replicated feed over TLS routes: %v", err)
+	}
+	url := "nats://" + centre.cfgs[0].Listen
+	user := nats.UserInfo(ReaderName("centre", "kordai"), "pw")
+	if nc, err := nats.Connect(url, user); err == nil {
+		nc.Close()
+		t.Fatal("a plain connection was admitted")
+	}
+	before := centre.nodes[0].Refused.Load()
+	for name, certs := range map[string]*blotest.Site{"no certificate": nil, "a crossing's certificate": sa} {
+		tc := &tls.Config{InsecureSkipVerify: true}
+		if certs != nil {
+			c, err := tls.LoadX509KeyPair(certs.CertFile, certs.KeyFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.Certificates = []tls.Certificate{c}
+		}
+		if nc, err := nats.Connect(url, user, nats.Secure(tc)); err == nil {
+			nc.Close()
+			t.Fatalf("a connection with %s was admitted", name)
+		}
+	}
+	// (a handshake without a certificate fails before there is one to check)
+	if r := centre.nodes[0].Refused.Load(); r < before+1 {
+		t.Errorf("refused handshakes counted %d, want at least %d", r, before+1)
+	}
+
+	// A route from a certificate of another CA that names the centre is
+	// refused by the node it dials ...
+	rogue := blotest.NewSite(t, t.TempDir(), CentreDomain)
+	rc, err := tls.LoadX509KeyPair(rogue.CertFile, rogue.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = centre.nodes[0].Refused.Load()
+	conn, err := net.DialTimeout("tcp", centre.cfgs[0].ClusterListen, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	tconn := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{rc}})
+	err = tconn.Handshake()
+	if err == nil {
+		_, err = tconn.Read(make([]byte, 1)) // TLS 1.3: the server's refusal arrives after the client's finish
+	}
+	tconn.Close()
+	if err == nil {
+		t.Fatal("a route with another CA's certificate was admitted")
+	}
+	waitFor(t, "the route refused and counted", func() bool { return centre.nodes[0].Refused.Load() > before })
+
+	// ... and a node started with it refuses the cluster's nodes in turn:
+	// it never joins.
+	cfg := &CentreNodeConfig{Name: "c4", Listen: blotest.FreeAddr(t), LeafListen: blotest.FreeAddr(t), ClusterListen: blotest.FreeAddr(t),
+		Cert: rogue.CertFile, Key: rogue.KeyFile, CA: rogue.CAFile, StoreDir: t.TempDir(), Crossings: []Peer{{Site: "kordai", CA: sa.CAFile}},
+		ReaderUser: "centre", ReaderPassword: "pw", Routes: centre.cfgs[0].Routes}
+	n, err := CentreNode(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	waitFor(t, "the rogue node refusing the cluster", func() bool { return n.Refused.Load() > 0 })
+	rz, err := centre.nodes[0].Server().Routez(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rz.Routes {
+		if r.RemoteName == "c4" {
+			t.Fatalf("the rogue node has a route: %+v", r)
+		}
 	}
 }

@@ -21,16 +21,17 @@ import (
 	"github.com/kordon/kordon/internal/contract"
 )
 
-// Source is what the engine reads from the hub: alerts and their
-// transitions as committed, in order, so the hub's own tables are the
-// outbox and a crash between commit and publish loses nothing.
+// Source is what the engine reads from the hub's committed tables. The
+// live uplink comes from Committed (the hub's after-commit events); the
+// alert log is read only to catch up: on start-up, for what was committed
+// but not yet sent before a crash, and when the live events skipped a log
+// sequence number. So the hub's own tables are the outbox, and a crash
+// between commit and publish loses nothing.
 type Source interface {
-	// AlertsAfter returns alerts committed after mark, in order, with the
-	// mark of each.
-	AlertsAfter(ctx context.Context, mark int64, limit int) ([]contract.Alert, []int64, error)
-	// TransitionsAfter returns alert log entries after seq, in order.
+	// TransitionsAfter returns alert log entries after seq, in order
+	// ("raised" entries included: each names an alert to send).
 	TransitionsAfter(ctx context.Context, seq int64, limit int) ([]Transition, error)
-	// Alert is one alert by its id at this hub.
+	// Alert is one alert by its id at this hub (ErrNoAlert if there is none).
 	Alert(ctx context.Context, id string) (contract.Alert, error)
 	// Readings are the full envelopes behind an alert (personal data
 	// included: the policy withholds it).
@@ -97,6 +98,13 @@ type Engine struct {
 	quit chan struct{}
 	wg   sync.WaitGroup
 
+	// What the hub committed, waiting to go up (Committed). behind says
+	// the alert log must be read first: at start, and after a skipped
+	// sequence number or an overflow of the queue.
+	liveMu sync.Mutex
+	live   []logEntry
+	behind bool
+
 	centreKey []byte // document keys for the centre (Config.DocumentKey)
 
 	healthMu   sync.Mutex
@@ -124,7 +132,7 @@ func Start(site string, cfg *Config, dataDir, dbPath string, src Source, log *sl
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{site: site, src: src, log: log.With("part", "blo"), peers: map[string]*peer{},
-		wake: make(chan struct{}, 1), quit: make(chan struct{}), healthSent: map[string]string{}}
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), healthSent: map[string]string{}, behind: true}
 	for _, nb := range cfg.Neighbours {
 		p := &peer{site: nb.Site}
 		if nb.Policy != "" {
@@ -220,13 +228,46 @@ func (e *Engine) heal() {
 	}
 }
 
-// Alert and Transition are the hub's doorbells: something was committed.
-// The engine reads what from the hub's tables, so a missed call only
-// delays it to the next tick.
-func (e *Engine) Alert(contract.Alert) { e.poke() }
+// logEntry is one alert log entry to send, with its alert when it is the
+// "raised" entry.
+type logEntry struct {
+	t     Transition
+	alert *contract.Alert
+}
 
-// Transition: see Alert.
-func (e *Engine) Transition() { e.poke() }
+// maxLive bounds what Committed holds while the uplink is slow: beyond it
+// the queue is dropped and the engine reads the alert log instead.
+const maxLive = 10000
+
+// ErrNoAlert is what a Source answers for an alert it does not have.
+var ErrNoAlert = errors.New("no such alert")
+
+// Committed is the hub's after-commit event: the alerts a transaction
+// raised and the alert log entries it wrote (each "raised" entry names one
+// of the alerts), in commit order. It only queues them and never blocks.
+func (e *Engine) Committed(alerts []contract.Alert, log []Transition) {
+	if len(log) == 0 {
+		return
+	}
+	byID := make(map[string]*contract.Alert, len(alerts))
+	for i := range alerts {
+		byID[alerts[i].ID] = &alerts[i]
+	}
+	e.liveMu.Lock()
+	if len(e.live)+len(log) > maxLive {
+		e.live, e.behind = nil, true
+	} else {
+		for _, t := range log {
+			le := logEntry{t: t}
+			if t.Action == "raised" {
+				le.alert = byID[t.AlertID]
+			}
+			e.live = append(e.live, le)
+		}
+	}
+	e.liveMu.Unlock()
+	e.poke()
+}
 
 func (e *Engine) poke() {
 	select {
@@ -281,11 +322,8 @@ func (e *Engine) pump() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := e.pumpAlerts(ctx); err != nil {
-			e.log.Warn("uplink alerts", "err", err)
-		}
-		if err := e.pumpTransitions(ctx); err != nil {
-			e.log.Warn("uplink transitions", "err", err)
+		if err := e.pumpLog(ctx); err != nil {
+			e.log.Warn("uplink alerts and transitions", "err", err)
 		}
 		if err := e.pumpOutbox(ctx); err != nil {
 			e.log.Warn("outbox", "err", err)
@@ -311,37 +349,123 @@ func (e *Engine) publish(ctx context.Context, js jetstream.JetStream, subject, i
 	return nil
 }
 
-// pumpAlerts sends new alerts up and shares the automatic ones.
-func (e *Engine) pumpAlerts(ctx context.Context) error {
-	mark := e.st.mark("alerts")
-	alerts, marks, err := e.src.AlertsAfter(ctx, mark, 200)
-	if err != nil {
-		return err
-	}
-	for i, a := range alerts {
-		var subjects []Subject
-		if len(a.Readings) > 0 {
-			readings, err := e.src.Readings(ctx, a.Readings)
+// pumpLog sends up what the hub committed: each alert log entry after the
+// engine's mark, in order, and with each "raised" entry its alert (shared
+// at once with the neighbours whose policy says so). The mark moves after
+// each entry is in the uplink stream, so a crash sends an entry again at
+// worst, and its message id makes that change nothing.
+func (e *Engine) pumpLog(ctx context.Context) error {
+	mark := e.st.mark("transitions")
+	e.liveMu.Lock()
+	behind, live := e.behind, e.live
+	e.live = nil
+	e.liveMu.Unlock()
+	if behind {
+		// What is queued is in the log too, and read from there.
+		for {
+			ts, err := e.src.TransitionsAfter(ctx, mark, 500)
 			if err != nil {
 				return err
 			}
-			subjects = subjectsOf(e.centreKey, readings)
+			for _, t := range ts {
+				if err := e.sendEntry(ctx, logEntry{t: t}); err != nil {
+					return err
+				}
+				mark = t.Seq
+			}
+			if len(ts) < 500 {
+				break
+			}
 		}
-		a.Crossing = e.site
-		a.ID = GlobalID(e.site, a.ID)
-		body, _ := json.Marshal(UpAlert{Alert: a, Subjects: subjects})
-		if err := e.publish(ctx, e.hubJS, UpSubject(e.site, KindAlert), e.site+":alert:"+a.ID, body); err != nil {
+		e.liveMu.Lock()
+		e.behind = false
+		e.liveMu.Unlock()
+		return nil
+	}
+	for i, le := range live {
+		switch {
+		case le.t.Seq <= mark:
+			continue // sent while catching up
+		case le.t.Seq > mark+1:
+			// An entry is missing (two commit paths raced, or the queue
+			// overflowed): the log has it.
+			e.setBehind()
+			return nil
+		}
+		if err := e.sendEntry(ctx, le); err != nil {
+			// The rest is queued again in front of what came meanwhile.
+			e.liveMu.Lock()
+			e.live = append(append([]logEntry(nil), live[i:]...), e.live...)
+			e.liveMu.Unlock()
 			return err
 		}
-		for _, p := range e.peers {
-			if p.policy == nil {
-				continue
+		mark = le.t.Seq
+	}
+	return nil
+}
+
+func (e *Engine) setBehind() {
+	e.liveMu.Lock()
+	e.live, e.behind = nil, true
+	e.liveMu.Unlock()
+	e.poke()
+}
+
+// sendEntry sends one log entry (with its alert, for "raised") and moves
+// the mark past it.
+func (e *Engine) sendEntry(ctx context.Context, le logEntry) error {
+	t := le.t
+	if t.Action == "raised" {
+		a := le.alert
+		if a == nil {
+			got, err := e.src.Alert(ctx, t.AlertID)
+			switch {
+			case errors.Is(err, ErrNoAlert):
+				// Removed since (retention): nothing left to send but the entry.
+				e.log.Warn("alert raised but no longer stored; its log entry goes up alone", "alert", t.AlertID)
+			case err != nil:
+				return err
+			default:
+				a = &got
 			}
-			if err := e.autoShare(ctx, p, a); err != nil {
+		}
+		if a != nil {
+			if err := e.sendAlert(ctx, *a); err != nil {
 				return err
 			}
 		}
-		if err := e.st.setMark("alerts", marks[i]); err != nil {
+	}
+	t.Schema, t.Crossing, t.AlertID = TransitionV1, e.site, GlobalID(e.site, t.AlertID)
+	t.Time = t.Time.UTC()
+	body, _ := json.Marshal(t)
+	if err := e.publish(ctx, e.hubJS, UpSubject(e.site, KindTransition), e.site+":transition:"+strconv.FormatInt(t.Seq, 10), body); err != nil {
+		return err
+	}
+	return e.st.setMark("transitions", t.Seq)
+}
+
+// sendAlert sends an alert up, with its subjects, and shares it with the
+// neighbours whose policy shares it automatically.
+func (e *Engine) sendAlert(ctx context.Context, a contract.Alert) error {
+	var subjects []Subject
+	if len(a.Readings) > 0 {
+		readings, err := e.src.Readings(ctx, a.Readings)
+		if err != nil {
+			return err
+		}
+		subjects = subjectsOf(e.centreKey, readings)
+	}
+	a.Crossing = e.site
+	a.ID = GlobalID(e.site, a.ID)
+	body, _ := json.Marshal(UpAlert{Alert: a, Subjects: subjects})
+	if err := e.publish(ctx, e.hubJS, UpSubject(e.site, KindAlert), e.site+":alert:"+a.ID, body); err != nil {
+		return err
+	}
+	for _, p := range e.peers {
+		if p.policy == nil {
+			continue
+		}
+		if err := e.autoShare(ctx, p, a); err != nil {
 			return err
 		}
 	}
@@ -429,25 +553,6 @@ func (e *Engine) Share(ctx context.Context, alertID, to, user, note, handling st
 	}
 	e.poke()
 	return sh, nil
-}
-
-func (e *Engine) pumpTransitions(ctx context.Context) error {
-	mark := e.st.mark("transitions")
-	ts, err := e.src.TransitionsAfter(ctx, mark, 500)
-	if err != nil {
-		return err
-	}
-	for _, t := range ts {
-		t.Schema, t.Crossing, t.AlertID = TransitionV1, e.site, GlobalID(e.site, t.AlertID)
-		body, _ := json.Marshal(t)
-		if err := e.publish(ctx, e.hubJS, UpSubject(e.site, KindTransition), e.site+":transition:"+strconv.FormatInt(t.Seq, 10), body); err != nil {
-			return err
-		}
-		if err := e.st.setMark("transitions", t.Seq); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (e *Engine) pumpOutbox(ctx context.Context) error {

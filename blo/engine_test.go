@@ -14,41 +14,49 @@ import (
 	"github.com/kordon/kordon/internal/contract"
 )
 
-// memSource is a hub's committed alerts and log, in memory.
+// memSource is a hub's committed alerts and log, in memory. Like the hub,
+// it tells its engine (once attached) what each commit stored.
 type memSource struct {
 	mu       sync.Mutex
 	alerts   []contract.Alert
 	log      []Transition
 	readings map[contract.ReadingRef][]byte
+	engine   *Engine // told of each commit, when set
 }
 
 func newMemSource() *memSource { return &memSource{readings: map[contract.ReadingRef][]byte{}} }
 
+// add commits an alert and its "raised" log entry.
 func (m *memSource) add(a contract.Alert, reading string) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.alerts = append(m.alerts, a)
 	for _, r := range a.Readings {
 		m.readings[r] = []byte(reading)
+	}
+	t := Transition{Seq: int64(len(m.log) + 1), AlertID: a.ID, Action: "raised", Time: time.Now()}
+	m.log = append(m.log, t)
+	e := m.engine
+	m.mu.Unlock()
+	if e != nil {
+		e.Committed([]contract.Alert{a}, []Transition{t})
 	}
 }
 
 func (m *memSource) act(id, action, user string) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.log = append(m.log, Transition{Seq: int64(len(m.log) + 1), AlertID: id, Action: action, User: user, Role: "officer", Time: time.Now()})
+	t := Transition{Seq: int64(len(m.log) + 1), AlertID: id, Action: action, User: user, Role: "officer", Time: time.Now()}
+	m.log = append(m.log, t)
+	e := m.engine
+	m.mu.Unlock()
+	if e != nil {
+		e.Committed(nil, []Transition{t})
+	}
 }
 
-func (m *memSource) AlertsAfter(_ context.Context, mark int64, limit int) ([]contract.Alert, []int64, error) {
+func (m *memSource) attach(e *Engine) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []contract.Alert
-	var marks []int64
-	for i := int(mark); i < len(m.alerts) && len(out) < limit; i++ {
-		out = append(out, m.alerts[i])
-		marks = append(marks, int64(i+1))
-	}
-	return out, marks, nil
+	m.engine = e
 }
 
 func (m *memSource) TransitionsAfter(_ context.Context, seq int64, limit int) ([]Transition, error) {
@@ -57,7 +65,8 @@ func (m *memSource) TransitionsAfter(_ context.Context, seq int64, limit int) ([
 	if int(seq) >= len(m.log) {
 		return nil, nil
 	}
-	return append([]Transition(nil), m.log[seq:]...), nil
+	end := min(len(m.log), int(seq)+limit)
+	return append([]Transition(nil), m.log[seq:end]...), nil
 }
 
 func (m *memSource) Alert(_ context.Context, id string) (contract.Alert, error) {
@@ -68,7 +77,7 @@ func (m *memSource) Alert(_ context.Context, id string) (contract.Alert, error) 
 			return a, nil
 		}
 	}
-	return contract.Alert{}, ErrNoIncoming
+	return contract.Alert{}, ErrNoAlert
 }
 
 func (m *memSource) Readings(_ context.Context, refs []contract.ReadingRef) ([][]byte, error) {
@@ -123,6 +132,8 @@ func startPair(t *testing.T) *sharePair {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sp.b.Close() })
+	sp.srcA.attach(sp.a)
+	sp.srcB.attach(sp.b)
 	for _, e := range []*Engine{sp.a, sp.b} {
 		if err := e.Run(); err != nil {
 			t.Fatal(err)
@@ -150,7 +161,6 @@ func TestAutomaticShareAndReceipts(t *testing.T) {
 	sp.srcA.add(contract.Alert{ID: "a2", Box: "b1", Device: "rpm1", Rule: "box-tamper", Severity: "high",
 		Readings: []contract.ReadingRef{{Box: "b1", Device: "rpm1", Seq: 1}}}, rpmReading)
 	start := time.Now()
-	sp.a.Alert(contract.Alert{})
 	var in []Incoming
 	waitFor(t, "the share at akzhol", func() bool {
 		in, _ = sp.b.Incoming(ctx, 10)
@@ -210,7 +220,6 @@ func TestOfficerShareWithNoteAndHandling(t *testing.T) {
 	sp := startPair(t)
 	ctx := context.Background()
 	sp.srcA.add(contract.Alert{ID: "f1", Box: "b1", Device: "t1", Rule: "fever", Severity: "high", Summary: "Fever"}, "")
-	sp.a.Alert(contract.Alert{})
 	if _, err := sp.a.Share(ctx, "f1", "akzhol", "officer-kz", "traveller heading to Bishkek", "H9"); err != ErrHandling {
 		t.Fatalf("a handling code outside the policy: %v", err)
 	}
@@ -249,6 +258,8 @@ func TestSharesAfterNeighbourPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	srcA.attach(a)
+	srcB.attach(b)
 	a.Run()
 	b.Run()
 	ctx := context.Background()
@@ -261,7 +272,6 @@ func TestSharesAfterNeighbourPartition(t *testing.T) {
 			srcA.add(contract.Alert{ID: id, Box: "b1", Device: "rpm1", Rule: "rpm-alarm", Severity: "critical",
 				Readings: []contract.ReadingRef{{Box: "b1", Device: "rpm1", Seq: uint64(i)}}}, rpmReading)
 		}
-		a.Alert(contract.Alert{})
 	}
 	raise(10)
 	waitFor(t, "the first ten", func() bool { in, _ := b.Incoming(ctx, 500); return len(in) == 10 })

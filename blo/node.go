@@ -90,6 +90,9 @@ type nodeSpec struct {
 	routes        []string
 	clientListen  string
 	users         map[string][2]string // extra client users: account -> user,password
+	// ownCA is the site's own CA: when set, client connections and routes
+	// are mutual TLS, admitted only with a certificate naming this site.
+	ownCA string
 }
 
 type remoteSpec struct {
@@ -212,6 +215,27 @@ func (n *nodeSpec) start(log *slog.Logger) (*Node, error) {
 	opts.NoSigs = true
 	opts.LeafNode.ReconnectInterval = time.Second
 	node := &Node{Site: n.site, creds: creds}
+	if n.ownCA != "" {
+		cert, err := tls.LoadX509KeyPair(n.cert, n.key)
+		if err != nil {
+			return nil, fmt.Errorf("link certificate: %w", err)
+		}
+		own, err := loadPool(n.ownCA)
+		if err != nil {
+			return nil, fmt.Errorf("own CA: %w", err)
+		}
+		t := &trust{pools: map[string]*x509.CertPool{n.site: own}, refused: &node.Refused}
+		if n.clientListen != "" {
+			tc, err := t.acceptTLS(cert, []string{n.ownCA})
+			if err != nil {
+				return nil, err
+			}
+			opts.TLSConfig, opts.TLS, opts.TLSVerify, opts.TLSTimeout = tc, true, true, 5
+		}
+		if n.cluster != "" {
+			opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = t.routeTLS(cert, n.site, own), 5
+		}
+	}
 	if n.leafListen != "" || len(n.remotes) > 0 {
 		cert, err := tls.LoadX509KeyPair(n.cert, n.key)
 		if err != nil {

@@ -145,3 +145,43 @@ func (t *trust) dialTLS(cert tls.Certificate, peer string) *tls.Config {
 		VerifyPeerCertificate: t.verify(peer),
 	}
 }
+
+// routeTLS is the config of the routes between the centre's nodes, used
+// both to accept and to dial: the other node must present a certificate
+// naming site from ca (the centre's own CA).
+func (t *trust) routeTLS(cert tls.Certificate, site string, ca *x509.CertPool) *tls.Config {
+	handshake := &tls.Config{
+		MinVersion:            tls.VersionTLS12,
+		Certificates:          []tls.Certificate{cert},
+		ClientAuth:            tls.RequireAnyClientCert,
+		VerifyPeerCertificate: t.verify(site),
+	}
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		Certificates:       []tls.Certificate{cert},
+		ClientAuth:         tls.RequireAndVerifyClientCert,
+		ClientCAs:          ca,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return handshake, nil },
+		// Dialling: the site check replaces the host name check, as for links.
+		RootCAs:               ca,
+		InsecureSkipVerify:    true,
+		VerifyPeerCertificate: t.verify(site),
+	}
+}
+
+// CentreClientTLS is kordon-centre's side of its connections to the
+// centre's nodes: it presents certFile (a link certificate naming the
+// centre, from the centre's CA), and a node must present one naming the
+// centre from caFile.
+func CentreClientTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("centre certificate: %w", err)
+	}
+	pool, err := loadPool(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("centre CA: %w", err)
+	}
+	t := &trust{pools: map[string]*x509.CertPool{CentreDomain: pool}}
+	return t.dialTLS(cert, CentreDomain), nil
+}

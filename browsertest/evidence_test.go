@@ -29,11 +29,11 @@ func TestXRayImageShownOnTheDashboard(t *testing.T) {
 	src := fmt.Sprintf("crossing: %s\nbox: lane-3\nstate_dir: %s\nhub: {address: \"tcp://%s\", username: lane-3, password: pw3}\n"+
 		"devices:\n  - id: xray1\n    driver: dicos\n    transport: {type: folder, path: %s}\n    options: {poll: 50ms}\n",
 		crossing, t.TempDir(), h.MQTTAddr(), dir)
-	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers)
+	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
-	bx, err := edge.New(cfg, devs, all.Drivers, logging.Discard())
+	bx, err := edge.New(cfg, devs, all.Drivers(), logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func BenchmarkCentreFeed(b *testing.B) {
 	var routes, urls, leafs []string
 	for i := range 3 {
 		cfg := &blo.CentreNodeConfig{Name: fmt.Sprintf("c%d", i+1), Listen: blotest.FreeAddr(b), LeafListen: blotest.FreeAddr(b),
-			ClusterListen: blotest.FreeAddr(b), Cert: cs.CertFile, Key: cs.KeyFile, StoreDir: filepath.Join(dir, fmt.Sprintf("c%d", i+1)),
+			ClusterListen: blotest.FreeAddr(b), Cert: cs.CertFile, Key: cs.KeyFile, CA: cs.CAFile, StoreDir: filepath.Join(dir, fmt.Sprintf("c%d", i+1)),
 			Crossings: peers, ReaderUser: "centre", ReaderPassword: "pw", MaxBytes: 4 << 30}
 		routes = append(routes, "nats-route://"+cfg.ClusterListen)
 		urls = append(urls, "nats://"+cfg.Listen)
@@ -134,7 +134,8 @@ func BenchmarkCentreFeed(b *testing.B) {
 	total := crossings * perCrossing
 
 	b.ResetTimer()
-	c, err := centre.New(ctx, centre.Config{NATS: urls, ReaderUser: "centre", ReaderPassword: "pw", Crossings: names, DSN: dsn, Replicas: replicas}, nil)
+	c, err := centre.New(ctx, centre.Config{NATS: urls, ReaderUser: "centre", ReaderPassword: "pw", Crossings: names, DSN: dsn, Replicas: replicas,
+		Cert: cs.CertFile, Key: cs.KeyFile, CA: cs.CAFile}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

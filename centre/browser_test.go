@@ -2,6 +2,7 @@ package centre_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kordon/kordon/blo"
+	"github.com/kordon/kordon/blo/blotest"
+	"github.com/kordon/kordon/centre"
 )
 
 const chromium = "/usr/bin/chromium"
@@ -91,4 +94,86 @@ func saveShot(t *testing.T, name string, png []byte) {
 	p := filepath.Join(dir, name)
 	os.WriteFile(p, png, 0o644)
 	t.Logf("screenshot %s", p)
+}
+
+// The centre's roles in headless chromium: the analyst logs in to search
+// and has no live page (the menu lacks it, the server refuses it); the
+// duty supervisor logs in to the live page and is refused the search.
+func TestCentreRolesInBrowser(t *testing.T) {
+	if testing.Short() || os.Getenv("KORDON_SKIP_BROWSER") != "" {
+		t.Skip("browser test")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skipf("%s missing (scripts/deps.sh installs chromium)", chromium)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c, err := centre.New(ctx, centre.Config{NATS: []string{"nats://127.0.0.1:1"}, ReaderUser: "centre", ReaderPassword: "pw",
+		Crossings: []string{"kordai"}, DSN: blotest.Postgres(t)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.DB().Take(ctx, "kordai", []centre.Msg{upAlert(t, "kordai", "a1", "rpm-alarm", time.Now())})
+	web, err := centre.NewWeb(c, []centre.User{{User: "analyst", Role: centre.RoleAnalyst, PasswordHash: bcryptHash(t, "pw")},
+		{User: "duty", Role: centre.RoleSupervisor, PasswordHash: bcryptHash(t, "dutypw")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(web.Handler())
+	defer srv.Close()
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 800))
+	defer cancelAlloc()
+	root, cancelRoot := chromedp.NewContext(alloc)
+	defer cancelRoot()
+	if err := chromedp.Run(root); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	session := func(user, pw string) context.Context {
+		tab, _ := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+		if err := chromedp.Run(tab, chromedp.Navigate(srv.URL+"/login?lang=en"), chromedp.WaitVisible(`input[name=user]`),
+			chromedp.SendKeys(`input[name=user]`, user), chromedp.SendKeys(`input[name=password]`, pw),
+			chromedp.Click(`button`), chromedp.WaitVisible(`#who`)); err != nil {
+			t.Fatalf("log in as %s: %v", user, err)
+		}
+		return tab
+	}
+	var url, body string
+	var live, search bool
+	present := func(sel string, out *bool) chromedp.Action {
+		return chromedp.Evaluate(`document.querySelector("`+sel+`") !== null`, out)
+	}
+	analyst := session("analyst", "pw")
+	if err := chromedp.Run(analyst, chromedp.Location(&url), present("#nav-live", &live), present("#nav-search", &search)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(url, "/search") || live || !search {
+		t.Errorf("analyst: landed on %s, live link %v, search link %v", url, live, search)
+	}
+	if err := chromedp.Run(analyst, chromedp.Navigate(srv.URL+"/live"), chromedp.Text(`body`, &body)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "not for your role") || strings.Contains(body, "kordai") {
+		t.Errorf("analyst on /live: %q", body)
+	}
+	duty := session("duty", "dutypw")
+	var shot []byte
+	if err := chromedp.Run(duty, chromedp.Location(&url), present("#nav-live", &live), present("#nav-search", &search),
+		chromedp.Text(`body`, &body), chromedp.CaptureScreenshot(&shot)); err != nil {
+		t.Fatal(err)
+	}
+	saveShot(t, "centre-live-supervisor.png", shot)
+	if !strings.HasSuffix(url, "/live") || !live || search || !strings.Contains(body, "kordai:a1") {
+		t.Errorf("supervisor: landed on %s, live link %v, search link %v, page %.200q", url, live, search, body)
+	}
+	if err := chromedp.Run(duty, chromedp.Navigate(srv.URL+"/search?q=Radiation"), chromedp.Text(`body`, &body)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "not for your role") || strings.Contains(body, "kordai:a1") {
+		t.Errorf("supervisor on /search: %q", body)
+	}
 }

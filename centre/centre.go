@@ -2,6 +2,7 @@ package centre
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -19,14 +20,34 @@ import (
 
 // Config is kordon-centre's consumer part.
 type Config struct {
-	NATS           []string `yaml:"nats"` // client URLs of the centre's nodes
+	NATS []string `yaml:"nats"` // client URLs of the centre's nodes
+	// Cert and Key are kordon-centre's certificate for the nodes (a link
+	// certificate naming the centre: kordon-certs link -site centre), CA
+	// the centre's own CA, which the nodes' certificates must come from.
+	Cert           string   `yaml:"cert"`
+	Key            string   `yaml:"key"`
+	CA             string   `yaml:"ca"`
 	ReaderUser     string   `yaml:"reader_user"`
 	ReaderPassword string   `yaml:"reader_password"`
 	Crossings      []string `yaml:"crossings"`
 	Replicas       int      `yaml:"replicas"` // of each crossing's feed stream, default 3
 	DSN            string   `yaml:"postgres"`
 	Batch          int      `yaml:"batch"` // messages per database transaction, default 500
+	// AckWait is how long a message handed to kordon-centre may stay
+	// unacknowledged before it is delivered again (default 30s).
+	AckWait time.Duration `yaml:"ack_wait"`
 }
+
+// consumerName is kordon-centre's durable consumer on each feed. Its
+// acknowledgements are explicit, one per message: with "ack all" a
+// message delivered but never received (a pull answered while the
+// connection to a node was being lost) was acknowledged by the next
+// batch's ack and never reached the database.
+const consumerName = "pg"
+
+// oldConsumerName is the durable of earlier versions (ack all); a feed
+// that still has it moves on from its acknowledgement floor.
+const oldConsumerName = "postgres"
 
 // Centre consumes every crossing's feed into PostgreSQL.
 type Centre struct {
@@ -62,18 +83,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Centre, error) {
 	if cfg.Batch == 0 {
 		cfg.Batch = 500
 	}
+	if cfg.AckWait == 0 {
+		cfg.AckWait = 30 * time.Second
+	}
 	db, err := OpenDB(ctx, cfg.DSN)
 	if err != nil {
 		return nil, err
 	}
 	c := &Centre{cfg: cfg, db: db, log: log.With("part", "centre"), feeds: map[string]*feed{}}
+	var secure []nats.Option
+	if cfg.Cert != "" || cfg.CA != "" {
+		tc, err := blo.CentreClientTLS(cfg.Cert, cfg.Key, cfg.CA)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		secure = append(secure, nats.Secure(tc))
+	}
 	for _, x := range cfg.Crossings {
 		if err := blo.ValidSite(x); err != nil {
 			c.Close()
 			return nil, err
 		}
-		nc, err := nats.Connect(strings.Join(cfg.NATS, ","), nats.UserInfo(blo.ReaderName(cfg.ReaderUser, x), cfg.ReaderPassword),
-			nats.Name("kordon-centre "+x), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.RetryOnFailedConnect(true))
+		nc, err := nats.Connect(strings.Join(cfg.NATS, ","), append([]nats.Option{nats.UserInfo(blo.ReaderName(cfg.ReaderUser, x), cfg.ReaderPassword),
+			nats.Name("kordon-centre " + x), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.RetryOnFailedConnect(true)}, secure...)...)
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("crossing %s: %w", x, err)
@@ -108,15 +141,16 @@ func (c *Centre) Close() {
 }
 
 // consume moves one crossing's feed into the database: a batch is
-// committed, then acknowledged, so a crash in between redelivers it and the
-// message ids make the second time change nothing.
+// committed, then each of its messages acknowledged, so a crash in between
+// redelivers them and the message ids make the second time change nothing.
+// A message the server delivered that never arrived here is never
+// acknowledged, so it comes again after AckWait.
 func (c *Centre) consume(ctx context.Context, f *feed) {
 	var cons jetstream.Consumer
 	for ctx.Err() == nil {
 		s, err := blo.EnsureFeed(ctx, f.js, f.crossing, c.cfg.Replicas)
 		if err == nil {
-			cons, err = s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "postgres", AckPolicy: jetstream.AckAllPolicy,
-				AckWait: time.Minute, MaxAckPending: 10 * c.cfg.Batch, MaxDeliver: -1})
+			cons, err = c.ensureConsumer(ctx, s)
 		}
 		if err == nil {
 			break
@@ -132,12 +166,12 @@ func (c *Centre) consume(ctx context.Context, f *feed) {
 			continue
 		}
 		var msgs []Msg
-		var last jetstream.Msg
+		var got []jetstream.Msg
 		for m := range batch.Messages() {
 			msgs = append(msgs, Msg{ID: m.Headers().Get(jetstream.MsgIDHeader), Subject: m.Subject(), Data: m.Data()})
-			last = m
+			got = append(got, m)
 		}
-		if last == nil {
+		if len(got) == 0 {
 			continue
 		}
 		for ctx.Err() == nil {
@@ -155,11 +189,54 @@ func (c *Centre) consume(ctx context.Context, f *feed) {
 			sleep(ctx, time.Second)
 		}
 		if ctx.Err() == nil {
-			if err := last.DoubleAck(ctx); err != nil {
-				c.log.Warn("ack; the batch will come again and change nothing", "crossing", f.crossing, "err", err)
+			// A lost ack only brings the message again, which changes nothing.
+			for _, m := range got {
+				if err := m.Ack(); err != nil {
+					c.log.Warn("ack; the message will come again and change nothing", "crossing", f.crossing, "err", err)
+					break
+				}
 			}
 		}
 	}
+}
+
+// ensureConsumer creates (or updates) kordon-centre's durable on a feed.
+// A feed still holding the durable of an earlier version gets the new one
+// starting after what that one had acknowledged, then loses the old one.
+func (c *Centre) ensureConsumer(ctx context.Context, s jetstream.Stream) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{Durable: consumerName, AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: c.cfg.AckWait, MaxAckPending: 10 * c.cfg.Batch, MaxDeliver: -1}
+	old, err := s.Consumer(ctx, oldConsumerName)
+	hadOld := err == nil
+	if hadOld {
+		oi, err := old.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.Consumer(ctx, consumerName); errors.Is(err, jetstream.ErrConsumerNotFound) && oi.AckFloor.Stream > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, oi.AckFloor.Stream+1
+		}
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, err
+	}
+	cons, err := s.Consumer(ctx, consumerName)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = s.CreateConsumer(ctx, cfg)
+	} else if err == nil {
+		// An existing durable keeps its start; only what may change is updated.
+		ci := cons.CachedInfo().Config
+		cfg.DeliverPolicy, cfg.OptStartSeq = ci.DeliverPolicy, ci.OptStartSeq
+		cons, err = s.UpdateConsumer(ctx, cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if hadOld {
+		if err := s.DeleteConsumer(ctx, oldConsumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			c.log.Warn("old consumer not removed", "err", err)
+		}
+	}
+	return cons, nil
 }
 
 // watch keeps the feed's stream and consumer info for the dashboard and
@@ -201,7 +278,7 @@ func (c *Centre) refresh(ctx context.Context, f *feed) {
 		return
 	}
 	var ci *jetstream.ConsumerInfo
-	if cons, err := s.Consumer(cctx, "postgres"); err == nil {
+	if cons, err := s.Consumer(cctx, consumerName); err == nil {
 		ci, _ = cons.Info(cctx)
 	}
 	f.mu.Lock()

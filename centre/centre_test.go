@@ -104,7 +104,10 @@ func TestI2ExportOfTwoCrossingsHasNoCollisions(t *testing.T) {
 	}
 }
 
-func TestCentreDashboardNeedsLogIn(t *testing.T) {
+// Every page needs a log-in, and each role gets only its own pages: the
+// analyst search, the i2 export and the reports; the supervisor the live
+// page of every crossing; both the trends. The other role's page is 403.
+func TestCentreDashboardNeedsLogInAndRole(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c, err := centre.New(ctx, centre.Config{NATS: []string{"nats://127.0.0.1:1"}, ReaderUser: "centre", ReaderPassword: "pw",
@@ -114,7 +117,8 @@ func TestCentreDashboardNeedsLogIn(t *testing.T) {
 	}
 	defer c.Close()
 	c.DB().Take(ctx, "kordai", []centre.Msg{upAlert(t, "kordai", "a1", "rpm-alarm", time.Now())})
-	web, err := centre.NewWeb(c, []centre.User{{User: "analyst", Role: "analyst", PasswordHash: bcryptHash(t, "pw")}}, nil)
+	web, err := centre.NewWeb(c, []centre.User{{User: "analyst", Role: centre.RoleAnalyst, PasswordHash: bcryptHash(t, "pw")},
+		{User: "duty", Role: centre.RoleSupervisor, PasswordHash: bcryptHash(t, "dutypw")}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,23 +134,47 @@ func TestCentreDashboardNeedsLogIn(t *testing.T) {
 			t.Errorf("%s without log-in: %d", p, resp.StatusCode)
 		}
 	}
-	jar, _ := cookiejar.New(nil)
-	cl := &http.Client{Jar: jar}
-	resp, err := cl.PostForm(srv.URL+"/login", url.Values{"user": {"analyst"}, "password": {"pw"}})
-	if err != nil {
-		t.Fatal(err)
+	logIn := func(user, pw string) *http.Client {
+		jar, _ := cookiejar.New(nil)
+		cl := &http.Client{Jar: jar}
+		resp, err := cl.PostForm(srv.URL+"/login", url.Values{"user": {user}, "password": {pw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return cl
 	}
-	resp.Body.Close()
-	for p, want := range map[string]string{"/?lang=en": "kordai:a1", "/trends": "<svg", "/search?q=Radiation": "kordai:a1",
-		"/?lang=ru": "Пункты пропуска", "/export/i2/entities.csv": "kordai:a1,Alert"} {
+	get := func(cl *http.Client, p string) (int, string) {
 		resp, err := cl.Get(srv.URL + p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
-			t.Errorf("%s: %d, no %q", p, resp.StatusCode, want)
+		return resp.StatusCode, string(b)
+	}
+	analyst, duty := logIn("analyst", "pw"), logIn("duty", "dutypw")
+	for who, pages := range map[string]map[string]string{
+		"analyst": {"/?lang=en": "name=\"subject\"", "/trends": "<svg", "/search?q=Radiation": "kordai:a1",
+			"/export/i2/entities.csv": "kordai:a1,Alert", "/export/i2/links.csv": "", "/reports": "<ul>"},
+		"duty": {"/?lang=en": "kordai:a1", "/live?lang=ru": "Пункты пропуска", "/trends": "<svg", "/api/crossings": `"crossing":"kordai"`},
+	} {
+		cl := map[string]*http.Client{"analyst": analyst, "duty": duty}[who]
+		for p, want := range pages {
+			if code, b := get(cl, p); code != 200 || !strings.Contains(b, want) {
+				t.Errorf("%s %s: %d, no %q", who, p, code, want)
+			}
+		}
+	}
+	for who, pages := range map[string][]string{
+		"analyst": {"/live", "/api/crossings"},
+		"duty":    {"/search?q=Radiation", "/export/i2/entities.csv", "/export/i2/links.csv", "/reports", "/reports/2026-11-23.csv"},
+	} {
+		cl := map[string]*http.Client{"analyst": analyst, "duty": duty}[who]
+		for _, p := range pages {
+			if code, b := get(cl, p); code != http.StatusForbidden || strings.Contains(b, "kordai:a1") {
+				t.Errorf("%s %s: %d, want 403 and nothing of the page (%.80q)", who, p, code, b)
+			}
 		}
 	}
 }

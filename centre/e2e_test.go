@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kordon/kordon/blo"
@@ -46,6 +47,47 @@ func bcryptHash(t *testing.T, pw string) string {
 }
 
 func startCentre(t *testing.T, w *world, crossings ...string) {
+	urls := startCentreNodes(t, w, crossings...)
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := centre.New(ctx, centreConfig(w, urls, crossings, blotest.Postgres(t)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Run(ctx)
+	w.centre, w.cancelConsume = c, cancel
+	t.Cleanup(func() {
+		cancel()
+		c.Wait()
+		c.Close()
+	})
+}
+
+// centreConfig is kordon-centre's configuration for w's centre: mutual
+// TLS to the nodes with the centre's certificate.
+func centreConfig(w *world, urls, crossings []string, dsn string) centre.Config {
+	cs := w.sites["centre"]
+	return centre.Config{NATS: urls, ReaderUser: "centre", ReaderPassword: "pw", Crossings: crossings, DSN: dsn,
+		Cert: cs.CertFile, Key: cs.KeyFile, CA: cs.CAFile}
+}
+
+// reader connects to w's centre as kordon-centre does, in crossing's account.
+func reader(t *testing.T, w *world, urls []string, crossing string) *nats.Conn {
+	t.Helper()
+	cs := w.sites["centre"]
+	tc, err := blo.CentreClientTLS(cs.CertFile, cs.KeyFile, cs.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.UserInfo(blo.ReaderName("centre", crossing), "pw"), nats.Secure(tc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc
+}
+
+// startCentreNodes starts the centre's three clustered nodes admitting
+// crossings and returns their client URLs.
+func startCentreNodes(t *testing.T, w *world, crossings ...string) []string {
 	var peers []blo.Peer
 	for _, x := range crossings {
 		peers = append(peers, blo.Peer{Site: x, CA: w.sites[x].CAFile})
@@ -53,7 +95,7 @@ func startCentre(t *testing.T, w *world, crossings ...string) {
 	var routes []string
 	for i := range 3 {
 		cfg := &blo.CentreNodeConfig{Name: fmt.Sprintf("c%d", i+1), Listen: blotest.FreeAddr(t), LeafListen: blotest.FreeAddr(t),
-			ClusterListen: blotest.FreeAddr(t), Cert: w.sites["centre"].CertFile, Key: w.sites["centre"].KeyFile,
+			ClusterListen: blotest.FreeAddr(t), Cert: w.sites["centre"].CertFile, Key: w.sites["centre"].KeyFile, CA: w.sites["centre"].CAFile,
 			StoreDir: filepath.Join(w.dir, fmt.Sprintf("c%d", i+1)), Crossings: peers, ReaderUser: "centre", ReaderPassword: "pw"}
 		routes = append(routes, "nats-route://"+cfg.ClusterListen)
 		w.centreCfgs = append(w.centreCfgs, cfg)
@@ -84,19 +126,7 @@ func startCentre(t *testing.T, w *world, crossings ...string) {
 	for _, c := range w.centreCfgs {
 		urls = append(urls, "nats://"+c.Listen)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c, err := centre.New(ctx, centre.Config{NATS: urls, ReaderUser: "centre", ReaderPassword: "pw", Crossings: crossings,
-		DSN: blotest.Postgres(t)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Run(ctx)
-	w.centre, w.cancelConsume = c, cancel
-	t.Cleanup(func() {
-		cancel()
-		c.Wait()
-		c.Close()
-	})
+	return urls
 }
 
 func (w *world) centreLeafs() []string {
@@ -166,11 +196,11 @@ func startRPM(t *testing.T, ctx context.Context, h *hub.Hub, crossing string) {
 	src := fmt.Sprintf("crossing: %s\nbox: lane-01\nstate_dir: %s\nhub: {address: %q, username: lane-01, password: pwl}\ndevices:\n"+
 		"  - id: rpm1\n    driver: rpm\n    transport: {type: serial, path: %s}\n    options: {k: 5}\n",
 		crossing, t.TempDir(), "tcp://"+h.MQTTAddr(), p.Path)
-	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers)
+	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := edge.New(cfg, devs, all.Drivers, logging.Discard())
+	b, err := edge.New(cfg, devs, all.Drivers(), logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,8 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// User is a centre dashboard log-in. Both roles read every page and export;
-// the role is recorded with each log-in (a supervisor-only view is not built yet).
+// User is a centre dashboard log-in with one role.
 type User struct {
 	User         string `yaml:"user"`
 	Name         string `yaml:"name"`
@@ -28,9 +28,24 @@ type User struct {
 	PasswordHash string `yaml:"password_hash"`
 }
 
+// The centre's roles. The analyst works on the intelligence picture:
+// search (by subject too: pseudonymous document keys, containers), the
+// i2 export and the weekly reports. The supervisor (the duty officer)
+// watches the network live: every crossing's link, health and open
+// alerts. Both see the trends, which are counts only. The server refuses
+// (403) a page of the other role; the menu only hides it.
+const (
+	RoleAnalyst    = "analyst"
+	RoleSupervisor = "supervisor"
+)
+
+// landing is each role's first page.
+var landing = map[string]string{RoleAnalyst: "/search", RoleSupervisor: "/live"}
+
 // Web is the centre dashboard: every crossing on one page (links, health,
 // live alerts), trends as server-rendered SVG, search, the i2 export and
-// the weekly reports. Every page needs a log-in; nothing is served without.
+// the weekly reports. Every page needs a log-in and the page's role;
+// nothing is served without.
 type Web struct {
 	c     *Centre
 	users map[string]User
@@ -49,7 +64,7 @@ type session struct {
 func NewWeb(c *Centre, users []User, log *slog.Logger) (*Web, error) {
 	m := map[string]User{}
 	for i, u := range users {
-		if u.User == "" || u.PasswordHash == "" || (u.Role != "analyst" && u.Role != "supervisor") {
+		if u.User == "" || u.PasswordHash == "" || (u.Role != RoleAnalyst && u.Role != RoleSupervisor) {
 			return nil, fmt.Errorf("users[%d]: user, password_hash and role (analyst or supervisor) are required", i)
 		}
 		if u.Name == "" {
@@ -74,15 +89,19 @@ func (w *Web) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", w.loginPage)
 	mux.HandleFunc("POST /login", w.login)
-	mux.HandleFunc("POST /logout", w.auth(w.logout))
-	mux.HandleFunc("GET /{$}", w.auth(w.overview))
-	mux.HandleFunc("GET /trends", w.auth(w.trends))
-	mux.HandleFunc("GET /search", w.auth(w.search))
-	mux.HandleFunc("GET /export/i2/entities.csv", w.auth(w.i2(true)))
-	mux.HandleFunc("GET /export/i2/links.csv", w.auth(w.i2(false)))
-	mux.HandleFunc("GET /reports", w.auth(w.reports))
-	mux.HandleFunc("GET /reports/{file}", w.auth(w.report))
-	mux.HandleFunc("GET /api/crossings", w.auth(func(rw http.ResponseWriter, r *http.Request, _ session) { writeJSON(rw, w.c.Stats()) }))
+	both, analyst, supervisor := []string{RoleAnalyst, RoleSupervisor}, []string{RoleAnalyst}, []string{RoleSupervisor}
+	mux.HandleFunc("POST /logout", w.auth(both, w.logout))
+	mux.HandleFunc("GET /{$}", w.auth(both, func(rw http.ResponseWriter, r *http.Request, s session) {
+		http.Redirect(rw, r, landing[s.user.Role], http.StatusSeeOther)
+	}))
+	mux.HandleFunc("GET /live", w.auth(supervisor, w.overview))
+	mux.HandleFunc("GET /api/crossings", w.auth(supervisor, func(rw http.ResponseWriter, r *http.Request, _ session) { writeJSON(rw, w.c.Stats()) }))
+	mux.HandleFunc("GET /trends", w.auth(both, w.trends))
+	mux.HandleFunc("GET /search", w.auth(analyst, w.search))
+	mux.HandleFunc("GET /export/i2/entities.csv", w.auth(analyst, w.i2(true)))
+	mux.HandleFunc("GET /export/i2/links.csv", w.auth(analyst, w.i2(false)))
+	mux.HandleFunc("GET /reports", w.auth(analyst, w.reports))
+	mux.HandleFunc("GET /reports/{file}", w.auth(analyst, w.report))
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) { rw.Write([]byte("ok\n")) })
 	return headers(mux)
 }
@@ -97,7 +116,8 @@ func headers(h http.Handler) http.Handler {
 	})
 }
 
-func (w *Web) auth(f func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
+// auth serves f to a logged-in user whose role is one of roles.
+func (w *Web) auth(roles []string, f func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie("kordon_centre")
 		w.mu.Lock()
@@ -116,6 +136,11 @@ func (w *Web) auth(f func(http.ResponseWriter, *http.Request, session)) http.Han
 		}
 		if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.FormValue("csrf")), []byte(s.csrf)) != 1 {
 			http.Error(rw, "missing or wrong CSRF token", http.StatusForbidden)
+			return
+		}
+		if !slices.Contains(roles, s.user.Role) {
+			w.log.Warn("centre page refused to role", "user", s.user.User, "role", s.user.Role, "path", r.URL.Path)
+			http.Error(rw, words[lang(rw, r)]["forbidden"], http.StatusForbidden)
 			return
 		}
 		f(rw, r, s)
@@ -140,13 +165,13 @@ var words = map[string]map[string]string{
 		"search": "Search", "reports": "Weekly reports", "export": "i2 export", "login": "Log in", "logout": "Log out", "user": "User",
 		"password": "Password", "time": "Raised", "crossing": "Crossing", "rule": "Rule", "severity": "Severity", "state": "State",
 		"summary": "Summary", "perday": "Alerts per day, per crossing and rule", "find": "Find", "entities": "entities", "links": "links",
-		"from": "From", "to": "To", "bad": "Wrong user or password"},
+		"from": "From", "to": "To", "bad": "Wrong user or password", "forbidden": "This page is not for your role.", "live": "Live"},
 	"ru": {"title": "Координационный центр", "crossings": "Пункты пропуска", "link": "Связь", "up": "есть", "down": "нет", "taken": "Сообщений",
 		"pending": "Ждут в центре", "hublag": "Ждут на пункте", "health": "Боксов в сети", "alerts": "Тревоги сейчас", "trends": "Динамика",
 		"search": "Поиск", "reports": "Еженедельные отчёты", "export": "Экспорт i2", "login": "Войти", "logout": "Выйти", "user": "Пользователь",
 		"password": "Пароль", "time": "Время", "crossing": "Пункт", "rule": "Правило", "severity": "Важность", "state": "Состояние",
 		"summary": "Описание", "perday": "Тревоги по дням, по пунктам и правилам", "find": "Найти", "entities": "сущности", "links": "связи",
-		"from": "С", "to": "По", "bad": "Неверный пользователь или пароль"},
+		"from": "С", "to": "По", "bad": "Неверный пользователь или пароль", "forbidden": "Эта страница не для вашей роли.", "live": "Сейчас"},
 }
 
 var page = template.Must(template.New("page").Parse(`<!doctype html><html lang="{{.Lang}}"><meta charset="utf-8">
@@ -154,16 +179,16 @@ var page = template.Must(template.New("page").Parse(`<!doctype html><html lang="
 <title>Kordon — {{index .W "title"}}</title>
 <style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:2px 6px}
 .up{color:#070}.down{color:#b00;font-weight:bold}nav a{margin-right:1em}.critical{background:#fcc}.high{background:#fec}</style>
-<nav><b>Kordon — {{index .W "title"}}</b> <a href="/">{{index .W "crossings"}}</a><a href="/trends">{{index .W "trends"}}</a>
-<a href="/search">{{index .W "search"}}</a><a href="/reports">{{index .W "reports"}}</a>
-<a href="?lang=ru">RU</a><a href="?lang=en">EN</a> {{.User}}
+<nav><b>Kordon — {{index .W "title"}}</b> {{if eq .Role "supervisor"}}<a href="/live" id="nav-live">{{index .W "crossings"}}</a>{{end}}<a href="/trends">{{index .W "trends"}}</a>
+{{if eq .Role "analyst"}}<a href="/search" id="nav-search">{{index .W "search"}}</a><a href="/reports" id="nav-reports">{{index .W "reports"}}</a>{{end}}
+<a href="?lang=ru">RU</a><a href="?lang=en">EN</a> <span id="who">{{.User}}</span>
 <form method="post" action="/logout" style="display:inline"><input type="hidden" name="csrf" value="{{.CSRF}}"><button>{{index .W "logout"}}</button></form></nav>
 {{.Body}}</html>`))
 
 func (w *Web) render(rw http.ResponseWriter, r *http.Request, s session, refresh bool, body func(l string, W map[string]string) template.HTML) {
 	l := lang(rw, r)
 	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
-	page.Execute(rw, map[string]any{"Lang": l, "W": words[l], "User": s.user.Name, "CSRF": s.csrf, "Refresh": refresh, "Body": body(l, words[l])})
+	page.Execute(rw, map[string]any{"Lang": l, "W": words[l], "User": s.user.Name, "Role": s.user.Role, "CSRF": s.csrf, "Refresh": refresh, "Body": body(l, words[l])})
 }
 
 func exec(t *template.Template, v any) template.HTML {

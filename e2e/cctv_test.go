@@ -43,7 +43,7 @@ func startGPIOBox(t *testing.T, ctx context.Context, brokerURL, box, password, d
       pulse: 50ms
       min_gap: 100ms
       on:
-        - {name: document-check-failed, kind: document, payload: {valid: false}}
+        - {name: document-check-failed, when: 'kind == "document" && !payload.valid'}
   - id: tamper1
     driver: contact
     transport: {type: gpio}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/kordon/kordon/edge/trigger"
+	"github.com/kordon/kordon/internal/actuator"
 	"github.com/kordon/kordon/internal/device"
 )
 
@@ -34,7 +35,7 @@ func (b *Box) runContext(ctx context.Context) (context.Context, context.CancelCa
 	b.act.mu.Lock()
 	b.act.cancel = cancel
 	b.act.mu.Unlock()
-	b.act.engine.OnFire = func(dev string, req trigger.Request, res trigger.Result, err error) {
+	b.act.engine.OnFire = func(dev string, req actuator.Request, res actuator.Result, err error) {
 		if err != nil {
 			b.log.Error("local trigger failed", "actuator", dev, "cause", req.Cause, "err", err)
 			(&output{box: b, dev: dev}).Count("trigger_errors", 1)
@@ -64,8 +65,8 @@ func (b *Box) stop(cause error) {
 	}
 }
 
-// AttachActuator implements trigger.Attacher: an actuator device (cctv)
+// AttachActuator implements actuator.Attacher: an actuator device (cctv)
 // registers itself and its rules while it runs.
-func (o *output) AttachActuator(a trigger.Actuator, rules []trigger.Rule) (detach func()) {
+func (o *output) AttachActuator(a actuator.Actuator, rules []actuator.Rule) (detach func()) {
 	return o.box.act.engine.Attach(o.dev, a, rules)
 }

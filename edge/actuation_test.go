@@ -19,7 +19,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/kordon/kordon/drivers/all"
-	"github.com/kordon/kordon/edge/trigger"
+	"github.com/kordon/kordon/internal/actuator"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/gpioline/gpiolinetest"
 	"github.com/kordon/kordon/internal/logging"
@@ -119,7 +119,7 @@ devices:
       mode: %s
       pulse: 20ms
       min_gap: 0s
-      on: [{name: scanner-alarm, kind: scanner_event, payload: {alarm: true}}]
+      on: [{name: scanner-alarm, when: 'kind == "scanner_event" && payload.alarm'}]
 `
 
 // runBox writes a box config file, loads it as edged does and runs the box
@@ -131,15 +131,15 @@ func runBox(t testing.TB, stateDir, hubAddr, mode string, waitConnected bool) *t
 	if err := os.WriteFile(path, []byte(fmt.Sprintf(boxConfig, stateDir, hubAddr, mode)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, devs, err := LoadConfig(path, all.Drivers)
+	cfg, devs, err := LoadConfig(path, all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
 	pins := gpiolinetest.New("GPIO17")
 	for i := range devs {
-		devs[i].OpenPin = pins.Open
+		devs[i].Pin = pins.Open
 	}
-	b, err := New(cfg, devs, all.Drivers, logging.Discard())
+	b, err := New(cfg, devs, all.Drivers(), logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +378,7 @@ func BenchmarkAlarmToPulse(b *testing.B) {
 			b.Fatalf("edge %d is %v", n, outs[n].Level)
 		}
 		total += outs[n].At.Sub(t0)
-		if _, err := tb.act.engine.Fire("cctv1", trigger.Request{Action: "release"}); err != nil {
+		if _, err := tb.act.engine.Fire("cctv1", actuator.Request{Action: "release"}); err != nil {
 			b.Fatal(err)
 		}
 		n += 2

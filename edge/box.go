@@ -2,8 +2,9 @@
 // supervised loop per device, takes every reading into the durable outbox,
 // and forwards the outbox to the hub over MQTT.
 //
-// The path of one reading: driver Run -> Output.Emit (stamp identity, clock,
-// sequence) -> outbox.Append (on disk) -> publisher -> MQTT QoS 1 -> Ack.
+// The path of one reading: driver Run -> Output.Emit (stamp identity and
+// clock) -> the line (line.go): outbox (sequence, encoded once, on disk),
+// booth, local triggers, accounting; then publisher -> MQTT QoS 1 -> Ack.
 package edge
 
 import (
@@ -52,10 +53,13 @@ type Box struct {
 	pub      pubStats      // publisher counters (publish.go)
 	dirty    chan struct{} // the retained state changed (counters, loss)
 	act      actuation     // local triggers and hub commands (actuation.go, commands.go)
+	stages   []stage       // the path of every reading, in order (line.go)
 	// lastReading: device id -> origin of its last reading taken (metrics_devices.go).
 	lastReading sync.Map
 
 	ev evidenceBox // files readings reference, served on request (evidence.go)
+
+	started chan struct{} // closed once Run has opened everything (Started)
 }
 
 // New prepares a box from a loaded config. Nothing is opened until Run.
@@ -63,11 +67,15 @@ func New(cfg *Config, devices []device.Config, drivers []device.Driver, log *slo
 	byName := map[string]device.Driver{}
 	for _, d := range drivers {
 		byName[d.Name] = d
+		for _, a := range d.Aliases {
+			byName[a] = d
+		}
 	}
 	b := &Box{
 		cfg: cfg, devices: devices, drivers: map[string]device.Driver{}, log: log, clock: clock.State,
 		avail: map[string]contract.DeviceAvailability{}, counters: map[string]map[string]int64{},
 		conn: make(chan struct{}), booth: booth.New(cfg.Box, cfg.Booth), dirty: make(chan struct{}, 1),
+		started: make(chan struct{}),
 	}
 	v, err := schema.New(payloads.PayloadSchemas())
 	if err != nil {
@@ -78,6 +86,7 @@ func New(cfg *Config, devices []device.Config, drivers []device.Driver, log *slo
 		b.drivers[devices[i].ID] = byName[d.Driver]
 	}
 	b.act.drivers = drivers
+	b.stages = b.line()
 	return b, nil
 }
 
@@ -148,17 +157,22 @@ func (b *Box) Run(ctx context.Context) error {
 		defer wg.Done()
 		b.stateLoop(ctx)
 	}()
+	close(b.started)
 	wg.Wait()
 	return runResult(ctx)
 }
 
+// Started is closed once Run has opened the outbox and its listeners and
+// started every device and the publisher: start-up work is over.
+func (b *Box) Started() <-chan struct{} { return b.started }
+
 // supervise runs one device, reopening it with backoff after each failure.
 func (b *Box) supervise(ctx context.Context, dc device.Config) {
 	drv := b.drivers[dc.ID]
-	out := &output{box: b, dev: dc.ID, driver: drv.Name}
+	out := &output{box: b, dev: dc.ID, driver: drv.Name, routine: drv.Routine}
 	var rb reopenBackoff
 	for ctx.Err() == nil {
-		dev, err := drv.New(dc)
+		dev, err := drv.Build(dc)
 		var ran time.Duration
 		if err == nil {
 			started := time.Now()
@@ -187,52 +201,27 @@ func (b *Box) supervise(ctx context.Context, dc device.Config) {
 
 // output is what a device reports into.
 type output struct {
-	box    *Box
-	dev    string
-	driver string
+	box     *Box
+	dev     string
+	driver  string
+	routine func(reading.Reading) bool // the driver's Routine (nil: all protected)
 }
 
-func (o *output) Emit(r reading.Reading) {
+// Emit stamps a reading and walks it down the box's line (line.go). It
+// returns nil once the reading is in the outbox, and a *device.Lost naming
+// the reason it was counted under when it is not.
+func (o *output) Emit(r reading.Reading) error {
 	b := o.box
 	r.Crossing, r.Box, r.Device, r.Driver, r.Incarnation = b.cfg.Crossing, b.cfg.Box, o.dev, o.driver, b.inc
 	r.Clock = b.clock()
 	if r.Quality.Status == "" {
 		r.Quality.Status = reading.OK
 	}
-	class := classify(r)
-	seq, err := b.outbox.Append(o.dev, class, func(seq uint64) ([]byte, error) {
-		r.Seq = seq
-		js, err := json.Marshal(r)
-		if err != nil {
-			return nil, invalid{err}
-		}
-		if err := b.valid.Validate(js); err != nil {
-			return nil, invalid{err}
-		}
-		return js, nil
-	})
-	b.booth.Reading(r) // the officer sees it even if the outbox failed: the traveller is at the window
-	// Local triggers (CCTV) fire even when the outbox failed: the alarm
-	// happened, and the recorder must mark it either way.
-	b.act.engine.Take(r)
-	var bad invalid
-	switch {
-	case errors.As(err, &bad):
-		// The hub would refuse it, and the box would resend it for ever:
-		// not taken, counted. Only where it fails is logged, never values.
-		b.outbox.Lose(outbox.LostInvalid, 1)
-		b.log.Error("reading lost: fails its schema", "device", o.dev, "kind", r.Kind(), "at", bad.where())
-		o.Count("readings_invalid", 1)
-		return
-	case err != nil:
-		// The reading could not be made durable. Say so loudly, without its content.
-		b.log.Error("reading lost: outbox append failed", "device", o.dev, "kind", r.Kind(), "class", class, "err", err)
-		o.Count("readings_lost", 1)
-		return
+	t := &taken{out: o, r: r, class: classify(r, o.routine)}
+	for _, s := range b.stages {
+		s(t)
 	}
-	b.lastReading.Store(o.dev, r.Origin)
-	b.noteEvidence(r) // evidence.go: the files it references may be asked for
-	b.log.Info("reading", "device", o.dev, "kind", r.Kind(), "seq", seq, "quality", r.Quality.Status)
+	return t.lost()
 }
 
 func (o *output) Up() { o.box.setAvailability(o.dev, "up", "", "") }

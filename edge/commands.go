@@ -13,7 +13,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/kordon/kordon/edge/trigger"
+	"github.com/kordon/kordon/internal/actuator"
 	"github.com/kordon/kordon/internal/contract"
 )
 
@@ -186,7 +186,7 @@ func (b *Box) cctvCommand(cmd contract.Command, reply *contract.Reply) {
 		}
 		dev = devs[0]
 	}
-	req := trigger.Request{Action: "activate", Cause: "command:" + cmd.ID}
+	req := actuator.Request{Action: "activate", Cause: "command:" + cmd.ID}
 	if cmd.Name == "cctv-release" {
 		req.Action = "release"
 	}

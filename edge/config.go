@@ -186,6 +186,9 @@ func checkDevices(d *config.Doc, field string, entries []DeviceEntry, drivers []
 	names := make([]string, len(drivers))
 	for i, drv := range drivers {
 		byName[drv.Name] = drv
+		for _, a := range drv.Aliases {
+			byName[a] = drv
+		}
 		names[i] = drv.Name
 	}
 	first := map[string]string{}
@@ -202,23 +205,43 @@ func checkDevices(d *config.Doc, field string, entries []DeviceEntry, drivers []
 		if d.Required(at+".driver", e.Driver, "one of "+strings.Join(names, ", ")) && !known {
 			d.Errorf(at+".driver", "unknown driver %q%s", e.Driver, config.Suggest(e.Driver, names))
 		}
-		if err := e.Transport.Validate(); err != nil {
-			d.Errorf(at+".transport", "%v", err)
+		terr := e.Transport.Validate()
+		if terr != nil {
+			d.Errorf(at+".transport", "%v", terr)
 		}
 		if !known {
 			continue
 		}
 		opts := e.Options
-		dc := device.Config{ID: e.ID, Transport: e.Transport, Options: device.Options{File: d.File, Node: &opts}, OpenHID: libusb.Open, OpenPin: gpioline.Open}
+		dc := device.Config{ID: e.ID, Transport: e.Transport, Options: device.Options{File: d.File, Node: &opts}, Clock: time.Now}
+		wire(&dc)
 		if stateDir != "" {
 			dc.StateDir = filepath.Join(stateDir, "devices", e.ID)
 		}
-		if _, err := drv.New(dc); err != nil {
+		build := drv.Build
+		if terr != nil {
+			build = drv.New // the transport's mistake is reported already; check the options
+		}
+		if _, err := build(dc); err != nil {
 			d.Add(at+".options", optionError(d, at, err))
 		}
 		devs = append(devs, dc)
 	}
 	return devs
+}
+
+// wire gives a device the one opener its transport's port kind names: the
+// serial port or TCP connection, libusb, or periph.io.
+func wire(dc *device.Config) {
+	kind, _ := device.PortOf(dc.Transport.Type) // an unknown type is reported by Build
+	switch kind {
+	case device.Stream:
+		dc.Stream = device.StreamOf(dc.Transport)
+	case device.HID:
+		dc.HID = libusb.Open
+	case device.Pin:
+		dc.Pin = gpioline.Open
+	}
 }
 
 // optionError puts a driver's option mistake under the device's path.
@@ -227,15 +250,18 @@ func optionError(d *config.Doc, at string, err error) error {
 	if !errors.As(err, &ce) {
 		return err
 	}
-	line := ce.Line
-	if line == 0 {
-		line = d.Line(at + ".options")
-	}
 	field := ce.Field
 	if field == "transport" {
 		field = at + ".transport"
 	} else {
 		field = at + ".options." + field
+	}
+	line := ce.Line
+	if line == 0 {
+		line = d.Line(field)
+	}
+	if line == 0 {
+		line = d.Line(at + ".options")
 	}
 	return &config.Error{File: ce.File, Line: line, Field: field, Msg: ce.Msg}
 }

@@ -27,7 +27,7 @@ devices:
 `
 
 func TestGoodConfigLoads(t *testing.T) {
-	cfg, devs, err := ParseConfig("edged.yaml", []byte(goodConfig), all.Drivers)
+	cfg, devs, err := ParseConfig("edged.yaml", []byte(goodConfig), all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestConfigErrorsNameFileLineField(t *testing.T) {
 			if src == goodConfig {
 				t.Fatalf("replacement did not apply")
 			}
-			_, _, err := ParseConfig("edged.yaml", []byte(src), all.Drivers)
+			_, _, err := ParseConfig("edged.yaml", []byte(src), all.Drivers())
 			es := config.List(err)
 			if len(es) != 1 {
 				t.Fatalf("want exactly one error, got %d:\n%v", len(es), err)
@@ -132,7 +132,7 @@ devices:
     transport: {type: serial, path: /dev/x, parity: mark}
     options: {framming: line}
 `
-	_, _, err := ParseConfig("edged.yaml", []byte(src), all.Drivers)
+	_, _, err := ParseConfig("edged.yaml", []byte(src), all.Drivers())
 	want := []string{
 		"edged.yaml:1: crossing: ",
 		"edged.yaml:2: box: ",
@@ -170,7 +170,7 @@ devices:
 
 func TestMissingConfigFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "edged.yaml")
-	_, _, err := LoadConfig(path, all.Drivers)
+	_, _, err := LoadConfig(path, all.Drivers())
 	if err == nil || err.Error() != path+": no such file" {
 		t.Errorf("err = %v", err)
 	}
@@ -187,15 +187,15 @@ func TestLoadDevices(t *testing.T) {
 		return p
 	}
 	good := write("list.yaml", "- id: reader1\n  driver: mrz\n  transport: {type: serial, path: /dev/ttyUSB0}\n")
-	if ds, err := LoadDevices(good, all.Drivers); err != nil || len(ds) != 1 {
+	if ds, err := LoadDevices(good, all.Drivers()); err != nil || len(ds) != 1 {
 		t.Errorf("bare list: %v %v", ds, err)
 	}
 	mapped := write("map.yaml", "devices:\n  - id: reader1\n    driver: mrz\n    transport: {type: serial, path: /dev/ttyUSB0}\n")
-	if ds, err := LoadDevices(mapped, all.Drivers); err != nil || len(ds) != 1 {
+	if ds, err := LoadDevices(mapped, all.Drivers()); err != nil || len(ds) != 1 {
 		t.Errorf("devices: mapping: %v %v", ds, err)
 	}
 	bad := write("bad.yaml", "- id: reader1\n  drivr: mrz\n  transport: {type: serial, path: /dev/ttyUSB0}\n- id: t1\n  driver: thermometr\n  transport: {type: serial, path: /dev/x}\n")
-	_, err := LoadDevices(bad, all.Drivers)
+	_, err := LoadDevices(bad, all.Drivers())
 	for _, w := range []string{
 		bad + ":2: devices[0].drivr: unknown field (did you mean driver?)",
 		bad + ":5: devices[1].driver: unknown driver \"thermometr\"",
@@ -207,5 +207,29 @@ func TestLoadDevices(t *testing.T) {
 	var ce *config.Error
 	if !errors.As(err, &ce) {
 		t.Errorf("errors.As(*config.Error) failed on %T", err)
+	}
+}
+
+// TestTriggerRuleErrorAtItsLine: a CCTV output's local rule that is not
+// valid CEL stops the config at the rule's own line and field; the older
+// equality form still loads.
+func TestTriggerRuleErrorAtItsLine(t *testing.T) {
+	src := goodConfig + `  - id: cctv1
+    driver: cctv
+    transport: {type: gpio}
+    options:
+      line: GPIO17
+      on:
+        - {name: old-form, kind: document, payload: {valid: false}}
+        - name: broken
+          when: kind == "document" &&
+`
+	_, _, err := ParseConfig("edged.yaml", []byte(src), all.Drivers())
+	if err == nil || !strings.Contains(err.Error(), "edged.yaml:22: devices[1].options.on[1].when: column 22: Syntax error") {
+		t.Fatalf("err = %v, want edged.yaml:22: devices[1].options.on[1].when: column 22: Syntax error ...", err)
+	}
+	src = strings.Replace(src, `when: kind == "document" &&`, `when: kind == "document" && !payload.valid`, 1)
+	if _, _, err := ParseConfig("edged.yaml", []byte(src), all.Drivers()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,16 +42,18 @@ type goodTemp struct {
 
 func (goodTemp) Kind() string { return "temperature" }
 
-// emitList emits its readings, counts some noise, then waits.
+// emitList emits its readings, keeping what each Emit returned, counts
+// some noise, then waits.
 type emitList struct {
 	rs   []reading.Reading
+	errs []error
 	done chan struct{}
 }
 
 func (e *emitList) Run(ctx context.Context, out device.Output) error {
 	out.Up()
 	for _, r := range e.rs {
-		out.Emit(r)
+		e.errs = append(e.errs, out.Emit(r))
 	}
 	out.Count("noise_bytes", 17)
 	close(e.done)
@@ -84,9 +87,19 @@ func startBox(t *testing.T, log *slog.Logger, rs ...reading.Reading) (*Box, func
 // set, replaces the box's validator (test kinds).
 func startBoxIn(t *testing.T, stateDir string, log *slog.Logger, valid *schema.Validator, rs ...reading.Reading) (*Box, func()) {
 	t.Helper()
+	box, _, stop := startBoxEmits(t, stateDir, log, valid, rs...)
+	return box, stop
+}
+
+// startBoxEmits is startBoxIn that also returns what each Emit returned to
+// the device.
+func startBoxEmits(t *testing.T, stateDir string, log *slog.Logger, valid *schema.Validator, rs ...reading.Reading) (*Box, []error, func()) {
+	t.Helper()
 	emitted := make(chan struct{})
-	drv := device.Driver{Name: "list", Kind: "temperature", New: func(device.Config) (device.Device, error) {
-		return &emitList{rs: rs, done: emitted}, nil
+	var dev *emitList
+	drv := device.Driver{Name: "list", Kind: "temperature", Ports: []device.PortKind{device.Pin}, New: func(device.Config) (device.Device, error) {
+		dev = &emitList{rs: rs, done: emitted}
+		return dev, nil
 	}}
 	src := fmt.Sprintf(`crossing: kz-t
 box: b1
@@ -110,7 +123,7 @@ devices:
 	done := make(chan struct{})
 	go func() { box.Run(ctx); close(done) }()
 	<-emitted
-	return box, func() { cancel(); <-done }
+	return box, dev.errs, func() { cancel(); <-done }
 }
 
 // TestInvalidReadingIsNotTaken: a reading that fails its kind's schema is
@@ -121,11 +134,16 @@ func TestInvalidReadingIsNotTaken(t *testing.T) {
 	var logs syncBuf
 	bad := reading.Reading{Payload: feverText{Sensor: "lane-1", Model: "m", Events: []string{}, Note: "L898902C36UTO7408122"}}
 	good := reading.Reading{Payload: goodTemp{Sensor: "lane-1", Model: "m", Events: []string{}, Cause: "first"}}
-	box, stop := startBox(t, logging.New(&logs, slog.LevelInfo), bad, good)
+	box, errs, stop := startBoxEmits(t, t.TempDir(), logging.New(&logs, slog.LevelInfo), nil, bad, good)
 	defer stop()
 
 	if got := box.Status().LastSeq["t1"]; got != 1 {
 		t.Fatalf("readings taken %d, want 1 (the valid one)", got)
+	}
+	// The driver is told: the invalid one lost with its reason, the valid one kept.
+	var lost *device.Lost
+	if len(errs) != 2 || !errors.As(errs[0], &lost) || lost.Reason != "invalid" || errs[1] != nil {
+		t.Fatalf("Emit returned %v, want [lost (invalid), nil]", errs)
 	}
 	if n := box.Status().Outbox.Dropped["invalid"]; n != 1 {
 		t.Fatalf("/status dropped.invalid = %d, want 1", n)

@@ -52,7 +52,7 @@ func (e *emitThenWait) Run(ctx context.Context, out device.Output) error {
 // drop, a refused reading is counted and the box state says so.
 func TestLossShowsInBoxState(t *testing.T) {
 	emitted := make(chan struct{})
-	drv := device.Driver{Name: "burst", Kind: "burst", New: func(device.Config) (device.Device, error) {
+	drv := device.Driver{Name: "burst", Kind: "burst", Ports: []device.PortKind{device.Pin}, New: func(device.Config) (device.Device, error) {
 		return &emitThenWait{n: 2000, done: emitted}, nil
 	}}
 	src := fmt.Sprintf(`crossing: kz-t

@@ -34,7 +34,7 @@ func deviceSeries(body string) []string {
 }
 
 func TestDeviceMetricsKeepTheirSeries(t *testing.T) {
-	drv := device.Driver{Name: "burst", Kind: "burst", New: func(device.Config) (device.Device, error) { return &emitThenWait{}, nil }}
+	drv := device.Driver{Name: "burst", Kind: "burst", Ports: []device.PortKind{device.Pin}, New: func(device.Config) (device.Device, error) { return &emitThenWait{}, nil }}
 	src := fmt.Sprintf("crossing: kz-t\nbox: b1\nstate_dir: %s\nhub: {address: \"tcp://127.0.0.1:1\", username: b1, password: x}\ndevices:\n  - {id: d1, driver: burst, transport: {type: gpio}}\n", t.TempDir())
 	cfg, devs, err := ParseConfig("t.yaml", []byte(src), []device.Driver{drv})
 	if err != nil {

@@ -44,14 +44,11 @@ type pubStats struct {
 	resends    atomic.Int64 // resend requests from the hub
 }
 
-// routine is implemented by payloads that can tell routine telemetry from
-// readings that could raise an alert (docs/delivery.md): only a reading whose
-// payload says Routine() and whose quality is ok may be dropped when the
-// outbox is full. A family opts in with a method, touching nothing in edge/.
-type routine interface{ Routine() bool }
-
-func classify(r reading.Reading) outbox.Class {
-	if rt, ok := r.Payload.(routine); ok && rt.Routine() && r.Quality.Status == reading.OK {
+// classify tells routine telemetry from readings that could raise an alert
+// (docs/delivery.md): only a reading its family's Driver.Routine calls
+// routine, and whose quality is ok, may be dropped when the outbox is full.
+func classify(r reading.Reading, routine func(reading.Reading) bool) outbox.Class {
+	if routine != nil && r.Quality.Status == reading.OK && routine(r) {
 		return outbox.Routine
 	}
 	return outbox.Protected

@@ -16,7 +16,7 @@ import (
 // and from the network only to a technician's credentials.
 func TestTechnicianEndpointsNeedCredentials(t *testing.T) {
 	hash, _ := bcrypt.GenerateFromPassword([]byte("techpw"), bcrypt.MinCost)
-	drv := device.Driver{Name: "burst", Kind: "burst", New: func(device.Config) (device.Device, error) { return &emitThenWait{}, nil }}
+	drv := device.Driver{Name: "burst", Kind: "burst", Ports: []device.PortKind{device.Pin}, New: func(device.Config) (device.Device, error) { return &emitThenWait{}, nil }}
 	src := fmt.Sprintf(`crossing: kz-t
 box: b1
 state_dir: %s

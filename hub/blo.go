@@ -1,15 +1,18 @@
 package hub
 
 // The hub's seam to the BLO network (package blo, docs/blo-network.md).
-// The engine reads committed alerts, their log and readings from the hub's
-// tables through bloSource, and is woken by the hub's live events; the
-// dashboard reaches it under /dash/api/blo/ (hub/dash/blo.go).
+// The engine gets what each transaction committed (alerts and alert log
+// entries) as an after-commit subscriber (hub/events); it reads the alert
+// log through bloSource only to catch up at start-up and after a skipped
+// entry, and readings for an alert's subjects. The dashboard reaches it
+// under /dash/api/blo/ (hub/dash/blo.go).
 
 import (
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/kordon/kordon/blo"
 	"github.com/kordon/kordon/hub/dash"
+	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
 )
 
@@ -33,25 +37,43 @@ func (h *Hub) startBLO() error {
 		js, _ := json.Marshal(sh)
 		h.live.send(event{Name: "blo-incoming", Data: js})
 	}
+	// Stored before it runs: from now on every commit reaches it, and what
+	// was committed before is in the log it reads first.
+	h.blo.Store(e)
 	if err := e.Run(); err != nil {
+		h.blo.Store(nil)
 		e.Close()
 		return err
 	}
-	h.blo.Store(e)
 	events, cancel := h.live.subscribe()
 	e.Health(h.ingest.snapshot())
 	go func() {
 		defer cancel()
 		for ev := range events {
 			switch ev.Name {
-			case "alert", "alert-update":
-				e.Alert(contract.Alert{})
 			case "state", "availability":
 				e.Health([][]byte{ev.Data})
 			}
 		}
 	}()
 	return nil
+}
+
+// bloSubscriber hands the engine what each transaction committed. Before
+// the engine runs (or without a blo section) it drops the batch: the
+// engine reads what it missed from the alert log when it starts.
+type bloSubscriber struct{ h *Hub }
+
+func (s bloSubscriber) Committed(b *events.Batch) {
+	e := s.h.blo.Load()
+	if e == nil || len(b.Changes) == 0 {
+		return
+	}
+	log := make([]blo.Transition, len(b.Changes))
+	for i, c := range b.Changes {
+		log[i] = blo.Transition{Seq: c.Seq, AlertID: c.AlertID, Action: c.Action, User: c.User, Role: c.Role, Note: c.Note, Time: c.Time}
+	}
+	e.Committed(b.Alerts, log)
 }
 
 func (h *Hub) stopBLO() {
@@ -66,30 +88,6 @@ func (h *Hub) BLO() *blo.Engine { return h.blo.Load() }
 // bloSource reads the hub's tables for the engine. Each query reads its
 // rows fully before the next: the hub's database has one connection.
 type bloSource struct{ db *sql.DB }
-
-func (s bloSource) AlertsAfter(ctx context.Context, mark int64, limit int) ([]contract.Alert, []int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT rowid, body, state FROM alerts WHERE rowid > ? ORDER BY rowid LIMIT ?`, mark, limit)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rows.Close()
-	var out []contract.Alert
-	var marks []int64
-	for rows.Next() {
-		var id int64
-		var body, state string
-		if err := rows.Scan(&id, &body, &state); err != nil {
-			return nil, nil, err
-		}
-		var a contract.Alert
-		if json.Unmarshal([]byte(body), &a) != nil {
-			continue
-		}
-		out = append(out, a)
-		marks = append(marks, id)
-	}
-	return out, marks, rows.Err()
-}
 
 func (s bloSource) TransitionsAfter(ctx context.Context, seq int64, limit int) ([]blo.Transition, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT seq, alert_id, action, user, role, note, time FROM alert_log WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
@@ -115,7 +113,7 @@ func (s bloSource) Alert(ctx context.Context, id string) (contract.Alert, error)
 	var body string
 	err := s.db.QueryRowContext(ctx, `SELECT body FROM alerts WHERE id = ?`, id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
-		return a, dash.ErrNotFound
+		return a, fmt.Errorf("alert %s: %w (%w)", id, blo.ErrNoAlert, dash.ErrNotFound)
 	}
 	if err != nil {
 		return a, err

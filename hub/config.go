@@ -8,6 +8,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kordon/kordon/hub/dash"
+	"github.com/kordon/kordon/i18n"
 	"github.com/kordon/kordon/internal/config"
 )
 
@@ -40,6 +41,11 @@ func (c *Config) check(d *config.Doc) (*Config, error) {
 	d.ListenAddr("http", c.HTTP)
 	d.Required("data_dir", c.DataDir, "where the database is kept, e.g. /var/lib/kordon")
 	d.OneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
+	var langs []string
+	for _, l := range i18n.Languages() {
+		langs = append(langs, l.Code)
+	}
+	d.OneOf("language", c.Language, langs...)
 	c.checkRules(d)
 	if t := c.TLS; t != nil {
 		d.Required("tls.address", t.Address, "the listen address, e.g. \":8883\"")

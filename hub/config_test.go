@@ -76,6 +76,7 @@ func TestHubConfigErrorsNameFileLineField(t *testing.T) {
 		{"max_clients zero", "  max_inflight: 64", "  max_inflight: 64\n  max_clients: 0", 19, "limits.max_clients", "0 is out of range (1 to"},
 		{"limits not a mapping", "limits:\n  max_payload: 262144\n  max_inflight: 64\n", "limits: [64]\n", 16, "limits", "want a mapping"},
 		{"crossing missing", "crossing: kz-demo\n", "", 1, "crossing", "missing"},
+		{"unknown language", "crossing: kz-demo", "crossing: kz-demo\nlanguage: kz", 2, "language", `"kz" is not one of ru, en, kk`},
 		{"crossing with slash", "crossing: kz-demo", "crossing: kz/demo", 1, "crossing", "not a valid id"},
 		{"no listener", "mqtt: \"127.0.0.1:1883\"\n", "", 1, "mqtt", "missing"},
 		{"bad mqtt address", "mqtt: \"127.0.0.1:1883\"", "mqtt: localhost", 2, "mqtt", "not a listen address"},

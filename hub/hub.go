@@ -68,6 +68,9 @@ type Config struct {
 	// BLO is the crossing's place on the BLO network: links to the sister
 	// BLO and to the coordination centre (hub/blo.go, docs/blo-network.md).
 	BLO *blo.Config `yaml:"blo"`
+	// Language is the dashboard's default language (an i18n code: ru,
+	// en, kk, ...); each user can still switch. Default ru.
+	Language string `yaml:"language"`
 }
 
 // IngestConfig bounds the transactions readings share (docs/hubd.md).
@@ -204,6 +207,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	h.subs.Add(h.gaps)
 	h.subs.Add(h.alerts)
 	h.subs.Add(h.live)
+	h.subs.Add(bloSubscriber{h}) // the BLO uplink, once it runs (blo.go)
 	st.changed = h.subs
 
 	pl := newPipeline(st, cfg.Crossing, rules, h.subs, h.count)

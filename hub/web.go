@@ -169,5 +169,6 @@ func (h *Hub) dashboard() (*dash.Dash, error) {
 		Count:         h.auth.web.add,
 		Evidence:      h.evidenceAPI(), // behind log-in; the hub checks roles (evidence.go)
 		BLO:           h.bloAPI(),      // the BLO network (blo.go), same guards (dash/blo.go)
+		DefaultLang:   h.cfg.Language,  // the crossing's language (config: language)
 	})
 }

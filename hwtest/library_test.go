@@ -22,7 +22,7 @@ import (
 // and its golden file is all it takes to add a regression case.
 func TestTraceLibrary(t *testing.T) {
 	registered := map[string]bool{}
-	for _, d := range all.Drivers {
+	for _, d := range all.Drivers() {
 		registered[d.Name] = true
 	}
 	var dirs []string

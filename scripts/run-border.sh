@@ -59,6 +59,9 @@ hash() { printf '%s\n' "$1" | bin/hubd passwd; }
   echo "report_dir: $RUN/centre/reports"
   echo "reader_user: centre"
   echo "reader_password: centre-reader"
+  echo "cert: $RUN/pki/centre/link.pem   # kordon-centre to its nodes: mutual TLS"
+  echo "key: $RUN/pki/centre/link.key"
+  echo "ca: $RUN/pki/centre/ca.pem"
   echo "crossings: [kordai, akzhol]"
   echo "users:"
   echo "  - {user: analyst, name: \"Demo analyst\", role: analyst, password_hash: \"$(hash analyst)\"}"
@@ -72,6 +75,7 @@ hash() { printf '%s\n' "$1" | bin/hubd passwd; }
     echo "    routes: [\"nats-route://127.0.0.1:$(p 441)\", \"nats-route://127.0.0.1:$(p 442)\", \"nats-route://127.0.0.1:$(p 443)\"]"
     echo "    cert: $RUN/pki/centre/link.pem"
     echo "    key: $RUN/pki/centre/link.key"
+    echo "    ca: $RUN/pki/centre/ca.pem"
     echo "    store_dir: $RUN/centre/c$i"
     echo "    reader_user: centre"
     echo "    reader_password: centre-reader"
@@ -112,12 +116,13 @@ document_key: {key_file: $RUN/pki/kordai-akzhol.key}
 YAML
 
 # --- a crossing: hubd with its blo section, boxes, devices ------------------
-# crossing  mqtt-port  http-port  first-booth-port  neighbour-yaml
+# crossing  language  mqtt-port  http-port  first-booth-port  neighbour-yaml
 start_crossing() {
-  local x=$1 mqtt=$2 http=$3 booth=$4 nb=$5
+  local x=$1 lang=$2 mqtt=$3 http=$4 booth=$5 nb=$6
   mkdir -p "$RUN/$x/hub"
   cat > "$RUN/$x/hub.yaml" <<YAML
 crossing: $x
+language: $lang
 mqtt: "127.0.0.1:$mqtt"
 http: "127.0.0.1:$http"
 data_dir: $RUN/$x/hub
@@ -171,22 +176,27 @@ YAML
   done
 }
 
-# Kordai accepts Ak-Zhol's link; Ak-Zhol dials it.
-start_crossing kordai "$(p 830)" "$(p 80)" "$(p 81)" "  listen: \"127.0.0.1:$(p 460)\"
+# Kordai accepts Ak-Zhol's link; Ak-Zhol dials it. Each dashboard opens in
+# its crossing's language: Kazakh at Kordai; Russian at Ak-Zhol, until
+# there is a Kyrgyz translation (i18n/ky.json), which it then takes.
+akzhol_lang=ru
+[ -f i18n/ky.json ] && akzhol_lang=ky
+start_crossing kordai kk "$(p 830)" "$(p 80)" "$(p 81)" "  listen: \"127.0.0.1:$(p 460)\"
   neighbours:
     - {site: akzhol, ca: $RUN/pki/akzhol/ca.pem, policy: $RUN/kordai-akzhol.yaml}"
-start_crossing akzhol "$(p 831)" "$(p 85)" "$(p 86)" "  neighbours:
+start_crossing akzhol "$akzhol_lang" "$(p 831)" "$(p 85)" "$(p 86)" "  neighbours:
     - {site: kordai, ca: $RUN/pki/kordai/ca.pem, urls: [\"tls://127.0.0.1:$(p 460)\"], policy: $RUN/akzhol-kordai.yaml}"
 
 cat <<TXT
 
   Two crossings facing each other, and the coordination centre, are running.
 
-  Kordai (KZ) BLO dashboard:    http://127.0.0.1:$(p 80)/dash/    officer / officer, supervisor / supervisor
-  Ak-Zhol (KG) BLO dashboard:   http://127.0.0.1:$(p 85)/dash/    officer / officer, supervisor / supervisor
+  Kordai (KZ) BLO dashboard:    http://127.0.0.1:$(p 80)/dash/    officer / officer, supervisor / supervisor  (in kk)
+  Ak-Zhol (KG) BLO dashboard:   http://127.0.0.1:$(p 85)/dash/    officer / officer, supervisor / supervisor  (in $akzhol_lang)
       alerts shared across the border: /dash/api/blo/incoming   (links: /dash/api/blo/status)
-  Coordination centre:          http://127.0.0.1:$(p 90)/         analyst / analyst, supervisor / supervisor
-      trends /trends, search /search, i2 export /export/i2/entities.csv and /links.csv, weekly reports /reports
+  Coordination centre:          http://127.0.0.1:$(p 90)/         (in ru; EN at the top of each page)
+      analyst / analyst:         search /search, i2 export /export/i2/entities.csv and /links.csv, weekly reports /reports, trends /trends
+      supervisor / supervisor:   every crossing live (links, health, open alerts) /live, trends /trends
   Centre database:              psql "$DSN"
   Logs:                         $RUN/logs/
 

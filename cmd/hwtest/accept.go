@@ -26,7 +26,7 @@ func acceptCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	o := accept.Options{BoxConfig: *config, In: stdin, Out: stdout, OutDir: *out, Format: *format, Drivers: all.Drivers}
+	o := accept.Options{BoxConfig: *config, In: stdin, Out: stdout, OutDir: *out, Format: *format, Drivers: all.Drivers()}
 	if *verbose {
 		o.Log = slog.New(slog.NewTextHandler(stderr, nil))
 	}

@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	case cmd == "watch":
 		err = watchCmd(ctx, args[1:], stdout, stderr)
-		for _, d := range all.Drivers {
+		for _, d := range all.Drivers() {
 			fmt.Fprintf(stdout, "%-12s %-12s %s\n", d.Name, d.Kind, d.Doc)
 		}
 	default:
@@ -149,8 +149,8 @@ func (o *optionFlags) Set(s string) error { *o = append(*o, s); return nil }
 
 func findDriver(name string) (device.Driver, error) {
 	var names []string
-	for _, d := range all.Drivers {
-		if d.Name == name {
+	for _, d := range all.Drivers() {
+		if d.Accepts(name) {
 			return d, nil
 		}
 		names = append(names, d.Name)
@@ -189,8 +189,9 @@ func decode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	in := &countingReader{r: stdin}
 	cfg := drivertest.NewConfig(device.Options{File: "-option", Node: node}, drivertest.ID("stdin"), drivertest.Clock(now),
-		drivertest.Port(func() (transport.Port, error) { return transport.StreamPort{R: in}, nil }))
-	dev, err := drv.New(cfg)
+		drivertest.Transport(transport.Config{Type: "serial", Path: "-"}), // standard input stands in for the port
+		drivertest.Stream(func(context.Context) (transport.Port, error) { return transport.StreamPort{R: in}, nil }))
+	dev, err := drv.Build(cfg)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var results []*rig.Result
 	failed := 0
 	for _, path := range fs.Args() {
-		r, err := rig.Load(path, all.Drivers)
+		r, err := rig.Load(path, all.Drivers())
 		if err != nil {
 			return err
 		}
@@ -41,7 +41,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			r.Speed = *speed
 		}
 		fmt.Fprintf(stderr, "hwtest: running rig %s (%d devices)\n", r.Name, len(r.Devices))
-		res, err := rig.Run(ctx, r, all.Drivers, o)
+		res, err := rig.Run(ctx, r, all.Drivers(), o)
 		if err != nil {
 			return fmt.Errorf("rig %s: %w", path, err)
 		}

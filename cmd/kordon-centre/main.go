@@ -19,10 +19,9 @@ import (
 	"syscall"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/kordon/kordon/blo"
 	"github.com/kordon/kordon/centre"
+	"github.com/kordon/kordon/internal/config"
 )
 
 // fileConfig is centre.yaml.
@@ -34,18 +33,82 @@ type fileConfig struct {
 	Nodes         []blo.CentreNodeConfig `yaml:"nodes"` // for `all`
 }
 
-func load(path string, v any) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
+// loadNode reads and checks a node's configuration (file:line: field
+// for every mistake, as hubd's).
+func loadNode(path string) (*blo.CentreNodeConfig, error) {
+	var c blo.CentreNodeConfig
+	d := config.Load(path, &c)
+	if d.Failed() {
+		return nil, d.Err()
 	}
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+	checkNode(d, "", &c)
+	return &c, d.Err()
+}
+
+func checkNode(d *config.Doc, at string, c *blo.CentreNodeConfig) {
+	d.Required(at+"name", c.Name, "the server's name, e.g. c1")
+	for _, f := range []struct{ field, path, what string }{
+		{"cert", c.Cert, "the centre's link certificate (kordon-certs link -site centre)"},
+		{"key", c.Key, "its key"},
+		{"ca", c.CA, "the centre's own CA: kordon-centre's connections and the routes are mutual TLS"},
+	} {
+		if d.Required(at+f.field, f.path, f.what) {
+			d.Readable(at+f.field, f.path)
+		}
 	}
-	return nil
+	d.Required(at+"store_dir", c.StoreDir, "where the node keeps its streams")
+	d.Required(at+"reader_user", c.ReaderUser, "kordon-centre's log-in in each crossing's account")
+	d.Required(at+"reader_password", c.ReaderPassword, "")
+	for i, x := range c.Crossings {
+		f := fmt.Sprintf("%scrossings[%d]", at, i)
+		if err := blo.ValidSite(x.Site); err != nil {
+			d.Errorf(f+".site", "%v", err)
+		}
+		if d.Required(f+".ca", x.CA, "the crossing's own CA") {
+			d.Readable(f+".ca", x.CA)
+		}
+	}
+}
+
+// loadCentre reads and checks centre.yaml.
+func loadCentre(path string) (*fileConfig, error) {
+	var c fileConfig
+	d := config.Load(path, &c)
+	if d.Failed() {
+		return nil, d.Err()
+	}
+	d.Required("postgres", c.DSN, "the database, e.g. postgres://kordon@127.0.0.1/kordon")
+	for i, x := range c.Crossings {
+		if err := blo.ValidSite(x); err != nil {
+			d.Errorf(fmt.Sprintf("crossings[%d]", i), "%v", err)
+		}
+	}
+	for _, f := range []struct{ field, path string }{{"cert", c.Cert}, {"key", c.Key}, {"ca", c.CA}} {
+		if f.path != "" {
+			d.Readable(f.field, f.path)
+		}
+	}
+	if (c.Cert == "") != (c.CA == "") || (c.Cert == "") != (c.Key == "") {
+		d.Errorf("cert", "cert, key and ca go together: kordon-centre's mutual TLS to its nodes")
+	}
+	users := map[string]bool{}
+	for i, u := range c.Users {
+		at := fmt.Sprintf("users[%d]", i)
+		if d.Name(at+".user", u.User) {
+			if users[u.User] {
+				d.Errorf(at+".user", "user %q appears twice", u.User)
+			}
+			users[u.User] = true
+		}
+		if d.Required(at+".role", u.Role, "analyst or supervisor") {
+			d.OneOf(at+".role", u.Role, centre.RoleAnalyst, centre.RoleSupervisor)
+		}
+		d.Required(at+".password_hash", u.PasswordHash, "make one with: hubd passwd")
+	}
+	for i := range c.Nodes {
+		checkNode(d, fmt.Sprintf("nodes[%d].", i), &c.Nodes[i])
+	}
+	return &c, d.Err()
 }
 
 func main() {
@@ -62,15 +125,19 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "node":
-		var cfg blo.CentreNodeConfig
-		if err = load(*path, &cfg); err == nil {
-			err = runNode(ctx, &cfg, log)
+		cfg, cerr := loadNode(*path)
+		if cerr != nil {
+			config.Report(os.Stderr, "kordon-centre", cerr, "the node does not start")
+			os.Exit(1)
 		}
+		err = runNode(ctx, cfg, log)
 	case "serve", "all":
-		var cfg fileConfig
-		if err = load(*path, &cfg); err == nil {
-			err = serve(ctx, &cfg, os.Args[1] == "all", log)
+		cfg, cerr := loadCentre(*path)
+		if cerr != nil {
+			config.Report(os.Stderr, "kordon-centre", cerr, "kordon-centre does not start")
+			os.Exit(1)
 		}
+		err = serve(ctx, cfg, os.Args[1] == "all", log)
 	default:
 		err = errors.New("unknown command " + os.Args[1])
 	}

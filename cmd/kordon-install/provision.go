@@ -98,7 +98,7 @@ func (in *ProvisionInput) validate() error {
 	if in.DevicesFile != "" {
 		// The same checks edged makes when it starts, so a file it would
 		// refuse never reaches a card.
-		if _, err := edge.LoadDevices(in.DevicesFile, all.Drivers); err != nil {
+		if _, err := edge.LoadDevices(in.DevicesFile, all.Drivers()); err != nil {
 			return fmt.Errorf("--devices: the devices file has mistakes; nothing was written:\n%v", err)
 		}
 	}

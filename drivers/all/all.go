@@ -16,16 +16,18 @@ import (
 	"github.com/kordon/kordon/internal/device"
 )
 
-// Drivers are the registered families.
-var Drivers = []device.Driver{
-	barcode.Driver,
-	cctv.Driver,
-	contact.Driver,
-	passport.Driver,
-	rpm.Driver,
-	scanneralarm.Driver,
-	thermometer.Driver,
-	tracedetector.Driver,
-	xray.Driver,
-	temper.Driver,
+// Drivers returns the registered families, a fresh list for each caller.
+func Drivers() []device.Driver {
+	return []device.Driver{
+		barcode.Driver,
+		cctv.Driver,
+		contact.Driver,
+		passport.Driver,
+		rpm.Driver,
+		scanneralarm.Driver,
+		thermometer.Driver,
+		tracedetector.Driver,
+		xray.Driver,
+		temper.Driver,
+	}
 }

@@ -7,7 +7,6 @@ package barcode
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -23,10 +22,11 @@ import (
 
 // Driver registers the family (drivers/all).
 var Driver = device.Driver{
-	Name: "barcode",
-	Kind: "barcode",
-	Doc:  "barcode scanner over serial lines or USB keyboard wedge; ISO 6346 container check digits",
-	New:  New,
+	Name:  "barcode",
+	Kind:  "barcode",
+	Doc:   "barcode scanner over serial lines or USB keyboard wedge; ISO 6346 container check digits",
+	Ports: []device.PortKind{device.Stream, device.HID},
+	New:   New,
 }
 
 // Options are the driver's settings in a box config.
@@ -126,7 +126,7 @@ func New(cfg device.Config) (device.Device, error) {
 	if err := cfg.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	bad := func(f, format string, a ...any) error { return cfg.Options.Errorf(cfg.Options.Node, f, format, a...) }
+	bad := func(f, format string, a ...any) error { return cfg.Options.Errorf(f, format, a...) }
 	s := &scanner{cfg: cfg}
 	switch o.Framing {
 	case "line":
@@ -205,7 +205,8 @@ func (s *scanner) code(text string, at time.Time, out device.Output, rec *recent
 		}
 	}
 	sc.Repeat = rec.seen(text, at)
-	out.Emit(reading.Reading{Origin: at, Payload: sc, Quality: q})
+	// Not kept: the box counted it; a scan carries no state forward.
+	_ = out.Emit(reading.Reading{Origin: at, Payload: sc, Quality: q})
 }
 
 // printable rejects codes with control characters (line noise).
@@ -240,20 +241,17 @@ const wedgeGap = time.Second
 // its layout into codes ended by Enter (the same decoding the passport
 // reader's wedge uses, internal/keyboard).
 func (s *scanner) runWedge(ctx context.Context, out device.Output, rec *recent) error {
-	if s.cfg.OpenHID == nil {
-		return &device.Fault{Reason: device.Unplugged, Err: errors.New("wedge: no USB access on this box")}
-	}
 	id, err := usbhid.ParseID(s.cfg.Transport.Vendor, s.cfg.Transport.Product)
 	if err != nil && s.cfg.Transport.Type == "usb" {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
 	id.Interface = s.opts.Interface
-	dev, err := s.cfg.OpenHID(id)
+	dev, err := s.cfg.HID(id)
 	if err != nil {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
 	defer dev.Close()
-	now := s.cfg.Clock()
+	now := s.cfg.Clock
 	kb := keyboard.NewRows(s.layout)
 	kb.MaxLen = 256
 	kb.Count = out.Count

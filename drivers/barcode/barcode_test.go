@@ -96,9 +96,9 @@ func TestGoldenTraces(t *testing.T) {
 // (boot reports through a usbhidtest.Device) and reads them back.
 func TestWedge(t *testing.T) {
 	hid := usbhidtest.New()
-	cfg := drivertest.Config(t, "{framing: wedge, layout: us}")
-	cfg.Transport = transport.Config{Type: "usb", Vendor: "05e0", Product: "1200"}
-	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
+	cfg := drivertest.Config(t, "{framing: wedge, layout: us}",
+		drivertest.Transport(transport.Config{Type: "usb", Vendor: "05e0", Product: "1200"}),
+		drivertest.HID(func(usbhid.ID) (usbhid.Device, error) { return hid, nil }))
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestWedge(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- dev.Run(ctx, out) }()
-	keys, ok := keyboard.US.Encode("CSQU3054383\nMSKU1100810\n")
+	keys, ok := keyboard.US().Encode("CSQU3054383\nMSKU1100810\n")
 	if !ok {
 		t.Fatal("cannot encode")
 	}

@@ -4,7 +4,7 @@
 // storm of triggers from holding the contact closed. Every change of the
 // output is itself a reading (kind "cctv").
 //
-// The output is fired by local rules (its "on" option, edge/trigger) the
+// The output is fired by local rules (its "on" option, CEL: internal/actuator) the
 // moment a matching reading is taken on the box, hub or no hub, and by the
 // hub's cctv-trigger command.
 package cctv
@@ -19,7 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 	"periph.io/x/conn/v3/gpio"
 
-	"github.com/kordon/kordon/edge/trigger"
+	"github.com/kordon/kordon/internal/actuator"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/gpioline"
@@ -28,10 +28,11 @@ import (
 
 // Driver registers the family (drivers/all).
 var Driver = device.Driver{
-	Name: "cctv",
-	Kind: "cctv",
-	Doc:  "GPIO output to a DVR/NVR alarm input (relay/opto dry contact), pulsed or latched by local rules and hub commands",
-	New:  New,
+	Name:  "cctv",
+	Kind:  "cctv",
+	Doc:   "GPIO output to a DVR/NVR alarm input (relay/opto dry contact), pulsed or latched by local rules and hub commands",
+	Ports: []device.PortKind{device.Pin},
+	New:   New,
 }
 
 // Options are the driver's settings in a box config (README.md).
@@ -42,7 +43,7 @@ type Options struct {
 	Pulse  time.Duration `yaml:"pulse"`   // pulse length, default 1s
 	MinGap time.Duration `yaml:"min_gap"` // contact open at least this long between activations, default 2s
 	Input  string        `yaml:"input"`   // what it is wired to, for the evidence: "NVR-1 alarm in 3"
-	On     []yaml.Node   `yaml:"on"`      // local rules (edge/trigger.Match), decoded strictly below
+	On     []yaml.Node   `yaml:"on"`      // local rules (actuator.Spec, CEL), decoded strictly below
 }
 
 // Payload is the state of the output after a change.
@@ -67,7 +68,7 @@ type config struct {
 	opts   Options
 	on     gpio.Level
 	off    gpio.Level
-	rules  []trigger.Rule
+	rules  []actuator.Rule
 	device device.Config
 }
 
@@ -78,7 +79,7 @@ func New(cfg device.Config) (device.Device, error) {
 		return nil, err
 	}
 	bad := func(field, f string, a ...any) error {
-		return cfg.Options.Errorf(valueNode(cfg.Options.Node, field), field, f, a...)
+		return cfg.Options.Errorf(field, f, a...)
 	}
 	if o.Line == "" {
 		return nil, bad("line", "missing: the GPIO line name, e.g. GPIO17")
@@ -98,17 +99,9 @@ func New(cfg device.Config) (device.Device, error) {
 	if o.MinGap < 0 || o.MinGap > 10*time.Minute {
 		return nil, bad("min_gap", "must be between 0 and 10m (got %v)", o.MinGap)
 	}
-	var ms []trigger.Match
-	for i := range o.On {
-		var m trigger.Match
-		if err := (device.Options{File: cfg.Options.File, Node: &o.On[i]}).Decode(&m); err != nil {
-			return nil, fmt.Errorf("on[%d]: %w", i, err)
-		}
-		ms = append(ms, m)
-	}
-	rules, err := trigger.Compile(ms)
+	rules, err := compileRules(cfg.Options, o.On)
 	if err != nil {
-		return nil, bad("on", "%v", err)
+		return nil, err
 	}
 	return &config{opts: o, on: on, off: !on, rules: rules, device: cfg}, nil
 }
@@ -116,19 +109,16 @@ func New(cfg device.Config) (device.Device, error) {
 // Run drives the line until ctx ends. The line is left open (inactive) on
 // the way out: a stopping box must not hold a recorder input closed.
 func (c *config) Run(ctx context.Context, out device.Output) error {
-	if c.device.OpenPin == nil {
-		return &device.Fault{Reason: device.Unplugged, Err: errors.New("no GPIO access configured")}
-	}
-	pin, err := c.device.OpenPin(c.opts.Line)
+	pin, err := c.device.Pin(c.opts.Line)
 	if err != nil {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
-	l := &line{cfg: c, pin: pin, now: c.device.Clock(), wake: make(chan struct{}, 1)}
+	l := &line{cfg: c, pin: pin, now: c.device.Clock, wake: make(chan struct{}, 1)}
 	// Attached and set to rest under the line's lock: a trigger arriving
 	// meanwhile waits for the rest level instead of being overwritten by it,
 	// and once the rest level shows, the rules are live.
 	l.mu.Lock()
-	if a, ok := out.(trigger.Attacher); ok {
+	if a, ok := out.(actuator.Attacher); ok {
 		defer a.AttachActuator(l, c.rules)()
 	} else if len(c.rules) > 0 {
 		out.Count("rules_without_engine", 1)
@@ -173,7 +163,7 @@ type line struct {
 	active   bool
 	gen      uint64 // activation number: a stale pulse-end timer does nothing
 	gapUntil time.Time
-	pending  *trigger.Request // arrived during the gap; fires when it ends
+	pending  *actuator.Request // arrived during the gap; fires when it ends
 	folded   int
 	timer    *time.Timer
 	failed   error
@@ -186,15 +176,15 @@ type queued struct {
 	p  Payload
 }
 
-// Fire implements trigger.Actuator.
-func (l *line) Fire(req trigger.Request) (trigger.Result, error) {
+// Fire implements actuator.Actuator.
+func (l *line) Fire(req actuator.Request) (actuator.Result, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.stopped {
-		return trigger.Result{}, errors.New("output stopped")
+		return actuator.Result{}, errors.New("output stopped")
 	}
 	if l.failed != nil {
-		return trigger.Result{}, l.failed
+		return actuator.Result{}, l.failed
 	}
 	if req.At.IsZero() {
 		req.At = time.Now()
@@ -202,38 +192,38 @@ func (l *line) Fire(req trigger.Request) (trigger.Result, error) {
 	switch req.Action {
 	case "release":
 		if !l.active {
-			return trigger.Result{Action: "idle", Detail: "contact already open"}, nil
+			return actuator.Result{Action: "idle", Detail: "contact already open"}, nil
 		}
 		if err := l.release(req.Cause); err != nil {
-			return trigger.Result{}, err
+			return actuator.Result{}, err
 		}
-		return trigger.Result{Action: "released"}, nil
+		return actuator.Result{Action: "released"}, nil
 	case "", "activate":
 	default:
-		return trigger.Result{}, fmt.Errorf("unknown action %q (activate, release)", req.Action)
+		return actuator.Result{}, fmt.Errorf("unknown action %q (activate, release)", req.Action)
 	}
 	if l.active {
 		l.folded++
-		return trigger.Result{Action: "folded", Detail: "contact already closed"}, nil
+		return actuator.Result{Action: "folded", Detail: "contact already closed"}, nil
 	}
 	if wait := l.gapUntil.Sub(time.Now()); wait > 0 {
 		if l.pending != nil {
 			l.folded++
-			return trigger.Result{Action: "folded", Detail: "an activation is already waiting for the minimum gap"}, nil
+			return actuator.Result{Action: "folded", Detail: "an activation is already waiting for the minimum gap"}, nil
 		}
 		r := req
 		l.pending = &r
 		l.schedule(wait, l.firePending)
-		return trigger.Result{Action: "deferred", Detail: fmt.Sprintf("minimum gap: activates in %v", wait.Round(time.Millisecond))}, nil
+		return actuator.Result{Action: "deferred", Detail: fmt.Sprintf("minimum gap: activates in %v", wait.Round(time.Millisecond))}, nil
 	}
 	if err := l.activate(req); err != nil {
-		return trigger.Result{}, err
+		return actuator.Result{}, err
 	}
-	return trigger.Result{Action: "activated"}, nil
+	return actuator.Result{Action: "activated"}, nil
 }
 
 // activate closes the contact. Called with l.mu held.
-func (l *line) activate(req trigger.Request) error {
+func (l *line) activate(req actuator.Request) error {
 	if err := l.pin.Out(l.cfg.on); err != nil {
 		return l.fail(err)
 	}
@@ -350,19 +340,55 @@ func (l *line) flush(out device.Output) {
 	l.queue = nil
 	l.mu.Unlock()
 	for _, e := range q {
-		out.Emit(reading.Reading{Origin: e.at, Payload: e.p, Quality: reading.Quality{Status: reading.OK}})
+		// Not kept: the box counted it. The line has changed whether or
+		// not its record was kept, so there is nothing to undo.
+		_ = out.Emit(reading.Reading{Origin: e.at, Payload: e.p, Quality: reading.Quality{Status: reading.OK}})
 	}
 }
 
-// valueNode is the node of an option's value, so an error names its line;
-// the options mapping itself when the option is not written.
-func valueNode(n *yaml.Node, key string) *yaml.Node {
-	if n != nil && n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				return n.Content[i+1]
-			}
+// compileRules compiles the "on" rules; an error names the rule's own line
+// and field (on[1].when).
+func compileRules(opts device.Options, nodes []yaml.Node) ([]actuator.Rule, error) {
+	if len(nodes) == 0 {
+		return nil, nil
+	}
+	c, err := actuator.NewCompiler()
+	if err != nil {
+		return nil, err
+	}
+	rules := make([]actuator.Rule, 0, len(nodes))
+	names := map[string]bool{}
+	for i := range nodes {
+		n := &nodes[i]
+		at := fmt.Sprintf("on[%d]", i)
+		var s actuator.Spec
+		if err := opts.DecodeAt(n, at, &s); err != nil {
+			return nil, err
 		}
+		if s.Name == "" {
+			s.Name = fmt.Sprintf("rule %d", i+1)
+		}
+		if names[s.Name] {
+			return nil, opts.ErrorAt(valueNode(n, "name"), at+".name", "%q repeated", s.Name)
+		}
+		names[s.Name] = true
+		r, err := c.Compile(s)
+		var fe *actuator.FieldError
+		if errors.As(err, &fe) {
+			return nil, opts.ErrorAt(valueNode(n, fe.Field), at+"."+fe.Field, "%s", fe.Msg)
+		} else if err != nil {
+			return nil, opts.ErrorAt(n, at, "%v", err)
+		}
+		rules = append(rules, r)
+	}
+	return rules, nil
+}
+
+// valueNode is the node of an option's value, so an error names its line;
+// the rule's own mapping when the option is not written.
+func valueNode(n *yaml.Node, key string) *yaml.Node {
+	if v := device.Child(n, key); v != nil {
+		return v
 	}
 	return n
 }

@@ -2,6 +2,7 @@ package cctv
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -10,27 +11,75 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/kordon/kordon/drivers/drivertest"
-	"github.com/kordon/kordon/edge/trigger"
+	"github.com/kordon/kordon/internal/actuator"
+	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/gpioline/gpiolinetest"
 	"github.com/kordon/kordon/internal/reading"
 )
 
-// engineOut is a drivertest.Output that also attaches actuators to an engine, as
-// the edge's output does.
+// engineOut is a drivertest.Output that also takes the actuator and its
+// rules, as the edge's output does, and fires it as the edge's trigger
+// engine would (first matching rule names the cause; its own readings
+// never fire it).
 type engineOut struct {
 	*drivertest.Output
-	eng *trigger.Engine
-	id  string
+	id string
+
+	mu       sync.Mutex
+	a        actuator.Actuator
+	rules    []actuator.Rule
+	attached chan struct{}
 }
 
-func (o engineOut) AttachActuator(a trigger.Actuator, rules []trigger.Rule) func() {
-	return o.eng.Attach(o.id, a, rules)
+func (o *engineOut) AttachActuator(a actuator.Actuator, rules []actuator.Rule) func() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.a, o.rules = a, rules
+	close(o.attached)
+	return func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.a = nil
+	}
+}
+
+// Fire is a command reaching the attached output.
+func (o *engineOut) Fire(_ string, req actuator.Request) (actuator.Result, error) {
+	o.mu.Lock()
+	a := o.a
+	o.mu.Unlock()
+	if a == nil {
+		return actuator.Result{}, errors.New("not attached")
+	}
+	if req.At.IsZero() {
+		req.At = time.Now()
+	}
+	return a.Fire(req)
+}
+
+// Take hands the output's rules a reading taken on the box.
+func (o *engineOut) Take(r reading.Reading) {
+	at := time.Now()
+	o.mu.Lock()
+	a, rules := o.a, o.rules
+	o.mu.Unlock()
+	if a == nil || r.Device == o.id {
+		return
+	}
+	env, _ := r.MarshalJSON()
+	v := actuator.NewVars(actuator.Input{Reading: &r, Envelope: env})
+	for i := range rules {
+		if rules[i].Holds(v) {
+			a.Fire(actuator.Request{Action: "activate", Cause: "rule:" + rules[i].Name, At: at,
+				Reading: &contract.ReadingRef{Box: r.Box, Device: r.Device, Seq: r.Seq}})
+			return
+		}
+	}
 }
 
 type rig struct {
 	pin *gpiolinetest.Pin
-	eng *trigger.Engine
-	out engineOut
+	eng *engineOut
 	ctx context.Context
 }
 
@@ -43,13 +92,12 @@ func start(t testing.TB, opts string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{pin: fake.Pin("GPIO17"), eng: &trigger.Engine{}}
-	r.out = engineOut{Output: drivertest.NewOutput(), eng: r.eng, id: "cctv1"}
+	r := &rig{pin: fake.Pin("GPIO17"), eng: &engineOut{Output: drivertest.NewOutput(), id: "cctv1", attached: make(chan struct{})}}
 	ctx, cancel := context.WithCancel(context.Background())
 	tctx, tcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	r.ctx = tctx
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, r.out) }()
+	go func() { done <- d.Run(ctx, r.eng) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -57,8 +105,10 @@ func start(t testing.TB, opts string) *rig {
 		}
 		tcancel()
 	})
-	if err := r.eng.WaitAttached(tctx, "cctv1"); err != nil {
-		t.Fatal(err)
+	select {
+	case <-r.eng.attached:
+	case <-tctx.Done():
+		t.Fatal("cctv1 not attached")
 	}
 	return r
 }
@@ -75,7 +125,7 @@ func (r *rig) outs(t testing.TB, n int) []gpiolinetest.Change {
 func (r *rig) readings(t testing.TB, n int) []Payload {
 	t.Helper()
 	for {
-		rs := r.out.Readings()
+		rs := r.eng.Readings()
 		if len(rs) >= n {
 			var ps []Payload
 			for _, x := range rs {
@@ -84,14 +134,14 @@ func (r *rig) readings(t testing.TB, n int) []Payload {
 			return ps
 		}
 		select {
-		case <-r.out.Changed():
+		case <-r.eng.Changed():
 		case <-r.ctx.Done():
 			t.Fatalf("%d readings, want %d", len(rs), n)
 		}
 	}
 }
 
-func fire(t testing.TB, r *rig, req trigger.Request) trigger.Result {
+func fire(t testing.TB, r *rig, req actuator.Request) actuator.Result {
 	t.Helper()
 	res, err := r.eng.Fire("cctv1", req)
 	if err != nil {
@@ -104,7 +154,7 @@ func fire(t testing.TB, r *rig, req trigger.Request) trigger.Result {
 // at least the pulse length, and each change is a reading.
 func TestPulseLengthAndPolarity(t *testing.T) {
 	r := start(t, `{line: GPIO17, active: low, pulse: 30ms, min_gap: 0s, input: "NVR-1 alarm in 3"}`)
-	if res := fire(t, r, trigger.Request{Cause: "command:c1"}); res.Action != "activated" {
+	if res := fire(t, r, actuator.Request{Cause: "command:c1"}); res.Action != "activated" {
 		t.Fatalf("fire = %+v", res)
 	}
 	outs := r.outs(t, 3) // rest, active, release
@@ -135,22 +185,22 @@ func TestPulseLengthAndPolarity(t *testing.T) {
 // open for at least min_gap between activations.
 func TestStormCannotHoldContactClosed(t *testing.T) {
 	r := start(t, `{line: GPIO17, pulse: 20ms, min_gap: 50ms}`)
-	fire(t, r, trigger.Request{Cause: "rule:a"})
+	fire(t, r, actuator.Request{Cause: "rule:a"})
 	var wg sync.WaitGroup
 	for i := 0; i < 50; i++ { // a storm while the contact is closed
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.eng.Fire("cctv1", trigger.Request{Cause: "rule:storm"})
+			r.eng.Fire("cctv1", actuator.Request{Cause: "rule:storm"})
 		}()
 	}
 	wg.Wait()
 	outs := r.outs(t, 3) // rest, active, released
-	res := fire(t, r, trigger.Request{Cause: "rule:late"})
+	res := fire(t, r, actuator.Request{Cause: "rule:late"})
 	if res.Action != "deferred" {
 		t.Fatalf("trigger inside the gap = %+v, want deferred", res)
 	}
-	if res := fire(t, r, trigger.Request{Cause: "rule:later"}); res.Action != "folded" {
+	if res := fire(t, r, actuator.Request{Cause: "rule:later"}); res.Action != "folded" {
 		t.Errorf("second trigger inside the gap = %+v, want folded", res)
 	}
 	outs = r.outs(t, 5)
@@ -179,15 +229,15 @@ func TestStormCannotHoldContactClosed(t *testing.T) {
 // release, however many triggers come.
 func TestLatchHoldsUntilReleased(t *testing.T) {
 	r := start(t, `{line: GPIO17, mode: latch, min_gap: 0s}`)
-	if res := fire(t, r, trigger.Request{Action: "release"}); res.Action != "idle" {
+	if res := fire(t, r, actuator.Request{Action: "release"}); res.Action != "idle" {
 		t.Errorf("release while open = %+v, want idle", res)
 	}
-	fire(t, r, trigger.Request{Cause: "command:a"})
-	if res := fire(t, r, trigger.Request{Cause: "command:b"}); res.Action != "folded" {
+	fire(t, r, actuator.Request{Cause: "command:a"})
+	if res := fire(t, r, actuator.Request{Cause: "command:b"}); res.Action != "folded" {
 		t.Errorf("second trigger = %+v, want folded", res)
 	}
 	r.outs(t, 2)
-	if res := fire(t, r, trigger.Request{Action: "release", Cause: "command:c"}); res.Action != "released" {
+	if res := fire(t, r, actuator.Request{Action: "release", Cause: "command:c"}); res.Action != "released" {
 		t.Errorf("release = %+v", res)
 	}
 	outs := r.outs(t, 3)
@@ -215,8 +265,8 @@ line: GPIO17
 pulse: 10ms
 min_gap: 0s
 on:
-  - {name: scanner-alarm, kind: scanner_event, payload: {alarm: true}}
-  - {name: bad-doc, kind: document, quality: bad}
+  - {name: scanner-alarm, when: 'kind == "scanner_event" && payload.alarm'}
+  - {name: bad-doc, when: 'kind == "document" && quality.status == "bad"'}
 `)
 	r.eng.Take(reading.Reading{Box: "b", Device: "xray1", Seq: 7, Payload: alarm{Alarm: false}})
 	r.eng.Take(reading.Reading{Box: "b", Device: "cctv1", Seq: 2, Payload: Payload{Active: true}})
@@ -233,28 +283,45 @@ on:
 
 func TestOptionErrors(t *testing.T) {
 	for src, want := range map[string]string{
-		`{active: high}`:                                          "line: missing",
-		`{line: X, active: on}`:                                   "active: must be high or low",
-		`{line: X, mode: toggle}`:                                 "mode: must be pulse or latch",
-		`{line: X, pulse: 0s}`:                                    "pulse: must be between",
-		`{line: X, min_gap: -1s}`:                                 "min_gap: must be between",
-		`{line: X, on: [{}]}`:                                     "matches every reading",
-		`{line: X, on: [{kind: a, qualty: bad}]}`:                 "qualty: unknown option",
-		`{line: X, on: [{kind: a, quality: meh}]}`:                "quality must be ok, suspect or bad",
-		`{line: X, on: [{payload: {a: [1, 2]}}]}`:                 "only strings, numbers and booleans",
-		`{line: X, on: [{name: a, kind: b}, {name: a, kind: c}]}`: "repeated",
+		`{active: high}`:                                          "box.yaml:1: line: missing",
+		`{line: X, active: on}`:                                   "box.yaml:1: active: must be high or low",
+		`{line: X, mode: toggle}`:                                 "box.yaml:1: mode: must be pulse or latch",
+		`{line: X, pulse: 0s}`:                                    "box.yaml:1: pulse: must be between",
+		`{line: X, min_gap: -1s}`:                                 "box.yaml:1: min_gap: must be between",
+		`{line: X, on: [{}]}`:                                     "box.yaml:1: on[0].when: missing: a CEL boolean expression",
+		`{line: X, on: [{kind: a, qualty: bad}]}`:                 "box.yaml:1: on[0].qualty: unknown option",
+		`{line: X, on: [{kind: a, quality: meh}]}`:                "box.yaml:1: on[0].quality: must be ok, suspect or bad",
+		`{line: X, on: [{payload: {a: [1, 2]}}]}`:                 "box.yaml:1: on[0].payload: a: only strings, numbers and booleans",
+		`{line: X, on: [{name: a, kind: b}, {name: a, kind: c}]}`: "box.yaml:1: on[1].name: \"a\" repeated",
+		`{line: X, on: [{when: kind = 1}]}`:                       "box.yaml:1: on[0].when: column 6: Syntax error",
+		`{line: X, on: [{when: 'kind', kind: a}]}`:                "box.yaml:1: on[0].when: give a CEL expression in when",
 	} {
 		_, err := New(drivertest.Config(t, src, drivertest.ID("c")))
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "box.yaml:1:") {
-			t.Errorf("%s: err = %v, want box.yaml:1: ...%s", src, err, want)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %s", src, err, want)
 		}
+	}
+}
+
+// TestRuleErrorAtItsLine: a rule's mistake is reported at the line of the
+// field that is wrong, not of the options block.
+func TestRuleErrorAtItsLine(t *testing.T) {
+	_, err := New(drivertest.Config(t, `line: GPIO17
+on:
+  - name: ok
+    when: kind == "document"
+  - name: broken
+    when: kind == "document" && payload.valid ==
+`, drivertest.ID("c")))
+	if err == nil || !strings.Contains(err.Error(), "box.yaml:6: on[1].when: ") {
+		t.Errorf("err = %v, want box.yaml:6: on[1].when: ...", err)
 	}
 }
 
 // BenchmarkTakeToEdge measures the engine alone: a matching reading handed
 // to Take until the output's active edge on the fake pin.
 func BenchmarkTakeToEdge(b *testing.B) {
-	r := start(b, `{line: GPIO17, mode: latch, min_gap: 0s, on: [{kind: scanner_event, payload: {alarm: true}}]}`)
+	r := start(b, `{line: GPIO17, mode: latch, min_gap: 0s, on: [{when: 'kind == "scanner_event" && payload.alarm'}]}`)
 	rd := reading.Reading{Box: "b", Device: "xray1", Payload: alarm{Alarm: true}}
 	var total time.Duration
 	n := 1
@@ -265,7 +332,7 @@ func BenchmarkTakeToEdge(b *testing.B) {
 		r.eng.Take(rd)
 		outs := r.outs(b, n+1)
 		total += outs[n].At.Sub(t0)
-		if _, err := r.eng.Fire("cctv1", trigger.Request{Action: "release"}); err != nil {
+		if _, err := r.eng.Fire("cctv1", actuator.Request{Action: "release"}); err != nil {
 			b.Fatal(err)
 		}
 		n += 2

@@ -6,12 +6,10 @@ package contact
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"gopkg.in/yaml.v3"
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/kordon/kordon/internal/device"
@@ -21,10 +19,11 @@ import (
 
 // Driver registers the family (drivers/all).
 var Driver = device.Driver{
-	Name: "contact",
-	Kind: "contact",
-	Doc:  "GPIO input switch (door, foot pedal, tamper) with debouncing",
-	New:  New,
+	Name:  "contact",
+	Kind:  "contact",
+	Doc:   "GPIO input switch (door, foot pedal, tamper) with debouncing",
+	Ports: []device.PortKind{device.Pin},
+	New:   New,
 }
 
 // Options are the driver's settings in a box config (README.md).
@@ -57,11 +56,19 @@ type Payload struct {
 
 func (Payload) Kind() string { return "contact" }
 
-var states = map[string][2]string{ // role -> [inactive, active]
-	"door":   {"closed", "open"},
-	"pedal":  {"released", "pressed"},
-	"tamper": {"normal", "tripped"},
-	"switch": {"off", "on"},
+// states names a role's two states, [inactive, active].
+func states(role string) ([2]string, bool) {
+	switch role {
+	case "door":
+		return [2]string{"closed", "open"}, true
+	case "pedal":
+		return [2]string{"released", "pressed"}, true
+	case "tamper":
+		return [2]string{"normal", "tripped"}, true
+	case "switch":
+		return [2]string{"off", "on"}, true
+	}
+	return [2]string{}, false
 }
 
 // maxBounces bounds one settle: a line chattering without end is reported
@@ -88,12 +95,12 @@ func New(cfg device.Config) (device.Device, error) {
 		return nil, err
 	}
 	bad := func(field, f string, a ...any) error {
-		return cfg.Options.Errorf(valueNode(cfg.Options.Node, field), field, f, a...)
+		return cfg.Options.Errorf(field, f, a...)
 	}
 	if o.Line == "" {
 		return nil, bad("line", "missing: the GPIO line name, e.g. GPIO27")
 	}
-	if _, ok := states[o.Role]; !ok {
+	if _, ok := states(o.Role); !ok {
 		return nil, bad("role", "must be door, pedal, tamper or switch (got %q)", o.Role)
 	}
 	active, err := gpioline.ParseLevel(o.Active)
@@ -115,20 +122,20 @@ func New(cfg device.Config) (device.Device, error) {
 
 // Run reads the line until ctx ends.
 func (c *contact) Run(ctx context.Context, out device.Output) error {
-	if c.cfg.OpenPin == nil {
-		return &device.Fault{Reason: device.Unplugged, Err: errors.New("no GPIO access configured")}
-	}
-	pin, err := c.cfg.OpenPin(c.opts.Line)
+	pin, err := c.cfg.Pin(c.opts.Line)
 	if err != nil {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
 	if err := pin.In(c.pull, gpio.BothEdges); err != nil {
 		return &device.Fault{Reason: device.Unplugged, Err: fmt.Errorf("gpio %s: %w", c.opts.Line, err)}
 	}
-	now := c.cfg.Clock()
+	now := c.cfg.Clock
 	last := pin.Read()
 	out.Up()
-	out.Emit(c.reading(now(), last, 0, true))
+	// The initial level is said whether or not it was kept: a lost one
+	// is counted by the box, and the next change is compared with what
+	// the line really was.
+	_ = out.Emit(c.reading(now(), last, 0, true))
 
 	// The watcher turns periph's blocking WaitForEdge into a channel the
 	// debounce loop can select on together with its timer and ctx.
@@ -187,39 +194,30 @@ func (c *contact) Run(ctx context.Context, out device.Output) error {
 			out.Count("glitches", 1) // it bounced back to where it was
 			continue
 		}
-		last = lvl
 		r := c.reading(first, lvl, bounces, false)
 		if bounces >= maxBounces {
 			out.Count("chatter", 1)
 			r.Quality = reading.Quality{Status: reading.Suspect, Reason: "line still chattering; level read without settling"}
 		}
-		out.Emit(r)
+		// Only a kept change becomes the last level told: after a lost
+		// one the next settled level is reported even if it is the same.
+		if out.Emit(r) == nil {
+			last = lvl
+		}
 	}
 }
 
 func (c *contact) reading(at time.Time, lvl gpio.Level, bounces int, initial bool) reading.Reading {
 	active := lvl == c.active
 	p := Payload{Line: c.opts.Line, Role: c.opts.Role, Active: active, Initial: initial, Bounces: bounces}
+	st, _ := states(c.opts.Role)
 	if active {
-		p.State = states[c.opts.Role][1]
+		p.State = st[1]
 	} else {
-		p.State = states[c.opts.Role][0]
+		p.State = st[0]
 	}
 	if lvl == gpio.High {
 		p.Level = 1
 	}
 	return reading.Reading{Origin: at, Payload: p, Quality: reading.Quality{Status: reading.OK}}
-}
-
-// valueNode is the node of an option's value, so an error names its line;
-// the options mapping itself when the option is not written.
-func valueNode(n *yaml.Node, key string) *yaml.Node {
-	if n != nil && n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				return n.Content[i+1]
-			}
-		}
-	}
-	return n
 }

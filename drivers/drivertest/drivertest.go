@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-	"periph.io/x/conn/v3/gpio"
 
 	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/internal/device"
@@ -33,33 +32,47 @@ type Seam func(*device.Config)
 // ID names the device (default "dev").
 func ID(id string) Seam { return func(c *device.Config) { c.ID = id } }
 
-// Transport is the device's transport section.
+// Transport is the device's transport section. A serial or tcp transport
+// without a Stream seam is opened for real (device.StreamOf).
 func Transport(tc transport.Config) Seam { return func(c *device.Config) { c.Transport = tc } }
 
-// Port opens the device's byte stream instead of its serial transport.
-func Port(open func() (transport.Port, error)) Seam {
-	return func(c *device.Config) { c.Port = open }
-}
+// Stream opens the device's byte stream (a pseudo-terminal, standard
+// input) instead of its transport.
+func Stream(open device.StreamOpener) Seam { return func(c *device.Config) { c.Stream = open } }
 
 // HID opens the device's USB HID device.
-func HID(open usbhid.Opener) Seam { return func(c *device.Config) { c.OpenHID = open } }
+func HID(open usbhid.Opener) Seam { return func(c *device.Config) { c.HID = open } }
 
 // Pins opens the device's GPIO lines by name.
-func Pins(open func(name string) (gpio.PinIO, error)) Seam {
-	return func(c *device.Config) { c.OpenPin = open }
-}
+func Pins(open device.PinOpener) Seam { return func(c *device.Config) { c.Pin = open } }
 
-// Clock is the box clock the device reads times from.
-func Clock(now func() time.Time) Seam { return func(c *device.Config) { c.Now = now } }
+// Clock is the box clock the device reads times from (default time.Now).
+func Clock(now func() time.Time) Seam { return func(c *device.Config) { c.Clock = now } }
 
 // StateDir is the device's own folder on the box's disk.
 func StateDir(dir string) Seam { return func(c *device.Config) { c.StateDir = dir } }
 
-// NewConfig is a device config with these options and seams.
+// NewConfig is a device config with these options and seams, complete
+// enough for device.Driver.Build: it has a clock, and a transport whose
+// port kind matches the opener given (serial for Stream, usb for HID, gpio
+// for Pins) unless a Transport seam names one.
 func NewConfig(opts device.Options, seams ...Seam) device.Config {
-	c := device.Config{ID: "dev", Options: opts}
+	c := device.Config{ID: "dev", Options: opts, Clock: time.Now}
 	for _, s := range seams {
 		s(&c)
+	}
+	if c.Transport.Type == "" {
+		switch {
+		case c.Stream != nil:
+			c.Transport.Type = "serial"
+		case c.HID != nil:
+			c.Transport.Type = "usb"
+		case c.Pin != nil:
+			c.Transport.Type = "gpio"
+		}
+	}
+	if k, err := device.PortOf(c.Transport.Type); err == nil && k == device.Stream && c.Stream == nil {
+		c.Stream = device.StreamOf(c.Transport)
 	}
 	return c
 }
@@ -117,8 +130,9 @@ func (o *Output) add(ev string, f func()) {
 	o.mu.Unlock()
 }
 
-// Emit keeps the reading, numbered from 1 as the outbox would.
-func (o *Output) Emit(r reading.Reading) {
+// Emit keeps the reading, numbered from 1 as the outbox would, and
+// returns nil: it keeps everything.
+func (o *Output) Emit(r reading.Reading) error {
 	o.add("emit", func() {
 		r.Seq = uint64(len(o.readings) + 1)
 		o.readings = append(o.readings, r)
@@ -126,6 +140,7 @@ func (o *Output) Emit(r reading.Reading) {
 	if o.OnEmit != nil {
 		o.OnEmit(r)
 	}
+	return nil
 }
 
 func (o *Output) Up() { o.add("up", func() { o.ups++ }) }

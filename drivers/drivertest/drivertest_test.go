@@ -2,12 +2,16 @@ package drivertest
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
+	"github.com/kordon/kordon/internal/transport"
+	"github.com/kordon/kordon/internal/usbhid"
+	"periph.io/x/conn/v3/gpio"
 )
 
 // TestOutputKeepsEventsInOrderAndWakesWaiters: what a device reports is
@@ -68,5 +72,38 @@ func TestConfigOptionsNameTheirFile(t *testing.T) {
 	}
 	if c := Config(t, ""); c.ID != "dev" || c.Options.Node != nil {
 		t.Errorf("empty options: %+v", c)
+	}
+}
+
+// TestConfigIsBuildable: a config built here passes the driver contract's
+// checks (a clock, a transport of the driver's port kind, that kind's
+// opener) whichever opener it is given, and a serial transport without
+// one is opened for real.
+func TestConfigIsBuildable(t *testing.T) {
+	built := func(kind device.PortKind, cfg device.Config) error {
+		drv := device.Driver{Name: "t", Ports: []device.PortKind{kind},
+			New: func(device.Config) (device.Device, error) { return nil, nil }}
+		_, err := drv.Build(cfg)
+		return err
+	}
+	noStream := func(context.Context) (transport.Port, error) { return nil, errors.New("none") }
+	noHID := func(usbhid.ID) (usbhid.Device, error) { return nil, errors.New("none") }
+	noPin := func(string) (gpio.PinIO, error) { return nil, errors.New("none") }
+	for _, c := range []struct {
+		kind device.PortKind
+		cfg  device.Config
+	}{
+		{device.Stream, Config(t, "", Stream(noStream))},
+		{device.Stream, Config(t, "", Transport(transport.Config{Type: "serial", Path: "/dev/null"}))},
+		{device.HID, Config(t, "", HID(noHID))},
+		{device.Pin, Config(t, "", Pins(noPin))},
+		{device.Folder, Config(t, "", Transport(transport.Config{Type: "folder", Path: t.TempDir()}))},
+	} {
+		if err := built(c.kind, c.cfg); err != nil {
+			t.Errorf("%s (transport %q): %v", c.kind, c.cfg.Transport.Type, err)
+		}
+	}
+	if err := built(device.Stream, Config(t, "")); err == nil {
+		t.Error("a config with no transport was built")
 	}
 }

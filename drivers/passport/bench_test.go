@@ -38,9 +38,9 @@ func BenchmarkFrame3M(b *testing.B) {
 }
 
 func BenchmarkFrameWedge(b *testing.B) {
-	presses, _ := keyboard.US.Encode(td3[0] + "\r" + td3[1] + "\r")
+	presses, _ := keyboard.US().Encode(td3[0] + "\r" + td3[1] + "\r")
 	reports := keyboard.Reports(presses)
-	rows := keyboard.NewRows(keyboard.US)
+	rows := keyboard.NewRows(keyboard.US())
 	b.ReportAllocs()
 	for b.Loop() {
 		n := 0

@@ -7,7 +7,7 @@ import (
 	"github.com/kordon/kordon/internal/device"
 )
 
-func configWith(t *testing.T, src string) device.Config {
+func configWith(t *testing.T, src string, seams ...drivertest.Seam) device.Config {
 	t.Helper()
-	return drivertest.Config(t, src, drivertest.ID("r1"))
+	return drivertest.Config(t, src, append([]drivertest.Seam{drivertest.ID("r1")}, seams...)...)
 }

@@ -33,10 +33,11 @@ import (
 
 // Driver registers the family (drivers/all).
 var Driver = device.Driver{
-	Name: "mrz",
-	Kind: "document",
-	Doc:  "passport/ID reader (ICAO 9303 MRZ): serial line, STX/ETX or 3M-native blocks, or USB keyboard wedge",
-	New:  New,
+	Name:  "mrz",
+	Kind:  "document",
+	Doc:   "passport/ID reader (ICAO 9303 MRZ): serial line, STX/ETX or 3M-native blocks, or USB keyboard wedge",
+	Ports: []device.PortKind{device.Stream, device.HID},
+	New:   New,
 }
 
 // Options are the driver's settings in a box config.
@@ -91,7 +92,7 @@ func New(cfg device.Config) (device.Device, error) {
 		}
 	}
 	bad := func(field, format string, args ...any) error {
-		return cfg.Options.Errorf(cfg.Options.Node, field, format, args...)
+		return cfg.Options.Errorf(field, format, args...)
 	}
 	r := &reader{cfg: cfg, opts: o}
 	usb := cfg.Transport.Type == "usb"
@@ -115,7 +116,7 @@ func New(cfg device.Config) (device.Device, error) {
 		if err != nil {
 			return nil, bad("layout", "%v", err)
 		}
-		if l == keyboard.RU {
+		if l.Name == "ru" {
 			return nil, bad("layout", "ru types Cyrillic letters, so no reader can type a Latin MRZ in it; "+
 				"set the reader to its US layout and use layout: us (the box reads key codes, the PC's layout does not matter)")
 		}
@@ -176,7 +177,7 @@ func (r *reader) Run(ctx context.Context, out device.Output) error {
 	if r.opts.Framing == "wedge" {
 		return r.runWedge(ctx, out)
 	}
-	port, err := r.cfg.OpenPort()
+	port, err := r.cfg.Stream(ctx)
 	if err != nil {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
@@ -184,7 +185,7 @@ func (r *reader) Run(ctx context.Context, out device.Output) error {
 	if err := port.SetReadTimeout(tick); err != nil {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
-	now := r.cfg.Clock()
+	now := r.cfg.Clock
 	s := r.newSession(out)
 	fr := r.newFramer(out.Count)
 	trig := trigger{cmd: []byte(r.opts.Trigger), every: r.opts.TriggerEvery}
@@ -276,7 +277,7 @@ type session struct {
 }
 
 func (r *reader) newSession(out device.Output) *session {
-	return &session{out: out, now: r.cfg.Clock(), raw: r.opts.Raw == nil || *r.opts.Raw,
+	return &session{out: out, now: r.cfg.Clock, raw: r.opts.Raw == nil || *r.opts.Raw,
 		asm: rowAssembler{gap: r.opts.RowGap}}
 }
 
@@ -380,7 +381,8 @@ func (s *session) emit(p reading.Payload, q reading.Quality, rows []string, at t
 		rd.Raw = joinRows(rows)
 	}
 	s.reads++
-	s.out.Emit(rd)
+	// Not kept: the box counted it; a document read carries no state forward.
+	_ = s.out.Emit(rd)
 }
 
 func joinRows(rows []string) []byte {

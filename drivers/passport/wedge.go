@@ -2,7 +2,6 @@ package passport
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,15 +17,12 @@ import (
 // The kernel's HID driver is detached, so the MRZ never reaches the box's
 // console or any other program as key strokes.
 func (r *reader) runWedge(ctx context.Context, out device.Output) error {
-	if r.cfg.OpenHID == nil {
-		return &device.Fault{Reason: device.Unplugged, Err: errors.New("wedge: no USB access on this box")}
-	}
 	id, err := usbhid.ParseID(r.cfg.Transport.Vendor, r.cfg.Transport.Product)
 	if err != nil && r.cfg.Transport.Type == "usb" {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
 	id.Interface = r.opts.Interface
-	dev, err := r.cfg.OpenHID(id)
+	dev, err := r.cfg.HID(id)
 	if err != nil {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
@@ -67,7 +63,7 @@ func (r *reader) runWedge(ctx context.Context, out device.Output) error {
 		}
 	}()
 
-	now := r.cfg.Clock()
+	now := r.cfg.Clock
 	s := r.newSession(out)
 	kb := keyboard.NewRows(r.layout)
 	kb.MaxLen = 128

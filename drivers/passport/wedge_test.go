@@ -9,6 +9,7 @@ import (
 	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/keyboard"
+	"github.com/kordon/kordon/internal/transport"
 	"github.com/kordon/kordon/internal/usbhid"
 	"github.com/kordon/kordon/internal/usbhid/usbhidtest"
 )
@@ -17,8 +18,7 @@ import (
 // with backoff); a row typed before it is not lost.
 func TestWedgeUnplugIsAFault(t *testing.T) {
 	hid := usbhidtest.New()
-	cfg := configWith(t, "framing: wedge")
-	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
+	cfg := configWith(t, "framing: wedge", drivertest.HID(func(usbhid.ID) (usbhid.Device, error) { return hid, nil }))
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +28,7 @@ func TestWedgeUnplugIsAFault(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- dev.Run(ctx, col) }()
-	presses, _ := keyboard.US.Encode(td3[0] + "\r" + td3[1] + "\r")
+	presses, _ := keyboard.US().Encode(td3[0] + "\r" + td3[1] + "\r")
 	for _, r := range keyboard.Reports(presses) {
 		hid.Push(r)
 	}
@@ -50,18 +50,15 @@ func TestWedgeUnplugIsAFault(t *testing.T) {
 }
 
 func TestWedgeWithoutUSBAccess(t *testing.T) {
-	dev, err := New(configWith(t, "framing: wedge"))
+	usb := drivertest.Transport(transport.Config{Type: "usb", Vendor: "05e0", Product: "1200"})
+	if _, err := Driver.Build(drivertest.Config(t, "framing: wedge", usb)); err == nil {
+		t.Error("built a wedge reader without USB access")
+	}
+	dev, err := Driver.Build(drivertest.Config(t, "framing: wedge", usb,
+		drivertest.HID(func(usbhid.ID) (usbhid.Device, error) { return nil, errors.New("not connected") })))
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = dev.Run(context.Background(), drivertest.NewOutput())
-	var f *device.Fault
-	if !errors.As(err, &f) || f.Reason != device.Unplugged {
-		t.Errorf("Run without OpenHID: %v", err)
-	}
-	cfg := configWith(t, "framing: wedge")
-	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return nil, errors.New("not connected") }
-	dev, _ = New(cfg)
 	if err := dev.Run(context.Background(), drivertest.NewOutput()); device.ReasonOf(err) != device.Unplugged {
 		t.Errorf("Run with a failing open: %v", err)
 	}
@@ -71,8 +68,7 @@ func TestWedgeWithoutUSBAccess(t *testing.T) {
 // one line, and one padding its rows with spaces, are both read.
 func TestWedgeOneLineAndPaddedRows(t *testing.T) {
 	hid := usbhidtest.New()
-	cfg := configWith(t, "framing: wedge")
-	cfg.OpenHID = func(usbhid.ID) (usbhid.Device, error) { return hid, nil }
+	cfg := configWith(t, "framing: wedge", drivertest.HID(func(usbhid.ID) (usbhid.Device, error) { return hid, nil }))
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +77,7 @@ func TestWedgeOneLineAndPaddedRows(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	go dev.Run(ctx, col)
-	presses, _ := keyboard.US.Encode(td3[0] + td3[1] + "\r" + td3[0] + "  \r" + td3[1] + " \r")
+	presses, _ := keyboard.US().Encode(td3[0] + td3[1] + "\r" + td3[0] + "  \r" + td3[1] + " \r")
 	for _, r := range keyboard.Reports(presses) {
 		hid.Push(r)
 	}

@@ -1,5 +1,7 @@
 package rpm
 
+import "github.com/kordon/kordon/drivers/rpm/poisson"
+
 // gateAlpha is the tail probability beyond which a background sample
 // (per detector, or the channel's total) is held out rather than averaged
 // in: about 6 sigma. Noise is then almost never held, and the lag of the
@@ -18,8 +20,8 @@ type background struct {
 	// alphaFor gives the per-test tail probability for a channel of d
 	// detectors; th is built once the detector count is known.
 	alphaFor func(detectors int) float64
-	th       *thresholds
-	gate     *thresholds
+	th       *poisson.Thresholds
+	gate     *poisson.Thresholds
 
 	ring [][]int // last size samples
 	next int
@@ -31,7 +33,7 @@ type background struct {
 }
 
 func newBackground(ch string, size int, o Options, alphaFor func(int) float64) *background {
-	return &background{ch: ch, size: size, o: o, alphaFor: alphaFor, gate: newThresholds(gateAlpha)}
+	return &background{ch: ch, size: size, o: o, alphaFor: alphaFor, gate: poisson.NewThresholds(gateAlpha)}
 }
 
 func (b *background) detectors() int { return len(b.sum) }
@@ -70,7 +72,7 @@ func (b *background) windowThresholds() []float64 {
 		return out
 	}
 	for i, T := range b.sum {
-		out[i] = float64(b.th.at(T, b.o.Window, b.n))
+		out[i] = float64(b.th.At(T, b.o.Window, b.n))
 	}
 	return out
 }
@@ -98,11 +100,11 @@ func (b *background) outlier(counts []int) bool {
 	x, T := 0, b.total()
 	for i, c := range counts {
 		x += c
-		if c >= b.gate.at(b.sum[i], 1, b.n) || c <= b.gate.below(b.sum[i], 1, b.n) {
+		if c >= b.gate.At(b.sum[i], 1, b.n) || c <= b.gate.Below(b.sum[i], 1, b.n) {
 			return true
 		}
 	}
-	return x >= b.gate.at(T, 1, b.n) || x <= b.gate.below(T, 1, b.n)
+	return x >= b.gate.At(T, 1, b.n) || x <= b.gate.Below(T, 1, b.n)
 }
 
 // fold takes one background sample. A sample that differs significantly
@@ -115,7 +117,7 @@ func (b *background) fold(counts []int) *Change {
 	c := append([]int(nil), counts...)
 	if b.sum == nil {
 		b.sum = make([]int, len(c))
-		b.th = newThresholds(b.alphaFor(len(c)))
+		b.th = poisson.NewThresholds(b.alphaFor(len(c)))
 	}
 	if !b.ready() || !b.outlier(c) {
 		b.push(c)
@@ -165,20 +167,20 @@ func (b *background) judge(s *scanSums) *Alarm {
 	w := len(s.recent)
 	for d, T := range b.sum {
 		x := s.windowSum(d)
-		th := b.th.at(T, w, b.n)
+		th := b.th.At(T, w, b.n)
 		if x >= th {
-			p := pValue(x, T, w, b.n)
+			p := poisson.PValue(x, T, w, b.n)
 			consider(&Alarm{Channel: b.ch, Detector: d + 1, Test: "window", Counts: x, Samples: w,
 				Background: round1(float64(T) * float64(w) / float64(b.n)), Threshold: float64(th),
-				PValue: p, Sigma: round1(sigmaOf(p)), Source: "computed"})
+				PValue: p, Sigma: round1(poisson.SigmaOf(p)), Source: "computed"})
 		}
 	}
 	x, T := 0, b.total()
 	for _, v := range s.total {
 		x += v
 	}
-	if th := b.th.at(T, s.n, b.n); x >= th {
-		p := pValue(x, T, s.n, b.n)
+	if th := b.th.At(T, s.n, b.n); x >= th {
+		p := poisson.PValue(x, T, s.n, b.n)
 		// Name the detector that contributed the largest excess.
 		d, excess := 0, -1.0
 		for i, v := range s.total {
@@ -188,7 +190,7 @@ func (b *background) judge(s *scanSums) *Alarm {
 		}
 		consider(&Alarm{Channel: b.ch, Detector: d + 1, Test: "occupancy", Counts: x, Samples: s.n,
 			Background: round1(float64(T) * float64(s.n) / float64(b.n)), Threshold: float64(th),
-			PValue: p, Sigma: round1(sigmaOf(p)), Source: "computed"})
+			PValue: p, Sigma: round1(poisson.SigmaOf(p)), Source: "computed"})
 	}
 	return best
 }

@@ -14,6 +14,8 @@ package rpm
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -21,6 +23,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kordon/kordon/drivers/rpm/n42"
+	"github.com/kordon/kordon/drivers/rpm/poisson"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/framing"
 	"github.com/kordon/kordon/internal/grammar"
@@ -29,10 +33,11 @@ import (
 
 // Driver registers the family (drivers/all).
 var Driver = device.Driver{
-	Name: "rpm",
-	Kind: "radiation",
-	Doc:  "radiation portal monitor: GB/NB/GS/NS/GA/NA/GX/GH/GL/NH/TT/TC CSV lines (serial or tcp)",
-	New:  New,
+	Name:  "rpm",
+	Kind:  "radiation",
+	Doc:   "radiation portal monitor: GB/NB/GS/NS/GA/NA/GX/GH/GL/NH/TT/TC CSV lines (serial or tcp)",
+	Ports: []device.PortKind{device.Stream},
+	New:   New,
 }
 
 // Options are the driver's settings in a box config.
@@ -161,7 +166,7 @@ func New(cfg device.Config) (device.Device, error) {
 	if err := cfg.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	bad := func(f, m string) error { return cfg.Options.Errorf(cfg.Options.Node, f, "%s", m) }
+	bad := func(f, m string) error { return cfg.Options.Errorf(f, "%s", m) }
 	switch {
 	case !(o.FalseAlarm > 0 && o.FalseAlarm < 1):
 		return nil, bad("false_alarm", "must be between 0 and 1 (0.001 is one clean occupancy in a thousand)")
@@ -226,13 +231,15 @@ func (m *monitor) Run(ctx context.Context, out device.Output) error {
 					ev.e.N42 = ref
 				}
 			}
-			out.Emit(reading.Reading{Origin: ev.at, Payload: ev.e, Quality: ev.q})
+			if err := out.Emit(reading.Reading{Origin: ev.at, Payload: ev.e, Quality: ev.q}); err != nil {
+				t.lost(ev.e)
+			}
 		}
 	})
 }
 
 func (m *monitor) writeN42(o *occupancy, k float64) (*FileRef, error) {
-	b, err := N42(o.export(m.opts.Instrument, k))
+	b, err := n42.Write(o.export(m.opts.Instrument, k))
 	if err != nil {
 		return nil, err
 	}
@@ -329,6 +336,15 @@ type tracker struct {
 	detectors map[string]int // per channel, fixed by its first count record
 }
 
+// lost is told of an event the box did not keep. A lost alarm is forgotten,
+// so the occupancy's next sample over the threshold raises it again instead
+// of being held back by "one alarm per occupancy".
+func (t *tracker) lost(e Event) {
+	if e.Event == "alarm" && t.occ != nil && t.occ.n == e.Occupancy {
+		t.occ.alarm = nil
+	}
+}
+
 func newTracker(o Options) *tracker {
 	// Bonferroni: each channel runs one window test per detector and one
 	// occupancy test per sample; over ReferenceSamples samples that is
@@ -336,7 +352,7 @@ func newTracker(o Options) *tracker {
 	// overlap, so the real rate is lower (README.md measures it).
 	alpha := func(detectors int) float64 {
 		if o.K > 0 {
-			return tailOf(o.K)
+			return poisson.TailOf(o.K)
 		}
 		return o.FalseAlarm / float64((detectors+1)*o.ReferenceSamples)
 	}
@@ -379,7 +395,7 @@ func (t *tracker) channels(peaks bool) (g, n *Channel) {
 	return mk(t.gamma, gp), mk(t.neutron, np)
 }
 
-var ok = reading.Quality{Status: reading.OK}
+func ok() reading.Quality { return reading.Quality{Status: reading.OK} }
 
 // errDetectors is a count record whose detector count differs from the
 // channel's first record: a corrupted line, not a new monitor.
@@ -390,11 +406,11 @@ func (t *tracker) event(e Event) Event {
 	case t.o.K > 0:
 		e.K = t.o.K
 	case t.gamma.th != nil:
-		e.K = round2(sigmaOf(t.gamma.th.alpha))
+		e.K = round2(poisson.SigmaOf(t.gamma.th.Alpha()))
 	case t.neutron.th != nil:
-		e.K = round2(sigmaOf(t.neutron.th.alpha))
+		e.K = round2(poisson.SigmaOf(t.neutron.th.Alpha()))
 	default:
-		e.K = round2(sigmaOf(t.o.FalseAlarm / float64(t.o.ReferenceSamples)))
+		e.K = round2(poisson.SigmaOf(t.o.FalseAlarm / float64(t.o.ReferenceSamples)))
 	}
 	if t.o.K == 0 {
 		e.FalseAlarm = t.o.FalseAlarm
@@ -431,13 +447,13 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 				ev(Event{Event: "fault", Fault: "background", Change: c, Gamma: g, Neutron: n},
 					reading.Quality{Status: reading.Bad, Reason: fmt.Sprintf("%s background changed ×%.2f at once: a source or a detector fault, not weather", ch, c.Factor)})
 			} else {
-				ev(Event{Event: "background_change", Change: c, Gamma: g, Neutron: n}, ok)
+				ev(Event{Event: "background_change", Change: c, Gamma: g, Neutron: n}, ok())
 			}
 		}
 		for _, f := range []Tag{GammaHigh, GammaLow, NeutronHigh} {
 			if t.faults[string(f)] && channelOf(f) == ch {
 				delete(t.faults, string(f))
-				ev(Event{Event: "fault_clear", Fault: string(f)}, ok)
+				ev(Event{Event: "fault_clear", Fault: string(f)}, ok())
 			}
 		}
 	case GammaScan, NeutronScan, GammaAlarm, NeutronAlarm:
@@ -446,7 +462,7 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 			t.occ = &occupancy{n: t.count, start: at, peak: map[Tag][]int{}, scans: map[string]*scanSums{},
 				bgGamma: t.gamma.rounded(), bgNeut: t.neutron.rounded()}
 			g, n := t.channels(false)
-			q := ok
+			q := ok()
 			if !t.gamma.ready() {
 				q = reading.Quality{Status: reading.Suspect, Reason: fmt.Sprintf("only %d gamma background samples: scans not judged", t.gamma.n)}
 			}
@@ -462,7 +478,7 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 			t.faults[string(r.Tag)] = true
 			g, n := t.channels(false)
 			ev(Event{Event: "fault", Fault: string(r.Tag), Gamma: g, Neutron: n},
-				reading.Quality{Status: reading.Bad, Reason: faultText[r.Tag]})
+				reading.Quality{Status: reading.Bad, Reason: faultText(r.Tag)})
 		}
 	case Tamper:
 		if !t.tampered {
@@ -472,16 +488,22 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 	case TamperClear:
 		if t.tampered {
 			t.tampered = false
-			ev(Event{Event: "tamper_clear"}, ok)
+			ev(Event{Event: "tamper_clear"}, ok())
 		}
 	}
 	return out, nil
 }
 
-var faultText = map[Tag]string{
-	GammaHigh:   "gamma background high fault",
-	GammaLow:    "gamma background low fault (detector dead?)",
-	NeutronHigh: "neutron background high fault",
+func faultText(t Tag) string {
+	switch t {
+	case GammaHigh:
+		return "gamma background high fault"
+	case GammaLow:
+		return "gamma background low fault (detector dead?)"
+	case NeutronHigh:
+		return "neutron background high fault"
+	}
+	return ""
 }
 
 func (t *tracker) scan(r Record, at time.Time) []emitted {
@@ -527,9 +549,9 @@ func (t *tracker) scan(r Record, at time.Time) []emitted {
 		if b.detectors() == len(r.Counts) && b.n > 0 {
 			T, n := b.sum[i], b.n
 			a.Background = round1(float64(T) / float64(n))
-			a.Threshold = float64(b.th.at(T, 1, n))
-			p := pValue(r.Counts[i], T, 1, n)
-			a.PValue, a.Sigma = p, round1(sigmaOf(p))
+			a.Threshold = float64(b.th.At(T, 1, n))
+			p := poisson.PValue(r.Counts[i], T, 1, n)
+			a.PValue, a.Sigma = p, round1(poisson.SigmaOf(p))
 		}
 	}
 	if a == nil {
@@ -542,7 +564,7 @@ func (t *tracker) scan(r Record, at time.Time) []emitted {
 	} else if ch == "neutron" && n != nil {
 		n.Counts = r.Counts
 	}
-	return []emitted{{e: t.event(Event{Event: "alarm", Occupancy: o.n, Alarm: a, Gamma: g, Neutron: n, Samples: len(o.samples)}), at: at, q: ok}}
+	return []emitted{{e: t.event(Event{Event: "alarm", Occupancy: o.n, Alarm: a, Gamma: g, Neutron: n, Samples: len(o.samples)}), at: at, q: ok()}}
 }
 
 func (t *tracker) endOccupancy(at time.Time) []emitted {
@@ -550,10 +572,29 @@ func (t *tracker) endOccupancy(at time.Time) []emitted {
 	o.end = at
 	g, n := t.channels(true)
 	e := t.event(Event{Event: "occupancy_end", Occupancy: o.n, Gamma: g, Neutron: n, Alarm: o.alarm, Samples: len(o.samples)})
-	em := emitted{e: e, at: at, q: ok}
+	em := emitted{e: e, at: at, q: ok()}
 	if o.alarm != nil {
 		em.occ = o
 	}
 	t.occ = nil
 	return []emitted{em}
+}
+
+// export is an alarmed occupancy as the N42 document needs it.
+func (o *occupancy) export(instrument string, k float64) n42.Export {
+	e := n42.Export{Instrument: instrument, K: k, Start: o.start, End: o.end, Occupancy: o.n,
+		Background: map[string][]float64{"gamma": o.bgGamma, "neutron": o.bgNeut}}
+	for _, s := range o.samples {
+		e.Samples = append(e.Samples, n42.ExportSample{At: s.at, Channel: channelOf(s.tag), Counts: s.counts})
+	}
+	if a := o.alarm; a != nil {
+		e.Alarm = n42.Alarm{Channel: a.Channel, Detector: a.Detector, Counts: a.Counts, Background: a.Background,
+			Threshold: a.Threshold, Sigma: a.Sigma, Source: a.Source}
+	}
+	return e
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }

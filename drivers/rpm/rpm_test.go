@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kordon/kordon/drivers/drivertest"
+	"github.com/kordon/kordon/drivers/rpm/n42"
 	"github.com/kordon/kordon/hwtest/goldentest"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/replay"
@@ -134,8 +135,7 @@ func TestSilenceReportsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	cfg := drivertest.Config(t, "silence: 200ms")
-	cfg.Transport = transport.Config{Type: "serial", Path: p.Path}
+	cfg := drivertest.Config(t, "silence: 200ms", drivertest.Transport(transport.Config{Type: "serial", Path: p.Path}))
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +199,7 @@ func TestAlarmedOccupancyIsExportedAsN42(t *testing.T) {
 	if err := xml.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.XMLName.Space != n42NS {
+	if doc.XMLName.Space != n42.NS {
 		t.Errorf("namespace %q", doc.XMLName.Space)
 	}
 	// background + 25 gamma + 25 neutron samples

@@ -61,8 +61,7 @@ func TestSilenceReportsDownThenUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	cfg := drivertest.Config(t, "silence: 300ms")
-	cfg.Transport = transport.Config{Type: "serial", Path: p.Path}
+	cfg := drivertest.Config(t, "silence: 300ms", drivertest.Transport(transport.Config{Type: "serial", Path: p.Path}))
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +101,7 @@ func TestTCPTransport(t *testing.T) {
 		buf := make([]byte, 1)
 		c.Read(buf)
 	}()
-	cfg := drivertest.Config(t, "grammar: {profile: xray-console}")
-	cfg.Transport = transport.Config{Type: "tcp", Address: ln.Addr().String()}
+	cfg := drivertest.Config(t, "grammar: {profile: xray-console}", drivertest.Transport(transport.Config{Type: "tcp", Address: ln.Addr().String()}))
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/e2e/stationtest"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hwtest/replay"
@@ -56,7 +56,7 @@ type wireReading struct {
 	Device  string                  `json:"device"`
 	Seq     uint64                  `json:"seq"`
 	Quality struct{ Status string } `json:"quality"`
-	Payload thermometer.Temperature `json:"payload"`
+	Payload screening.Temperature   `json:"payload"`
 }
 
 func watch(t *testing.T, h *stationtest.Hub, topic string) *watcher {
@@ -125,10 +125,10 @@ func TestFeverTraceRaisesOneAlertAtHub(t *testing.T) {
 	w := watch(t, h, contract.Readings(stationtest.Crossing, "booth-3", "thermo1"))
 	startBox(t, h, "booth-3", "boxpw", "thermo1", p.Path, tr.Header.Options)
 
-	rs := w.until(t, 30*time.Second, hasEvent(thermometer.EventFeverCleared))
+	rs := w.until(t, 30*time.Second, hasEvent(screening.EventFeverCleared))
 	var onset wireReading
 	for _, r := range rs {
-		if slices.Contains(r.Payload.Events, thermometer.EventFeverOnset) {
+		if slices.Contains(r.Payload.Events, screening.EventFeverOnset) {
 			onset = r
 		}
 	}
@@ -235,7 +235,7 @@ func TestStuckSensorRaisesFaultAlertAtHub(t *testing.T) {
 	h := stationtest.StartHub(t, map[string]string{"booth-4": "boxpw"})
 	w := watch(t, h, contract.Readings(stationtest.Crossing, "booth-4", "thermo1"))
 	startBox(t, h, "booth-4", "boxpw", "thermo1", p.Path, tr.Header.Options)
-	rs := w.until(t, 30*time.Second, hasEvent(thermometer.EventFaultCleared))
+	rs := w.until(t, 30*time.Second, hasEvent(screening.EventFaultCleared))
 	var stuck wireReading
 	for _, r := range rs {
 		if r.Payload.Fault == "stuck" {

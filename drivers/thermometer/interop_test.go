@@ -7,6 +7,7 @@ import (
 
 	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
@@ -28,8 +29,7 @@ screening: {stuck_window: 0s, heartbeat: 1s}
 // bus answer and their values arrive decoded.
 func TestInteropPymodbusSlave(t *testing.T) {
 	path := startPymodbusSlave(t)
-	cfg := optionsConfig(t, interopOptions)
-	cfg.Transport = transport.Config{Type: "serial", Path: path, Baud: 9600}
+	cfg := optionsConfig(t, interopOptions, drivertest.Transport(transport.Config{Type: "serial", Path: path, Baud: 9600}))
 	d, err := thermometer.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func TestInteropPymodbusSlave(t *testing.T) {
 	col := drivertest.NewOutput()
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx, col) }()
-	got := map[string]thermometer.Temperature{}
+	got := map[string]screening.Temperature{}
 	for len(got) < 2 {
 		select {
 		case <-col.Changed():
@@ -51,7 +51,7 @@ func TestInteropPymodbusSlave(t *testing.T) {
 		for _, r := range col.Readings() {
 			// The first polls may go out before pymodbus has opened its
 			// end; those are faults, and the driver carries on.
-			if p := r.Payload.(thermometer.Temperature); r.Quality.Status == reading.OK {
+			if p := r.Payload.(screening.Temperature); r.Quality.Status == reading.OK {
 				got[p.Sensor] = p
 			}
 		}
@@ -68,7 +68,7 @@ func TestInteropPymodbusSlave(t *testing.T) {
 	}
 }
 
-func optionsConfig(t *testing.T, src string) device.Config {
+func optionsConfig(t *testing.T, src string, seams ...drivertest.Seam) device.Config {
 	t.Helper()
-	return drivertest.Config(t, src, drivertest.ID("bus1"))
+	return drivertest.Config(t, src, append([]drivertest.Seam{drivertest.ID("bus1")}, seams...)...)
 }

@@ -1,6 +1,7 @@
 package thermometer
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -51,8 +52,8 @@ func TestCustomProfileFromConfig(t *testing.T) {
 	if round(sm.Measured) != round((-0.01-32)*5/9) || !sm.BadStatus {
 		t.Fatalf("negative/bad sample %+v", sm)
 	}
-	if s.screen.threshold != 38 {
-		t.Fatalf("threshold %v", s.screen.threshold)
+	if s.screen.Threshold() != 38 {
+		t.Fatalf("threshold %v", s.screen.Threshold())
 	}
 }
 
@@ -62,7 +63,7 @@ func TestBuiltinProfilesPlanRequests(t *testing.T) {
 		"omega-os-mini": {{Slave: 1, Function: 3, Address: 0x0E, Quantity: 4}},
 		"xy-md02":       {{Slave: 1, Function: 4, Address: 1, Quantity: 2}},
 	} {
-		got, err := builtinProfiles[name].requests(1)
+		got, err := builtinProfiles()[name].requests(1)
 		if err != nil || len(got) != len(want) {
 			t.Fatalf("%s: %+v %v", name, got, err)
 		}
@@ -103,3 +104,6 @@ func TestOptionsErrorsNameLineAndField(t *testing.T) {
 		}
 	}
 }
+
+// round keeps 4 decimals, as screening does.
+func round(v float64) float64 { return math.Round(v*1e4) / 1e4 }

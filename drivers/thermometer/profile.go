@@ -7,6 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/modbus"
 )
@@ -48,47 +49,50 @@ type statusBit struct {
 
 // pyrometerBits are the status bits of the Calex PyroUSB map, which the
 // Omega OS-MINI shares.
-var pyrometerBits = []statusBit{
-	{0, "measurement_error", true},
-	{1, "sensor_too_low", true},
-	{2, "sensor_too_high", true},
-	{3, "object_too_low", true},
-	{4, "object_too_high", true},
+func pyrometerBits() []statusBit {
+	return []statusBit{
+		{0, "measurement_error", true},
+		{1, "sensor_too_low", true},
+		{2, "sensor_too_high", true},
+		{3, "object_too_low", true},
+		{4, "object_too_high", true},
+	}
 }
 
 func tenths(reg uint16) field { return field{reg: reg, width: 16, signed: true, scale: 0.1} }
 
-// builtinProfiles are the register maps of the field guide, "Thermometers".
-var builtinProfiles = map[string]profile{
-	"calex-pyrousb": {
-		function: modbus.ReadHoldingRegisters, unit: "C", mergeGap: 3,
-		object: tenths(0x12), housing: ptr(tenths(0x14)),
-		emissivity: &field{reg: 0x08, width: 16, scale: 0.0001},
-		status:     &statusReg{reg: 0x15, bits: pyrometerBits},
-	},
-	"omega-os-mini": {
-		function: modbus.ReadHoldingRegisters, unit: "C", mergeGap: 3,
-		object: tenths(0x0E), housing: ptr(tenths(0x10)),
-		status: &statusReg{reg: 0x11, bits: pyrometerBits},
-	},
-	// XY-MD02 / SHT20 RS-485 sensors: input registers, temperature ×10.
-	"xy-md02": {
-		function: modbus.ReadInputRegisters, unit: "C", mergeGap: 3,
-		object: tenths(1), humidity: &field{reg: 2, width: 16, scale: 0.1},
-	},
-	// Some XY-MD02 firmware scales temperature and humidity ×100.
-	"xy-md02-x100": {
-		function: modbus.ReadInputRegisters, unit: "C", mergeGap: 3,
-		object:   field{reg: 1, width: 16, signed: true, scale: 0.01},
-		humidity: &field{reg: 2, width: 16, scale: 0.01},
-	},
-}
-
-func init() {
-	for name, p := range builtinProfiles {
-		p.name = name
-		builtinProfiles[name] = p
+// builtinProfiles are the register maps of the field guide, "Thermometers",
+// built afresh for each caller.
+func builtinProfiles() map[string]profile {
+	ps := map[string]profile{
+		"calex-pyrousb": {
+			function: modbus.ReadHoldingRegisters, unit: "C", mergeGap: 3,
+			object: tenths(0x12), housing: ptr(tenths(0x14)),
+			emissivity: &field{reg: 0x08, width: 16, scale: 0.0001},
+			status:     &statusReg{reg: 0x15, bits: pyrometerBits()},
+		},
+		"omega-os-mini": {
+			function: modbus.ReadHoldingRegisters, unit: "C", mergeGap: 3,
+			object: tenths(0x0E), housing: ptr(tenths(0x10)),
+			status: &statusReg{reg: 0x11, bits: pyrometerBits()},
+		},
+		// XY-MD02 / SHT20 RS-485 sensors: input registers, temperature ×10.
+		"xy-md02": {
+			function: modbus.ReadInputRegisters, unit: "C", mergeGap: 3,
+			object: tenths(1), humidity: &field{reg: 2, width: 16, scale: 0.1},
+		},
+		// Some XY-MD02 firmware scales temperature and humidity ×100.
+		"xy-md02-x100": {
+			function: modbus.ReadInputRegisters, unit: "C", mergeGap: 3,
+			object:   field{reg: 1, width: 16, signed: true, scale: 0.01},
+			humidity: &field{reg: 2, width: 16, scale: 0.01},
+		},
 	}
+	for name, p := range ps {
+		p.name = name
+		ps[name] = p
+	}
+	return ps
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -128,17 +132,18 @@ type bitYAML struct {
 // decodeProfiles reads a `profiles:` mapping of name -> profile.
 func decodeProfiles(o device.Options, n *yaml.Node) (map[string]profile, error) {
 	out := map[string]profile{}
+	builtin := builtinProfiles()
 	if n == nil || n.Kind == 0 {
 		return out, nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return nil, errAt(o, n, "profiles", "must be a mapping of profile name to register map")
+		return nil, o.ErrorAt(n, "profiles", "must be a mapping of profile name to register map")
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		name, body := n.Content[i].Value, n.Content[i+1]
 		at := "profiles." + name
-		if _, clash := builtinProfiles[name]; clash {
-			return nil, errAt(o, n.Content[i], at, "%q is a built-in profile; give yours another name", name)
+		if _, clash := builtin[name]; clash {
+			return nil, o.ErrorAt(n.Content[i], at, "%q is a built-in profile; give yours another name", name)
 		}
 		p, err := decodeProfile(o, body, at)
 		if err != nil {
@@ -152,7 +157,7 @@ func decodeProfiles(o device.Options, n *yaml.Node) (map[string]profile, error) 
 
 func decodeProfile(o device.Options, n *yaml.Node, at string) (profile, error) {
 	var y profileYAML
-	if err := decodeAt(o, n, at, &y); err != nil {
+	if err := o.DecodeAt(n, at, &y); err != nil {
 		return profile{}, err
 	}
 	p := profile{unit: "C", mergeGap: 0}
@@ -162,23 +167,23 @@ func decodeProfile(o device.Options, n *yaml.Node, at string) (profile, error) {
 	case "input", "04", "4":
 		p.function = modbus.ReadInputRegisters
 	default:
-		return p, errAt(o, child(n, "function"), at+".function", "%q: want holding (function 03) or input (function 04)", y.Function)
+		return p, o.ErrorAt(device.Child(n, "function"), at+".function", "%q: want holding (function 03) or input (function 04)", y.Function)
 	}
 	switch y.Unit {
 	case "", "C":
 	case "F", "K":
 		p.unit = y.Unit
 	default:
-		return p, errAt(o, child(n, "unit"), at+".unit", "%q: want C, F or K", y.Unit)
+		return p, o.ErrorAt(device.Child(n, "unit"), at+".unit", "%q: want C, F or K", y.Unit)
 	}
 	if y.MergeGap != nil {
 		if *y.MergeGap < 0 || *y.MergeGap > 16 {
-			return p, errAt(o, child(n, "merge_gap"), at+".merge_gap", "want 0 to 16 registers")
+			return p, o.ErrorAt(device.Child(n, "merge_gap"), at+".merge_gap", "want 0 to 16 registers")
 		}
 		p.mergeGap = *y.MergeGap
 	}
 	if y.Object.Kind == 0 {
-		return p, errAt(o, n, at+".object", "missing: the register holding the temperature to screen")
+		return p, o.ErrorAt(n, at+".object", "missing: the register holding the temperature to screen")
 	}
 	var err error
 	if p.object, err = decodeField(o, &y.Object, at+".object"); err != nil {
@@ -204,22 +209,22 @@ func decodeProfile(o device.Options, n *yaml.Node, at string) (profile, error) {
 		}
 	}
 	if _, err := p.requests(1); err != nil {
-		return p, errAt(o, n, at, "%v", err)
+		return p, o.ErrorAt(n, at, "%v", err)
 	}
 	return p, nil
 }
 
 func decodeField(o device.Options, n *yaml.Node, at string) (field, error) {
 	var y fieldYAML
-	if err := decodeAt(o, n, at, &y); err != nil {
+	if err := o.DecodeAt(n, at, &y); err != nil {
 		return field{}, err
 	}
 	f := field{width: 16, signed: y.Signed, scale: 1}
 	if y.Register == nil {
-		return f, errAt(o, n, at+".register", "missing (the protocol address, from 0; hex like 0x12 is fine)")
+		return f, o.ErrorAt(n, at+".register", "missing (the protocol address, from 0; hex like 0x12 is fine)")
 	}
 	if *y.Register < 0 || *y.Register > 0xFFFF {
-		return f, errAt(o, child(n, "register"), at+".register", "%d: want 0 to 0xffff", *y.Register)
+		return f, o.ErrorAt(device.Child(n, "register"), at+".register", "%d: want 0 to 0xffff", *y.Register)
 	}
 	f.reg = uint16(*y.Register)
 	switch y.Width {
@@ -227,11 +232,11 @@ func decodeField(o device.Options, n *yaml.Node, at string) (field, error) {
 	case 32:
 		f.width = 32
 	default:
-		return f, errAt(o, child(n, "width"), at+".width", "%d: want 16 or 32 bits", y.Width)
+		return f, o.ErrorAt(device.Child(n, "width"), at+".width", "%d: want 16 or 32 bits", y.Width)
 	}
 	if y.Scale != nil {
 		if *y.Scale == 0 {
-			return f, errAt(o, child(n, "scale"), at+".scale", "must not be 0")
+			return f, o.ErrorAt(device.Child(n, "scale"), at+".scale", "must not be 0")
 		}
 		f.scale = *y.Scale
 	}
@@ -240,41 +245,41 @@ func decodeField(o device.Options, n *yaml.Node, at string) (field, error) {
 	case "low_first":
 		f.lowFirst = true
 	default:
-		return f, errAt(o, child(n, "word_order"), at+".word_order", "%q: want high_first or low_first", y.WordOrder)
+		return f, o.ErrorAt(device.Child(n, "word_order"), at+".word_order", "%q: want high_first or low_first", y.WordOrder)
 	}
 	if f.width == 32 && f.reg == 0xFFFF {
-		return f, errAt(o, child(n, "register"), at+".register", "a 32-bit value needs two registers; 0xffff is the last")
+		return f, o.ErrorAt(device.Child(n, "register"), at+".register", "a 32-bit value needs two registers; 0xffff is the last")
 	}
 	if f.width == 16 && y.WordOrder != "" {
-		return f, errAt(o, child(n, "word_order"), at+".word_order", "only for width 32")
+		return f, o.ErrorAt(device.Child(n, "word_order"), at+".word_order", "only for width 32")
 	}
 	return f, nil
 }
 
 func decodeStatus(o device.Options, n *yaml.Node, at string) (*statusReg, error) {
 	var y statusYAML
-	if err := decodeAt(o, n, at, &y); err != nil {
+	if err := o.DecodeAt(n, at, &y); err != nil {
 		return nil, err
 	}
 	if y.Register == nil || *y.Register < 0 || *y.Register > 0xFFFF {
-		return nil, errAt(o, child(n, "register"), at+".register", "missing or not 0 to 0xffff")
+		return nil, o.ErrorAt(device.Child(n, "register"), at+".register", "missing or not 0 to 0xffff")
 	}
 	s := &statusReg{reg: uint16(*y.Register)}
 	if y.Bits.Kind != yaml.SequenceNode || len(y.Bits.Content) == 0 {
-		return nil, errAt(o, child(n, "bits"), at+".bits", "want a list of {bit, name, bad}")
+		return nil, o.ErrorAt(device.Child(n, "bits"), at+".bits", "want a list of {bit, name, bad}")
 	}
 	seen := map[int]bool{}
 	for i, bn := range y.Bits.Content {
 		bat := fmt.Sprintf("%s.bits[%d]", at, i)
 		var b bitYAML
-		if err := decodeAt(o, bn, bat, &b); err != nil {
+		if err := o.DecodeAt(bn, bat, &b); err != nil {
 			return nil, err
 		}
 		if b.Bit == nil || *b.Bit < 0 || *b.Bit > 15 || seen[*b.Bit] {
-			return nil, errAt(o, bn, bat+".bit", "missing, repeated or not 0 to 15")
+			return nil, o.ErrorAt(bn, bat+".bit", "missing, repeated or not 0 to 15")
 		}
 		if b.Name == "" {
-			return nil, errAt(o, bn, bat+".name", "missing: the name readings show when the bit is set")
+			return nil, o.ErrorAt(bn, bat+".name", "missing: the name readings show when the bit is set")
 		}
 		seen[*b.Bit] = true
 		s.bits = append(s.bits, statusBit{bit: *b.Bit, name: b.Name, bad: b.Bad == nil || *b.Bad})
@@ -333,8 +338,8 @@ func (p profile) requests(slave byte) ([]modbus.Request, error) {
 }
 
 // decode turns the registers read (by address) into a sample.
-func (p profile) decode(regs map[uint16]uint16) Sample {
-	s := Sample{Measured: p.temp(p.object.value(regs))}
+func (p profile) decode(regs map[uint16]uint16) screening.Sample {
+	s := screening.Sample{Measured: p.temp(p.object.value(regs))}
 	if p.housing != nil {
 		s.Housing = ptr(p.temp(p.housing.value(regs)))
 	}

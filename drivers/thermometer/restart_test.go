@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/e2e/stationtest"
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
@@ -74,7 +74,7 @@ func TestFeverKeptAcrossEdgedRestart(t *testing.T) {
 		}})
 	}()
 	stop1 := runBox(t, h, "booth-5", "boxpw", "thermo1", link, stateDir, opts)
-	w.until(t, 30*time.Second, hasEvent(thermometer.EventFeverOnset))
+	w.until(t, 30*time.Second, hasEvent(screening.EventFeverOnset))
 	select {
 	case <-held:
 	case <-time.After(30 * time.Second):
@@ -105,12 +105,12 @@ func TestFeverKeptAcrossEdgedRestart(t *testing.T) {
 	go replay.Serial(ctx2, rest, p2.Device, replay.Options{})
 	runBox(t, h, "booth-5", "boxpw", "thermo1", link, stateDir, opts)
 
-	rs := w.until(t, 30*time.Second, hasEvent(thermometer.EventFeverCleared))
+	rs := w.until(t, 30*time.Second, hasEvent(screening.EventFeverCleared))
 	// Each edged run's first reading says so (cause "first"): the second
 	// run's one must already be feverish, with no onset of its own.
 	onsets, firsts := 0, 0
 	for _, r := range rs {
-		if slices.Contains(r.Payload.Events, thermometer.EventFeverOnset) {
+		if slices.Contains(r.Payload.Events, screening.EventFeverOnset) {
 			onsets++
 		}
 		if r.Payload.Cause == "first" {

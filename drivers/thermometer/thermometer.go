@@ -1,7 +1,7 @@
 // Package thermometer drives fever-screening thermometers. This file is the
 // Modbus RTU family (IR pyrometers and RS-485 sensors on one bus, register
 // maps as data); package temper is the USB HID family. Both publish the
-// "temperature" payload and share the screening logic in screen.go.
+// "temperature" payload and judge samples with package screening.
 package thermometer
 
 import (
@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/modbus"
 	"github.com/kordon/kordon/internal/reading"
@@ -21,10 +22,11 @@ import (
 
 // Driver registers the Modbus RTU family (drivers/all).
 var Driver = device.Driver{
-	Name: "modbus-thermometer",
-	Kind: Kind,
-	Doc:  "IR pyrometers and RS-485 temperature sensors polled over Modbus RTU (Calex PyroUSB, Omega OS-MINI, XY-MD02, custom maps)",
-	New:  New,
+	Name:  "modbus-thermometer",
+	Kind:  screening.Kind,
+	Doc:   "IR pyrometers and RS-485 temperature sensors polled over Modbus RTU (Calex PyroUSB, Omega OS-MINI, XY-MD02, custom maps)",
+	Ports: []device.PortKind{device.Stream},
+	New:   New,
 }
 
 // Options are the driver's settings in a box config.
@@ -62,7 +64,7 @@ type slave struct {
 	name    string
 	profile profile
 	reqs    []modbus.Request
-	screen  ScreenConfig
+	screen  screening.ScreenConfig
 }
 
 type bus struct {
@@ -79,22 +81,22 @@ func New(cfg device.Config) (device.Device, error) {
 	if err := o.Decode(&opts); err != nil {
 		return nil, err
 	}
-	key := func(k string) *yaml.Node { return child(o.Node, k) }
+	key := func(k string) *yaml.Node { return device.Child(o.Node, k) }
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"poll", opts.Poll}, {"timeout", opts.Timeout}, {"frame_gap", opts.FrameGap}} {
 		if d.v <= 0 {
-			return nil, errAt(o, key(d.name), d.name, "must be positive")
+			return nil, o.ErrorAt(key(d.name), d.name, "must be positive")
 		}
 	}
 	if opts.ReplyDelay < 0 {
-		return nil, errAt(o, key("reply_delay"), "reply_delay", "must not be negative")
+		return nil, o.ErrorAt(key("reply_delay"), "reply_delay", "must not be negative")
 	}
 	b := &bus{cfg: cfg, opts: opts, retries: 2}
 	if opts.Retries != nil {
 		if *opts.Retries < 0 || *opts.Retries > 10 {
-			return nil, errAt(o, key("retries"), "retries", "want 0 to 10")
+			return nil, o.ErrorAt(key("retries"), "retries", "want 0 to 10")
 		}
 		b.retries = *opts.Retries
 	}
@@ -104,46 +106,46 @@ func New(cfg device.Config) (device.Device, error) {
 	}
 	sn := key("slaves")
 	if sn == nil || sn.Kind != yaml.SequenceNode || len(sn.Content) == 0 {
-		return nil, errAt(o, sn, "slaves", "want a list of {address, name, profile}: the thermometers on this bus")
+		return nil, o.ErrorAt(sn, "slaves", "want a list of {address, name, profile}: the thermometers on this bus")
 	}
 	seenAddr, seenName := map[int]bool{}, map[string]bool{}
 	for i, n := range sn.Content {
 		at := fmt.Sprintf("slaves[%d]", i)
 		var y slaveYAML
-		if err := decodeAt(o, n, at, &y); err != nil {
+		if err := o.DecodeAt(n, at, &y); err != nil {
 			return nil, err
 		}
 		if y.Address < 1 || y.Address > 247 {
-			return nil, errAt(o, child(n, "address"), at+".address", "%d: want 1 to 247 (0 is broadcast and never answers)", y.Address)
+			return nil, o.ErrorAt(device.Child(n, "address"), at+".address", "%d: want 1 to 247 (0 is broadcast and never answers)", y.Address)
 		}
 		if seenAddr[y.Address] {
-			return nil, errAt(o, child(n, "address"), at+".address", "address %d is already on this bus", y.Address)
+			return nil, o.ErrorAt(device.Child(n, "address"), at+".address", "address %d is already on this bus", y.Address)
 		}
 		seenAddr[y.Address] = true
 		if y.Name == "" {
 			y.Name = fmt.Sprintf("slave-%d", y.Address)
 		}
 		if seenName[y.Name] {
-			return nil, errAt(o, child(n, "name"), at+".name", "name %q is already used on this bus", y.Name)
+			return nil, o.ErrorAt(device.Child(n, "name"), at+".name", "name %q is already used on this bus", y.Name)
 		}
 		seenName[y.Name] = true
 		p, ok := custom[y.Profile]
 		if !ok {
-			p, ok = builtinProfiles[y.Profile]
+			p, ok = builtinProfiles()[y.Profile]
 		}
 		if !ok {
-			return nil, errAt(o, child(n, "profile"), at+".profile", "unknown profile %q (built in: %s; or define it under profiles:)", y.Profile, profileNames(custom))
+			return nil, o.ErrorAt(device.Child(n, "profile"), at+".profile", "unknown profile %q (built in: %s; or define it under profiles:)", y.Profile, profileNames(custom))
 		}
-		sc, err := decodeScreening(o, opts.Poll, nodeAt{key("screening"), "screening"}, nodeAt{&y.Screening, at + ".screening"})
+		sc, err := screening.DecodeLayers(o, opts.Poll, screening.Layer{Node: key("screening"), At: "screening"}, screening.Layer{Node: &y.Screening, At: at + ".screening"})
 		if err != nil {
 			return nil, err
 		}
-		if sc.ambientCoeff != 0 && p.housing == nil {
-			return nil, errAt(o, n, at+".screening.ambient_coeff", "profile %q reports no housing temperature to compensate with", p.name)
+		if sc.Compensates() && p.housing == nil {
+			return nil, o.ErrorAt(n, at+".screening.ambient_coeff", "profile %q reports no housing temperature to compensate with", p.name)
 		}
 		reqs, err := p.requests(byte(y.Address))
 		if err != nil {
-			return nil, errAt(o, n, at, "%v", err)
+			return nil, o.ErrorAt(n, at, "%v", err)
 		}
 		b.slaves = append(b.slaves, slave{addr: byte(y.Address), name: y.Name, profile: p, reqs: reqs, screen: sc})
 	}
@@ -152,7 +154,7 @@ func New(cfg device.Config) (device.Device, error) {
 
 func profileNames(custom map[string]profile) string {
 	var names []string
-	for n := range builtinProfiles {
+	for n := range builtinProfiles() {
 		names = append(names, n)
 	}
 	for n := range custom {
@@ -167,21 +169,21 @@ func profileNames(custom map[string]profile) string {
 // reading (and the device goes down when none answers); polling goes on,
 // so it comes back on its own.
 func (b *bus) Run(ctx context.Context, out device.Output) error {
-	port, err := b.cfg.OpenPort()
+	port, err := b.cfg.Stream(ctx)
 	if err != nil {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
 	defer port.Close()
 	out.Up()
-	now := b.cfg.Clock()
+	now := b.cfg.Clock
 	m := &modbus.Master{
 		Port: port, Baud: b.cfg.Transport.Baud, ReplyDelay: b.opts.ReplyDelay, Timeout: b.opts.Timeout,
 		Gap: b.opts.FrameGap, Retries: b.retries, Now: now, Count: out.Count,
 	}
-	screens := make([]*Screener, len(b.slaves))
-	st := OpenFeverState(b.cfg.StateDir, out.Count)
+	screens := make([]*screening.Screener, len(b.slaves))
+	st := screening.OpenFeverState(b.cfg.StateDir, out.Count)
 	for i, s := range b.slaves {
-		screens[i] = newScreener(s.screen, s.name, s.profile.name)
+		screens[i] = screening.NewScreener(s.screen, s.name, s.profile.name)
 		screens[i].Remember(st)
 	}
 	tick := time.NewTicker(b.opts.Poll)
@@ -204,7 +206,7 @@ func (b *bus) Run(ctx context.Context, out device.Output) error {
 				lastErr = err
 			}
 			if rd != nil {
-				out.Emit(*rd)
+				screens[i].Settle(out.Emit(*rd))
 			}
 		}
 		switch {
@@ -229,7 +231,7 @@ func (b *bus) Run(ctx context.Context, out device.Output) error {
 
 // poll reads one slave and returns the reading worth publishing, if any,
 // and the bus error, if any.
-func (b *bus) poll(ctx context.Context, m *modbus.Master, s slave, sc *Screener, now func() time.Time) (*reading.Reading, error) {
+func (b *bus) poll(ctx context.Context, m *modbus.Master, s slave, sc *screening.Screener, now func() time.Time) (*reading.Reading, error) {
 	regs := map[uint16]uint16{}
 	var at time.Time
 	var raw []byte

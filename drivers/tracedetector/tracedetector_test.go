@@ -72,8 +72,7 @@ func TestSilenceReportsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	cfg := drivertest.Config(t, "silence: 200ms")
-	cfg.Transport = transport.Config{Type: "serial", Path: p.Path}
+	cfg := drivertest.Config(t, "silence: 200ms", drivertest.Transport(transport.Config{Type: "serial", Path: p.Path}))
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

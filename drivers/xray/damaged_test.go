@@ -9,20 +9,10 @@ import (
 	"time"
 
 	"github.com/kordon/kordon/drivers/drivertest"
+	"github.com/kordon/kordon/drivers/xray/dicos"
+	"github.com/kordon/kordon/drivers/xray/dicos/dicostest"
 	"github.com/kordon/kordon/internal/reading"
 )
-
-// flaggedSpec is the alarm report with per-object threat flags: the
-// explosive is flagged THREAT (probability 0.91), the anomaly NO_THREAT.
-func flaggedSpec() tdrSpec {
-	s := alarmSpec()
-	s.objects[0].flag = "THREAT"
-	s.objects[1].flag = "NO_THREAT"
-	s.tdrType = "MACHINE"
-	s.bag = "BAG-20261101-0042"
-	s.scanUID = "1.2.826.0.1.3680043.9.7.1.100"
-	return s
-}
 
 const graceShort = "{poll: 10ms, image_wait: 0s, incomplete_grace: 30ms}"
 
@@ -30,10 +20,10 @@ const graceShort = "{poll: 10ms, image_wait: 0s, incomplete_grace: 30ms}"
 // list (no decision, no counts) whose explosive is flagged THREAT is an
 // alarm, marked damaged, never a clear.
 func TestAlarmCutAfterThreatListIsAnAlarm(t *testing.T) {
-	s := flaggedSpec()
-	s.cutAfterThreats = true
-	b := tdrFile(t, s)
-	_, tdr, err := Parse(bytes.NewReader(b), int64(len(b)))
+	s := dicostest.FlaggedSpec()
+	s.CutAfterThreats = true
+	b := dicostest.TDRFile(t, s)
+	_, tdr, err := dicos.Parse(bytes.NewReader(b), int64(len(b)))
 	if err != nil || tdr == nil {
 		t.Fatalf("parse: %v", err)
 	}
@@ -56,7 +46,7 @@ func TestAlarmCutAfterThreatListIsAnAlarm(t *testing.T) {
 // before the cut, else a damaged (non-alarm) report the default rules
 // alert on.
 func TestReportCutInsideThreatListIsAReading(t *testing.T) {
-	full := tdrFile(t, flaggedSpec())
+	full := dicostest.TDRFile(t, dicostest.FlaggedSpec())
 	flag := bytes.Index(full, []byte("THREAT"))
 	seq := bytes.Index(full, []byte{0x10, 0x40, 0x11, 0x10}) // ThreatSequence
 	if flag < 0 || seq < 0 {
@@ -91,18 +81,18 @@ func TestReportCutInsideThreatListIsAReading(t *testing.T) {
 // scan, travel with the report.
 func TestOperatorDecisionBagAndScanInPayload(t *testing.T) {
 	r := startRig(t, "", fastNoImageWait)
-	m := flaggedSpec()
-	op := flaggedSpec()
-	op.uid, op.tdrType, op.decision, op.alarms = "1.2.826.0.1.3680043.9.7.1.9", "OPERATOR", "CLEAR", 0
-	r.write(t, "a-machine.dcs", tdrFile(t, m))
-	r.write(t, "b-operator.dcs", tdrFile(t, op))
+	m := dicostest.FlaggedSpec()
+	op := dicostest.FlaggedSpec()
+	op.UID, op.TDRType, op.Decision, op.Alarms = "1.2.826.0.1.3680043.9.7.1.9", "OPERATOR", "CLEAR", 0
+	r.write(t, "a-machine.dcs", dicostest.TDRFile(t, m))
+	r.write(t, "b-operator.dcs", dicostest.TDRFile(t, op))
 	r.out.Wait(t, 10*time.Second, "two readings", func(o *drivertest.Output) bool { return len(o.Readings()) == 2 })
 	got := map[string]Report{}
 	for _, rd := range r.out.Readings() {
 		p := rd.Payload.(Report)
 		got[p.DecidedBy] = p
 	}
-	if p := got["machine"]; !p.Alarm || p.TDRType != "MACHINE" || p.BagID != "BAG-20261101-0042" || p.ScanUID != m.scanUID {
+	if p := got["machine"]; !p.Alarm || p.TDRType != "MACHINE" || p.BagID != "BAG-20261101-0042" || p.ScanUID != m.ScanUID {
 		t.Errorf("machine report %+v", p)
 	}
 	if p := got["operator"]; p.Alarm || p.TDRType != "OPERATOR" || p.BagID != "BAG-20261101-0042" {
@@ -118,7 +108,7 @@ func TestReportInDatedSubfolderIsRead(t *testing.T) {
 	if err := os.MkdirAll(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r.write(t, filepath.Join("2026", "11", "01", "scan-0001-tdr.dcs"), tdrFile(t, alarmSpec()))
+	r.write(t, filepath.Join("2026", "11", "01", "scan-0001-tdr.dcs"), dicostest.TDRFile(t, dicostest.AlarmSpec()))
 	r.out.Wait(t, 10*time.Second, "the report in the subfolder", func(o *drivertest.Output) bool { return len(o.Readings()) == 1 })
 	if p := r.out.Readings()[0].Payload.(Report); p.File.Path != filepath.Join(sub, "scan-0001-tdr.dcs") || !p.Alarm {
 		t.Errorf("report %+v", p.File)
@@ -130,10 +120,10 @@ func TestReportInDatedSubfolderIsRead(t *testing.T) {
 // the reading.
 func TestReportTextsAreBounded(t *testing.T) {
 	r := startRig(t, "", fastNoImageWait)
-	s := alarmSpec()
-	s.objects[0].desc = strings.Repeat("Ä long description ", 600)
-	s.objects[1].category = strings.Repeat("C", 200)
-	r.write(t, "long.dcs", tdrFile(t, s))
+	s := dicostest.AlarmSpec()
+	s.Objects[0].Desc = strings.Repeat("Ä long description ", 600)
+	s.Objects[1].Category = strings.Repeat("C", 200)
+	r.write(t, "long.dcs", dicostest.TDRFile(t, s))
 	r.out.Wait(t, 10*time.Second, "a reading", func(o *drivertest.Output) bool { return len(o.Readings()) == 1 })
 	p := r.out.Readings()[0].Payload.(Report)
 	if len(p.Objects[0].Description) > 256 || len(p.Objects[1].Category) > 64 || !strings.HasSuffix(p.Objects[0].Description, "...") {

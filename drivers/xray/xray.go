@@ -9,7 +9,6 @@
 package xray
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,16 +22,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kordon/kordon/drivers/xray/dicos"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
 )
 
 // Driver registers the family (drivers/all).
 var Driver = device.Driver{
-	Name: "dicos",
-	Kind: "threat_report",
-	Doc:  "X-ray scanner DICOS export folder: Threat Detection Reports (transport type folder)",
-	New:  New,
+	Name:  "dicos",
+	Kind:  "threat_report",
+	Doc:   "X-ray scanner DICOS export folder: Threat Detection Reports (transport type folder)",
+	Ports: []device.PortKind{device.Folder},
+	New:   New,
 }
 
 // Options are the driver's settings in a box config.
@@ -79,9 +80,9 @@ type Report struct {
 	// Damaged: the file was cut or corrupt, or lacks required content. A
 	// damaged report alarms on any sign of a threat; the default rules
 	// alert on a damaged report that does not.
-	Damaged bool       `json:"damaged,omitempty"`
-	Objects []Object   `json:"objects"`
-	Images  []ImageRef `json:"images"`
+	Damaged bool           `json:"damaged,omitempty"`
+	Objects []dicos.Object `json:"objects"`
+	Images  []ImageRef     `json:"images"`
 }
 
 func (Report) Kind() string { return "threat_report" }
@@ -116,7 +117,7 @@ func New(cfg device.Config) (device.Device, error) {
 	if err := cfg.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	bad := func(field, msg string) error { return cfg.Options.Errorf(cfg.Options.Node, field, "%s", msg) }
+	bad := func(field, msg string) error { return cfg.Options.Errorf(field, "%s", msg) }
 	if cfg.Transport.Type != "" && cfg.Transport.Type != "folder" {
 		return nil, bad("transport", fmt.Sprintf("type %q: the dicos driver watches a folder (type: folder, path: ...)", cfg.Transport.Type))
 	}
@@ -129,7 +130,7 @@ func New(cfg device.Config) (device.Device, error) {
 	if _, err := filepath.Match(o.Pattern, "x"); err != nil {
 		return nil, bad("pattern", err.Error())
 	}
-	w := &watcher{cfg: cfg, opts: o, loc: time.UTC, now: cfg.Clock()}
+	w := &watcher{cfg: cfg, opts: o, loc: time.UTC, now: cfg.Clock}
 	if o.TimeZone != "" {
 		loc, err := time.LoadLocation(o.TimeZone)
 		if err != nil {
@@ -302,7 +303,7 @@ type pendingReport struct {
 	name string
 	fs   *fileState
 	ref  FileRef
-	tdr  *TDR
+	tdr  *dicos.TDR
 }
 
 // read parses one stable file. Images are indexed; reports are returned
@@ -315,7 +316,7 @@ func (w *watcher) read(dir, name string, fs *fileState, images map[string]image,
 	}
 	settled := now.Sub(fs.stable) >= w.opts.IncompleteGrace
 	switch {
-	case errors.Is(err, ErrNotDICOS):
+	case errors.Is(err, dicos.ErrNotDICOS):
 		fs.done = true
 		out.Count("files_not_dicos", 1)
 		st.mark(name, fs, "", "")
@@ -390,9 +391,13 @@ func (w *watcher) report(pr *pendingReport, images map[string]image, st *state, 
 	}
 	q := reading.Quality{Status: reading.OK}
 	if len(doubts) > 0 {
-		q = reading.Quality{Status: reading.Suspect, Reason: clipTo(strings.Join(doubts, "; "), 512)}
+		q = reading.Quality{Status: reading.Suspect, Reason: dicos.Clip(strings.Join(doubts, "; "), 512)}
 	}
-	out.Emit(reading.Reading{Origin: pr.fs.first, Payload: rep, Quality: q})
+	if err := out.Emit(reading.Reading{Origin: pr.fs.first, Payload: rep, Quality: q}); err != nil {
+		// Not kept (counted by the box): not marked handled, so a later
+		// scan reports the file again.
+		return
+	}
 	pr.fs.done = true
 	st.mark(pr.name, pr.fs, "", "")
 }
@@ -410,21 +415,22 @@ var errChanged = errors.New("file changed while being read")
 // parseFile parses a file and hashes all of it in one pass: the parser
 // reads through a tee into the hash, the rest (skipped pixel data) is
 // hashed after.
-func (w *watcher) parseFile(path string, fs *fileState) (Header, *TDR, string, error) {
+func (w *watcher) parseFile(path string, fs *fileState) (dicos.Header, *dicos.TDR, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Header{}, nil, "", errChanged // vanished or renamed away
+		return dicos.Header{}, nil, "", errChanged // vanished or renamed away
 	}
 	defer f.Close()
 	hash := sha256.New()
 	// Pixel data is skipped by the parser (read past, not kept), so an
 	// image costs its header in memory, whatever its size.
-	h, tdr, perr := Parse(bufio.NewReader(io.TeeReader(io.LimitReader(f, fs.size), hash)), fs.size)
-	if _, err := io.Copy(hash, f); err != nil {
-		return Header{}, nil, "", errChanged
+	stream := io.NewSectionReader(f, 0, fs.size)
+	h, tdr, perr := dicos.ParseTo(f, fs.size, stream, hash)
+	if _, err := io.Copy(hash, stream); err != nil {
+		return dicos.Header{}, nil, "", errChanged
 	}
 	if info, err := f.Stat(); err != nil || info.Size() != fs.size || !info.ModTime().Equal(fs.mtime) {
-		return Header{}, nil, "", errChanged
+		return dicos.Header{}, nil, "", errChanged
 	}
 	return h, tdr, hex.EncodeToString(hash.Sum(nil)), perr
 }
@@ -442,7 +448,7 @@ func salvage(path string, size int64) int {
 	if err != nil {
 		return 0
 	}
-	return SalvageThreatFlags(b)
+	return dicos.SalvageThreatFlags(b)
 }
 
 // state remembers handled files across restarts: one line per file,

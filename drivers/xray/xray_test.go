@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kordon/kordon/drivers/drivertest"
+	"github.com/kordon/kordon/drivers/xray/dicos/dicostest"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
 )
@@ -30,8 +31,7 @@ func startRig(t *testing.T, dir, opts string) *rig {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	cfg := drivertest.Config(t, opts)
-	cfg.Transport = transport.Config{Type: "folder", Path: dir}
+	cfg := drivertest.Config(t, opts, drivertest.Transport(transport.Config{Type: "folder", Path: dir}))
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -104,8 +104,8 @@ const fastNoImageWait = "{poll: 10ms, image_wait: 0s, incomplete_grace: 1m}"
 
 func TestAlarmReportWithImageBecomesReading(t *testing.T) {
 	r := startRig(t, "", fast)
-	img := imageFile(t, "1.2.826.0.1.3680043.9.7.1.1")
-	rep := tdrFile(t, alarmSpec())
+	img := dicostest.ImageFile(t, "1.2.826.0.1.3680043.9.7.1.1")
+	rep := dicostest.TDRFile(t, dicostest.AlarmSpec())
 	imgPath := r.write(t, "scan-0001.dcs", img)
 	repPath := r.write(t, "scan-0001-tdr.dcs", rep)
 	r.out.Wait(t, 10*time.Second, "a reading", func(o *drivertest.Output) bool { return len(o.Readings()) == 1 })
@@ -136,7 +136,7 @@ func TestAlarmReportWithImageBecomesReading(t *testing.T) {
 // one reading.
 func TestHalfWrittenFileIsNotReadEarly(t *testing.T) {
 	r := startRig(t, "", fastNoImageWait)
-	rep := tdrFile(t, alarmSpec())
+	rep := dicostest.TDRFile(t, dicostest.AlarmSpec())
 	for _, cut := range []int{len(rep) / 2, len(rep) - 4} {
 		r.write(t, "half.dcs", rep[:cut])
 		r.waitScans(t, 5)
@@ -160,7 +160,7 @@ func TestHalfWrittenFileIsNotReadEarly(t *testing.T) {
 // TestRenameIntoPlace: temp names are ignored until renamed.
 func TestRenameIntoPlace(t *testing.T) {
 	r := startRig(t, "", "{poll: 10ms, image_wait: 0s}")
-	rep := tdrFile(t, alarmSpec())
+	rep := dicostest.TDRFile(t, dicostest.AlarmSpec())
 	for _, name := range []string{"a.dcs.part", ".a.dcs", "a.tmp", "a.dcs~"} {
 		r.write(t, name, rep)
 	}
@@ -175,16 +175,16 @@ func TestRenameIntoPlace(t *testing.T) {
 	// The image never arrives: sent without it, suspect, found=false.
 	rd := r.out.Readings()[0]
 	if rd.Quality.Status != reading.Suspect || rd.Payload.(Report).Images[0].Found {
-		t.Errorf("report without its image: %+v", rd)
+		t.Errorf("report without its Image: %+v", rd)
 	}
 }
 
 func TestClearReportAndBadFiles(t *testing.T) {
 	r := startRig(t, "", "{poll: 10ms, image_wait: 0s, incomplete_grace: 30ms}")
 	r.write(t, "junk.dcs", []byte("this is not DICOM at all, just text that a scanner might drop"))
-	r.write(t, "clear.dcs", tdrFile(t, tdrSpec{uid: "1.2.3", decision: "CLEAR", time: "20261101090000", total: 0}))
-	r.write(t, "cut.dcs", tdrFile(t, tdrSpec{uid: "1.2.4", decision: "ALARM", time: "20261101090000", alarms: 1, total: 2,
-		objects: []pto{{id: 1, category: "WEAPON", prob: 0.5, polygon: []float64{1, 2, 3, 4, 5, 6}, image: "1.2.9"}}}))
+	r.write(t, "clear.dcs", dicostest.TDRFile(t, dicostest.Spec{UID: "1.2.3", Decision: "CLEAR", Time: "20261101090000", Total: 0}))
+	r.write(t, "cut.dcs", dicostest.TDRFile(t, dicostest.Spec{UID: "1.2.4", Decision: "ALARM", Time: "20261101090000", Alarms: 1, Total: 2,
+		Objects: []dicostest.Object{{ID: 1, Category: "WEAPON", Prob: 0.5, Polygon: []float64{1, 2, 3, 4, 5, 6}, Image: "1.2.9"}}}))
 	r.out.Wait(t, 10*time.Second, "two reports and the junk counted", func(o *drivertest.Output) bool {
 		return len(o.Readings()) == 2 && o.Counts()["files_unparsed"] == 1
 	})
@@ -207,30 +207,29 @@ func TestStateFileSurvivesRestart(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "xray.seen")
 	opts := "{poll: 10ms, image_wait: 5s, state_file: " + state + "}"
 	r := startRig(t, dir, opts)
-	r.write(t, "img.dcs", imageFile(t, "1.2.826.0.1.3680043.9.7.1.1"))
-	r.write(t, "one.dcs", tdrFile(t, alarmSpec()))
+	r.write(t, "img.dcs", dicostest.ImageFile(t, "1.2.826.0.1.3680043.9.7.1.1"))
+	r.write(t, "one.dcs", dicostest.TDRFile(t, dicostest.AlarmSpec()))
 	r.out.Wait(t, 10*time.Second, "first report", func(o *drivertest.Output) bool { return len(o.Readings()) == 1 })
 	r.stop()
 	r.stop = nil
 
 	r2 := startRig(t, dir, opts)
-	spec := alarmSpec()
-	spec.uid = "1.2.826.0.1.3680043.9.7.1.3"
-	r2.write(t, "two.dcs", tdrFile(t, spec))
+	spec := dicostest.AlarmSpec()
+	spec.UID = "1.2.826.0.1.3680043.9.7.1.3"
+	r2.write(t, "two.dcs", dicostest.TDRFile(t, spec))
 	r2.out.Wait(t, 10*time.Second, "second report only", func(o *drivertest.Output) bool { return len(o.Readings()) >= 1 })
 	r2.waitScans(t, 3)
 	if len(r2.out.Readings()) != 1 {
 		t.Fatalf("after restart %d readings, want only the new report", len(r2.out.Readings()))
 	}
 	p := r2.out.Readings()[0].Payload.(Report)
-	if p.SOPInstanceUID != spec.uid || !p.Images[0].Found {
+	if p.SOPInstanceUID != spec.UID || !p.Images[0].Found {
 		t.Errorf("after restart: %+v (the image known before the restart must be found)", p)
 	}
 }
 
 func TestMissingFolderIsUnplugged(t *testing.T) {
-	cfg := drivertest.Config(t, "{}")
-	cfg.Transport = transport.Config{Type: "folder", Path: filepath.Join(t.TempDir(), "nope")}
+	cfg := drivertest.Config(t, "{}", drivertest.Transport(transport.Config{Type: "folder", Path: filepath.Join(t.TempDir(), "nope")}))
 	dev, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -242,14 +241,12 @@ func TestMissingFolderIsUnplugged(t *testing.T) {
 
 func TestOptionsAreValidated(t *testing.T) {
 	for _, src := range []string{"poll: 0s", "pattern: '['", "time_zone: Mars/Base", "colour: red", "image_wait: -1s"} {
-		cfg := drivertest.Config(t, src)
-		cfg.Transport = transport.Config{Type: "folder", Path: "/tmp"}
+		cfg := drivertest.Config(t, src, drivertest.Transport(transport.Config{Type: "folder", Path: "/tmp"}))
 		if _, err := New(cfg); err == nil {
 			t.Errorf("options %q accepted", src)
 		}
 	}
-	cfg := drivertest.Config(t, "{}")
-	cfg.Transport = transport.Config{Type: "serial", Path: "/dev/ttyS0"}
+	cfg := drivertest.Config(t, "{}", drivertest.Transport(transport.Config{Type: "serial", Path: "/dev/ttyS0"}))
 	if _, err := New(cfg); err == nil {
 		t.Error("serial transport accepted")
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/kordon/kordon/hwtest/replay"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/gpioline/gpiolinetest"
 	"github.com/kordon/kordon/internal/logging"
 )
@@ -155,20 +156,22 @@ func (b Box) Start(t testing.TB, ctx context.Context) *edge.Box {
 func (b Box) Run(t testing.TB, ctx context.Context) (box *edge.Box, stop func()) {
 	t.Helper()
 	src := b.Source(t)
-	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers)
+	cfg, devs, err := edge.ParseConfig("box.yaml", []byte(src), all.Drivers())
 	if err != nil {
 		t.Fatalf("%v\n%s", err, src)
 	}
 	if b.Pins != nil {
 		for i := range devs {
-			devs[i].OpenPin = b.Pins.Open
+			if k, _ := device.PortOf(devs[i].Transport.Type); k == device.Pin {
+				devs[i].Pin = b.Pins.Open // instead of periph.io's lines
+			}
 		}
 	}
 	log := b.Log
 	if log == nil {
 		log = logging.Discard()
 	}
-	box, err = edge.New(cfg, devs, all.Drivers, log)
+	box, err = edge.New(cfg, devs, all.Drivers(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

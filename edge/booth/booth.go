@@ -129,8 +129,8 @@ func (b *Booth) dev(id string) *device {
 	return d
 }
 
-// Reading shows a stamped reading. It never blocks the device's loop: a
-// screen that cannot keep up misses intermediate states, not the latest.
+// Reading shows a stamped reading, encoding it first (Show is the box's
+// path, which has the envelope already).
 func (b *Booth) Reading(r reading.Reading) {
 	if b == nil {
 		return
@@ -139,12 +139,17 @@ func (b *Booth) Reading(r reading.Reading) {
 	if err != nil {
 		return
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(env, &m) != nil {
+	b.Show(&r, env)
+}
+
+// Show shows a stamped reading whose envelope is env. It never blocks the
+// device's loop: a screen that cannot keep up misses intermediate states,
+// not the latest. env is not changed or kept beyond what is shown.
+func (b *Booth) Show(r *reading.Reading, env []byte) {
+	if b == nil {
 		return
 	}
-	delete(m, "raw") // evidence bytes: nothing for an officer to read
-	env, _ = json.Marshal(m)
+	env = withoutRaw(env, len(r.Raw) > 0) // evidence bytes: nothing for an officer to read
 	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -154,9 +159,33 @@ func (b *Booth) Reading(r reading.Reading) {
 	if d.timer != nil {
 		d.timer.Stop()
 	}
-	seq := r.Seq
-	d.timer = time.AfterFunc(b.clearAfter, func() { b.clear(r.Device, seq) })
+	dev, seq := r.Device, r.Seq
+	d.timer = time.AfterFunc(b.clearAfter, func() { b.clear(dev, seq) })
 	b.publishLocked(d)
+}
+
+// withoutRaw cuts the "raw" member out of an envelope written by
+// reading.MarshalJSON, in a new slice. It is cut by position rather than
+// by decoding and encoding the envelope again: that encoder writes raw
+// (base64, so no quote inside) after the payload and before only the
+// personal pointers, so its last `,"raw":"` is the member. Anything else
+// is handed back whole only when it has no raw member at all.
+func withoutRaw(env []byte, hasRaw bool) []byte {
+	if !hasRaw {
+		return env
+	}
+	const key = `,"raw":"`
+	i := bytes.LastIndex(env, []byte(key))
+	if i < 0 {
+		return env
+	}
+	j := bytes.IndexByte(env[i+len(key):], '"')
+	if j < 0 {
+		return nil
+	}
+	j += i + len(key) + 1
+	out := make([]byte, 0, len(env)-(j-i))
+	return append(append(out, env[:i]...), env[j:]...)
 }
 
 // clear removes a reading from the screen and from memory, unless a newer
@@ -208,6 +237,9 @@ func (b *Booth) Hub(connected bool) {
 }
 
 func (b *Booth) publishLocked(d *device) {
+	if len(b.subs) == 0 {
+		return // no screen open: nothing to render
+	}
 	js, _ := json.Marshal(d)
 	b.sendLocked(js)
 }

@@ -2,7 +2,9 @@ package booth
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +130,44 @@ func TestWatchStreamsRawBesideDecoded(t *testing.T) {
 	case js := <-ch:
 		t.Errorf("a frame of another device: %s", js)
 	default:
+	}
+}
+
+type note struct {
+	Text string `json:"text"`
+	Name string `json:"name" personal:"true"`
+}
+
+func (note) Kind() string { return "note" }
+
+// TestWithoutRawCutsOnlyRaw: the envelope shown is the one encoded, less
+// its raw member, whatever the payload holds (even text that looks like
+// a raw member).
+func TestWithoutRawCutsOnlyRaw(t *testing.T) {
+	for _, r := range []reading.Reading{
+		{Box: "b", Device: "d", Seq: 1, Origin: time.Now(), Raw: []byte("P<UTO\r\n"), Payload: note{Text: `x,"raw":"AAAA" and "quotes"`, Name: "ERIKSSON"}},
+		{Box: "b", Device: "d", Seq: 2, Origin: time.Now(), Raw: []byte{0, 1, 2, 255}, Payload: doc{Number: "L898902C3"}},
+		{Box: "b", Device: "d", Seq: 3, Origin: time.Now(), Payload: note{Text: `,"raw":"`}},
+	} {
+		env, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want map[string]json.RawMessage
+		if err := json.Unmarshal(env, &want); err != nil {
+			t.Fatal(err)
+		}
+		delete(want, "raw")
+		got := withoutRaw(env, len(r.Raw) > 0)
+		var gotM map[string]json.RawMessage
+		if err := json.Unmarshal(got, &gotM); err != nil {
+			t.Fatalf("%s: %v", got, err)
+		}
+		if !reflect.DeepEqual(gotM, want) {
+			t.Errorf("cut %s\n got %s", env, got)
+		}
+		if len(r.Raw) > 0 && bytes.Equal(got, env) {
+			t.Error("raw not cut")
+		}
 	}
 }

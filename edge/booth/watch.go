@@ -24,7 +24,7 @@ type Frame struct {
 
 // watchLocked hands a reading to the technicians watching its device. A
 // watcher that cannot keep up misses frames; the device's loop never waits.
-func (b *Booth) watchLocked(r reading.Reading, env []byte) {
+func (b *Booth) watchLocked(r *reading.Reading, env []byte) {
 	if len(b.watchers) == 0 {
 		return
 	}

@@ -95,6 +95,7 @@ func (d *Dash) loginPage(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: t, Path: "/dash/login", HttpOnly: true,
 		Secure: r.TLS != nil || d.opt.SecureCookies, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
 	b = bytes.Replace(b, []byte("{{csrf}}"), []byte(t), 1)
+	b = bytes.Replace(b, []byte(`lang="ru"`), []byte(`lang="`+d.opt.DefaultLang+`"`), 1) // the crossing's language first
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(b)

@@ -115,7 +115,7 @@ steps:
 	}
 	done := make(chan result, 1)
 	go func() {
-		rep, err := Run(context.Background(), plan, Options{In: inR, Out: outW, OutDir: out, Drivers: all.Drivers})
+		rep, err := Run(context.Background(), plan, Options{In: inR, Out: outW, OutDir: out, Drivers: all.Drivers()})
 		outW.Close()
 		done <- result{rep, err}
 	}()

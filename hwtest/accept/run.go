@@ -106,16 +106,16 @@ func Run(ctx context.Context, p *Plan, o Options) (*Report, error) {
 		switch dc.Transport.Type {
 		case "serial":
 			tc := dc.Transport
-			dc.Port = func() (transport.Port, error) {
-				port, err := transport.OpenSerial(tc)
+			dc.Stream = func(ctx context.Context) (transport.Port, error) {
+				port, err := transport.Open(ctx, tc)
 				if err != nil {
 					return nil, err
 				}
 				return &record.Tap{Port: port, Rec: rec}, nil
 			}
 		case "usb":
-			if open := dc.OpenHID; open != nil {
-				dc.OpenHID = func(id usbhid.ID) (usbhid.Device, error) {
+			if open := dc.HID; open != nil {
+				dc.HID = func(id usbhid.ID) (usbhid.Device, error) {
 					d, err := open(id)
 					if err != nil {
 						return nil, err
@@ -275,12 +275,13 @@ type tee struct {
 	id string
 }
 
-func (t *tee) Emit(r reading.Reading) {
-	t.Output.Emit(r)
+func (t *tee) Emit(r reading.Reading) error {
+	err := t.Output.Emit(r)
 	t.w.mu.Lock()
 	t.w.readings[t.id] = append(t.w.readings[t.id], r)
 	t.w.signal()
 	t.w.mu.Unlock()
+	return err
 }
 
 func (t *tee) Up() {

@@ -93,7 +93,7 @@ func replayPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, ro repla
 	// has consumed every byte and asked for more.
 	cfg := drivertest.NewConfig(device.Options{File: "trace header", Node: opts},
 		drivertest.Transport(serialCfg), drivertest.Clock(clock),
-		drivertest.Port(func() (transport.Port, error) {
+		drivertest.Stream(func(context.Context) (transport.Port, error) {
 			port, err := transport.OpenSerial(serialCfg)
 			if err != nil {
 				return nil, err
@@ -101,7 +101,7 @@ func replayPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, ro repla
 			watch.set(port)
 			return watch, nil
 		}))
-	dev, err := drv.New(cfg)
+	dev, err := drv.Build(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +284,7 @@ func replayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, ro repla
 		drivertest.Transport(transport.Config{Type: "usb", Vendor: id.Vendor, Product: id.Product}),
 		drivertest.Clock(traceClock(tr)),
 		drivertest.HID(func(usbhid.ID) (usbhid.Device, error) { return w, nil }))
-	dev, err := drv.New(cfg)
+	dev, err := drv.Build(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -144,6 +144,9 @@ func Parse(path string, b []byte, drivers []device.Driver) (*Rig, error) {
 	byName := map[string]device.Driver{}
 	for _, d := range drivers {
 		byName[d.Name] = d
+		for _, a := range d.Aliases {
+			byName[a] = d
+		}
 	}
 	seen := map[string]bool{}
 	for i := range r.Devices {
@@ -185,6 +188,7 @@ func Parse(path string, b []byte, drivers []device.Driver) (*Rig, error) {
 				d.Options = *n
 			}
 		}
+		// Options only: the rig wires the ports when it runs.
 		if _, err := drv.New(drivertest.NewConfig(device.Options{File: path, Node: &d.Options}, drivertest.ID(d.ID))); err != nil {
 			return nil, at(d.line, "device %s: %v", d.ID, err)
 		}

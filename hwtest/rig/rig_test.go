@@ -19,11 +19,11 @@ import (
 
 func runRig(t *testing.T, path string) *Result {
 	t.Helper()
-	r, err := Load(path, all.Drivers)
+	r, err := Load(path, all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(context.Background(), r, all.Drivers, Options{})
+	res, err := Run(context.Background(), r, all.Drivers(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestRigFileErrors(t *testing.T) {
 	} {
 		p := filepath.Join(dir, "rig.yaml")
 		os.WriteFile(p, []byte(src), 0o644)
-		_, err := Load(p, all.Drivers)
+		_, err := Load(p, all.Drivers())
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("rig %q: error %v, want %q", src, err, want)
 		}
@@ -225,13 +225,13 @@ func TestRigFileErrors(t *testing.T) {
 
 // Long runs show progress.
 func TestProgressOnLongRuns(t *testing.T) {
-	r, err := Load("../../rigs/two-readers.yaml", all.Drivers)
+	r, err := Load("../../rigs/two-readers.yaml", all.Drivers())
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.Speed = 1 // the specimen trace lasts 3.55 s on its own timing
 	var progress bytes.Buffer
-	res, err := Run(context.Background(), r, all.Drivers, Options{Progress: &progress, ProgressEvery: 500 * time.Millisecond})
+	res, err := Run(context.Background(), r, all.Drivers(), Options{Progress: &progress, ProgressEvery: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

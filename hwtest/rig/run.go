@@ -421,10 +421,10 @@ func buildBox(r *Rig, devs []*devRun, s *sink, work string, drivers []device.Dri
 	for i, d := range devs {
 		byID[d.spec.ID] = d
 		dc := &dcs[i]
-		dc.Now = d.clock.now
+		dc.Clock = d.clock.now
 		if d.usb != nil {
 			dev := d
-			dc.OpenHID = func(usbhid.ID) (usbhid.Device, error) {
+			dc.HID = func(usbhid.ID) (usbhid.Device, error) {
 				dev.noteOpen()
 				return &watchedHID{Device: dev.usb, d: dev}, nil
 			}
@@ -432,7 +432,7 @@ func buildBox(r *Rig, devs []*devRun, s *sink, work string, drivers []device.Dri
 		}
 		tc := dc.Transport
 		dev := d
-		dc.Port = func() (transport.Port, error) {
+		dc.Stream = func(context.Context) (transport.Port, error) {
 			p, err := transport.OpenSerial(tc)
 			if err != nil {
 				return nil, err
@@ -477,10 +477,11 @@ type countingOutput struct {
 	d *devRun
 }
 
-func (c *countingOutput) Emit(r reading.Reading) {
-	c.Output.Emit(r) // edged stamps, stores in the outbox, publishes
+func (c *countingOutput) Emit(r reading.Reading) error {
+	err := c.Output.Emit(r) // edged stamps, stores in the outbox, publishes
 	c.d.emitted.Add(1)
 	c.d.poke()
+	return err
 }
 
 type watchedPort struct {

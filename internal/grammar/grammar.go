@@ -84,7 +84,7 @@ const MaxPattern = 2048
 // record and what is wrong.
 func Compile(s Spec) (*Grammar, error) {
 	if s.Profile != "" {
-		p, ok := profiles[s.Profile]
+		p, ok := profiles()[s.Profile]
 		if !ok {
 			return nil, fmt.Errorf("profile %q unknown (known: %s)", s.Profile, strings.Join(Profiles(), ", "))
 		}

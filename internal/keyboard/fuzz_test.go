@@ -15,7 +15,7 @@ func FuzzRows(f *testing.F) {
 	f.Add([]byte{0x40, 0, 0x64, 0x39, 0x2A, 0x58, 0xFF, 0}, uint8(7))
 	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
 		n := int(cut%12) + 1
-		for _, l := range []*Layout{US, DE, RU} {
+		for _, l := range []*Layout{US(), DE(), RU()} {
 			r := NewRows(l)
 			r.MaxLen = 50
 			for i := 0; i < len(data); i += n {

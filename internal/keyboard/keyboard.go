@@ -20,7 +20,6 @@ package keyboard
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -106,30 +105,21 @@ func (l *Layout) Rune(usage byte, shift, altgr bool) rune {
 	return k[i]
 }
 
-var layouts = map[string]*Layout{}
-
-func register(l *Layout) *Layout {
-	layouts[l.Name] = l
-	return l
-}
-
-// Lookup returns a layout by name ("us", "de", "ru").
+// Lookup returns a layout by name ("us", "de", "ru"), built afresh.
 func Lookup(name string) (*Layout, error) {
-	if l, ok := layouts[strings.ToLower(name)]; ok {
-		return l, nil
+	switch strings.ToLower(name) {
+	case "us":
+		return US(), nil
+	case "de":
+		return DE(), nil
+	case "ru":
+		return RU(), nil
 	}
 	return nil, fmt.Errorf("unknown keyboard layout %q (known: %s)", name, strings.Join(Names(), ", "))
 }
 
 // Names lists the known layouts.
-func Names() []string {
-	out := make([]string, 0, len(layouts))
-	for n := range layouts {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func Names() []string { return []string{"de", "ru", "us"} }
 
 // Decoder turns a sequence of boot reports into key presses. It keeps the
 // keys held in the previous report and the CapsLock toggle.

@@ -43,20 +43,20 @@ func TestLayoutsByHand(t *testing.T) {
 		reports [][]byte
 		want    string
 	}{
-		{"us filler is shift+comma", US, [][]byte{rep(modLShift, 0x36), up, rep(modRShift, 0x36), up}, "<<"},
-		{"us letters and digits", US, [][]byte{rep(modLShift, 0x13), up, rep(0, 0x1E), up, rep(0, 0x27), up, rep(0, 0x28), up}, "P10\n"},
-		{"us lower case without shift", US, [][]byte{rep(0, 0x1C), up, rep(0, 0x1D), up}, "yz"},
-		{"de y and z swapped", DE, [][]byte{rep(modLShift, 0x1C), up, rep(modLShift, 0x1D), up}, "ZY"},
-		{"de filler is its own key", DE, [][]byte{rep(0, 0x64), up, rep(0, 0x64), up}, "<<"},
-		{"de shift+comma is semicolon", DE, [][]byte{rep(modLShift, 0x36), up}, ";"},
-		{"de altgr", DE, [][]byte{rep(modRAlt, 0x14), up, rep(modLCtrl|modLAlt, 0x24), up, rep(modRAlt, 0x64), up}, "@{|"},
-		{"de shifted digits", DE, [][]byte{rep(modLShift, 0x1F), up, rep(modLShift, 0x20), up}, "\"§"},
-		{"ru types cyrillic", RU, [][]byte{rep(modLShift, 0x14), up, rep(0, 0x1A), up, rep(0, 0x35), up}, "Йцё"},
-		{"ru shifted 3 is numero", RU, [][]byte{rep(modLShift, 0x20), up}, "№"},
-		{"keypad digits", US, [][]byte{rep(0, 0x59), up, rep(0, 0x62), up, rep(0, 0x58), up}, "10\n"},
-		{"held key types once", US, [][]byte{rep(0, 0x04), rep(0, 0x04), rep(0, 0x04, 0x05), up}, "ab"},
-		{"repeat needs a release", US, [][]byte{rep(0, 0x04), up, rep(0, 0x04), up}, "aa"},
-		{"several new keys in one report", US, [][]byte{rep(0, 0x04, 0x05, 0x06), up}, "abc"},
+		{"us filler is shift+comma", US(), [][]byte{rep(modLShift, 0x36), up, rep(modRShift, 0x36), up}, "<<"},
+		{"us letters and digits", US(), [][]byte{rep(modLShift, 0x13), up, rep(0, 0x1E), up, rep(0, 0x27), up, rep(0, 0x28), up}, "P10\n"},
+		{"us lower case without shift", US(), [][]byte{rep(0, 0x1C), up, rep(0, 0x1D), up}, "yz"},
+		{"de y and z swapped", DE(), [][]byte{rep(modLShift, 0x1C), up, rep(modLShift, 0x1D), up}, "ZY"},
+		{"de filler is its own key", DE(), [][]byte{rep(0, 0x64), up, rep(0, 0x64), up}, "<<"},
+		{"de shift+comma is semicolon", DE(), [][]byte{rep(modLShift, 0x36), up}, ";"},
+		{"de altgr", DE(), [][]byte{rep(modRAlt, 0x14), up, rep(modLCtrl|modLAlt, 0x24), up, rep(modRAlt, 0x64), up}, "@{|"},
+		{"de shifted digits", DE(), [][]byte{rep(modLShift, 0x1F), up, rep(modLShift, 0x20), up}, "\"§"},
+		{"ru types cyrillic", RU(), [][]byte{rep(modLShift, 0x14), up, rep(0, 0x1A), up, rep(0, 0x35), up}, "Йцё"},
+		{"ru shifted 3 is numero", RU(), [][]byte{rep(modLShift, 0x20), up}, "№"},
+		{"keypad digits", US(), [][]byte{rep(0, 0x59), up, rep(0, 0x62), up, rep(0, 0x58), up}, "10\n"},
+		{"held key types once", US(), [][]byte{rep(0, 0x04), rep(0, 0x04), rep(0, 0x04, 0x05), up}, "ab"},
+		{"repeat needs a release", US(), [][]byte{rep(0, 0x04), up, rep(0, 0x04), up}, "aa"},
+		{"several new keys in one report", US(), [][]byte{rep(0, 0x04, 0x05, 0x06), up}, "abc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := typed(t, tc.l, tc.reports...); got != tc.want {
@@ -67,7 +67,7 @@ func TestLayoutsByHand(t *testing.T) {
 }
 
 func TestCapsLockTogglesLettersOnly(t *testing.T) {
-	got := typed(t, US, rep(0, 0x39), up, rep(0, 0x04), up, rep(0, 0x1E), up, rep(modLShift, 0x04), up,
+	got := typed(t, US(), rep(0, 0x39), up, rep(0, 0x04), up, rep(0, 0x1E), up, rep(modLShift, 0x04), up,
 		rep(0, 0x39), up, rep(0, 0x04), up)
 	if got != "A1aa" {
 		t.Errorf("got %q, want A1aa", got)
@@ -75,7 +75,7 @@ func TestCapsLockTogglesLettersOnly(t *testing.T) {
 }
 
 func TestBadReportsChangeNothing(t *testing.T) {
-	d := NewDecoder(US)
+	d := NewDecoder(US())
 	var got []rune
 	press := func(k Key) { got = append(got, k.Rune) }
 	if err := d.Feed(rep(0, 0x04), press); err != nil {
@@ -97,7 +97,7 @@ func TestBadReportsChangeNothing(t *testing.T) {
 }
 
 func TestEncodeRoundTrip(t *testing.T) {
-	for _, l := range []*Layout{US, DE} {
+	for _, l := range []*Layout{US(), DE()} {
 		const s = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\rL898902C36UTO7408122F1204159ZE184226B<<<<<10\r"
 		presses, ok := l.Encode(s)
 		if !ok {
@@ -114,7 +114,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 			t.Errorf("%s: got %q", l.Name, got)
 		}
 	}
-	if _, ok := RU.Encode("P<UTO"); ok {
+	if _, ok := RU().Encode("P<UTO"); ok {
 		t.Error("ru encoded Latin letters")
 	}
 }
@@ -122,7 +122,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 func TestRows(t *testing.T) {
 	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 	counts := map[string]int{}
-	r := NewRows(US)
+	r := NewRows(US())
 	r.MaxLen = 3
 	r.Count = func(w string, n int) { counts[w] += n }
 	feed := func(dt time.Duration, reps ...[]byte) (out []Row) {
@@ -158,7 +158,7 @@ func TestRows(t *testing.T) {
 }
 
 func TestLookup(t *testing.T) {
-	if l, err := Lookup("DE"); err != nil || l != DE {
+	if l, err := Lookup("DE"); err != nil || l.Name != "de" {
 		t.Errorf("Lookup(DE) = %v, %v", l, err)
 	}
 	if _, err := Lookup("fr"); err == nil {
@@ -167,9 +167,9 @@ func TestLookup(t *testing.T) {
 }
 
 func BenchmarkRowsTD3(b *testing.B) {
-	presses, _ := US.Encode("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\rL898902C36UTO7408122F1204159ZE184226B<<<<<10\r")
+	presses, _ := US().Encode("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\rL898902C36UTO7408122F1204159ZE184226B<<<<<10\r")
 	reports := Reports(presses)
-	rows := NewRows(US)
+	rows := NewRows(US())
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, r := range reports {

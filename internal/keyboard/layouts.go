@@ -8,7 +8,7 @@ import "unicode"
 
 // US is the default: what almost every wedge device types unless told
 // otherwise.
-var US = register(func() *Layout {
+func US() *Layout {
 	l := newLayout("us", "US English (QWERTY); MRZ '<' is Shift+comma")
 	l.letters("abcdefghijklmnopqrstuvwxyz")
 	l.row(0x1E, "1234567890", "!@#$%^&*()")
@@ -16,12 +16,12 @@ var US = register(func() *Layout {
 	l.set(0x64, '\\', '|') // the ISO key left of Z, where a keyboard has one
 	l.keypad('.')
 	return l
-}())
+}
 
 // DE is German QWERTZ: Y and Z are swapped and '<' has its own key (usage
 // 0x64, left of Y), so a reader set to German typing MRZ fillers sends a
 // different key than a US one.
-var DE = register(func() *Layout {
+func DE() *Layout {
 	l := newLayout("de", "German (QWERTZ); MRZ '<' is the key left of Y, Y and Z swapped")
 	l.letters("abcdefghijklmnopqrstuvwxzy") // usage 0x1C is Z, 0x1D is Y
 	l.row(0x1E, "1234567890", "!\"§$%&/()=")
@@ -35,7 +35,7 @@ var DE = register(func() *Layout {
 		l.keys[u] = k
 	}
 	return l
-}())
+}
 
 // RU is Russian ЙЦУКЕН. It types Cyrillic letters: a passport reader set to
 // it cannot type a Latin MRZ at all. It exists for wedge devices whose data
@@ -43,12 +43,13 @@ var DE = register(func() *Layout {
 // booth PC whose operating system layout is Russian does not matter here:
 // the box reads key positions, so a reader left on its US setting is
 // decoded with "us".
-var RU = register(func() *Layout {
+func RU() *Layout {
 	l := newLayout("ru", "Russian (ЙЦУКЕН); types Cyrillic, not usable for a Latin MRZ")
-	us := "qwertyuiop[]asdfghjkl;'zxcvbnm,.`"
+	keys := "qwertyuiop[]asdfghjkl;'zxcvbnm,.`"
+	us := US()
 	ru := []rune("йцукенгшщзхъфывапролджэячсмитьбюё")
-	for i, c := range us {
-		u := US.usageOf(c)
+	for i, c := range keys {
+		u := us.usageOf(c)
 		l.set(u, ru[i], unicode.ToUpper(ru[i]))
 		l.caps[u] = true
 	}
@@ -60,7 +61,7 @@ var RU = register(func() *Layout {
 	l.set(0x64, '\\', '/')
 	l.keypad(',')
 	return l
-}())
+}
 
 func newLayout(name, doc string) *Layout {
 	l := &Layout{Name: name, Doc: doc, keys: map[byte][4]rune{}, caps: map[byte]bool{}}

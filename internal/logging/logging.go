@@ -30,17 +30,15 @@ func New(w io.Writer, level slog.Level) *slog.Logger {
 // personal fields of the reading schemas (docs/schema.md) and the raw
 // forms they come from. An explicit list, not a substring match, so
 // "name" of a command or "device_name" stay readable.
-var personalKeys = map[string]bool{
-	"mrz": true, "payload": true, "raw": true, "rows": true, "read": true, "text": true,
-	"number": true, "document_number": true, "optional_data": true, "optional_data_2": true,
-	"birth_date": true, "date_of_birth": true, "primary_name": true, "secondary_name": true,
-	"surname": true, "given_names": true, "full_name": true, "candidate": true, "candidates": true,
-	"personal": true,
-	// mochi logs whole packets, payload included, under these keys.
-	"pk": true, "packet": true,
+func personalKey(k string) bool {
+	switch strings.ToLower(k) {
+	case "mrz", "payload", "raw", "rows", "read", "text", "number", "document_number", "optional_data", "optional_data_2", "birth_date", "date_of_birth", "primary_name", "secondary_name", "surname", "given_names", "full_name", "candidate", "candidates", "personal",
+		// mochi logs whole packets, payload included, under these keys.
+		"pk", "packet":
+		return true
+	}
+	return false
 }
-
-func personalKey(k string) bool { return personalKeys[strings.ToLower(k)] }
 
 // ParseLevel reads a log level as written in a flag or config: debug,
 // info, warn or error.

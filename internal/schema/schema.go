@@ -16,31 +16,39 @@ import (
 var files embed.FS
 
 // Message schemas by their schema tag.
-var names = map[string]string{
-	"kordon.reading/1":      "reading.v1.json",
-	"kordon.reading/2":      "reading.v2.json",
-	"kordon.state/1":        "state.v1.json",
-	"kordon.availability/1": "availability.v1.json",
-	"kordon.alert/1":        "alert.v1.json",
-	"kordon.command/1":      "command.v1.json",
-	"kordon.reply/1":        "reply.v1.json",
-	// Evidence on request (docs/mqtt.md, "Evidence files").
-	"kordon.evidence-request/1": "evidence-request.v1.json",
-	"kordon.evidence-chunk/1":   "evidence-chunk.v1.json",
+func names() map[string]string {
+	return map[string]string{
+		"kordon.reading/1":      "reading.v1.json",
+		"kordon.reading/2":      "reading.v2.json",
+		"kordon.state/1":        "state.v1.json",
+		"kordon.availability/1": "availability.v1.json",
+		"kordon.alert/1":        "alert.v1.json",
+		"kordon.command/1":      "command.v1.json",
+		"kordon.reply/1":        "reply.v1.json",
+		// Evidence on request (docs/mqtt.md, "Evidence files").
+		"kordon.evidence-request/1": "evidence-request.v1.json",
+		"kordon.evidence-chunk/1":   "evidence-chunk.v1.json",
+	}
 }
 
 // Validator checks messages; it is safe for concurrent use.
 type Validator struct {
 	messages map[string]*jsonschema.Schema
 	payloads map[string]*jsonschema.Schema
+	// checks are the payload schemas compiled to Go, where they could be.
+	checks map[string]check
+	// names are the payload schemas' property names and string enum
+	// values: the fast path's strings of these share one copy.
+	names map[string]string
 }
 
 // New compiles the message schemas and the given payload schemas (by kind).
 func New(payloads map[string][]byte) (*Validator, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	v := &Validator{messages: map[string]*jsonschema.Schema{}, payloads: map[string]*jsonschema.Schema{}}
-	for tag, name := range names {
+	v := &Validator{messages: map[string]*jsonschema.Schema{}, payloads: map[string]*jsonschema.Schema{},
+		checks: map[string]check{}, names: map[string]string{}}
+	for tag, name := range names() {
 		b, err := files.ReadFile(name)
 		if err != nil {
 			return nil, err
@@ -57,6 +65,18 @@ func New(payloads map[string][]byte) (*Validator, error) {
 			return nil, fmt.Errorf("payload schema %s: %w", kind, err)
 		}
 		v.payloads[kind] = s
+		v.names[kind] = kind
+		if doc, err := Decode(b); err == nil {
+			collectNames(doc, v.names)
+			if root, ok := doc.(map[string]any); ok {
+				if c, ok := compileCheck(root, root, 0); ok {
+					v.checks[kind] = c
+				}
+			}
+		}
+	}
+	for _, n := range envelopeNames {
+		v.names[n] = n
 	}
 	return v, nil
 }
@@ -70,6 +90,43 @@ func compile(c *jsonschema.Compiler, url string, b []byte) (*jsonschema.Schema, 
 		return nil, err
 	}
 	return c.Compile(url)
+}
+
+// collectNames adds a schema's property names and string enum and const
+// values to names.
+func collectNames(s any, names map[string]string) {
+	switch x := s.(type) {
+	case map[string]any:
+		for k, sub := range x {
+			switch k {
+			case "properties":
+				if props, ok := sub.(map[string]any); ok {
+					for name, ps := range props {
+						names[name] = name
+						collectNames(ps, names)
+					}
+				}
+				continue
+			case "enum":
+				if list, ok := sub.([]any); ok {
+					for _, el := range list {
+						if str, ok := el.(string); ok {
+							names[str] = str
+						}
+					}
+				}
+			case "const":
+				if str, ok := sub.(string); ok {
+					names[str] = str
+				}
+			}
+			collectNames(sub, names)
+		}
+	case []any:
+		for _, el := range x {
+			collectNames(el, names)
+		}
+	}
 }
 
 // Validate checks one message by its "schema" tag; a reading's payload is

@@ -3,8 +3,12 @@
 package transport
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -109,6 +113,47 @@ func OpenSerial(c Config) (Port, error) {
 		return nil, fmt.Errorf("open %s: %w", c.Path, err)
 	}
 	return p, nil
+}
+
+// Open opens the byte stream of a serial or tcp transport. A TCP connect
+// gives up after 10 s or when ctx ends.
+func Open(ctx context.Context, c Config) (Port, error) {
+	switch c.Type {
+	case "serial":
+		return OpenSerial(c)
+	case "tcp":
+		var d net.Dialer
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		conn, err := d.DialContext(dctx, "tcp", c.Address)
+		if err != nil {
+			return nil, err
+		}
+		return &tcpPort{Conn: conn}, nil
+	}
+	return nil, fmt.Errorf("transport type %q is not a byte stream (serial or tcp)", c.Type)
+}
+
+// tcpPort gives a TCP connection the serial Port's read-timeout behaviour:
+// a read that times out returns (0, nil).
+type tcpPort struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (p *tcpPort) SetReadTimeout(d time.Duration) error { p.timeout = d; return nil }
+
+func (p *tcpPort) Read(b []byte) (int, error) {
+	if p.timeout > 0 {
+		if err := p.Conn.SetReadDeadline(time.Now().Add(p.timeout)); err != nil {
+			return 0, err
+		}
+	}
+	n, err := p.Conn.Read(b)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, nil
+	}
+	return n, err
 }
 
 // StreamPort adapts a plain reader (standard input, a file) to a Port:

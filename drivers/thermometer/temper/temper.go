@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/usbhid"
@@ -20,14 +20,15 @@ import (
 
 // Driver registers the family (drivers/all).
 var Driver = device.Driver{
-	Name: "temper",
-	Kind: thermometer.Kind,
-	Doc:  "PCsensor TEMPer USB HID thermometers (TEMPerX /100 and older /256 firmware)",
-	New:  New,
+	Name:  "temper",
+	Kind:  screening.Kind,
+	Doc:   "PCsensor TEMPer USB HID thermometers (TEMPerX /100 and older /256 firmware)",
+	Ports: []device.PortKind{device.HID},
+	New:   New,
 }
 
 // Query is the report that asks a TEMPer for its temperature.
-var Query = []byte{0x01, 0x80, 0x33, 0x01, 0x00, 0x00, 0x00, 0x00}
+func Query() []byte { return []byte{0x01, 0x80, 0x33, 0x01, 0x00, 0x00, 0x00, 0x00} }
 
 // NoSensor is the raw value a TEMPer reports with no probe fitted.
 const NoSensor = 0x4E20
@@ -81,7 +82,7 @@ type temper struct {
 	opts   Options
 	id     usbhid.ID
 	div    int
-	screen thermometer.ScreenConfig
+	screen screening.ScreenConfig
 }
 
 // New validates the options of one thermometer.
@@ -92,20 +93,20 @@ func New(cfg device.Config) (device.Device, error) {
 		return nil, err
 	}
 	if opts.Poll <= 0 || opts.Timeout <= 0 {
-		return nil, o.Errorf(o.Node, "poll", "poll and timeout must be positive")
+		return nil, o.Errorf("poll", "poll and timeout must be positive")
 	}
 	if opts.ProbeName == "" {
 		opts.ProbeName = opts.Name + "-probe"
 	}
 	if opts.Probes < 0 || opts.Probes > 2 {
-		return nil, o.Errorf(o.Node, "probes", "%d: want 0 (auto), 1 or 2", opts.Probes)
+		return nil, o.Errorf("probes", "%d: want 0 (auto), 1 or 2", opts.Probes)
 	}
 	if opts.ProbeName == opts.Name {
-		return nil, o.Errorf(o.Node, "probe_name", "must differ from name %q", opts.Name)
+		return nil, o.Errorf("probe_name", "must differ from name %q", opts.Name)
 	}
 	id, err := usbhid.ParseID(cfg.Transport.Vendor, cfg.Transport.Product)
 	if err != nil {
-		return nil, o.Errorf(o.Node, "transport", "%v", err)
+		return nil, o.Errorf("transport", "%v", err)
 	}
 	id.Interface = 1 // TEMPer answers on its second interface; the first is a keyboard
 	t := &temper{cfg: cfg, opts: opts, id: id}
@@ -121,16 +122,13 @@ func New(cfg device.Config) (device.Device, error) {
 		case usbhid.ID{Vendor: 0x0c45, Product: 0x7401, Interface: 1}:
 			t.div = 256
 		default:
-			return nil, o.Errorf(o.Node, "scaling", "cannot tell the firmware of %s: set scaling to 100 (TEMPerX) or 256 (older)", id)
+			return nil, o.Errorf("scaling", "cannot tell the firmware of %s: set scaling to 100 (TEMPerX) or 256 (older)", id)
 		}
 	default:
-		return nil, o.Errorf(o.Node, "scaling", "%q: want 100, 256 or auto", opts.Scaling)
+		return nil, o.Errorf("scaling", "%q: want 100, 256 or auto", opts.Scaling)
 	}
-	if t.screen, err = thermometer.ParseScreening(o, opts.Poll, &opts.Screening); err != nil {
+	if t.screen, err = screening.ParseScreening(o, opts.Poll, &opts.Screening); err != nil {
 		return nil, err
-	}
-	if cfg.OpenHID == nil {
-		return nil, errors.New("temper: no USB HID backend in this build")
 	}
 	return t, nil
 }
@@ -138,25 +136,26 @@ func New(cfg device.Config) (device.Device, error) {
 // Run asks for the temperature every poll until ctx ends or the device
 // goes away (the edge then reopens it).
 func (t *temper) Run(ctx context.Context, out device.Output) error {
-	dev, err := t.cfg.OpenHID(t.id)
+	dev, err := t.cfg.HID(t.id)
 	if err != nil {
 		return &device.Fault{Reason: device.Unplugged, Err: err}
 	}
 	defer dev.Close()
 	out.Up()
-	now := t.cfg.Clock()
+	now := t.cfg.Clock
 	model := fmt.Sprintf("temper-%s", t.id)
-	st := thermometer.OpenFeverState(t.cfg.StateDir, out.Count)
-	sc := thermometer.NewScreener(t.screen, t.opts.Name, model)
+	st := screening.OpenFeverState(t.cfg.StateDir, out.Count)
+	sc := screening.NewScreener(t.screen, t.opts.Name, model)
 	sc.Remember(st)
-	var probe *thermometer.Screener // the second probe's, once one reports
+	var probe *screening.Screener // the second probe's, once one reports
 	tick := time.NewTicker(t.opts.Poll)
 	defer tick.Stop()
 	buf := make([]byte, 64)
 	down := false
 	var second *reading.Reading
+	query := Query()
 	for {
-		if err := dev.WriteReport(Query); err != nil {
+		if err := dev.WriteReport(query); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -166,7 +165,7 @@ func (t *temper) Run(ctx context.Context, out device.Output) error {
 		n, err := dev.ReadReport(rctx, buf)
 		cancel()
 		at := now()
-		var res thermometer.Result
+		var res screening.Result
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -192,24 +191,24 @@ func (t *temper) Run(ctx context.Context, out device.Output) error {
 				out.Count("reports_malformed", 1)
 				res = sc.Fail("report", derr.Error())
 			default:
-				res = sc.Sample(thermometer.Sample{Measured: c})
+				res = sc.Sample(screening.Sample{Measured: c})
 			}
 			if p, ok := t.secondProbe(ctx, dev, buf[:n]); ok {
 				if probe == nil {
-					probe = thermometer.NewScreener(t.screen, t.opts.ProbeName, model)
+					probe = screening.NewScreener(t.screen, t.opts.ProbeName, model)
 					probe.Remember(st)
 				}
-				if r := probe.Sample(thermometer.Sample{Measured: p}); r.Emit {
+				if r := probe.Sample(screening.Sample{Measured: p}); r.Emit {
 					second = &reading.Reading{Origin: at, Payload: r.Payload, Quality: r.Quality}
 				}
 			}
 		}
 		if res.Emit {
 			rd := reading.Reading{Origin: at, Payload: res.Payload, Quality: res.Quality}
-			out.Emit(rd)
+			sc.Settle(out.Emit(rd))
 		}
 		if second != nil {
-			out.Emit(*second)
+			probe.Settle(out.Emit(*second))
 			second = nil
 		}
 		select {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/kordon/kordon/drivers/drivertest"
-	"github.com/kordon/kordon/drivers/thermometer"
+	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/hwtest/goldentest"
 	"github.com/kordon/kordon/hwtest/trace"
 	"github.com/kordon/kordon/internal/device"
@@ -111,10 +111,10 @@ func checkDualProbe(t *testing.T, col *drivertest.Output) {
 	t.Helper()
 	sensors, onsets := map[string]int{}, map[string]int{}
 	for _, r := range col.Readings() {
-		p := r.Payload.(thermometer.Temperature)
+		p := r.Payload.(screening.Temperature)
 		sensors[p.Sensor]++
 		for _, e := range p.Events {
-			if e == thermometer.EventFeverOnset {
+			if e == screening.EventFeverOnset {
 				onsets[p.Sensor]++
 			}
 		}
@@ -157,7 +157,7 @@ func TestGenerateTraces(t *testing.T) {
 		}
 		for i, raw := range raws {
 			at := time.Duration(i) * time.Second
-			w.Write(trace.Event{T: at, USB: &trace.USB{Endpoint: 0x02, Data: Query}})
+			w.Write(trace.Event{T: at, USB: &trace.USB{Endpoint: 0x02, Data: Query()}})
 			w.Write(trace.Event{T: at + 10*time.Millisecond, USB: &trace.USB{Endpoint: 0x82, Data: []byte{0x80, 0x80, byte(raw >> 8), byte(raw), 0x4e, 0x20, 0x00, 0x00}}})
 			if i < len(second) {
 				// A TEMPer2 answers in two reports: the second holds its probe.

@@ -7,12 +7,11 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/kordon/kordon/drivers/xray/dicos/dicostest"
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/frame"
 	"github.com/suyashkumar/dicom/pkg/tag"
 	"github.com/suyashkumar/dicom/pkg/uid"
-
-	"github.com/kordon/kordon/drivers/xray"
 )
 
 // ImageUID is the SOP instance of the image AlarmReport references.
@@ -71,27 +70,8 @@ func Image(t testing.TB, rows, cols int) []byte {
 // on the image ImageUID.
 func AlarmReport(t testing.TB) []byte {
 	t.Helper()
-	const rep = "1.2.826.0.1.3680043.9.7.77.2"
-	obj := []*dicom.Element{
-		el(t, tag.PotentialThreatObjectID, []int{1}),
-		el(t, tag.ThreatCategory, []string{"EXPLOSIVE"}),
-		el(t, tag.ATDAssessmentProbability, []float64{0.91}),
-		el(t, tag.BoundingPolygon, []float64{10, 20, 110, 20, 110, 80, 10, 80}),
-		el(t, tag.ReferencedInstanceSequence, [][]*dicom.Element{{
-			el(t, tag.ReferencedSOPClassUID, []string{dxClass}),
-			el(t, tag.ReferencedSOPInstanceUID, []string{ImageUID}),
-		}}),
-	}
-	return write(t, []*dicom.Element{
-		el(t, tag.MediaStorageSOPClassUID, []string{xray.SOPClassTDR}),
-		el(t, tag.MediaStorageSOPInstanceUID, []string{rep}),
-		el(t, tag.TransferSyntaxUID, []string{uid.ExplicitVRLittleEndian}),
-		el(t, tag.SOPClassUID, []string{xray.SOPClassTDR}),
-		el(t, tag.SOPInstanceUID, []string{rep}),
-		el(t, tag.ThreatSequence, [][]*dicom.Element{obj}),
-		el(t, tag.AlarmDecisionTime, []string{"20261101090500.000000+0000"}),
-		el(t, tag.AlarmDecision, []string{"ALARM"}),
-		el(t, tag.NumberOfTotalObjects, []int{1}),
-		el(t, tag.NumberOfAlarmObjects, []int{1}),
+	return dicostest.TDRFile(t, dicostest.Spec{
+		UID: "1.2.826.0.1.3680043.9.7.77.2", Decision: "ALARM", Time: "20261101090500.000000+0000", Alarms: 1, Total: 1,
+		Objects: []dicostest.Object{{ID: 1, Category: "EXPLOSIVE", Prob: 0.91, Polygon: []float64{10, 20, 110, 20, 110, 80, 10, 80}, Image: ImageUID}},
 	})
 }

@@ -1,6 +1,6 @@
 "use strict";
 (async function () {
-  await I18N.init("ru");
+  await I18N.init(document.documentElement.lang); // the crossing's default, set by the hub
   const q = new URLSearchParams(location.search);
   const err = document.getElementById("error");
   function showError() {

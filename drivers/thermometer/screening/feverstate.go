@@ -1,4 +1,4 @@
-package thermometer
+package screening
 
 import (
 	"encoding/json"

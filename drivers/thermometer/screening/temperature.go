@@ -1,4 +1,4 @@
-package thermometer
+package screening
 
 // Kind is the payload kind every thermometer family publishes.
 const Kind = "temperature"

@@ -1,4 +1,7 @@
-package rpm
+// Package poisson holds the exact two-rate Poisson test a radiation portal
+// alarms by: p-values, count thresholds at a false-alarm probability, and
+// their Gaussian sigma equivalents.
+package poisson
 
 import (
 	"math"
@@ -14,10 +17,10 @@ import (
 // count per sample (He-3 neutron panels) and carries the background's own
 // uncertainty, where background + k·√background does neither.
 //
-// pValue is P(X ≥ x | x+T, p) = I_p(x, T+1), the regularized incomplete
+// PValue is P(X ≥ x | x+T, p) = I_p(x, T+1), the regularized incomplete
 // beta function (gonum: a well-kept implementation of a numerically
 // delicate continued fraction).
-func pValue(x, T, w, n int) float64 {
+func PValue(x, T, w, n int) float64 {
 	if x <= 0 {
 		return 1
 	}
@@ -25,9 +28,9 @@ func pValue(x, T, w, n int) float64 {
 	return mathext.RegIncBeta(float64(x), float64(T+1), p)
 }
 
-// lowPValue is P(X ≤ x | x+T, p): the test for counts lower than the
+// LowPValue is P(X ≤ x | x+T, p): the test for counts lower than the
 // background (a background that stepped down, a detector going dead).
-func lowPValue(x, T, w, n int) float64 {
+func LowPValue(x, T, w, n int) float64 {
 	if T <= 0 {
 		return 1 // no background counts: nothing can be lower
 	}
@@ -35,21 +38,25 @@ func lowPValue(x, T, w, n int) float64 {
 	return 1 - mathext.RegIncBeta(float64(x+1), float64(T), p)
 }
 
-// thresholds caches, per (T, n, w), the fewest counts whose p-value is at
+// Thresholds caches, per (T, n, w), the fewest counts whose p-value is at
 // most alpha: thresholds depend on integer background totals only, so a
 // steady background costs one search.
-type thresholds struct {
+type Thresholds struct {
 	alpha float64
 	memo  map[[3]int]int
 	low   map[[3]int]int
 }
 
-func newThresholds(alpha float64) *thresholds {
-	return &thresholds{alpha: alpha, memo: map[[3]int]int{}, low: map[[3]int]int{}}
+// Alpha is the false-alarm probability the thresholds are set at.
+func (t *Thresholds) Alpha() float64 { return t.alpha }
+
+// NewThresholds sets thresholds at false-alarm probability alpha.
+func NewThresholds(alpha float64) *Thresholds {
+	return &Thresholds{alpha: alpha, memo: map[[3]int]int{}, low: map[[3]int]int{}}
 }
 
-// below is the largest x with lowPValue(x, T, w, n) ≤ alpha, or -1.
-func (t *thresholds) below(T, w, n int) int {
+// Below is the largest x with LowPValue(x, T, w, n) ≤ alpha, or -1.
+func (t *Thresholds) Below(T, w, n int) int {
 	key := [3]int{T, w, n}
 	if x, ok := t.low[key]; ok {
 		return x
@@ -58,11 +65,11 @@ func (t *thresholds) below(T, w, n int) int {
 		clear(t.low)
 	}
 	x := -1
-	if lowPValue(0, T, w, n) <= t.alpha {
+	if LowPValue(0, T, w, n) <= t.alpha {
 		lo, hi := 0, int(float64(T)*float64(w)/float64(n))+1
-		for lo < hi { // largest x in [lo, hi) with lowPValue ≤ alpha
+		for lo < hi { // largest x in [lo, hi) with LowPValue ≤ alpha
 			mid := (lo + hi + 1) / 2
-			if lowPValue(mid, T, w, n) <= t.alpha {
+			if LowPValue(mid, T, w, n) <= t.alpha {
 				lo = mid
 			} else {
 				hi = mid - 1
@@ -74,8 +81,8 @@ func (t *thresholds) below(T, w, n int) int {
 	return x
 }
 
-// at is the smallest x with pValue(x, T, w, n) ≤ alpha.
-func (t *thresholds) at(T, w, n int) int {
+// At is the smallest x with PValue(x, T, w, n) ≤ alpha.
+func (t *Thresholds) At(T, w, n int) int {
 	key := [3]int{T, w, n}
 	if x, ok := t.memo[key]; ok {
 		return x
@@ -86,12 +93,12 @@ func (t *thresholds) at(T, w, n int) int {
 	mean := float64(T) * float64(w) / float64(n)
 	lo := int(mean)
 	hi := int(mean+30*math.Sqrt(mean+1)) + 30
-	for pValue(hi, T, w, n) > t.alpha {
+	for PValue(hi, T, w, n) > t.alpha {
 		hi *= 2
 	}
 	for lo < hi {
 		mid := (lo + hi) / 2
-		if pValue(mid, T, w, n) <= t.alpha {
+		if PValue(mid, T, w, n) <= t.alpha {
 			hi = mid
 		} else {
 			lo = mid + 1
@@ -101,9 +108,9 @@ func (t *thresholds) at(T, w, n int) int {
 	return lo
 }
 
-// sigmaOf is the one-sided Gaussian equivalent of a tail probability, for
+// SigmaOf is the one-sided Gaussian equivalent of a tail probability, for
 // people used to "k sigma" (p = 2.9e-7 is 5 sigma).
-func sigmaOf(p float64) float64 {
+func SigmaOf(p float64) float64 {
 	if p <= 0 {
 		return 40
 	}
@@ -119,5 +126,5 @@ func sigmaOf(p float64) float64 {
 	return k
 }
 
-// tailOf is the tail probability of k Gaussian sigmas.
-func tailOf(k float64) float64 { return 0.5 * math.Erfc(k/math.Sqrt2) }
+// TailOf is the tail probability of k Gaussian sigmas.
+func TailOf(k float64) float64 { return 0.5 * math.Erfc(k/math.Sqrt2) }

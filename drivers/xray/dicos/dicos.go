@@ -1,6 +1,10 @@
-package xray
+// Package dicos reads DICOS files (NEMA IIC 1): the identity of any DICOS
+// object and the content of a Threat Detection Report, through
+// github.com/suyashkumar/dicom behind a guard on declared lengths.
+package dicos
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -79,7 +83,14 @@ var ErrNotDICOS = errors.New("not a DICOS object")
 // Parse reads a DICOS file with github.com/suyashkumar/dicom (pixel data
 // skipped) and returns its identity and, for a Threat Detection Report, its
 // content. size is the number of bytes to read.
-func Parse(r io.Reader, size int64) (h Header, tdr *TDR, err error) {
+func Parse(ra io.ReaderAt, size int64) (h Header, tdr *TDR, err error) {
+	return ParseTo(ra, size, io.NewSectionReader(ra, 0, size), io.Discard)
+}
+
+// ParseTo is Parse reading the file from stream (its section from offset 0,
+// left after the bytes the parser took) and writing every byte it reads to
+// tee.
+func ParseTo(ra io.ReaderAt, size int64, stream io.Reader, tee io.Writer) (h Header, tdr *TDR, err error) {
 	// A corrupt file must cost one counted error, never the driver: the
 	// library is not hardened against every malformed input.
 	defer func() {
@@ -87,7 +98,14 @@ func Parse(r io.Reader, size int64) (h Header, tdr *TDR, err error) {
 			h, tdr, err = Header{}, nil, fmt.Errorf("dicom: malformed file (parser panic: %v)", p)
 		}
 	}()
-	ds, err := dicom.Parse(r, size, nil, dicom.SkipPixelData())
+	cut, guard := checkLengths(ra, size)
+	if cut == 0 {
+		return Header{}, nil, guard
+	}
+	ds, err := dicom.Parse(bufio.NewReader(io.TeeReader(io.LimitReader(stream, cut), tee)), cut, nil, dicom.SkipPixelData())
+	if err == nil {
+		err = guard // cut before an element the library could not take: the file is damaged there
+	}
 	if err != nil {
 		// The library returns what it read before the error. A report
 		// whose header says TDR is a damaged report, which must reach the
@@ -115,11 +133,11 @@ func Parse(r io.Reader, size int64) (h Header, tdr *TDR, err error) {
 	if damaged != nil {
 		t.Damaged = clip(damaged.Error())
 	}
-	t.Decision = clipTo(strings.ToUpper(strings.TrimSpace(firstString(ds.Elements, tag.AlarmDecision))), 16)
-	t.TDRType = clipTo(strings.ToUpper(strings.TrimSpace(firstString(ds.Elements, tag.TDRType))), 16)
-	t.BagID = clipTo(strings.TrimSpace(firstString(ds.Elements, tag.PatientID)), 64)
-	t.ScanUID = clipTo(strings.TrimSpace(firstString(ds.Elements, tag.StudyInstanceUID)), 64)
-	t.ScanID = clipTo(strings.TrimSpace(firstString(ds.Elements, tag.StudyID)), 64)
+	t.Decision = Clip(strings.ToUpper(strings.TrimSpace(firstString(ds.Elements, tag.AlarmDecision))), 16)
+	t.TDRType = Clip(strings.ToUpper(strings.TrimSpace(firstString(ds.Elements, tag.TDRType))), 16)
+	t.BagID = Clip(strings.TrimSpace(firstString(ds.Elements, tag.PatientID)), 64)
+	t.ScanUID = Clip(strings.TrimSpace(firstString(ds.Elements, tag.StudyInstanceUID)), 64)
+	t.ScanID = Clip(strings.TrimSpace(firstString(ds.Elements, tag.StudyID)), 64)
 	if s := strings.TrimSpace(firstString(ds.Elements, tag.AlarmDecisionTime)); s != "" {
 		dt, err := dcmtime.ParseDatetime(s)
 		if err != nil {
@@ -149,11 +167,11 @@ func Parse(r io.Reader, size int64) (h Header, tdr *TDR, err error) {
 			// schema does not allow.
 			o := Object{
 				ID:          firstIntNested(item, tag.PotentialThreatObjectID),
-				Category:    clipTo(strings.TrimSpace(firstStringNested(item, tag.ThreatCategory)), 64),
-				Description: clipTo(strings.TrimSpace(firstStringNested(item, tag.ThreatCategoryDescription)), 256),
-				Flag:        clipTo(strings.ToUpper(strings.TrimSpace(firstStringNested(item, tag.ATDAssessmentFlag))), 16),
+				Category:    Clip(strings.TrimSpace(firstStringNested(item, tag.ThreatCategory)), 64),
+				Description: Clip(strings.TrimSpace(firstStringNested(item, tag.ThreatCategoryDescription)), 256),
+				Flag:        Clip(strings.ToUpper(strings.TrimSpace(firstStringNested(item, tag.ATDAssessmentFlag))), 16),
 				Polygon:     []float64{},
-				ImageUID:    clipTo(strings.TrimSpace(firstStringNested(item, tag.ReferencedSOPInstanceUID)), 64),
+				ImageUID:    Clip(strings.TrimSpace(firstStringNested(item, tag.ReferencedSOPInstanceUID)), 64),
 			}
 			if e := find(item, tag.ATDAssessmentProbability, true); e != nil {
 				if fs, ok := e.Value.GetValue().([]float64); ok && len(fs) > 0 && finite(fs[0]) {
@@ -179,7 +197,7 @@ func Parse(r io.Reader, size int64) (h Header, tdr *TDR, err error) {
 	walk(ds.Elements, func(e *dicom.Element) {
 		if e.Tag == tag.ReferencedSOPInstanceUID {
 			if ss, ok := e.Value.GetValue().([]string); ok && len(ss) > 0 {
-				addImage(clipTo(strings.TrimSpace(ss[0]), 64))
+				addImage(Clip(strings.TrimSpace(ss[0]), 64))
 			}
 		}
 	})
@@ -267,11 +285,11 @@ func SalvageThreatFlags(b []byte) int {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-func clip(s string) string { return clipTo(s, 64) }
+func clip(s string) string { return Clip(s, 64) }
 
-// clipTo bounds a text the file supplies to n bytes, cut at a character
+// Clip bounds a text the file supplies to n bytes, cut at a character
 // boundary, marked with "...".
-func clipTo(s string, n int) string {
+func Clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

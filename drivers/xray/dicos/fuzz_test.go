@@ -1,16 +1,18 @@
-package xray
+package dicos
 
 import (
 	"bytes"
 	"testing"
+
+	"github.com/kordon/kordon/drivers/xray/dicos/dicostest"
 )
 
 // FuzzParseDICOS feeds arbitrary bytes (seeded with synthetic reports and
 // images written by the library's writer) to the TDR extraction: it must
 // return an error or a consistent report, never panic.
 func FuzzParseDICOS(f *testing.F) {
-	f.Add(tdrFile(f, alarmSpec()))
-	f.Add(imageFile(f, "1.2.3"))
+	f.Add(dicostest.TDRFile(f, dicostest.AlarmSpec()))
+	f.Add(dicostest.ImageFile(f, "1.2.3"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, r, err := Parse(bytes.NewReader(b), int64(len(b)))
 		if err != nil {

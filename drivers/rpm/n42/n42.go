@@ -1,4 +1,6 @@
-package rpm
+// Package n42 writes an alarmed portal occupancy as an ANSI N42.42-style
+// XML document, the form reachback scientists read.
+package n42
 
 import (
 	"crypto/sha256"
@@ -20,6 +22,17 @@ type Export struct {
 	Alarm      Alarm
 }
 
+// Alarm is what the document says of the alarm.
+type Alarm struct {
+	Channel    string // gamma or neutron
+	Detector   int    // 1-based
+	Counts     int
+	Background float64
+	Threshold  float64
+	Sigma      float64
+	Source     string // computed or monitor
+}
+
 // ExportSample is one scan record.
 type ExportSample struct {
 	At      time.Time
@@ -27,20 +40,8 @@ type ExportSample struct {
 	Counts  []int
 }
 
-func (o *occupancy) export(instrument string, k float64) Export {
-	e := Export{Instrument: instrument, K: k, Start: o.start, End: o.end, Occupancy: o.n,
-		Background: map[string][]float64{"gamma": o.bgGamma, "neutron": o.bgNeut}}
-	for _, s := range o.samples {
-		e.Samples = append(e.Samples, ExportSample{At: s.at, Channel: channelOf(s.tag), Counts: s.counts})
-	}
-	if o.alarm != nil {
-		e.Alarm = *o.alarm
-	}
-	return e
-}
-
-// N42 namespace of ANSI N42.42-2012.
-const n42NS = "http://physics.nist.gov/N42/2011/N42"
+// NS is the namespace of ANSI N42.42-2012.
+const NS = "http://physics.nist.gov/N42/2011/N42"
 
 // The XML below follows the element names and order of ANSI N42.42-2012
 // (RadInstrumentData) for the parts a portal occupancy needs: instrument
@@ -95,9 +96,9 @@ type n42Alarm struct {
 	Detector    string `xml:"radDetectorInformationReferences,attr,omitempty"`
 }
 
-// N42 renders an alarmed occupancy as an N42.42-style XML document.
-func N42(e Export) ([]byte, error) {
-	doc := n42Doc{NS: n42NS, UUID: docUUID(e), Creator: "Kordon edge box",
+// Write renders an alarmed occupancy as an N42.42-style XML document.
+func Write(e Export) ([]byte, error) {
+	doc := n42Doc{NS: NS, UUID: docUUID(e), Creator: "Kordon edge box",
 		Instrument: n42Instrument{ID: "rpm", Model: e.Instrument, Class: "Portal Monitor"}}
 	det := func(ch string, i int) string { return fmt.Sprintf("%s%d", ch, i+1) }
 	for _, ch := range []string{"gamma", "neutron"} {
@@ -162,9 +163,4 @@ func docUUID(e Export) string {
 	h[8] = h[8]&0x3f | 0x80
 	x := hex.EncodeToString(h[:16])
 	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
-}
-
-func sha256Hex(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
 }

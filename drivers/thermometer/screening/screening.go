@@ -1,4 +1,8 @@
-package thermometer
+// Package screening judges thermometer samples the same way for every
+// thermometer family: the fever threshold with hysteresis and
+// confirmation, sensor faults, which readings are worth publishing, and the
+// fever state kept across restarts. Its output is the "temperature" payload.
+package screening
 
 import (
 	"fmt"
@@ -65,19 +69,19 @@ type ScreenConfig struct {
 	min, max              float64
 }
 
-// nodeAt is a config mapping and where it sits.
-type nodeAt struct {
-	n  *yaml.Node
-	at string
+// Layer is a config mapping and where it sits.
+type Layer struct {
+	Node *yaml.Node
+	At   string // where it sits in the options, for errors
 }
 
 // decodeScreening reads and checks `screening:` mappings (absent ones are
 // skipped); a later mapping overrides an earlier one key by key, so a
 // slave can change one setting of its bus.
-func decodeScreening(o device.Options, poll time.Duration, layers ...nodeAt) (ScreenConfig, error) {
+func DecodeLayers(o device.Options, poll time.Duration, layers ...Layer) (ScreenConfig, error) {
 	var s Screening
 	for _, l := range layers {
-		if err := decodeAt(o, l.n, l.at, &s); err != nil {
+		if err := o.DecodeAt(l.Node, l.At, &s); err != nil {
 			return ScreenConfig{}, err
 		}
 	}
@@ -89,11 +93,11 @@ func decodeScreening(o device.Options, poll time.Duration, layers ...nodeAt) (Sc
 	// A value error points at the last layer that set the key.
 	bad := func(key, format string, args ...any) error {
 		for i := len(layers) - 1; i >= 0; i-- {
-			if k := child(layers[i].n, key); k != nil {
-				return errAt(o, k, layers[i].at+"."+key, format, args...)
+			if k := device.Child(layers[i].Node, key); k != nil {
+				return o.ErrorAt(k, layers[i].At+"."+key, format, args...)
 			}
 		}
-		return errAt(o, nil, "screening."+key, format, args...)
+		return o.ErrorAt(nil, "screening."+key, format, args...)
 	}
 	if s.Fever != nil {
 		c.fever = *s.Fever
@@ -199,7 +203,42 @@ type Screener struct {
 	lastC      *float64 // Celsius of the last published good reading
 	since      int      // polls since the last published reading
 	state      *FeverState
+	// undo is what was told before the last judgement, put back by Settle
+	// when its reading was not kept.
+	undo told
 }
+
+// told is the part of a Screener's state that depends on what it published.
+type told struct {
+	started, fever bool
+	above, since   int
+	fault          string
+	lastC          *float64
+}
+
+func (s *Screener) told() told {
+	return told{started: s.started, fever: s.fever, above: s.above, since: s.since, fault: s.fault, lastC: s.lastC}
+}
+
+// Settle says what became of the reading of the last judgement that asked
+// for one (Result.Emit): kept (err nil), its fever state is written down;
+// not kept, the screener forgets having published it, so the next sample
+// announces again what it announced (an onset, a clearance, a fault).
+func (s *Screener) Settle(err error) {
+	if err != nil {
+		u := s.undo
+		s.started, s.fever, s.above, s.since, s.fault, s.lastC = u.started, u.fever, u.above, u.since, u.fault, u.lastC
+		return
+	}
+	s.state.Set(s.sensor, s.fever)
+}
+
+// Threshold is the fever threshold in °C.
+func (c ScreenConfig) Threshold() float64 { return c.threshold }
+
+// Compensates says whether the screening corrects for the housing
+// (ambient) temperature, which the sensor must then report.
+func (c ScreenConfig) Compensates() bool { return c.ambientCoeff != 0 }
 
 // Remember keeps the fever state in st (nil: nothing kept) and starts from
 // what it holds: a sensor in fever before an edged restart is still in
@@ -215,20 +254,18 @@ func (s *Screener) Remember(st *FeverState) {
 // sensor polled every poll; other thermometer families use it so every
 // family screens alike.
 func ParseScreening(o device.Options, poll time.Duration, n *yaml.Node) (ScreenConfig, error) {
-	return decodeScreening(o, poll, nodeAt{n, "screening"})
+	return DecodeLayers(o, poll, Layer{n, "screening"})
 }
 
 // NewScreener starts judging one sensor's samples.
 func NewScreener(cfg ScreenConfig, sensor, model string) *Screener {
-	return newScreener(cfg, sensor, model)
-}
-
-func newScreener(cfg ScreenConfig, sensor, model string) *Screener {
 	return &Screener{cfg: cfg, sensor: sensor, model: model}
 }
 
-// Sample judges one measurement.
+// Sample judges one measurement. When the Result asks for a reading, the
+// caller emits it and tells Settle how that went.
 func (s *Screener) Sample(sm Sample) Result {
+	s.undo = s.told()
 	p := s.base()
 	m := round(sm.Measured)
 	p.Measured = &m
@@ -275,14 +312,12 @@ func (s *Screener) Sample(sm Sample) Result {
 			if s.above >= s.cfg.confirm {
 				s.fever = true
 				p.Events = append(p.Events, EventFeverOnset)
-				s.state.Set(s.sensor, true)
 			}
 		case !s.fever:
 			s.above = 0
 		case c < s.cfg.threshold-s.cfg.hysteresis-1e-9:
 			s.fever, s.above = false, 0
 			p.Events = append(p.Events, EventFeverCleared)
-			s.state.Set(s.sensor, false)
 		}
 	}
 	p.Fever = s.fever
@@ -307,6 +342,7 @@ func (s *Screener) Sample(sm Sample) Result {
 // Fail records a poll that produced no measurement: no reply, an exception,
 // an unusable frame, no sensor fitted.
 func (s *Screener) Fail(fault, detail string) Result {
+	s.undo = s.told()
 	s.stuckCount = 0
 	return s.faulty(s.base(), fault, detail)
 }

@@ -1,4 +1,4 @@
-package thermometer
+package screening
 
 import (
 	"slices"
@@ -6,14 +6,13 @@ import (
 	"time"
 
 	"github.com/kordon/kordon/drivers/drivertest"
-	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
 )
 
 func screener(t *testing.T, src string) *Screener {
 	t.Helper()
-	c := configWith(t, src)
-	cfg, err := ParseScreening(c.Options, 100*time.Millisecond, c.Options.Node)
+	o := drivertest.Options(t, src)
+	cfg, err := ParseScreening(o, 100*time.Millisecond, o.Node)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,6 +25,9 @@ func feed(s *Screener, cs ...float64) []string {
 	var out []string
 	for _, c := range cs {
 		r := s.Sample(Sample{Measured: c})
+		if r.Emit {
+			s.Settle(nil)
+		}
 		switch {
 		case !r.Emit:
 			out = append(out, "-")
@@ -117,49 +119,5 @@ func TestAmbientCompensation(t *testing.T) {
 	// 36.0 + 0.5 + 0.1 × (25 − 15) = 37.5: at the threshold, counting.
 	if *r.Payload.Celsius != 37.5 || *r.Payload.Measured != 36.0 {
 		t.Fatalf("compensated %v measured %v", *r.Payload.Celsius, *r.Payload.Measured)
-	}
-}
-
-// checkTimeoutTrace: a slave that stops answering is a timeout fault and
-// takes the device down; when it answers again the fault clears and the
-// device is up.
-func checkTimeoutTrace(t *testing.T, col *drivertest.Output) {
-	t.Helper()
-	if got := col.Downs(); len(got) != 1 || got[0] != device.Timeout {
-		t.Fatalf("downs %v, want one timeout", got)
-	}
-	if col.Ups() != 2 {
-		t.Fatalf("ups %d, want open + back", col.Ups())
-	}
-	// The cable is out for 1.64 s of replay time against a 400 ms timeout:
-	// about four timeouts, but how many exactly depends on scheduling, so
-	// the test pins the behaviour (several timeouts, each poll retried
-	// once before giving up) rather than the count.
-	c := col.Counts()
-	if c["timeouts"] < 2 || c["retries"] < 1 || c["retries"] >= c["timeouts"] {
-		t.Fatalf("counts %v, want several timeouts with one retry per failed poll", c)
-	}
-}
-
-// checkCRCTrace: corrupted frames are counted and retried.
-func checkCRCTrace(t *testing.T, col *drivertest.Output) {
-	t.Helper()
-	if c := col.Counts(); c["frames_crc"] != 3 || c["retries"] != 2 {
-		t.Fatalf("counts %v, want 3 corrupted frames and 2 retries", c)
-	}
-}
-
-// BenchmarkPollDecodeAndScreen is the per-poll work after the bus reply:
-// registers to sample to judgement (10 Hz sensors × many slaves).
-func BenchmarkPollDecodeAndScreen(b *testing.B) {
-	p := builtinProfiles["calex-pyrousb"]
-	cfg, _ := decodeScreening(configWith(&testing.T{}, "{}").Options, 100*time.Millisecond)
-	s := newScreener(cfg, "lane-1", p.name)
-	regs := map[uint16]uint16{0x08: 9800, 0x12: 365, 0x13: 366, 0x14: 250, 0x15: 0}
-	i := 0
-	for b.Loop() {
-		regs[0x12] = uint16(360 + i%10)
-		i++
-		s.Sample(p.decode(regs))
 	}
 }

@@ -1,0 +1,840 @@
+package schema
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Reading is a reading read by Validator.Reading: the envelope's fields,
+// typed, and the payload decoded, numbers as float64 (as encoding/json
+// gives them and as the hub's rules expect).
+type Reading struct {
+	Schema, Crossing, Box, Device, Kind, Driver, Incarnation string
+
+	Seq        uint64
+	Origin     time.Time
+	Clock      string
+	Status     string
+	Reason     string
+	Historical bool
+	Payload    map[string]any
+	HasRaw     bool
+	// Personal is the sender's list of personal fields; HasPersonal says
+	// whether the envelope had one at all.
+	Personal    []string
+	HasPersonal bool
+
+	// Where, in the message, the "personal" member is to be cut
+	// (cutFrom == cutTo without one) and the envelope's closing brace.
+	cutFrom, cutTo, closing int
+}
+
+// WithPersonal returns msg (the message r was read from) with its
+// "personal" member replaced by ptrs, or left out when ptrs is empty; every
+// other byte of the message is kept as sent.
+func (r *Reading) WithPersonal(msg []byte, ptrs []string) []byte {
+	out := make([]byte, 0, len(msg)+16+16*len(ptrs))
+	out = append(out, msg[:r.cutFrom]...)
+	out = append(out, msg[r.cutTo:r.closing]...)
+	if len(ptrs) > 0 {
+		out = append(out, `,"personal":[`...)
+		for i, p := range ptrs {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = strconv.AppendQuote(out, p) // the schemas' pointers: plain ASCII, quoted alike by JSON and Go
+		}
+		out = append(out, ']')
+	}
+	return append(out, msg[r.closing:]...)
+}
+
+// Reading is the fast path of Validate for a reading: it reads and checks
+// msg in one pass, without the generic decode and the JSON Schema walk over
+// the envelope, and checks the payload with its kind's compiled schema
+// (compiled.go), or the JSON Schema validator where that is not sure.
+//
+// It is hand-written because the generic path (a decode into maps and
+// json.Numbers, then the validator's walk of the envelope's regular
+// expressions and formats) took about a quarter of the hub's CPU per
+// reading, and no Go library validates a typed value against a JSON Schema. Its checks are
+// reading.v1.json's and reading.v2.json's, and it vouches only for what it
+// is sure of: ok is true only when Validate would accept msg, and then r
+// holds what Decode would have read. Whenever it is not sure (the message
+// is invalid, or written in a way this reader does not take, such as a
+// member given twice) ok is false and the caller asks Validate, which
+// gives the verdict and its error. Tests compare the two on many messages
+// and by fuzzing.
+func (v *Validator) Reading(msg []byte) (r *Reading, ok bool) {
+	s := scanner{b: msg, names: v.names}
+	r = &Reading{}
+	if !s.readEnvelope(r) {
+		return nil, false
+	}
+	switch r.Schema {
+	case "kordon.reading/1":
+		if s.seen&(1<<fIncarnation) != 0 {
+			return nil, false // v1 has no incarnation
+		}
+		if s.seen|1<<fIncarnation|optional != all {
+			return nil, false
+		}
+	case "kordon.reading/2":
+		if s.seen|optional != all || !isIncarnation(r.Incarnation) {
+			return nil, false
+		}
+	default:
+		return nil, false
+	}
+	if !isID(r.Crossing) || !isID(r.Box) || !isID(r.Device) || !isKind(r.Kind) {
+		return nil, false
+	}
+	if n := utf8.RuneCountInString(r.Driver); n < 1 || n > 64 {
+		return nil, false
+	}
+	switch r.Clock {
+	case "synced", "unsynced", "unknown":
+	default:
+		return nil, false
+	}
+	switch r.Status {
+	case "ok", "suspect", "bad":
+	default:
+		return nil, false
+	}
+	if utf8.RuneCountInString(r.Reason) > 512 {
+		return nil, false
+	}
+	for _, p := range r.Personal {
+		if !isPointer(p) {
+			return nil, false
+		}
+	}
+	ps, known := v.payloads[r.Kind]
+	if !known {
+		return nil, false
+	}
+	if c := v.checks[r.Kind]; c == nil || !c(r.Payload) {
+		if ps.Validate(r.Payload) != nil {
+			return nil, false
+		}
+	}
+	if s.numbers {
+		floatsInPlace(r.Payload)
+	}
+	return r, true
+}
+
+// The envelope's members, as bits of scanner.seen.
+const (
+	fSchema = iota
+	fCrossing
+	fBox
+	fDevice
+	fKind
+	fDriver
+	fIncarnation
+	fSeq
+	fOrigin
+	fClock
+	fQuality
+	fHistorical
+	fPayload
+	fRaw
+	fPersonal
+	nFields
+
+	all      = 1<<nFields - 1
+	optional = 1<<fHistorical | 1<<fRaw | 1<<fPersonal
+)
+
+// fieldOf names an envelope member, or gives -1.
+func fieldOf(key []byte) int {
+	switch string(key) {
+	case "schema":
+		return fSchema
+	case "crossing":
+		return fCrossing
+	case "box":
+		return fBox
+	case "device":
+		return fDevice
+	case "kind":
+		return fKind
+	case "driver":
+		return fDriver
+	case "incarnation":
+		return fIncarnation
+	case "seq":
+		return fSeq
+	case "origin":
+		return fOrigin
+	case "clock":
+		return fClock
+	case "quality":
+		return fQuality
+	case "historical":
+		return fHistorical
+	case "payload":
+		return fPayload
+	case "raw":
+		return fRaw
+	case "personal":
+		return fPersonal
+	}
+	return -1
+}
+
+// envelopeNames are the envelope's own words, shared like the payloads'.
+var envelopeNames = []string{"kordon.reading/1", "kordon.reading/2", "synced", "unsynced", "unknown", "ok", "suspect", "bad"}
+
+// maxDepth bounds the payload's nesting this reader follows; deeper
+// payloads go the generic way.
+const maxDepth = 64
+
+// scanner reads JSON (RFC 8259, strictly) from b. Strings are unquoted as
+// encoding/json does (unquote), so every value is the one Decode gives.
+type scanner struct {
+	b       []byte
+	i       int
+	names   map[string]string // strings to share rather than copy
+	seen    int               // envelope members read
+	numbers bool              // the payload holds json.Numbers still to be made float64
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips white space and takes c if it comes next.
+func (s *scanner) next(c byte) bool {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+func (s *scanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// readEnvelope reads the top-level object into r.
+func (s *scanner) readEnvelope(r *Reading) bool {
+	if !s.next('{') {
+		return false
+	}
+	comma := -1 // where the comma before the current member is
+	for {
+		s.ws()
+		start := s.i
+		key, ok := s.key()
+		if !ok || !s.next(':') {
+			return false
+		}
+		f := fieldOf(key)
+		if f < 0 || s.seen&(1<<f) != 0 {
+			return false // refused, or a member given twice: the generic path decides
+		}
+		s.seen |= 1 << f
+		s.ws()
+		if !s.member(f, r) {
+			return false
+		}
+		end := s.i
+		if f == fPersonal {
+			r.cutFrom, r.cutTo = comma, end
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return false
+		}
+		switch s.b[s.i] {
+		case ',':
+			if f == fPersonal && comma < 0 { // the first member: cut it with the comma after it
+				r.cutFrom, r.cutTo = start, s.i+1
+			}
+			comma = s.i
+			s.i++
+		case '}':
+			r.closing = s.i
+			s.i++
+			s.ws()
+			if s.i != len(s.b) {
+				return false
+			}
+			if s.seen&(1<<fPersonal) == 0 {
+				r.cutFrom, r.cutTo = r.closing, r.closing
+			} else if r.cutFrom < 0 {
+				return false // "personal" alone: not a reading anyway
+			}
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// member reads the value of envelope member f.
+func (s *scanner) member(f int, r *Reading) bool {
+	var ok bool
+	switch f {
+	case fSchema:
+		r.Schema, ok = s.str()
+	case fCrossing:
+		r.Crossing, ok = s.str()
+	case fBox:
+		r.Box, ok = s.str()
+	case fDevice:
+		r.Device, ok = s.str()
+	case fKind:
+		r.Kind, ok = s.str()
+	case fDriver:
+		r.Driver, ok = s.str()
+	case fIncarnation:
+		r.Incarnation, ok = s.str()
+	case fClock:
+		r.Clock, ok = s.str()
+	case fSeq:
+		r.Seq, ok = s.seq()
+	case fOrigin:
+		var o string
+		if o, ok = s.str(); ok {
+			r.Origin, ok = dateTime(o)
+		}
+	case fQuality:
+		ok = s.quality(r)
+	case fHistorical:
+		r.Historical, ok = s.boolean()
+	case fPayload:
+		if s.peek() != '{' {
+			return false
+		}
+		var p any
+		p, ok = s.value(0)
+		r.Payload, _ = p.(map[string]any)
+	case fRaw:
+		var n int
+		n, ok = s.strLen()
+		ok = ok && n <= 1<<20
+		r.HasRaw = true
+	case fPersonal:
+		r.HasPersonal = true
+		ok = s.strings(&r.Personal)
+	}
+	return ok
+}
+
+func (s *scanner) quality(r *Reading) bool {
+	if !s.next('{') {
+		return false
+	}
+	var seen [2]bool
+	for {
+		s.ws()
+		key, ok := s.key()
+		if !ok || !s.next(':') {
+			return false
+		}
+		s.ws()
+		switch string(key) {
+		case "status":
+			if seen[0] {
+				return false
+			}
+			seen[0] = true
+			r.Status, ok = s.str()
+		case "reason":
+			if seen[1] {
+				return false
+			}
+			seen[1] = true
+			r.Reason, ok = s.str()
+		default:
+			return false
+		}
+		if !ok {
+			return false
+		}
+		if s.next('}') {
+			return seen[0]
+		}
+		if !s.next(',') {
+			return false
+		}
+	}
+}
+
+func (s *scanner) strings(out *[]string) bool {
+	if !s.next('[') {
+		return false
+	}
+	list := []string{}
+	if s.next(']') {
+		*out = list
+		return true
+	}
+	for {
+		s.ws()
+		str, ok := s.str()
+		if !ok {
+			return false
+		}
+		list = append(list, str)
+		if s.next(']') {
+			*out = list
+			return true
+		}
+		if !s.next(',') {
+			return false
+		}
+	}
+}
+
+// strLen reads a string at s.i and gives its length in characters
+// without keeping it (the raw frame: up to a MiB nobody reads here).
+func (s *scanner) strLen() (int, bool) {
+	start := s.i
+	plain, end, ok := s.skipStr()
+	if !ok {
+		return 0, false
+	}
+	if plain {
+		return end - start - 2, true
+	}
+	str, ok := unquote(s.b[start+1 : end-1])
+	return utf8.RuneCountInString(str), ok
+}
+
+// skipStr moves past a string at s.i; plain says it holds only ASCII
+// without escapes.
+func (s *scanner) skipStr() (plain bool, end int, ok bool) {
+	b := s.b
+	if s.i >= len(b) || b[s.i] != '"' {
+		return false, 0, false
+	}
+	plain = true
+	j := s.i + 1
+	for ; j < len(b); j++ {
+		c := b[j]
+		if c == '"' {
+			break
+		}
+		if c < 0x20 {
+			return false, 0, false
+		}
+		if c == '\\' || c >= utf8.RuneSelf {
+			plain = false
+			if c == '\\' {
+				j++
+			}
+		}
+	}
+	if j >= len(b) {
+		return false, 0, false
+	}
+	s.i = j + 1
+	return plain, s.i, true
+}
+
+// str reads a string at s.i.
+func (s *scanner) str() (string, bool) {
+	start := s.i
+	plain, end, ok := s.skipStr()
+	if !ok {
+		return "", false
+	}
+	raw := s.b[start+1 : end-1]
+	if plain {
+		if name, ok := s.names[string(raw)]; ok {
+			return name, true
+		}
+		return string(raw), true
+	}
+	return unquote(raw)
+}
+
+// key reads a member name that is only compared: a plain one is not
+// copied.
+func (s *scanner) key() ([]byte, bool) {
+	start := s.i
+	plain, end, ok := s.skipStr()
+	if !ok {
+		return nil, false
+	}
+	if plain {
+		return s.b[start+1 : end-1], true
+	}
+	str, ok := unquote(s.b[start+1 : end-1])
+	return []byte(str), ok
+}
+
+// unquote reads a string's escapes and turns invalid UTF-8 into U+FFFD,
+// as encoding/json does (decode.go, unquoteBytes: not exported; a fuzz
+// test holds the two equal).
+func unquote(s []byte) (string, bool) {
+	b := make([]byte, 0, len(s)+utf8.UTFMax)
+	for r := 0; r < len(s); {
+		switch c := s[r]; {
+		case c == '\\':
+			if r+1 >= len(s) {
+				return "", false
+			}
+			switch s[r+1] {
+			case '"', '\\', '/':
+				b = append(b, s[r+1])
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				rr := getu4(s[r:])
+				if rr < 0 {
+					return "", false
+				}
+				r += 6
+				if utf16.IsSurrogate(rr) {
+					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
+						r += 6
+						b = utf8.AppendRune(b, dec)
+						continue
+					}
+					rr = unicode.ReplacementChar
+				}
+				b = utf8.AppendRune(b, rr)
+				continue
+			default:
+				return "", false
+			}
+			r += 2
+		case c == '"', c < ' ':
+			return "", false
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(s[r:])
+			r += size
+			b = utf8.AppendRune(b, rr)
+		}
+	}
+	return string(b), true
+}
+
+// getu4 reads \uXXXX at the start of s, or gives -1.
+func getu4(s []byte) rune {
+	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range s[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
+}
+
+func (s *scanner) boolean() (bool, bool) {
+	switch {
+	case s.lit("true"):
+		return true, true
+	case s.lit("false"):
+		return false, true
+	}
+	return false, false
+}
+
+func (s *scanner) lit(word string) bool {
+	if len(s.b)-s.i >= len(word) && string(s.b[s.i:s.i+len(word)]) == word {
+		s.i += len(word)
+		return true
+	}
+	return false
+}
+
+// number reads a number's text (JSON's grammar, strictly).
+func (s *scanner) number() ([]byte, bool) {
+	b, i := s.b, s.i
+	start := i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return nil, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return nil, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return nil, false
+		}
+	}
+	s.i = i
+	return b[start:i], true
+}
+
+// seq reads a sequence number: a plain positive integer that fits.
+// Others the schema may take (1.0, 1e3) go the generic way.
+func (s *scanner) seq() (uint64, bool) {
+	lit, ok := s.number()
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(lit), 10, 64)
+	return n, err == nil && n >= 1
+}
+
+// value reads any JSON value into what Decode gives: maps, []any,
+// strings, bools, nil, and numbers as json.Number (s.numbers is set).
+func (s *scanner) value(depth int) (any, bool) {
+	if depth > maxDepth {
+		return nil, false
+	}
+	s.ws()
+	if s.i >= len(s.b) {
+		return nil, false
+	}
+	switch c := s.b[s.i]; {
+	case c == '{':
+		s.i++
+		m := map[string]any{}
+		if s.next('}') {
+			return m, true
+		}
+		for {
+			s.ws()
+			k, ok := s.str()
+			if !ok || !s.next(':') {
+				return nil, false
+			}
+			el, ok := s.value(depth + 1)
+			if !ok {
+				return nil, false
+			}
+			m[k] = el // a name given twice: the last one, as encoding/json does
+			if s.next('}') {
+				return m, true
+			}
+			if !s.next(',') {
+				return nil, false
+			}
+		}
+	case c == '[':
+		s.i++
+		a := []any{}
+		if s.next(']') {
+			return a, true
+		}
+		for {
+			el, ok := s.value(depth + 1)
+			if !ok {
+				return nil, false
+			}
+			a = append(a, el)
+			if s.next(']') {
+				return a, true
+			}
+			if !s.next(',') {
+				return nil, false
+			}
+		}
+	case c == '"':
+		str, ok := s.str()
+		return str, ok
+	case c == 't' || c == 'f':
+		b, ok := s.boolean()
+		return b, ok
+	case c == 'n':
+		return nil, s.lit("null")
+	default:
+		lit, ok := s.number()
+		if !ok {
+			return nil, false
+		}
+		s.numbers = true
+		// The validator reads the number's text, exactly as the generic
+		// path gives it; floatsInPlace makes it a float64 afterwards.
+		return json.Number(lit), true
+	}
+}
+
+// floatsInPlace turns json.Numbers into float64, as encoding/json gives
+// them: the maps and slices are this reading's own.
+func floatsInPlace(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		f, _ := strconv.ParseFloat(string(x), 64)
+		return f
+	case map[string]any:
+		for k, el := range x {
+			switch el.(type) {
+			case json.Number, map[string]any, []any:
+				x[k] = floatsInPlace(el)
+			}
+		}
+	case []any:
+		for i, el := range x {
+			x[i] = floatsInPlace(el)
+		}
+	}
+	return v
+}
+
+// dateTime reads an RFC 3339 date-time in the strict shape
+// yyyy-mm-ddThh:mm:ss[.frac](Z|±hh:mm), which the schema's date-time
+// format takes whenever time.Parse does.
+func dateTime(s string) (time.Time, bool) {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+		if !digit(s[i]) {
+			return time.Time{}, false
+		}
+	}
+	rest := s[19:]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && digit(rest[n]) {
+			n++
+		}
+		if n == 1 {
+			return time.Time{}, false
+		}
+		rest = rest[n:]
+	}
+	switch {
+	case rest == "Z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':' &&
+		digit(rest[1]) && digit(rest[2]) && digit(rest[4]) && digit(rest[5]):
+		if (rest[1]-'0')*10+rest[2]-'0' > 23 || (rest[4]-'0')*10+rest[5]-'0' > 59 {
+			return time.Time{}, false
+		}
+	default:
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
+
+func digit(c byte) bool { return c >= '0' && c <= '9' }
+
+// isID is the envelope's id pattern, ^[a-z0-9][a-z0-9_-]{0,62}$.
+func isID(s string) bool {
+	if len(s) < 1 || len(s) > 63 || !lowerOrDigit(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !lowerOrDigit(c) && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isKind is ^[a-z][a-z0-9_]{0,31}$.
+func isKind(s string) bool {
+	if len(s) < 1 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !lowerOrDigit(c) && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// isIncarnation is ^[a-z0-9]{8,32}$.
+func isIncarnation(s string) bool {
+	if len(s) < 8 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !lowerOrDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isPointer is ^/(payload|raw)(/.*)?$ ('.' takes anything but a newline).
+func isPointer(s string) bool {
+	var rest string
+	switch {
+	case len(s) >= 8 && s[:8] == "/payload":
+		rest = s[8:]
+	case len(s) >= 4 && s[:4] == "/raw":
+		rest = s[4:]
+	default:
+		return false
+	}
+	if rest == "" {
+		return true
+	}
+	if rest[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerOrDigit(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
