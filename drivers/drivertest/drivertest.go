@@ -52,24 +52,14 @@ func Clock(now func() time.Time) Seam { return func(c *device.Config) { c.Clock 
 // StateDir is the device's own folder on the box's disk.
 func StateDir(dir string) Seam { return func(c *device.Config) { c.StateDir = dir } }
 
-// NewConfig is a device config with these options and seams, complete
-// enough for device.Driver.Build: it has a clock, and a transport whose
-// port kind matches the opener given (serial for Stream, usb for HID, gpio
-// for Pins) unless a Transport seam names one.
+// NewConfig is a device config with these options and seams. It has a
+// clock, and a serial or tcp transport without a Stream seam is opened
+// for real, so with a Transport seam naming the driver's port kind and
+// that kind's opener it is what device.Driver.Build asks for.
 func NewConfig(opts device.Options, seams ...Seam) device.Config {
 	c := device.Config{ID: "dev", Options: opts, Clock: time.Now}
 	for _, s := range seams {
 		s(&c)
-	}
-	if c.Transport.Type == "" {
-		switch {
-		case c.Stream != nil:
-			c.Transport.Type = "serial"
-		case c.HID != nil:
-			c.Transport.Type = "usb"
-		case c.Pin != nil:
-			c.Transport.Type = "gpio"
-		}
 	}
 	if k, err := device.PortOf(c.Transport.Type); err == nil && k == device.Stream && c.Stream == nil {
 		c.Stream = device.StreamOf(c.Transport)

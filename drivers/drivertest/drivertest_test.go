@@ -75,10 +75,10 @@ func TestConfigOptionsNameTheirFile(t *testing.T) {
 	}
 }
 
-// TestConfigIsBuildable: a config built here passes the driver contract's
-// checks (a clock, a transport of the driver's port kind, that kind's
-// opener) whichever opener it is given, and a serial transport without
-// one is opened for real.
+// TestConfigIsBuildable: a config built here with a transport and its
+// kind's opener passes the driver contract's checks (a clock, a transport
+// of the driver's port kind, that kind's opener); a serial transport
+// without a Stream seam is opened for real.
 func TestConfigIsBuildable(t *testing.T) {
 	built := func(kind device.PortKind, cfg device.Config) error {
 		drv := device.Driver{Name: "t", Ports: []device.PortKind{kind},
@@ -89,21 +89,22 @@ func TestConfigIsBuildable(t *testing.T) {
 	noStream := func(context.Context) (transport.Port, error) { return nil, errors.New("none") }
 	noHID := func(usbhid.ID) (usbhid.Device, error) { return nil, errors.New("none") }
 	noPin := func(string) (gpio.PinIO, error) { return nil, errors.New("none") }
+	tr := func(typ string) Seam { return Transport(transport.Config{Type: typ, Path: t.TempDir()}) }
 	for _, c := range []struct {
 		kind device.PortKind
 		cfg  device.Config
 	}{
-		{device.Stream, Config(t, "", Stream(noStream))},
-		{device.Stream, Config(t, "", Transport(transport.Config{Type: "serial", Path: "/dev/null"}))},
-		{device.HID, Config(t, "", HID(noHID))},
-		{device.Pin, Config(t, "", Pins(noPin))},
-		{device.Folder, Config(t, "", Transport(transport.Config{Type: "folder", Path: t.TempDir()}))},
+		{device.Stream, Config(t, "", tr("serial"), Stream(noStream))},
+		{device.Stream, Config(t, "", tr("serial"))},
+		{device.HID, Config(t, "", tr("usb"), HID(noHID))},
+		{device.Pin, Config(t, "", tr("gpio"), Pins(noPin))},
+		{device.Folder, Config(t, "", tr("folder"))},
 	} {
 		if err := built(c.kind, c.cfg); err != nil {
 			t.Errorf("%s (transport %q): %v", c.kind, c.cfg.Transport.Type, err)
 		}
 	}
-	if err := built(device.Stream, Config(t, "")); err == nil {
-		t.Error("a config with no transport was built")
+	if err := built(device.HID, Config(t, "", tr("usb"))); err == nil {
+		t.Error("a usb config with no HID opener was built")
 	}
 }
