@@ -210,7 +210,7 @@ func (b *Box) familyCommand(cmd contract.Command, reply *contract.Reply) {
 			return
 		}
 		dev = devs[0]
-	} else if b.drivers[dev].Kind != fam.Kind {
+	} else if d, ok := b.drivers[dev]; ok && d.Kind != fam.Kind {
 		reply.Error = fmt.Sprintf("device %q is not a %s device", dev, fam.Kind)
 		return
 	}
