@@ -76,7 +76,7 @@ function num(v) { return typeof v === "number" ? I18N.num(v, 1) : null; }
 // /booth/families.js before this script runs.
 const views = window.KordonBoothViews || {};
 // What a family's view may use of this page.
-const kit = { T, el, field, dateField, num, has: k => I18N.has(k) };
+const kit = { T, el, field, dateField, num, digits: (v, n) => I18N.num(v, n), has: k => I18N.has(k) };
 
 // Families without a view of their own (scanners, trace detectors, portal
 // monitors, ...) are shown generically: an alarm verdict when the payload
