@@ -461,3 +461,25 @@ func (h *Hub) reloadRules() error {
 
 // Rules describes the rules in force.
 func (h *Hub) Rules() RulesInfo { return h.rules.info() }
+
+// CheckRules compiles a rules file as the hub would load it and returns
+// its rule ids, or the first mistake at its file:line:column (for the
+// families' conformance test and tools).
+func CheckRules(name string, b []byte) ([]string, error) {
+	rules, err := parseRules(name, b)
+	var ids []string
+	for _, r := range rules {
+		ids = append(ids, r.ID)
+	}
+	return ids, err
+}
+
+// DefaultRuleIDs compiles the families' rules together, as the hub runs
+// them when no rules file is configured, and returns their ids.
+func DefaultRuleIDs() ([]string, error) {
+	rs, err := defaultRules()
+	if err != nil {
+		return nil, err
+	}
+	return rs.info().Rules, nil
+}
