@@ -256,6 +256,7 @@ func (d *Dash) Handler() http.Handler {
 		}
 		writeJSON(w, v)
 	}))
+	mux.HandleFunc("GET /dash/api/families", d.auth(d.families))
 	mux.HandleFunc("GET /dash/export.csv", d.auth(d.export))
 	if d.opt.Commands != nil {
 		mux.HandleFunc("POST /dash/api/boxes/{box}/commands", d.auth(d.command))

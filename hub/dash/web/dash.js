@@ -541,14 +541,16 @@ function boxCommands(b) {
   const wrap = el("div", "commands");
   wrap.append(el("h3", null, T("cmd.title")));
   const out = el("span", "cmd-result");
-  const cams = b.devices.filter(d => d.kind === "cctv");
-  for (const d of cams) {
+  // A device family's own commands (its family.yaml, /dash/api/families),
+  // one row per device of that kind.
+  for (const d of b.devices) {
+    const cmds = familyCommands[d.kind] || [];
+    if (!cmds.length) continue;
     const row = el("div", "cmd-row");
     row.dataset.device = d.device;
     row.append(name("span", "cmd-dev", d.device), el("span", null, " "));
     const res = el("span", "cmd-result");
-    row.append(cmdButton(T("cmd.cctv_trigger"), "cctv-trigger", () => command(b.box, "cctv-trigger", { device: d.device }, res)));
-    row.append(cmdButton(T("cmd.cctv_release"), "cctv-release", () => command(b.box, "cctv-release", { device: d.device }, res)));
+    for (const c of cmds) row.append(cmdButton(T("cmd." + c.name.replace(/-/g, "_")), c.name, () => command(b.box, c.name, { device: d.device }, res)));
     row.append(res);
     wrap.append(row);
   }
@@ -572,7 +574,16 @@ function boxCommands(b) {
   return wrap;
 }
 
+// Commands by payload kind, from the families' manifests.
+let familyCommands = {};
+async function loadFamilies() {
+  if (Object.keys(familyCommands).length) return;
+  const fs = await api("/dash/api/families");
+  for (const f of fs || []) familyCommands[f.kind] = f.commands || [];
+}
+
 async function loadHealth() {
+  await loadFamilies();
   const [h, rules] = await Promise.all([api("/dash/api/health"), api("/dash/api/rules")]);
   const boxes = $("boxes");
   boxes.textContent = "";
