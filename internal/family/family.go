@@ -47,6 +47,10 @@ type Manifest struct {
 	// they are replayed instead; any other trace without a golden file
 	// fails the conformance test.
 	Unreplayed map[string]string `yaml:"unreplayed"`
+	// Untraced, for a family with no trace at all, says why and which test
+	// checks its readings' kind instead; any other family needs at least
+	// one trace with golden readings.
+	Untraced string `yaml:"untraced"`
 }
 
 // Booth is how the booth screen shows a reading of this kind.
