@@ -161,7 +161,7 @@ func TestGoldensMatchTheFamily(t *testing.T) {
 			goldens, _ := filepath.Glob(filepath.Join(root, "drivers", f.Name, "*", "golden", "*.jsonl"))
 			deeper, _ := filepath.Glob(filepath.Join(root, "drivers", f.Name, "*", "*", "golden", "*.jsonl"))
 			if n := len(goldens) + len(deeper); n == 0 && f.Untraced == "" {
-				t.Errorf("drivers/%s has no trace with golden readings: the kind its payloads carry is checked by nothing (add one, or say why under untraced: in %s)", f.Name, family.ManifestFile)
+				t.Errorf("drivers/%s has no trace with golden readings, so the kind its payloads carry is checked by nothing (add one, or say why under untraced: in %s)", f.Name, family.ManifestFile)
 			} else if n > 0 && f.Untraced != "" {
 				t.Errorf("drivers/%s/%s: untraced: but it has traces with goldens", f.Name, family.ManifestFile)
 			}
