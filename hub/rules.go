@@ -462,16 +462,20 @@ func (h *Hub) reloadRules() error {
 // Rules describes the rules in force.
 func (h *Hub) Rules() RulesInfo { return h.rules.info() }
 
+// RuleKind is a compiled rule's id and the reading kind its when requires
+// ("" when it admits every kind).
+type RuleKind struct{ ID, Kind string }
+
 // CheckRules compiles a rules file as the hub would load it and returns
-// its rule ids, or the first mistake at its file:line:column (for the
+// its rules, or the first mistake at its file:line:column (for the
 // families' conformance test and tools).
-func CheckRules(name string, b []byte) ([]string, error) {
+func CheckRules(name string, b []byte) ([]RuleKind, error) {
 	rules, err := parseRules(name, b)
-	var ids []string
+	var out []RuleKind
 	for _, r := range rules {
-		ids = append(ids, r.ID)
+		out = append(out, RuleKind{ID: r.ID, Kind: string(r.whenKind)})
 	}
-	return ids, err
+	return out, err
 }
 
 // DefaultRuleIDs compiles the families' rules together, as the hub runs

@@ -287,18 +287,27 @@ func TestREADMEConfigExamplesParse(t *testing.T) {
 }
 
 // TestRulesCompile: each family's rules compile on their own, and all of
-// them together, as the hub runs them (one id in two families is refused).
+// them together, as the hub runs them (one id in two families is refused);
+// each rule's when names the family's own kind (kind == "..."), so one
+// family's rule never fires on another's readings and the hub skips it
+// for other kinds without evaluating it.
 func TestRulesCompile(t *testing.T) {
 	n := 0
 	for _, f := range families(t) {
 		if f.Rules == nil {
 			continue
 		}
-		ids, err := hub.CheckRules("drivers/"+f.Name+"/"+family.RulesFile, f.Rules)
+		name := "drivers/" + f.Name + "/" + family.RulesFile
+		rules, err := hub.CheckRules(name, f.Rules)
 		if err != nil {
 			t.Error(err)
 		}
-		n += len(ids)
+		for _, r := range rules {
+			if r.Kind != f.Kind {
+				t.Errorf("%s: rule %q: when must require kind == %q (it requires %q)", name, r.ID, f.Kind, r.Kind)
+			}
+		}
+		n += len(rules)
 	}
 	ids, err := hub.DefaultRuleIDs()
 	if err != nil {
@@ -320,9 +329,9 @@ func TestWordsInEveryLanguage(t *testing.T) {
 	for _, f := range families(t) {
 		need := []string{"kind." + f.Kind}
 		if f.Rules != nil {
-			ids, _ := hub.CheckRules(f.Name, f.Rules)
-			for _, id := range ids {
-				need = append(need, "rule."+id+".summary")
+			rules, _ := hub.CheckRules(f.Name, f.Rules)
+			for _, r := range rules {
+				need = append(need, "rule."+r.ID+".summary")
 			}
 		}
 		for _, c := range f.Commands {
