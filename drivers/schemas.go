@@ -1,6 +1,6 @@
 // Package drivers holds one folder per device family. This package itself
 // is data only: it embeds every family's manifest and the files it names
-// (family.yaml, <kind>.schema.json, rules.yaml, words/, booth.js,
+// (family.yaml, <kind>.schema.json, rules.yaml, words/, booth.js, dash.js,
 // README.md; internal/family), so the hub, the booth screen, the
 // translations and tests read every family without linking driver code.
 // The list of drivers a box can run is in drivers/all.
@@ -15,7 +15,7 @@ import (
 	"github.com/kordon/kordon/internal/family"
 )
 
-//go:embed */family.yaml */*.schema.json */rules.yaml */words/*.json */booth.js */README.md
+//go:embed */family.yaml */*.schema.json */rules.yaml */words/*.json */booth.js */dash.js */README.md
 var familyFS embed.FS
 
 // Families reads every family folder's manifest and files. An error names

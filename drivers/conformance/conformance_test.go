@@ -366,9 +366,19 @@ var registers = regexp.MustCompile(`views(?:\.([a-z_][a-z0-9_]*)|\["([a-z_][a-z0
 
 // TestBoothViewExists: a family with a view of its own has booth.js that
 // registers a view for its kind (the booth's browser tests show it); a
-// family on the generic view names fields its schema has.
+// family on the generic view names fields its schema has. A dashboard view
+// (dash.js, optional) registers its kind too.
 func TestBoothViewExists(t *testing.T) {
 	for _, f := range families(t) {
+		if f.Dash != nil {
+			var kinds []string
+			for _, m := range registers.FindAllStringSubmatch(string(f.Dash), -1) {
+				kinds = append(kinds, m[1]+m[2])
+			}
+			if !slices.Contains(kinds, f.Kind) {
+				t.Errorf("drivers/%s/%s registers views %v, not views.%s", f.Name, family.DashFile, kinds, f.Kind)
+			}
+		}
 		if f.Booth.Script {
 			var kinds []string
 			for _, m := range registers.FindAllStringSubmatch(string(f.Script), -1) {

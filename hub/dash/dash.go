@@ -238,6 +238,7 @@ func (d *Dash) Handler() http.Handler {
 	static, _ := fs.Sub(webFS, "web")
 	mux.Handle("GET /dash/static/", http.StripPrefix("/dash/static/", noStore(http.FileServerFS(static))))
 	mux.Handle("GET /dash/i18n/", http.StripPrefix("/dash/i18n/", i18n.Handler()))
+	mux.Handle("GET /dash/families.js", noStore(http.HandlerFunc(familiesScript)))
 	mux.HandleFunc("GET /dash/login", d.loginPage)
 	mux.HandleFunc("POST /dash/login", d.login)
 	mux.HandleFunc("POST /dash/logout", d.logout)

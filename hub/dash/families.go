@@ -1,6 +1,8 @@
 package dash
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
 
 	"github.com/kordon/kordon/drivers"
@@ -35,4 +37,27 @@ func (d *Dash) families(w http.ResponseWriter, r *http.Request, _ *session) {
 		out = append(out, fi)
 	}
 	writeJSON(w, out)
+}
+
+// familiesScript serves /dash/families.js: every family's dashboard view
+// (drivers/<family>/dash.js). The page loads it before dash.js, which looks
+// views up by kind in window.KordonDashViews; a family without one is shown
+// generically (its fields by their words).
+func familiesScript(w http.ResponseWriter, r *http.Request) {
+	fams, err := drivers.Families()
+	if err != nil {
+		http.Error(w, "family manifests: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	var b bytes.Buffer
+	b.WriteString("\"use strict\";\nwindow.KordonDashViews = window.KordonDashViews || {};\n")
+	for _, f := range fams {
+		if f.Dash != nil {
+			fmt.Fprintf(&b, "\n// drivers/%s (kind %s)\n", f.Name, f.Kind)
+			b.Write(f.Dash)
+			b.WriteByte('\n')
+		}
+	}
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Write(b.Bytes())
 }

@@ -11,6 +11,7 @@
 //	rules.yaml           default hub rules (optional: a family may raise no alert)
 //	words/<lang>.json    every word its screens and rules need, per language
 //	booth.js             its booth view, when family.yaml says booth: {script: true}
+//	dash.js              its dashboard view (optional: line, value, why)
 //	README.md            what it decodes, its options, its traces
 package family
 
@@ -91,6 +92,7 @@ type Family struct {
 	// Words are words/<lang>.json by language code.
 	Words  map[string]map[string]string
 	Script []byte // booth.js when Booth.Script
+	Dash   []byte // dash.js; nil when the dashboard shows the family generically
 	README []byte
 }
 
@@ -100,6 +102,7 @@ const (
 	RulesFile    = "rules.yaml"
 	WordsDir     = "words"
 	BoothFile    = "booth.js"
+	DashFile     = "dash.js"
 	READMEFile   = "README.md"
 )
 
@@ -173,6 +176,7 @@ func Load(fsys fs.FS, dir string) (Family, error) {
 		f.Schema = read(SchemaFile(f.Kind), false)
 	}
 	f.Rules = read(RulesFile, true)
+	f.Dash = read(DashFile, true)
 	f.README = read(READMEFile, false)
 	if f.Booth.Script {
 		f.Script = read(BoothFile, false)
