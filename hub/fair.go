@@ -11,27 +11,29 @@ import (
 // others. Each box may have its whole window of readings in the pipeline
 // (parse, group commit, PUBACK) while that costs no one else anything: a
 // box draining its backlog alone gets all the hub. But when a reading of a
-// light box (fewer than share readings in flight) takes longer than target
-// from its PUBLISH being read to its PUBACK, the hub is congested, and for
-// the next second every heavy identity is held to share readings in flight
-// while any other identity is active: its connection is read only as its
-// PUBACKs go out, so its readings neither fill the commit batches nor
-// take the CPU that parsing them would.
+// light identity (fewer than share readings in flight) waits longer than
+// target from its PUBLISH being read to its PUBACK, the hub is congested
+// for the others: for the next fairCongestion every other identity is held
+// to share readings in flight, its connection read only as its PUBACKs go
+// out, so its readings neither fill the commit batches the light one waits
+// behind nor take the CPU that parsing them would. The hold outlasts a
+// booth's pause between readings, so a box that reads a document a minute
+// still finds the flood held when its next one comes.
 type fairShare struct {
-	share  int
-	target time.Duration
-	now    func() time.Time
+	share   int
+	target  time.Duration
+	maxWait time.Duration // a reading waits at most this for its share
+	now     func() time.Time
 
 	mu        sync.Mutex
-	flows     map[string]*flow                      // identity -> its readings in the pipeline
-	marks     map[*mqtt.Client]map[uint16]mark      // readings read, not yet acknowledged
-	lightSlow time.Time                             // last time a light identity waited beyond target
-	light     map[*mqtt.Client]map[uint16]time.Time // light readings in flight, by when read
+	flows     map[string]*flow                 // identity -> its readings in the pipeline (the configured identities: bounded)
+	marks     map[*mqtt.Client]map[uint16]mark // readings read, not yet acknowledged
+	light     map[*mqtt.Client]map[uint16]mark // the light ones among them
+	lightSlow map[string]time.Time             // identity -> when a light reading of it last waited beyond target
 }
 
 type flow struct {
 	inflight int
-	last     time.Time     // last reading read
 	wake     chan struct{} // closed when one of its readings is acknowledged
 }
 
@@ -43,21 +45,22 @@ type mark struct {
 
 const (
 	fairTarget     = 10 * time.Millisecond
-	fairCongestion = time.Second     // how long congestion holds heavy identities
-	fairActive     = time.Second     // an identity that read a reading this recently is active
-	fairMaxWait    = 5 * time.Second // a reading waits at most this for its share
+	fairCongestion = 2 * time.Minute // how long a light identity's slow reading holds the others
+	fairMaxWait    = 5 * time.Second // default of maxWait: a stalled commit stalls no box for longer
 )
 
 func newFairShare(share int) *fairShare {
-	return &fairShare{share: share, target: fairTarget, now: time.Now,
-		flows: map[string]*flow{}, marks: map[*mqtt.Client]map[uint16]mark{}, light: map[*mqtt.Client]map[uint16]time.Time{}}
+	return &fairShare{share: share, target: fairTarget, maxWait: fairMaxWait, now: time.Now,
+		flows: map[string]*flow{}, marks: map[*mqtt.Client]map[uint16]mark{}, light: map[*mqtt.Client]map[uint16]mark{},
+		lightSlow: map[string]time.Time{}}
 }
 
 // admit is called as a reading at QoS 1 or 2 is read from cl; it returns
 // once the identity may have one more in flight (true if it had to wait).
 func (f *fairShare) admit(cl *mqtt.Client, identity string, id uint16) (waited bool) {
-	deadline := f.now().Add(fairMaxWait)
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	deadline := f.now().Add(f.maxWait)
 	fl := f.flows[identity]
 	if fl == nil {
 		fl = &flow{}
@@ -76,51 +79,42 @@ func (f *fairShare) admit(cl *mqtt.Client, identity string, id uint16) (waited b
 		}
 		f.mu.Lock()
 	}
-	now := f.now()
 	m := f.marks[cl]
 	if m == nil {
 		m = map[uint16]mark{}
 		f.marks[cl] = m
 	}
 	if old, dup := m[id]; dup { // a redelivery of an id still in flight
-		delete(f.light[cl], id)
-		f.release(old)
+		f.release(cl, id, old)
 	}
-	m[id] = mark{at: now, identity: identity, light: fl.inflight < f.share}
-	if m[id].light {
+	mk := mark{at: f.now(), identity: identity, light: fl.inflight < f.share}
+	m[id] = mk
+	if mk.light {
 		if f.light[cl] == nil {
-			f.light[cl] = map[uint16]time.Time{}
+			f.light[cl] = map[uint16]mark{}
 		}
-		f.light[cl][id] = now
+		f.light[cl][id] = mk
 	}
 	fl.inflight++
-	fl.last = now
-	f.mu.Unlock()
 	return waited
 }
 
 // congested says whether identity must keep to its share now: a light
-// identity waits, or waited recently, too long, and another identity is
-// active. Called with f.mu held.
+// reading of another identity waits, or waited lately, too long. Called
+// with f.mu held.
 func (f *fairShare) congested(identity string) bool {
 	now := f.now()
-	if now.Sub(f.lightSlow) > fairCongestion && !f.lightWaiting(now) {
-		return false
-	}
-	for id, fl := range f.flows {
-		if id != identity && (fl.inflight > 0 || now.Sub(fl.last) < fairActive) {
+	for id, at := range f.lightSlow {
+		switch {
+		case now.Sub(at) > fairCongestion:
+			delete(f.lightSlow, id)
+		case id != identity:
 			return true
 		}
 	}
-	return false
-}
-
-// lightWaiting says whether a light reading has been in the ingest longer
-// than target. Called with f.mu held.
-func (f *fairShare) lightWaiting(now time.Time) bool {
-	for _, m := range f.light {
-		for _, at := range m {
-			if now.Sub(at) > f.target {
+	for _, ms := range f.light {
+		for _, m := range ms {
+			if m.identity != identity && now.Sub(m.at) > f.target {
 				return true
 			}
 		}
@@ -136,16 +130,16 @@ func (f *fairShare) acked(cl *mqtt.Client, id uint16) {
 	if !ok {
 		return
 	}
-	delete(f.marks[cl], id)
-	delete(f.light[cl], id)
 	if m.light && f.now().Sub(m.at) > f.target {
-		f.lightSlow = f.now()
+		f.lightSlow[m.identity] = f.now()
 	}
-	f.release(m)
+	f.release(cl, id, m)
 }
 
 // release takes a reading off its identity's count. Called with f.mu held.
-func (f *fairShare) release(m mark) {
+func (f *fairShare) release(cl *mqtt.Client, id uint16, m mark) {
+	delete(f.marks[cl], id)
+	delete(f.light[cl], id)
 	fl := f.flows[m.identity]
 	if fl == nil {
 		return
@@ -161,8 +155,8 @@ func (f *fairShare) release(m mark) {
 func (f *fairShare) gone(cl *mqtt.Client) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, m := range f.marks[cl] {
-		f.release(m)
+	for id, m := range f.marks[cl] {
+		f.release(cl, id, m)
 	}
 	delete(f.marks, cl)
 	delete(f.light, cl)
