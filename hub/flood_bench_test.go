@@ -64,6 +64,7 @@ func floods() []floodCase {
 		{"readings-1100-per-s", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, time.Second/1100, stop) }, nil},
 		{"readings-1100-per-s-without-fair-share", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, time.Second/1100, stop) }, noFairShare},
 		{"readings-unpaced", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, nil},
+		{"readings-unpaced-fair-share-32", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, func(c *Config) { c.Limits.FairShare = 32 }},
 		{"readings-unpaced-without-fair-share", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, noFairShare},
 		{"retained-junk", retainedJunk, nil},
 		{"observer-sessions", func(_ testing.TB, a string, stop <-chan struct{}) { observerSessions(a, stop) }, nil},
