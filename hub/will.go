@@ -34,7 +34,7 @@ func (h *willHook) Provides(b byte) bool {
 // ends, which can be after the new one announced the box online, and the
 // box is not offline.
 func (h *willHook) OnWill(cl *mqtt.Client, w mqtt.Will) (mqtt.Will, error) {
-	if cur, ok := h.broker.Clients.Get(cl.ID); ok && cur != cl && !cur.Closed() {
+	if h.superseded(cl) {
 		w.TopicName = contract.Prefix + "/" + h.crossing + "/hub/superseded-will"
 		w.Retain, w.Payload = false, nil
 	}
@@ -50,9 +50,22 @@ func (h *willHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 	if !ok || t.Box != box || t.Leaf != "state" || t.Device != "" {
 		return // a refused Will, sent nowhere that matters
 	}
+	if h.superseded(cl) { // replaced while its Will was on its way
+		return
+	}
 	if inc := h.ingest.states.put(pk.TopicName, t.Leaf, pk.Payload); inc != "" {
 		if err := h.ingest.commit.Do(&job{kind: jobIncarnation, ref: contract.ReadingRef{Box: box, Incarnation: inc}, received: time.Now()}); err != nil {
 			h.log.Warn("incarnation not recorded", "box", box, "err", err)
 		}
 	}
+}
+
+// superseded says whether cl's box has connected again since: mochi marks
+// the old client taken over, and lists the new one under the same id.
+func (h *willHook) superseded(cl *mqtt.Client) bool {
+	if cl.IsTakenOver() {
+		return true
+	}
+	cur, ok := h.broker.Clients.Get(cl.ID)
+	return ok && cur != cl && !cur.Closed()
 }
