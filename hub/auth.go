@@ -37,6 +37,7 @@ type authHook struct {
 	web       *refusals // the dashboard's refused log-ins (web.go)
 	throttle  *authThrottle
 	rates     *rates
+	bytes     *rates // bytes per second
 	fair      *fairShare
 	refused   atomic.Int64 // connections refused, any reason
 	denied    atomic.Int64 // topics refused by the ACL
@@ -56,7 +57,9 @@ func newAuthHook(crossing string, boxes, observers map[string][]byte, g Guard, v
 	g = g.withDefaults()
 	return &authHook{crossing: crossing, boxes: boxes, observers: observers, guard: g, validator: v, redact: r,
 		counts: newRefusals(mRefusals), web: newRefusals(mLoginRefusals), throttle: newAuthThrottle(g.AuthChecks),
-		rates:   &rates{limit: rate.Limit(g.Rate), burst: g.Burst, m: map[string]*rate.Limiter{}},
+		rates: &rates{limit: rate.Limit(g.Rate), burst: g.Burst, m: map[string]*rate.Limiter{}},
+		// A second's worth of bytes; a larger message spends it all.
+		bytes:   &rates{limit: rate.Limit(g.ByteRate), burst: g.ByteRate, m: map[string]*rate.Limiter{}},
 		fair:    newFairShare(g.FairShare),
 		pending: map[*mqtt.Client]pendingSession{}, retained: map[string]map[string]bool{}}
 }
@@ -312,19 +315,28 @@ func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 		return pk, nil
 	}
 	identity := string(cl.Properties.Username)
-	if l := h.rates.of(identity); !l.Allow() {
-		h.counts.add("rate")
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := l.Wait(ctx)
-		cancel()
-		if err != nil {
-			return pk, packets.ErrMessageRateTooHigh
-		}
+	if !h.spend(h.rates.of(identity), 1, "rate") {
+		return pk, packets.ErrMessageRateTooHigh
+	}
+	if n := len(pk.Payload) + len(pk.TopicName); !h.spend(h.bytes.of(identity), min(n, h.bytes.burst), "byte_rate") {
+		return pk, packets.ErrMessageRateTooHigh
 	}
 	if pk.FixedHeader.Qos > 0 && h.fair.admit(cl, identity, pk.PacketID) {
 		h.counts.add("fair_share")
 	}
 	return pk, nil
+}
+
+// spend takes n tokens from l, waiting up to 30 s for them; a wait is
+// counted under reason.
+func (h *authHook) spend(l *rate.Limiter, n int, reason string) bool {
+	if l.AllowN(time.Now(), n) {
+		return true
+	}
+	h.counts.add(reason)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return l.WaitN(ctx, n) == nil
 }
 
 // OnPacketSent ends a reading's time in the ingest: its PUBACK (PUBREC at

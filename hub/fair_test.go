@@ -86,3 +86,21 @@ func TestFloodingBoxKeepsToItsFairShare(t *testing.T) {
 	}
 	waitFor(t, "every flooded reading stored", func() bool { return h.Counters().Readings >= n+1 })
 }
+
+// A box sending large messages faster than its byte rate is read more
+// slowly, whatever becomes of the messages.
+func TestByteRateSlowsLargeMessages(t *testing.T) {
+	h := hostileHub(t, func(c *Config) { c.Limits.ByteRate = 256 << 10 })
+	c := boxClient(t, h, "booth1")
+	junk := make([]byte, 32<<10)
+	root := contract.BoxRoot(testCrossing, "booth1")
+	start := time.Now()
+	for range 20 { // 640 KiB: more than a second's worth
+		c.Publish(root+"junk", 0, false, junk).Wait()
+	}
+	waitFor(t, "the junk refused", func() bool { return h.refusedFor("acl") >= 20 })
+	t.Logf("20 × 32 KiB read in %v at 256 KiB/s", time.Since(start).Round(time.Millisecond))
+	if h.refusedFor("byte_rate") == 0 {
+		t.Fatal("a box over its byte rate was not slowed")
+	}
+}

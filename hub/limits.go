@@ -41,6 +41,11 @@ type Guard struct {
 	// Lower them where a box must not be able to take that much.
 	Rate  float64 `yaml:"rate"`
 	Burst int     `yaml:"burst"`
+	// ByteRate bounds the bytes per second of messages one identity may
+	// send (default 32 MiB/s, above a backlog drain of 20,000 readings/s):
+	// a flood of large messages, refused or not, costs the hub their reading
+	// and their memory before any check can refuse them.
+	ByteRate int `yaml:"byte_rate"`
 	// FairShare is how many readings one identity keeps in the ingest
 	// while the hub is congested and another identity is waiting (fair.go;
 	// default 8). Alone, a box may fill its whole window.
@@ -67,6 +72,7 @@ const (
 	DefaultMaxRetained      = 16 << 10
 	DefaultAuthChecks       = 1
 	DefaultFairShare        = 8
+	DefaultByteRate         = 32 << 20
 )
 
 func (g Guard) withDefaults() Guard {
@@ -86,6 +92,7 @@ func (g Guard) withDefaults() Guard {
 	def(&g.MaxRetained, DefaultMaxRetained)
 	def(&g.AuthChecks, DefaultAuthChecks)
 	def(&g.FairShare, DefaultFairShare)
+	def(&g.ByteRate, DefaultByteRate)
 	if g.Rate <= 0 {
 		g.Rate = DefaultRate
 	}
@@ -119,7 +126,7 @@ func (r *refusals) add(reason string)       { r.counter(reason).Add(1) }
 func (r *refusals) get(reason string) int64 { return r.counter(reason).Load() }
 
 var mRefusals = prometheus.NewDesc("kordon_hub_mqtt_refused_total",
-	"What the broker refused or slowed, by reason (credentials, backoff, auth_busy, client_id, will, sessions, identity, retain, rate, fair_share, connect_timeout, pending, certificate, acl); bcrypt_checks counts password checks made.",
+	"What the broker refused or slowed, by reason (credentials, backoff, auth_busy, client_id, will, sessions, identity, retain, rate, byte_rate, fair_share, connect_timeout, pending, certificate, acl); bcrypt_checks counts password checks made.",
 	[]string{"reason"}, nil)
 
 var mLoginRefusals = prometheus.NewDesc("kordon_hub_login_refused_total",
