@@ -257,6 +257,9 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	if err := h.broker.AddHook(h.ingest, nil); err != nil {
 		return nil, err
 	}
+	if err := h.broker.AddHook(&willHook{broker: h.broker, crossing: cfg.Crossing, ingest: h.ingest, log: log.With("part", "ingest")}, nil); err != nil {
+		return nil, err
+	}
 	h.takeover = newTakeoverHook(h.broker, log.With("part", "broker"))
 	if err := h.broker.AddHook(h.takeover, nil); err != nil {
 		return nil, err
