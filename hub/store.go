@@ -187,10 +187,12 @@ CREATE TABLE IF NOT EXISTS readings (
 -- The key; rows themselves are appended in commit order (rowid), which
 -- keeps inserts cheap as the table grows.
 CREATE UNIQUE INDEX IF NOT EXISTS readings_key ON readings(box, incarnation, device, seq);
--- Recent readings and the dashboard's activity per device (covering).
-CREATE INDEX IF NOT EXISTS readings_recv ON readings(received, box, device);
--- Retention prunes per kind, oldest first (retention.go).
+-- Retention prunes per kind, oldest first (retention.go), and the BLO's
+-- counts per kind read a time range of each kind. Recent readings are the
+-- last rowids; activity per device has its own table. Every index is
+-- written for every reading, so there is no other.
 CREATE INDEX IF NOT EXISTS readings_kind ON readings(kind, received);
+DROP INDEX IF EXISTS readings_recv;
 CREATE TABLE IF NOT EXISTS alerts (
 	id       TEXT PRIMARY KEY,
 	box      TEXT NOT NULL,
@@ -466,9 +468,10 @@ func (s *store) addAlert(a contract.Alert) error {
 	return tx.Commit()
 }
 
-// recentReadings returns the newest readings' envelopes, newest first.
+// recentReadings returns the newest readings' envelopes, newest first
+// (rowids follow the commits).
 func (s *store) recentReadings(ctx context.Context, limit int) ([]json.RawMessage, error) {
-	return s.bodies(ctx, `SELECT body FROM readings ORDER BY received DESC LIMIT ?`, limit)
+	return s.bodies(ctx, `SELECT body FROM readings ORDER BY id DESC LIMIT ?`, limit)
 }
 
 func (s *store) recentAlerts(ctx context.Context, limit int) ([]json.RawMessage, error) {
