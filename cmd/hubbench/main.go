@@ -88,7 +88,7 @@ func main() {
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("hubbench: %d CPUs, GOMAXPROCS %d, load %s", runtime.NumCPU(), runtime.GOMAXPROCS(0), load)
 	fmt.Printf("round: %s, window %d, QoS 1; hubd with default rules, SQLite synchronous=FULL; mosquitto %s relaying to one subscriber\n\n", *dur, *window, mb.version)
-	fmt.Printf("%-8s %5s %14s %14s %7s %10s %10s %12s\n", "set", "boxes", "hubd r/s", "mosquitto r/s", "ratio", "hub p99", "mosq p99", "hub B/read")
+	fmt.Printf("%-8s %5s %14s %14s %7s %10s %10s %10s %10s %12s\n", "set", "boxes", "hubd r/s", "mosquitto r/s", "ratio", "hub p50", "mosq p50", "hub p99", "mosq p99", "hub B/read")
 	for _, set := range strings.Split(*sets, ",") {
 		if set == "" {
 			continue
@@ -99,7 +99,8 @@ func main() {
 		for _, n := range counts {
 			hr := runHub(ingest, tmp, creds[:n], set, *dur, *window, 0, prof(set, n))
 			mr := runRelay(mb, creds[:n], set, *dur, *window, 0)
-			fmt.Printf("%-8s %5d %14.0f %14.0f %7.2f %10s %10s %12.0f\n", set, n, hr.rate(), mr.rate(), hr.rate()/mr.rate(),
+			fmt.Printf("%-8s %5d %14.0f %14.0f %7.2f %10s %10s %10s %10s %12.0f\n", set, n, hr.rate(), mr.rate(), hr.rate()/mr.rate(),
+				hr.p50().Round(10*time.Microsecond), mr.p50().Round(10*time.Microsecond),
 				hr.p99().Round(10*time.Microsecond), mr.p99().Round(10*time.Microsecond), hr.bytesPer)
 			if mr.received < mr.acked {
 				fmt.Printf("         (mosquitto's subscriber received %d of %d acknowledged)\n", mr.received, mr.acked)
