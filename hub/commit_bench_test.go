@@ -19,11 +19,18 @@ import (
 // state, the after-commit subscribers), from 200 boxes' queues at once. In
 // the same run its peer inserts the same rows into the same table in
 // batches of the same size, one prepared statement per batch and nothing
-// else: the floor SQLite sets. It reports both rates and the ratio.
+// else: the floor SQLite sets. It reports both rates and the ratio, for
+// batches as large as a backlog makes them and as small as light load does.
 func BenchmarkCommitPath(b *testing.B) {
+	for _, batch := range []int{1024, 16} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchCommitPath(b, batch) })
+	}
+}
+
+func benchCommitPath(b *testing.B, batch int) {
 	const boxes = 200
 	n := max(b.N, boxes)
-	h := benchHub(b)
+	h := benchHub(b, batch)
 	jobs := make([]*job, n)
 	for i := range jobs {
 		box := fmt.Sprintf("box-%03d", i%boxes+1)
@@ -49,16 +56,16 @@ func BenchmarkCommitPath(b *testing.B) {
 		b.Fatalf("stored %d of %d", got, n)
 	}
 
-	peer := bareInserts(b, jobs, 1024)
+	peer := bareInserts(b, jobs, batch)
 	hubRate, peerRate := float64(n)/hub.Seconds(), float64(n)/peer.Seconds()
 	b.ReportMetric(hubRate, "hub-readings/s")
 	b.ReportMetric(peerRate, "bare-readings/s")
 	b.ReportMetric(hubRate/peerRate, "hub/bare")
 }
 
-func benchHub(b *testing.B) *Hub {
+func benchHub(b *testing.B, batch int) *Hub {
 	b.Helper()
-	cfg := &Config{Crossing: testCrossing, DataDir: b.TempDir()}
+	cfg := &Config{Crossing: testCrossing, DataDir: b.TempDir(), Ingest: IngestConfig{CommitBatch: batch}}
 	for i := range 200 {
 		cfg.Boxes = append(cfg.Boxes, BoxCreds{Box: fmt.Sprintf("box-%03d", i+1), PasswordHash: "$2a$04$unused"})
 	}
