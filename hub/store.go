@@ -135,11 +135,27 @@ func (w *writerStmts) lookup(text string) *sql.Stmt {
 // prepare is asked for again by the next transaction that runs it.
 func (w *writerStmts) prepareWanted() {
 	w.mu.Lock()
-	defer w.mu.Unlock()
+	var texts []string
 	for text := range w.wanted {
-		delete(w.wanted, text)
-		if st, err := w.db.Prepare(text); err == nil {
+		texts = append(texts, text)
+	}
+	clear(w.wanted)
+	w.mu.Unlock()
+	// Prepared without the lock: a transaction on the writer may look a
+	// statement up meanwhile, and Prepare waits for its connection.
+	for _, text := range texts {
+		st, err := w.db.Prepare(text)
+		if err != nil {
+			continue
+		}
+		w.mu.Lock()
+		if w.ready[text] == nil {
 			w.ready[text] = st
+			st = nil
+		}
+		w.mu.Unlock()
+		if st != nil {
+			st.Close()
 		}
 	}
 }
