@@ -13,8 +13,10 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/internal/actuator"
 	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/family"
 )
 
 // onCommand answers a command from the hub on the box's reply topic.
@@ -42,12 +44,10 @@ func (b *Box) dispatch(cmd contract.Command, reply *contract.Reply) (after func(
 		reply.Result = map[string]string{"firmware": b.state("online").Firmware}
 	case "resend": // the hub saw a gap in a device's sequence (publish.go)
 		b.resend(cmd, reply)
-	case "cctv-trigger", "cctv-release":
-		b.cctvCommand(cmd, reply)
 	case "reload-config":
 		return b.reloadConfig(reply)
 	default:
-		reply.Error = "unknown command"
+		b.familyCommand(cmd, reply)
 	}
 	return nil
 }
@@ -174,23 +174,47 @@ func (b *Box) commandLog() (*commandLog, error) {
 	return l, nil
 }
 
-// cctvCommand pulses (cctv-trigger) or releases (cctv-release) a CCTV
-// output: args.device names it, and may be left out when the box has one.
-func (b *Box) cctvCommand(cmd contract.Command, reply *contract.Reply) {
+// familyCommand runs a command a device family declares (family.yaml
+// commands:, e.g. cctv-trigger): the family's running actuator named by
+// args.device (which may be left out when the box runs one) is asked for
+// the command's action.
+func (b *Box) familyCommand(cmd contract.Command, reply *contract.Reply) {
+	fams, err := drivers.Families()
+	if err != nil {
+		reply.Error = err.Error()
+		return
+	}
+	var fam family.Family
+	var action string
+	for _, f := range fams {
+		for _, c := range f.Commands {
+			if c.Name == cmd.Name {
+				fam, action = f, c.Action
+			}
+		}
+	}
+	if action == "" {
+		reply.Error = "unknown command"
+		return
+	}
+	var devs []string
+	for _, id := range b.act.engine.Devices() {
+		if b.drivers[id].Kind == fam.Kind {
+			devs = append(devs, id)
+		}
+	}
 	dev := cmd.Args["device"]
 	if dev == "" {
-		devs := b.act.engine.Devices()
 		if len(devs) != 1 {
-			reply.Error = fmt.Sprintf("args.device needed: %d CCTV outputs running %v", len(devs), devs)
+			reply.Error = fmt.Sprintf("args.device needed: %d %s outputs running %v", len(devs), fam.Kind, devs)
 			return
 		}
 		dev = devs[0]
+	} else if d, ok := b.drivers[dev]; ok && d.Kind != fam.Kind {
+		reply.Error = fmt.Sprintf("device %q is not a %s device", dev, fam.Kind)
+		return
 	}
-	req := actuator.Request{Action: "activate", Cause: "command:" + cmd.ID}
-	if cmd.Name == "cctv-release" {
-		req.Action = "release"
-	}
-	res, err := b.act.engine.Fire(dev, req)
+	res, err := b.act.engine.Fire(dev, actuator.Request{Action: action, Cause: "command:" + cmd.ID})
 	if err != nil {
 		reply.Error = err.Error()
 		return

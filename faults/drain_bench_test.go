@@ -343,8 +343,9 @@ func (c *counter) wait(b *testing.B, n int, limit time.Duration) float64 {
 	return float64(n-1) / (time.Duration(c.done.Load() - c.first.Load())).Seconds()
 }
 
-// bareWindow is edged's publish window (edge/publish.go).
-const bareWindow = 64
+// bareWindow is edged's publish window (edge/publish.go): the peer gets
+// the same number of readings in flight, or the ratio measures the windows.
+const bareWindow = 256
 
 // barePublish sends n readings with QoS 1 and the publisher's window, the
 // way any MQTT client would without an outbox.

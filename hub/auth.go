@@ -37,6 +37,8 @@ type authHook struct {
 	web       *refusals // the dashboard's refused log-ins (web.go)
 	throttle  *authThrottle
 	rates     *rates
+	bytes     *rates // bytes per second
+	fair      *fairShare
 	refused   atomic.Int64 // connections refused, any reason
 	denied    atomic.Int64 // topics refused by the ACL
 	listeners []*guardedListener
@@ -55,7 +57,10 @@ func newAuthHook(crossing string, boxes, observers map[string][]byte, g Guard, v
 	g = g.withDefaults()
 	return &authHook{crossing: crossing, boxes: boxes, observers: observers, guard: g, validator: v, redact: r,
 		counts: newRefusals(mRefusals), web: newRefusals(mLoginRefusals), throttle: newAuthThrottle(g.AuthChecks),
-		rates:   &rates{limit: rate.Limit(g.Rate), burst: g.Burst, m: map[string]*rate.Limiter{}},
+		rates: &rates{limit: rate.Limit(g.Rate), burst: g.Burst, m: map[string]*rate.Limiter{}},
+		// A second's worth of bytes; a larger message spends it all.
+		bytes:   &rates{limit: rate.Limit(g.ByteRate), burst: g.ByteRate, m: map[string]*rate.Limiter{}},
+		fair:    newFairShare(g.FairShare),
 		pending: map[*mqtt.Client]pendingSession{}, retained: map[string]map[string]bool{}}
 }
 
@@ -63,7 +68,7 @@ func (h *authHook) ID() string { return "kordon-auth" }
 
 func (h *authHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished,
-		mqtt.OnPacketRead, mqtt.OnPublish, mqtt.OnWill, mqtt.OnPacketEncode}, []byte{b})
+		mqtt.OnPacketRead, mqtt.OnPublish, mqtt.OnWill, mqtt.OnPacketEncode, mqtt.OnPacketSent, mqtt.OnDisconnect}, []byte{b})
 }
 
 // access is what a client asks to do with a topic.
@@ -301,25 +306,48 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return false
 }
 
-// OnPacketRead spends the identity's rate: a client over its share waits
-// (its connection is read more slowly), so one flooding box cannot take
-// the broker's time from the others.
+// OnPacketRead spends the identity's rate and keeps it to its fair share
+// of the ingest (fair.go): a client over either waits (its connection is
+// read more slowly), so one flooding box cannot take the broker's time
+// from the others.
 func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline || pk.FixedHeader.Type != packets.Publish {
 		return pk, nil
 	}
-	l := h.rates.of(string(cl.Properties.Username))
-	if l.Allow() {
-		return pk, nil
-	}
-	h.counts.add("rate")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := l.Wait(ctx); err != nil {
+	identity := string(cl.Properties.Username)
+	if !h.spend(h.rates.of(identity), 1, "rate") {
 		return pk, packets.ErrMessageRateTooHigh
+	}
+	if n := len(pk.Payload) + len(pk.TopicName); !h.spend(h.bytes.of(identity), min(n, h.bytes.burst), "byte_rate") {
+		return pk, packets.ErrMessageRateTooHigh
+	}
+	if pk.FixedHeader.Qos > 0 && h.fair.admit(cl, identity, pk.PacketID) {
+		h.counts.add("fair_share")
 	}
 	return pk, nil
 }
+
+// spend takes n tokens from l, waiting up to 30 s for them; a wait is
+// counted under reason.
+func (h *authHook) spend(l *rate.Limiter, n int, reason string) bool {
+	if l.AllowN(time.Now(), n) {
+		return true
+	}
+	h.counts.add(reason)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return l.WaitN(ctx, n) == nil
+}
+
+// OnPacketSent ends a reading's time in the ingest: its PUBACK (PUBREC at
+// QoS 2) went out.
+func (h *authHook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
+	if t := pk.FixedHeader.Type; !cl.Net.Inline && (t == packets.Puback || t == packets.Pubrec) {
+		h.fair.acked(cl, pk.PacketID)
+	}
+}
+
+func (h *authHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) { h.fair.gone(cl) }
 
 // OnPublish runs before ingest: a box's state and availability must name
 // the box (and device) of their topic, and only the contract's retained

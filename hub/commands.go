@@ -10,10 +10,12 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/contract"
 )
@@ -46,11 +48,29 @@ const (
 	maxCommandWait    = 30 * time.Second
 )
 
-// apiCommands are the commands the HTTP API may send. The box refuses
-// unknown names anyway; the list keeps the API from being a free-form
-// channel to every box.
-var apiCommands = map[string]bool{
-	"ping": true, "cctv-trigger": true, "cctv-release": true, "reload-config": true, "resend": true,
+// boxCommands are the commands every box answers (edge/commands.go).
+var boxCommands = []string{"ping", "reload-config", "resend"}
+
+// apiCommand says whether the HTTP API may send a command: the box's own,
+// or one a device family declares (family.yaml commands:, e.g. cctv-trigger).
+// The box refuses unknown names anyway; the list keeps the API from being
+// a free-form channel to every box.
+func apiCommand(name string) (bool, error) {
+	if slices.Contains(boxCommands, name) {
+		return true, nil
+	}
+	fams, err := drivers.Families()
+	if err != nil {
+		return false, err
+	}
+	for _, f := range fams {
+		for _, c := range f.Commands {
+			if c.Name == name {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 var argKey = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
@@ -132,7 +152,9 @@ func (h *Hub) SendCommand(box, name string, args map[string]string, ttl time.Dur
 	if _, ok := h.auth.boxes[box]; !ok {
 		return CommandRecord{}, fmt.Errorf("%w %q", ErrUnknownBox, box)
 	}
-	if !apiCommands[name] {
+	if ok, err := apiCommand(name); err != nil {
+		return CommandRecord{}, err
+	} else if !ok {
 		return CommandRecord{}, fmt.Errorf("%w: unknown name %q", ErrBadCommand, name)
 	}
 	if len(args) > 16 {

@@ -170,10 +170,10 @@ func documentedColumns(t *testing.T) []string {
 func TestExportDayParsesPerMapping(t *testing.T) {
 	h := dashHub(t)
 	doc := documentedColumns(t)
-	if len(doc) != len(dash.Columns) {
-		t.Fatalf("docs list %d columns, code %d", len(doc), len(dash.Columns))
+	if len(doc) != len(dash.Columns()) {
+		t.Fatalf("docs list %d columns, code %d", len(doc), len(dash.Columns()))
 	}
-	for i, c := range dash.Columns {
+	for i, c := range dash.Columns() {
 		if doc[i] != c.Name {
 			t.Errorf("column %d: docs %q, code %q", i+1, doc[i], c.Name)
 		}

@@ -22,7 +22,10 @@ import (
 // missing number, and records as lost whatever the box answers it no
 // longer holds. A number the hub refused (and recorded) is accounted for
 // like a stored one. When a box begins a new incarnation, the holes of the
-// one before can never be filled: they are recorded as lost.
+// one before can never be filled: they are recorded as lost, and the box is
+// asked for the old life's tail (what it sent nothing of), so what it
+// answers it no longer holds is recorded too. A restarted hub finds the
+// lives before from the database (endEarlierLives).
 type gapTracker struct {
 	store   seqStore
 	publish func(box string, cmd contract.Command) error
@@ -32,7 +35,7 @@ type gapTracker struct {
 	devs   map[devKey]*devSeq
 	latest map[[2]string]string // (box, device) -> the incarnation last seen
 	dirty  map[devKey]bool      // contig moved since it was saved
-	ended  map[devKey]bool      // lives a newer one replaced
+	ended  map[devKey]uint64    // lives a newer one replaced -> the number up to which each is accounted for
 
 	cmds     chan boxCommand
 	quit     chan struct{}
@@ -46,6 +49,11 @@ type seqStore interface {
 	contiguous(k devKey) uint64
 	addLost(k devKey, first, last uint64, reason string) error
 	saveContig(k devKey, contig uint64) error
+	// livesBefore lists the box's incarnations recorded before inc.
+	livesBefore(box, inc string) ([]string, error)
+	// accountedAbove lists the numbers above from a life holds: stored,
+	// refused, or within a recorded loss.
+	accountedAbove(k devKey, from uint64) ([]uint64, error)
 }
 
 type devKey struct{ box, incarnation, device string }
@@ -72,7 +80,7 @@ const maxAhead = 1 << 16
 
 func newGapTracker(st seqStore, publish func(string, contract.Command) error, log *slog.Logger) *gapTracker {
 	return &gapTracker{store: st, publish: publish, log: log, devs: map[devKey]*devSeq{}, latest: map[[2]string]string{},
-		dirty: map[devKey]bool{}, ended: map[devKey]bool{}, cmds: make(chan boxCommand, 256), quit: make(chan struct{})}
+		dirty: map[devKey]bool{}, ended: map[devKey]uint64{}, cmds: make(chan boxCommand, 256), quit: make(chan struct{})}
 }
 
 // Committed accounts for every number a batch stored, found already
@@ -95,7 +103,7 @@ func (g *gapTracker) Committed(b *events.Batch) {
 // a box began a new life; a refused one only accounts for its number.
 func (g *gapTracker) seen(ref contract.ReadingRef, accepted bool) {
 	k := devKey{ref.Box, ref.Incarnation, ref.Device}
-	if g.ended[k] {
+	if _, ended := g.ended[k]; ended {
 		return // a late redelivery from a life that ended: its holes are recorded lost
 	}
 	d := g.devs[k]
@@ -108,8 +116,14 @@ func (g *gapTracker) seen(ref contract.ReadingRef, accepted bool) {
 	// the one before (a late redelivery from an older life does not).
 	if bd := [2]string{ref.Box, ref.Device}; accepted && !d.accepted {
 		d.accepted = true
-		if prev, ok := g.latest[bd]; ok && prev != ref.Incarnation {
+		prev, ok := g.latest[bd]
+		switch {
+		case ok && prev != ref.Incarnation:
 			g.endIncarnation(devKey{ref.Box, prev, ref.Device})
+		case !ok:
+			// The first of this device since the hub started: the
+			// lives before, if this is the newest, ended while it was down.
+			g.endEarlierLives(ref.Box, ref.Incarnation, ref.Device)
 		}
 		g.latest[bd] = ref.Incarnation
 	}
@@ -138,21 +152,74 @@ func (g *gapTracker) endIncarnation(k devKey) {
 		return
 	}
 	delete(g.devs, k)
-	g.ended[k] = true
-	if len(d.ahead) == 0 {
-		return
+	// What the database holds beyond the mark counts too: a restarted hub
+	// saw only part of this life.
+	seqs, err := g.store.accountedAbove(k, d.contig)
+	if err != nil {
+		g.log.Warn("box life", "box", k.box, "incarnation", k.incarnation, "err", err)
 	}
-	seqs := make([]uint64, 0, len(d.ahead))
 	for s := range d.ahead {
 		seqs = append(seqs, s)
 	}
 	slices.Sort(seqs)
-	from := d.contig + 1
+	g.closeLife(k, d.contig, slices.Compact(seqs))
+}
+
+// closeLife ends life k, every number up to contig accounted for and the
+// numbers in seqs (sorted) beyond it: the holes between are recorded lost,
+// the mark saved past them (so a restarted hub does not record them
+// again), and the box asked for the tail. Called with g.mu held.
+func (g *gapTracker) closeLife(k devKey, contig uint64, seqs []uint64) {
+	from := contig + 1
 	for _, s := range seqs {
 		if s > from {
-			g.recordLost(k, from, s-1, "box began a new incarnation")
+			if !g.recordLost(k, from, s-1, "box began a new incarnation") {
+				g.ended[k] = from - 1
+				return // not recorded: the next start tries again
+			}
 		}
-		from = s + 1
+		from = max(from, s+1)
+	}
+	top := from - 1
+	g.ended[k] = top
+	if top > contig {
+		if err := g.store.saveContig(k, top); err != nil {
+			g.log.Warn("save sequence mark", "box", k.box, "device", k.device, "err", err)
+		}
+	}
+	if top > 0 {
+		g.request(k, top+1) // the box answers what of the tail it no longer holds
+	}
+}
+
+// endEarlierLives ends, from the database, the lives of box that came
+// before inc, for device: what a hub that restarted in between no longer
+// knows. inc must be the newest life recorded (a late reading of an older
+// one ends nothing). Called with g.mu held.
+func (g *gapTracker) endEarlierLives(box, inc, device string) {
+	before, err := g.store.livesBefore(box, inc)
+	if err != nil {
+		g.log.Warn("box lives", "box", box, "err", err)
+		return
+	}
+	if before == nil { // inc is not the newest, or the box had no life before it
+		return
+	}
+	for _, old := range before {
+		k := devKey{box, old, device}
+		if _, done := g.ended[k]; done {
+			continue
+		}
+		contig := g.store.contiguous(k)
+		seqs, err := g.store.accountedAbove(k, contig)
+		if err != nil {
+			g.log.Warn("box life", "box", box, "incarnation", old, "err", err)
+			continue
+		}
+		if contig == 0 && len(seqs) == 0 {
+			continue // this device sent nothing in that life
+		}
+		g.closeLife(k, contig, seqs)
 	}
 }
 
@@ -285,6 +352,10 @@ func (g *gapTracker) reply(box string, body []byte) {
 	}
 	k := devKey{box, inc, device}
 	d := g.devs[k]
+	if top, ended := g.ended[k]; ended {
+		g.endedReply(k, top, r.Result["missing"])
+		return
+	}
 	if d == nil {
 		return
 	}
@@ -304,6 +375,97 @@ func (g *gapTracker) reply(box string, body []byte) {
 	if err := g.store.saveContig(k, d.contig); err != nil {
 		g.log.Warn("save sequence mark", "box", box, "device", device, "err", err)
 	}
+}
+
+// endedReply records what a life that ended no longer holds of its tail,
+// above top, the number up to which it is accounted for. Called with g.mu
+// held.
+func (g *gapTracker) endedReply(k devKey, top uint64, missing string) {
+	for _, part := range strings.Split(missing, ",") {
+		a, b, ok := strings.Cut(part, "-")
+		first, err1 := strconv.ParseUint(a, 10, 64)
+		last, err2 := strconv.ParseUint(b, 10, 64)
+		if !ok || err1 != nil || err2 != nil || last < first || last <= top {
+			continue
+		}
+		if g.recordLost(k, max(first, top+1), last, "gone at box") {
+			top = last
+		}
+	}
+	g.ended[k] = top
+	if err := g.store.saveContig(k, top); err != nil {
+		g.log.Warn("save sequence mark", "box", k.box, "device", k.device, "err", err)
+	}
+}
+
+// livesBefore: the incarnations of box recorded before inc, oldest first,
+// and the life of its v1 readings (no incarnation) when it has any; nil
+// when inc is not the newest.
+func (s *store) livesBefore(box, inc string) ([]string, error) {
+	rows, err := s.rd.Query(`SELECT incarnation FROM incarnations WHERE box=? ORDER BY first_seen, rowid`, box)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var lives []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			return nil, err
+		}
+		lives = append(lives, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(lives) == 0 || lives[len(lives)-1] != inc {
+		return nil, nil
+	}
+	before := lives[:len(lives)-1]
+	if inc != "" {
+		before = append([]string{""}, before...)
+	}
+	return before, nil
+}
+
+// accountedAbove: the numbers above from that k's life stored or refused,
+// and those within its recorded losses, sorted.
+func (s *store) accountedAbove(k devKey, from uint64) ([]uint64, error) {
+	rows, err := s.rd.Query(`SELECT seq FROM readings WHERE box=?1 AND incarnation=?2 AND device=?3 AND seq > ?4
+		UNION SELECT seq FROM refused WHERE box=?1 AND incarnation=?2 AND device=?3 AND seq > ?4 ORDER BY seq`,
+		k.box, k.incarnation, k.device, from)
+	if err != nil {
+		return nil, err
+	}
+	var seqs []uint64
+	for rows.Next() {
+		var seq uint64
+		if err := rows.Scan(&seq); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		seqs = append(seqs, seq)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	lost, err := s.rd.Query(`SELECT first, last FROM lost WHERE box=? AND incarnation=? AND device=? AND last > ?`, k.box, k.incarnation, k.device, from)
+	if err != nil {
+		return nil, err
+	}
+	defer lost.Close()
+	for lost.Next() {
+		var first, last uint64
+		if err := lost.Scan(&first, &last); err != nil {
+			return nil, err
+		}
+		for n := max(first, from+1); n <= last && len(seqs) < maxAhead; n++ {
+			seqs = append(seqs, n)
+		}
+	}
+	slices.Sort(seqs)
+	return slices.Compact(seqs), lost.Err()
 }
 
 // contiguousOf is a device's contiguous mark (tests, box health).

@@ -141,15 +141,14 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	rulesName, rulesSrc := "rules.default.yaml", defaultRules
+	rules, err := defaultRules()
 	if cfg.Rules != "" {
-		b, err := os.ReadFile(cfg.Rules)
-		if err != nil {
-			return nil, err
+		b, rerr := os.ReadFile(cfg.Rules)
+		if rerr != nil {
+			return nil, rerr
 		}
-		rulesName, rulesSrc = cfg.Rules, b
+		rules, err = compileRules(cfg.Rules, b)
 	}
-	rules, err := compileRules(rulesName, rulesSrc)
 	if err != nil {
 		return nil, err
 	}
@@ -256,6 +255,9 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		return nil, err
 	}
 	if err := h.broker.AddHook(h.ingest, nil); err != nil {
+		return nil, err
+	}
+	if err := h.broker.AddHook(&willHook{broker: h.broker, crossing: cfg.Crossing, ingest: h.ingest, log: log.With("part", "ingest")}, nil); err != nil {
 		return nil, err
 	}
 	h.takeover = newTakeoverHook(h.broker, log.With("part", "broker"))

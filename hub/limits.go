@@ -37,12 +37,19 @@ type Guard struct {
 	// Rate and Burst bound the packets per second one identity may send;
 	// beyond them the broker reads that identity's connection more slowly.
 	// The defaults (25,000/s) leave room for a box draining its backlog
-	// after an outage: boxes share the hub fairly already, because each has
-	// at most its in-flight window in the commit pipeline at once, so one
-	// box's flood lands in the same transactions as another's reading.
+	// after an outage; sharing the hub between boxes is FairShare's job.
 	// Lower them where a box must not be able to take that much.
 	Rate  float64 `yaml:"rate"`
 	Burst int     `yaml:"burst"`
+	// ByteRate bounds the bytes per second of messages one identity may
+	// send (default 32 MiB/s, above a backlog drain of 20,000 readings/s):
+	// a flood of large messages, refused or not, costs the hub their reading
+	// and their memory before any check can refuse them.
+	ByteRate int `yaml:"byte_rate"`
+	// FairShare is how many readings one identity keeps in the ingest
+	// while the hub is congested and another identity is waiting (fair.go;
+	// default 8). Alone, a box may fill its whole window.
+	FairShare int `yaml:"fair_share"`
 	// RetainedPerBox bounds the retained topics of one box (its state and
 	// one availability per device; default 64); MaxRetained the bytes of
 	// one retained message (default 16 KiB).
@@ -64,6 +71,8 @@ const (
 	DefaultRetainedPerBox   = 64
 	DefaultMaxRetained      = 16 << 10
 	DefaultAuthChecks       = 1
+	DefaultFairShare        = 8
+	DefaultByteRate         = 32 << 20
 )
 
 func (g Guard) withDefaults() Guard {
@@ -82,6 +91,8 @@ func (g Guard) withDefaults() Guard {
 	def(&g.RetainedPerBox, DefaultRetainedPerBox)
 	def(&g.MaxRetained, DefaultMaxRetained)
 	def(&g.AuthChecks, DefaultAuthChecks)
+	def(&g.FairShare, DefaultFairShare)
+	def(&g.ByteRate, DefaultByteRate)
 	if g.Rate <= 0 {
 		g.Rate = DefaultRate
 	}
@@ -115,7 +126,7 @@ func (r *refusals) add(reason string)       { r.counter(reason).Add(1) }
 func (r *refusals) get(reason string) int64 { return r.counter(reason).Load() }
 
 var mRefusals = prometheus.NewDesc("kordon_hub_mqtt_refused_total",
-	"What the broker refused or slowed, by reason (credentials, backoff, auth_busy, client_id, will, sessions, identity, retain, rate, connect_timeout, pending, certificate, acl); bcrypt_checks counts password checks made.",
+	"What the broker refused or slowed, by reason (credentials, backoff, auth_busy, client_id, will, sessions, identity, retain, rate, byte_rate, fair_share, connect_timeout, pending, certificate, acl); bcrypt_checks counts password checks made.",
 	[]string{"reason"}, nil)
 
 var mLoginRefusals = prometheus.NewDesc("kordon_hub_login_refused_total",

@@ -71,7 +71,7 @@ func benchParser(tb testing.TB) *parser {
 	return &parser{crossing: testCrossing, validator: val, personal: pf, maxPayload: 256 << 10}
 }
 
-func benchHub(b *testing.B, p *parser, r benchReading) {
+func benchParse(b *testing.B, p *parser, r benchReading) {
 	b.SetBytes(int64(len(r.msg)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -107,7 +107,7 @@ func benchPeer(b *testing.B, r benchReading) {
 func BenchmarkReading(b *testing.B) {
 	p := benchParser(b)
 	for _, r := range benchReadings(b) {
-		b.Run(r.name+"/hub", func(b *testing.B) { benchHub(b, p, r) })
+		b.Run(r.name+"/hub", func(b *testing.B) { benchParse(b, p, r) })
 		b.Run(r.name+"/full", func(b *testing.B) { benchFull(b, p, r) })
 		b.Run(r.name+"/unmarshal", func(b *testing.B) { benchPeer(b, r) })
 	}

@@ -182,6 +182,7 @@ func (p *pipeline) knownIncarnation(box, inc string) bool {
 
 func (p *pipeline) Committed(jobs []*job) {
 	p.slow = nil
+	p.store.stmts.prepareWanted() // between transactions: the writer's connection is free
 	if p.batch != nil {
 		p.batch.commit()
 		p.batch = nil
@@ -213,5 +214,6 @@ func (p *pipeline) Committed(jobs []*job) {
 
 func (p *pipeline) Aborted(jobs []*job, err error) {
 	p.batch, p.slow = nil, nil // nothing of the batch happened, to the rules either
+	p.store.stmts.prepareWanted()
 	p.count.storeFailures.Add(int64(len(jobs)))
 }

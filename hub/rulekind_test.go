@@ -34,7 +34,7 @@ func TestRequiredKind(t *testing.T) {
 // Gating the default rules by kind changes no result: an expression a
 // reading's kind does not admit evaluates to false, without an error.
 func TestKindGateChangesNothing(t *testing.T) {
-	rs, err := compileRules("default", defaultRules)
+	rs, err := defaultRules()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	_ "embed"
 	"fmt"
 	"os"
 	"reflect"
@@ -13,10 +12,44 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"gopkg.in/yaml.v3"
+
+	"github.com/kordon/kordon/drivers"
 )
 
-//go:embed rules.default.yaml
-var defaultRules []byte
+// DefaultRulesName is what the rules in force are called when no rules file
+// is configured: every family's own rules.yaml.
+const DefaultRulesName = "built-in (drivers/*/rules.yaml)"
+
+// defaultRules compiles the rules each device family ships in its folder
+// (drivers/<family>/rules.yaml), the hub's rules when no rules file is
+// configured. An error names the family's file, line and rule; one rule id
+// in two families is refused.
+func defaultRules() (*ruleSet, error) {
+	fams, err := drivers.Families()
+	if err != nil {
+		return nil, err
+	}
+	var all []*Rule
+	from := map[string]string{}
+	for _, f := range fams {
+		if f.Rules == nil {
+			continue
+		}
+		name := "drivers/" + f.Name + "/rules.yaml"
+		rules, err := parseRules(name, f.Rules)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rules {
+			if prev, dup := from[r.ID]; dup {
+				return nil, fmt.Errorf("%s:%d:%d: rule %q: id also in %s", name, r.line, r.col, r.ID, prev)
+			}
+			from[r.ID] = name
+		}
+		all = append(all, rules...)
+	}
+	return newRuleSet(DefaultRulesName, all), nil
+}
 
 // Rule raises an alert when its CEL expression holds for a reading
 // (docs/rules.md). The expressions see: kind, box, device, driver (strings),
@@ -114,7 +147,11 @@ func compileRules(name string, b []byte) (*ruleSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ruleSet{name: name, rules: rules, loaded: time.Now(), state: newRuleState(), reloaded: make(chan error, 1)}, nil
+	return newRuleSet(name, rules), nil
+}
+
+func newRuleSet(name string, rules []*Rule) *ruleSet {
+	return &ruleSet{name: name, rules: rules, loaded: time.Now(), state: newRuleState(), reloaded: make(chan error, 1)}
 }
 
 func parseRules(name string, b []byte) ([]*Rule, error) {
@@ -424,3 +461,29 @@ func (h *Hub) reloadRules() error {
 
 // Rules describes the rules in force.
 func (h *Hub) Rules() RulesInfo { return h.rules.info() }
+
+// RuleKind is a compiled rule's id and the reading kind its when requires
+// ("" when it admits every kind).
+type RuleKind struct{ ID, Kind string }
+
+// CheckRules compiles a rules file as the hub would load it and returns
+// its rules, or the first mistake at its file:line:column (for the
+// families' conformance test and tools).
+func CheckRules(name string, b []byte) ([]RuleKind, error) {
+	rules, err := parseRules(name, b)
+	var out []RuleKind
+	for _, r := range rules {
+		out = append(out, RuleKind{ID: r.ID, Kind: string(r.whenKind)})
+	}
+	return out, err
+}
+
+// DefaultRuleIDs compiles the families' rules together, as the hub runs
+// them when no rules file is configured, and returns their ids.
+func DefaultRuleIDs() ([]string, error) {
+	rs, err := defaultRules()
+	if err != nil {
+		return nil, err
+	}
+	return rs.info().Rules, nil
+}

@@ -2,12 +2,22 @@ package hub
 
 import (
 	"testing"
+
+	"github.com/kordon/kordon/drivers"
 )
 
 // FuzzParseRules: any rules file is compiled or refused with an error;
 // never a panic, and compiled rules evaluate without one.
 func FuzzParseRules(f *testing.F) {
-	f.Add(string(defaultRules))
+	fams, err := drivers.Families()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, fam := range fams {
+		if fam.Rules != nil {
+			f.Add(string(fam.Rules))
+		}
+	}
 	f.Add(corrRules)
 	f.Add("rules:\n  - id: x\n    when: payload.a > 1\n    severity: low\n    cooldown: 1s\n    clear: payload.a < 1\n")
 	f.Fuzz(func(t *testing.T, src string) {

@@ -77,7 +77,7 @@ func mustCompile(t *testing.T, src string) *testRules {
 }
 
 func TestDefaultRulesCompile(t *testing.T) {
-	rs, err := compileRules("rules.default.yaml", defaultRules)
+	rs, err := defaultRules()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ type clientOpts struct {
 	tls               *tls.Config
 }
 
-func connect(t *testing.T, o clientOpts) (paho.Client, error) {
+func connect(t testing.TB, o clientOpts) (paho.Client, error) {
 	t.Helper()
 	opts := paho.NewClientOptions().AddBroker(o.url).SetClientID(o.id).SetUsername(o.user).SetPassword(o.pw).
 		SetAutoReconnect(false).SetConnectTimeout(20 * time.Second).SetCleanSession(true). // a loaded CI machine: bcrypt at full cost under -race
@@ -206,7 +206,7 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 }
 
 // specimen renders a valid document reading for box/device/seq.
-func specimen(t *testing.T, box, device string, seq uint64) []byte {
+func specimen(t testing.TB, box, device string, seq uint64) []byte {
 	t.Helper()
 	doc, err := mrz.Parse([]string{"P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"}, time.Now())
 	if err != nil {

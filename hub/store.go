@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // pure Go: hubd stays a static binary
@@ -27,6 +29,7 @@ type store struct {
 	// dashboard's acknowledgements), like every other committed change.
 	changed events.Subscriber
 	ckpt    *checkpointer
+	stmts   *writerStmts // the writer's statements, prepared once
 }
 
 func openStore(dir string) (*store, error) {
@@ -60,30 +63,110 @@ func openStore(dir string) (*store, error) {
 		return nil, err
 	}
 	ck.SetMaxOpenConns(1)
-	return &store{db: db, rd: rd, changed: events.Func(func(*events.Batch) {}), ckpt: startCheckpointer(ck, 500*time.Millisecond)}, nil
+	return &store{db: db, rd: rd, changed: events.Func(func(*events.Batch) {}), ckpt: startCheckpointer(ck, 500*time.Millisecond), stmts: newWriterStmts(db)}, nil
 }
 
-// txq runs statements inside one transaction, each prepared once for it:
-// a batch runs the same few statements for each of its readings.
+// txq runs statements inside one transaction. The writer's statements
+// are prepared once on its connection and kept (writerStmts); a
+// statement seen for the first time is prepared for this transaction only,
+// and kept from the next one on.
 type txq struct {
 	tx    *sql.Tx
+	kept  *writerStmts
 	bound map[string]*sql.Stmt
 }
 
-func (s *store) in(tx *sql.Tx) *txq { return &txq{tx: tx, bound: map[string]*sql.Stmt{}} }
+func (s *store) in(tx *sql.Tx) *txq {
+	return &txq{tx: tx, kept: s.stmts, bound: map[string]*sql.Stmt{}}
+}
 
-// stmt prepares a statement once per transaction, on its connection
+// stmt returns a statement bound to the transaction, on its connection
 // (the writer's only one: preparing on the pool would wait for it).
 func (q *txq) stmt(text string) (*sql.Stmt, error) {
 	if st := q.bound[text]; st != nil {
 		return st, nil
 	}
-	st, err := q.tx.Prepare(text)
-	if err != nil {
-		return nil, err
+	var st *sql.Stmt
+	if kept := q.kept.lookup(text); kept != nil {
+		st = q.tx.Stmt(kept)
+	} else {
+		var err error
+		if st, err = q.tx.Prepare(text); err != nil {
+			return nil, err
+		}
 	}
 	q.bound[text] = st
 	return st, nil
+}
+
+// writerStmts keeps the writer's statements prepared for the life of the
+// store. database/sql's Tx.Stmt runs a statement prepared on the DB on the
+// transaction's connection, and prepares it there only if it was not
+// before; the writer has one connection, so each statement is parsed and
+// planned once, not once per transaction (a transaction at nominal load
+// holds one or two readings, and preparing its ten statements cost more
+// than running them).
+type writerStmts struct {
+	db     *sql.DB
+	mu     sync.Mutex
+	ready  map[string]*sql.Stmt
+	wanted map[string]bool
+}
+
+func newWriterStmts(db *sql.DB) *writerStmts {
+	return &writerStmts{db: db, ready: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
+}
+
+// lookup returns the kept statement for text, or nil (and notes it for
+// prepareWanted) when there is none yet.
+func (w *writerStmts) lookup(text string) *sql.Stmt {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if st := w.ready[text]; st != nil {
+		return st
+	}
+	w.wanted[text] = true
+	return nil
+}
+
+// prepareWanted prepares the statements transactions asked for. The caller
+// must not hold the writer's connection (it would wait for itself): the
+// committer calls it between transactions. A statement that fails to
+// prepare is asked for again by the next transaction that runs it.
+func (w *writerStmts) prepareWanted() {
+	w.mu.Lock()
+	var texts []string
+	for text := range w.wanted {
+		texts = append(texts, text)
+	}
+	clear(w.wanted)
+	w.mu.Unlock()
+	// Prepared without the lock: a transaction on the writer may look a
+	// statement up meanwhile, and Prepare waits for its connection.
+	for _, text := range texts {
+		st, err := w.db.Prepare(text)
+		if err != nil {
+			continue
+		}
+		w.mu.Lock()
+		if w.ready[text] == nil {
+			w.ready[text] = st
+			st = nil
+		}
+		w.mu.Unlock()
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+func (w *writerStmts) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, st := range w.ready {
+		st.Close()
+	}
+	w.ready = map[string]*sql.Stmt{}
 }
 
 func (q *txq) exec(text string, args ...any) (sql.Result, error) {
@@ -120,10 +203,12 @@ CREATE TABLE IF NOT EXISTS readings (
 -- The key; rows themselves are appended in commit order (rowid), which
 -- keeps inserts cheap as the table grows.
 CREATE UNIQUE INDEX IF NOT EXISTS readings_key ON readings(box, incarnation, device, seq);
--- Recent readings and the dashboard's activity per device (covering).
-CREATE INDEX IF NOT EXISTS readings_recv ON readings(received, box, device);
--- Retention prunes per kind, oldest first (retention.go).
+-- Retention prunes per kind, oldest first (retention.go), and the BLO's
+-- counts per kind read a time range of each kind. Recent readings are the
+-- last rowids; activity per device has its own table. Every index is
+-- written for every reading, so there is no other.
 CREATE INDEX IF NOT EXISTS readings_kind ON readings(kind, received);
+DROP INDEX IF EXISTS readings_recv;
 CREATE TABLE IF NOT EXISTS alerts (
 	id       TEXT PRIMARY KEY,
 	box      TEXT NOT NULL,
@@ -220,28 +305,24 @@ func insertReading(tx *txq, j *job) (added bool, err error) {
 // insertReadings stores many readings in a few statements and marks each
 // job added or not (a duplicate).
 func insertReadings(tx *txq, jobs []*job) error {
-	// modernc.org/sqlite (v1.34) binds each parameter by searching the
-	// argument list for it, so a statement's binding grows with the square
-	// of its rows: 128 rows a statement spent more on binding than on
-	// inserting, 32 a quarter of that per row.
-	const chunk = 32
+	// Each statement holds a power of two of rows, at most 64, so that a
+	// handful of texts are prepared once and kept (writerStmts), whatever
+	// the batch's size.
+	const chunk = 64
 	for len(jobs) > 0 {
-		part := jobs[:min(chunk, len(jobs))]
-		jobs = jobs[len(part):]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body) VALUES `)
+		size := chunk
+		for size > len(jobs) {
+			size /= 2
+		}
+		part := jobs[:size]
+		jobs = jobs[size:]
 		args := make([]any, 0, 9*len(part))
 		waiting := make(map[contract.ReadingRef][]*job, len(part))
-		for i, j := range part {
-			if i > 0 {
-				q.WriteString(",")
-			}
-			q.WriteString("(?,?,?,?,?,?,?,?,?)")
+		for _, j := range part {
 			args = append(args, j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.readingKind, stamp(j.origin), stamp(j.received), j.quality, j.body)
 			waiting[j.ref] = append(waiting[j.ref], j)
 		}
-		q.WriteString(` ON CONFLICT DO NOTHING RETURNING box, incarnation, device, seq`)
-		rows, err := tx.query(q.String(), args...)
+		rows, err := tx.query(insertReadingsText[bits.TrailingZeros(uint(size))], args...)
 		if err != nil {
 			return err
 		}
@@ -262,6 +343,29 @@ func insertReadings(tx *txq, jobs []*job) error {
 		}
 	}
 	return nil
+}
+
+// insertReadingsText[k] inserts 1<<k readings and reports the new ones
+// (built once: it is the same text for every batch).
+var insertReadingsText = func() (t [7]string) {
+	for k := range t {
+		t[k] = insertReadingsSQL(1 << k)
+	}
+	return t
+}()
+
+// insertReadingsSQL is the insert of n readings that reports the new ones.
+func insertReadingsSQL(n int) string {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body) VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteString(",")
+		}
+		q.WriteString("(?,?,?,?,?,?,?,?,?)")
+	}
+	q.WriteString(` ON CONFLICT DO NOTHING RETURNING box, incarnation, device, seq`)
+	return q.String()
 }
 
 // countActivity adds stored readings to the per-device, per-hour counts.
@@ -380,9 +484,10 @@ func (s *store) addAlert(a contract.Alert) error {
 	return tx.Commit()
 }
 
-// recentReadings returns the newest readings' envelopes, newest first.
+// recentReadings returns the newest readings' envelopes, newest first
+// (rowids follow the commits).
 func (s *store) recentReadings(ctx context.Context, limit int) ([]json.RawMessage, error) {
-	return s.bodies(ctx, `SELECT body FROM readings ORDER BY received DESC LIMIT ?`, limit)
+	return s.bodies(ctx, `SELECT body FROM readings ORDER BY id DESC LIMIT ?`, limit)
 }
 
 func (s *store) recentAlerts(ctx context.Context, limit int) ([]json.RawMessage, error) {
@@ -408,6 +513,7 @@ func (s *store) bodies(ctx context.Context, q string, args ...any) ([]json.RawMe
 
 func (s *store) close() error {
 	s.ckpt.stop()
+	s.stmts.close()
 	s.rd.Close()
 	return s.db.Close()
 }

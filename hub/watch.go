@@ -4,20 +4,23 @@ import (
 	"context"
 	"time"
 
+	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/hub/watchlist"
 	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/family"
 )
 
-// WatchlistRule is the rule id of a watchlist hit. The alert is raised by
-// ingest itself, not by a CEL rule: the list is a secret the rules file
-// must not be able to print, disable or widen, and matching needs the
-// hub's key.
-const WatchlistRule = "document-watchlist"
+// A watchlist hit is raised by ingest itself, not by a CEL rule: the list
+// is a secret the rules file must not be able to print, disable or widen,
+// and matching needs the hub's key. Which kinds are matched, by which two
+// payload fields, and the alert's rule id, each family declares in its
+// family.yaml (watchlist:).
 
 // watchState is the hub's watchlist (hub/watchlist), nil list when none is
-// configured.
+// configured, and the families' watchlist fields by kind.
 type watchState struct {
 	list   *watchlist.List
+	kinds  map[string]family.Watchlist
 	cancel context.CancelFunc
 }
 
@@ -25,11 +28,21 @@ func (h *Hub) openWatchlist() error {
 	if h.cfg.Watchlist.File == "" && h.cfg.Watchlist.KeyFile == "" {
 		return nil
 	}
+	fams, err := drivers.Families()
+	if err != nil {
+		return err
+	}
+	kinds := map[string]family.Watchlist{}
+	for _, f := range fams {
+		if f.Watchlist != nil {
+			kinds[f.Kind] = *f.Watchlist
+		}
+	}
 	l, err := watchlist.Open(h.cfg.Watchlist, h.log.With("part", "watchlist"))
 	if err != nil {
 		return err
 	}
-	h.watch.list = l
+	h.watch.list, h.watch.kinds = l, kinds
 	return nil
 }
 
@@ -52,20 +65,24 @@ func (h *Hub) stopWatchlist() {
 // hook before Start.
 func (h *Hub) Watchlist() *watchlist.List { return h.watch.list }
 
-// watchlistAlerts raises one high-severity alert when a document reading's
-// number and issuing state are on the watchlist. The alert names the box,
-// the device and the time of the read; the document number stays in the
-// stored reading (marked personal) and never reaches the alert or a log.
-// The number is matched as read, whatever its check digit says: a failing
-// check raises its own alert and the document is presented again.
+// watchlistAlerts raises one high-severity alert when a reading's number
+// and issuing state (the fields its family names) are on the watchlist.
+// The alert names the box, the device and the time of the read; the number
+// stays in the stored reading (marked personal) and never reaches the alert
+// or a log. The number is matched as read, whatever its check digit says: a
+// failing check raises its own alert and the document is presented again.
 func (h *Hub) watchlistAlerts(p *parsed, now time.Time) []contract.Alert {
-	if h.watch.list == nil || p.r.Kind() != "document" {
+	if h.watch.list == nil {
 		return nil
 	}
-	number, ok1 := p.payload["number"].(string)
-	issuer, ok2 := p.payload["issuer"].(string)
+	w, ok := h.watch.kinds[p.r.Kind()]
+	if !ok {
+		return nil
+	}
+	number, ok1 := p.payload[w.Number].(string)
+	issuer, ok2 := p.payload[w.Issuer].(string)
 	if !ok1 || !ok2 {
-		return nil // a failed read (no number), or not an MRZ
+		return nil // a failed read (no number)
 	}
 	if !h.watch.list.Match(number, issuer) {
 		return nil
@@ -74,9 +91,9 @@ func (h *Hub) watchlistAlerts(p *parsed, now time.Time) []contract.Alert {
 	// so a redelivered reading cannot raise a second alert.
 	r := &p.r
 	return []contract.Alert{{
-		Schema: contract.AlertV1, ID: alertID(h.cfg.Crossing, WatchlistRule, []contract.ReadingRef{p.ref}), Crossing: h.cfg.Crossing,
-		Box: r.Box, Device: r.Device, Rule: WatchlistRule, Severity: "high",
-		Summary: "Document on the watchlist presented at " + r.Box + " / " + r.Device + " (" + r.Origin.UTC().Format(time.RFC3339) + ")",
+		Schema: contract.AlertV1, ID: alertID(h.cfg.Crossing, w.Rule, []contract.ReadingRef{p.ref}), Crossing: h.cfg.Crossing,
+		Box: r.Box, Device: r.Device, Rule: w.Rule, Severity: "high",
+		Summary: w.Subject + " on the watchlist presented at " + r.Box + " / " + r.Device + " (" + r.Origin.UTC().Format(time.RFC3339) + ")",
 		Time:    r.Origin.UTC(), Raised: now.UTC(), State: "open",
 		Readings: []contract.ReadingRef{p.ref},
 	}}

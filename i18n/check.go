@@ -162,6 +162,11 @@ func Check(u Usage) []Report {
 	return out
 }
 
+// SourceDirs are where the screens' sources are, from the repository root:
+// the dashboard, the booth, this package's helper, and the family folders
+// (their booth views).
+func SourceDirs() []string { return []string{"hub/dash/web", "edge/booth/web", "i18n", "drivers"} }
+
 // Complete lists the languages every release carries in full; a key
 // missing from one of them fails the tests.
 func Complete() []string { return []string{"en", "ru", "kk"} }

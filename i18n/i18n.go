@@ -3,6 +3,11 @@
 // language by copying en.json to <code>.json (kk, ky, tg, tk, uz, ...),
 // translating the values and setting "_name" to the language's own name;
 // nothing else changes. Keys missing from a language fall back to English.
+//
+// A device family's words (the kind's name, its fields, its rules'
+// summaries, its booth view's phrases) are not here but in its folder,
+// drivers/<family>/words/<code>.json (internal/family); they are merged into
+// each language, and a key defined both here and by a family is an error.
 package i18n
 
 import (
@@ -14,6 +19,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/kordon/kordon/drivers"
 )
 
 //go:embed *.json i18n.js
@@ -56,6 +63,35 @@ func load() {
 	}
 	if catalogs[Fallback] == nil {
 		loadErr = fmt.Errorf("i18n: %s.json missing", Fallback)
+		return
+	}
+	fams, err := drivers.Families()
+	if err != nil {
+		loadErr = err
+		return
+	}
+	shared := map[string]map[string]bool{}
+	for code, m := range catalogs {
+		shared[code] = map[string]bool{}
+		for k := range m {
+			shared[code][k] = true
+		}
+	}
+	for _, f := range fams {
+		for code, words := range f.Words {
+			m, ok := catalogs[code]
+			if !ok {
+				loadErr = fmt.Errorf("drivers/%s/words/%s.json: no i18n/%s.json for the language", f.Name, code, code)
+				return
+			}
+			for k, v := range words {
+				if shared[code][k] {
+					loadErr = fmt.Errorf("i18n/%s.json and drivers/%s/words/%s.json both define %q: a family's words live in its folder", code, f.Name, code, k)
+					return
+				}
+				m[k] = v
+			}
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ func TestFilesParse(t *testing.T) {
 // Other languages may be partial while a translator works: their gaps fall
 // back to English, and are listed (kordon-i18n lists them too).
 func TestTranslationsComplete(t *testing.T) {
-	u, err := ScanSources(os.DirFS(".."), "hub/dash/web", "edge/booth/web", "i18n")
+	u, err := ScanSources(os.DirFS(".."), SourceDirs()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,13 +75,20 @@ func TestTranslationsComplete(t *testing.T) {
 // every complete language, so a Russian or Kazakh dashboard never shows a
 // rule's English summary.
 func TestEveryRuleHasASummary(t *testing.T) {
-	b, err := os.ReadFile("../hub/rules.default.yaml")
+	files, err := filepath.Glob("../drivers/*/rules.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := regexp.MustCompile(`(?m)^\s*- id: *([a-z0-9-]+)`).FindAllStringSubmatch(string(b), -1)
+	var ids [][]string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, regexp.MustCompile(`(?m)^\s*- id: *([a-z0-9-]+)`).FindAllStringSubmatch(string(b), -1)...)
+	}
 	if len(ids) < 5 {
-		t.Fatalf("found %d rules in hub/rules.default.yaml; the pattern no longer matches", len(ids))
+		t.Fatalf("found %d rules in drivers/*/rules.yaml; the pattern no longer matches", len(ids))
 	}
 	for _, c := range Complete() {
 		m := Raw(c)

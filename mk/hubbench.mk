@@ -6,5 +6,6 @@ HUBBENCH_FLAGS ?=
 .PHONY: bench-hub
 bench-hub: deps
 	$(GO) build -o bin/hubbench ./cmd/hubbench
-	bin/hubbench -boxes 10,50,200 -sets routine,mixed -duration 10s -drain 100000 -nominal 1 \
+	$(GO) build -o bin/hubd ./cmd/hubd
+	bin/hubbench -hubd bin/hubd -boxes 10,50,200 -sets routine,mixed -duration 10s -drain 100000 -nominal 1 \
 	  -stored 10000000 -cpuprofile bin/hubbench $(HUBBENCH_FLAGS)

@@ -54,9 +54,10 @@ func main() {
 	commitBatch := flag.Int("commit-batch", 0, "hubd's ingest.commit_batch (0: its default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each hub round to PREFIX-<set>-<boxes>.prof")
 	rateFlag := flag.Float64("rate", 0, "hubd's limits.rate, messages/s per identity (0: its default, which bounds one box's drain)")
+	hubdBin := flag.String("hubd", "", "run this hubd binary as its own process (profiles through its -pprof); default: the hub inside this process, beside the simulated boxes")
 	flag.Parse()
 	log.SetFlags(0)
-	ingest := hubSettings{ingest: hub.IngestConfig{CommitBatch: *commitBatch}, guard: hub.Guard{Rate: *rateFlag}, inflight: uint16(*window)}
+	ingest := hubSettings{ingest: hub.IngestConfig{CommitBatch: *commitBatch}, guard: hub.Guard{Rate: *rateFlag}, inflight: uint16(*window), bin: *hubdBin}
 
 	var counts []int
 	for _, s := range strings.Split(*boxesFlag, ",") {
@@ -87,8 +88,12 @@ func main() {
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("hubbench: %d CPUs, GOMAXPROCS %d, load %s", runtime.NumCPU(), runtime.GOMAXPROCS(0), load)
-	fmt.Printf("round: %s, window %d, QoS 1; hubd with default rules, SQLite synchronous=FULL; mosquitto %s relaying to one subscriber\n\n", *dur, *window, mb.version)
-	fmt.Printf("%-8s %5s %14s %14s %7s %10s %10s %12s\n", "set", "boxes", "hubd r/s", "mosquitto r/s", "ratio", "hub p99", "mosq p99", "hub B/read")
+	where := "in this process, beside the simulated boxes"
+	if *hubdBin != "" {
+		where = "as its own process (" + *hubdBin + ")"
+	}
+	fmt.Printf("round: %s, window %d, QoS 1; hubd %s with default rules, SQLite synchronous=FULL; mosquitto %s relaying to one subscriber\n\n", *dur, *window, where, mb.version)
+	fmt.Printf("%-8s %5s %14s %14s %7s %10s %10s %10s %10s %12s\n", "set", "boxes", "hubd r/s", "mosquitto r/s", "ratio", "hub p50", "mosq p50", "hub p99", "mosq p99", "hub B/read")
 	for _, set := range strings.Split(*sets, ",") {
 		if set == "" {
 			continue
@@ -99,7 +104,8 @@ func main() {
 		for _, n := range counts {
 			hr := runHub(ingest, tmp, creds[:n], set, *dur, *window, 0, prof(set, n))
 			mr := runRelay(mb, creds[:n], set, *dur, *window, 0)
-			fmt.Printf("%-8s %5d %14.0f %14.0f %7.2f %10s %10s %12.0f\n", set, n, hr.rate(), mr.rate(), hr.rate()/mr.rate(),
+			fmt.Printf("%-8s %5d %14.0f %14.0f %7.2f %10s %10s %10s %10s %12.0f\n", set, n, hr.rate(), mr.rate(), hr.rate()/mr.rate(),
+				hr.p50().Round(10*time.Microsecond), mr.p50().Round(10*time.Microsecond),
 				hr.p99().Round(10*time.Microsecond), mr.p99().Round(10*time.Microsecond), hr.bytesPer)
 			if mr.received < mr.acked {
 				fmt.Printf("         (mosquitto's subscriber received %d of %d acknowledged)\n", mr.received, mr.acked)
@@ -141,7 +147,11 @@ func main() {
 		queries(dir)
 	}
 	if *cpuprofile != "" {
-		fmt.Printf("\nCPU profiles of the hub rounds (hub and simulated boxes share the process): %s-*.prof\n", *cpuprofile)
+		if *hubdBin != "" {
+			fmt.Printf("\nCPU profiles of hubd in the hub rounds: %s-*.prof (go tool pprof -top %s PROFILE)\n", *cpuprofile, *hubdBin)
+		} else {
+			fmt.Printf("\nCPU profiles of the hub rounds (hub and simulated boxes share the process): %s-*.prof\n", *cpuprofile)
+		}
 	}
 }
 
@@ -150,6 +160,7 @@ type hubSettings struct {
 	ingest   hub.IngestConfig
 	guard    hub.Guard
 	inflight uint16 // limits.max_inflight: the boxes' window
+	bin      string // a hubd binary to run as its own process, or "" for the hub in this process
 }
 
 // cred is one box's identity.
@@ -212,6 +223,9 @@ func mean(v []float64) float64 {
 
 // runHubIn runs a hub round on the database in dir.
 func runHubIn(ingest hubSettings, dir string, creds []cred, set string, dur time.Duration, window int, perBox float64, profile string) result {
+	if ingest.bin != "" {
+		return runHubProcess(ingest, dir, creds, set, dur, window, perBox, profile)
+	}
 	// Every simulated box connects from 127.0.0.1, where a station's boxes
 	// each have an address of their own: the per-address bound on
 	// connections in progress is the box count here.

@@ -13,6 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -68,6 +71,7 @@ func main() {
 	configPath := fs.String("config", "hub.yaml", "hub configuration file")
 	check := fs.Bool("check", false, "check the configuration, list every mistake, and exit")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default: the config's log_level, else info)")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060 (default: off)")
 	cli.MustParse(fs, os.Args[1:])
 	if fs.NArg() > 0 {
 		os.Exit(cli.Usagef(fs, os.Stderr, "unexpected argument %q", fs.Arg(0)))
@@ -89,6 +93,12 @@ func main() {
 		os.Exit(cli.Usagef(fs, os.Stderr, "-log-level: %v", err))
 	}
 	log := logging.New(os.Stderr, level)
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr); err != nil {
+			os.Exit(cli.Usagef(fs, os.Stderr, "-pprof: %v", err))
+		}
+		log.Info("profiles served", "addr", *pprofAddr)
+	}
 	h, err := hub.New(cfg, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hubd:", err)
@@ -113,6 +123,31 @@ func main() {
 	<-ctx.Done()
 	log.Info("hubd stopping")
 	h.Close()
+}
+
+// servePprof serves net/http/pprof's handlers on a mux of their own, on
+// loopback only: profiles are unauthenticated, and a goroutine dump or heap
+// profile can show what the hub is handling.
+func servePprof(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%s is not a loopback address", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go http.Serve(ln, mux)
+	return nil
 }
 
 // passwd prints the bcrypt hash of a secret read from a terminal prompt or

@@ -2,7 +2,8 @@
 // screens (i18n/*.json) it lists the keys missing from it (the screens show
 // English there), the keys English does not have (typos, removed keys),
 // and, for English, the keys no screen uses and the keys the screens use
-// that English lacks.
+// that English lacks. Each language is the shared file with every device
+// family's words (drivers/<family>/words/<code>.json) merged in.
 //
 //	kordon-i18n [-root DIR] [-lang CODE] [-strict]
 //
@@ -54,7 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "kordon-i18n:", err)
 		return 1
 	}
-	dirs := []string{"hub/dash/web", "edge/booth/web", "i18n"}
+	dirs := i18n.SourceDirs()
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(*root, d)); err != nil {
 			fmt.Fprintf(stderr, "kordon-i18n: %s: no screens there (run from the repository, or give -root)\n", filepath.Join(*root, d))

@@ -12,6 +12,7 @@ import (
 	"github.com/kordon/kordon/drivers/thermometer"
 	"github.com/kordon/kordon/drivers/thermometer/temper"
 	"github.com/kordon/kordon/drivers/tracedetector"
+	"github.com/kordon/kordon/drivers/weighbridge"
 	"github.com/kordon/kordon/drivers/xray"
 	"github.com/kordon/kordon/internal/device"
 )
@@ -27,6 +28,7 @@ func Drivers() []device.Driver {
 		scanneralarm.Driver,
 		thermometer.Driver,
 		tracedetector.Driver,
+		weighbridge.Driver,
 		xray.Driver,
 		temper.Driver,
 	}

@@ -307,7 +307,8 @@ func (b *Booth) Close() {
 }
 
 // ServeHTTP serves the readout: / (the page), /booth/events (live),
-// /booth/state (a snapshot), /booth/static/ and /booth/i18n/.
+// /booth/state (a snapshot), /booth/families.js (each family's view),
+// /booth/static/ and /booth/i18n/.
 func (b *Booth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.handler().ServeHTTP(w, r)
 }
@@ -336,6 +337,14 @@ func (b *Booth) handler() http.Handler {
 			page, _ := webFS.ReadFile("web/booth.html")
 			h.Set("Content-Type", "text/html; charset=utf-8")
 			w.Write(page)
+		case p == "/booth/families.js":
+			js, err := familiesScript()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			h.Set("Content-Type", "text/javascript; charset=utf-8")
+			w.Write(js)
 		case p == "/booth/state":
 			h.Set("Content-Type", "application/json")
 			w.Write(b.snapshot())

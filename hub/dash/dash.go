@@ -238,6 +238,7 @@ func (d *Dash) Handler() http.Handler {
 	static, _ := fs.Sub(webFS, "web")
 	mux.Handle("GET /dash/static/", http.StripPrefix("/dash/static/", noStore(http.FileServerFS(static))))
 	mux.Handle("GET /dash/i18n/", http.StripPrefix("/dash/i18n/", i18n.Handler()))
+	mux.Handle("GET /dash/families.js", noStore(http.HandlerFunc(familiesScript)))
 	mux.HandleFunc("GET /dash/login", d.loginPage)
 	mux.HandleFunc("POST /dash/login", d.login)
 	mux.HandleFunc("POST /dash/logout", d.logout)
@@ -256,6 +257,7 @@ func (d *Dash) Handler() http.Handler {
 		}
 		writeJSON(w, v)
 	}))
+	mux.HandleFunc("GET /dash/api/families", d.auth(d.families))
 	mux.HandleFunc("GET /dash/export.csv", d.auth(d.export))
 	if d.opt.Commands != nil {
 		mux.HandleFunc("POST /dash/api/boxes/{box}/commands", d.auth(d.command))

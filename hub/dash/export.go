@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,8 +26,11 @@ func ts(s string) string { // stored RFC 3339 with nanoseconds -> seconds, UTC
 	return ""
 }
 
-// Columns is the i2 export's column mapping, in order.
-var Columns = []Column{
+// Columns is the i2 export's column mapping, in order (a copy: the
+// mapping itself cannot be changed from outside).
+func Columns() []Column { return slices.Clone(columns) }
+
+var columns = []Column{
 	{"alert_id", "Alert entity: identity", func(a AlertView, _ string) string { return a.ID }},
 	{"date", "Alert entity: date (yyyy-MM-dd, UTC)", func(a AlertView, _ string) string { return a.Time.UTC().Format("2006-01-02") }},
 	{"time", "Alert entity: time (HH:mm:ss, UTC)", func(a AlertView, _ string) string { return a.Time.UTC().Format("15:04:05") }},
@@ -88,16 +92,16 @@ func defuse(s string) string {
 func WriteCSV(w io.Writer, alerts []AlertView, crossing string) error {
 	cw := csv.NewWriter(w)
 	cw.UseCRLF = true
-	head := make([]string, len(Columns))
-	for i, c := range Columns {
+	head := make([]string, len(columns))
+	for i, c := range columns {
 		head[i] = c.Name
 	}
 	if err := cw.Write(head); err != nil {
 		return err
 	}
-	row := make([]string, len(Columns))
+	row := make([]string, len(columns))
 	for _, a := range alerts {
-		for i, c := range Columns {
+		for i, c := range columns {
 			v := c.get(a, crossing)
 			if freeText[c.Name] {
 				v = defuse(v)

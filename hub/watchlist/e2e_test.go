@@ -22,6 +22,10 @@ import (
 	"github.com/kordon/kordon/internal/reading"
 )
 
+// watchlistRule is the rule id the document family declares for a hit
+// (drivers/passport/family.yaml).
+const watchlistRule = "document-watchlist"
+
 const crossing = stationtest.Crossing
 
 // TestWatchlistedDocumentRaisesOneAlert is the booth-to-hub path: a real
@@ -107,7 +111,7 @@ func TestWatchlistedDocumentRaisesOneAlert(t *testing.T) {
 		if err := json.Unmarshal(b, &a); err != nil {
 			t.Fatal(err)
 		}
-		if a.Rule == hub.WatchlistRule {
+		if a.Rule == watchlistRule {
 			hits = append(hits, a)
 		}
 		for _, secret := range []string{"L898902C3", "D23145890", "ERIKSSON", "1974"} {
@@ -150,7 +154,7 @@ func TestWatchlistedDocumentRaisesOneAlert(t *testing.T) {
 			t.Errorf("a log line carries %q", secret)
 		}
 	}
-	if !strings.Contains(logs.String(), hub.WatchlistRule) {
+	if !strings.Contains(logs.String(), watchlistRule) {
 		t.Errorf("the watchlist alert was not logged (by id and rule):\n%s", logs.String())
 	}
 }

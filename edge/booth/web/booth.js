@@ -18,10 +18,6 @@ let lostTimer = null;
 let hub = { state: "never", since: null }; // the box's link to the hub (the BLO)
 let boxLink = "connecting"; // this page's link to the box
 
-// Below this a thermometer sees the lane, not a traveller: a person's skin
-// reads 34 °C or more even on a cold day, an empty lane reads the room.
-const EMPTY_LANE_BELOW = 34;
-
 // Urgency of a card: the officer's eye goes to the top left first, so the
 // cards are ordered by it (ties by device id, so order is stable).
 //   0 an alarm about the traveller (fever, inspection alarm)
@@ -29,27 +25,16 @@ const EMPTY_LANE_BELOW = 34;
 //   2 a device that is not working or not trustworthy
 //   3 a reading that is fine
 //   4 nothing to show (ready, empty lane)
+// A family's view (views, below) judges its own readings.
 function urgency(d) {
   const r = d.reading;
   const down = d.availability && d.availability.state !== "up";
   if (!r) return down ? 2 : 4;
-  const p = r.payload || {};
-  if (r.kind === "temperature") {
-    if (p.fault || (r.quality && r.quality.status === "bad")) return 2;
-    if (p.fever) return 0;
-    const c = tempOf(p);
-    if (typeof c === "number" && c < EMPTY_LANE_BELOW) return down ? 2 : 4;
-    return down ? 2 : 3;
-  }
-  if (r.kind === "document") {
-    if (p.failure || !p.valid || p.expired) return 1;
-    return down ? 2 : 3;
-  }
-  if (alarmState(p) === true) return 0;
+  const v = views[r.kind];
+  if (v && v.urgency) return v.urgency(r, down);
+  if (alarmState(r.payload || {}) === true) return 0;
   return down ? 2 : 3;
 }
-
-function tempOf(p) { return p.celsius !== undefined ? p.celsius : (p.temperature !== undefined ? p.temperature : p.value); }
 
 function reorder() {
   const list = $("devices");
@@ -84,81 +69,18 @@ function dateField(label, iso, bad, after) {
   return f;
 }
 
-// The document's type as the officer names it (ICAO 9303 document codes),
-// not the reader's format code.
-function docType(code) {
-  const c = (code || "").charAt(0);
-  if (c === "P") return T("doctype.passport");
-  if (c === "V") return T("doctype.visa");
-  if (c === "I" || c === "A" || c === "C") return T("doctype.id_card");
-  return code || "";
-}
-
-function documentView(card, r, out) {
-  out = out || card;
-  const p = r.payload || {};
-  if (p.failure) {
-    // The reader sent part of a document or a corrupt block: nothing to
-    // compare, the officer must present the document again.
-    card.classList.add("bad");
-    out.append(el("div", "verdict bad", T("doc.failed")));
-    out.append(el("div", "note", T("doc.failure." + p.failure)));
-    return;
-  }
-  const failed = (p.checks || []).filter(c => !c.ok).map(c => T("field." + c.field));
-  let cls = "ok", text = T("doc.valid");
-  if (!p.valid) { cls = "bad"; text = T("doc.invalid", { fields: failed.join(", ") || "?" }); }
-  else if (p.expired) { cls = "bad"; text = T("doc.expired"); }
-  else if (r.quality && r.quality.status === "suspect") { cls = "warn"; text = T("doc.suspect"); }
-  card.classList.add(cls);
-  out.append(el("div", "verdict " + cls, text));
-  out.append(el("div", "name", p.primary_name || ""));
-  out.append(el("div", "given", p.secondary_name || ""));
-  const f = el("div", "fields");
-  f.append(field(T("field.number"), p.number, (p.checks || []).some(c => c.field === "number" && !c.ok)));
-  f.append(field(T("field.nationality"), p.nationality));
-  f.append(dateField(T("field.birth_date"), p.birth_date, (p.checks || []).some(c => c.field === "birth_date" && !c.ok)));
-  f.append(field(T("field.sex"), p.sex === "F" ? T("sex.f") : p.sex === "M" ? T("sex.m") : T("sex.x")));
-  f.append(dateField(T("field.expiry_date"), p.expiry_date, p.expired, p.expired ? " — " + T("doc.expired_short") : ""));
-  f.append(field(T("field.document"), docType(p.document_code)));
-  f.append(field(T("field.issuer"), p.issuer));
-  if (p.minor) f.append(field(T("field.minor"), T("yes"), true));
-  out.append(f);
-  const checks = el("div", "checks");
-  for (const c of p.checks || []) checks.append(el("span", "check " + (c.ok ? "ok" : "bad"), (c.ok ? "✓ " : "✗ ") + T("field." + c.field)));
-  out.append(checks);
-  // The driver's own words are English and technical; the verdict and the
-  // checks above already say what failed.
-}
-
 function num(v) { return typeof v === "number" ? I18N.num(v, 1) : null; }
 
-function temperatureView(card, r, out) {
-  out = out || card;
-  const p = r.payload || {};
-  const c = tempOf(p);
-  const measured = p.measured_celsius;
-  let cls, text, big = "temp";
-  if (p.fault || (r.quality && r.quality.status === "bad")) {
-    cls = "warn"; big += " muted";
-    text = T("temp.fault", { why: p.fault && I18N.has("fault." + p.fault) ? T("fault." + p.fault) : T("fault.other") });
-  } else if (p.fever) { cls = "bad"; big += " bad"; text = T("temp.fever"); }
-  else if (typeof c === "number" && c < EMPTY_LANE_BELOW) {
-    // Nobody in front of the sensor: the room's temperature is no verdict.
-    cls = "idle"; big += " small muted"; text = T("temp.nobody");
-  } else { cls = "ok"; text = T("temp.normal"); }
-  card.classList.add(cls);
-  const shown = num(c) !== null ? num(c) : num(measured);
-  out.append(el("div", big, shown !== null ? shown + " °C" : "—"), el("div", "verdict " + cls, text));
-  const f = el("div", "fields");
-  if (typeof p.fever_threshold === "number" && cls !== "idle") f.append(field(T("temp.threshold"), num(p.fever_threshold) + " °C"));
-  if (p.fault && typeof measured === "number") f.append(field(T("temp.measured"), num(measured) + " °C", true));
-  if (f.children.length) out.append(f);
-}
+// Each family's view of its readings (drivers/<family>/booth.js, or the
+// fields its family.yaml names for the generic view), served by the box as
+// /booth/families.js before this script runs.
+const views = window.KordonBoothViews || {};
+// What a family's view may use of this page.
+const kit = { T, el, field, dateField, num, digits: (v, n) => I18N.num(v, n), has: k => I18N.has(k) };
 
-// Inspection devices (scanners, trace detectors, portal monitors, ...) are
-// shown generically: an alarm verdict when the payload says so, and its
-// simple fields.
+// Families without a view of their own (scanners, trace detectors, portal
+// monitors, ...) are shown generically: an alarm verdict when the payload
+// says so, and the fields their family names.
 function alarmState(p) {
   if (typeof p.alarm === "boolean") return p.alarm;
   for (const k of ["decision", "result", "alarm_decision", "state", "status"]) {
@@ -171,8 +93,7 @@ function alarmState(p) {
   return null;
 }
 
-function genericView(card, r, out) {
-  out = out || card;
+function genericView(card, r, out, fields) {
   const p = r.payload || {};
   const a = alarmState(p);
   if (a !== null) {
@@ -185,8 +106,8 @@ function genericView(card, r, out) {
   let n = 0;
   for (const [k, v] of Object.entries(p)) {
     if (n >= 8 || v === null || v === undefined || typeof v === "object" && !Array.isArray(v)) continue;
-    // Only fields there are words for: a raw payload key means nothing to an officer.
-    if (!I18N.has("field." + k)) continue;
+    // Only the fields the family names: a raw payload key means nothing to an officer.
+    if (!fields.includes(k)) continue;
     let text = Array.isArray(v) ? v.filter(x => typeof x !== "object").join(", ") : typeof v === "boolean" ? T(v ? "yes" : "no") : String(v);
     if (!text) continue;
     dl.append(el("dt", null, T("field." + k)), el("dd", null, text));
@@ -228,9 +149,9 @@ function renderCard(d) {
   }
   const body = el("div", "body" + (down ? " stale" : ""));
   if (down) body.append(el("div", "stale-label", T("booth.stale")));
-  if (r.kind === "document") documentView(card, r, body);
-  else if (r.kind === "temperature") temperatureView(card, r, body);
-  else genericView(card, r, body);
+  const v = views[r.kind] || {};
+  if (v.render) v.render(card, r, body, kit);
+  else genericView(card, r, body, v.fields || []);
   body.append(el("div", "time", T("booth.read_at", { time: I18N.fmtTime(r.origin) })));
   card.append(body);
   if (d.clears_at) {

@@ -296,38 +296,33 @@ function chime(a) {
 
 // ---- readings -------------------------------------------------------------
 
-function docType(code) {
-  const c = (code || "").charAt(0);
-  if (c === "P") return T("doctype.passport");
-  if (c === "V") return T("doctype.visa");
-  if (c === "I" || c === "A" || c === "C") return T("doctype.id_card");
-  return code || "";
-}
-
 function label(field) { return T("field." + field); }
 
-const CELSIUS = new Set(["celsius", "measured_celsius", "housing_celsius", "fever_threshold"]);
-const DAYS = new Set(["birth_date", "expiry_date"]);
+// Each family's view of its readings (drivers/<family>/dash.js: line,
+// value, why), served by the hub as /dash/families.js before this script.
+const views = window.KordonDashViews || {};
+// What a family's view may use of this page.
+const kit = { T, label, has: k => I18N.has(k), num: (v, n) => I18N.num(v, n), fmtDay: d => I18N.fmtDay(d) };
+
 const TIMES = new Set(["device_time", "decision_time"]);
 
-// value renders one payload value for a person: codes by their words,
-// dates by the language, personal data as withheld.
-function value(k, v) {
+// value renders one payload value for a person: codes by their words (the
+// family's view first), dates by the language, personal data as withheld.
+function value(k, v, kind) {
   if (v === "[personal]") return T("reading.withheld");
   if (typeof v === "boolean") return T(v ? "yes" : "no");
-  if (k === "checks" && Array.isArray(v)) return v.map(c => (c.ok ? "✓ " : "✗ ") + label(c.field)).join(", ");
-  if (k === "sex") return v === "F" ? T("sex.f") : v === "M" ? T("sex.m") : T("sex.x");
-  if (k === "document_code") return docType(v);
-  if (DAYS.has(k)) return I18N.fmtDay(v);
+  const view = views[kind];
+  if (view && view.value) {
+    const s = view.value(k, v, kit);
+    if (s !== undefined) return s;
+  }
   if (TIMES.has(k)) return I18N.fmtDateTime(v);
-  if (typeof v === "number") return CELSIUS.has(k) ? I18N.num(v, 1) + " °C" : I18N.num(v);
+  if (typeof v === "number") return I18N.num(v);
   if (Array.isArray(v)) {
     const words = v.filter(x => typeof x !== "object").map(x => I18N.has("value." + k + "." + x) ? T("value." + k + "." + x) : String(x));
     return words.length ? words.join(", ") : null;
   }
   if (typeof v === "string" && I18N.has("value." + k + "." + v)) return T("value." + k + "." + v);
-  if (typeof v === "string" && k === "fault") return I18N.has("fault." + v) ? T("fault." + v) : v;
-  if (typeof v === "string" && k === "failure") return I18N.has("doc.failure." + v) ? T("doc.failure." + v) : v;
   if (typeof v === "object") return null;
   return String(v);
 }
@@ -345,10 +340,9 @@ function qualityText(r) {
   let s = T("quality." + (q.status || "ok"));
   let why = "";
   if (q.status && q.status !== "ok") {
-    if (p.failure && I18N.has("doc.failure." + p.failure)) why = T("doc.failure." + p.failure);
-    else if (p.fault) why = I18N.has("fault." + p.fault) ? T("fault." + p.fault) : T("fault.other");
-    else if (Array.isArray(p.checks) && p.checks.some(c => !c.ok)) why = T("qreason.check_digit", { fields: p.checks.filter(c => !c.ok).map(c => label(c.field)).join(", ") });
-    else if (I18N.lang === "en" && q.reason) why = q.reason;
+    const view = views[r.kind];
+    why = view && view.why ? view.why(r, kit) : "";
+    if (!why && I18N.lang === "en" && q.reason) why = q.reason;
   }
   return why ? s + " (" + why + ")" : s;
 }
@@ -370,7 +364,7 @@ function renderReading(r, withMeta) {
   for (const [k, v] of Object.entries(p)) {
     if (v === null || v === undefined || k === "rows" || k === "candidates") continue;
     const known = I18N.has("field." + k);
-    const text = known ? value(k, v) : (typeof v === "object" ? JSON.stringify(v) : String(v));
+    const text = known ? value(k, v, r.kind) : (typeof v === "object" ? JSON.stringify(v) : String(v));
     if (text === null || text === "") continue;
     const dd = NAMES.has(k) || !known ? name("dd", null, text) : el("dd", null, text);
     if (known) dl.append(el("dt", null, label(k)), dd);
@@ -392,21 +386,12 @@ function renderReading(r, withMeta) {
 function readingLine(r) {
   const p = r.payload || {};
   const bad = r.quality && r.quality.status === "bad";
-  if (r.kind === "document") {
-    if (p.failure) return { text: T("doc.failed_short"), cls: "bad" };
-    if (!p.valid) return { text: T("doc.invalid_short"), cls: "bad" };
-    if (p.expired) return { text: T("doc.expired"), cls: "bad" };
-    return { text: docType(p.document_code) + " · " + T("doc.valid"), cls: "ok" };
-  }
-  if (r.kind === "temperature") {
-    const c = typeof p.celsius === "number" ? I18N.num(p.celsius, 1) + " °C" : "—";
-    if (p.fault || bad) return { text: T("temp.fault", { why: p.fault && I18N.has("fault." + p.fault) ? T("fault." + p.fault) : T("fault.other") }), cls: "warn" };
-    return { text: c + (p.fever ? " · " + T("temp.fever") : ""), cls: p.fever ? "bad" : "ok" };
-  }
+  const view = views[r.kind];
+  if (view && view.line) return view.line(r, kit);
   if (typeof p.alarm === "boolean") return { text: T(p.alarm ? "alarm.yes" : "alarm.no"), cls: p.alarm ? "bad" : "ok" };
   for (const [k, v] of Object.entries(p)) {
     if (I18N.has("field." + k) && (typeof v === "string" || typeof v === "number" || typeof v === "boolean")) {
-      const t = value(k, v);
+      const t = value(k, v, r.kind);
       if (t) return { text: label(k) + ": " + t, cls: bad ? "warn" : "" };
     }
   }
@@ -541,14 +526,16 @@ function boxCommands(b) {
   const wrap = el("div", "commands");
   wrap.append(el("h3", null, T("cmd.title")));
   const out = el("span", "cmd-result");
-  const cams = b.devices.filter(d => d.kind === "cctv");
-  for (const d of cams) {
+  // A device family's own commands (its family.yaml, /dash/api/families),
+  // one row per device of that kind.
+  for (const d of b.devices) {
+    const cmds = familyCommands[d.kind] || [];
+    if (!cmds.length) continue;
     const row = el("div", "cmd-row");
     row.dataset.device = d.device;
     row.append(name("span", "cmd-dev", d.device), el("span", null, " "));
     const res = el("span", "cmd-result");
-    row.append(cmdButton(T("cmd.cctv_trigger"), "cctv-trigger", () => command(b.box, "cctv-trigger", { device: d.device }, res)));
-    row.append(cmdButton(T("cmd.cctv_release"), "cctv-release", () => command(b.box, "cctv-release", { device: d.device }, res)));
+    for (const c of cmds) row.append(cmdButton(T("cmd." + c.name.replace(/-/g, "_")), c.name, () => command(b.box, c.name, { device: d.device }, res)));
     row.append(res);
     wrap.append(row);
   }
@@ -572,7 +559,16 @@ function boxCommands(b) {
   return wrap;
 }
 
+// Commands by payload kind, from the families' manifests.
+let familyCommands = {};
+async function loadFamilies() {
+  if (Object.keys(familyCommands).length) return;
+  const fs = await api("/dash/api/families");
+  for (const f of fs || []) familyCommands[f.kind] = f.commands || [];
+}
+
 async function loadHealth() {
+  await loadFamilies();
   const [h, rules] = await Promise.all([api("/dash/api/health"), api("/dash/api/rules")]);
   const boxes = $("boxes");
   boxes.textContent = "";

@@ -1,0 +1,122 @@
+package hub
+
+import (
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/kordon/kordon/internal/logging"
+)
+
+// BenchmarkCommitPath measures what the hub does for a routine reading
+// after it is parsed: the group commit (reading, activity, the rules'
+// state, the after-commit subscribers), from 200 boxes' queues at once. In
+// the same run its peer inserts the same rows into the same table in
+// batches of the same size, one prepared statement per batch and nothing
+// else: the floor SQLite sets. It reports both rates and the ratio, for
+// batches as large as a backlog makes them and as small as light load does.
+func BenchmarkCommitPath(b *testing.B) {
+	for _, batch := range []int{1024, 16} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchCommitPath(b, batch) })
+	}
+}
+
+func benchCommitPath(b *testing.B, batch int) {
+	const boxes = 200
+	n := max(b.N, boxes)
+	h := benchHub(b, batch)
+	jobs := make([]*job, n)
+	for i := range jobs {
+		box := fmt.Sprintf("box-%03d", i%boxes+1)
+		pk := packets.Packet{Payload: routineReading(box, "thermo1", uint64(i/boxes+1))}
+		jobs[i] = h.ingest.readingJob(box, "thermo1", pk)
+		if jobs[i].kind != jobReading {
+			b.Fatalf("reading %d refused: %+v", i, jobs[i])
+		}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(len(jobs))
+	for _, j := range jobs {
+		if err := h.commit.Submit(j, func(error) { wg.Done() }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+	hub := time.Since(start)
+	b.StopTimer()
+	if got := h.Counters().Readings; got != int64(n) {
+		b.Fatalf("stored %d of %d", got, n)
+	}
+
+	peer := bareInserts(b, jobs, batch)
+	hubRate, peerRate := float64(n)/hub.Seconds(), float64(n)/peer.Seconds()
+	b.ReportMetric(hubRate, "hub-readings/s")
+	b.ReportMetric(peerRate, "bare-readings/s")
+	b.ReportMetric(hubRate/peerRate, "hub/bare")
+}
+
+func benchHub(b *testing.B, batch int) *Hub {
+	b.Helper()
+	cfg := &Config{Crossing: testCrossing, DataDir: b.TempDir(), Ingest: IngestConfig{CommitBatch: batch}}
+	for i := range 200 {
+		cfg.Boxes = append(cfg.Boxes, BoxCreds{Box: fmt.Sprintf("box-%03d", i+1), PasswordHash: "$2a$04$unused"})
+	}
+	h, err := New(cfg, logging.Discard())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close() })
+	return h
+}
+
+func routineReading(box, device string, seq uint64) []byte {
+	return []byte(`{"schema":"kordon.reading/2","crossing":"` + testCrossing + `","box":"` + box + `","device":"` + device +
+		`","kind":"temperature","driver":"calex","incarnation":"3f9a1c0d7e2b4a65","seq":` + strconv.FormatUint(seq, 10) +
+		`,"origin":"2026-12-01T11:00:00.123456Z","clock":"synced","quality":{"status":"ok"},"payload":{"sensor":"lane-1","model":"calex-pyrousb","celsius":36.5,"measured_celsius":36.5,"housing_celsius":25,"emissivity":0.98,"fever":false,"fever_threshold":37.5,"events":[],"cause":"change"}}`)
+}
+
+// bareInserts writes the jobs' rows into a fresh database of the hub's
+// schema, batch rows a transaction, one prepared insert.
+func bareInserts(b *testing.B, jobs []*job, batch int) time.Duration {
+	b.Helper()
+	dir := b.TempDir()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "bare.db")+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(schemaSQL); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for len(jobs) > 0 {
+		part := jobs[:min(batch, len(jobs))]
+		jobs = jobs[len(part):]
+		tx, err := db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := tx.Prepare(`INSERT INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, j := range part {
+			if _, err := st.Exec(j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.readingKind, stamp(j.origin), stamp(j.received), j.quality, j.body); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}

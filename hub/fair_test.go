@@ -1,0 +1,106 @@
+package hub
+
+import (
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/kordon/kordon/internal/contract"
+)
+
+// While another box is active and the hub is congested, a flooding box is
+// held to its fair share of readings in the ingest, and loses none of them.
+func TestFloodingBoxKeepsToItsFairShare(t *testing.T) {
+	h := hostileHub(t, nil)
+	h.auth.fair.mu.Lock()
+	h.auth.fair.target = 0          // every light reading counts as slow: congested throughout
+	h.auth.fair.maxWait = time.Hour // a commit stalled on a loaded machine does not let the flood in
+	h.auth.fair.mu.Unlock()
+	legit := boxClient(t, h, "booth1")
+	stop := make(chan struct{})
+	legitDone := make(chan struct{})
+	first := make(chan struct{})
+	go func() {
+		defer close(legitDone)
+		one := specimen(t, "booth1", "reader1", 1)
+		for seq := uint64(1); ; seq++ {
+			tok := legit.Publish(contract.Readings(testCrossing, "booth1", "reader1"), 1, false, withSeq(one, seq))
+			tok.WaitTimeout(10 * time.Second)
+			if seq == 1 {
+				close(first)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	<-first
+	flood := boxClient(t, h, "booth2")
+	one := specimen(t, "booth2", "reader1", 1)
+	const n = 600
+	sampled := make(chan int)
+	go func() {
+		most := 0
+		for {
+			select {
+			case <-stop:
+				sampled <- most
+				return
+			case <-time.After(time.Millisecond):
+			}
+			h.auth.fair.mu.Lock()
+			if fl := h.auth.fair.flows["booth2"]; fl != nil {
+				most = max(most, fl.inflight)
+			}
+			h.auth.fair.mu.Unlock()
+		}
+	}()
+	// As edged drains a backlog: a window of 256 unacknowledged readings.
+	window := make(chan paho.Token, 256)
+	acked := func(tok paho.Token) {
+		if !tok.WaitTimeout(60*time.Second) || tok.Error() != nil {
+			t.Fatalf("flooding box's reading not acknowledged: %v", tok.Error())
+		}
+	}
+	for seq := uint64(1); seq <= n; seq++ {
+		if len(window) == cap(window) {
+			acked(<-window)
+		}
+		window <- flood.Publish(contract.Readings(testCrossing, "booth2", "reader1"), 1, false, withSeq(one, seq))
+	}
+	for len(window) > 0 {
+		acked(<-window)
+	}
+	close(stop)
+	<-legitDone
+	most := <-sampled
+	t.Logf("flooding box: at most %d readings in the ingest (share %d), held back %d times", most, DefaultFairShare, h.refusedFor("fair_share"))
+	if most > DefaultFairShare {
+		t.Fatalf("flooding box had %d readings in the ingest while another box was active, share %d", most, DefaultFairShare)
+	}
+	if h.refusedFor("fair_share") == 0 {
+		t.Fatal("holding the flooding box back not counted")
+	}
+	waitFor(t, "every flooded reading stored", func() bool { return h.Counters().Readings >= n+1 })
+}
+
+// A box sending large messages faster than its byte rate is read more
+// slowly, whatever becomes of the messages.
+func TestByteRateSlowsLargeMessages(t *testing.T) {
+	h := hostileHub(t, func(c *Config) { c.Limits.ByteRate = 256 << 10 })
+	c := boxClient(t, h, "booth1")
+	junk := make([]byte, 32<<10)
+	root := contract.BoxRoot(testCrossing, "booth1")
+	start := time.Now()
+	for range 20 { // 640 KiB: more than a second's worth
+		c.Publish(root+"junk", 0, false, junk).Wait()
+	}
+	waitFor(t, "the junk refused", func() bool { return h.refusedFor("acl") >= 20 })
+	t.Logf("20 × 32 KiB read in %v at 256 KiB/s", time.Since(start).Round(time.Millisecond))
+	if h.refusedFor("byte_rate") == 0 {
+		t.Fatal("a box over its byte rate was not slowed")
+	}
+}
