@@ -97,11 +97,14 @@ type Output struct {
 	counts   map[string]int
 	ups      int
 	downs    []device.Reason
-	events   []string      // "up", "down:<reason>", "emit", "count:<what>"
+	events   []string      // "up", "down:<reason>", "emit", "lost:<reason>", "count:<what>"
 	changed  chan struct{} // closed and replaced on each event
 	// OnEmit, if set before the device runs, sees each reading as it
 	// arrives (hwtest decode streams them).
 	OnEmit func(reading.Reading)
+	// Lose, if set before the device runs, may refuse a reading as the box
+	// does when it cannot keep one: Emit then keeps nothing and returns it.
+	Lose func(reading.Reading) *device.Lost
 }
 
 var _ device.Output = (*Output)(nil)
@@ -121,8 +124,14 @@ func (o *Output) add(ev string, f func()) {
 }
 
 // Emit keeps the reading, numbered from 1 as the outbox would, and
-// returns nil: it keeps everything.
+// returns nil, unless Lose refuses it.
 func (o *Output) Emit(r reading.Reading) error {
+	if o.Lose != nil {
+		if lost := o.Lose(r); lost != nil {
+			o.add("lost:"+lost.Reason, func() {})
+			return lost
+		}
+	}
 	o.add("emit", func() {
 		r.Seq = uint64(len(o.readings) + 1)
 		o.readings = append(o.readings, r)

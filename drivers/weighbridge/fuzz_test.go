@@ -5,8 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kordon/kordon/internal/device"
-	"github.com/kordon/kordon/internal/reading"
+	"github.com/kordon/kordon/drivers/drivertest"
 )
 
 // FuzzParseLine: any line is parsed or refused with an error, never a
@@ -34,7 +33,7 @@ func FuzzParseLine(f *testing.F) {
 			t.Fatalf("ParseLine(%q): value %v out of the schema's range", s, *l.Value)
 		}
 		st := &settler{limit: 44000}
-		if r, ok := st.take(s, time.Unix(0, 0), discard{}); ok {
+		if r, ok := st.take(s, time.Unix(0, 0), drivertest.NewOutput()); ok {
 			if r.Payload.(Weight).Kg != nil && math.Abs(*r.Payload.(Weight).Kg) >= 1e9 {
 				t.Fatalf("ParseLine(%q): kg out of the schema's range", s)
 			}
@@ -42,9 +41,3 @@ func FuzzParseLine(f *testing.F) {
 	})
 }
 
-type discard struct{}
-
-func (discard) Emit(reading.Reading) error { return nil }
-func (discard) Up()                        {}
-func (discard) Down(device.Reason, string) {}
-func (discard) Count(string, int)          {}

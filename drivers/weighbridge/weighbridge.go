@@ -85,14 +85,21 @@ func New(cfg device.Config) (device.Device, error) {
 func (b *bridge) Run(ctx context.Context, out device.Output) error {
 	s := &settler{limit: b.opts.MaxGrossKg}
 	return grammar.RunLines(ctx, b.cfg, out, grammar.LineOptions{MaxLen: maxLine, Silence: b.opts.Silence}, func(f framing.Frame) {
-		if r, ok := s.take(string(f.Data), f.At, out); ok {
-			if err := out.Emit(r); err != nil {
-				// Not kept (the box counted it): forget it, so the same
-				// weighing is reported again on the indicator's next line.
-				s.last = nil
-			}
-		}
+		s.feed(string(f.Data), f.At, out)
 	})
+}
+
+// feed reports the line's weighing, if it is a new one.
+func (s *settler) feed(text string, at time.Time, out device.Output) {
+	r, ok := s.take(text, at, out)
+	if !ok {
+		return
+	}
+	if err := out.Emit(r); err != nil {
+		// Not kept (the box counted it): forget it, so the same weighing
+		// is reported again on the indicator's next line.
+		s.last = nil
+	}
 }
 
 // settler turns the stream of lines into weighings.
