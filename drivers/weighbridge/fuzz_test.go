@@ -40,4 +40,3 @@ func FuzzParseLine(f *testing.F) {
 		}
 	})
 }
-
