@@ -65,7 +65,7 @@ func (b *Box) stop(cause error) {
 	}
 }
 
-// AttachActuator implements actuator.Attacher: an actuator device (cctv)
+// AttachActuator implements actuator.Attacher (device.Config.Actuation): an actuator device (cctv)
 // registers itself and its rules while it runs.
 func (o *output) AttachActuator(a actuator.Actuator, rules []actuator.Rule) (detach func()) {
 	return o.box.act.engine.Attach(o.dev, a, rules)

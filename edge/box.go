@@ -170,6 +170,7 @@ func (b *Box) Started() <-chan struct{} { return b.started }
 func (b *Box) supervise(ctx context.Context, dc device.Config) {
 	drv := b.drivers[dc.ID]
 	out := &output{box: b, dev: dc.ID, driver: drv.Name, routine: drv.Routine}
+	dc.Actuation = out
 	var rb reopenBackoff
 	for ctx.Err() == nil {
 		dev, err := drv.Build(dc)

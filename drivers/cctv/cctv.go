@@ -118,7 +118,7 @@ func (c *config) Run(ctx context.Context, out device.Output) error {
 	// meanwhile waits for the rest level instead of being overwritten by it,
 	// and once the rest level shows, the rules are live.
 	l.mu.Lock()
-	if a, ok := out.(actuator.Attacher); ok {
+	if a := c.device.Actuation; a != nil {
 		defer a.AttachActuator(l, c.rules)()
 	} else if len(c.rules) > 0 {
 		out.Count("rules_without_engine", 1)

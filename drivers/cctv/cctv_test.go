@@ -18,7 +18,7 @@ import (
 )
 
 // engineOut is a drivertest.Output that also takes the actuator and its
-// rules, as the edge's output does, and fires it as the edge's trigger
+// rules (device.Config.Actuation), as the edge does, and fires it as the edge's trigger
 // engine would (first matching rule names the cause; its own readings
 // never fire it).
 type engineOut struct {
@@ -88,11 +88,11 @@ type rig struct {
 func start(t testing.TB, opts string) *rig {
 	t.Helper()
 	fake := gpiolinetest.New("GPIO17")
-	d, err := New(drivertest.Config(t, opts, drivertest.ID("cctv1"), drivertest.Pins(fake.Open)))
+	r := &rig{pin: fake.Pin("GPIO17"), eng: &engineOut{Output: drivertest.NewOutput(), id: "cctv1", attached: make(chan struct{})}}
+	d, err := New(drivertest.Config(t, opts, drivertest.ID("cctv1"), drivertest.Pins(fake.Open), drivertest.Actuation(r.eng)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{pin: fake.Pin("GPIO17"), eng: &engineOut{Output: drivertest.NewOutput(), id: "cctv1", attached: make(chan struct{})}}
 	ctx, cancel := context.WithCancel(context.Background())
 	tctx, tcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	r.ctx = tctx

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kordon/kordon/drivers"
+	"github.com/kordon/kordon/internal/actuator"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/schema"
@@ -48,6 +49,9 @@ func Pins(open device.PinOpener) Seam { return func(c *device.Config) { c.Pin = 
 
 // Clock is the box clock the device reads times from (default time.Now).
 func Clock(now func() time.Time) Seam { return func(c *device.Config) { c.Clock = now } }
+
+// Actuation is the seam a device that acts attaches itself through.
+func Actuation(a actuator.Attacher) Seam { return func(c *device.Config) { c.Actuation = a } }
 
 // StateDir is the device's own folder on the box's disk.
 func StateDir(dir string) Seam { return func(c *device.Config) { c.StateDir = dir } }

@@ -20,6 +20,7 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 
+	"github.com/kordon/kordon/internal/actuator"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/transport"
 	"github.com/kordon/kordon/internal/usbhid"
@@ -152,6 +153,12 @@ type Config struct {
 	HID usbhid.Opener
 	// Pin opens a GPIO line by name (periph.io on a box, fake pins in tests).
 	Pin PinOpener
+
+	// Actuation attaches a device that acts (a CCTV alarm output) and its
+	// local rules to the box's trigger engine for as long as it runs. The
+	// edge sets it for every device; nil where nothing can fire (replays):
+	// such a device still runs, its rules unused.
+	Actuation actuator.Attacher
 
 	// StateDir is a folder on the box's persistent disk that is this
 	// device's own, for state a driver must keep across restarts (created
