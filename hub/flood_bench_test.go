@@ -5,7 +5,11 @@ package hub
 // pace against a hub with the production defaults, first alone, then while
 // the flood runs, in the same run, and the publish-to-PUBACK latencies of
 // both are printed side by side with their ratio (make bench-hostile). It
-// is a benchmark, not a test: nothing here asserts a time.
+// is a benchmark, not a test: nothing here asserts a time. With
+// KORDON_COMMIT_TIMINGS set it also prints where the group commit's time
+// went during the flood, the Go runtime's pauses, the bytes the hub wrote,
+// and a disk probe's sync latency alone and during the flood (the peer that
+// tells a slow disk from a slow hub).
 
 import (
 	"bytes"

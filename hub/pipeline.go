@@ -245,3 +245,14 @@ func (p *pipeline) Aborted(jobs []*job, err error) {
 	p.store.stmts.prepareWanted()
 	p.count.storeFailures.Add(int64(len(jobs)))
 }
+
+// ObserveCommits has f told where each group commit's time went (f runs
+// on the committer's goroutine: keep it short); nil stops it. Benchmarks
+// print it beside their latencies.
+func (h *Hub) ObserveCommits(f func(groupcommit.BatchTimings)) {
+	if f == nil {
+		h.pipeline.timings.Store(nil)
+		return
+	}
+	h.pipeline.timings.Store(&f)
+}
