@@ -47,6 +47,10 @@ const (
 	fairTarget     = 10 * time.Millisecond
 	fairCongestion = 2 * time.Minute // how long a light identity's slow reading holds the others
 	fairMaxWait    = 5 * time.Second // default of maxWait: a stalled commit stalls no box for longer
+	// fairLinger is how long a commit of held readings only waits for more
+	// (pipeline.go Linger): it paces a held flood to about share readings
+	// per fairLinger, in fewer, larger transactions.
+	fairLinger = 2 * time.Millisecond
 )
 
 func newFairShare(share int) *fairShare {
@@ -120,6 +124,15 @@ func (f *fairShare) congested(identity string) bool {
 		}
 	}
 	return false
+}
+
+// held says whether identity is held to its share now: it has its share
+// in flight while the hub is congested for another.
+func (f *fairShare) held(identity string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fl := f.flows[identity]
+	return fl != nil && fl.inflight >= f.share && f.congested(identity)
 }
 
 // acked is called as the PUBACK (PUBREC at QoS 2) of packet id goes to cl.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	mqtt "github.com/mochi-mqtt/server/v2"
 
 	"github.com/kordon/kordon/internal/contract"
 )
@@ -102,5 +103,32 @@ func TestByteRateSlowsLargeMessages(t *testing.T) {
 	t.Logf("20 × 32 KiB read in %v at 256 KiB/s", time.Since(start).Round(time.Millisecond))
 	if h.refusedFor("byte_rate") == 0 {
 		t.Fatal("a box over its byte rate was not slowed")
+	}
+}
+
+// Only an identity with its share in flight while another waits too long
+// is held (and so has its commits paced, pipeline.go Linger); the light
+// one that waits is not.
+func TestHeldIsTheHeavyIdentityWhileAnotherWaits(t *testing.T) {
+	now := time.Unix(1000, 0)
+	f := newFairShare(2)
+	f.now = func() time.Time { return now }
+	heavy, light := &mqtt.Client{}, &mqtt.Client{}
+	f.admit(light, "booth1", 1)
+	f.admit(heavy, "booth2", 1)
+	f.admit(heavy, "booth2", 2)
+	if f.held("booth2") || f.held("booth1") {
+		t.Fatal("held before anyone waited too long")
+	}
+	now = now.Add(f.target + time.Millisecond) // booth1's reading waits beyond the target
+	if !f.held("booth2") {
+		t.Error("the heavy identity is not held while a light one waits")
+	}
+	if f.held("booth1") {
+		t.Error("the light identity that waits is held")
+	}
+	f.acked(heavy, 1)
+	if f.held("booth2") {
+		t.Error("held below its share")
 	}
 }

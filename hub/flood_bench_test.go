@@ -5,7 +5,11 @@ package hub
 // pace against a hub with the production defaults, first alone, then while
 // the flood runs, in the same run, and the publish-to-PUBACK latencies of
 // both are printed side by side with their ratio (make bench-hostile). It
-// is a benchmark, not a test: nothing here asserts a time.
+// is a benchmark, not a test: nothing here asserts a time. With
+// KORDON_COMMIT_TIMINGS set it also prints where the group commit's time
+// went during the flood, the Go runtime's pauses, the bytes the hub wrote,
+// and a disk probe's sync latency alone and during the flood (the peer that
+// tells a slow disk from a slow hub).
 
 import (
 	"bytes"
@@ -64,6 +68,7 @@ func floods() []floodCase {
 		{"readings-1100-per-s", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, time.Second/1100, stop) }, nil},
 		{"readings-1100-per-s-without-fair-share", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, time.Second/1100, stop) }, noFairShare},
 		{"readings-unpaced", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, nil},
+		{"readings-unpaced-commit-wait-2ms", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, func(c *Config) { c.Ingest.CommitWait = Duration(2 * time.Millisecond) }},
 		{"readings-unpaced-fair-share-32", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, func(c *Config) { c.Limits.FairShare = 32 }},
 		{"readings-unpaced-without-fair-share", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, noFairShare},
 		{"retained-junk", retainedJunk, nil},
@@ -125,7 +130,9 @@ func measureFlood(b *testing.B, f floodCase, window time.Duration) {
 	defer h.Close()
 	legit := &prober{c: boxClient(b, h, "booth3"), box: "booth3", body: specimen(b, "booth3", "reader1", 1)}
 	loadBefore := loadAvg()
+	probe := startDiskProbe(h.cfg.DataDir)
 	alone := legit.measure(window)
+	probeAlone := probe.end()
 
 	child := exec.Command(os.Args[0], "-test.run=^TestFloodChild$", "-test.count=1")
 	child.Env = append(os.Environ(), floodChildEnv+"="+name, floodAddrEnv+"="+h.MQTTAddr(), "GOMAXPROCS=1")
@@ -139,7 +146,11 @@ func measureFlood(b *testing.B, f floodCase, window time.Duration) {
 	if err := child.Start(); err != nil {
 		b.Fatal(err)
 	}
+	ct := watchCommits(h)
+	probe = startDiskProbe(h.cfg.DataDir)
 	during := legit.measure(window)
+	probeDuring := probe.end()
+	commits := ct.stop(h)
 	floodStored := h.Counters().Readings - storedBefore - int64(len(during.lat))
 	stdin.Close()
 	if err := child.Wait(); err != nil {
@@ -160,6 +171,9 @@ func measureFlood(b *testing.B, f floodCase, window time.Duration) {
 	b.Logf("%-28s alone p50 %6.2f ms p99 %6.2f ms (%d) | flood p50 %6.2f ms p99 %6.2f ms max %6.2f ms (%d, failed %d) | p99 ratio %.2f | flooder's readings stored %.0f/s | %s | load %s -> %s",
 		name, ms(alone.q(0.5)), ms(alone.q(0.99)), len(alone.lat), ms(during.q(0.5)), ms(during.q(0.99)), ms(during.q(1)), len(during.lat), during.failed,
 		ratio, float64(floodStored)/window.Seconds(), floodCounts(h), loadBefore, loadAfter)
+	if os.Getenv("KORDON_COMMIT_TIMINGS") != "" {
+		b.Logf("%s alone: %s; during the flood: %s\n    commits during the flood: %s", name, probeAlone, probeDuring, commits)
+	}
 }
 
 // floodCounts is what the hub refused or slowed during the flood.

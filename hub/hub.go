@@ -118,6 +118,7 @@ type Hub struct {
 
 	rules     *ruleSet
 	commit    *groupcommit.Committer[*job]
+	pipeline  *pipeline
 	count     *counters
 	subs      *events.Fanout  // after-commit subscribers
 	alerts    *alertPublisher // alerts on the crossing's alert topic
@@ -210,6 +211,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	st.changed = h.subs
 
 	pl := newPipeline(st, cfg.Crossing, rules, h.subs, h.count)
+	pl.held = h.auth.fair.held
 	if err := loadKnown(st, pl, h.count); err != nil {
 		st.close()
 		return nil, fmt.Errorf("hub db: %w", err)
@@ -220,7 +222,8 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		// the disk is slow; at nominal load a batch is a few readings anyway.
 		batch = 1024
 	}
-	h.commit = groupcommit.New[*job](st.db, pl, groupcommit.Options{MaxBatch: batch, MaxWait: time.Duration(cfg.Ingest.CommitWait)})
+	h.pipeline = pl
+	h.commit = groupcommit.New[*job](st.db, pl, groupcommit.Options{MaxBatch: batch, MaxWait: time.Duration(cfg.Ingest.CommitWait), Observe: pl.observeBatch})
 	h.retention = newPruner(st.db, cfg.Retention, slices.Collect(maps.Keys(schemas)), log.With("part", "retention"))
 	inflight := int(cfg.Limits.MaxInflight)
 	if inflight == 0 {

@@ -3,9 +3,11 @@ package hub
 import (
 	"database/sql"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kordon/kordon/hub/events"
+	"github.com/kordon/kordon/hub/groupcommit"
 	"github.com/kordon/kordon/internal/contract"
 )
 
@@ -70,6 +72,32 @@ type pipeline struct {
 	batch *stateTx        // the rules' state as this batch moves it
 	incs  map[string]bool // box\x00incarnation already recorded
 	mu    sync.Mutex      // guards incs (box states record incarnations too)
+
+	// held says whether an identity is held to its fair share now
+	// (fair.go): its readings may wait a little for company.
+	held func(identity string) bool
+
+	// timings, when set, is told where each batch's time went (the
+	// benchmarks print it).
+	timings atomic.Pointer[func(groupcommit.BatchTimings)]
+}
+
+// Linger lets a batch made only of readings of identities held to their
+// fair share wait up to fairLinger for more: a flood held to a few readings
+// in flight otherwise commits each handful alone, hundreds of syncs a
+// second of a dozen pages each, and that write load slows the disk's
+// syncs for every box. Any other job ends the wait at once.
+func (p *pipeline) Linger(j *job) time.Duration {
+	if p.held != nil && j.kind == jobReading && p.held(j.ref.Box) {
+		return fairLinger
+	}
+	return 0
+}
+
+func (p *pipeline) observeBatch(t groupcommit.BatchTimings) {
+	if f := p.timings.Load(); f != nil {
+		(*f)(t)
+	}
 }
 
 func newPipeline(st *store, crossing string, rules *ruleSet, subs events.Subscriber, count *counters) *pipeline {
@@ -216,4 +244,15 @@ func (p *pipeline) Aborted(jobs []*job, err error) {
 	p.batch, p.slow = nil, nil // nothing of the batch happened, to the rules either
 	p.store.stmts.prepareWanted()
 	p.count.storeFailures.Add(int64(len(jobs)))
+}
+
+// ObserveCommits has f told where each group commit's time went (f runs
+// on the committer's goroutine: keep it short); nil stops it. Benchmarks
+// print it beside their latencies.
+func (h *Hub) ObserveCommits(f func(groupcommit.BatchTimings)) {
+	if f == nil {
+		h.pipeline.timings.Store(nil)
+		return
+	}
+	h.pipeline.timings.Store(&f)
 }

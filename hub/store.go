@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // pure Go: hubd stays a static binary
@@ -585,9 +586,12 @@ func (h *Hub) LostReadings() ([]Lost, error) {
 // Durability does not depend on it: a reading is on disk once its
 // transaction's WAL frames are synced.
 type checkpointer struct {
-	db   *sql.DB
-	quit chan struct{}
-	done chan struct{}
+	// timings, when set, is told when each checkpoint ran (the benchmarks
+	// print it beside the commits').
+	timings atomic.Pointer[func(start time.Time, took time.Duration)]
+	db      *sql.DB
+	quit    chan struct{}
+	done    chan struct{}
 }
 
 func startCheckpointer(db *sql.DB, every time.Duration) *checkpointer {
@@ -603,7 +607,11 @@ func startCheckpointer(db *sql.DB, every time.Duration) *checkpointer {
 			case <-t.C:
 				// A busy or failed checkpoint is tried again next tick; the
 				// writer's own backstop bounds the WAL meanwhile.
+				start := time.Now()
 				c.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+				if f := c.timings.Load(); f != nil {
+					(*f)(start, time.Since(start))
+				}
 			}
 		}
 	}()

@@ -251,9 +251,15 @@ func runHubIn(ingest hubSettings, dir string, creds []cred, set string, dur time
 		defer f.Close()
 		pprof.StartCPUProfile(f)
 	}
+	var commits commitLog
+	h.ObserveCommits(commits.add)
 	res := drive("tcp://"+h.MQTTAddr(), creds, set, dur, window, perBox, nil)
+	h.ObserveCommits(nil)
 	if profile != "" {
 		pprof.StopCPUProfile()
+	}
+	if perBox > 0 {
+		fmt.Printf("  hubd's group commit: %s\n", &commits)
 	}
 	stored := h.Counters().Readings
 	h.Close()

@@ -37,6 +37,16 @@ type Handler[J any] interface {
 	Aborted(jobs []J, err error)
 }
 
+// Lingerer is a Handler that lets a batch wait longer for more jobs:
+// until the least Linger of the jobs it holds (or MaxWait, if longer) after
+// it began, so that jobs which can wait share fewer, larger transactions
+// (fewer syncs, fewer pages written). A job whose Linger is 0 ends the wait
+// at once. Linger is called on the committer's goroutine as each job joins
+// a batch.
+type Lingerer[J any] interface {
+	Linger(job J) time.Duration
+}
+
 // Options bound a batch.
 type Options struct {
 	// MaxBatch is the most jobs one transaction holds (default 256).
@@ -45,6 +55,21 @@ type Options struct {
 	// the transaction starts (default 0: a batch is whatever queued while
 	// the previous one committed, so a lone job is not delayed).
 	MaxWait time.Duration
+	// Observe, when set, is told the timings of each batch once its
+	// callers were released (on the committer's goroutine: keep it short).
+	Observe func(BatchTimings)
+}
+
+// BatchTimings is where one batch's time went.
+type BatchTimings struct {
+	Start    time.Time
+	Jobs     int
+	Queued   time.Duration // its oldest job's wait from Submit to the batch's start
+	Fill     time.Duration // gathering the batch (MaxWait)
+	Apply    time.Duration // the handler's writes, before COMMIT
+	Commit   time.Duration // COMMIT: the WAL's fsync
+	Notify   time.Duration // Committed and the callers' done
+	SlowPath bool
 }
 
 // ErrClosed is returned by Do after Close.
@@ -63,6 +88,7 @@ type Committer[J any] struct {
 
 type pending[J any] struct {
 	job    J
+	queued time.Time
 	err    error
 	notify func(error)
 }
@@ -110,7 +136,7 @@ func (c *Committer[J]) Submit(job J, done func(error)) error {
 	default:
 	}
 	select {
-	case c.in <- &pending[J]{job: job, notify: done}:
+	case c.in <- &pending[J]{job: job, notify: done, queued: time.Now()}:
 		return nil
 	case <-c.quit:
 		return ErrClosed
@@ -135,33 +161,59 @@ func (c *Committer[J]) run() {
 			c.drain()
 			return
 		}
-		batch = c.fill(batch)
-		c.commit(batch)
+		start := time.Now()
+		batch = c.fill(batch, start, true)
+		c.commit(batch, start)
 	}
 }
 
-// fill adds whatever is queued, waiting up to MaxWait for more.
-func (c *Committer[J]) fill(batch []*pending[J]) []*pending[J] {
-	var deadline <-chan time.Time
-	if c.opt.MaxWait > 0 {
-		t := time.NewTimer(c.opt.MaxWait)
-		defer t.Stop()
-		deadline = t.C
+// fill adds whatever is queued, waiting up to MaxWait (or the jobs'
+// Linger) after start for more.
+func (c *Committer[J]) fill(batch []*pending[J], start time.Time, linger bool) []*pending[J] {
+	lg, _ := c.h.(Lingerer[J])
+	linger = linger && lg != nil
+	wait := time.Duration(-1) // the least Linger of the batch's jobs so far
+	note := func(p *pending[J]) {
+		if linger {
+			if l := lg.Linger(p.job); wait < 0 || l < wait {
+				wait = l
+			}
+		}
 	}
+	for _, p := range batch {
+		note(p)
+	}
+	add := func(p *pending[J]) {
+		batch = append(batch, p)
+		note(p)
+	}
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for len(batch) < c.opt.MaxBatch {
 		select {
 		case p := <-c.in:
-			batch = append(batch, p)
+			add(p)
 			continue
 		default:
 		}
-		if deadline == nil {
+		left := max(c.opt.MaxWait, wait) - time.Since(start)
+		if left <= 0 {
 			return batch
+		}
+		if timer == nil {
+			timer = time.NewTimer(left)
+		} else {
+			timer.Reset(left)
 		}
 		select {
 		case p := <-c.in:
-			batch = append(batch, p)
-		case <-deadline:
+			add(p)
+		case <-timer.C:
+			timer = nil
 			return batch
 		}
 	}
@@ -171,19 +223,21 @@ func (c *Committer[J]) fill(batch []*pending[J]) []*pending[J] {
 // drain commits what was queued before Close.
 func (c *Committer[J]) drain() {
 	for {
-		batch := c.fill(nil)
+		batch := c.fill(nil, time.Now(), false)
 		if len(batch) == 0 {
 			return
 		}
-		c.commit(batch)
+		c.commit(batch, time.Now())
 	}
 }
 
 // commit writes a batch, then tells the handler and the callers. The
 // connection is back in the pool before Committed or Aborted run, so they
 // may use the database.
-func (c *Committer[J]) commit(batch []*pending[J]) {
-	applied, err := c.write(batch)
+func (c *Committer[J]) commit(batch []*pending[J], start time.Time) {
+	t := BatchTimings{Start: start, Jobs: len(batch), Queued: start.Sub(batch[0].queued), Fill: time.Since(start)}
+	applied, err := c.write(batch, &t)
+	notified := time.Now()
 	if err != nil {
 		for _, p := range batch {
 			if p.err == nil {
@@ -197,11 +251,15 @@ func (c *Committer[J]) commit(batch []*pending[J]) {
 	for _, p := range batch {
 		p.notify(p.err)
 	}
+	if c.opt.Observe != nil {
+		t.Notify = time.Since(notified)
+		c.opt.Observe(t)
+	}
 }
 
 // write runs the batch's transaction: the fast path, or the slow one. err
 // is the transaction's failure (each job's own is in its pending).
-func (c *Committer[J]) write(batch []*pending[J]) (applied []J, err error) {
+func (c *Committer[J]) write(batch []*pending[J], t *BatchTimings) (applied []J, err error) {
 	// The batch holds a connection of its own so that a failed COMMIT,
 	// which leaves SQLite's transaction open and database/sql's Tx done,
 	// can still be rolled back before the connection serves anyone else.
@@ -211,7 +269,11 @@ func (c *Committer[J]) write(batch []*pending[J]) (applied []J, err error) {
 		return nil, err
 	}
 	defer conn.Close()
+	began := time.Now()
 	commit := func(tx *sql.Tx) error {
+		committing := time.Now()
+		t.Apply = committing.Sub(began)
+		defer func() { t.Commit = time.Since(committing) }()
 		if err := tx.Commit(); err != nil {
 			conn.ExecContext(ctx, `ROLLBACK`) // fails harmlessly if SQLite already did
 			return fmt.Errorf("commit: %w", err)
@@ -230,6 +292,7 @@ func (c *Committer[J]) write(batch []*pending[J]) (applied []J, err error) {
 		return jobs, commit(tx)
 	}
 	// The slow path: the same jobs, each under its own savepoint.
+	t.SlowPath = true
 	tx.Rollback()
 	if tx, err = conn.BeginTx(ctx, nil); err != nil {
 		return nil, err

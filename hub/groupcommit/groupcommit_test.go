@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 )
@@ -134,5 +135,44 @@ func TestFailedCommitFailsEveryCaller(t *testing.T) {
 	}
 	if err := c.Do(8); err != nil {
 		t.Fatalf("after a failed batch: %v", err)
+	}
+}
+
+// lingering is rec whose jobs of 100 and above may wait an hour for
+// company, and whose others may not wait at all.
+type lingering struct{ rec }
+
+func (l *lingering) Linger(n int) time.Duration {
+	if n >= 100 {
+		return time.Hour
+	}
+	return 0
+}
+
+// TestLingerWaitsForCompanyUntilAJobThatMayNot: jobs that may linger are
+// held back for more; the first job that may not wait ends the wait, and
+// all of them share its transaction.
+func TestLingerWaitsForCompanyUntilAJobThatMayNot(t *testing.T) {
+	db := open(t)
+	h := &lingering{}
+	c := New[int](db, h, Options{})
+	defer c.Close()
+	var wg sync.WaitGroup
+	for _, n := range []int{100, 101, 5} {
+		wg.Add(1)
+		if err := c.Submit(n, func(err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			wg.Done()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.committed) != 1 || len(h.committed[0]) != 3 {
+		t.Fatalf("batches %v, want one of the three jobs", h.committed)
 	}
 }
