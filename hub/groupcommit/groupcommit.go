@@ -37,18 +37,8 @@ type Handler[J any] interface {
 	Aborted(jobs []J, err error)
 }
 
-// Lingerer is a Handler that lets a batch wait longer for more jobs:
-// until the least Linger of the jobs it holds (or MaxWait, if longer) after
-// it began, so that jobs which can wait share fewer, larger transactions
-// (fewer syncs, fewer pages written). A job whose Linger is 0 ends the wait
-// at once. Linger is called on the committer's goroutine as each job joins
-// a batch.
-type Lingerer[J any] interface {
-	Linger(job J) time.Duration
-}
-
 // Options bound a batch.
-type Options struct {
+type Options[J any] struct {
 	// MaxBatch is the most jobs one transaction holds (default 256).
 	MaxBatch int
 	// MaxWait is how long the first job of a batch may wait for more before
@@ -58,6 +48,13 @@ type Options struct {
 	// Observe, when set, is told the timings of each batch once its
 	// callers were released (on the committer's goroutine: keep it short).
 	Observe func(BatchTimings)
+	// Linger, when set, lets a batch wait longer for more jobs: until the
+	// least Linger of the jobs it holds (or MaxWait, if longer) after it
+	// began, so that jobs which can wait share fewer, larger transactions
+	// (fewer syncs, fewer pages written). A job whose Linger is 0 ends the
+	// wait at once. It is called on the committer's goroutine as each job
+	// joins a batch.
+	Linger func(job J) time.Duration
 }
 
 // BatchTimings is where one batch's time went.
@@ -79,7 +76,7 @@ var ErrClosed = errors.New("groupcommit: closed")
 type Committer[J any] struct {
 	db   *sql.DB
 	h    Handler[J]
-	opt  Options
+	opt  Options[J]
 	in   chan *pending[J]
 	quit chan struct{}
 	done chan struct{}
@@ -95,7 +92,7 @@ type pending[J any] struct {
 
 // New starts a committer on db (which should allow one connection: SQLite
 // has one writer).
-func New[J any](db *sql.DB, h Handler[J], opt Options) *Committer[J] {
+func New[J any](db *sql.DB, h Handler[J], opt Options[J]) *Committer[J] {
 	if opt.MaxBatch <= 0 {
 		opt.MaxBatch = 256
 	}
@@ -170,12 +167,12 @@ func (c *Committer[J]) run() {
 // fill adds whatever is queued, waiting up to MaxWait (or the jobs'
 // Linger) after start for more.
 func (c *Committer[J]) fill(batch []*pending[J], start time.Time, linger bool) []*pending[J] {
-	lg, _ := c.h.(Lingerer[J])
+	lg := c.opt.Linger
 	linger = linger && lg != nil
 	wait := time.Duration(-1) // the least Linger of the batch's jobs so far
 	note := func(p *pending[J]) {
 		if linger {
-			if l := lg.Linger(p.job); wait < 0 || l < wait {
+			if l := lg(p.job); wait < 0 || l < wait {
 				wait = l
 			}
 		}

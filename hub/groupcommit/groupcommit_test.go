@@ -61,7 +61,7 @@ func open(t *testing.T) *sql.DB {
 func TestJobsShareTransactionsFailuresStayAlone(t *testing.T) {
 	db := open(t)
 	r := &rec{}
-	c := New[int](db, r, Options{MaxBatch: 64})
+	c := New[int](db, r, Options[int]{MaxBatch: 64})
 	defer c.Close()
 	var wg sync.WaitGroup
 	errs := make([]error, 200)
@@ -123,7 +123,7 @@ func TestFailedCommitFailsEveryCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &rec{}
-	c := New[int](db, r, Options{})
+	c := New[int](db, r, Options[int]{})
 	defer c.Close()
 	if err := c.Do(7); err == nil {
 		t.Fatal("a failed commit reported success")
@@ -155,7 +155,7 @@ func (l *lingering) Linger(n int) time.Duration {
 func TestLingerWaitsForCompanyUntilAJobThatMayNot(t *testing.T) {
 	db := open(t)
 	h := &lingering{}
-	c := New[int](db, h, Options{})
+	c := New[int](db, h, Options[int]{Linger: h.Linger})
 	defer c.Close()
 	var wg sync.WaitGroup
 	for _, n := range []int{100, 101, 5} {
