@@ -71,13 +71,12 @@ func ReaderName(user, crossing string) string { return user + "@" + crossing }
 
 // EnsureFeed creates or updates, in a crossing's account at the centre,
 // the replicated stream that sources the crossing's uplink through its
-// leaf connection, filtered to the crossing's own subjects.
+// leaf connection, by the consumer the hub keeps for the centre (heal.go).
 func EnsureFeed(ctx context.Context, js jetstream.JetStream, crossing string, replicas int) (jetstream.Stream, error) {
 	cfg := jetstream.StreamConfig{
 		Name: FeedStream, Storage: jetstream.FileStorage, Replicas: replicas,
 		Retention: jetstream.LimitsPolicy, MaxAge: 30 * 24 * time.Hour, Duplicates: time.Hour,
-		Sources: []*jetstream.StreamSource{{Name: UplinkStream, FilterSubject: UpFilter(crossing),
-			External: &jetstream.ExternalStream{APIPrefix: "$JS." + crossing + ".API"}}},
+		Sources: []*jetstream.StreamSource{durableSource(UplinkStream, crossing, CentreDomain)},
 	}
 	return retry(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, cfg) })
 }

@@ -2,68 +2,56 @@ package blo
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// JetStream retries a source whose other end could not be reached with a
-// growing back-off of up to two minutes, so after a partition (or when
-// the other end starts later) a link can be up again long before the data
-// flows. HealSource restarts the source at once when the other end answers
-// again: the stream finds where it was from the source headers of what it
-// already holds, and the message ids plus the stores' unique keys absorb
-// any overlap, so a restart can neither lose nor double anything.
+// Every cross-site stream source (the centre's FEED from a hub's UPLINK, a
+// hub's IN from its neighbour's OUT) is a durable source: the sending side
+// keeps a durable push consumer whose acknowledgements are the receiving
+// stream's flow-control replies, sent only once what came before is stored
+// (through RAFT at the centre). Its acknowledgement floor is therefore what
+// the receiving side holds, and a source that starts again — after a
+// partition, a restart, a change of stream leader — resumes from it.
+//
+// An ephemeral source (what these were) is created again by the receiving
+// side after every partition: its request to a hub that cannot be reached
+// waits 30 s for an answer and each failure adds 10 s of back-off (up to
+// two minutes), so data flowed again long after the link was up; it was
+// kicked by a configuration change, and started from the receiving
+// stream's memory of where it was, or by time when that was gone. With a
+// durable source the server asks the other side only to reset an existing
+// consumer (5 s wait), and while it backs off it listens on the delivery
+// subject: the first heartbeat of the consumer, which flows as soon as the
+// link is back, makes it try again at once.
 
-// sourceStale is how long a healthy source may be silent (its consumer
-// sends an idle heartbeat every second).
-const sourceStale = 12 * time.Second
+// SourceConsumer is the durable consumer a receiving site sources through,
+// in the sending stream.
+func SourceConsumer(to string) string { return "to-" + to }
 
-// HealSource checks the first source of stream (held in js's account) and
-// restarts it if it is failing while its domain answers. It reports
-// whether it restarted it.
-func HealSource(ctx context.Context, js jetstream.JetStream, stream, domain string) (bool, error) {
+// SourceDeliver is where that consumer delivers: outside kordon.> so that
+// neither side's deny lists for the other's subjects catch it.
+func SourceDeliver(from, to string) string { return "$KORDON.SRC." + from + "." + to }
+
+// sourceConsumer creates (or updates) in stream the durable a receiving
+// site to sources through.
+func sourceConsumer(ctx context.Context, js jetstream.JetStream, stream, from, to, filter string) error {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
-		return false, err
+		return err
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return false, err
-	}
-	if len(info.Sources) == 0 || len(info.Config.Sources) == 0 {
-		return false, nil
-	}
-	src := info.Sources[0]
-	if src.Error == nil && src.Active >= 0 && src.Active < sourceStale {
-		return false, nil
-	}
-	peer, err := jetstream.NewWithDomain(js.Conn(), domain)
-	if err != nil {
-		return false, err
-	}
-	pctx, cancel := context.WithTimeout(ctx, time.Second)
-	_, err = peer.AccountInfo(pctx)
-	cancel()
-	if err != nil {
-		return false, nil // the other end is still away: nothing to heal yet
-	}
-	// The filter is switched between two spellings that match the same
-	// subjects (every subject on the BLO network has five tokens), which
-	// makes the server set the source up again now.
-	cfg := info.Config
-	f := cfg.Sources[0].FilterSubject
-	switch {
-	case strings.HasSuffix(f, ".>"):
-		cfg.Sources[0].FilterSubject = strings.TrimSuffix(f, ">") + "*"
-	case strings.HasSuffix(f, ".*"):
-		cfg.Sources[0].FilterSubject = strings.TrimSuffix(f, "*") + ">"
-	default:
-		return false, nil
-	}
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return false, err
-	}
-	return true, nil
+	_, err = s.CreateOrUpdatePushConsumer(ctx, jetstream.ConsumerConfig{Durable: SourceConsumer(to),
+		DeliverSubject: SourceDeliver(from, to), FilterSubject: filter, AckPolicy: jetstream.AckFlowControlPolicy,
+		FlowControl: true, IdleHeartbeat: time.Second, MaxAckPending: 10000})
+	return err
+}
+
+// durableSource is the stream source of site to, from stream in site
+// from's domain, through from's consumer for it.
+// The filter is the consumer's: a durable source may not have its own.
+func durableSource(stream, from, to string) *jetstream.StreamSource {
+	return &jetstream.StreamSource{Name: stream,
+		External: &jetstream.ExternalStream{APIPrefix: "$JS." + from + ".API"},
+		Consumer: &jetstream.StreamConsumerSource{Name: SourceConsumer(to), DeliverSubject: SourceDeliver(from, to)}}
 }

@@ -266,9 +266,6 @@ func (c *Centre) watch(ctx context.Context, f *feed) {
 func (c *Centre) refresh(ctx context.Context, f *feed) {
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if kicked, _ := blo.HealSource(cctx, f.js, blo.FeedStream, f.crossing); kicked {
-		c.log.Info("source from crossing restarted", "crossing", f.crossing)
-	}
 	s, err := f.js.Stream(cctx, blo.FeedStream)
 	if err != nil {
 		return
