@@ -71,7 +71,7 @@ func ReaderName(user, crossing string) string { return user + "@" + crossing }
 
 // EnsureFeed creates or updates, in a crossing's account at the centre,
 // the replicated stream that sources the crossing's uplink through its
-// leaf connection, by the consumer the hub keeps for the centre (heal.go).
+// leaf connection, by the consumer the hub keeps for the centre (source.go).
 func EnsureFeed(ctx context.Context, js jetstream.JetStream, crossing string, replicas int) (jetstream.Stream, error) {
 	cfg := jetstream.StreamConfig{
 		Name: FeedStream, Storage: jetstream.FileStorage, Replicas: replicas,
