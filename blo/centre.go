@@ -71,28 +71,32 @@ func ReaderName(user, crossing string) string { return user + "@" + crossing }
 
 // EnsureFeed creates or updates, in a crossing's account at the centre,
 // the replicated stream that sources the crossing's uplink through its
-// leaf connection, filtered to the crossing's own subjects.
+// leaf connection, by the consumer the hub keeps for the centre (source.go).
 func EnsureFeed(ctx context.Context, js jetstream.JetStream, crossing string, replicas int) (jetstream.Stream, error) {
 	cfg := jetstream.StreamConfig{
 		Name: FeedStream, Storage: jetstream.FileStorage, Replicas: replicas,
 		Retention: jetstream.LimitsPolicy, MaxAge: 30 * 24 * time.Hour, Duplicates: time.Hour,
-		Sources: []*jetstream.StreamSource{{Name: UplinkStream, FilterSubject: UpFilter(crossing),
-			External: &jetstream.ExternalStream{APIPrefix: "$JS." + crossing + ".API"}}},
+		Sources: []*jetstream.StreamSource{durableSource(UplinkStream, crossing, CentreDomain)},
 	}
 	return retry(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, cfg) })
 }
 
-// retry repeats a JetStream API call with a deadline per attempt
-// until ctx ends: while a cluster elects its leaders, or a link is still
-// coming up, a request can go unanswered rather than fail.
+// retry repeats a JetStream API call until ctx ends: while a cluster
+// elects its leaders, or a link is still coming up, a request can go
+// unanswered rather than fail. The wait for an answer starts short and
+// grows: a fresh cluster's first requests go unanswered until it has a
+// meta leader (a second or so), and waiting the longest answer time for
+// each of them made a fresh centre's feeds ten seconds late.
 func retry[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	wait := 500 * time.Millisecond
 	for {
-		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c, cancel := context.WithTimeout(ctx, wait)
 		v, err := f(c)
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			return v, err
 		}
+		wait = min(2*wait, 10*time.Second)
 		select {
 		case <-ctx.Done():
 			return v, err

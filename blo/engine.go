@@ -199,33 +199,9 @@ func (e *Engine) Run() error {
 			return err
 		}
 	}
-	e.wg.Add(2)
+	e.wg.Add(1)
 	go e.pump()
-	go e.heal()
 	return nil
-}
-
-// heal restarts the IN sources when a neighbour is back (heal.go).
-func (e *Engine) heal() {
-	defer e.wg.Done()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.quit:
-			return
-		case <-t.C:
-		}
-		for _, p := range e.peers {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if kicked, err := HealSource(ctx, p.js, InStream, p.site); kicked {
-				e.log.Info("source from neighbour restarted", "peer", p.site)
-			} else if err != nil {
-				e.log.Debug("heal", "peer", p.site, "err", err)
-			}
-			cancel()
-		}
-	}
 }
 
 // logEntry is one alert log entry to send, with its alert when it is the

@@ -170,7 +170,10 @@ func (n *nodeSpec) conf(creds map[string][2]string) string {
 	if n.leafListen != "" || len(n.remotes) > 0 {
 		b.WriteString("leafnodes {\n")
 		if n.leafListen != "" {
-			fmt.Fprintf(&b, "  listen: %s\n", quote(n.leafListen))
+			// A site dials the addresses configured for it, not the ones
+			// the centre's nodes would tell it of (their own, maybe behind
+			// NAT): a link is the configured path, and cutting it cuts it.
+			fmt.Fprintf(&b, "  listen: %s, no_advertise: true\n", quote(n.leafListen))
 		}
 		if len(n.remotes) > 0 {
 			b.WriteString("  remotes: [\n")
@@ -403,6 +406,11 @@ func (n *Node) hubStreams(cfg *Config) error {
 	if _, err := js.CreateOrUpdateStream(ctx, keep(UplinkStream, []string{UpFilter(n.Site)})); err != nil {
 		return fmt.Errorf("stream %s: %w", UplinkStream, err)
 	}
+	if cfg.Centre != nil {
+		if err := sourceConsumer(ctx, js, UplinkStream, n.Site, CentreDomain, UpFilter(n.Site)); err != nil {
+			return fmt.Errorf("stream %s, the centre's consumer: %w", UplinkStream, err)
+		}
+	}
 	for _, nb := range cfg.Neighbours {
 		nc, err := n.Connect(NbAccount(nb.Site))
 		if err != nil {
@@ -413,9 +421,12 @@ func (n *Node) hubStreams(cfg *Config) error {
 			nc.Close()
 			return fmt.Errorf("stream %s for %s: %w", OutStream, nb.Site, err)
 		}
+		if err := sourceConsumer(ctx, js, OutStream, n.Site, nb.Site, NbFilter(n.Site, nb.Site)); err != nil {
+			nc.Close()
+			return fmt.Errorf("stream %s for %s, its consumer: %w", OutStream, nb.Site, err)
+		}
 		in := keep(InStream, nil)
-		in.Sources = []*jetstream.StreamSource{{Name: OutStream, FilterSubject: NbFilter(nb.Site, n.Site),
-			External: &jetstream.ExternalStream{APIPrefix: "$JS." + nb.Site + ".API"}}}
+		in.Sources = []*jetstream.StreamSource{durableSource(OutStream, nb.Site, n.Site)}
 		if _, err := js.CreateOrUpdateStream(ctx, in); err != nil {
 			nc.Close()
 			return fmt.Errorf("stream %s from %s: %w", InStream, nb.Site, err)

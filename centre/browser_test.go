@@ -74,6 +74,15 @@ func TestSharedAlarmOnNeighbourScreen(t *testing.T) {
 	if err := chromedp.Run(kg, chromedp.Click(`#blo-incoming .blo-ack`), chromedp.WaitVisible(`#blo-incoming .blo-done`)); err != nil {
 		t.Fatalf("acknowledge: %v", err)
 	}
+	// Kordai's page shows the receipts it holds when it draws the alert, so
+	// it is opened once they are there.
+	acked := time.Now()
+	in, _ := akzhol.BLO().Incoming(ctx, 10)
+	waitFor(t, 10*time.Second, "the receipts at kordai", func() bool {
+		s, _ := kordai.BLO().Sent(ctx, strings.TrimPrefix(in[0].Share.AlertID, "kordai:"))
+		return len(s) == 1 && s[0].Receipts[blo.Acknowledged] != ""
+	})
+	t.Logf("the acknowledged receipt at kordai %v after the click", time.Since(acked).Round(time.Millisecond))
 	kz := tab()
 	login(kz, "http://"+kordai.HTTPAddr())
 	var receipt string

@@ -147,6 +147,7 @@ func (c *Centre) Close() {
 // acknowledged, so it comes again after AckWait.
 func (c *Centre) consume(ctx context.Context, f *feed) {
 	var cons jetstream.Consumer
+	c.awaitCrossing(ctx, f)
 	for ctx.Err() == nil {
 		s, err := blo.EnsureFeed(ctx, f.js, f.crossing, c.cfg.Replicas)
 		if err == nil {
@@ -199,6 +200,32 @@ func (c *Centre) consume(ctx context.Context, f *feed) {
 		}
 	}
 }
+
+// awaitCrossing waits, for a while, until the crossing's JetStream answers
+// through its link. A new FEED's source asks the hub for its consumer as
+// soon as the FEED is created, and an ask that finds no link waits 5 s for
+// its answer before the next: at a fresh centre, whose links come up in
+// the first second or two, that was most of the first alert's time.
+// A crossing that does not answer in time gets its FEED anyway.
+func (c *Centre) awaitCrossing(ctx context.Context, f *feed) {
+	peer, err := jetstream.NewWithDomain(f.nc, f.crossing)
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(awaitLink)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		_, err := peer.AccountInfo(pctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		sleep(ctx, 100*time.Millisecond)
+	}
+}
+
+// awaitLink is how long a new FEED waits for its crossing's link.
+const awaitLink = 10 * time.Second
 
 // ensureConsumer creates (or updates) kordon-centre's durable on a feed.
 // A feed still holding the durable of an earlier version gets the new one
@@ -266,9 +293,6 @@ func (c *Centre) watch(ctx context.Context, f *feed) {
 func (c *Centre) refresh(ctx context.Context, f *feed) {
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if kicked, _ := blo.HealSource(cctx, f.js, blo.FeedStream, f.crossing); kicked {
-		c.log.Info("source from crossing restarted", "crossing", f.crossing)
-	}
 	s, err := f.js.Stream(cctx, blo.FeedStream)
 	if err != nil {
 		return

@@ -257,11 +257,11 @@ func TestAlarmCrossesToNeighbourAndCentre(t *testing.T) {
 	}
 	db := w.centre.DB().Pool()
 	var atCentre int
-	centreLatency := waitFor(t, 10*time.Second, "the alert at the centre", func() bool {
+	waitFor(t, 10*time.Second, "the alert at the centre", func() bool {
 		db.QueryRow(ctx, `SELECT count(*) FROM alerts WHERE id = $1`, sh.AlertID).Scan(&atCentre)
 		return atCentre == 1
 	})
-	t.Logf("centre latency (alert stored at kordai -> in PostgreSQL): %v", time.Since(raisedAt)-shareLatency+centreLatency)
+	t.Logf("centre latency (alert stored at kordai -> in PostgreSQL, at a fresh centre): %v", time.Since(raisedAt))
 
 	if err := akzhol.BLO().Acknowledge(sh.ID, "officer-kg"); err != nil {
 		t.Fatal(err)
