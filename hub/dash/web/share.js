@@ -112,6 +112,11 @@
       }
       box.append(mk("div", "blo-receipt", parts.join(" · ")));
     }
+    // The receipts come back while the officer watches: ask again until
+    // every share has all three, for as long as the alert is on the page.
+    clearTimeout(box.poll);
+    const open = (list || []).some(s => { const r = s.receipts || {}; return !(r.delivered && r.seen && r.acknowledged); });
+    if (open && li.isConnected) box.poll = setTimeout(() => showShares(li, id), 2000);
   }
 
   function shareForm(li, id) {
@@ -150,7 +155,9 @@
     if (!status || !me) return;
     for (const li of document.querySelectorAll("#alerts > li[data-id]")) {
       const acts = li.querySelector(".a-actions");
-      if (!acts || acts.querySelector(".blo-share")) continue;
+      // Marked once: showShares changes the item, which calls decorate again.
+      if (!acts || li.dataset.bloDecorated) continue;
+      li.dataset.bloDecorated = "1";
       const id = li.dataset.id;
       if (me.can_act && Object.keys(status.neighbours || {}).length) {
         const b = mk("button", "blo-share", t("share"));
