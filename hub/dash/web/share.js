@@ -6,18 +6,7 @@
 // data-id attributes and adds its own elements.
 "use strict";
 (() => {
-  const W = {
-    en: { title: "From across the border", none: "Nothing shared with this crossing yet.", from: "from", seen: "Seen",
-      ack: "Acknowledge", share: "Share", to: "Neighbour", handling: "Handling code", note: "Note", send: "Send to the neighbour",
-      sent: "Shared", delivered: "delivered", seen_r: "seen", acknowledged: "acknowledged", auto: "shared by policy",
-      link_up: "link up", link_down: "link down", centre: "centre", by: "by", shares: "Shares", err: "Not shared: " },
-    ru: { title: "С той стороны границы", none: "С этим пунктом пока ничем не делились.", from: "от", seen: "Просмотрено",
-      ack: "Подтвердить", share: "Поделиться", to: "Сосед", handling: "Код обращения", note: "Примечание", send: "Отправить соседу",
-      sent: "Отправлено", delivered: "доставлено", seen_r: "просмотрено", acknowledged: "подтверждено", auto: "по соглашению",
-      link_up: "связь есть", link_down: "связи нет", centre: "центр", by: "кто", shares: "Передачи", err: "Не отправлено: " },
-  };
-  const lang = () => (document.getElementById("lang") || {}).value === "en" || document.documentElement.lang === "en" ? "en" : "ru";
-  const t = k => (W[lang()] || W.ru)[k] || k;
+  const t = k => I18N.t(k);
   const mk = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
   let me = null, status = null;
 
@@ -47,7 +36,7 @@
   function renderLinks(h) {
     const s = mk("span", "blo-links");
     for (const l of status.links || []) {
-      s.append(mk("span", "blo-link " + (l.up ? "up" : "down"), (l.peer === "centre" ? t("centre") : l.peer) + ": " + t(l.up ? "link_up" : "link_down")));
+      s.append(mk("span", "blo-link " + (l.up ? "up" : "down"), (l.peer === "centre" ? t("blo.centre") : l.peer) + ": " + (l.up ? t("blo.link_up") : t("blo.link_down"))));
     }
     h.append(s);
   }
@@ -57,37 +46,37 @@
     try { list = await get("/dash/api/blo/incoming?limit=50"); status = await get("/dash/api/blo/status"); } catch (e) { return; }
     const p = panel();
     p.textContent = "";
-    const h = mk("h2", null, t("title"));
+    const h = mk("h2", null, t("blo.title"));
     renderLinks(h);
     p.append(h);
-    if (!list.length) { p.append(mk("p", "meta", t("none"))); return; }
+    if (!list.length) { p.append(mk("p", "meta", t("blo.none"))); return; }
     const ol = mk("ol", "blo-list");
     for (const inc of list) {
       const sh = inc.share, a = sh.alert || {};
       const li = mk("li", "blo-item sev-" + (a.severity || "info") + (inc.ack_at ? " acked" : ""));
       li.dataset.id = sh.id;
       const head = mk("div", "a-head");
-      head.append(mk("span", "blo-flag", "⇄ " + t("from") + " " + sh.from));
+      head.append(mk("span", "blo-flag", "⇄ " + t("blo.from") + " " + sh.from));
       if (a.severity) head.append(mk("span", "badge sev-" + a.severity, (window.T ? T("sev." + a.severity) : a.severity)));
       head.append(mk("span", "a-rule", sh.rule));
-      if (a.time) head.append(mk("time", "a-time", new Date(a.time).toLocaleString(lang())));
+      if (a.time) head.append(mk("time", "a-time", I18N.fmtDateTime(a.time)));
       li.append(head);
       if (a.summary) li.append(mk("div", "a-summary", a.summary));
       const kv = mk("dl", "kv");
       for (const [k, v] of Object.entries(sh.fields || {})) kv.append(mk("dt", null, k), mk("dd", null, typeof v === "object" ? JSON.stringify(v) : String(v)));
-      if ((sh.document_keys || []).length) kv.append(mk("dt", null, "document key"), mk("dd", null, sh.document_keys.join(", ")));
+      if ((sh.document_keys || []).length) kv.append(mk("dt", null, t("blo.document_key")), mk("dd", null, sh.document_keys.join(", ")));
       li.append(kv);
-      const meta = mk("div", "a-meta", sh.automatic ? t("auto") : `${t("by")}: ${sh.shared_by}` + (sh.handling ? ` · ${sh.handling}` : ""));
+      const meta = mk("div", "a-meta", sh.automatic ? t("blo.auto") : `${t("blo.by")}: ${sh.shared_by}` + (sh.handling ? ` · ${sh.handling}` : ""));
       if (sh.note) meta.append(mk("q", "note", sh.note));
       li.append(meta);
       const acts = mk("div", "a-actions");
       if (me && me.can_act && !inc.ack_at) {
-        const b = mk("button", "blo-ack", t("ack"));
+        const b = mk("button", "blo-ack", t("blo.ack"));
         b.type = "button";
         b.addEventListener("click", async () => { await post(`/dash/api/blo/incoming/${encodeURIComponent(sh.id)}/acknowledged`); refreshIncoming(); });
         acts.append(b);
       }
-      if (inc.ack_at) acts.append(mk("span", "blo-done", `${t("acknowledged")} · ${inc.ack_by}`));
+      if (inc.ack_at) acts.append(mk("span", "blo-done", `${t("blo.acknowledged")} · ${inc.ack_by}`));
       li.append(acts);
       ol.append(li);
       // Shown on the screen of an officer who can act on it: that is "seen".
@@ -106,9 +95,9 @@
     box.textContent = "";
     for (const s of list || []) {
       const r = s.receipts || {};
-      const parts = [`${t("sent")} → ${s.share.to}`];
-      for (const [k, label] of [["delivered", "delivered"], ["seen", "seen_r"], ["acknowledged", "acknowledged"]]) {
-        parts.push((r[k] ? "✓ " : "… ") + t(label));
+      const parts = [`${t("blo.sent")} → ${s.share.to}`];
+      for (const [k, label] of [["delivered", t("blo.delivered")], ["seen", t("blo.seen")], ["acknowledged", t("blo.acknowledged")]]) {
+        parts.push((r[k] ? "✓ " : "… ") + label);
       }
       box.append(mk("div", "blo-receipt", parts.join(" · ")));
     }
@@ -123,9 +112,9 @@
     if (li.querySelector(".blo-form")) return;
     const f = mk("form", "blo-form");
     const to = mk("select");
-    to.setAttribute("aria-label", t("to"));
+    to.setAttribute("aria-label", t("blo.to"));
     const handling = mk("select");
-    handling.setAttribute("aria-label", t("handling"));
+    handling.setAttribute("aria-label", t("blo.handling"));
     const fill = () => {
       handling.textContent = "";
       for (const c of (status.neighbours || {})[to.value] || []) handling.append(new Option(c, c));
@@ -134,9 +123,9 @@
     to.addEventListener("change", fill);
     fill();
     const note = mk("textarea");
-    note.placeholder = t("note");
+    note.placeholder = t("blo.note");
     note.maxLength = 1000;
-    const send = mk("button", null, t("send"));
+    const send = mk("button", null, t("blo.send"));
     send.type = "submit";
     const err = mk("span", "blo-err");
     f.append(to, handling, note, send, err);
@@ -146,7 +135,7 @@
         await post(`/dash/api/blo/alerts/${encodeURIComponent(id)}/share`, { to: to.value, note: note.value, handling: handling.value });
         f.remove();
         showShares(li, id);
-      } catch (e) { err.textContent = t("err") + e.message; }
+      } catch (e) { err.textContent = t("blo.err") + e.message; }
     });
     li.append(f);
   }
@@ -160,7 +149,7 @@
       li.dataset.bloDecorated = "1";
       const id = li.dataset.id;
       if (me.can_act && Object.keys(status.neighbours || {}).length) {
-        const b = mk("button", "blo-share", t("share"));
+        const b = mk("button", "blo-share", t("blo.share"));
         b.type = "button";
         b.addEventListener("click", () => shareForm(li, id));
         acts.append(b);
