@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kordon/kordon/drivers/passport/mrzrow"
 	"github.com/kordon/kordon/internal/reading"
 )
 
@@ -31,7 +32,7 @@ const presentAgain = "; present the document again"
 func incomplete(rows []string) (*Failure, reading.Quality) {
 	want := 0
 	if len(rows) > 0 {
-		want = rowsFor(len(rows[0]))
+		want = mrzrow.PerDocument(len(rows[0]))
 	}
 	if rows == nil {
 		rows = []string{}

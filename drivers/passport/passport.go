@@ -5,13 +5,14 @@
 // A reader is one of four framings (vendors keep their host protocols
 // private, so the framing is configured per device):
 //
-//   - line: each row ends in CR, LF or CR LF (frame_line.go);
-//   - stx: STX rows ETX blocks, optional start/end-of-data bytes (frame_stx.go);
-//   - 3m: length-prefixed blocks with a block check byte (frame_3m.go);
+//   - line: each row ends in CR, LF or CR LF;
+//   - stx: STX rows ETX blocks, optional start/end-of-data bytes;
+//   - 3m: length-prefixed blocks with a block check byte;
 //   - wedge: a USB keyboard-wedge reader typing rows ended by Enter (wedge.go).
 //
-// Line and wedge rows are grouped into documents by their length and
-// timing (assemble.go). A read that fails (rows missing, a torn or corrupt
+// Package framing cuts the serial framings into rows and blocks; line and
+// wedge rows are grouped into documents by their length and timing
+// (package mrzrow). A read that fails (rows missing, a torn or corrupt
 // block) becomes a reading of quality bad with a Failure payload, so the
 // officer sees at once that the document must be presented again; noise
 // between frames is counted and never stops the driver.
@@ -25,7 +26,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kordon/kordon/drivers/passport/framing"
 	"github.com/kordon/kordon/drivers/passport/mrz"
+	"github.com/kordon/kordon/drivers/passport/mrzrow"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/keyboard"
 	"github.com/kordon/kordon/internal/reading"
@@ -130,7 +133,7 @@ func New(cfg device.Config) (device.Device, error) {
 		return nil, bad("line_end", "unknown line end %q (any, cr, lf or crlf)", o.LineEnd)
 	}
 	for field, b := range map[string]*int{"start_byte": o.StartByte, "end_byte": o.EndByte} {
-		if b != nil && (*b < 0 || *b > 255 || *b == stx || *b == etx) {
+		if b != nil && (*b < 0 || *b > 255 || *b == framing.STX || *b == framing.ETX) {
 			return nil, bad(field, "must be a byte 0x00-0xff other than STX and ETX")
 		}
 	}
@@ -155,14 +158,14 @@ const defaultTriggerEvery = 2 * time.Second
 // gaps and a due trigger.
 const tick = 50 * time.Millisecond
 
-func (r *reader) newFramer(c counter) framer {
+func (r *reader) newFramer(c framing.Counter) framing.Framer {
 	switch r.opts.Framing {
 	case "stx":
-		return newSTXFramer(byteOr(r.opts.StartByte), byteOr(r.opts.EndByte), r.opts.RowGap, c)
+		return framing.NewSTX(byteOr(r.opts.StartByte), byteOr(r.opts.EndByte), r.opts.RowGap, c)
 	case "3m":
-		return newNativeFramer(r.opts.RowGap, c)
+		return framing.New3M(r.opts.RowGap, c)
 	}
-	return newLineFramer(r.opts.LineEnd, r.opts.RowGap, c)
+	return framing.NewLine(r.opts.LineEnd, r.opts.RowGap, c)
 }
 
 func byteOr(b *int) int {
@@ -194,7 +197,7 @@ func (r *reader) Run(ctx context.Context, out device.Output) error {
 	}
 	out.Up()
 	buf := make([]byte, 512)
-	var units []unit
+	var units []framing.Unit
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -204,23 +207,23 @@ func (r *reader) Run(ctx context.Context, out device.Output) error {
 		units = units[:0]
 		if n > 0 {
 			trig.heard = t
-			units = fr.feed(units, buf[:n], t)
+			units = fr.Feed(units, buf[:n], t)
 		}
 		if errors.Is(rerr, io.EOF) {
 			// The stream ended (hwtest decode of a file): what is held is
 			// all there will be.
-			s.units(fr.end(units))
+			s.units(fr.End(units))
 			s.finish()
 			return io.EOF
 		}
-		units = fr.expire(units, t)
+		units = fr.Expire(units, t)
 		s.units(units)
 		s.expire(t)
 		if rerr != nil {
 			// The port failed mid-document (unplugged, cable pulled): rows
 			// held so far are an incomplete read the officer must see, not
 			// something to drop with the session.
-			s.units(fr.end(nil))
+			s.units(fr.End(nil))
 			s.finish()
 			return &device.Fault{Reason: device.Unplugged, Err: rerr}
 		}
@@ -271,20 +274,20 @@ type session struct {
 	out   device.Output
 	now   func() time.Time
 	raw   bool
-	asm   rowAssembler
-	docs  []doc
+	asm   mrzrow.Assembler
+	docs  []mrzrow.Doc
 	reads int // readings emitted (a trigger re-arms after each)
 }
 
 func (r *reader) newSession(out device.Output) *session {
 	return &session{out: out, now: r.cfg.Clock, raw: r.opts.Raw == nil || *r.opts.Raw,
-		asm: rowAssembler{gap: r.opts.RowGap}}
+		asm: mrzrow.Assembler{Gap: r.opts.RowGap}}
 }
 
-func (s *session) units(us []unit) {
+func (s *session) units(us []framing.Unit) {
 	for _, u := range us {
-		if !u.block {
-			s.docs = s.asm.add(s.docs[:0], u.rows[0], u.at, u.end)
+		if !u.Block {
+			s.docs = s.asm.Add(s.docs[:0], u.Rows[0], u.At, u.End)
 			s.emitDocs()
 			continue
 		}
@@ -294,73 +297,73 @@ func (s *session) units(us []unit) {
 
 // row takes one typed row (wedge).
 func (s *session) row(text string, at, end time.Time) {
-	b := trimLine([]byte(text))
-	if rows, ok := oneLine(b); ok {
-		s.block(unit{rows: rows, at: at, end: end, block: true})
+	b := mrzrow.Trim([]byte(text))
+	if rows, ok := mrzrow.SplitOneLine(b); ok {
+		s.block(framing.Unit{Rows: rows, At: at, End: end, Block: true})
 		return
 	}
 	text = string(b)
-	if !mrzRow(b) {
+	if !mrzrow.Plausible(b) {
 		s.out.Count("lines_noise", 1)
 		return
 	}
-	s.docs = s.asm.add(s.docs[:0], text, at, end)
+	s.docs = s.asm.Add(s.docs[:0], text, at, end)
 	s.emitDocs()
 }
 
 func (s *session) expire(now time.Time) {
-	s.docs = s.asm.expire(s.docs[:0], now)
+	s.docs = s.asm.Expire(s.docs[:0], now)
 	s.emitDocs()
 }
 
 func (s *session) finish() {
-	s.docs = s.asm.flush(s.docs[:0])
+	s.docs = s.asm.Flush(s.docs[:0])
 	s.emitDocs()
 }
 
 func (s *session) emitDocs() {
 	for _, d := range s.docs {
-		if d.complete {
-			s.decode(d.rows, d.at)
+		if d.Complete {
+			s.decode(d.Rows, d.At)
 			continue
 		}
 		s.out.Count("documents_incomplete", 1)
-		p, q := incomplete(d.rows)
-		s.emit(p, q, d.rows, d.at)
+		p, q := incomplete(d.Rows)
+		s.emit(p, q, d.Rows, d.At)
 	}
 }
 
 // block takes one whole transmission (stx, 3m).
-func (s *session) block(u unit) {
-	switch u.fail {
+func (s *session) block(u framing.Unit) {
+	switch u.Fail {
 	case "block_check":
 		s.out.Count("blocks_bad_bcc", 1)
 		p, q := blockCheck()
-		s.emit(p, q, nil, u.at)
+		s.emit(p, q, nil, u.At)
 		return
 	case "incomplete":
 		s.out.Count("documents_incomplete", 1)
-		p, q := incomplete(u.rows)
-		s.emit(p, q, u.rows, u.at)
+		p, q := incomplete(u.Rows)
+		s.emit(p, q, u.Rows, u.At)
 		return
 	}
 	mrzRows, same := 0, true
-	for _, r := range u.rows {
-		if mrzRow([]byte(r)) {
+	for _, r := range u.Rows {
+		if mrzrow.Plausible([]byte(r)) {
 			mrzRows++
 		}
-		same = same && len(r) == len(u.rows[0])
+		same = same && len(r) == len(u.Rows[0])
 	}
 	switch {
 	case mrzRows == 0:
 		// "READY", a status block: nothing that could be a document.
 		s.out.Count("blocks_noise", 1)
-	case same && mrzRows == len(u.rows) && len(u.rows) < rowsFor(len(u.rows[0])):
+	case same && mrzRows == len(u.Rows) && len(u.Rows) < mrzrow.PerDocument(len(u.Rows[0])):
 		s.out.Count("documents_incomplete", 1)
-		p, q := incomplete(u.rows)
-		s.emit(p, q, u.rows, u.at)
+		p, q := incomplete(u.Rows)
+		s.emit(p, q, u.Rows, u.At)
 	default:
-		s.decode(u.rows, u.at)
+		s.decode(u.Rows, u.At)
 	}
 }
 

@@ -3,6 +3,8 @@ package rpm
 import (
 	"testing"
 	"time"
+
+	"github.com/kordon/kordon/drivers/rpm/record"
 )
 
 // FuzzParseRecord: no line makes the parser (or the tracker fed with what
@@ -16,15 +18,15 @@ func FuzzParseRecord(f *testing.F) {
 	tk := newTracker(o)
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, line string) {
-		r, err := ParseRecord(line)
+		r, err := record.Parse(line)
 		if err != nil {
 			return
 		}
-		if len(r.Counts) > MaxDetectors {
+		if len(r.Counts) > record.MaxDetectors {
 			t.Fatalf("%d counts accepted", len(r.Counts))
 		}
 		for _, c := range r.Counts {
-			if c < 0 || c > MaxCount {
+			if c < 0 || c > record.MaxCount {
 				t.Fatalf("count %d accepted", c)
 			}
 		}

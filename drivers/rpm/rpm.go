@@ -4,7 +4,7 @@
 // alarm), GX (occupancy ended), GH/GL/NH (faults), TT/TC (tamper, cleared).
 //
 // The box keeps its own background per detector while the portal is empty
-// and judges each occupancy with an exact Poisson test (stats.go) against
+// and judges each occupancy with an exact Poisson test (packages background and poisson) against
 // it, gamma and neutron separately, at a stated false-alarm probability per
 // clean occupancy; occupancy start, alarm and end are readings, a
 // background that moved is a notice (or a fault when the move is
@@ -23,8 +23,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kordon/kordon/drivers/rpm/background"
 	"github.com/kordon/kordon/drivers/rpm/n42"
 	"github.com/kordon/kordon/drivers/rpm/poisson"
+	"github.com/kordon/kordon/drivers/rpm/record"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/framing"
 	"github.com/kordon/kordon/internal/grammar"
@@ -123,31 +125,11 @@ type Channel struct {
 	Counts []int `json:"counts,omitempty"`
 }
 
-// Alarm says what alarmed.
-type Alarm struct {
-	Channel  string `json:"channel"`  // gamma or neutron
-	Detector int    `json:"detector"` // 1-based; for the occupancy test the detector with the largest excess
-	// Test is window (one detector's last Window samples) or occupancy
-	// (the channel's counts over the occupancy so far); monitor for a
-	// GA/NA record the box's tests did not confirm.
-	Test       string  `json:"test,omitempty"`
-	Counts     int     `json:"counts"`            // counts the test summed
-	Background float64 `json:"background"`        // counts expected for them from background
-	Threshold  float64 `json:"threshold"`         // counts that alarm
-	Sigma      float64 `json:"sigma"`             // Gaussian equivalent of the p-value
-	PValue     float64 `json:"p_value,omitempty"` // exact Poisson p-value
-	Source     string  `json:"source"`            // computed or monitor (GA/NA record)
-	Samples    int     `json:"samples,omitempty"` // scan samples the test summed
-}
+// Alarm says what alarmed (package background judges scans).
+type Alarm = background.Alarm
 
 // Change is a background that moved and was accepted.
-type Change struct {
-	Channel string    `json:"channel"`
-	From    []float64 `json:"from"` // per detector, counts per sample
-	To      []float64 `json:"to"`
-	Factor  float64   `json:"factor"`       // channel total, to/from
-	Held    int       `json:"held_samples"` // background samples of the new level held out before it was accepted
-}
+type Change = background.Change
 
 // FileRef names a file written on the box.
 type FileRef struct {
@@ -208,9 +190,9 @@ func defaultOptions() Options {
 func (m *monitor) Run(ctx context.Context, out device.Output) error {
 	t := newTracker(m.opts)
 	return grammar.RunLines(ctx, m.cfg, out, grammar.LineOptions{MaxLen: 256, Silence: m.opts.Silence}, func(f framing.Frame) {
-		rec, err := ParseRecord(string(f.Data))
+		rec, err := record.Parse(string(f.Data))
 		if err != nil {
-			if errors.Is(err, ErrUnknownTag) {
+			if errors.Is(err, record.ErrUnknownTag) {
 				out.Count("records_unknown", 1)
 			} else {
 				out.Count("records_bad", 1)
@@ -264,7 +246,7 @@ func round2(f float64) float64 { return math.Round(f*100) / 100 }
 // sample is one scan record kept for the N42 export.
 type sample struct {
 	at     time.Time
-	tag    Tag
+	tag    record.Tag
 	counts []int
 }
 
@@ -275,45 +257,9 @@ type occupancy struct {
 	bgGamma []float64
 	bgNeut  []float64
 	samples []sample
-	peak    map[Tag][]int // GS / NS peaks per detector
-	scans   map[string]*scanSums
+	peak    map[record.Tag][]int // GS / NS peaks per detector
+	scans   map[string]*background.Scan
 	alarm   *Alarm
-}
-
-// scanSums are one channel's counts during an occupancy: the last Window
-// samples per detector and the totals.
-type scanSums struct {
-	recent [][]int // ring of the last Window samples
-	next   int
-	total  []int
-	n      int // samples
-}
-
-func (s *scanSums) add(counts []int, window int) {
-	if s.total == nil {
-		s.total = make([]int, len(counts))
-		s.recent = make([][]int, 0, window)
-	}
-	c := append([]int(nil), counts...)
-	if len(s.recent) < window {
-		s.recent = append(s.recent, c)
-	} else {
-		s.recent[s.next] = c
-		s.next = (s.next + 1) % window
-	}
-	for i, v := range counts {
-		s.total[i] += v
-	}
-	s.n++
-}
-
-// windowSum is detector d's counts over the last len(recent) samples.
-func (s *scanSums) windowSum(d int) int {
-	x := 0
-	for _, r := range s.recent {
-		x += r[d]
-	}
-	return x
 }
 
 type emitted struct {
@@ -327,8 +273,8 @@ type emitted struct {
 // tested and benchmarked alone.
 type tracker struct {
 	o         Options
-	gamma     *background
-	neutron   *background
+	gamma     *background.Background
+	neutron   *background.Background
 	occ       *occupancy
 	count     int
 	faults    map[string]bool
@@ -357,20 +303,23 @@ func newTracker(o Options) *tracker {
 		return o.FalseAlarm / float64((detectors+1)*o.ReferenceSamples)
 	}
 	t := &tracker{o: o, faults: map[string]bool{}, detectors: map[string]int{}}
-	t.gamma = newBackground("gamma", o.BackgroundSamples, o, alpha)
-	t.neutron = newBackground("neutron", o.NeutronBackgroundSamples, o, alpha)
+	c := background.Config{MinSamples: o.MinBackground, StepSamples: o.StepSamples, Window: o.Window, Alpha: alpha}
+	g, n := c, c
+	g.Size, n.Size = o.BackgroundSamples, o.NeutronBackgroundSamples
+	t.gamma = background.New("gamma", g)
+	t.neutron = background.New("neutron", n)
 	return t
 }
 
-func channelOf(t Tag) string {
+func channelOf(t record.Tag) string {
 	switch t {
-	case NeutronBackground, NeutronScan, NeutronAlarm, NeutronHigh:
+	case record.NeutronBackground, record.NeutronScan, record.NeutronAlarm, record.NeutronHigh:
 		return "neutron"
 	}
 	return "gamma"
 }
 
-func (t *tracker) bg(ch string) *background {
+func (t *tracker) bg(ch string) *background.Background {
 	if ch == "neutron" {
 		return t.neutron
 	}
@@ -378,11 +327,11 @@ func (t *tracker) bg(ch string) *background {
 }
 
 func (t *tracker) channels(peaks bool) (g, n *Channel) {
-	mk := func(b *background, peak []int) *Channel {
-		if !b.ready() && b.n == 0 {
+	mk := func(b *background.Background, peak []int) *Channel {
+		if !b.Ready() && b.Samples() == 0 {
 			return nil
 		}
-		c := &Channel{Background: b.rounded(), Threshold: b.windowThresholds()}
+		c := &Channel{Background: b.Means(), Threshold: b.WindowThresholds()}
 		if peaks {
 			c.Counts = peak
 		}
@@ -390,7 +339,7 @@ func (t *tracker) channels(peaks bool) (g, n *Channel) {
 	}
 	var gp, np []int
 	if t.occ != nil {
-		gp, np = t.occ.peak[GammaScan], t.occ.peak[NeutronScan]
+		gp, np = t.occ.peak[record.GammaScan], t.occ.peak[record.NeutronScan]
 	}
 	return mk(t.gamma, gp), mk(t.neutron, np)
 }
@@ -402,27 +351,26 @@ func ok() reading.Quality { return reading.Quality{Status: reading.OK} }
 var errDetectors = errors.New("rpm: detector count changed")
 
 func (t *tracker) event(e Event) Event {
-	switch {
-	case t.o.K > 0:
-		e.K = t.o.K
-	case t.gamma.th != nil:
-		e.K = round2(poisson.SigmaOf(t.gamma.th.Alpha()))
-	case t.neutron.th != nil:
-		e.K = round2(poisson.SigmaOf(t.neutron.th.Alpha()))
-	default:
-		e.K = round2(poisson.SigmaOf(t.o.FalseAlarm / float64(t.o.ReferenceSamples)))
-	}
-	if t.o.K == 0 {
+	e.K = t.o.K
+	if e.K == 0 {
+		alpha, ok := t.gamma.Alpha()
+		if !ok {
+			alpha, ok = t.neutron.Alpha()
+		}
+		if !ok {
+			alpha = t.o.FalseAlarm / float64(t.o.ReferenceSamples)
+		}
+		e.K = round2(poisson.SigmaOf(alpha))
 		e.FalseAlarm = t.o.FalseAlarm
 	}
 	e.Window = t.o.Window
 	return e
 }
 
-func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
+func (t *tracker) add(r record.Record, at time.Time) ([]emitted, error) {
 	if len(r.Counts) > 0 {
 		switch r.Tag {
-		case GammaBackground, NeutronBackground, GammaScan, NeutronScan, GammaAlarm, NeutronAlarm:
+		case record.GammaBackground, record.NeutronBackground, record.GammaScan, record.NeutronScan, record.GammaAlarm, record.NeutronAlarm:
 			ch := channelOf(r.Tag)
 			if d := t.detectors[ch]; d != 0 && d != len(r.Counts) {
 				return nil, errDetectors
@@ -435,13 +383,13 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 		out = append(out, emitted{e: t.event(e), at: at, q: q})
 	}
 	switch r.Tag {
-	case GammaBackground, NeutronBackground:
+	case record.GammaBackground, record.NeutronBackground:
 		if t.occ != nil {
 			// Background resumed without a GX: the occupancy ended unannounced.
 			out = append(out, t.endOccupancy(at)...)
 		}
 		ch := channelOf(r.Tag)
-		if c := t.bg(ch).fold(r.Counts); c != nil {
+		if c := t.bg(ch).Fold(r.Counts); c != nil {
 			g, n := t.channels(false)
 			if c.Factor > t.o.StepFault || c.Factor < 1/t.o.StepFault {
 				ev(Event{Event: "fault", Fault: "background", Change: c, Gamma: g, Neutron: n},
@@ -450,42 +398,42 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 				ev(Event{Event: "background_change", Change: c, Gamma: g, Neutron: n}, ok())
 			}
 		}
-		for _, f := range []Tag{GammaHigh, GammaLow, NeutronHigh} {
+		for _, f := range []record.Tag{record.GammaHigh, record.GammaLow, record.NeutronHigh} {
 			if t.faults[string(f)] && channelOf(f) == ch {
 				delete(t.faults, string(f))
 				ev(Event{Event: "fault_clear", Fault: string(f)}, ok())
 			}
 		}
-	case GammaScan, NeutronScan, GammaAlarm, NeutronAlarm:
+	case record.GammaScan, record.NeutronScan, record.GammaAlarm, record.NeutronAlarm:
 		if t.occ == nil {
 			t.count++
-			t.occ = &occupancy{n: t.count, start: at, peak: map[Tag][]int{}, scans: map[string]*scanSums{},
-				bgGamma: t.gamma.rounded(), bgNeut: t.neutron.rounded()}
+			t.occ = &occupancy{n: t.count, start: at, peak: map[record.Tag][]int{}, scans: map[string]*background.Scan{},
+				bgGamma: t.gamma.Means(), bgNeut: t.neutron.Means()}
 			g, n := t.channels(false)
 			q := ok()
-			if !t.gamma.ready() {
-				q = reading.Quality{Status: reading.Suspect, Reason: fmt.Sprintf("only %d gamma background samples: scans not judged", t.gamma.n)}
+			if !t.gamma.Ready() {
+				q = reading.Quality{Status: reading.Suspect, Reason: fmt.Sprintf("only %d gamma background samples: scans not judged", t.gamma.Samples())}
 			}
 			ev(Event{Event: "occupancy_start", Occupancy: t.occ.n, Gamma: g, Neutron: n}, q)
 		}
 		out = append(out, t.scan(r, at)...)
-	case OccupancyEnd:
+	case record.OccupancyEnd:
 		if t.occ != nil {
 			out = append(out, t.endOccupancy(at)...)
 		}
-	case GammaHigh, GammaLow, NeutronHigh:
+	case record.GammaHigh, record.GammaLow, record.NeutronHigh:
 		if !t.faults[string(r.Tag)] {
 			t.faults[string(r.Tag)] = true
 			g, n := t.channels(false)
 			ev(Event{Event: "fault", Fault: string(r.Tag), Gamma: g, Neutron: n},
 				reading.Quality{Status: reading.Bad, Reason: faultText(r.Tag)})
 		}
-	case Tamper:
+	case record.Tamper:
 		if !t.tampered {
 			t.tampered = true
 			ev(Event{Event: "tamper"}, reading.Quality{Status: reading.Bad, Reason: "tamper switch open"})
 		}
-	case TamperClear:
+	case record.TamperClear:
 		if t.tampered {
 			t.tampered = false
 			ev(Event{Event: "tamper_clear"}, ok())
@@ -494,25 +442,25 @@ func (t *tracker) add(r Record, at time.Time) ([]emitted, error) {
 	return out, nil
 }
 
-func faultText(t Tag) string {
+func faultText(t record.Tag) string {
 	switch t {
-	case GammaHigh:
+	case record.GammaHigh:
 		return "gamma background high fault"
-	case GammaLow:
+	case record.GammaLow:
 		return "gamma background low fault (detector dead?)"
-	case NeutronHigh:
+	case record.NeutronHigh:
 		return "neutron background high fault"
 	}
 	return ""
 }
 
-func (t *tracker) scan(r Record, at time.Time) []emitted {
+func (t *tracker) scan(r record.Record, at time.Time) []emitted {
 	o := t.occ
 	o.samples = append(o.samples, sample{at: at, tag: r.Tag, counts: r.Counts})
-	scanTag := GammaScan
+	scanTag := record.GammaScan
 	ch := channelOf(r.Tag)
 	if ch == "neutron" {
-		scanTag = NeutronScan
+		scanTag = record.NeutronScan
 	}
 	pk := o.peak[scanTag]
 	if len(pk) != len(r.Counts) {
@@ -524,19 +472,19 @@ func (t *tracker) scan(r Record, at time.Time) []emitted {
 	o.peak[scanTag] = pk
 	ss := o.scans[ch]
 	if ss == nil {
-		ss = &scanSums{}
+		ss = &background.Scan{}
 		o.scans[ch] = ss
 	}
-	ss.add(r.Counts, t.o.Window)
+	ss.Add(r.Counts, t.o.Window)
 	if o.alarm != nil {
 		return nil // one alarm per occupancy
 	}
 	b := t.bg(ch)
 	var a *Alarm
-	if b.ready() && b.detectors() == len(r.Counts) {
-		a = b.judge(ss)
+	if b.Ready() && b.Detectors() == len(r.Counts) {
+		a = b.Judge(ss)
 	}
-	if a == nil && (r.Tag == GammaAlarm || r.Tag == NeutronAlarm) {
+	if a == nil && (r.Tag == record.GammaAlarm || r.Tag == record.NeutronAlarm) {
 		// The monitor alarmed by its own algorithm: report it, with the
 		// detector it counted highest.
 		i := 0
@@ -546,12 +494,11 @@ func (t *tracker) scan(r Record, at time.Time) []emitted {
 			}
 		}
 		a = &Alarm{Channel: ch, Detector: i + 1, Counts: r.Counts[i], Source: "monitor", Test: "monitor", Samples: 1}
-		if b.detectors() == len(r.Counts) && b.n > 0 {
-			T, n := b.sum[i], b.n
-			a.Background = round1(float64(T) / float64(n))
-			a.Threshold = float64(b.th.At(T, 1, n))
-			p := poisson.PValue(r.Counts[i], T, 1, n)
-			a.PValue, a.Sigma = p, round1(poisson.SigmaOf(p))
+		if b.Detectors() == len(r.Counts) {
+			if bg, th, p, ok := b.One(i, r.Counts[i]); ok {
+				a.Background, a.Threshold = bg, th
+				a.PValue, a.Sigma = p, round1(poisson.SigmaOf(p))
+			}
 		}
 	}
 	if a == nil {

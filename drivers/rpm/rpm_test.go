@@ -12,6 +12,7 @@ import (
 
 	"github.com/kordon/kordon/drivers/drivertest"
 	"github.com/kordon/kordon/drivers/rpm/n42"
+	"github.com/kordon/kordon/drivers/rpm/record"
 	"github.com/kordon/kordon/hwtest/goldentest"
 	"github.com/kordon/kordon/hwtest/harness"
 	"github.com/kordon/kordon/hwtest/replay"
@@ -237,15 +238,15 @@ func TestBackgroundTrackingIgnoresAParkedSource(t *testing.T) {
 	tk := newTracker(defaultOptions())
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 20; i++ {
-		tk.add(Record{Tag: GammaBackground, Counts: []int{250, 250}}, at)
+		tk.add(record.Record{Tag: record.GammaBackground, Counts: []int{250, 250}}, at)
 	}
 	for i := 0; i < 5; i++ {
-		tk.add(Record{Tag: GammaBackground, Counts: []int{900, 250}}, at)
+		tk.add(record.Record{Tag: record.GammaBackground, Counts: []int{900, 250}}, at)
 	}
-	if m := tk.gamma.mean(0); m > 251 {
+	if m := tk.gamma.Mean(0); m > 251 {
 		t.Errorf("background followed a parked source to %.1f", m)
 	}
-	evs, _ := tk.add(Record{Tag: GammaScan, Counts: []int{500, 250}}, at)
+	evs, _ := tk.add(record.Record{Tag: record.GammaScan, Counts: []int{500, 250}}, at)
 	if len(evs) != 2 || evs[1].e.Event != "alarm" {
 		t.Errorf("scan above a clean background did not alarm: %+v", evs)
 	}
@@ -265,9 +266,9 @@ func BenchmarkTrackerScan(b *testing.B) {
 	tk := newTracker(defaultOptions())
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 10; i++ {
-		tk.add(Record{Tag: GammaBackground, Counts: []int{250, 250, 250, 250}}, at)
+		tk.add(record.Record{Tag: record.GammaBackground, Counts: []int{250, 250, 250, 250}}, at)
 	}
-	rec := Record{Tag: GammaScan, Counts: []int{240, 251, 249, 260}}
+	rec := record.Record{Tag: record.GammaScan, Counts: []int{240, 251, 249, 260}}
 	for b.Loop() {
 		tk.add(rec, at)
 		if len(tk.occ.samples) > 1000 {

@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/exp/rand"
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/kordon/kordon/drivers/rpm/record"
 )
 
 var stats = flag.Bool("stats", false, "run the full false-alarm and detection table (10,000 occupancies per background)")
@@ -55,9 +57,9 @@ func (r simResult) rate() float64 { return float64(r.alarms) / float64(r.occupan
 // background of level counts per sample per panel, with a source of peak
 // strength (0: clean), and counts the alarmed occupancies.
 func simulate(ch string, level, peak float64, occupancies int, seed uint64) simResult {
-	panels, bgTag, scanTag := gammaPanels, GammaBackground, GammaScan
+	panels, bgTag, scanTag := gammaPanels, record.GammaBackground, record.GammaScan
 	if ch == "neutron" {
-		panels, bgTag, scanTag = neutronPanels, NeutronBackground, NeutronScan
+		panels, bgTag, scanTag = neutronPanels, record.NeutronBackground, record.NeutronScan
 	}
 	src := rand.NewSource(seed)
 	draws := map[float64]distuv.Poisson{}
@@ -77,7 +79,7 @@ func simulate(ch string, level, peak float64, occupancies int, seed uint64) simR
 			for d := range c {
 				c[d] = draw(level)
 			}
-			tk.add(Record{Tag: bgTag, Counts: c}, at)
+			tk.add(record.Record{Tag: bgTag, Counts: c}, at)
 			at = at.Add(simDT)
 		}
 	}
@@ -95,13 +97,13 @@ func simulate(ch string, level, peak float64, occupancies int, seed uint64) simR
 				}
 				c[d] = draw(lam)
 			}
-			evs, _ := tk.add(Record{Tag: scanTag, Counts: c}, at)
+			evs, _ := tk.add(record.Record{Tag: scanTag, Counts: c}, at)
 			at = at.Add(simDT)
 			for _, e := range evs {
 				alarmed = alarmed || e.e.Event == "alarm"
 			}
 		}
-		tk.add(Record{Tag: OccupancyEnd}, at)
+		tk.add(record.Record{Tag: record.OccupancyEnd}, at)
 		if alarmed {
 			res.alarms++
 		}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kordon/kordon/drivers/drivertest"
+	"github.com/kordon/kordon/drivers/thermometer/regmap"
 	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/internal/device"
 )
@@ -41,14 +42,14 @@ func checkCRCTrace(t *testing.T, col *drivertest.Output) {
 // BenchmarkPollDecodeAndScreen is the per-poll work after the bus reply:
 // registers to sample to judgement (10 Hz sensors × many slaves).
 func BenchmarkPollDecodeAndScreen(b *testing.B) {
-	p := builtinProfiles()["calex-pyrousb"]
+	p := regmap.Builtin()["calex-pyrousb"]
 	cfg, _ := screening.DecodeLayers(configWith(&testing.T{}, "{}").Options, 100*time.Millisecond)
-	s := screening.NewScreener(cfg, "lane-1", p.name)
+	s := screening.NewScreener(cfg, "lane-1", p.Name())
 	regs := map[uint16]uint16{0x08: 9800, 0x12: 365, 0x13: 366, 0x14: 250, 0x15: 0}
 	i := 0
 	for b.Loop() {
 		regs[0x12] = uint16(360 + i%10)
 		i++
-		s.Sample(p.decode(regs))
+		s.Sample(p.Decode(regs))
 	}
 }

@@ -44,34 +44,16 @@ func TestCustomProfileFromConfig(t *testing.T) {
 		t.Fatalf("requests %+v, want %+v", s.reqs, want)
 	}
 	// 98.6 °F = 37 °C as a 32-bit value, low word first: 9860 = 0x00002684.
-	sm := s.profile.decode(map[uint16]uint16{0x100: 0x2684, 0x101: 0x0000, 0x104: uint16(int16(770)), 0x105: 0x0001})
+	sm := s.profile.Decode(map[uint16]uint16{0x100: 0x2684, 0x101: 0x0000, 0x104: uint16(int16(770)), 0x105: 0x0001})
 	if round(sm.Measured) != 37 || round(*sm.Housing) != 25 || sm.BadStatus || len(sm.Status) != 1 || sm.Status[0] != "lens_dirty" {
 		t.Fatalf("sample %+v (housing %v)", sm, *sm.Housing)
 	}
-	sm = s.profile.decode(map[uint16]uint16{0x100: 0xFFFF, 0x101: 0xFFFF, 0x105: 0x0081})
+	sm = s.profile.Decode(map[uint16]uint16{0x100: 0xFFFF, 0x101: 0xFFFF, 0x105: 0x0081})
 	if round(sm.Measured) != round((-0.01-32)*5/9) || !sm.BadStatus {
 		t.Fatalf("negative/bad sample %+v", sm)
 	}
 	if s.screen.Threshold() != 38 {
 		t.Fatalf("threshold %v", s.screen.Threshold())
-	}
-}
-
-func TestBuiltinProfilesPlanRequests(t *testing.T) {
-	for name, want := range map[string][]modbus.Request{
-		"calex-pyrousb": {{Slave: 1, Function: 3, Address: 0x08, Quantity: 1}, {Slave: 1, Function: 3, Address: 0x12, Quantity: 4}},
-		"omega-os-mini": {{Slave: 1, Function: 3, Address: 0x0E, Quantity: 4}},
-		"xy-md02":       {{Slave: 1, Function: 4, Address: 1, Quantity: 2}},
-	} {
-		got, err := builtinProfiles()[name].requests(1)
-		if err != nil || len(got) != len(want) {
-			t.Fatalf("%s: %+v %v", name, got, err)
-		}
-		for i := range want {
-			if got[i] != want[i] {
-				t.Errorf("%s: request %d %+v, want %+v", name, i, got[i], want[i])
-			}
-		}
 	}
 }
 

@@ -1,6 +1,7 @@
-// Package thermometer drives fever-screening thermometers. This file is the
-// Modbus RTU family (IR pyrometers and RS-485 sensors on one bus, register
-// maps as data); package temper is the USB HID family. Both publish the
+// Package thermometer drives fever-screening thermometers. This package is
+// the Modbus RTU family (IR pyrometers and RS-485 sensors on one bus, their
+// register maps as data in package regmap); package temper is the USB HID
+// family. Both publish the
 // "temperature" payload and judge samples with package screening.
 package thermometer
 
@@ -8,12 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kordon/kordon/drivers/thermometer/regmap"
 	"github.com/kordon/kordon/drivers/thermometer/screening"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/modbus"
@@ -62,7 +62,7 @@ type slaveYAML struct {
 type slave struct {
 	addr    byte
 	name    string
-	profile profile
+	profile regmap.Profile
 	reqs    []modbus.Request
 	screen  screening.ScreenConfig
 }
@@ -100,7 +100,7 @@ func New(cfg device.Config) (device.Device, error) {
 		}
 		b.retries = *opts.Retries
 	}
-	custom, err := decodeProfiles(o, key("profiles"))
+	custom, err := regmap.Decode(o, key("profiles"))
 	if err != nil {
 		return nil, err
 	}
@@ -131,37 +131,25 @@ func New(cfg device.Config) (device.Device, error) {
 		seenName[y.Name] = true
 		p, ok := custom[y.Profile]
 		if !ok {
-			p, ok = builtinProfiles()[y.Profile]
+			p, ok = regmap.Builtin()[y.Profile]
 		}
 		if !ok {
-			return nil, o.ErrorAt(device.Child(n, "profile"), at+".profile", "unknown profile %q (built in: %s; or define it under profiles:)", y.Profile, profileNames(custom))
+			return nil, o.ErrorAt(device.Child(n, "profile"), at+".profile", "unknown profile %q (built in: %s; or define it under profiles:)", y.Profile, regmap.Names(custom))
 		}
 		sc, err := screening.DecodeLayers(o, opts.Poll, screening.Layer{Node: key("screening"), At: "screening"}, screening.Layer{Node: &y.Screening, At: at + ".screening"})
 		if err != nil {
 			return nil, err
 		}
-		if sc.Compensates() && p.housing == nil {
-			return nil, o.ErrorAt(n, at+".screening.ambient_coeff", "profile %q reports no housing temperature to compensate with", p.name)
+		if sc.Compensates() && !p.HasHousing() {
+			return nil, o.ErrorAt(n, at+".screening.ambient_coeff", "profile %q reports no housing temperature to compensate with", p.Name())
 		}
-		reqs, err := p.requests(byte(y.Address))
+		reqs, err := p.Requests(byte(y.Address))
 		if err != nil {
 			return nil, o.ErrorAt(n, at, "%v", err)
 		}
 		b.slaves = append(b.slaves, slave{addr: byte(y.Address), name: y.Name, profile: p, reqs: reqs, screen: sc})
 	}
 	return b, nil
-}
-
-func profileNames(custom map[string]profile) string {
-	var names []string
-	for n := range builtinProfiles() {
-		names = append(names, n)
-	}
-	for n := range custom {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return strings.Join(names, ", ")
 }
 
 // Run polls every slave in turn, one request on the bus at a time, until
@@ -183,7 +171,7 @@ func (b *bus) Run(ctx context.Context, out device.Output) error {
 	screens := make([]*screening.Screener, len(b.slaves))
 	st := screening.OpenFeverState(b.cfg.StateDir, out.Count)
 	for i, s := range b.slaves {
-		screens[i] = screening.NewScreener(s.screen, s.name, s.profile.name)
+		screens[i] = screening.NewScreener(s.screen, s.name, s.profile.Name())
 		screens[i].Remember(st)
 	}
 	tick := time.NewTicker(b.opts.Poll)
@@ -258,7 +246,7 @@ func (b *bus) poll(ctx context.Context, m *modbus.Master, s slave, sc *screening
 			raw = append(raw, rep.Frame...)
 		}
 	}
-	res := sc.Sample(s.profile.decode(regs))
+	res := sc.Sample(s.profile.Decode(regs))
 	if !res.Emit {
 		return nil, nil
 	}

@@ -1,6 +1,12 @@
 package mrz
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/kordon/kordon/drivers/passport/mrz/checkdigit"
+	"github.com/kordon/kordon/drivers/passport/mrz/layout"
+	"github.com/kordon/kordon/drivers/passport/mrz/mrzdate"
+)
 
 // sub is one single-character substitution: 0-based row and column.
 type sub struct {
@@ -45,15 +51,15 @@ func apply(rows []string, subs ...sub) []string {
 // changes a check digit outcome: it can be a candidate only where it changes
 // the layout (a '<' check digit of an empty TD3 personal number, or the
 // long-document-number rule).
-func (d *Document) findCandidates(f Format, rows []string, l *layout) (resolved bool) {
+func (d *Document) findCandidates(f Format, rows []string, l *layout.Layout) (resolved bool) {
 	var offered []sub
-	for i := range l.checks.all() {
-		c := &l.checks.c[i]
-		if c.ok || c.field == FieldComposite {
+	for i := range l.Checks.All() {
+		c := &l.Checks.All()[i]
+		if c.OK || c.Field == FieldComposite {
 			continue
 		}
-		pos := append(positions(c.spans()), c.digit)
-		d.offer(f, rows, l, c.field, search(f, rows, &l.checks, c.field, pos), &offered)
+		pos := append(positions(c.Spans()), c.Digit)
+		d.offer(f, rows, l, c.Field, search(f, rows, &l.Checks, c.Field, pos), &offered)
 	}
 
 	// Every candidate of step 1 made the composite pass on its own. If the
@@ -61,26 +67,26 @@ func (d *Document) findCandidates(f Format, rows []string, l *layout) (resolved 
 	// most one of them can be the misread): nothing more is searched, and
 	// the document stays bad ("candidates do not make every check pass").
 	// So step 2 runs only when step 1 offered nothing.
-	after := layoutOf(f, apply(rows, offered...))
-	if comp := after.checks.get(FieldComposite); comp != nil && !comp.ok && len(offered) == 0 {
-		var pos []span
-		for _, p := range positions(comp.spans()) {
-			if !coveredByField(&after.checks, p.row, p.start) {
+	after := layout.Of(f, apply(rows, offered...))
+	if comp := after.Checks.Get(FieldComposite); comp != nil && !comp.OK && len(offered) == 0 {
+		var pos []layout.Span
+		for _, p := range positions(comp.Spans()) {
+			if !coveredByField(&after.Checks, p.Row, p.Start) {
 				pos = append(pos, p)
 			}
 		}
-		pos = append(pos, comp.digit)
+		pos = append(pos, comp.Digit)
 		// The composite-only characters are the same in rows and in the
 		// rows with candidates applied, so searching the latter is enough.
-		d.offer(f, rows, l, FieldComposite, search(f, apply(rows, offered...), &after.checks, FieldComposite, pos), &offered)
+		d.offer(f, rows, l, FieldComposite, search(f, apply(rows, offered...), &after.Checks, FieldComposite, pos), &offered)
 	}
 
-	final := layoutOf(f, apply(rows, offered...))
-	return final.checks.allOK()
+	final := layout.Of(f, apply(rows, offered...))
+	return final.Checks.AllOK()
 }
 
 // offer records the outcome of a search for one check.
-func (d *Document) offer(f Format, rows []string, l *layout, check string, found []sub, offered *[]sub) {
+func (d *Document) offer(f Format, rows []string, l *layout.Layout, check string, found []sub, offered *[]sub) {
 	switch {
 	case len(found) == 1:
 		s := found[0]
@@ -103,27 +109,27 @@ func (d *Document) offer(f Format, rows []string, l *layout, check string, found
 // search tries every confusion substitution at pos (one-character spans)
 // and returns those that make field's check and every check covering the
 // substituted character pass, without failing a check that passes in base.
-func search(f Format, rows []string, base *checkSet, field string, pos []span) []sub {
+func search(f Format, rows []string, base *layout.CheckSet, field string, pos []layout.Span) []sub {
 	var found []sub
 	for _, p := range pos {
-		to := confusion[rows[p.row][p.start]]
+		to := checkdigit.Confusion(rows[p.Row][p.Start])
 		if to == 0 {
 			continue
 		}
-		s := sub{p.row, p.start, to}
+		s := sub{p.Row, p.Start, to}
 		r2 := apply(rows, s)
-		after := layoutOf(f, r2)
-		if c := after.checks.get(field); c == nil || !c.ok {
+		after := layout.Of(f, r2)
+		if c := after.Checks.Get(field); c == nil || !c.OK {
 			continue
 		}
-		if (after.birth.has(s.row, s.col) && !plausibleDate(after.birth.text(r2))) ||
-			(after.expiry.has(s.row, s.col) && !plausibleDate(after.expiry.text(r2))) {
+		if (after.Birth.Has(s.row, s.col) && !mrzdate.Plausible(after.Birth.Text(r2))) ||
+			(after.Expiry.Has(s.row, s.col) && !mrzdate.Plausible(after.Expiry.Text(r2))) {
 			continue
 		}
 		broke := false
-		for i, c := range base.all() {
-			a := &after.checks.c[i]
-			if !a.ok && (c.ok || a.covers(s.row, s.col) || a.digit.has(s.row, s.col)) {
+		for i, c := range base.All() {
+			a := &after.Checks.All()[i]
+			if !a.OK && (c.OK || a.Covers(s.row, s.col) || a.Digit.Has(s.row, s.col)) {
 				broke = true
 				break
 			}
@@ -136,22 +142,22 @@ func search(f Format, rows []string, base *checkSet, field string, pos []span) [
 }
 
 // positions splits spans into one-character spans.
-func positions(spans []span) []span {
-	var out []span
+func positions(spans []layout.Span) []layout.Span {
+	var out []layout.Span
 	for _, s := range spans {
-		for c := s.start; c < s.end; c++ {
-			out = append(out, span{s.row, c, c + 1})
+		for c := s.Start; c < s.End; c++ {
+			out = append(out, layout.Span{Row: s.Row, Start: c, End: c + 1})
 		}
 	}
 	return out
 }
 
-func coveredByField(cs *checkSet, row, col int) bool {
-	for _, c := range cs.all() {
-		if c.field == FieldComposite {
+func coveredByField(cs *layout.CheckSet, row, col int) bool {
+	for _, c := range cs.All() {
+		if c.Field == FieldComposite {
 			continue
 		}
-		if c.covers(row, col) || c.digit.has(row, col) {
+		if c.Covers(row, col) || c.Digit.Has(row, col) {
 			return true
 		}
 	}
@@ -161,47 +167,40 @@ func coveredByField(cs *checkSet, row, col int) bool {
 // element names the field holding the character at row, col (0-based) and
 // returns its spans: a checked field, "<field>_check" for a check digit, or
 // the optional data areas only the composite covers.
-func element(f Format, l *layout, row, col int) (string, []span) {
-	for i := range l.checks.all() {
-		c := &l.checks.c[i]
-		if c.digit.has(row, col) {
-			return c.field + "_check", []span{c.digit}
+func element(f Format, l *layout.Layout, row, col int) (string, []layout.Span) {
+	for i := range l.Checks.All() {
+		c := &l.Checks.All()[i]
+		if c.Digit.Has(row, col) {
+			return c.Field + "_check", []layout.Span{c.Digit}
 		}
-		if c.field != FieldComposite && c.covers(row, col) {
-			return c.field, c.spans()
+		if c.Field != FieldComposite && c.Covers(row, col) {
+			return c.Field, c.Spans()
 		}
 	}
 	var regions []region
 	switch f {
 	case TD1:
-		regions = []region{{"optional_data", span{0, 15, 30}}, {"optional_data_2", span{1, 18, 29}}}
+		regions = []region{{"optional_data", layout.Span{Row: 0, Start: 15, End: 30}}, {"optional_data_2", layout.Span{Row: 1, Start: 18, End: 29}}}
 	case TD2:
-		regions = []region{{"optional_data", span{1, 28, 35}}}
+		regions = []region{{"optional_data", layout.Span{Row: 1, Start: 28, End: 35}}}
 	}
 	for _, r := range regions {
-		if r.sp.has(row, col) {
-			return r.name, []span{r.sp}
+		if r.sp.Has(row, col) {
+			return r.name, []layout.Span{r.sp}
 		}
 	}
-	return "row" + itoa(row+1), []span{{row, col, col + 1}}
+	return "row" + itoa(row+1), []layout.Span{{Row: row, Start: col, End: col + 1}}
 }
 
 type region struct {
 	name string
-	sp   span
+	sp   layout.Span
 }
 
-func textOf(rows []string, spans []span) string {
+func textOf(rows []string, spans []layout.Span) string {
 	var b []byte
 	for _, s := range spans {
-		b = append(b, s.text(rows)...)
+		b = append(b, s.Text(rows)...)
 	}
 	return string(b)
-}
-
-// plausibleDate: YYMMDD made of digit pairs or "<<" pairs, with a month
-// 1-12 and a day 1-31 where known.
-func plausibleDate(s string) bool {
-	_, mm, dd, known, ok := readDate(s)
-	return ok && (!known[1] || mm >= 1 && mm <= 12) && (!known[2] || dd >= 1 && dd <= 31)
 }

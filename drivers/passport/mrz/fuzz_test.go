@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kordon/kordon/drivers/passport/mrz/checkdigit"
 	"github.com/kordon/kordon/internal/reading"
 )
 
@@ -73,7 +74,7 @@ func checkDocument(t *testing.T, rows []string, d *Document) {
 	for _, c := range d.Candidates {
 		r, p := c.Row-1, c.Position-1
 		from := rows[r][p]
-		to := confusion[from]
+		to := checkdigit.Confusion(from)
 		if to == 0 {
 			t.Fatalf("candidate at a character with no confusion: %+v", c)
 		}

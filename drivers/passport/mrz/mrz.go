@@ -55,6 +55,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kordon/kordon/drivers/passport/mrz/layout"
+	"github.com/kordon/kordon/drivers/passport/mrz/mrzdate"
 	"github.com/kordon/kordon/internal/reading"
 )
 
@@ -147,55 +149,55 @@ func (d *Document) Quality() reading.Quality {
 // or lengths); the error names lengths, never content. A document whose
 // check digits fail is not an error: it is returned with Valid false.
 func Parse(rows []string, now time.Time) (*Document, error) {
-	f, err := detect(rows)
+	f, err := layout.Detect(rows)
 	if err != nil {
 		return nil, err
 	}
 	rows = slices.Clone(rows)
-	l := layoutOf(f, rows)
+	l := layout.Of(f, rows)
 	d := &Document{
 		Format:       f,
-		DocumentCode: code(l.code.text(rows)),
-		Issuer:       code(l.issuer.text(rows)),
-		Nationality:  code(l.nationality.text(rows)),
-		Sex:          l.sex.text(rows),
-		OptionalData: strings.TrimRight(l.optional.text(rows), "<"),
+		DocumentCode: code(l.Code.Text(rows)),
+		Issuer:       code(l.Issuer.Text(rows)),
+		Nationality:  code(l.Nationality.Text(rows)),
+		Sex:          l.Sex.Text(rows),
+		OptionalData: strings.TrimRight(l.Optional.Text(rows), "<"),
 		Rows:         rows,
 		Candidates:   []Candidate{},
 	}
-	if l.numberN == 1 {
-		d.Number = strings.TrimRight(l.number[0].text(rows), "<")
+	if l.NumberN == 1 {
+		d.Number = strings.TrimRight(l.Number[0].Text(rows), "<")
 	} else {
-		d.Number = strings.TrimRight(l.number[0].text(rows)+l.number[1].text(rows), "<")
+		d.Number = strings.TrimRight(l.Number[0].Text(rows)+l.Number[1].Text(rows), "<")
 	}
 	if f == TD1 {
-		d.OptionalData2 = ptr(strings.TrimRight(l.optional2.text(rows), "<"))
+		d.OptionalData2 = ptr(strings.TrimRight(l.Optional2.Text(rows), "<"))
 	}
-	d.PrimaryName, d.SecondaryName, d.NameTruncated = splitName(l.name.text(rows))
+	d.PrimaryName, d.SecondaryName, d.NameTruncated = splitName(l.Name.Text(rows))
 
-	cs := &l.checks
-	d.Checks = make([]Check, 0, cs.n)
+	cs := &l.Checks
+	d.Checks = make([]Check, 0, len(cs.All()))
 	d.Valid = true
-	for _, c := range cs.all() {
+	for _, c := range cs.All() {
 		d.Checks = append(d.Checks, publicCheck(&c))
-		d.Valid = d.Valid && c.ok
+		d.Valid = d.Valid && c.OK
 	}
 
 	var problems []string
-	birth, birthOK := birthDate(l.birth.text(rows), now)
+	birth, birthOK := mrzdate.Birth(l.Birth.Text(rows), now)
 	if birthOK {
 		d.BirthDate = birth.String()
-		if cs.get(FieldBirthDate).ok {
-			d.Minor = minor(birth, now)
+		if cs.Get(FieldBirthDate).OK {
+			d.Minor = mrzdate.Minor(birth, now)
 		}
 	} else {
 		problems = append(problems, FieldBirthDate+" is not a date")
 	}
-	exp, expOK := expiryDate(l.expiry.text(rows), now)
+	exp, expOK := mrzdate.Expiry(l.Expiry.Text(rows), now)
 	if expOK {
 		d.ExpiryDate = exp.String()
-		if cs.get(FieldExpiryDate).ok {
-			d.Expired = expired(exp, now)
+		if cs.Get(FieldExpiryDate).OK {
+			d.Expired = mrzdate.Expired(exp, now)
 		}
 	} else {
 		problems = append(problems, FieldExpiryDate+" is not a date")
@@ -210,9 +212,9 @@ func Parse(rows []string, now time.Time) (*Document, error) {
 	}
 	resolved := d.findCandidates(f, rows, &l)
 	var failed []string
-	for _, c := range cs.all() {
-		if !c.ok {
-			failed = append(failed, c.field)
+	for _, c := range cs.All() {
+		if !c.OK {
+			failed = append(failed, c.Field)
 		}
 	}
 	reason := []string{"check digit failed: " + strings.Join(failed, ", ")}
@@ -240,10 +242,10 @@ func Parse(rows []string, now time.Time) (*Document, error) {
 	return d, nil
 }
 
-func publicCheck(c *check) Check {
-	pc := Check{Field: c.field, Read: string(c.read), OK: c.ok}
-	if c.computed != 0 {
-		pc.Computed = string(c.computed)
+func publicCheck(c *layout.Check) Check {
+	pc := Check{Field: c.Field, Read: string(c.Read), OK: c.OK}
+	if c.Computed != 0 {
+		pc.Computed = string(c.Computed)
 	}
 	return pc
 }
@@ -277,3 +279,5 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -40,32 +40,6 @@ var (
 	}
 )
 
-func TestCheckDigit(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want byte
-		ok   bool
-	}{
-		{"520727", '3', true},    // ICAO example
-		{"AB2134<<<", '5', true}, // ICAO example
-		{"L898902C3", '6', true},
-		{"740812", '2', true},
-		{"120415", '9', true},
-		{"ZE184226B<<<<<", '1', true},
-		{"L898902C3674081221204159ZE184226B<<<<<1", '0', true},
-		{"", '0', true},
-		{"<<<<<<<<<<<<<<", '0', true},
-		{"abc", 0, false},
-		{"12 4", 0, false},
-		{"ÄB", 0, false},
-	} {
-		got, ok := CheckDigit(tc.in)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("CheckDigit(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
 // TestSpecimenDigits recomputes every check digit of the specimens
 // independently of the layout code, from ICAO's position tables.
 func TestSpecimenDigits(t *testing.T) {

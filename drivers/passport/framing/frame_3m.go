@@ -1,4 +1,4 @@
-package passport
+package framing
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ import (
 // the reader did send a document, so the officer must present it again.
 type nativeFramer struct {
 	idle  time.Duration
-	count counter
+	count Counter
 
 	buf  []byte
 	at   time.Time // arrival of buf[0] (a SOH)
@@ -39,11 +39,11 @@ const (
 	nativeMaxLen = 3 + 1 + 3*(44+1) + 1 + 16
 )
 
-func newNativeFramer(idle time.Duration, c counter) *nativeFramer {
+func New3M(idle time.Duration, c Counter) Framer {
 	return &nativeFramer{idle: idle, count: c}
 }
 
-func (f *nativeFramer) feed(dst []unit, b []byte, at time.Time) []unit {
+func (f *nativeFramer) Feed(dst []Unit, b []byte, at time.Time) []Unit {
 	if len(b) == 0 {
 		return dst
 	}
@@ -64,7 +64,7 @@ func (f *nativeFramer) feed(dst []unit, b []byte, at time.Time) []unit {
 }
 
 // scan takes every complete block off the front of buf.
-func (f *nativeFramer) scan(dst []unit, at time.Time) []unit {
+func (f *nativeFramer) scan(dst []Unit, at time.Time) []Unit {
 	for len(f.buf) > 0 {
 		if f.buf[0] != soh {
 			i := bytes.IndexByte(f.buf, soh)
@@ -88,14 +88,14 @@ func (f *nativeFramer) scan(dst []unit, at time.Time) []unit {
 			continue
 		}
 		if len(f.buf) < 3+n+1 {
-			if len(f.buf) >= 6 && !bytes.Equal(f.buf[3:6], []byte{'O', 'U', stx}) {
+			if len(f.buf) >= 6 && !bytes.Equal(f.buf[3:6], []byte{'O', 'U', STX}) {
 				f.resync()
 				continue
 			}
 			return dst
 		}
 		body := f.buf[3 : 3+n]
-		if !bytes.Equal(body[:3], []byte{'O', 'U', stx}) || body[n-1] != etx {
+		if !bytes.Equal(body[:3], []byte{'O', 'U', STX}) || body[n-1] != ETX {
 			f.resync()
 			continue
 		}
@@ -103,15 +103,15 @@ func (f *nativeFramer) scan(dst []unit, at time.Time) []unit {
 		for _, c := range f.buf[1 : 3+n] {
 			bcc ^= c
 		}
-		u := unit{at: f.at, block: true}
+		u := Unit{At: f.at, Block: true}
 		if bcc != f.buf[3+n] {
-			u.fail = "block_check"
+			u.Fail = "block_check"
 		} else {
-			u.rows = nativeRows(body[4 : n-1])
+			u.Rows = nativeRows(body[4 : n-1])
 		}
 		f.buf = f.buf[3+n+1:]
 		f.at = at
-		if u.fail == "" && len(u.rows) == 0 {
+		if u.Fail == "" && len(u.Rows) == 0 {
 			f.count.add("blocks_empty", 1)
 			continue
 		}
@@ -140,25 +140,25 @@ func nativeRows(text []byte) []string {
 	return rows
 }
 
-func (f *nativeFramer) expire(dst []unit, now time.Time) []unit {
+func (f *nativeFramer) Expire(dst []Unit, now time.Time) []Unit {
 	if len(f.buf) > 0 && now.Sub(f.last) > f.idle {
-		return f.end(dst)
+		return f.End(dst)
 	}
 	return dst
 }
 
 // end tears a partial block. A block whose header was sound was a read in
 // progress: an "incomplete" failed read. Anything else is counted.
-func (f *nativeFramer) end(dst []unit) []unit {
+func (f *nativeFramer) End(dst []Unit) []Unit {
 	if len(f.buf) == 0 {
 		return dst
 	}
-	sound := len(f.buf) >= 6 && bytes.Equal(f.buf[3:6], []byte{'O', 'U', stx})
+	sound := len(f.buf) >= 6 && bytes.Equal(f.buf[3:6], []byte{'O', 'U', STX})
 	at := f.at
 	f.count.add("blocks_torn", 1)
 	f.buf = f.buf[:0]
 	if sound {
-		return append(dst, unit{at: at, block: true, fail: "incomplete", rows: []string{}})
+		return append(dst, Unit{At: at, Block: true, Fail: "incomplete", Rows: []string{}})
 	}
 	return dst
 }

@@ -1,4 +1,6 @@
-package rpm
+// Package record parses the CSV lines radiation portal monitors send: a
+// two-letter tag, then the counts per detector.
+package record
 
 import (
 	"errors"
@@ -41,10 +43,10 @@ const (
 // ErrUnknownTag is returned for a well-formed line with a tag not in the format.
 var ErrUnknownTag = errors.New("rpm: unknown record tag")
 
-// ParseRecord parses one line (without its terminator). Fields may carry
+// Parse parses one line (without its terminator). Fields may carry
 // spaces and the line a trailing comma; counts must be non-negative
 // integers. Count records need at least one detector.
-func ParseRecord(line string) (Record, error) {
+func Parse(line string) (Record, error) {
 	fields := strings.Split(strings.TrimSpace(line), ",")
 	if n := len(fields); n > 1 && strings.TrimSpace(fields[n-1]) == "" {
 		fields = fields[:n-1] // trailing comma

@@ -1,9 +1,16 @@
-package thermometer
+// Package regmap holds Modbus thermometers' register maps as data (which
+// registers hold what, how wide, scaled how, in which unit, what the
+// status bits mean): the built-in maps of the field guide and the custom
+// ones a box config declares under `profiles:`, decoded with errors at
+// their line. A map plans the poll's requests and turns the registers read
+// into a screening sample.
+package regmap
 
 import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -12,11 +19,11 @@ import (
 	"github.com/kordon/kordon/internal/modbus"
 )
 
-// A profile is a Modbus thermometer's register map, as data: which
+// A Profile is a Modbus thermometer's register map, as data: which
 // registers hold what, how wide, signed or not, scaled how, in which unit,
 // and what the status bits mean. Built-in profiles cover the families in the
 // field guide; a box config adds its own under `profiles:`.
-type profile struct {
+type Profile struct {
 	name       string
 	function   byte
 	unit       string // C, F or K: the unit of object and housing
@@ -61,10 +68,10 @@ func pyrometerBits() []statusBit {
 
 func tenths(reg uint16) field { return field{reg: reg, width: 16, signed: true, scale: 0.1} }
 
-// builtinProfiles are the register maps of the field guide, "Thermometers",
+// Builtin are the register maps of the field guide, "Thermometers",
 // built afresh for each caller.
-func builtinProfiles() map[string]profile {
-	ps := map[string]profile{
+func Builtin() map[string]Profile {
+	ps := map[string]Profile{
 		"calex-pyrousb": {
 			function: modbus.ReadHoldingRegisters, unit: "C", mergeGap: 3,
 			object: tenths(0x12), housing: ptr(tenths(0x14)),
@@ -129,10 +136,11 @@ type bitYAML struct {
 	Bad  *bool  `yaml:"bad"`
 }
 
-// decodeProfiles reads a `profiles:` mapping of name -> profile.
-func decodeProfiles(o device.Options, n *yaml.Node) (map[string]profile, error) {
-	out := map[string]profile{}
-	builtin := builtinProfiles()
+// Decode reads a `profiles:` mapping of name -> Profile (n may be nil:
+// none). A name of a built-in map is refused.
+func Decode(o device.Options, n *yaml.Node) (map[string]Profile, error) {
+	out := map[string]Profile{}
+	builtin := Builtin()
 	if n == nil || n.Kind == 0 {
 		return out, nil
 	}
@@ -155,12 +163,12 @@ func decodeProfiles(o device.Options, n *yaml.Node) (map[string]profile, error) 
 	return out, nil
 }
 
-func decodeProfile(o device.Options, n *yaml.Node, at string) (profile, error) {
+func decodeProfile(o device.Options, n *yaml.Node, at string) (Profile, error) {
 	var y profileYAML
 	if err := o.DecodeAt(n, at, &y); err != nil {
-		return profile{}, err
+		return Profile{}, err
 	}
-	p := profile{unit: "C", mergeGap: 0}
+	p := Profile{unit: "C", mergeGap: 0}
 	switch y.Function {
 	case "holding", "03", "3":
 		p.function = modbus.ReadHoldingRegisters
@@ -208,7 +216,7 @@ func decodeProfile(o device.Options, n *yaml.Node, at string) (profile, error) {
 			return p, err
 		}
 	}
-	if _, err := p.requests(1); err != nil {
+	if _, err := p.Requests(1); err != nil {
 		return p, o.ErrorAt(n, at, "%v", err)
 	}
 	return p, nil
@@ -288,7 +296,7 @@ func decodeStatus(o device.Options, n *yaml.Node, at string) (*statusReg, error)
 }
 
 // regs lists every register the profile reads.
-func (p profile) regs() []uint16 {
+func (p Profile) regs() []uint16 {
 	var out []uint16
 	add := func(f *field) {
 		if f == nil {
@@ -310,9 +318,9 @@ func (p profile) regs() []uint16 {
 	return slices.Compact(out)
 }
 
-// requests groups the profile's registers into as few reads as the map
+// Requests groups the profile's registers into as few reads as the map
 // allows: neighbours within mergeGap share one request.
-func (p profile) requests(slave byte) ([]modbus.Request, error) {
+func (p Profile) Requests(slave byte) ([]modbus.Request, error) {
 	rs := p.regs()
 	var out []modbus.Request
 	for _, r := range rs {
@@ -337,8 +345,8 @@ func (p profile) requests(slave byte) ([]modbus.Request, error) {
 	return out, nil
 }
 
-// decode turns the registers read (by address) into a sample.
-func (p profile) decode(regs map[uint16]uint16) screening.Sample {
+// Decode turns the registers read (by address) into a sample.
+func (p Profile) Decode(regs map[uint16]uint16) screening.Sample {
 	s := screening.Sample{Measured: p.temp(p.object.value(regs))}
 	if p.housing != nil {
 		s.Housing = ptr(p.temp(p.housing.value(regs)))
@@ -380,7 +388,7 @@ func (f field) value(regs map[uint16]uint16) float64 {
 	return float64(v) * f.scale
 }
 
-func (p profile) temp(v float64) float64 {
+func (p Profile) temp(v float64) float64 {
 	switch p.unit {
 	case "F":
 		return (v - 32) * 5 / 9
@@ -388,4 +396,24 @@ func (p profile) temp(v float64) float64 {
 		return v - 273.15
 	}
 	return v
+}
+
+// Name is the map's name (built in, or its key under profiles:).
+func (p Profile) Name() string { return p.name }
+
+// HasHousing says whether the map reports the housing temperature, which
+// ambient compensation needs.
+func (p Profile) HasHousing() bool { return p.housing != nil }
+
+// Names lists the built-in maps and custom's, sorted, for an error message.
+func Names(custom map[string]Profile) string {
+	var names []string
+	for n := range Builtin() {
+		names = append(names, n)
+	}
+	for n := range custom {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }

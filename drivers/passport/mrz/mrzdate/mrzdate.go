@@ -1,10 +1,14 @@
-package mrz
+// Package mrzdate reads the dates of an ICAO 9303 machine readable zone
+// (YYMMDD, parts possibly unknown as "<<"), resolves their century against
+// the box clock and tells whether a document has expired and whether its
+// holder is a minor.
+package mrzdate
 
 import "time"
 
-// date is an MRZ date (YYMMDD) with its century resolved. A part that was
+// Date is an MRZ date (YYMMDD) with its century resolved. A part that was
 // read as "<<" is unknown (known[i] false).
-type date struct {
+type Date struct {
 	y, m, d int
 	known   [3]bool // year, month, day
 }
@@ -29,16 +33,16 @@ func readDate(s string) (yy, mm, dd int, known [3]bool, ok bool) {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// birthDate resolves a birth date: YY is taken in now's century (20YY in
+// Birth resolves a birth date: YY is taken in now's century (20YY in
 // the 2000s) unless that would put the birth after now, in which case it is
 // the century before (19YY). With an unknown month (or day) the comparison
 // uses only the known parts, so a birth in the current year stays there.
-func birthDate(s string, now time.Time) (date, bool) {
+func Birth(s string, now time.Time) (Date, bool) {
 	yy, mm, dd, known, ok := readDate(s)
 	if !ok {
-		return date{}, false
+		return Date{}, false
 	}
-	dt := date{m: mm, d: dd, known: known}
+	dt := Date{m: mm, d: dd, known: known}
 	if known[0] {
 		ny, nm, nd := now.Date()
 		y := ny - ny%100 + yy
@@ -53,15 +57,15 @@ func birthDate(s string, now time.Time) (date, bool) {
 	return dt, dt.calendar()
 }
 
-// expiryDate resolves an expiry date: YY is the year within [now-49,
+// Expiry resolves an expiry date: YY is the year within [now-49,
 // now+50] (by year). In 2026 that is 1977-2076: "20YY unless that is more
 // than 50 years ahead".
-func expiryDate(s string, now time.Time) (date, bool) {
+func Expiry(s string, now time.Time) (Date, bool) {
 	yy, mm, dd, known, ok := readDate(s)
 	if !ok {
-		return date{}, false
+		return Date{}, false
 	}
-	dt := date{m: mm, d: dd, known: known}
+	dt := Date{m: mm, d: dd, known: known}
 	if known[0] {
 		ny := now.Year()
 		y := ny - ny%100 + yy
@@ -78,7 +82,7 @@ func expiryDate(s string, now time.Time) (date, bool) {
 
 // calendar reports whether the known parts can form a real date (Feb 29 is
 // allowed when the year is unknown).
-func (dt date) calendar() bool {
+func (dt Date) calendar() bool {
 	if dt.known[1] && (dt.m < 1 || dt.m > 12) {
 		return false
 	}
@@ -104,7 +108,7 @@ func daysIn(y, m int) int {
 
 // String is "YYYY-MM-DD"; unknown parts are written as '<' ("<<<<", "<<"),
 // e.g. "1974-<<-<<" for a birth year alone.
-func (dt date) String() string {
+func (dt Date) String() string {
 	b := make([]byte, 0, 10)
 	if dt.known[0] {
 		b = append(b, byte('0'+dt.y/1000%10), byte('0'+dt.y/100%10), byte('0'+dt.y/10%10), byte('0'+dt.y%10))
@@ -124,7 +128,7 @@ func (dt date) String() string {
 
 // bounds is the earliest and latest day the date can be, as yyyymmdd
 // integers; ok is false when the year is unknown.
-func (dt date) bounds() (lo, hi int, ok bool) {
+func (dt Date) bounds() (lo, hi int, ok bool) {
 	if !dt.known[0] {
 		return 0, 0, false
 	}
@@ -147,10 +151,10 @@ func today(now time.Time) int {
 	return ymd(y, int(m), d)
 }
 
-// expired: true when even the latest day the expiry can be is before
-// today, false when even the earliest is today or later, unknown between.
+// Expired is true when even the latest day the expiry can be is before
+// today, false when even the earliest is today or later, nil between.
 // A document is valid through its expiry date.
-func expired(exp date, now time.Time) *bool {
+func Expired(exp Date, now time.Time) *bool {
 	lo, hi, ok := exp.bounds()
 	if !ok {
 		return nil
@@ -165,9 +169,10 @@ func expired(exp date, now time.Time) *bool {
 	return nil
 }
 
-// minor: under 18 on now's date. Someone born on 29 February turns 18 on
-// 1 March when the 18th year is not a leap year.
-func minor(birth date, now time.Time) *bool {
+// Minor is whether the holder is under 18 on now's date, nil when the
+// known parts do not tell. Someone born on 29 February turns 18 on 1 March
+// when the 18th year is not a leap year.
+func Minor(birth Date, now time.Time) *bool {
 	lo, hi, ok := birth.bounds()
 	if !ok {
 		return nil
@@ -191,3 +196,11 @@ func eighteenth(d int) int {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Plausible says whether s (YYMMDD) is made of digit pairs or "<<" pairs,
+// with a month 1-12 and a day 1-31 where known: no real date reads
+// otherwise, whatever its century.
+func Plausible(s string) bool {
+	_, mm, dd, known, ok := readDate(s)
+	return ok && (!known[1] || mm >= 1 && mm <= 12) && (!known[2] || dd >= 1 && dd <= 31)
+}

@@ -1,24 +1,26 @@
-package passport
+package framing
 
 import (
 	"bytes"
 	"time"
+
+	"github.com/kordon/kordon/drivers/passport/mrzrow"
 )
 
 // lineFramer is line mode: each MRZ row ends in CR, LF or CR LF (lineEnd
 // "any"), or only in the one terminator a reader is configured for ("cr",
 // "lf", "crlf"; other bytes then stay in the line, which then has no row
-// length and counts as noise). Every line is a unit of one row; lines that
+// length and counts as noise). Every line is a Unit of one row; lines that
 // cannot be a row are counted as lines_noise.
 //
 // Hand-written rather than internal/framing.Lines because the driver needs
-// a pure framer it can fuzz and tick: a torn partial row must be noticed
+// a pure Framer it can fuzz and tick: a torn partial row must be noticed
 // when the port is quiet, without a read returning a line.
 type lineFramer struct {
 	term   []byte // the terminator; nil = any of CR, LF, CR LF
 	idle   time.Duration
 	maxLen int
-	count  counter
+	count  Counter
 
 	buf  []byte
 	at   time.Time // first byte of buf
@@ -38,7 +40,7 @@ const resyncGap = 100 * time.Millisecond
 // of an over-long line.
 const tailLen = 90
 
-func newLineFramer(lineEnd string, idle time.Duration, c counter) *lineFramer {
+func NewLine(lineEnd string, idle time.Duration, c Counter) Framer {
 	f := &lineFramer{idle: idle, maxLen: 128, count: c}
 	switch lineEnd {
 	case "cr":
@@ -51,7 +53,7 @@ func newLineFramer(lineEnd string, idle time.Duration, c counter) *lineFramer {
 	return f
 }
 
-func (f *lineFramer) feed(dst []unit, b []byte, at time.Time) []unit {
+func (f *lineFramer) Feed(dst []Unit, b []byte, at time.Time) []Unit {
 	for len(b) > 0 {
 		i, n := f.index(b)
 		if i < 0 {
@@ -124,7 +126,7 @@ func (f *lineFramer) keepTail(b []byte) {
 // first row, or exactly a row (nothing MRZ-like before it).
 func rowAtEnd(tail []byte) []byte {
 	run := 0
-	for run < len(tail) && mrzChars(tail[len(tail)-run-1:len(tail)-run]) {
+	for run < len(tail) && mrzrow.Chars(tail[len(tail)-run-1:len(tail)-run]) {
 		run++
 	}
 	for _, n := range []int{90, 88, 72, 44, 36, 30} {
@@ -132,7 +134,7 @@ func rowAtEnd(tail []byte) []byte {
 			continue
 		}
 		r := tail[len(tail)-n:]
-		if _, ok := oneLine(r); ok || run == n || firstRow(string(r)) {
+		if _, ok := mrzrow.SplitOneLine(r); ok || run == n || mrzrow.First(string(r)) {
 			return r
 		}
 	}
@@ -140,10 +142,10 @@ func rowAtEnd(tail []byte) []byte {
 }
 
 // line ends the current line; its terminator arrived at end.
-func (f *lineFramer) line(dst []unit, end time.Time) []unit {
+func (f *lineFramer) line(dst []Unit, end time.Time) []Unit {
 	if f.skip {
 		f.skip = false
-		r := rowAtEnd(trimLine(f.tail))
+		r := rowAtEnd(mrzrow.Trim(f.tail))
 		f.tail = f.tail[:0]
 		if r == nil {
 			return dst
@@ -154,18 +156,18 @@ func (f *lineFramer) line(dst []unit, end time.Time) []unit {
 		return dst
 	}
 	defer func() { f.buf = f.buf[:0] }()
-	b := trimLine(f.buf)
-	if rows, ok := oneLine(b); ok {
-		return append(dst, unit{rows: rows, at: f.at, end: end, block: true})
+	b := mrzrow.Trim(f.buf)
+	if rows, ok := mrzrow.SplitOneLine(b); ok {
+		return append(dst, Unit{Rows: rows, At: f.at, End: end, Block: true})
 	}
-	if !mrzRow(b) {
+	if !mrzrow.Plausible(b) {
 		f.count.add("lines_noise", 1)
 		return dst
 	}
-	return append(dst, unit{rows: []string{string(b)}, at: f.at, end: end})
+	return append(dst, Unit{Rows: []string{string(b)}, At: f.at, End: end})
 }
 
-func (f *lineFramer) expire(dst []unit, now time.Time) []unit {
+func (f *lineFramer) Expire(dst []Unit, now time.Time) []Unit {
 	if len(f.buf) > 0 && now.Sub(f.last) > f.idle {
 		f.count.add("bytes_torn", len(f.buf))
 		f.buf = f.buf[:0]
@@ -178,4 +180,4 @@ func (f *lineFramer) expire(dst []unit, now time.Time) []unit {
 
 // end: a stream that ends without a final terminator (a file given to
 // hwtest decode) still ends its last line.
-func (f *lineFramer) end(dst []unit) []unit { return f.line(dst, f.last) }
+func (f *lineFramer) End(dst []Unit) []Unit { return f.line(dst, f.last) }

@@ -1,11 +1,18 @@
-package passport
+package framing
 
-import "time"
+import (
+	"time"
 
+	"github.com/kordon/kordon/drivers/passport/mrzrow"
+)
+
+// STX and ETX start and end a block (stx, 3m); a reader's start and end
+// bytes must differ from them.
 const (
-	soh = 0x01
-	stx = 0x02
-	etx = 0x03
+	STX = 0x02
+	ETX = 0x03
+
+	soh = 0x01 // starts a 3m block
 )
 
 // stxFramer reads STX/ETX blocks: STX row CR row CR [row CR] ETX, one
@@ -22,7 +29,7 @@ const (
 type stxFramer struct {
 	startByte, endByte int // start/end-of-data bytes, -1 = none
 	idle               time.Duration
-	count              counter
+	count              Counter
 
 	in   bool // inside a block (after STX)
 	buf  []byte
@@ -31,18 +38,18 @@ type stxFramer struct {
 	sod  time.Time // when a start-of-data byte was seen, zero if not pending
 }
 
-// maxBlock is more than three rows of 44 with CR LF and a few spare bytes.
-const maxBlock = 3*46 + 16
+// MaxBlock is more than three rows of 44 with CR LF and a few spare bytes.
+const MaxBlock = 3*46 + 16
 
-func newSTXFramer(start, end int, idle time.Duration, c counter) *stxFramer {
+func NewSTX(start, end int, idle time.Duration, c Counter) Framer {
 	return &stxFramer{startByte: start, endByte: end, idle: idle, count: c}
 }
 
-func (f *stxFramer) feed(dst []unit, b []byte, at time.Time) []unit {
+func (f *stxFramer) Feed(dst []Unit, b []byte, at time.Time) []Unit {
 	for _, c := range b {
 		if !f.in {
 			switch {
-			case c == stx:
+			case c == STX:
 				f.in, f.buf, f.at, f.last = true, f.buf[:0], at, at
 				if !f.sod.IsZero() {
 					f.at = f.sod
@@ -60,14 +67,14 @@ func (f *stxFramer) feed(dst []unit, b []byte, at time.Time) []unit {
 		}
 		f.last = at
 		switch c {
-		case etx:
+		case ETX:
 			dst = f.block(dst, "")
-		case stx:
+		case STX:
 			// A new block before the old one ended: the old one is torn.
 			dst = f.tear(dst)
 			f.in, f.buf, f.at = true, f.buf[:0], at
 		default:
-			if len(f.buf) >= maxBlock {
+			if len(f.buf) >= MaxBlock {
 				f.count.add("bytes_overlong", len(f.buf)+1)
 				f.in, f.buf = false, f.buf[:0]
 				continue
@@ -79,7 +86,7 @@ func (f *stxFramer) feed(dst []unit, b []byte, at time.Time) []unit {
 }
 
 // block ends the block in buf; fail is "" for a block ended by ETX.
-func (f *stxFramer) block(dst []unit, fail string) []unit {
+func (f *stxFramer) block(dst []Unit, fail string) []Unit {
 	f.in = false
 	rows := splitRows(f.buf, fail != "")
 	f.buf = f.buf[:0]
@@ -87,13 +94,13 @@ func (f *stxFramer) block(dst []unit, fail string) []unit {
 		f.count.add("blocks_empty", 1)
 		return dst
 	}
-	return append(dst, unit{rows: rows, at: f.at, block: true, fail: fail})
+	return append(dst, Unit{Rows: rows, At: f.at, Block: true, Fail: fail})
 }
 
 // tear ends a block that will not be finished.
-func (f *stxFramer) tear(dst []unit) []unit {
+func (f *stxFramer) tear(dst []Unit) []Unit {
 	for _, r := range splitRows(f.buf, true) {
-		if mrzRow([]byte(r)) {
+		if mrzrow.Plausible([]byte(r)) {
 			return f.block(dst, "incomplete")
 		}
 	}
@@ -102,14 +109,14 @@ func (f *stxFramer) tear(dst []unit) []unit {
 	return dst
 }
 
-func (f *stxFramer) expire(dst []unit, now time.Time) []unit {
+func (f *stxFramer) Expire(dst []Unit, now time.Time) []Unit {
 	if f.in && now.Sub(f.last) > f.idle {
 		return f.tear(dst)
 	}
 	return dst
 }
 
-func (f *stxFramer) end(dst []unit) []unit {
+func (f *stxFramer) End(dst []Unit) []Unit {
 	if f.in {
 		return f.tear(dst)
 	}
