@@ -14,10 +14,10 @@ import (
 // Every id is qualified by its crossing (or, for subjects, by its type),
 // so two crossings' exports merged never collide.
 
-// EntitiesHeader and LinksHeader are the columns of the two tables.
+// entitiesHeader and linksHeader are the columns of the two tables.
 var (
-	EntitiesHeader = []string{"entity_id", "entity_type", "label", "crossing", "rule", "severity", "state", "date_time", "description"}
-	LinksHeader    = []string{"link_id", "link_type", "from_id", "to_id", "crossing", "date_time"}
+	entitiesHeader = []string{"entity_id", "entity_type", "label", "crossing", "rule", "severity", "state", "date_time", "description"}
+	linksHeader    = []string{"link_id", "link_type", "from_id", "to_id", "crossing", "date_time"}
 )
 
 func crossingEntity(x string) string { return "crossing:" + x }
@@ -37,7 +37,7 @@ func csvSafe(s string) string {
 // I2Entities writes the entities of alerts raised in [from, to).
 func (d *DB) I2Entities(ctx context.Context, w io.Writer, from, to time.Time) error {
 	cw := csv.NewWriter(w)
-	cw.Write(EntitiesHeader)
+	cw.Write(entitiesHeader)
 	seen := map[string]bool{}
 	rows, err := d.pool.Query(ctx, `SELECT id, crossing, box, device, rule, severity, state, raised, summary FROM alerts
 		WHERE raised >= $1 AND raised < $2 ORDER BY raised`, from, to)
@@ -105,7 +105,7 @@ func subjectType(t string) string {
 // with a neighbour (from the audit log).
 func (d *DB) I2Links(ctx context.Context, w io.Writer, from, to time.Time) error {
 	cw := csv.NewWriter(w)
-	cw.Write(LinksHeader)
+	cw.Write(linksHeader)
 	rows, err := d.pool.Query(ctx, `SELECT id, crossing, box, device, raised FROM alerts WHERE raised >= $1 AND raised < $2 ORDER BY raised`, from, to)
 	if err != nil {
 		return err

@@ -131,7 +131,7 @@ func TestRecordedTraceReplaysToSameReadings(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	col, err := harness.ReplayThroughPTY(ctx, passport.Driver, rec, 0)
+	col, err := harness.ReplayThroughPTY(ctx, passport.Driver(), rec, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,16 +20,16 @@ import (
 // Drivers returns the registered families, a fresh list for each caller.
 func Drivers() []device.Driver {
 	return []device.Driver{
-		barcode.Driver,
-		cctv.Driver,
-		contact.Driver,
-		passport.Driver,
-		rpm.Driver,
-		scanneralarm.Driver,
-		thermometer.Driver,
-		tracedetector.Driver,
-		weighbridge.Driver,
-		xray.Driver,
-		temper.Driver,
+		barcode.Driver(),
+		cctv.Driver(),
+		contact.Driver(),
+		passport.Driver(),
+		rpm.Driver(),
+		scanneralarm.Driver(),
+		thermometer.Driver(),
+		tracedetector.Driver(),
+		weighbridge.Driver(),
+		xray.Driver(),
+		temper.Driver(),
 	}
 }

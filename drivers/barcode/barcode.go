@@ -21,12 +21,14 @@ import (
 )
 
 // Driver registers the family (drivers/all).
-var Driver = device.Driver{
-	Name:  "barcode",
-	Kind:  "barcode",
-	Doc:   "barcode scanner over serial lines or USB keyboard wedge; ISO 6346 container check digits",
-	Ports: []device.PortKind{device.Stream, device.HID},
-	New:   New,
+func Driver() device.Driver {
+	return device.Driver{
+		Name:  "barcode",
+		Kind:  "barcode",
+		Doc:   "barcode scanner over serial lines or USB keyboard wedge; ISO 6346 container check digits",
+		Ports: []device.PortKind{device.Stream, device.HID},
+		New:   New,
+	}
 }
 
 // Options are the driver's settings in a box config.

@@ -27,12 +27,14 @@ import (
 )
 
 // Driver registers the family (drivers/all).
-var Driver = device.Driver{
-	Name:  "cctv",
-	Kind:  "cctv",
-	Doc:   "GPIO output to a DVR/NVR alarm input (relay/opto dry contact), pulsed or latched by local rules and hub commands",
-	Ports: []device.PortKind{device.Pin},
-	New:   New,
+func Driver() device.Driver {
+	return device.Driver{
+		Name:  "cctv",
+		Kind:  "cctv",
+		Doc:   "GPIO output to a DVR/NVR alarm input (relay/opto dry contact), pulsed or latched by local rules and hub commands",
+		Ports: []device.PortKind{device.Pin},
+		New:   New,
+	}
 }
 
 // Options are the driver's settings in a box config (README.md).

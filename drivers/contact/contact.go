@@ -18,12 +18,14 @@ import (
 )
 
 // Driver registers the family (drivers/all).
-var Driver = device.Driver{
-	Name:  "contact",
-	Kind:  "contact",
-	Doc:   "GPIO input switch (door, foot pedal, tamper) with debouncing",
-	Ports: []device.PortKind{device.Pin},
-	New:   New,
+func Driver() device.Driver {
+	return device.Driver{
+		Name:  "contact",
+		Kind:  "contact",
+		Doc:   "GPIO input switch (door, foot pedal, tamper) with debouncing",
+		Ports: []device.PortKind{device.Pin},
+		New:   New,
+	}
 }
 
 // Options are the driver's settings in a box config (README.md).

@@ -35,12 +35,14 @@ import (
 )
 
 // Driver registers the family (drivers/all).
-var Driver = device.Driver{
-	Name:  "mrz",
-	Kind:  "document",
-	Doc:   "passport/ID reader (ICAO 9303 MRZ): serial line, STX/ETX or 3M-native blocks, or USB keyboard wedge",
-	Ports: []device.PortKind{device.Stream, device.HID},
-	New:   New,
+func Driver() device.Driver {
+	return device.Driver{
+		Name:  "mrz",
+		Kind:  "document",
+		Doc:   "passport/ID reader (ICAO 9303 MRZ): serial line, STX/ETX or 3M-native blocks, or USB keyboard wedge",
+		Ports: []device.PortKind{device.Stream, device.HID},
+		New:   New,
+	}
 }
 
 // Options are the driver's settings in a box config.

@@ -25,7 +25,7 @@ var update = flag.Bool("update", false, "rewrite golden files from the driver's 
 // exist for.
 func TestGoldenTraces(t *testing.T) {
 	countsFile := func(name string) string { return filepath.Join("testdata", "counts", name+".json") }
-	cols := goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update,
+	cols := goldentest.Run(t, "testdata", Driver(), goldentest.Options{Update: *update,
 		Pace: &trace.Pace{Speed: 1},
 		Check: func(t *testing.T, c goldentest.Case, out *drivertest.Output) {
 			checkCounts(t, countsFile(c.Name), out.Counts())

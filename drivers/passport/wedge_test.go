@@ -51,10 +51,10 @@ func TestWedgeUnplugIsAFault(t *testing.T) {
 
 func TestWedgeWithoutUSBAccess(t *testing.T) {
 	usb := drivertest.Transport(transport.Config{Type: "usb", Vendor: "05e0", Product: "1200"})
-	if _, err := Driver.Build(drivertest.Config(t, "framing: wedge", usb)); err == nil {
+	if _, err := Driver().Build(drivertest.Config(t, "framing: wedge", usb)); err == nil {
 		t.Error("built a wedge reader without USB access")
 	}
-	dev, err := Driver.Build(drivertest.Config(t, "framing: wedge", usb,
+	dev, err := Driver().Build(drivertest.Config(t, "framing: wedge", usb,
 		drivertest.HID(func(usbhid.ID) (usbhid.Device, error) { return nil, errors.New("not connected") })))
 	if err != nil {
 		t.Fatal(err)

@@ -34,12 +34,14 @@ import (
 )
 
 // Driver registers the family (drivers/all).
-var Driver = device.Driver{
-	Name:  "rpm",
-	Kind:  "radiation",
-	Doc:   "radiation portal monitor: GB/NB/GS/NS/GA/NA/GX/GH/GL/NH/TT/TC CSV lines (serial or tcp)",
-	Ports: []device.PortKind{device.Stream},
-	New:   New,
+func Driver() device.Driver {
+	return device.Driver{
+		Name:  "rpm",
+		Kind:  "radiation",
+		Doc:   "radiation portal monitor: GB/NB/GS/NS/GA/NA/GX/GH/GL/NH/TT/TC CSV lines (serial or tcp)",
+		Ports: []device.PortKind{device.Stream},
+		New:   New,
+	}
 }
 
 // Options are the driver's settings in a box config.

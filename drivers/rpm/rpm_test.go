@@ -36,7 +36,7 @@ func events(rs []reading.Reading, name string) []Event {
 // TestGoldenTraces replays every RPM trace through a pty into the real
 // serial path and checks the behaviours each trace exists for.
 func TestGoldenTraces(t *testing.T) {
-	cols := goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update})
+	cols := goldentest.Run(t, "testdata", Driver(), goldentest.Options{Update: *update})
 	if *update {
 		return
 	}
@@ -160,7 +160,7 @@ func TestAlarmedOccupancyIsExportedAsN42(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr.Header.Options = map[string]any{"k": 5, "n42_dir": dir, "instrument": "portal-lane1"}
-	col, err := harness.ReplayThroughPTY(context.Background(), Driver, tr, 0)
+	col, err := harness.ReplayThroughPTY(context.Background(), Driver(), tr, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestKIsConfigurable(t *testing.T) {
 	// k=0.5 is far too tight: Poisson noise alone exceeds it. The alarm
 	// still comes once per occupancy.
 	tr.Header.Options = map[string]any{"k": 0.5}
-	col, err := harness.ReplayThroughPTY(context.Background(), Driver, tr, 0)
+	col, err := harness.ReplayThroughPTY(context.Background(), Driver(), tr, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

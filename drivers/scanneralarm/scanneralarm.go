@@ -16,12 +16,14 @@ import (
 )
 
 // Driver registers the family (drivers/all).
-var Driver = device.Driver{
-	Name:  "scanner-lines",
-	Kind:  "scanner_event",
-	Doc:   "X-ray/scanner console: operator decisions and alarms as text lines (serial or tcp), configurable grammar",
-	Ports: []device.PortKind{device.Stream},
-	New:   New,
+func Driver() device.Driver {
+	return device.Driver{
+		Name:  "scanner-lines",
+		Kind:  "scanner_event",
+		Doc:   "X-ray/scanner console: operator decisions and alarms as text lines (serial or tcp), configurable grammar",
+		Ports: []device.PortKind{device.Stream},
+		New:   New,
+	}
 }
 
 // Options are the driver's settings in a box config.

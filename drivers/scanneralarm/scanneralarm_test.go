@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite golden files from the driver's 
 // TestGoldenTraces replays normal, alarm, malformed and silent console
 // traces through a pty into the real serial path.
 func TestGoldenTraces(t *testing.T) {
-	cols := goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update})
+	cols := goldentest.Run(t, "testdata", Driver(), goldentest.Options{Update: *update})
 	if *update {
 		return
 	}

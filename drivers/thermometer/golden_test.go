@@ -13,7 +13,7 @@ var update = flag.Bool("update", false, "rewrite golden files from the driver's 
 // into the real driver (go.bug.st/serial, the real RTU master), compares
 // the readings with testdata/golden, and checks what some traces exist for.
 func TestGoldenTraces(t *testing.T) {
-	cols := goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update})
+	cols := goldentest.Run(t, "testdata", Driver(), goldentest.Options{Update: *update})
 	if *update {
 		return
 	}

@@ -21,12 +21,14 @@ import (
 )
 
 // Driver registers the Modbus RTU family (drivers/all).
-var Driver = device.Driver{
-	Name:  "modbus-thermometer",
-	Kind:  screening.Kind,
-	Doc:   "IR pyrometers and RS-485 temperature sensors polled over Modbus RTU (Calex PyroUSB, Omega OS-MINI, XY-MD02, custom maps)",
-	Ports: []device.PortKind{device.Stream},
-	New:   New,
+func Driver() device.Driver {
+	return device.Driver{
+		Name:  "modbus-thermometer",
+		Kind:  screening.Kind,
+		Doc:   "IR pyrometers and RS-485 temperature sensors polled over Modbus RTU (Calex PyroUSB, Omega OS-MINI, XY-MD02, custom maps)",
+		Ports: []device.PortKind{device.Stream},
+		New:   New,
+	}
 }
 
 // Options are the driver's settings in a box config.

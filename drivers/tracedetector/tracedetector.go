@@ -21,12 +21,14 @@ import (
 )
 
 // Driver registers the family (drivers/all).
-var Driver = device.Driver{
-	Name:  "trace-lines",
-	Kind:  "trace_sample",
-	Doc:   "trace detector (IMS): per-sample clear/alarm, substances, confidence as text lines, configurable grammar",
-	Ports: []device.PortKind{device.Stream},
-	New:   New,
+func Driver() device.Driver {
+	return device.Driver{
+		Name:  "trace-lines",
+		Kind:  "trace_sample",
+		Doc:   "trace detector (IMS): per-sample clear/alarm, substances, confidence as text lines, configurable grammar",
+		Ports: []device.PortKind{device.Stream},
+		New:   New,
+	}
 }
 
 // Options are the driver's settings in a box config.

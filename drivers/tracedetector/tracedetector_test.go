@@ -16,7 +16,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files from the driver's output")
 
 func TestGoldenTraces(t *testing.T) {
-	cols := goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update})
+	cols := goldentest.Run(t, "testdata", Driver(), goldentest.Options{Update: *update})
 	if *update {
 		return
 	}

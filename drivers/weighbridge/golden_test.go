@@ -13,5 +13,5 @@ var update = flag.Bool("update", false, "rewrite golden files from the driver's 
 // pseudo-terminal into the real driver and compares the readings with
 // testdata/golden.
 func TestGoldenTraces(t *testing.T) {
-	goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update})
+	goldentest.Run(t, "testdata", Driver(), goldentest.Options{Update: *update})
 }

@@ -24,12 +24,14 @@ import (
 const Kind = "weight"
 
 // Driver registers the family (drivers/all).
-var Driver = device.Driver{
-	Name:  "weighbridge",
-	Kind:  Kind,
-	Doc:   "weighbridge indicator: continuous ST/US/OL,GS/NT/TR,±value kg|t|lb lines (serial)",
-	Ports: []device.PortKind{device.Stream},
-	New:   New,
+func Driver() device.Driver {
+	return device.Driver{
+		Name:  "weighbridge",
+		Kind:  Kind,
+		Doc:   "weighbridge indicator: continuous ST/US/OL,GS/NT/TR,±value kg|t|lb lines (serial)",
+		Ports: []device.PortKind{device.Stream},
+		New:   New,
+	}
 }
 
 // Options are the driver's settings in a box config.

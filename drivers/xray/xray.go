@@ -28,12 +28,14 @@ import (
 )
 
 // Driver registers the family (drivers/all).
-var Driver = device.Driver{
-	Name:  "dicos",
-	Kind:  "threat_report",
-	Doc:   "X-ray scanner DICOS export folder: Threat Detection Reports (transport type folder)",
-	Ports: []device.PortKind{device.Folder},
-	New:   New,
+func Driver() device.Driver {
+	return device.Driver{
+		Name:  "dicos",
+		Kind:  "threat_report",
+		Doc:   "X-ray scanner DICOS export folder: Threat Detection Reports (transport type folder)",
+		Ports: []device.PortKind{device.Folder},
+		New:   New,
+	}
 }
 
 // Options are the driver's settings in a box config.

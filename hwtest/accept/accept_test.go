@@ -190,7 +190,7 @@ steps:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	col, err := harness.ReplayThroughPTY(ctx, passport.Driver, tr, 0)
+	col, err := harness.ReplayThroughPTY(ctx, passport.Driver(), tr, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

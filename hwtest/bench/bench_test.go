@@ -16,7 +16,7 @@ func BenchmarkReplayOneHour(b *testing.B) {
 	b.ResetTimer()
 	var last Result
 	for i := 0; i < b.N; i++ {
-		r, err := Replay(context.Background(), passport.Driver, tr)
+		r, err := Replay(context.Background(), passport.Driver(), tr)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -36,7 +36,7 @@ func TestOneHourTraceReplaysCompletely(t *testing.T) {
 		t.Skip("replays an hour of trace")
 	}
 	tr, docs := PassportTrace(time.Hour, 5*time.Second)
-	r, err := Replay(context.Background(), passport.Driver, tr)
+	r, err := Replay(context.Background(), passport.Driver(), tr)
 	if err != nil {
 		t.Fatal(err)
 	}

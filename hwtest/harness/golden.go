@@ -58,11 +58,6 @@ func PaceOf(tr *trace.Trace) (p trace.Pace, ok bool) {
 	return trace.Pace{Speed: 0}, false
 }
 
-// Timed is the pace for a trace whose meaning is in its pauses (torn
-// frames, row gaps judged by the driver's clock): the recorded timing,
-// with pauses over 3 s shortened since no driver waits longer.
-var Timed = trace.Pace{Speed: 1, MaxGap: 3}
-
 // Replay plays a trace into the driver through the transport its header
 // names (serial through a pty, usb through the HID seam) at pace p.
 func Replay(ctx context.Context, drv device.Driver, tr *trace.Trace, p trace.Pace) (*drivertest.Output, error) {

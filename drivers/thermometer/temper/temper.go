@@ -19,12 +19,14 @@ import (
 )
 
 // Driver registers the family (drivers/all).
-var Driver = device.Driver{
-	Name:  "temper",
-	Kind:  screening.Kind,
-	Doc:   "PCsensor TEMPer USB HID thermometers (TEMPerX /100 and older /256 firmware)",
-	Ports: []device.PortKind{device.HID},
-	New:   New,
+func Driver() device.Driver {
+	return device.Driver{
+		Name:  "temper",
+		Kind:  screening.Kind,
+		Doc:   "PCsensor TEMPer USB HID thermometers (TEMPerX /100 and older /256 firmware)",
+		Ports: []device.PortKind{device.HID},
+		New:   New,
+	}
 }
 
 // Query is the report that asks a TEMPer for its temperature.

@@ -95,7 +95,7 @@ func TestScalingFollowsProductOrOption(t *testing.T) {
 // TestGoldenTraces replays every TEMPer trace through the HID seam into
 // the real driver and compares the readings with testdata/golden.
 func TestGoldenTraces(t *testing.T) {
-	cols := goldentest.Run(t, "testdata", Driver, goldentest.Options{Update: *update})
+	cols := goldentest.Run(t, "testdata", Driver(), goldentest.Options{Update: *update})
 	if *update {
 		return
 	}
