@@ -133,7 +133,7 @@ func (p *parser) full(box, device string, msg []byte) (*parsed, *refusal) {
 		out.body = b
 	}
 	payload, _ := doc["payload"].(map[string]any)
-	out.payload, _ = floats(payload).(map[string]any)
+	out.payload, _ = schema.Floats(payload).(map[string]any) // doc is this parse's own
 	return out, nil
 }
 
@@ -224,29 +224,6 @@ func present(raw bool, ptrs []string) []string {
 		}
 	}
 	return out
-}
-
-// floats turns the parse's json.Numbers into float64, as encoding/json
-// gives them and as the rules' expressions expect.
-func floats(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, el := range x {
-			out[k] = floats(el)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, el := range x {
-			out[i] = floats(el)
-		}
-		return out
-	}
-	return v
 }
 
 // redacted is the envelope with the kind's personal fields withheld. It

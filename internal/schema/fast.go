@@ -124,7 +124,7 @@ func (v *Validator) Reading(msg []byte) (r *Reading, ok bool) {
 		}
 	}
 	if s.numbers {
-		floatsInPlace(r.Payload)
+		Floats(r.Payload)
 	}
 	return r, true
 }
@@ -707,14 +707,15 @@ func (s *scanner) value(depth int) (any, bool) {
 		}
 		s.numbers = true
 		// The validator reads the number's text, exactly as the generic
-		// path gives it; floatsInPlace makes it a float64 afterwards.
+		// path gives it; Floats makes it a float64 afterwards.
 		return json.Number(lit), true
 	}
 }
 
-// floatsInPlace turns json.Numbers into float64, as encoding/json gives
-// them: the maps and slices are this reading's own.
-func floatsInPlace(v any) any {
+// Floats turns Decode's json.Numbers into float64, as encoding/json gives
+// them and as the rules' expressions expect. It changes v's maps and
+// slices in place: they must be the caller's own.
+func Floats(v any) any {
 	switch x := v.(type) {
 	case json.Number:
 		f, _ := strconv.ParseFloat(string(x), 64)
@@ -723,12 +724,12 @@ func floatsInPlace(v any) any {
 		for k, el := range x {
 			switch el.(type) {
 			case json.Number, map[string]any, []any:
-				x[k] = floatsInPlace(el)
+				x[k] = Floats(el)
 			}
 		}
 	case []any:
 		for i, el := range x {
-			x[i] = floatsInPlace(el)
+			x[i] = Floats(el)
 		}
 	}
 	return v

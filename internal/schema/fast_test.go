@@ -72,7 +72,7 @@ func agree(t testing.TB, v *Validator, msg []byte) bool {
 			t.Fatalf("personal %q, want %q", r.Personal, personal)
 		}
 	}
-	if p := floats(doc["payload"]); !reflect.DeepEqual(p, any(r.Payload)) {
+	if p := Floats(doc["payload"]); !reflect.DeepEqual(p, any(r.Payload)) {
 		t.Fatalf("payload %#v, want %#v", r.Payload, p)
 	}
 	return true
@@ -81,28 +81,6 @@ func agree(t testing.TB, v *Validator, msg []byte) bool {
 func jsonUint(n uint64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
-}
-
-// floats is the hub's conversion of Decode's numbers (hub/parse.go).
-func floats(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, el := range x {
-			out[k] = floats(el)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, el := range x {
-			out[i] = floats(el)
-		}
-		return out
-	}
-	return v
 }
 
 const fastV2 = `{"schema":"kordon.reading/2","crossing":"kz-a","box":"b1","device":"r1","kind":"num","driver":"t",` +
