@@ -4,7 +4,6 @@
 package xraytest
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/kordon/kordon/drivers/xray/dicos/dicostest"
@@ -19,24 +18,6 @@ const ImageUID = "1.2.826.0.1.3680043.9.7.77.1"
 
 const dxClass = "1.2.840.10008.5.1.4.1.1.501.2.1" // DICOS digital X-ray image
 
-func el(t testing.TB, tg tag.Tag, v any) *dicom.Element {
-	t.Helper()
-	e, err := dicom.NewElement(tg, v)
-	if err != nil {
-		t.Fatalf("NewElement %v: %v", tg, err)
-	}
-	return e
-}
-
-func write(t testing.TB, es []*dicom.Element) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := dicom.Write(&b, dicom.Dataset{Elements: es}); err != nil {
-		t.Fatalf("dicom.Write: %v", err)
-	}
-	return b.Bytes()
-}
-
 // Pixel is the 12-bit value of the image at (x, y): a diagonal ramp from 0
 // at the top left to 4095 at the bottom right.
 func Pixel(x, y, rows, cols int) int { return (x + y) * 4095 / (rows + cols - 2) }
@@ -48,19 +29,19 @@ func Image(t testing.TB, rows, cols int) []byte {
 	for j := range data {
 		data[j] = []int{Pixel(j%cols, j/cols, rows, cols)}
 	}
-	return write(t, []*dicom.Element{
-		el(t, tag.MediaStorageSOPClassUID, []string{dxClass}),
-		el(t, tag.MediaStorageSOPInstanceUID, []string{ImageUID}),
-		el(t, tag.TransferSyntaxUID, []string{uid.ExplicitVRLittleEndian}),
-		el(t, tag.SOPClassUID, []string{dxClass}),
-		el(t, tag.SOPInstanceUID, []string{ImageUID}),
-		el(t, tag.SamplesPerPixel, []int{1}),
-		el(t, tag.Rows, []int{rows}),
-		el(t, tag.Columns, []int{cols}),
-		el(t, tag.BitsAllocated, []int{16}),
-		el(t, tag.BitsStored, []int{12}),
-		el(t, tag.NumberOfFrames, []string{"1"}),
-		el(t, tag.PixelData, dicom.PixelDataInfo{Frames: []*frame.Frame{{
+	return dicostest.Write(t, []*dicom.Element{
+		dicostest.Element(t, tag.MediaStorageSOPClassUID, []string{dxClass}),
+		dicostest.Element(t, tag.MediaStorageSOPInstanceUID, []string{ImageUID}),
+		dicostest.Element(t, tag.TransferSyntaxUID, []string{uid.ExplicitVRLittleEndian}),
+		dicostest.Element(t, tag.SOPClassUID, []string{dxClass}),
+		dicostest.Element(t, tag.SOPInstanceUID, []string{ImageUID}),
+		dicostest.Element(t, tag.SamplesPerPixel, []int{1}),
+		dicostest.Element(t, tag.Rows, []int{rows}),
+		dicostest.Element(t, tag.Columns, []int{cols}),
+		dicostest.Element(t, tag.BitsAllocated, []int{16}),
+		dicostest.Element(t, tag.BitsStored, []int{12}),
+		dicostest.Element(t, tag.NumberOfFrames, []string{"1"}),
+		dicostest.Element(t, tag.PixelData, dicom.PixelDataInfo{Frames: []*frame.Frame{{
 			NativeData: frame.NativeFrame{BitsPerSample: 16, Rows: rows, Cols: cols, Data: data},
 		}}}),
 	})

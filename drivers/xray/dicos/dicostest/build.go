@@ -45,7 +45,9 @@ type Spec struct {
 	CutAfterThreats bool
 }
 
-func el(t testing.TB, tg tag.Tag, v any) *dicom.Element {
+// Element is a DICOM element of tag tg and value v; a value the library
+// refuses fails the test.
+func Element(t testing.TB, tg tag.Tag, v any) *dicom.Element {
 	t.Helper()
 	e, err := dicom.NewElement(tg, v)
 	if err != nil {
@@ -54,44 +56,54 @@ func el(t testing.TB, tg tag.Tag, v any) *dicom.Element {
 	return e
 }
 
+// Write encodes a dataset of es with the library's writer.
+func Write(t testing.TB, es []*dicom.Element) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := dicom.Write(&b, dicom.Dataset{Elements: es}); err != nil {
+		t.Fatalf("dicom.Write: %v", err)
+	}
+	return b.Bytes()
+}
+
 // TDRFile writes a DICOS Threat Detection Report with the library's writer.
 func TDRFile(t testing.TB, s Spec) []byte {
 	t.Helper()
 	es := []*dicom.Element{
-		el(t, tag.MediaStorageSOPClassUID, []string{sopClassTDR}),
-		el(t, tag.MediaStorageSOPInstanceUID, []string{s.UID}),
-		el(t, tag.TransferSyntaxUID, []string{uid.ExplicitVRLittleEndian}),
-		el(t, tag.SOPClassUID, []string{sopClassTDR}),
-		el(t, tag.SOPInstanceUID, []string{s.UID}),
+		Element(t, tag.MediaStorageSOPClassUID, []string{sopClassTDR}),
+		Element(t, tag.MediaStorageSOPInstanceUID, []string{s.UID}),
+		Element(t, tag.TransferSyntaxUID, []string{uid.ExplicitVRLittleEndian}),
+		Element(t, tag.SOPClassUID, []string{sopClassTDR}),
+		Element(t, tag.SOPInstanceUID, []string{s.UID}),
 	}
 	if s.Bag != "" {
-		es = append(es, el(t, tag.PatientID, []string{s.Bag}))
+		es = append(es, Element(t, tag.PatientID, []string{s.Bag}))
 	}
 	if s.ScanUID != "" {
-		es = append(es, el(t, tag.StudyInstanceUID, []string{s.ScanUID}))
+		es = append(es, Element(t, tag.StudyInstanceUID, []string{s.ScanUID}))
 	}
 	var seq [][]*dicom.Element
 	for _, o := range s.Objects {
-		id := el(t, tag.PotentialThreatObjectID, []int{o.ID})
-		cat := el(t, tag.ThreatCategory, []string{o.Category})
-		prob := el(t, tag.ATDAssessmentProbability, []float64{o.Prob})
-		poly := el(t, tag.BoundingPolygon, o.Polygon)
-		ref := el(t, tag.ReferencedInstanceSequence, [][]*dicom.Element{{
-			el(t, tag.ReferencedSOPClassUID, []string{"1.2.840.10008.5.1.4.1.1.501.2.1"}),
-			el(t, tag.ReferencedSOPInstanceUID, []string{o.Image}),
+		id := Element(t, tag.PotentialThreatObjectID, []int{o.ID})
+		cat := Element(t, tag.ThreatCategory, []string{o.Category})
+		prob := Element(t, tag.ATDAssessmentProbability, []float64{o.Prob})
+		poly := Element(t, tag.BoundingPolygon, o.Polygon)
+		ref := Element(t, tag.ReferencedInstanceSequence, [][]*dicom.Element{{
+			Element(t, tag.ReferencedSOPClassUID, []string{"1.2.840.10008.5.1.4.1.1.501.2.1"}),
+			Element(t, tag.ReferencedSOPInstanceUID, []string{o.Image}),
 		}})
 		assess := []*dicom.Element{cat}
 		if o.Desc != "" {
-			assess = append(assess, el(t, tag.ThreatCategoryDescription, []string{o.Desc}))
+			assess = append(assess, Element(t, tag.ThreatCategoryDescription, []string{o.Desc}))
 		}
 		if o.Flag != "" {
-			assess = append(assess, el(t, tag.ATDAssessmentFlag, []string{o.Flag}))
+			assess = append(assess, Element(t, tag.ATDAssessmentFlag, []string{o.Flag}))
 		}
 		assess = append(assess, prob)
 		if o.Nested {
 			seq = append(seq, []*dicom.Element{id,
-				el(t, tag.ATDAssessmentSequence, [][]*dicom.Element{assess}),
-				el(t, tag.PTORepresentationSequence, [][]*dicom.Element{{ref, poly}}),
+				Element(t, tag.ATDAssessmentSequence, [][]*dicom.Element{assess}),
+				Element(t, tag.PTORepresentationSequence, [][]*dicom.Element{{ref, poly}}),
 			})
 		} else {
 			seq = append(seq, append(append([]*dicom.Element{id}, assess...), poly, ref))
@@ -99,32 +111,24 @@ func TDRFile(t testing.TB, s Spec) []byte {
 	}
 	// Ascending tag order, as exporters write: ThreatSequence (4010,1011),
 	// AlarmDecisionTime (102B), AlarmDecision (1031), totals (1033), alarms (1034).
-	es = append(es, el(t, tag.ThreatSequence, seq))
+	es = append(es, Element(t, tag.ThreatSequence, seq))
 	if s.CutAfterThreats {
-		var b bytes.Buffer
-		if err := dicom.Write(&b, dicom.Dataset{Elements: es}); err != nil {
-			t.Fatalf("dicom.Write: %v", err)
-		}
-		return b.Bytes()
+		return Write(t, es)
 	}
 	if s.TDRType != "" {
-		es = append(es, el(t, tag.TDRType, []string{s.TDRType}))
+		es = append(es, Element(t, tag.TDRType, []string{s.TDRType}))
 	}
 	if s.Time != "" {
-		es = append(es, el(t, tag.AlarmDecisionTime, []string{s.Time}))
+		es = append(es, Element(t, tag.AlarmDecisionTime, []string{s.Time}))
 	}
 	if s.Decision != "" {
-		es = append(es, el(t, tag.AlarmDecision, []string{s.Decision}))
+		es = append(es, Element(t, tag.AlarmDecision, []string{s.Decision}))
 	}
 	if s.Total >= 0 {
-		es = append(es, el(t, tag.NumberOfTotalObjects, []int{s.Total}))
+		es = append(es, Element(t, tag.NumberOfTotalObjects, []int{s.Total}))
 	}
-	es = append(es, el(t, tag.NumberOfAlarmObjects, []int{s.Alarms}))
-	var b bytes.Buffer
-	if err := dicom.Write(&b, dicom.Dataset{Elements: es}); err != nil {
-		t.Fatalf("dicom.Write: %v", err)
-	}
-	return b.Bytes()
+	es = append(es, Element(t, tag.NumberOfAlarmObjects, []int{s.Alarms}))
+	return Write(t, es)
 }
 
 // ImageFile writes a tiny DICOS DX image header (no pixel data needed to
@@ -133,19 +137,15 @@ func ImageFile(t testing.TB, instance string) []byte {
 	t.Helper()
 	const dx = "1.2.840.10008.5.1.4.1.1.501.2.1"
 	es := []*dicom.Element{
-		el(t, tag.MediaStorageSOPClassUID, []string{dx}),
-		el(t, tag.MediaStorageSOPInstanceUID, []string{instance}),
-		el(t, tag.TransferSyntaxUID, []string{uid.ExplicitVRLittleEndian}),
-		el(t, tag.SOPClassUID, []string{dx}),
-		el(t, tag.SOPInstanceUID, []string{instance}),
-		el(t, tag.Rows, []int{2}),
-		el(t, tag.Columns, []int{2}),
+		Element(t, tag.MediaStorageSOPClassUID, []string{dx}),
+		Element(t, tag.MediaStorageSOPInstanceUID, []string{instance}),
+		Element(t, tag.TransferSyntaxUID, []string{uid.ExplicitVRLittleEndian}),
+		Element(t, tag.SOPClassUID, []string{dx}),
+		Element(t, tag.SOPInstanceUID, []string{instance}),
+		Element(t, tag.Rows, []int{2}),
+		Element(t, tag.Columns, []int{2}),
 	}
-	var b bytes.Buffer
-	if err := dicom.Write(&b, dicom.Dataset{Elements: es}); err != nil {
-		t.Fatalf("dicom.Write: %v", err)
-	}
-	return b.Bytes()
+	return Write(t, es)
 }
 
 // AlarmSpec is an alarm report with two objects on one image.
