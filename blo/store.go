@@ -10,6 +10,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/kordon/kordon/internal/sqltime"
 )
 
 // store is the BLO network's tables in the hub's SQLite database: the
@@ -93,12 +95,45 @@ func openStore(path, site string) (*store, error) {
 		db.Close()
 		return nil, fmt.Errorf("blo tables: %w", err)
 	}
+	if err := fixedWidthTimes(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("blo tables: %w", err)
+	}
 	return &store{db: db, site: site}, nil
+}
+
+// fixedWidthTimes rewrites, once, the instants an older version wrote in
+// time.RFC3339Nano, whose text does not sort as time (sqltime).
+func fixedWidthTimes(db *sql.DB) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.Exec(`INSERT INTO blo_state(key, value) VALUES ('times', 'fixed width') ON CONFLICT(key) DO NOTHING`)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // done before
+	}
+	n := sqltime.Normalize
+	for _, q := range []string{
+		`UPDATE blo_audit SET at = ` + n("at"),
+		`UPDATE blo_shares SET at = ` + n("at"),
+		`UPDATE blo_receipts SET at = ` + n("at"),
+		`UPDATE blo_incoming SET received = ` + n("received") + `, seen_at = ` + n("seen_at") + `, ack_at = ` + n("ack_at"),
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 func (s *store) close() error { return s.db.Close() }
 
-func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+func ts(t time.Time) string { return sqltime.Format(t) }
 
 func (s *store) mark(key string) int64 {
 	var v string
@@ -191,7 +226,7 @@ func (s *store) auditAfter(ctx context.Context, seq int64, limit int) ([]AuditEn
 		if err := rows.Scan(&e.Seq, &at, &e.Direction, &e.Peer, &e.Kind, &e.MsgID, &e.AlertID, &e.Actor, &e.Policy, &e.Detail); err != nil {
 			return nil, err
 		}
-		e.At, _ = time.Parse(time.RFC3339Nano, at)
+		e.At, _ = sqltime.Parse(at)
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -384,7 +419,7 @@ func (s *store) incoming(ctx context.Context, limit int) ([]Incoming, error) {
 			return nil, err
 		}
 		json.Unmarshal([]byte(body), &in.Share)
-		in.Received, _ = time.Parse(time.RFC3339Nano, rec)
+		in.Received, _ = sqltime.Parse(rec)
 		out = append(out, in)
 	}
 	return out, rows.Err()

@@ -22,6 +22,7 @@ import (
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/sqltime"
 )
 
 // startBLO starts the BLO engine when the config has a blo section.
@@ -102,7 +103,7 @@ func (s bloSource) TransitionsAfter(ctx context.Context, seq int64, limit int) (
 		if err := rows.Scan(&t.Seq, &t.AlertID, &t.Action, &t.User, &t.Role, &t.Note, &at); err != nil {
 			return nil, err
 		}
-		t.Time, _ = time.Parse(time.RFC3339Nano, at)
+		t.Time, _ = sqltime.Parse(at)
 		out = append(out, t)
 	}
 	return out, rows.Err()
@@ -149,7 +150,7 @@ const bloCountsSQL = `WITH RECURSIVE k(kind) AS (
 
 func (s bloSource) Counts(ctx context.Context, from, to time.Time) (map[string]int64, error) {
 	rows, err := s.db.QueryContext(ctx, bloCountsSQL,
-		from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
+		sqltime.Format(from), sqltime.Format(to))
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/sqltime"
 )
 
 // Commands from the hub to a box (docs/commands.md): the hub publishes a
@@ -179,7 +180,7 @@ func (h *Hub) SendCommand(box, name string, args map[string]string, ttl time.Dur
 	}
 	// Stored before it is sent: a reply can never find no row.
 	_, err = h.store.db.Exec(`INSERT INTO commands(id, box, name, sent, expires, by, body) VALUES (?,?,?,?,?,?,?)`,
-		cmd.ID, box, name, now.Format(time.RFC3339Nano), cmd.Expires.Format(time.RFC3339Nano), by, string(body))
+		cmd.ID, box, name, sqltime.Format(now), sqltime.Format(cmd.Expires), by, string(body))
 	if err != nil {
 		return CommandRecord{}, fmt.Errorf("store command: %w", err)
 	}
@@ -212,7 +213,7 @@ func (h *Hub) Command(ctx context.Context, id string) (rec CommandRecord, ok boo
 		return rec, false, fmt.Errorf("stored command %s: %w", id, err)
 	}
 	rec.ID, rec.Name, rec.Args, rec.Expires = cmd.ID, cmd.Name, cmd.Args, cmd.Expires
-	rec.Sent, _ = time.Parse(time.RFC3339Nano, sent)
+	rec.Sent, _ = sqltime.Parse(sent)
 	rec.Status = "pending"
 	if reply.Valid {
 		var r contract.Reply
@@ -223,7 +224,7 @@ func (h *Hub) Command(ctx context.Context, id string) (rec CommandRecord, ok boo
 				rec.Status = "ok"
 			}
 		}
-		if t, err := time.Parse(time.RFC3339Nano, replied.String); err == nil {
+		if t, err := sqltime.Parse(replied.String); err == nil {
 			rec.Replied = &t
 		}
 	} else if time.Now().After(rec.Expires) {
@@ -242,7 +243,7 @@ func (h *Hub) takeReply(box string, body []byte) {
 		return
 	}
 	res, err := h.store.db.Exec(`UPDATE commands SET reply = ?, replied = ? WHERE id = ? AND box = ? AND reply IS NULL`,
-		string(body), time.Now().UTC().Format(time.RFC3339Nano), r.ID, box)
+		string(body), sqltime.Format(time.Now()), r.ID, box)
 	if err != nil {
 		h.log.Error("store command reply", "id", r.ID, "box", box, "err", err)
 		return

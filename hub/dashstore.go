@@ -13,6 +13,7 @@ import (
 	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/reading"
+	"github.com/kordon/kordon/internal/sqltime"
 )
 
 // dashStore is the dashboard's view of the hub database (dash.Store).
@@ -55,11 +56,11 @@ func (d dashStore) SearchAlerts(ctx context.Context, q dash.Query) ([]dash.Alert
 	}
 	if !q.From.IsZero() {
 		where = append(where, "raised >= ?")
-		args = append(args, q.From.UTC().Format(time.RFC3339Nano))
+		args = append(args, sqltime.Format(q.From))
 	}
 	if !q.To.IsZero() {
 		where = append(where, "raised < ?")
-		args = append(args, q.To.UTC().Format(time.RFC3339Nano))
+		args = append(args, sqltime.Format(q.To))
 	}
 	sqlq := `SELECT ` + alertCols + ` FROM alerts`
 	if len(where) > 0 {
@@ -108,7 +109,7 @@ func (d dashStore) logQuery(ctx context.Context, q string, args ...any) ([]dash.
 		if err := rows.Scan(&e.Seq, &e.AlertID, &e.Action, &e.User, &e.Role, &e.Note, &at, &ref); err != nil {
 			return nil, err
 		}
-		e.Time, _ = time.Parse(time.RFC3339Nano, at)
+		e.Time, _ = sqltime.Parse(at)
 		if ref != "" {
 			var r contract.ReadingRef
 			if json.Unmarshal([]byte(ref), &r) == nil {
@@ -147,7 +148,7 @@ func (d dashStore) Act(ctx context.Context, id, action string, u dash.User, note
 	if err != nil {
 		return e, err
 	}
-	when := at.UTC().Format(time.RFC3339Nano)
+	when := sqltime.Format(at)
 	switch {
 	case action == "acknowledged" && state == "open":
 		_, err = tx.ExecContext(ctx, `UPDATE alerts SET state = 'acknowledged', ack_by = ?, ack_at = ?, ack_note = ?, body = json_set(body, '$.state', 'acknowledged') WHERE id = ?`, u.User, when, note, id)
@@ -211,7 +212,7 @@ func (d dashStore) Activity(ctx context.Context, since time.Time) ([]dash.Activi
 		if err := rows.Scan(&a.Box, &a.Device, &last, &a.Count); err != nil {
 			return nil, err
 		}
-		a.Last, _ = time.Parse(time.RFC3339Nano, last)
+		a.Last, _ = sqltime.Parse(last)
 		out = append(out, a)
 	}
 	return out, rows.Err()
@@ -239,7 +240,7 @@ func (d dashStore) Boxes(ctx context.Context) ([]dash.BoxRecord, error) {
 			rows.Close()
 			return nil, err
 		}
-		t, _ := time.Parse(time.RFC3339Nano, first)
+		t, _ := sqltime.Parse(first)
 		r := rec(box)
 		r.Incarnations = append(r.Incarnations, dash.Incarnation{ID: inc, FirstSeen: t})
 	}
@@ -260,7 +261,7 @@ func (d dashStore) Boxes(ctx context.Context) ([]dash.BoxRecord, error) {
 		}
 		r := rec(box)
 		r.Refused[reason] = n
-		if t, _ := time.Parse(time.RFC3339Nano, last); t.After(r.LastRefused) {
+		if t, _ := sqltime.Parse(last); t.After(r.LastRefused) {
 			r.LastRefused = t
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/evidence"
 	"github.com/kordon/kordon/internal/reading"
+	"github.com/kordon/kordon/internal/sqltime"
 )
 
 // Evidence on request (docs/mqtt.md "Evidence files", docs/screens.md): a
@@ -357,7 +358,7 @@ func (e *evidenceHub) transfer(ctx context.Context, box, device string, seq uint
 // logAccess records who did what with which evidence, and how it went.
 func (e *evidenceHub) logAccess(u dash.User, box, device string, seq uint64, ref evidence.Ref, action, outcome, detail string) {
 	_, err := e.hub.store.db.Exec(`INSERT INTO evidence_access(time, user, role, box, device, seq, pointer, sha256, action, outcome, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
-		time.Now().UTC().Format(time.RFC3339Nano), u.User, u.Role, box, device, seq, ref.Pointer, ref.SHA256, action, outcome, detail)
+		sqltime.Format(time.Now()), u.User, u.Role, box, device, seq, ref.Pointer, ref.SHA256, action, outcome, detail)
 	if err != nil {
 		e.hub.log.Error("evidence access log", "err", err)
 	}
@@ -394,7 +395,7 @@ func (h *Hub) EvidenceLog(ctx context.Context, limit int) ([]EvidenceAccess, err
 		if err := rows.Scan(&t, &a.User, &a.Role, &a.Box, &a.Device, &a.Seq, &a.Pointer, &a.SHA256, &a.Action, &a.Outcome, &a.Detail); err != nil {
 			return nil, err
 		}
-		a.Time, _ = time.Parse(time.RFC3339Nano, t)
+		a.Time, _ = sqltime.Parse(t)
 		out = append(out, a)
 	}
 	return out, rows.Err()

@@ -3,6 +3,9 @@ package hub
 import (
 	"database/sql"
 	"fmt"
+	"strings"
+
+	"github.com/kordon/kordon/internal/sqltime"
 )
 
 // migrate brings a database made by an older hubd to the current tables,
@@ -53,7 +56,56 @@ func migrate(db *sql.DB) error {
 			}
 		}
 	}
+	if err := fixedWidthTimes(tx); err != nil {
+		return err
+	}
 	return tx.Commit()
+}
+
+// timeColumns are the stored instants, written by sqltime.Format since
+// database version 1.
+var timeColumns = map[string][]string{
+	"readings":        {"origin", "received"},
+	"alerts":          {"raised", "cleared_at", "ack_at", "resolved_at"},
+	"alert_log":       {"time"},
+	"activity":        {"hour", "last"},
+	"refused":         {"received"},
+	"incarnations":    {"first_seen"},
+	"lost":            {"recorded"},
+	"commands":        {"sent", "expires", "replied"},
+	"evidence_access": {"time"},
+}
+
+// fixedWidthTimes rewrites the instants of a version 0 database, written
+// in time.RFC3339Nano, whose text does not sort as time (sqltime), once.
+func fixedWidthTimes(tx *sql.Tx) error {
+	var version int
+	if err := tx.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+		return err
+	}
+	if version >= 1 {
+		return nil
+	}
+	for table, cols := range timeColumns {
+		have, err := columns(tx, table)
+		if err != nil {
+			return err
+		}
+		var set []string
+		for _, c := range cols {
+			if have[c] {
+				set = append(set, c+" = "+sqltime.Normalize(c))
+			}
+		}
+		if len(set) == 0 {
+			continue
+		}
+		if _, err := tx.Exec(`UPDATE ` + table + ` SET ` + strings.Join(set, ", ")); err != nil {
+			return fmt.Errorf("migrate %s times: %w", table, err)
+		}
+	}
+	_, err := tx.Exec(`PRAGMA user_version = 1`)
+	return err
 }
 
 // The tables as migrate creates them before the rest of schemaSQL (which

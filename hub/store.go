@@ -16,6 +16,7 @@ import (
 
 	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/sqltime"
 )
 
 // store keeps readings and alerts in SQLite (WAL). A reading is named by
@@ -290,7 +291,7 @@ CREATE TABLE IF NOT EXISTS seqstate (
 );
 `
 
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+func stamp(t time.Time) string { return sqltime.Format(t) }
 
 // insertReading stores a reading in tx; added is false for a duplicate.
 func insertReading(tx *txq, j *job) (added bool, err error) {
