@@ -1,30 +1,49 @@
 package hub
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
+	"os"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/frame"
 	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"github.com/kordon/kordon/internal/dicomguard"
 )
 
 // renderDICOM turns the first frame of a DICOM (DICOS) image into a PNG the
 // dashboard can show. Native pixel data is stretched from its darkest to
 // its brightest value: raw 12- or 16-bit samples shown as they are would be
-// a black square. The library parses; a panic inside it on a hostile file
-// is an error here, never a crash of the hub.
+// a black square. The library parses, after dicomguard has checked every
+// declared length against the file (the library allocates a length before
+// reading it); a panic inside it on a hostile file is an error here, never
+// a crash of the hub.
 func renderDICOM(path string) (out []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			out, err = nil, fmt.Errorf("DICOM parser failed: %v", p)
 		}
 	}()
-	ds, err := dicom.ParseFile(path, nil)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dicomguard.Check(f, fi.Size()); err != nil {
+		return nil, fmt.Errorf("not a DICOM file the hub can draw: %w", err)
+	}
+	ds, err := dicom.Parse(bufio.NewReader(io.NewSectionReader(f, 0, fi.Size())), fi.Size(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("not a DICOM file: %w", err)
 	}

@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/kordon/kordon/drivers/xray/dicos/dicostest"
 	"github.com/kordon/kordon/drivers/xray/xraytest"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/evidence"
@@ -185,6 +187,26 @@ func TestRenderDICOMStretchesThePixelRamp(t *testing.T) {
 	os.WriteFile(path, []byte("not dicom at all"), 0o600)
 	if _, err := renderDICOM(path); err == nil {
 		t.Error("garbage rendered")
+	}
+}
+
+// TestRenderRefusesAHugeDeclaredLength: a file fetched from a box that
+// declares a 4 GiB element in a few bytes is refused before the DICOM
+// library allocates what it declares.
+func TestRenderRefusesAHugeDeclaredLength(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "huge.dcs")
+	for _, vr := range []string{"UT", "OB", "UN"} {
+		os.WriteFile(path, dicostest.HugeLength(vr), 0o600)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := renderDICOM(path)
+		runtime.ReadMemStats(&after)
+		if err == nil {
+			t.Errorf("%s: rendered a file declaring a 4 GiB element", vr)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+			t.Errorf("%s: rendering a few bytes allocated %d MiB", vr, grew>>20)
+		}
 	}
 }
 

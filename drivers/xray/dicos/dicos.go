@@ -17,6 +17,8 @@ import (
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/dcmtime"
 	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"github.com/kordon/kordon/internal/dicomguard"
 )
 
 // DICOS SOP classes (NEMA IIC 1).
@@ -98,7 +100,7 @@ func ParseTo(ra io.ReaderAt, size int64, stream io.Reader, tee io.Writer) (h Hea
 			h, tdr, err = Header{}, nil, fmt.Errorf("dicom: malformed file (parser panic: %v)", p)
 		}
 	}()
-	cut, guard := checkLengths(ra, size)
+	cut, guard := dicomguard.Check(ra, size)
 	if cut == 0 {
 		return Header{}, nil, guard
 	}

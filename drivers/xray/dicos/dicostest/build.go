@@ -4,6 +4,7 @@ package dicostest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 
 	"github.com/suyashkumar/dicom"
@@ -167,4 +168,27 @@ func FlaggedSpec() Spec {
 	s.Bag = "BAG-20261101-0042"
 	s.ScanUID = "1.2.826.0.1.3680043.9.7.1.100"
 	return s
+}
+
+// HugeLength is a Part-10 file whose one dataset element declares a
+// 4 GiB - 16 value in a file of a few dozen bytes.
+func HugeLength(vr string) []byte {
+	var b bytes.Buffer
+	b.Write(make([]byte, 128))
+	b.WriteString("DICM")
+	ts := "1.2.840.10008.1.2.1\x00"                                  // explicit VR little endian
+	binary.Write(&b, binary.LittleEndian, [2]uint16{0x0002, 0x0000}) // meta group length
+	b.WriteString("UL")
+	binary.Write(&b, binary.LittleEndian, uint16(4))
+	binary.Write(&b, binary.LittleEndian, uint32(8+len(ts)))
+	binary.Write(&b, binary.LittleEndian, [2]uint16{0x0002, 0x0010})
+	b.WriteString("UI")
+	binary.Write(&b, binary.LittleEndian, uint16(len(ts)))
+	b.WriteString(ts)
+	binary.Write(&b, binary.LittleEndian, [2]uint16{0x0008, 0x0016}) // SOPClassUID
+	b.WriteString(vr)
+	binary.Write(&b, binary.LittleEndian, uint16(0))
+	binary.Write(&b, binary.LittleEndian, uint32(0xFFFFFFF0))
+	b.WriteString("1.2.840")
+	return b.Bytes()
 }

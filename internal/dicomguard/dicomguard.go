@@ -1,4 +1,7 @@
-package dicos
+// Package dicomguard checks a DICOM Part-10 file's declared lengths before
+// github.com/suyashkumar/dicom parses it: the library allocates a declared
+// length before reading it, so a few hostile bytes could cost gigabytes.
+package dicomguard
 
 import (
 	"bytes"
@@ -20,7 +23,7 @@ const maxElement = 16 << 20
 // parser reads before pixel data): a TDR or an image header is far smaller.
 const maxHeader = 64 << 20
 
-// checkLengths walks a Part-10 file's element headers the way
+// Check walks a Part-10 file's element headers the way
 // github.com/suyashkumar/dicom reads them and refuses one that declares a
 // value longer than what is left of the file (or its enclosing sequence),
 // or an undefined length the library would try to allocate. The library
@@ -31,7 +34,7 @@ const maxHeader = 64 << 20
 // It returns how many leading bytes the parser may be given: all of them,
 // or up to the first element that cannot be honoured, with the reason. A
 // report cut there reads as damaged, which still reaches the officer.
-func checkLengths(ra io.ReaderAt, size int64) (int64, error) {
+func Check(ra io.ReaderAt, size int64) (int64, error) {
 	n := min(size, maxHeader)
 	b := make([]byte, 0, min(n, 1<<20))
 	buf := bytes.NewBuffer(b)
