@@ -9,6 +9,7 @@ require (
 	github.com/eclipse/paho.mqtt.golang v1.5.0
 	github.com/google/cel-go v0.22.1
 	github.com/google/gousb v1.1.3
+	github.com/google/renameio/v2 v2.0.2
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/jonboulle/clockwork v0.4.0
 	github.com/mochi-mqtt/server/v2 v2.7.9

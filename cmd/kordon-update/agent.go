@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kordon/kordon/internal/atomicfile"
 	"io"
 	"log"
 	"net/http"
@@ -121,7 +122,7 @@ func (a *Agent) load() error {
 	return nil
 }
 
-// save writes the state durably: temp file, fsync, rename, fsync dir.
+// save writes the state durably.
 func (a *Agent) save() error {
 	a.mu.Lock()
 	b, err := json.MarshalIndent(a.state, "", "  ")
@@ -132,30 +133,7 @@ func (a *Agent) save() error {
 	if err := os.MkdirAll(a.StateDir, 0o700); err != nil {
 		return err
 	}
-	tmp := a.statePath() + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, a.statePath()); err != nil {
-		return err
-	}
-	if d, err := os.Open(a.StateDir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(a.statePath(), b, 0o600)
 }
 
 func (a *Agent) event(version, what, detail string) {

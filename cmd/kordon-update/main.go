@@ -38,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kordon/kordon/internal/atomicfile"
 	"github.com/kordon/kordon/internal/cli"
 )
 
@@ -170,11 +171,7 @@ bad for good.`)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(*out, "manifest.json.tmp")
-	if err := os.WriteFile(tmp, signed, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(*out, "manifest.json")); err != nil {
+	if err := atomicfile.Write(filepath.Join(*out, "manifest.json"), signed, 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("release %s for %s: %s (%d bytes, sha256 %s), signed by key %s\n",

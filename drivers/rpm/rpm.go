@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/kordon/kordon/drivers/rpm/n42"
 	"github.com/kordon/kordon/drivers/rpm/poisson"
 	"github.com/kordon/kordon/drivers/rpm/record"
+	"github.com/kordon/kordon/internal/atomicfile"
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/framing"
 	"github.com/kordon/kordon/internal/grammar"
@@ -227,16 +227,10 @@ func (m *monitor) writeN42(o *occupancy, k float64) (*FileRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(m.opts.N42Dir, 0o755); err != nil {
-		return nil, err
-	}
 	name := fmt.Sprintf("%s-%s-occ%d.n42", m.opts.Instrument, o.start.UTC().Format("20060102T150405.000Z"), o.n)
 	path := filepath.Join(m.opts.N42Dir, name)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	// The reading that names the file may outlive a power cut: so must the file.
+	if err := atomicfile.Write(path, b, 0o644); err != nil {
 		return nil, err
 	}
 	return &FileRef{Path: path, SHA256: sha256Hex(b)}, nil

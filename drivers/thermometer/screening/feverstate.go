@@ -3,6 +3,7 @@ package screening
 import (
 	"encoding/json"
 	"errors"
+	"github.com/kordon/kordon/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,30 +75,7 @@ func (f *FeverState) Set(sensor string, fever bool) {
 	}
 	slices.Sort(names)
 	b, _ := json.Marshal(names)
-	if err := writeAtomic(f.path, b); err != nil {
+	if err := atomicfile.Write(f.path, b, 0o644); err != nil {
 		f.count("fever_state_write_failed")
 	}
-}
-
-func writeAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	fh, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := fh.Write(b); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Sync(); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
