@@ -122,11 +122,13 @@ func (s bloSource) Alert(ctx context.Context, id string) (contract.Alert, error)
 	return a, json.Unmarshal([]byte(body), &a)
 }
 
+// Readings are the stored envelopes the refs name, each of its own box
+// life: two lives of a re-provisioned box reuse sequence numbers.
 func (s bloSource) Readings(ctx context.Context, refs []contract.ReadingRef) ([][]byte, error) {
 	var out [][]byte
 	for _, r := range refs {
 		var body string
-		err := s.db.QueryRowContext(ctx, `SELECT body FROM readings WHERE box = ? AND device = ? AND seq = ?`, r.Box, r.Device, r.Seq).Scan(&body)
+		err := s.db.QueryRowContext(ctx, `SELECT body FROM readings WHERE box = ? AND incarnation = ? AND device = ? AND seq = ?`, r.Box, r.Incarnation, r.Device, r.Seq).Scan(&body)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}

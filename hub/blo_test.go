@@ -10,6 +10,7 @@ import (
 
 	"github.com/kordon/kordon/blo"
 	"github.com/kordon/kordon/hub/dash"
+	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/logging"
 )
 
@@ -60,5 +61,32 @@ func TestBLOUplinkFromCommittedEvents(t *testing.T) {
 			t.Fatalf("uplink: %d alerts, %d log entries; want 1 and 2 (raised, acknowledged)", alerts, log)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBLOSharesTheReadingOfTheAlertsLife: after a box is re-provisioned
+// its sequence starts again, so two lives hold a reading with the same
+// number; what goes to a neighbour with an alert is the alert's own
+// reading, never the other life's (another traveller's document).
+func TestBLOSharesTheReadingOfTheAlertsLife(t *testing.T) {
+	s, err := openStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	for _, r := range []struct{ inc, body string }{{"life-1", `{"who":"earlier traveller"}`}, {"life-2", `{"who":"this alert's traveller"}`}} {
+		if _, err := s.db.Exec(`INSERT INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body) VALUES ('booth-1', ?, 'reader1', 5, 'document', '', '', 'good', ?)`, r.inc, r.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, inc := range []string{"life-2", "life-1"} {
+		got, err := bloSource{s.db}.Readings(context.Background(), []contract.ReadingRef{{Box: "booth-1", Incarnation: inc, Device: "reader1", Seq: 5}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"life-1": `{"who":"earlier traveller"}`, "life-2": `{"who":"this alert's traveller"}`}[inc]
+		if len(got) != 1 || string(got[0]) != want {
+			t.Errorf("reading of %s: got %q, want %s", inc, got, want)
+		}
 	}
 }
