@@ -424,6 +424,7 @@ var pointerRe = regexp.MustCompile(`^(/[A-Za-z0-9_~.-]{1,64}){1,8}$`)
 //
 //	GET /dash/api/evidence/{box}/{device}/{seq}           the files the reading references
 //	GET /dash/api/evidence/{box}/{device}/{seq}/file?ref=/images/0&as=png|file
+//	  (either with &incarnation=: the reading of that box life; without, the newest life's)
 //	GET /dash/api/evidence/log                            the access log (supervisors)
 func (h *Hub) evidenceAPI() http.Handler {
 	mux := http.NewServeMux()
@@ -482,7 +483,12 @@ func (h *Hub) serveEvidence(w http.ResponseWriter, r *http.Request, action strin
 		http.Error(w, "your role may not view evidence", http.StatusForbidden)
 		return
 	}
-	payload, found, err := h.readingPayload(r.Context(), box, device, seq)
+	var life *string // the reading's box life, when the page knows it
+	if q := r.URL.Query(); q.Has("incarnation") {
+		inc := q.Get("incarnation")
+		life = &inc
+	}
+	payload, found, err := h.readingPayload(r.Context(), box, device, seq, life)
 	if err != nil {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
@@ -619,11 +625,16 @@ func (c evidenceCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // readingPayload is the payload of a stored reading (personal data
-// withheld): of the box's newest life that has one with this number (the
-// box serves a file by its path and hash, whichever reading named it).
-func (h *Hub) readingPayload(ctx context.Context, box, device string, seq uint64) (json.RawMessage, bool, error) {
+// withheld): of box life *life, or with life nil of the box's newest life
+// that has one with this number (a re-provisioned box numbers again from 1).
+func (h *Hub) readingPayload(ctx context.Context, box, device string, seq uint64, life *string) (json.RawMessage, bool, error) {
 	var body string
-	err := h.store.rd.QueryRowContext(ctx, `SELECT body FROM readings WHERE box = ? AND device = ? AND seq = ? ORDER BY id DESC LIMIT 1`, box, device, seq).Scan(&body)
+	var err error
+	if life != nil {
+		err = h.store.rd.QueryRowContext(ctx, `SELECT body FROM readings WHERE box = ? AND incarnation = ? AND device = ? AND seq = ?`, box, *life, device, seq).Scan(&body)
+	} else {
+		err = h.store.rd.QueryRowContext(ctx, `SELECT body FROM readings WHERE box = ? AND device = ? AND seq = ? ORDER BY id DESC LIMIT 1`, box, device, seq).Scan(&body)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -644,7 +655,7 @@ func (h *Hub) readingPayload(ctx context.Context, box, device string, seq uint64
 // be, and returns where it is. It is the hub's own way in (automation, a
 // prefetch on alarm): logged as user "hub", waiting up to evidence.wait.
 func (h *Hub) FetchEvidence(ctx context.Context, box, device string, seq uint64, pointer string) (string, error) {
-	payload, found, err := h.readingPayload(ctx, box, device, seq)
+	payload, found, err := h.readingPayload(ctx, box, device, seq, nil)
 	if err != nil {
 		return "", err
 	}

@@ -274,3 +274,29 @@ func TestTheHubFetchesEvidenceItself(t *testing.T) {
 		t.Errorf("access log %+v", log)
 	}
 }
+
+// TestEvidenceOfTheReadingsOwnLife: a re-provisioned box numbers its
+// readings from 1 again; the files listed for a reading of its earlier
+// life are that reading's, not those of the newer reading with its number.
+func TestEvidenceOfTheReadingsOwnLife(t *testing.T) {
+	h := startCommandHub(t)
+	for _, r := range []struct{ inc, path string }{{"life-1", "/srv/xray/earlier.dcs"}, {"life-2", "/srv/xray/newer.dcs"}} {
+		body := `{"schema":"kordon.reading/2","incarnation":"` + r.inc + `","crossing":"kz-test","box":"booth-1","device":"xray1","driver":"dicos","seq":1,
+			"kind":"threat_report","origin":"2026-11-01T09:00:00Z","quality":{"status":"ok"},
+			"payload":{"image":{"path":"` + r.path + `","sha256":"` + evSum([]byte(r.path)) + `"}}}`
+		if _, err := h.store.db.Exec(`INSERT INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body) VALUES ('booth-1',?,'xray1',1,'threat_report','','','ok',?)`, r.inc, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sup := login(t, h, "sup")
+	for query, want := range map[string]string{"?incarnation=life-1": "earlier.dcs", "?incarnation=life-2": "newer.dcs", "": "newer.dcs"} {
+		code, body := sup.fetch(t, "/dash/api/evidence/booth-1/xray1/1"+query)
+		var files []EvidenceFile
+		if code != http.StatusOK || json.Unmarshal(body, &files) != nil || len(files) != 1 || files[0].Name != want {
+			t.Errorf("evidence of booth-1/xray1/1%s: %d %s; want %s", query, code, body, want)
+		}
+	}
+	if code, _ := sup.fetch(t, "/dash/api/evidence/booth-1/xray1/1?incarnation=life-3"); code != http.StatusNotFound {
+		t.Errorf("a life the hub never saw: %d, want 404", code)
+	}
+}

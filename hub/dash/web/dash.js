@@ -349,7 +349,7 @@ function qualityText(r) {
 
 function renderReading(r, withMeta) {
   const box = el("div", "reading q-" + ((r.quality && r.quality.status) || "ok"));
-  Object.assign(box.dataset, { box: r.box, device: r.device, seq: r.seq }); // evidence.js finds the reading's files by these
+  Object.assign(box.dataset, { box: r.box, device: r.device, seq: r.seq, incarnation: r.incarnation || "" }); // evidence.js finds the reading's files by these
   const head = el("div", "r-head");
   head.append(name("span", null, `${r.box} / ${r.device}`), el("span", null, " · " + kindLabel(r.kind) + " · "), name("span", null, "#" + r.seq));
   box.append(head);

@@ -12,6 +12,8 @@
     return e;
   };
   const base = d => `/dash/api/evidence/${encodeURIComponent(d.box)}/${encodeURIComponent(d.device)}/${encodeURIComponent(d.seq)}`;
+  // The reading's own box life: a re-provisioned box numbers again from 1.
+  const life = d => `incarnation=${encodeURIComponent(d.incarnation || "")}`;
 
   async function errorText(r) {
     try { return (await r.json()).error || r.statusText; } catch (e) { return r.statusText; }
@@ -21,7 +23,7 @@
     btn.disabled = true;
     slot.textContent = T("evidence.fetching");
     try {
-      const url = `${base(d)}/file?as=png&ref=${encodeURIComponent(f.pointer)}`;
+      const url = `${base(d)}/file?as=png&ref=${encodeURIComponent(f.pointer)}&${life(d)}`;
       let r = await fetch(url, { credentials: "same-origin" });
       // 503: a large file is still on its way from the box; the hub keeps
       // fetching, and asking again joins that fetch.
@@ -56,7 +58,7 @@
     node.dataset.evidence = "asked";
     let files;
     try {
-      const r = await fetch(base(d), { credentials: "same-origin" });
+      const r = await fetch(`${base(d)}?${life(d)}`, { credentials: "same-origin" });
       if (!r.ok) return; // no reading, or the role may not view evidence
       files = await r.json();
     } catch (e) { return; }
@@ -72,7 +74,7 @@
       const slot = mk("div", "evidence-slot");
       btn.addEventListener("click", () => show(d, f, slot, btn));
       const dl = mk("a", "evidence-download", T("evidence.download"));
-      dl.href = `${base(d)}/file?ref=${encodeURIComponent(f.pointer)}`;
+      dl.href = `${base(d)}/file?ref=${encodeURIComponent(f.pointer)}&${life(d)}`;
       dl.setAttribute("download", f.name);
       row.append(" ", btn, " ", dl, slot);
       sec.append(row);
