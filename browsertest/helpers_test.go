@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/kordon/kordon/browsertest/chrome"
 	"github.com/kordon/kordon/e2e/stationtest"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hwtest/replay"
@@ -22,8 +23,6 @@ import (
 )
 
 const crossing = stationtest.Crossing
-
-const chromium = "/usr/bin/chromium"
 
 // startHub runs a real hub on loopback with boxes and dashboard users
 // (user -> role; the password is the user name + "pw").
@@ -113,49 +112,11 @@ func waitHTTP(t *testing.T, url string) {
 	}
 }
 
-// browser starts headless chromium with a fresh profile; each returned tab
-// factory gives an isolated viewer (its own cookies).
+// browser starts headless chromium (browser language ru-RU); each returned
+// tab factory gives an isolated viewer (its own cookies).
 func browser(t *testing.T, ctx context.Context) func() context.Context {
 	t.Helper()
-	if os.Getenv("KORDON_SKIP_BROWSER") != "" {
-		t.Skip("KORDON_SKIP_BROWSER set")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s missing: install the Debian package chromium (or set KORDON_SKIP_BROWSER=1)", chromium)
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("lang", "ru-RU"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1600, 1000),
-	)
-	t.Cleanup(cancelAlloc)
-	// chromedp does not know every event newer chromium sends; those
-	// complaints are noise, anything else is reported.
-	quiet := chromedp.WithErrorf(func(f string, args ...any) {
-		if msg := fmt.Sprintf(f, args...); !strings.Contains(msg, "could not unmarshal event") {
-			t.Logf("chromedp: %s", msg)
-		}
-	})
-	root, cancelRoot := chromedp.NewContext(alloc, quiet)
-	t.Cleanup(cancelRoot)
-	if err := chromedp.Run(root); err != nil { // starts the browser
-		t.Fatalf("chromium: %v", err)
-	}
-	return func() context.Context {
-		tab, cancel := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
-		t.Cleanup(cancel)
-		return tab
-	}
+	return chrome.Start(t, ctx, chrome.Options{Width: 1600, Height: 1000, Lang: "ru-RU"})
 }
 
 // artifact saves a screenshot under test-artifacts/ at the repository root.

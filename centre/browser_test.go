@@ -13,10 +13,9 @@ import (
 
 	"github.com/kordon/kordon/blo"
 	"github.com/kordon/kordon/blo/blotest"
+	"github.com/kordon/kordon/browsertest/chrome"
 	"github.com/kordon/kordon/centre"
 )
-
-const chromium = "/usr/bin/chromium"
 
 // The dashboards, in headless chromium: Ak-Zhol's officer sees Kordai's
 // radiation alarm marked as from across the border and acknowledges it;
@@ -24,9 +23,6 @@ const chromium = "/usr/bin/chromium"
 func TestSharedAlarmOnNeighbourScreen(t *testing.T) {
 	if testing.Short() || os.Getenv("KORDON_SKIP_BROWSER") != "" {
 		t.Skip("browser test")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("%s missing (scripts/deps.sh installs chromium)", chromium)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
@@ -38,20 +34,7 @@ func TestSharedAlarmOnNeighbourScreen(t *testing.T) {
 		return len(in) == 1
 	})
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
-	defer cancelAlloc()
-	root, cancelRoot := chromedp.NewContext(alloc)
-	defer cancelRoot()
-	if err := chromedp.Run(root); err != nil { // starts the browser
-		t.Fatalf("chromium: %v", err)
-	}
-	tab := func() context.Context {
-		c, _ := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
-		return c
-	}
+	tab := chrome.Start(t, ctx, chrome.Options{})
 	login := func(tab context.Context, base string) {
 		if err := chromedp.Run(tab, chromedp.Navigate(base+"/dash/login?lang=en"), chromedp.WaitVisible(`#user`),
 			chromedp.SendKeys(`#user`, "officer"), chromedp.SendKeys(`#password`, "officerpw"), chromedp.Click(`#submit`),
@@ -117,9 +100,6 @@ func TestCentreRolesInBrowser(t *testing.T) {
 	if testing.Short() || os.Getenv("KORDON_SKIP_BROWSER") != "" {
 		t.Skip("browser test")
 	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("%s missing (scripts/deps.sh installs chromium)", chromium)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	c, err := centre.New(ctx, centre.Config{NATS: []string{"nats://127.0.0.1:1"}, ReaderUser: "centre", ReaderPassword: "pw",
@@ -137,18 +117,9 @@ func TestCentreRolesInBrowser(t *testing.T) {
 	srv := httptest.NewServer(web.Handler())
 	defer srv.Close()
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 800))
-	defer cancelAlloc()
-	root, cancelRoot := chromedp.NewContext(alloc)
-	defer cancelRoot()
-	if err := chromedp.Run(root); err != nil {
-		t.Fatalf("chromium: %v", err)
-	}
+	newTab := chrome.Start(t, ctx, chrome.Options{Width: 1200, Height: 800})
 	session := func(user, pw string) context.Context {
-		tab, _ := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+		tab := newTab()
 		if err := chromedp.Run(tab, chromedp.Navigate(srv.URL+"/login?lang=en"), chromedp.WaitVisible(`input[name=user]`),
 			chromedp.SendKeys(`input[name=user]`, user), chromedp.SendKeys(`input[name=password]`, pw),
 			chromedp.Click(`button`), chromedp.WaitVisible(`#who`)); err != nil {
