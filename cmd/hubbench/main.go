@@ -54,10 +54,11 @@ func main() {
 	commitBatch := flag.Int("commit-batch", 0, "hubd's ingest.commit_batch (0: its default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each hub round to PREFIX-<set>-<boxes>.prof")
 	rateFlag := flag.Float64("rate", 0, "hubd's limits.rate, messages/s per identity (0: its default, which bounds one box's drain)")
+	commitTimings := flag.Bool("commit-timings", false, "print the group commit's timings after every hub round (the hub in this process only)")
 	hubdBin := flag.String("hubd", "", "run this hubd binary as its own process (profiles through its -pprof); default: the hub inside this process, beside the simulated boxes")
 	flag.Parse()
 	log.SetFlags(0)
-	ingest := hubSettings{ingest: hub.IngestConfig{CommitBatch: *commitBatch}, guard: hub.Guard{Rate: *rateFlag}, inflight: uint16(*window), bin: *hubdBin}
+	ingest := hubSettings{ingest: hub.IngestConfig{CommitBatch: *commitBatch}, guard: hub.Guard{Rate: *rateFlag}, inflight: uint16(*window), bin: *hubdBin, commitTimings: *commitTimings}
 
 	var counts []int
 	for _, s := range strings.Split(*boxesFlag, ",") {
@@ -161,6 +162,9 @@ type hubSettings struct {
 	guard    hub.Guard
 	inflight uint16 // limits.max_inflight: the boxes' window
 	bin      string // a hubd binary to run as its own process, or "" for the hub in this process
+	// commitTimings prints the group commit's timings after every round,
+	// not only the nominal one's.
+	commitTimings bool
 }
 
 // cred is one box's identity.
@@ -258,7 +262,7 @@ func runHubIn(ingest hubSettings, dir string, creds []cred, set string, dur time
 	if profile != "" {
 		pprof.StopCPUProfile()
 	}
-	if perBox > 0 {
+	if perBox > 0 || ingest.commitTimings {
 		fmt.Printf("  hubd's group commit: %s\n", &commits)
 	}
 	stored := h.Counters().Readings
