@@ -223,9 +223,11 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_raised ON alerts(raised);
 -- alert_log is every change of every alert in order; its seq is the
 -- dashboard's event id, so a viewer resumes after a disconnect from the
--- store and misses nothing (hub/dashstore.go).
+-- store and misses nothing (hub/dashstore.go). Its rows are never deleted,
+-- so the rowid's max+1 never gives a number twice; AUTOINCREMENT would
+-- write sqlite_sequence's page in every commit that raises an alert.
 CREATE TABLE IF NOT EXISTS alert_log (
-	seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+	seq      INTEGER PRIMARY KEY,
 	alert_id TEXT NOT NULL,
 	action   TEXT NOT NULL, -- raised | acknowledged | resolved | repeated | cleared
 	user     TEXT NOT NULL DEFAULT '',
