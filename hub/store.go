@@ -335,12 +335,14 @@ func insertReadings(tx *txq, jobs []*job) error {
 		}
 		for rows.Next() {
 			var ref contract.ReadingRef
-			if err := rows.Scan(&ref.Box, &ref.Incarnation, &ref.Device, &ref.Seq); err != nil {
+			var id int64
+			if err := rows.Scan(&id, &ref.Box, &ref.Incarnation, &ref.Device, &ref.Seq); err != nil {
 				rows.Close()
 				return err
 			}
 			if js := waiting[ref]; len(js) > 0 {
 				js[0].added = true // the same reading twice in a batch: the first is new
+				js[0].rowid = id
 				waiting[ref] = js[1:]
 			}
 		}
@@ -371,8 +373,40 @@ func insertReadingsSQL(n int) string {
 		}
 		q.WriteString("(?,?,?,?,?,?,?,?,?)")
 	}
-	q.WriteString(` ON CONFLICT DO NOTHING RETURNING box, incarnation, device, seq`)
+	q.WriteString(` ON CONFLICT DO NOTHING RETURNING id, box, incarnation, device, seq`)
 	return q.String()
+}
+
+// chunked holds a statement's text for 1, 2, 4 … 32 rows, so that a batch
+// of any size runs in a few texts prepared once and kept (writerStmts),
+// and no statement binds more than a few hundred parameters (modernc
+// binds in time quadratic to their number).
+type chunked [6]string
+
+func chunkedSQL(build func(rows int) string) (c chunked) {
+	for k := range c {
+		c[k] = build(1 << k)
+	}
+	return c
+}
+
+// each calls f over [0, n) in consecutive parts of a power-of-two size,
+// largest first, with the text for that size.
+func (c *chunked) each(n int, f func(from, to int, text string) error) error {
+	for from := 0; from < n; {
+		k := min(bits.Len(uint(n-from))-1, len(c)-1)
+		if err := f(from, from+1<<k, c[k]); err != nil {
+			return err
+		}
+		from += 1 << k
+	}
+	return nil
+}
+
+// valuesSQL is n rows of cols placeholders: (?,?),(?,?)…
+func valuesSQL(n, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+",", n), ",")
 }
 
 // countActivity adds stored readings to the per-device, per-hour counts.
