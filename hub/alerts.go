@@ -11,28 +11,27 @@ import (
 )
 
 // alertPublisher sends committed alerts on the crossing's alert topic, off
-// the commit path. The alerts are in the store already: a full queue costs
-// a live MQTT notice, never the alert.
+// the commit path (Committed runs on the committer's goroutine: the log
+// line and the JSON are made on the publisher's own). The alerts are in
+// the store already: a full queue costs a live MQTT notice, never the alert.
 type alertPublisher struct {
 	publish  func(js []byte) error
 	log      *slog.Logger
-	q        chan []byte
+	q        chan contract.Alert
 	quit     chan struct{}
 	stopOnce sync.Once
 }
 
 func newAlertPublisher(publish func([]byte) error, log *slog.Logger) *alertPublisher {
-	return &alertPublisher{publish: publish, log: log, q: make(chan []byte, 1024), quit: make(chan struct{})}
+	return &alertPublisher{publish: publish, log: log, q: make(chan contract.Alert, 1024), quit: make(chan struct{})}
 }
 
 func (p *alertPublisher) Committed(b *events.Batch) {
 	for _, a := range b.Alerts {
-		p.log.Info("alert", "id", a.ID, "rule", a.Rule, "severity", a.Severity, "box", a.Box, "device", a.Device)
-		js, _ := json.Marshal(a)
 		select {
-		case p.q <- js:
+		case p.q <- a:
 		default:
-			p.log.Warn("alert publish queue full; alert is stored", "id", a.ID)
+			p.log.Warn("alert publish queue full; alert is stored", "id", a.ID, "rule", a.Rule, "severity", a.Severity, "box", a.Box, "device", a.Device)
 		}
 	}
 }
@@ -42,7 +41,9 @@ func (p *alertPublisher) run() {
 		select {
 		case <-p.quit:
 			return
-		case js := <-p.q:
+		case a := <-p.q:
+			p.log.Info("alert", "id", a.ID, "rule", a.Rule, "severity", a.Severity, "box", a.Box, "device", a.Device)
+			js, _ := json.Marshal(a)
 			if err := p.publish(js); err != nil {
 				p.log.Warn("alert publish", "err", err)
 			}

@@ -434,16 +434,23 @@ func countActivity(tx *txq, jobs []*job) error {
 			a.last = j.received
 		}
 	}
-	for _, k := range order {
-		a := m[k]
-		if _, err := tx.exec(`INSERT INTO activity(box, device, hour, n, last) VALUES (?,?,?,?,?)
-			ON CONFLICT(hour, box, device) DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)`,
-			k.box, k.device, k.hour, a.n, stamp(a.last)); err != nil {
-			return err
+	// One statement for up to 32 devices: a batch from 200 boxes holds
+	// hundreds of devices.
+	return countActivityText.each(len(order), func(from, to int, text string) error {
+		args := make([]any, 0, 5*(to-from))
+		for _, k := range order[from:to] {
+			a := m[k]
+			args = append(args, k.box, k.device, k.hour, a.n, stamp(a.last))
 		}
-	}
-	return nil
+		_, err := tx.exec(text, args...)
+		return err
+	})
 }
+
+var countActivityText = chunkedSQL(func(n int) string {
+	return `INSERT INTO activity(box, device, hour, n, last) VALUES ` + valuesSQL(n, 5) +
+		` ON CONFLICT(hour, box, device) DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)`
+})
 
 func insertRefusal(tx *txq, j *job) error {
 	_, err := tx.exec(`INSERT OR IGNORE INTO refused(box, incarnation, device, seq, reason, size, received) VALUES (?,?,?,?,?,?,?)`,

@@ -94,7 +94,7 @@ func main() {
 		where = "as its own process (" + *hubdBin + ")"
 	}
 	fmt.Printf("round: %s, window %d, QoS 1; hubd %s with default rules, SQLite synchronous=FULL; mosquitto %s relaying to one subscriber\n\n", *dur, *window, where, mb.version)
-	fmt.Printf("%-8s %5s %14s %14s %7s %10s %10s %10s %10s %12s\n", "set", "boxes", "hubd r/s", "mosquitto r/s", "ratio", "hub p50", "mosq p50", "hub p99", "mosq p99", "hub B/read")
+	fmt.Printf("%-8s %5s %14s %14s %7s %10s %10s %10s %10s %12s %10s %10s\n", "set", "boxes", "hubd r/s", "mosquitto r/s", "ratio", "hub p50", "mosq p50", "hub p99", "mosq p99", "hub B/read", "hub µs/r", "mosq µs/r")
 	for _, set := range strings.Split(*sets, ",") {
 		if set == "" {
 			continue
@@ -105,9 +105,9 @@ func main() {
 		for _, n := range counts {
 			hr := runHub(ingest, tmp, creds[:n], set, *dur, *window, 0, prof(set, n))
 			mr := runRelay(mb, creds[:n], set, *dur, *window, 0)
-			fmt.Printf("%-8s %5d %14.0f %14.0f %7.2f %10s %10s %10s %10s %12.0f\n", set, n, hr.rate(), mr.rate(), hr.rate()/mr.rate(),
+			fmt.Printf("%-8s %5d %14.0f %14.0f %7.2f %10s %10s %10s %10s %12.0f %10s %10.1f\n", set, n, hr.rate(), mr.rate(), hr.rate()/mr.rate(),
 				hr.p50().Round(10*time.Microsecond), mr.p50().Round(10*time.Microsecond),
-				hr.p99().Round(10*time.Microsecond), mr.p99().Round(10*time.Microsecond), hr.bytesPer)
+				hr.p99().Round(10*time.Microsecond), mr.p99().Round(10*time.Microsecond), hr.bytesPer, cpuPer(hr), mr.cpuPer())
 			if mr.received < mr.acked {
 				fmt.Printf("         (mosquitto's subscriber received %d of %d acknowledged)\n", mr.received, mr.acked)
 			}
@@ -198,6 +198,38 @@ type result struct {
 	elapsed         time.Duration
 	lat             []time.Duration
 	bytesPer        float64
+	cpu             time.Duration // the broker process's CPU time (user and system) in the round; 0 when not known
+}
+
+// cpuPer is the broker's CPU time per acknowledged reading, in µs: the
+// figure a loaded machine disturbs least (the rate falls when the broker
+// waits for a core; the CPU it spends per reading hardly moves).
+func (r result) cpuPer() float64 {
+	if r.acked == 0 {
+		return 0
+	}
+	return float64(r.cpu.Microseconds()) / float64(r.acked)
+}
+
+// processCPU is a process's user and system CPU time so far, from
+// /proc/PID/stat (in clock ticks of 10 ms: Linux's USER_HZ is 100).
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: fields follow its ")".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func (r result) rate() float64 { return float64(r.acked) / r.elapsed.Seconds() }
@@ -215,6 +247,15 @@ func runHub(ingest hubSettings, tmp string, creds []cred, set string, dur time.D
 	dir, _ := os.MkdirTemp(tmp, "hub-")
 	defer os.RemoveAll(dir)
 	return runHubIn(ingest, dir, creds, set, dur, window, perBox, profile)
+}
+
+// cpuPer prints the hub's CPU per reading, known only when hubd is a
+// process of its own.
+func cpuPer(r result) string {
+	if r.cpu == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", r.cpuPer())
 }
 
 func mean(v []float64) float64 {
@@ -287,7 +328,9 @@ func runRelay(m *mosquitto, creds []cred, set string, dur time.Duration, window 
 		log.Fatalf("mosquitto subscriber: %v", tok.Error())
 	}
 	sub.Subscribe(contract.Prefix+"/#", 1, func(paho.Client, paho.Message) { got.Add(1) }).Wait()
+	cpu := processCPU(m.cmd.Process.Pid)
 	res := drive(m.url, creds, set, dur, window, perBox, &got)
+	res.cpu = processCPU(m.cmd.Process.Pid) - cpu
 	sub.Disconnect(100)
 	res.received = got.Load()
 	return res
