@@ -454,18 +454,22 @@ type box struct {
 }
 
 type tmpl struct {
-	device, topic string
-	before, after []byte
+	device, topic      string
+	before, mid, after []byte // around the seq and the origin
 }
 
 const seqMark = 987654321987
+
+// originMark stands for the origin in a template: each reading is stamped
+// when it is made, as edged stamps each read (alerts' ids begin with it).
+var originMark = time.Date(2001, 2, 3, 4, 5, 6, 789000000, time.UTC)
 
 func newBox(id, set string) *box {
 	b := &box{id: id, inc: randHex(8), seqs: map[string]uint64{}}
 	now := time.Now()
 	mk := func(device, driver string, p reading.Payload, q reading.Quality) tmpl {
 		r := reading.Reading{Crossing: crossing, Box: id, Device: device, Driver: driver, Incarnation: b.inc, Seq: seqMark,
-			Origin: now, Clock: reading.ClockSynced, Quality: q, Payload: p}
+			Origin: originMark, Clock: reading.ClockSynced, Quality: q, Payload: p}
 		js, err := json.Marshal(r)
 		if err != nil {
 			log.Fatal(err)
@@ -474,7 +478,11 @@ func newBox(id, set string) *box {
 		if !ok {
 			log.Fatal("sequence mark not found in the envelope")
 		}
-		return tmpl{device: device, topic: contract.Readings(crossing, id, device), before: before, after: after}
+		mid, after, ok := bytes.Cut(after, []byte(originMark.Format(time.RFC3339Nano)))
+		if !ok {
+			log.Fatal("origin mark not found after the sequence in the envelope")
+		}
+		return tmpl{device: device, topic: contract.Readings(crossing, id, device), before: before, mid: mid, after: after}
 	}
 	ok := reading.Quality{Status: reading.OK}
 	sample := func(c float64) reading.Payload {
@@ -508,9 +516,11 @@ func (b *box) next() (string, []byte) {
 	t := b.plan[b.n%len(b.plan)]
 	b.n++
 	b.seqs[t.device]++
-	msg := make([]byte, 0, len(t.before)+len(t.after)+20)
+	msg := make([]byte, 0, len(t.before)+len(t.mid)+len(t.after)+60)
 	msg = append(msg, t.before...)
 	msg = strconv.AppendUint(msg, b.seqs[t.device], 10)
+	msg = append(msg, t.mid...)
+	msg = time.Now().UTC().AppendFormat(msg, time.RFC3339Nano)
 	msg = append(msg, t.after...)
 	return t.topic, msg
 }
