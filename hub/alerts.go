@@ -3,34 +3,35 @@ package hub
 import (
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/kordon/kordon/hub/events"
+	"github.com/kordon/kordon/internal/contract"
 )
 
 // alertPublisher sends committed alerts on the crossing's alert topic, off
-// the commit path. The alerts are in the store already: a full queue costs
-// a live MQTT notice, never the alert.
+// the commit path (Committed runs on the committer's goroutine: the log
+// line and the JSON are made on the publisher's own). The alerts are in
+// the store already: a full queue costs a live MQTT notice, never the alert.
 type alertPublisher struct {
 	publish  func(js []byte) error
 	log      *slog.Logger
-	q        chan []byte
+	q        chan contract.Alert
 	quit     chan struct{}
 	stopOnce sync.Once
 }
 
 func newAlertPublisher(publish func([]byte) error, log *slog.Logger) *alertPublisher {
-	return &alertPublisher{publish: publish, log: log, q: make(chan []byte, 1024), quit: make(chan struct{})}
+	return &alertPublisher{publish: publish, log: log, q: make(chan contract.Alert, 1024), quit: make(chan struct{})}
 }
 
 func (p *alertPublisher) Committed(b *events.Batch) {
 	for _, a := range b.Alerts {
-		p.log.Info("alert", "id", a.ID, "rule", a.Rule, "severity", a.Severity, "box", a.Box, "device", a.Device)
-		js, _ := json.Marshal(a)
 		select {
-		case p.q <- js:
+		case p.q <- a:
 		default:
-			p.log.Warn("alert publish queue full; alert is stored", "id", a.ID)
+			p.log.Warn("alert publish queue full; alert is stored", "id", a.ID, "rule", a.Rule, "severity", a.Severity, "box", a.Box, "device", a.Device)
 		}
 	}
 }
@@ -40,7 +41,9 @@ func (p *alertPublisher) run() {
 		select {
 		case <-p.quit:
 			return
-		case js := <-p.q:
+		case a := <-p.q:
+			p.log.Info("alert", "id", a.ID, "rule", a.Rule, "severity", a.Severity, "box", a.Box, "device", a.Device)
+			js, _ := json.Marshal(a)
 			if err := p.publish(js); err != nil {
 				p.log.Warn("alert publish", "err", err)
 			}
@@ -49,3 +52,193 @@ func (p *alertPublisher) run() {
 }
 
 func (p *alertPublisher) stop() { p.stopOnce.Do(func() { close(p.quit) }) }
+
+// alertWrites gathers a batch's alerts and changes on the fast path, to
+// write them in a few statements for the whole batch instead of three or
+// four per alert (each statement costs more to run through database/sql
+// and the driver than SQLite spends storing its row).
+type alertWrites struct {
+	raised  []raisedAlert
+	changes []jobChanges
+}
+
+type raisedAlert struct {
+	j   *job
+	a   contract.Alert
+	new bool // inserted now (not there already)
+}
+
+type jobChanges struct {
+	j       *job
+	changes []events.Change
+}
+
+func (w *alertWrites) add(j *job, alerts []contract.Alert, changes []events.Change) {
+	for _, a := range alerts {
+		w.raised = append(w.raised, raisedAlert{j: j, a: a})
+	}
+	if len(alerts) > 0 || len(changes) > 0 {
+		w.changes = append(w.changes, jobChanges{j: j, changes: changes})
+	}
+}
+
+// Statement texts for 1, 2, 4 … 32 rows: a few texts, prepared once.
+var (
+	insertAlertsText = chunkedSQL(func(n int) string {
+		return `INSERT OR IGNORE INTO alerts(id, box, device, rule, severity, state, raised, body) VALUES ` +
+			valuesSQL(n, 8) + ` RETURNING id`
+	})
+	insertLogText = chunkedSQL(func(n int) string {
+		return `INSERT INTO alert_log(seq, alert_id, action, user, role, note, time, ref) VALUES ` + valuesSQL(n, 8)
+	})
+	markAlertedText = chunkedSQL(func(n int) string {
+		return `UPDATE readings SET alerted = 1 WHERE id IN (` + strings.TrimSuffix(strings.Repeat("?,", n), ",") + `)`
+	})
+)
+
+// write stores the batch's alerts, marks the readings behind the new ones
+// kept, logs every raise and change in job order (seq after seq, as the
+// job-by-job path would), and sets each job's alerts and changes.
+// readings are the batch's reading jobs (their rowids spare a lookup by key).
+func (w *alertWrites) write(tx *txq, readings []*job) error {
+	if len(w.changes) == 0 {
+		return nil
+	}
+	// The alerts: RETURNING names the ones inserted now. The same id twice
+	// in a batch is inserted once, by the first.
+	isNew := map[string]bool{}
+	if err := insertAlertsText.each(len(w.raised), func(from, to int, text string) error {
+		args := make([]any, 0, 8*(to-from))
+		for _, r := range w.raised[from:to] {
+			body, err := json.Marshal(r.a)
+			if err != nil {
+				return err
+			}
+			args = append(args, r.a.ID, r.a.Box, r.a.Device, r.a.Rule, r.a.Severity, r.a.State, stamp(r.a.Raised), string(body))
+		}
+		rows, err := tx.query(text, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			isNew[id] = true
+		}
+		return rows.Err()
+	}); err != nil {
+		return err
+	}
+	for i := range w.raised {
+		if r := &w.raised[i]; isNew[r.a.ID] {
+			r.new = true
+			delete(isNew, r.a.ID)
+		}
+	}
+
+	// The readings behind new alerts are kept as long as the alerts: by
+	// rowid for this batch's, by key for an earlier one's (a correlated
+	// partner).
+	rowids := make(map[contract.ReadingRef]int64, len(readings))
+	for _, j := range readings {
+		if j.added {
+			rowids[j.ref] = j.rowid
+		}
+	}
+	var mark []any
+	for _, r := range w.raised {
+		if !r.new {
+			continue
+		}
+		for _, ref := range r.a.Readings {
+			if id, ok := rowids[ref]; ok {
+				mark = append(mark, id)
+				continue
+			}
+			if _, err := tx.exec(`UPDATE readings SET alerted = 1 WHERE box=? AND incarnation=? AND device=? AND seq=?`, ref.Box, ref.Incarnation, ref.Device, ref.Seq); err != nil {
+				return err
+			}
+		}
+	}
+	if err := markAlertedText.each(len(mark), func(from, to int, text string) error {
+		_, err := tx.exec(text, mark[from:to]...)
+		return err
+	}); err != nil {
+		return err
+	}
+
+	// The log, in job order: each job's raises, then its changes.
+	last, err := lastLogSeq(tx)
+	if err != nil {
+		return err
+	}
+	var entries []any
+	repeats := map[string]int{}
+	var cleared []events.Change
+	next := 0 // into w.raised
+	for _, jc := range w.changes {
+		j := jc.j
+		for ; next < len(w.raised) && w.raised[next].j == j; next++ {
+			r := w.raised[next]
+			if !r.new {
+				continue // raised before: its reading was stored, then removed by retention
+			}
+			last++
+			j.alerts = append(j.alerts, r.a)
+			j.changes = append(j.changes, events.Change{Seq: last, AlertID: r.a.ID, Action: "raised", Time: r.a.Raised})
+			entries = append(entries, last, r.a.ID, "raised", "", "", "", stamp(r.a.Raised), "")
+		}
+		for _, c := range jc.changes {
+			last++
+			c.Seq = last
+			ref := ""
+			if c.Ref != nil {
+				b, _ := json.Marshal(c.Ref)
+				ref = string(b)
+			}
+			entries = append(entries, last, c.AlertID, c.Action, c.User, c.Role, c.Note, stamp(c.Time), ref)
+			switch c.Action {
+			case "repeated":
+				repeats[c.AlertID]++
+			case "cleared":
+				cleared = append(cleared, c)
+			}
+			j.changes = append(j.changes, c)
+		}
+	}
+	if err := insertLogText.each(len(entries)/8, func(from, to int, text string) error {
+		_, err := tx.exec(text, entries[8*from:8*to]...)
+		return err
+	}); err != nil {
+		return err
+	}
+	for id, n := range repeats {
+		if _, err := tx.exec(`UPDATE alerts SET repeats = repeats + ? WHERE id = ?`, n, id); err != nil {
+			return err
+		}
+	}
+	for _, c := range cleared {
+		if _, err := tx.exec(`UPDATE alerts SET cleared_at = ? WHERE id = ?`, stamp(c.Time), c.AlertID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func lastLogSeq(tx *txq) (int64, error) {
+	rows, err := tx.query(`SELECT COALESCE(MAX(seq), 0) FROM alert_log`)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var last int64
+	if rows.Next() {
+		if err := rows.Scan(&last); err != nil {
+			return 0, err
+		}
+	}
+	return last, rows.Err()
+}

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"database/sql"
 	"fmt"
 	"path/filepath"
@@ -23,25 +24,45 @@ import (
 // batches as large as a backlog makes them and as small as light load does.
 func BenchmarkCommitPath(b *testing.B) {
 	for _, batch := range []int{1024, 16} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchCommitPath(b, batch) })
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchCommitPath(b, batch, false) })
 	}
 }
 
-func benchCommitPath(b *testing.B, batch int) {
+// BenchmarkCommitPathDocuments is BenchmarkCommitPath with document
+// readings, each raising an alert (and its log entry) in the reading's
+// transaction; the peer still inserts only the readings, so the ratio
+// shows what the alerts cost.
+func BenchmarkCommitPathDocuments(b *testing.B) {
+	for _, batch := range []int{1024, 16} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchCommitPath(b, batch, true) })
+	}
+}
+
+func benchCommitPath(b *testing.B, batch int, documents bool) {
 	const boxes = 200
 	n := max(b.N, boxes)
 	h := benchHub(b, batch)
 	jobs := make([]*job, n)
+	var doc []byte
+	if documents {
+		doc = specimen(b, "box-001", "reader1", 1)
+	}
+	start := time.Now()
 	for i := range jobs {
-		box := fmt.Sprintf("box-%03d", i%boxes+1)
-		pk := packets.Packet{Payload: routineReading(box, "thermo1", uint64(i/boxes+1))}
-		jobs[i] = h.ingest.readingJob(box, "thermo1", pk)
+		box, device, seq := fmt.Sprintf("box-%03d", i%boxes+1), "thermo1", uint64(i/boxes+1)
+		msg := routineReading(box, device, seq)
+		if documents {
+			device = "reader1"
+			msg = bytes.Replace(withSeq(doc, seq), []byte(`"box":"box-001"`), []byte(`"box":"`+box+`"`), 1)
+			msg = bytes.Replace(msg, []byte(originOf(b, doc)), []byte(start.Add(time.Duration(i)*time.Millisecond).UTC().Format(time.RFC3339Nano)), 1)
+		}
+		jobs[i] = h.ingest.readingJob(box, device, packets.Packet{Payload: msg})
 		if jobs[i].kind != jobReading {
 			b.Fatalf("reading %d refused: %+v", i, jobs[i])
 		}
 	}
 	b.ResetTimer()
-	start := time.Now()
+	start = time.Now()
 	var wg sync.WaitGroup
 	wg.Add(len(jobs))
 	for _, j := range jobs {
@@ -54,6 +75,13 @@ func benchCommitPath(b *testing.B, batch int) {
 	b.StopTimer()
 	if got := h.Counters().Readings; got != int64(n) {
 		b.Fatalf("stored %d of %d", got, n)
+	}
+	if documents {
+		var alerts int
+		h.store.rd.QueryRow(`SELECT COUNT(*) FROM alerts`).Scan(&alerts)
+		if alerts < n {
+			b.Fatalf("%d alerts for %d documents", alerts, n)
+		}
 	}
 
 	peer := bareInserts(b, jobs, batch)

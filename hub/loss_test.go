@@ -258,11 +258,37 @@ func TestPersonalFromSchemaNotSender(t *testing.T) {
 // ids follow the same derivation.
 func TestAlertIDsDifferAcrossCrossings(t *testing.T) {
 	ref := contract.ReadingRef{Box: "booth-01", Device: "reader1", Seq: 7}
-	a, b := alertID("kordai", "fever", []contract.ReadingRef{ref}), alertID("ak-zhol", "fever", []contract.ReadingRef{ref})
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	a, b := alertID("kordai", "fever", []contract.ReadingRef{ref}, at), alertID("ak-zhol", "fever", []contract.ReadingRef{ref}, at)
 	ref.Incarnation = "aaaaaaaa11111111"
-	c := alertID("kordai", "fever", []contract.ReadingRef{ref})
+	c := alertID("kordai", "fever", []contract.ReadingRef{ref}, at)
 	if a == b || a == c {
 		t.Fatalf("alert ids collide: %s %s %s", a, b, c)
+	}
+}
+
+// TestAlertIDsFollowOrigin: a redelivered reading gives the same id, and a
+// later reading's alert sorts after an earlier one's (the alerts' key
+// appends), whatever the hash.
+func TestAlertIDsFollowOrigin(t *testing.T) {
+	ref := contract.ReadingRef{Box: "booth-01", Device: "reader1", Seq: 7}
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	if a, b := alertID("kordai", "fever", []contract.ReadingRef{ref}, at), alertID("kordai", "fever", []contract.ReadingRef{ref}, at); a != b {
+		t.Fatalf("one reading, two ids: %s %s", a, b)
+	}
+	prev := ""
+	for i := range 1000 {
+		ref.Seq = uint64(1000 - i) // the hash part in no particular order
+		id := alertID("kordai", "fever", []contract.ReadingRef{ref}, at.Add(time.Duration(i)*time.Millisecond))
+		if id <= prev {
+			t.Fatalf("alert %d's id %s sorts before the one before it, %s", i, id, prev)
+		}
+		prev = id
+	}
+	for _, odd := range []time.Time{{}, time.Unix(-1, 0), time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)} {
+		if id := alertID("kordai", "fever", []contract.ReadingRef{ref}, odd); len(id) != 32 {
+			t.Fatalf("origin %v: id %q is not 32 characters", odd, id)
+		}
 	}
 }
 

@@ -42,6 +42,9 @@ func migrate(db *sql.DB) error {
 			}
 		}
 	}
+	if err := migrateAlertLog(tx); err != nil {
+		return err
+	}
 	if _, err := tx.Exec(schemaSQL); err != nil {
 		return err
 	}
@@ -117,9 +120,53 @@ const (
 	lostV2 = `CREATE TABLE lost (box TEXT NOT NULL, incarnation TEXT NOT NULL DEFAULT '', device TEXT NOT NULL,
 		first INTEGER NOT NULL, last INTEGER NOT NULL, reason TEXT NOT NULL, recorded TEXT NOT NULL,
 		PRIMARY KEY (box, incarnation, device, first))`
+	alertLogV2 = `CREATE TABLE alert_log (seq INTEGER PRIMARY KEY, alert_id TEXT NOT NULL, action TEXT NOT NULL,
+		user TEXT NOT NULL DEFAULT '', role TEXT NOT NULL DEFAULT '', note TEXT NOT NULL DEFAULT '', time TEXT NOT NULL,
+		ref TEXT NOT NULL DEFAULT '')`
 	seqstateV2 = `CREATE TABLE seqstate (box TEXT NOT NULL, incarnation TEXT NOT NULL DEFAULT '', device TEXT NOT NULL,
 		contig INTEGER NOT NULL, PRIMARY KEY (box, incarnation, device))`
 )
+
+// migrateAlertLog rebuilds an alert_log made with AUTOINCREMENT without it,
+// keeping every entry's seq (the dashboard's and the uplink's resume
+// points). Its rows were never deleted, so the largest seq is the one
+// sqlite_sequence held, and the next entry gets the number it would have.
+func migrateAlertLog(tx *sql.Tx) error {
+	var create string
+	err := tx.QueryRow(`SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'alert_log'`).Scan(&create)
+	if err == sql.ErrNoRows {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("migrate alert_log: %w", err)
+	}
+	if !strings.Contains(strings.ToUpper(create), "AUTOINCREMENT") {
+		return nil
+	}
+	if _, err := tx.Exec(`ALTER TABLE alert_log RENAME TO alert_log_old`); err != nil {
+		return fmt.Errorf("migrate alert_log: %w", err)
+	}
+	have, err := columns(tx, "alert_log_old")
+	if err != nil {
+		return err
+	}
+	cols := "seq, alert_id, action, time"
+	for _, c := range []string{"user", "role", "note", "ref"} { // added over time, with '' for the rows before
+		if have[c] {
+			cols += ", " + c
+		}
+	}
+	for _, q := range []string{
+		alertLogV2,
+		`INSERT INTO alert_log(` + cols + `) SELECT ` + cols + ` FROM alert_log_old ORDER BY seq`,
+		`DROP TABLE alert_log_old`, // its index and its sqlite_sequence row go with it
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			return fmt.Errorf("migrate alert_log: %w", err)
+		}
+	}
+	return nil
+}
 
 // alertColumns are added to an alerts table made before they existed.
 var alertColumns = []struct{ name, def string }{

@@ -54,6 +54,7 @@ type job struct {
 
 	// results, set by Apply
 	added   bool
+	rowid   int64 // the stored reading's, when the fast path inserted it
 	newInc  bool
 	alerts  []contract.Alert
 	changes []events.Change
@@ -105,14 +106,15 @@ func newPipeline(st *store, crossing string, rules *ruleSet, subs events.Subscri
 }
 
 // ApplyAll is the fast path: the batch's new readings in a few multi-row
-// inserts (RETURNING tells which were new), then the rules and alerts of
-// each in order. Any error sends the batch to Apply, job by job.
+// inserts (RETURNING tells which were new), the rules of each in order,
+// then every alert, log entry and change of the batch in a few statements
+// more (alerts.go). Any error sends the batch to Apply, job by job.
 func (p *pipeline) ApplyAll(sqltx *sql.Tx, jobs []*job) error {
 	p.batch = nil
 	tx := p.store.in(sqltx)
 	var readings []*job
 	for _, j := range jobs {
-		j.added, j.newInc, j.alerts, j.changes = false, false, nil, nil
+		j.added, j.newInc, j.alerts, j.changes, j.rowid = false, false, nil, nil, 0
 		if j.kind == jobReading {
 			readings = append(readings, j)
 		}
@@ -120,11 +122,22 @@ func (p *pipeline) ApplyAll(sqltx *sql.Tx, jobs []*job) error {
 	if err := insertReadings(tx, readings); err != nil {
 		return err
 	}
+	var w alertWrites
 	for _, j := range jobs {
-		if err := p.apply(tx, j, true); err != nil {
+		if err := p.record(tx, j); err != nil {
 			p.batch = nil
 			return err
 		}
+		if j.kind != jobReading || !j.added {
+			continue
+		}
+		alerts, changes, st := p.decide(j)
+		st.commit() // into the batch's state, which the rules see only if the batch commits
+		w.add(j, alerts, changes)
+	}
+	if err := w.write(tx, readings); err != nil {
+		p.batch = nil
+		return err
 	}
 	if err := countActivity(tx, jobs); err != nil {
 		p.batch = nil
@@ -135,50 +148,30 @@ func (p *pipeline) ApplyAll(sqltx *sql.Tx, jobs []*job) error {
 
 // Apply writes one job (the slow path, under its own savepoint).
 func (p *pipeline) Apply(sqltx *sql.Tx, j *job) error {
-	j.added, j.newInc, j.alerts, j.changes = false, false, nil, nil
+	j.added, j.newInc, j.alerts, j.changes, j.rowid = false, false, nil, nil, 0
 	if p.slow == nil || p.slow.tx != sqltx {
 		p.slow = p.store.in(sqltx)
 	}
-	return p.apply(p.slow, j, false)
-}
-
-// apply writes a job's reading (unless inserted already), refusal or
-// incarnation, and runs the rules on a new reading.
-func (p *pipeline) apply(tx *txq, j *job, inserted bool) error {
-	if j.ref.Incarnation != "" && !p.knownIncarnation(j.ref.Box, j.ref.Incarnation) {
-		added, err := insertIncarnation(tx, j.ref.Box, j.ref.Incarnation, j.received)
-		if err != nil {
-			return err
-		}
-		j.newInc = added
+	tx := p.slow
+	if err := p.record(tx, j); err != nil {
+		return err
 	}
-	switch j.kind {
-	case jobIncarnation, jobAck:
+	if j.kind != jobReading {
 		return nil
-	case jobRefusal:
-		return insertRefusal(tx, j)
 	}
-	if !inserted {
-		added, err := insertReading(tx, j)
-		if err != nil {
-			return err
-		}
-		j.added = added
+	added, err := insertReading(tx, j)
+	if err != nil {
+		return err
 	}
+	j.added = added
 	if !j.added {
 		return nil // a duplicate runs no rule: the first delivery did
 	}
-	if !inserted { // the slow path counts each reading as it goes
-		if err := countActivity(tx, []*job{j}); err != nil {
-			return err
-		}
+	if err := countActivity(tx, []*job{j}); err != nil {
+		return err
 	}
-	if p.batch == nil {
-		p.batch = p.rules.state.begin()
-	}
-	st := p.batch.begin()
-	alerts, changes := decide(j.match, st, p.crossing, &j.p.r, j.ref, j.received)
-	for _, a := range append(alerts, j.watch...) {
+	alerts, changes, st := p.decide(j)
+	for _, a := range alerts {
 		seq, err := insertAlert(tx, a)
 		if err != nil {
 			return err
@@ -200,6 +193,35 @@ func (p *pipeline) apply(tx *txq, j *job, inserted bool) error {
 	// its moves were dropped with st.
 	st.commit()
 	return nil
+}
+
+// record writes what a job is besides a reading: the incarnation it
+// names, if new, and a refusal.
+func (p *pipeline) record(tx *txq, j *job) error {
+	if j.ref.Incarnation != "" && !p.knownIncarnation(j.ref.Box, j.ref.Incarnation) {
+		added, err := insertIncarnation(tx, j.ref.Box, j.ref.Incarnation, j.received)
+		if err != nil {
+			return err
+		}
+		j.newInc = added
+	}
+	if j.kind == jobRefusal {
+		return insertRefusal(tx, j)
+	}
+	return nil
+}
+
+// decide runs the rules' state machine on a new reading: the alerts it
+// raises (the rules' and the watchlist's) and its changes to alerts
+// raised before. The state moves are in st, for the caller to keep once
+// the job's writes succeeded.
+func (p *pipeline) decide(j *job) ([]contract.Alert, []events.Change, *stateTx) {
+	if p.batch == nil {
+		p.batch = p.rules.state.begin()
+	}
+	st := p.batch.begin()
+	alerts, changes := decide(j.match, st, p.crossing, &j.p.r, j.ref, j.received)
+	return append(alerts, j.watch...), changes, st
 }
 
 func (p *pipeline) knownIncarnation(box, inc string) bool {

@@ -161,7 +161,7 @@ func decide(m *matched, st *stateTx, crossing string, r *reading.Reading, ref co
 	raise := func(i int, refs []contract.ReadingRef) contract.Alert {
 		rule := m.rules[i]
 		a := contract.Alert{
-			Schema: contract.AlertV1, ID: alertID(crossing, rule.ID, refs), Crossing: crossing,
+			Schema: contract.AlertV1, ID: alertID(crossing, rule.ID, refs, r.Origin), Crossing: crossing,
 			Box: r.Box, Device: r.Device, Rule: rule.ID, Severity: rule.Severity,
 			Summary: m.summary[i], Time: r.Origin.UTC(), Raised: now.UTC(), State: "open",
 			Readings: refs,
@@ -304,8 +304,12 @@ func (r *Rule) summary(vars map[string]any) string {
 
 // alertID is derived from the crossing, the rule and the readings, so a
 // redelivered reading can never raise a second alert, and two crossings'
-// alerts never share an id (their exports are merged at the centre).
-func alertID(crossing, rule string, refs []contract.ReadingRef) string {
+// alerts never share an id (their exports are merged at the centre). It
+// begins with the raising reading's origin (milliseconds, fixed-width
+// hex), also given again by a redelivery, so that new alerts' ids follow
+// the last ones: the alerts' key and the log's index on it then take each
+// commit's alerts on their last page instead of one page per alert.
+func alertID(crossing, rule string, refs []contract.ReadingRef, origin time.Time) string {
 	var b bytes.Buffer
 	b.WriteString(crossing + "\x02")
 	for i, ref := range refs {
@@ -315,5 +319,13 @@ func alertID(crossing, rule string, refs []contract.ReadingRef) string {
 		b.WriteString(ref.Box + "\x00" + ref.Device + "\x00" + ref.Incarnation + "\x00" + strconv.FormatUint(ref.Seq, 10))
 	}
 	h := sha256.Sum256([]byte(b.String() + "\x00" + rule))
-	return hex.EncodeToString(h[:10])
+	ms := min(max(origin.UnixMilli(), 0), 1<<48-1)
+	var id [12 + 20]byte
+	const digits = "0123456789abcdef"
+	for i := 11; i >= 0; i-- {
+		id[i] = digits[ms&15]
+		ms >>= 4
+	}
+	hex.Encode(id[12:], h[:10])
+	return string(id[:])
 }

@@ -42,8 +42,12 @@ func openStore(dir string) (*store, error) {
 	// The writer checkpoints only as a backstop (64 MiB of WAL): a
 	// checkpoint in the committing connection held every box's PUBACK for
 	// tens of milliseconds; the checkpointer does it beside the commits. A
-	// WAL grown past 8 MiB is cut back when it starts over.
-	db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(16384)&_pragma=journal_size_limit(8388608)")
+	// WAL grown past 8 MiB is cut back when it starts over. A multi-row
+	// insert keeps a statement journal (to undo itself alone on a conflict);
+	// past 64 KiB SQLite spills it to a temporary file, written and thrown
+	// away in every batch: in memory it costs no syscall, and it is never
+	// part of what a commit makes durable.
+	db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(16384)&_pragma=journal_size_limit(8388608)&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return nil, err
 	}
@@ -224,9 +228,11 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_raised ON alerts(raised);
 -- alert_log is every change of every alert in order; its seq is the
 -- dashboard's event id, so a viewer resumes after a disconnect from the
--- store and misses nothing (hub/dashstore.go).
+-- store and misses nothing (hub/dashstore.go). Its rows are never deleted,
+-- so the rowid's max+1 never gives a number twice; AUTOINCREMENT would
+-- write sqlite_sequence's page in every commit that raises an alert.
 CREATE TABLE IF NOT EXISTS alert_log (
-	seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+	seq      INTEGER PRIMARY KEY,
 	alert_id TEXT NOT NULL,
 	action   TEXT NOT NULL, -- raised | acknowledged | resolved | repeated | cleared
 	user     TEXT NOT NULL DEFAULT '',
@@ -330,12 +336,14 @@ func insertReadings(tx *txq, jobs []*job) error {
 		}
 		for rows.Next() {
 			var ref contract.ReadingRef
-			if err := rows.Scan(&ref.Box, &ref.Incarnation, &ref.Device, &ref.Seq); err != nil {
+			var id int64
+			if err := rows.Scan(&id, &ref.Box, &ref.Incarnation, &ref.Device, &ref.Seq); err != nil {
 				rows.Close()
 				return err
 			}
 			if js := waiting[ref]; len(js) > 0 {
 				js[0].added = true // the same reading twice in a batch: the first is new
+				js[0].rowid = id
 				waiting[ref] = js[1:]
 			}
 		}
@@ -366,8 +374,40 @@ func insertReadingsSQL(n int) string {
 		}
 		q.WriteString("(?,?,?,?,?,?,?,?,?)")
 	}
-	q.WriteString(` ON CONFLICT DO NOTHING RETURNING box, incarnation, device, seq`)
+	q.WriteString(` ON CONFLICT DO NOTHING RETURNING id, box, incarnation, device, seq`)
 	return q.String()
+}
+
+// chunked holds a statement's text for 1, 2, 4 … 32 rows, so that a batch
+// of any size runs in a few texts prepared once and kept (writerStmts),
+// and no statement binds more than a few hundred parameters (modernc
+// binds in time quadratic to their number).
+type chunked [6]string
+
+func chunkedSQL(build func(rows int) string) (c chunked) {
+	for k := range c {
+		c[k] = build(1 << k)
+	}
+	return c
+}
+
+// each calls f over [0, n) in consecutive parts of a power-of-two size,
+// largest first, with the text for that size.
+func (c *chunked) each(n int, f func(from, to int, text string) error) error {
+	for from := 0; from < n; {
+		k := min(bits.Len(uint(n-from))-1, len(c)-1)
+		if err := f(from, from+1<<k, c[k]); err != nil {
+			return err
+		}
+		from += 1 << k
+	}
+	return nil
+}
+
+// valuesSQL is n rows of cols placeholders: (?,?),(?,?)…
+func valuesSQL(n, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+",", n), ",")
 }
 
 // countActivity adds stored readings to the per-device, per-hour counts.
@@ -395,16 +435,23 @@ func countActivity(tx *txq, jobs []*job) error {
 			a.last = j.received
 		}
 	}
-	for _, k := range order {
-		a := m[k]
-		if _, err := tx.exec(`INSERT INTO activity(box, device, hour, n, last) VALUES (?,?,?,?,?)
-			ON CONFLICT(hour, box, device) DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)`,
-			k.box, k.device, k.hour, a.n, stamp(a.last)); err != nil {
-			return err
+	// One statement for up to 32 devices: a batch from 200 boxes holds
+	// hundreds of devices.
+	return countActivityText.each(len(order), func(from, to int, text string) error {
+		args := make([]any, 0, 5*(to-from))
+		for _, k := range order[from:to] {
+			a := m[k]
+			args = append(args, k.box, k.device, k.hour, a.n, stamp(a.last))
 		}
-	}
-	return nil
+		_, err := tx.exec(text, args...)
+		return err
+	})
 }
+
+var countActivityText = chunkedSQL(func(n int) string {
+	return `INSERT INTO activity(box, device, hour, n, last) VALUES ` + valuesSQL(n, 5) +
+		` ON CONFLICT(hour, box, device) DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)`
+})
 
 func insertRefusal(tx *txq, j *job) error {
 	_, err := tx.exec(`INSERT OR IGNORE INTO refused(box, incarnation, device, seq, reason, size, received) VALUES (?,?,?,?,?,?,?)`,

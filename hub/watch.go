@@ -91,7 +91,7 @@ func (h *Hub) watchlistAlerts(p *parsed, now time.Time) []contract.Alert {
 	// so a redelivered reading cannot raise a second alert.
 	r := &p.r
 	return []contract.Alert{{
-		Schema: contract.AlertV1, ID: alertID(h.cfg.Crossing, w.Rule, []contract.ReadingRef{p.ref}), Crossing: h.cfg.Crossing,
+		Schema: contract.AlertV1, ID: alertID(h.cfg.Crossing, w.Rule, []contract.ReadingRef{p.ref}, p.r.Origin), Crossing: h.cfg.Crossing,
 		Box: r.Box, Device: r.Device, Rule: w.Rule, Severity: "high",
 		Summary: w.Subject + " on the watchlist presented at " + r.Box + " / " + r.Device + " (" + r.Origin.UTC().Format(time.RFC3339) + ")",
 		Time:    r.Origin.UTC(), Raised: now.UTC(), State: "open",

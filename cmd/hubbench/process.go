@@ -79,7 +79,9 @@ func runHubProcess(s hubSettings, dir string, creds []cred, set string, dur time
 	} else {
 		close(profiled)
 	}
+	cpu := processCPU(cmd.Process.Pid)
 	res := drive("tcp://"+addr, creds, set, dur, window, perBox, nil)
+	res.cpu = processCPU(cmd.Process.Pid) - cpu
 	<-profiled
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()

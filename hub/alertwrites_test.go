@@ -1,0 +1,145 @@
+package hub
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/kordon/kordon/internal/logging"
+)
+
+// TestBatchedAlertWritesMatchJobByJob: the fast path, which writes a
+// batch's alerts, log entries and changes in a few statements, stores
+// exactly what the job-by-job path stores for the same readings: the same
+// alerts with the same repeats and clears, the same log entries with the
+// same sequence numbers in the same order, the same readings kept, and
+// tells the subscribers the same.
+func TestBatchedAlertWritesMatchJobByJob(t *testing.T) {
+	rules := `rules:
+  - id: hot
+    when: kind == "temperature" && payload.celsius > 37.5
+    clear: kind == "temperature" && payload.celsius < 37
+    severity: high
+    summary: "hot"
+  - id: warm
+    when: kind == "temperature" && payload.celsius > 37
+    cooldown: 1h
+    severity: low
+    summary: "warm"
+`
+	// Per batch, per box: the temperatures its readings carry (seq follows
+	// on); a negative one is a resend of the reading before (a duplicate).
+	batches := [][]float64{
+		{36.5, 38, 38.5, -1, 37.2, 36},
+		{38, 39, 36.5, 38, 38},
+		{36, 37.8, -1, 38.2, 36.9},
+	}
+	fast, fastEvents := batchedRun(t, rules, batches, true)
+	slow, slowEvents := batchedRun(t, rules, batches, false)
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("the fast path stored\n%s\nthe job-by-job path\n%s", strings.Join(fast, "\n"), strings.Join(slow, "\n"))
+	}
+	if !reflect.DeepEqual(fastEvents, slowEvents) {
+		t.Fatalf("the fast path told\n%s\nthe job-by-job path\n%s", strings.Join(fastEvents, "\n"), strings.Join(slowEvents, "\n"))
+	}
+	for _, want := range []string{"log 1 ", "|repeated|", "|cleared|", "repeats=1", "cleared_at=1"} {
+		if !strings.Contains(strings.Join(fast, "\n"), want) {
+			t.Errorf("the run never stored %q: the test does not cover it\n%s", want, strings.Join(fast, "\n"))
+		}
+	}
+}
+
+// batchedRun writes the batches through the fast path or job by job, and
+// returns what the store holds and what each batch's jobs tell.
+func batchedRun(t *testing.T, rules string, batches [][]float64, fast bool) (stored, told []string) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(path, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Crossing: testCrossing, DataDir: dir, Rules: path}
+	for _, b := range []string{"box-001", "box-002"} {
+		cfg.Boxes = append(cfg.Boxes, BoxCreds{Box: b, PasswordHash: "$2a$04$unused"})
+	}
+	h, err := New(cfg, logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	seqs := map[string]uint64{}
+	for _, temps := range batches {
+		var jobs []*job
+		for _, box := range []string{"box-001", "box-002"} {
+			for _, c := range temps {
+				if c >= 0 {
+					seqs[box]++
+				} else {
+					c = -c // a resend: the same seq and payload as before
+				}
+				msg := strings.Replace(string(routineReading(box, "thermo1", seqs[box])), `"celsius":36.5`, fmt.Sprintf(`"celsius":%g`, c), 1)
+				j := h.ingest.readingJob(box, "thermo1", packets.Packet{Payload: []byte(msg)})
+				if j.kind != jobReading {
+					t.Fatalf("reading refused: %s", msg)
+				}
+				jobs = append(jobs, j)
+			}
+		}
+		tx, err := h.store.db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fast {
+			err = h.pipeline.ApplyAll(tx, jobs)
+		} else {
+			for _, j := range jobs {
+				if err = h.pipeline.Apply(tx, j); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		h.pipeline.Committed(jobs)
+		for _, j := range jobs {
+			line := fmt.Sprintf("%s#%d added=%v:", j.ref.Box, j.ref.Seq, j.added)
+			for _, a := range j.alerts {
+				line += " alert " + a.ID + "/" + a.Rule
+			}
+			for _, c := range j.changes {
+				line += fmt.Sprintf(" change %d %s %s", c.Seq, c.AlertID, c.Action)
+			}
+			told = append(told, line)
+		}
+	}
+	q := func(query string, cols int) {
+		rows, err := h.store.db.Query(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v := make([]any, cols)
+			p := make([]any, cols)
+			for i := range v {
+				p[i] = &v[i]
+			}
+			if err := rows.Scan(p...); err != nil {
+				t.Fatal(err)
+			}
+			stored = append(stored, fmt.Sprint(v...))
+		}
+	}
+	q(`SELECT 'log ', seq, ' ', alert_id, '|', action, '|', ref FROM alert_log ORDER BY seq`, 8)
+	q(`SELECT 'alert ', id, ' ', rule, ' repeats=', repeats, ' cleared_at=', cleared_at <> '', ' state=', state, ' readings=', json_extract(body, '$.readings') FROM alerts ORDER BY id`, 12)
+	q(`SELECT 'kept ', box, ' ', seq FROM readings WHERE alerted = 1 ORDER BY box, seq`, 4)
+	return stored, told
+}
