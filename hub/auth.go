@@ -280,6 +280,19 @@ func (h *authHook) admitSession(identity string, cl *mqtt.Client) bool {
 	return true
 }
 
+// attaching says whether another connection under cl's client id has been
+// admitted and is on its way into the broker's client list.
+func (h *authHook) attaching(cl *mqtt.Client) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.pending {
+		if c != cl && c.ID == cl.ID && !c.Closed() {
+			return true
+		}
+	}
+	return false
+}
+
 // OnSessionEstablished: the client is in the broker's list now (and no
 // longer pending on its listener).
 func (h *authHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
