@@ -179,7 +179,7 @@ func measureFlood(b *testing.B, f floodCase, window time.Duration) {
 // floodCounts is what the hub refused or slowed during the flood.
 func floodCounts(h *Hub) string {
 	var parts []string
-	for _, r := range []string{"bcrypt_checks", "backoff", "auth_busy", "credentials", "sessions", "rate", "byte_rate", "fair_share", "retain", "acl", "connect_timeout", "pending"} {
+	for _, r := range []string{"bcrypt_checks", "backoff", "auth_busy", "credentials", "sessions", "rate", "byte_rate", "fair_share", "retain", "acl", "connect_timeout", "pending", "accept_rate"} {
 		if n := h.auth.counts.get(r); n > 0 {
 			parts = append(parts, fmt.Sprintf("%s=%d", r, n))
 		}
