@@ -625,3 +625,48 @@ func TestHostileConnectionFloodFromOneAddressIsRefusedAtAccept(t *testing.T) {
 		t.Fatal("connections refused at accept not counted in /metrics")
 	}
 }
+
+// Wrong passwords from 64 addresses get past the per-address back-off and
+// accept rate (a few free guesses each), so what bounds them is the check
+// slot: a failed check holds it three times its length again, and failing
+// checks take at most a quarter of the slot's time.
+func TestHostileWrongPasswordsFromManyAddressesTakeAQuarterOfTheChecks(t *testing.T) {
+	h := hostileHub(t, func(c *Config) {
+		b, _ := bcrypt.GenerateFromPassword([]byte("pw1"), bcrypt.DefaultCost)
+		c.Boxes[0].PasswordHash = string(b)
+	})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stopped(stop); i++ {
+				conn, err := loopback((w+i*32)%64).Dial("tcp", h.MQTTAddr())
+				if err != nil {
+					continue
+				}
+				rawConnect(conn, fmt.Sprintf("flood-%d-%d", w, i), "booth1", "wrong")
+				conn.Close()
+			}
+		}()
+	}
+	time.Sleep(3 * time.Second) // the flood's length, not a synchronisation
+	close(stop)
+	wg.Wait()
+	elapsed := time.Since(start)
+	checks, busy := h.refusedFor("bcrypt_checks"), time.Duration(h.auth.throttle.failedTime.Load())
+	t.Logf("64 addresses for %v: %d bcrypt checks taking %v, refused unchecked: back-off %d, busy %d, at accept %d",
+		elapsed.Round(time.Millisecond), checks, busy.Round(time.Millisecond), h.refusedFor("backoff"), h.refusedFor("auth_busy"), h.refusedFor("accept_rate"))
+	if checks == 0 {
+		t.Fatal("no guess was checked")
+	}
+	// k checks d1..dk, each but the last followed by its pause, fit in the
+	// flood: 4(d1+...+dk) - 3dk <= elapsed, so their sum is at most a
+	// quarter of it plus 3/4 of the longest.
+	longest := time.Duration(h.auth.throttle.failedLongest.Load())
+	if most := (elapsed + failedCheckPause*longest) / (1 + failedCheckPause); busy > most {
+		t.Fatalf("failed checks took %v of %v, beyond their quarter (%v)", busy.Round(time.Millisecond), elapsed.Round(time.Millisecond), most.Round(time.Millisecond))
+	}
+}

@@ -187,6 +187,9 @@ type authThrottle struct {
 	recent map[string]recentOK      // identity -> proof of its last good password
 	fails  map[string]*addrFailures // address -> failures
 	now    func() time.Time
+	// failedTime is what failed checks have taken, in all, and
+	// failedLongest the longest of them (nanoseconds).
+	failedTime, failedLongest atomic.Int64
 }
 
 type recentOK struct {
@@ -205,6 +208,10 @@ const (
 	freeFailures  = 3 // failures an address may make before back-off
 	maxBackoff    = time.Minute
 	failureMemory = 10 * time.Minute
+	// failedCheckPause: a failed password check holds its slot this many
+	// times its own length again, so that failing checks take at most a
+	// quarter of a core per slot, whatever their number of addresses.
+	failedCheckPause = 3
 )
 
 func newAuthThrottle(checks int) *authThrottle {
@@ -293,6 +300,9 @@ func (a *authThrottle) acquire(wait time.Duration) bool {
 }
 
 func (a *authThrottle) release() { <-a.sem }
+
+// releaseAfter gives the slot back d from now.
+func (a *authThrottle) releaseAfter(d time.Duration) { time.AfterFunc(d, a.release) }
 
 func hostOf(addr string) string {
 	h, _, err := net.SplitHostPort(addr)
