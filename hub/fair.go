@@ -23,10 +23,11 @@ import (
 // A held identity goes in rounds: share readings (about one commit), then
 // nothing until all are acknowledged and a pause of pause times the
 // round's length has passed. Holding it to share in flight alone bounded
-// its batches but not its commits: it still committed as fast as the disk
-// allowed, hundreds of small transactions a second whose fixed cost in
-// WAL pages kept the disk's syncs slow for every box (flood benchmark:
-// 30-40 MiB/s written, a light reading's p99 2-3 times its figure alone).
+// its batches but not its rate: it still committed as fast as the disk
+// allowed, 200-300 small transactions a second (each with a fixed cost
+// in WAL pages, 50-65 MiB/s written) and 1,400-1,800 readings parsed,
+// and a light reading's p99 was 3-10 times its figure alone (flood
+// benchmark, docs/security.md).
 type fairShare struct {
 	share   int
 	target  time.Duration
@@ -45,7 +46,7 @@ type flow struct {
 	inflight int
 	wake     chan struct{} // closed when one of its readings is acknowledged
 	// A held identity goes in rounds: share readings, then none until all
-	// are acknowledged and a pause as long as the round has passed.
+	// are acknowledged and a pause of fairShare.pause rounds has passed.
 	full       bool      // its round is full: no more until it is over
 	roundStart time.Time // when the round's first reading was read
 	resume     time.Time // a held identity's next round starts no sooner
