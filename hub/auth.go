@@ -184,13 +184,22 @@ func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) (string, boo
 		ok, hash = false, dummyHash // an unknown user costs what a wrong password costs
 	}
 	h.counts.add("bcrypt_checks")
+	began := time.Now()
 	err := bcrypt.CompareHashAndPassword(hash, pw)
-	h.throttle.release()
 	if !ok || err != nil {
+		// A failed check keeps its slot failedCheckPause times as long
+		// again: guesses, from however many addresses, take at most a
+		// share of one core, and the rest is left to the boxes.
+		took := time.Since(began)
+		h.throttle.failedTime.Add(int64(took))
+		for l := h.throttle.failedLongest.Load(); int64(took) > l && !h.throttle.failedLongest.CompareAndSwap(l, int64(took)); l = h.throttle.failedLongest.Load() {
+		}
+		h.throttle.releaseAfter(failedCheckPause * took)
 		h.throttle.failed(addr)
 		h.counts.add("credentials")
 		return "", false
 	}
+	h.throttle.release()
 	h.throttle.succeeded(addr)
 	h.throttle.remember(user, pw)
 	return user, true
@@ -278,6 +287,19 @@ func (h *authHook) admitSession(identity string, cl *mqtt.Client) bool {
 	}
 	h.pending[cl] = pendingSession{identity: identity, at: now}
 	return true
+}
+
+// attaching says whether another connection under cl's client id has been
+// admitted and is on its way into the broker's client list.
+func (h *authHook) attaching(cl *mqtt.Client) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.pending {
+		if c != cl && c.ID == cl.ID && !c.Closed() {
+			return true
+		}
+	}
+	return false
 }
 
 // OnSessionEstablished: the client is in the broker's list now (and no

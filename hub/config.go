@@ -118,6 +118,8 @@ func (c *Config) check(d *config.Doc) (*Config, error) {
 	d.Range("limits.max_inflight", int64(l.MaxInflight), 1, 65535)
 	d.Range("limits.session_expiry", int64(l.SessionExpiry), 0, 7*24*3600)
 	d.Range("limits.max_clients", l.MaxClients, 1, 1<<20)
+	d.Range("limits.connect_rate", int64(l.ConnectRate), 1, 1<<20)
+	d.Range("limits.connect_burst", int64(l.ConnectBurst), 1, 1<<20)
 
 	w := c.Watchlist
 	if w.File != "" || w.KeyFile != "" {

@@ -13,16 +13,26 @@ import (
 // box draining its backlog alone gets all the hub. But when a reading of a
 // light identity (fewer than share readings in flight) waits longer than
 // target from its PUBLISH being read to its PUBACK, the hub is congested
-// for the others: for the next fairCongestion every other identity is held
-// to share readings in flight, its connection read only as its PUBACKs go
-// out, so its readings neither fill the commit batches the light one waits
-// behind nor take the CPU that parsing them would. The hold outlasts a
-// booth's pause between readings, so a box that reads a document a minute
-// still finds the flood held when its next one comes.
+// for the others: for the next fairCongestion every other identity is held,
+// its connection read only as this allows, so its readings neither fill
+// the commit batches the light one waits behind nor take the CPU that
+// parsing them would. The hold outlasts a booth's pause between readings,
+// so a box that reads a document a minute still finds the flood held when
+// its next one comes.
+//
+// A held identity goes in rounds: share readings (about one commit), then
+// nothing until all are acknowledged and a pause of pause times the
+// round's length has passed. Holding it to share in flight alone bounded
+// its batches but not its rate: it still committed as fast as the disk
+// allowed, 200-300 small transactions a second (each with a fixed cost
+// in WAL pages, 50-65 MiB/s written) and 1,400-1,800 readings parsed,
+// and a light reading's p99 was 3-10 times its figure alone (flood
+// benchmark, docs/security.md).
 type fairShare struct {
 	share   int
 	target  time.Duration
 	maxWait time.Duration // a reading waits at most this for its share
+	pause   float64       // a held round is followed by a pause this many times as long
 	now     func() time.Time
 
 	mu        sync.Mutex
@@ -35,6 +45,11 @@ type fairShare struct {
 type flow struct {
 	inflight int
 	wake     chan struct{} // closed when one of its readings is acknowledged
+	// A held identity goes in rounds: share readings, then none until all
+	// are acknowledged and a pause of fairShare.pause rounds has passed.
+	full       bool      // its round is full: no more until it is over
+	roundStart time.Time // when the round's first reading was read
+	resume     time.Time // a held identity's next round starts no sooner
 }
 
 type mark struct {
@@ -47,6 +62,13 @@ const (
 	fairTarget     = 10 * time.Millisecond
 	fairCongestion = 2 * time.Minute // how long a light identity's slow reading holds the others
 	fairMaxWait    = 5 * time.Second // default of maxWait: a stalled commit stalls no box for longer
+	// fairPause is how much longer than its last round a held identity
+	// waits before its next: its rounds take at most a quarter of the
+	// time, so a light reading mostly finds the committer idle, and a
+	// held flood writes too little to slow the disk's syncs for the
+	// others. The bound is of time, not readings: on a slow disk the
+	// rounds, and so the pauses, are longer.
+	fairPause = 3
 	// fairLinger is how long a commit of held readings only waits for more
 	// (pipeline.go Linger): it paces a held flood to about share readings
 	// per fairLinger, in fewer, larger transactions.
@@ -54,7 +76,7 @@ const (
 )
 
 func newFairShare(share int) *fairShare {
-	return &fairShare{share: share, target: fairTarget, maxWait: fairMaxWait, now: time.Now,
+	return &fairShare{share: share, target: fairTarget, maxWait: fairMaxWait, now: time.Now, pause: fairPause,
 		flows: map[string]*flow{}, marks: map[*mqtt.Client]map[uint16]mark{}, light: map[*mqtt.Client]map[uint16]mark{},
 		lightSlow: map[string]time.Time{}}
 }
@@ -70,18 +92,25 @@ func (f *fairShare) admit(cl *mqtt.Client, identity string, id uint16) (waited b
 		fl = &flow{}
 		f.flows[identity] = fl
 	}
-	for fl.inflight >= f.share && f.congested(identity) && f.now().Before(deadline) && !cl.Closed() {
+	for f.mustWait(fl) && f.congested(identity) && f.now().Before(deadline) && !cl.Closed() {
 		if fl.wake == nil {
 			fl.wake = make(chan struct{})
 		}
 		w := fl.wake
+		nap := 50 * time.Millisecond // congestion may have passed
+		if d := fl.resume.Sub(f.now()); fl.inflight == 0 && d > 0 && d < nap {
+			nap = d // its pause ends
+		}
 		f.mu.Unlock()
 		waited = true
 		select {
 		case <-w:
-		case <-time.After(50 * time.Millisecond): // congestion may have passed
+		case <-time.After(nap):
 		}
 		f.mu.Lock()
+	}
+	if fl.inflight == 0 {
+		fl.full, fl.roundStart = false, f.now()
 	}
 	m := f.marks[cl]
 	if m == nil {
@@ -100,7 +129,23 @@ func (f *fairShare) admit(cl *mqtt.Client, identity string, id uint16) (waited b
 		f.light[cl][id] = mk
 	}
 	fl.inflight++
+	if fl.inflight >= f.share {
+		fl.full = true
+	}
 	return waited
+}
+
+// mustWait says whether a held flow's next reading must wait: its round
+// is full and not yet over, or its pause has not passed. Called with f.mu
+// held.
+func (f *fairShare) mustWait(fl *flow) bool {
+	if fl.inflight >= f.share {
+		return true
+	}
+	if f.pause == 0 {
+		return false
+	}
+	return (fl.full && fl.inflight > 0) || (fl.inflight == 0 && f.now().Before(fl.resume))
 }
 
 // congested says whether identity must keep to its share now: a light
@@ -158,6 +203,10 @@ func (f *fairShare) release(cl *mqtt.Client, id uint16, m mark) {
 		return
 	}
 	fl.inflight--
+	if fl.inflight == 0 && fl.full {
+		now := f.now()
+		fl.resume = now.Add(time.Duration(f.pause * float64(now.Sub(fl.roundStart))))
+	}
 	if fl.wake != nil {
 		close(fl.wake)
 		fl.wake = nil

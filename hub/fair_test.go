@@ -132,3 +132,52 @@ func TestHeldIsTheHeavyIdentityWhileAnotherWaits(t *testing.T) {
 		t.Error("held below its share")
 	}
 }
+
+// A held identity goes in rounds: its share, then nothing until the round
+// is acknowledged and a pause of fairPause times the round has passed, so
+// its commits take at most a quarter of the time.
+func TestHeldIdentityGoesInRoundsWithPauses(t *testing.T) {
+	now := time.Unix(1000, 0)
+	f := newFairShare(2)
+	f.now = func() time.Time { return now }
+	heavy, light := &mqtt.Client{}, &mqtt.Client{}
+	f.admit(light, "booth1", 1)
+	now = now.Add(f.target + time.Millisecond) // booth1 waits too long: congested
+	f.admit(heavy, "booth2", 1)
+	f.admit(heavy, "booth2", 2)
+	fl := f.flows["booth2"]
+	waits := func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.mustWait(fl) && f.congested("booth2")
+	}
+	if !waits() {
+		t.Fatal("a held identity with its share in flight admits more")
+	}
+	now = now.Add(4 * time.Millisecond)
+	f.acked(heavy, 1)
+	if !waits() {
+		t.Fatal("a held identity starts its next round before this one is acknowledged")
+	}
+	f.acked(heavy, 2) // the round took 4 ms: pause 12 ms
+	if !waits() {
+		t.Fatal("no pause after a held round")
+	}
+	now = now.Add(fairPause*4*time.Millisecond - time.Millisecond)
+	if !waits() {
+		t.Fatal("the pause ended before fairPause times the round")
+	}
+	now = now.Add(2 * time.Millisecond)
+	if waits() {
+		t.Fatal("the next round does not start after the pause")
+	}
+	f.acked(light, 1)
+	f.lightSlow = map[string]time.Time{}
+	f.admit(heavy, "booth2", 3)
+	f.admit(heavy, "booth2", 4)
+	f.acked(heavy, 3)
+	f.acked(heavy, 4)
+	if waits() {
+		t.Fatal("an identity alone waits between rounds")
+	}
+}

@@ -54,25 +54,33 @@ const legitPace = 50 * time.Millisecond
 type floodCase struct {
 	name string
 	run  func(tb testing.TB, addr string, stop <-chan struct{})
-	hub  func(*Config) // the hub's configuration, when not the defaults
+	hub  func(*Config)    // the hub's configuration, when not the defaults
+	fair func(*fairShare) // the fair share's, when not the defaults
 }
 
 // noFairShare turns fair.go off, as the peer of the readings floods.
 func noFairShare(c *Config) { c.Limits.FairShare = 1 << 20 }
 
+// withoutPauses holds a flood to its share in flight but without the
+// pause between its rounds: the fair share as it was, the peer of the
+// pauses.
+func withoutPauses(f *fairShare) { f.pause = 0 }
+
 func floods() []floodCase {
 	return []floodCase{
-		{"wrong-passwords-1-address", func(_ testing.TB, a string, stop <-chan struct{}) { wrongPasswords(a, 1, stop) }, nil},
-		{"wrong-passwords-64-addresses", func(_ testing.TB, a string, stop <-chan struct{}) { wrongPasswords(a, 64, stop) }, nil},
-		{"idle-and-slowloris", func(_ testing.TB, a string, stop <-chan struct{}) { idleAndSlowloris(a, stop) }, nil},
-		{"readings-1100-per-s", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, time.Second/1100, stop) }, nil},
-		{"readings-1100-per-s-without-fair-share", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, time.Second/1100, stop) }, noFairShare},
-		{"readings-unpaced", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, nil},
-		{"readings-unpaced-commit-wait-2ms", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, func(c *Config) { c.Ingest.CommitWait = Duration(2 * time.Millisecond) }},
-		{"readings-unpaced-fair-share-32", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, func(c *Config) { c.Limits.FairShare = 32 }},
-		{"readings-unpaced-without-fair-share", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, noFairShare},
-		{"retained-junk", retainedJunk, nil},
-		{"observer-sessions", func(_ testing.TB, a string, stop <-chan struct{}) { observerSessions(a, stop) }, nil},
+		{"wrong-passwords-1-address", func(_ testing.TB, a string, stop <-chan struct{}) { wrongPasswords(a, 1, stop) }, nil, nil},
+		{"wrong-passwords-64-addresses", func(_ testing.TB, a string, stop <-chan struct{}) { wrongPasswords(a, 64, stop) }, nil, nil},
+		{"idle-and-slowloris", func(_ testing.TB, a string, stop <-chan struct{}) { idleAndSlowloris(a, stop) }, nil, nil},
+		{"readings-1100-per-s", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, time.Second/1100, stop) }, nil, nil},
+		{"readings-1100-per-s-without-pauses", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, time.Second/1100, stop) }, nil, withoutPauses},
+		{"readings-1100-per-s-without-fair-share", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, time.Second/1100, stop) }, noFairShare, nil},
+		{"readings-unpaced", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, nil, nil},
+		{"readings-unpaced-without-pauses", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, nil, withoutPauses},
+		{"readings-unpaced-commit-wait-2ms", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, func(c *Config) { c.Ingest.CommitWait = Duration(2 * time.Millisecond) }, nil},
+		{"readings-unpaced-fair-share-32", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, func(c *Config) { c.Limits.FairShare = 32 }, nil},
+		{"readings-unpaced-without-fair-share", func(tb testing.TB, a string, stop <-chan struct{}) { readingFlood(tb, a, 0, stop) }, noFairShare, nil},
+		{"retained-junk", retainedJunk, nil, nil},
+		{"observer-sessions", func(_ testing.TB, a string, stop <-chan struct{}) { observerSessions(a, stop) }, nil, nil},
 	}
 }
 
@@ -128,6 +136,11 @@ func measureFlood(b *testing.B, f floodCase, window time.Duration) {
 		}
 	})
 	defer h.Close()
+	if f.fair != nil {
+		h.auth.fair.mu.Lock()
+		f.fair(h.auth.fair)
+		h.auth.fair.mu.Unlock()
+	}
 	legit := &prober{c: boxClient(b, h, "booth3"), box: "booth3", body: specimen(b, "booth3", "reader1", 1)}
 	loadBefore := loadAvg()
 	probe := startDiskProbe(h.cfg.DataDir)
@@ -179,7 +192,7 @@ func measureFlood(b *testing.B, f floodCase, window time.Duration) {
 // floodCounts is what the hub refused or slowed during the flood.
 func floodCounts(h *Hub) string {
 	var parts []string
-	for _, r := range []string{"bcrypt_checks", "backoff", "auth_busy", "credentials", "sessions", "rate", "byte_rate", "fair_share", "retain", "acl", "connect_timeout", "pending"} {
+	for _, r := range []string{"bcrypt_checks", "backoff", "auth_busy", "credentials", "sessions", "rate", "byte_rate", "fair_share", "retain", "acl", "connect_timeout", "pending", "accept_rate"} {
 		if n := h.auth.counts.get(r); n > 0 {
 			parts = append(parts, fmt.Sprintf("%s=%d", r, n))
 		}

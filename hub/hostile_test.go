@@ -448,7 +448,12 @@ func rawConnect(conn net.Conn, id, user, pw string) int {
 }
 
 func TestHostileIdleAndSlowConnectsAreDropped(t *testing.T) {
-	h := hostileHub(t, func(c *Config) { c.Limits.ConnectTimeout = 500 * time.Millisecond })
+	h := hostileHub(t, func(c *Config) {
+		c.Limits.ConnectTimeout = 500 * time.Millisecond
+		// All 700 from one address: past the accept rate, so that the
+		// deadline and the pending bounds are what drop them.
+		c.Limits.ConnectBurst = 1000
+	})
 	stop := make(chan struct{})
 	lb := startLegitBox(t, h, "booth1", stop)
 	var conns []net.Conn
@@ -562,5 +567,106 @@ func TestHostilePublishFloodIsContained(t *testing.T) {
 	t.Logf("flood: booth2 got %d readings stored in %v (its share: at most %d), slowed %d times", flooded, elapsed.Round(time.Millisecond), share, h.refusedFor("rate"))
 	if flooded > share {
 		t.Fatalf("the flooding box got %d readings in, beyond its share of %d", flooded, share)
+	}
+}
+
+// A loop of connections from one address — each cheap on its own: a
+// CONNECT refused by the back-off, or no CONNECT at all — is refused at
+// accept beyond the address's connection rate, and a box on another
+// address keeps reconnecting and publishing through it.
+func TestHostileConnectionFloodFromOneAddressIsRefusedAtAccept(t *testing.T) {
+	h := hostileHub(t, nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var attempts, acked atomic.Int64
+	start := time.Now()
+	for w := range 16 { // below pending_connects_per_address: that bound never applies
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stopped(stop); i++ {
+				conn, err := net.Dial("tcp", h.MQTTAddr()) // from 127.0.0.1
+				if err != nil {
+					continue
+				}
+				attempts.Add(1)
+				if rawConnect(conn, fmt.Sprintf("flood-%d-%d", w, i), "booth1", "wrong") != 0x100 {
+					acked.Add(1) // admitted at accept: the broker read its CONNECT
+				}
+				conn.Close()
+			}
+		}()
+	}
+	// booth2, from 127.0.0.2, reconnects and publishes ten times meanwhile.
+	topic := contract.Readings(testCrossing, "booth2", "reader1")
+	for i := range 10 {
+		opts := paho.NewClientOptions().AddBroker("tcp://" + h.MQTTAddr()).SetClientID(boxID("booth2")).SetUsername("booth2").SetPassword("pw2").
+			SetAutoReconnect(false).SetConnectTimeout(20 * time.Second).SetCleanSession(true).SetProtocolVersion(4).SetDialer(loopback(0))
+		c := paho.NewClient(opts)
+		if tok := c.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			t.Fatalf("booth2's connection %d during the flood refused: %v", i+1, tok.Error())
+		}
+		if tok := c.Publish(topic, 1, false, specimen(t, "booth2", "reader1", uint64(i+1))); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+			t.Fatalf("booth2's reading %d during the flood: %v", i+1, tok.Error())
+		}
+		c.Disconnect(50)
+	}
+	close(stop)
+	wg.Wait()
+	elapsed := time.Since(start)
+	// What the bucket grants; +16: a worker's last connection may be
+	// admitted as the window closes.
+	share := int64(2*DefaultPendingPerAddr) + int64(DefaultConnectRate*elapsed.Seconds()) + 16
+	t.Logf("one address: %d connections in %v, %d admitted (its share %d), refused at accept %d", attempts.Load(), elapsed.Round(time.Millisecond), acked.Load(), share, h.refusedFor("accept_rate"))
+	if acked.Load() > share {
+		t.Fatalf("one address had %d connections admitted in %v, beyond its share of %d", acked.Load(), elapsed.Round(time.Millisecond), share)
+	}
+	if h.refusedFor("accept_rate") == 0 || !strings.Contains(scrape(t, h), `kordon_hub_mqtt_refused_total{reason="accept_rate"}`) {
+		t.Fatal("connections refused at accept not counted in /metrics")
+	}
+}
+
+// Wrong passwords from 64 addresses get past the per-address back-off and
+// accept rate (a few free guesses each), so what bounds them is the check
+// slot: a failed check holds it three times its length again, and failing
+// checks take at most a quarter of the slot's time.
+func TestHostileWrongPasswordsFromManyAddressesTakeAQuarterOfTheChecks(t *testing.T) {
+	h := hostileHub(t, func(c *Config) {
+		b, _ := bcrypt.GenerateFromPassword([]byte("pw1"), bcrypt.DefaultCost)
+		c.Boxes[0].PasswordHash = string(b)
+	})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stopped(stop); i++ {
+				conn, err := loopback((w+i*32)%64).Dial("tcp", h.MQTTAddr())
+				if err != nil {
+					continue
+				}
+				rawConnect(conn, fmt.Sprintf("flood-%d-%d", w, i), "booth1", "wrong")
+				conn.Close()
+			}
+		}()
+	}
+	time.Sleep(3 * time.Second) // the flood's length, not a synchronisation
+	close(stop)
+	wg.Wait()
+	elapsed := time.Since(start)
+	checks, busy := h.refusedFor("bcrypt_checks"), time.Duration(h.auth.throttle.failedTime.Load())
+	t.Logf("64 addresses for %v: %d bcrypt checks taking %v, refused unchecked: back-off %d, busy %d, at accept %d",
+		elapsed.Round(time.Millisecond), checks, busy.Round(time.Millisecond), h.refusedFor("backoff"), h.refusedFor("auth_busy"), h.refusedFor("accept_rate"))
+	if checks == 0 {
+		t.Fatal("no guess was checked")
+	}
+	// k checks d1..dk, each but the last followed by its pause, fit in the
+	// flood: 4(d1+...+dk) - 3dk <= elapsed, so their sum is at most a
+	// quarter of it plus 3/4 of the longest.
+	longest := time.Duration(h.auth.throttle.failedLongest.Load())
+	if most := (elapsed + failedCheckPause*longest) / (1 + failedCheckPause); busy > most {
+		t.Fatalf("failed checks took %v of %v, beyond their quarter (%v)", busy.Round(time.Millisecond), elapsed.Round(time.Millisecond), most.Round(time.Millisecond))
 	}
 }

@@ -260,7 +260,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	if err := h.broker.AddHook(h.ingest, nil); err != nil {
 		return nil, err
 	}
-	if err := h.broker.AddHook(&willHook{broker: h.broker, crossing: cfg.Crossing, ingest: h.ingest, log: log.With("part", "ingest")}, nil); err != nil {
+	if err := h.broker.AddHook(&willHook{broker: h.broker, crossing: cfg.Crossing, ingest: h.ingest, auth: h.auth, log: log.With("part", "ingest")}, nil); err != nil {
 		return nil, err
 	}
 	h.takeover = newTakeoverHook(h.broker, log.With("part", "broker"))

@@ -31,6 +31,13 @@ type Guard struct {
 	// in all (default 256) and from one address (default 32).
 	PendingConnects        int `yaml:"pending_connects"`
 	PendingConnectsPerAddr int `yaml:"pending_connects_per_address"`
+	// ConnectRate and ConnectBurst bound the connections one address may
+	// open per second (default 10, bursts of twice PendingConnectsPerAddr):
+	// a loop of connections from one address, each cheap, is refused at
+	// accept, before a goroutine, a CONNECT parse or a password check is
+	// spent on it, and the other addresses keep theirs.
+	ConnectRate  int `yaml:"connect_rate"`
+	ConnectBurst int `yaml:"connect_burst"`
 	// ObserverSessions is how many sessions one observer identity may hold
 	// (default 8); a box holds one, under its own client id.
 	ObserverSessions int `yaml:"observer_sessions"`
@@ -65,6 +72,7 @@ const (
 	DefaultConnectTimeout   = 10 * time.Second
 	DefaultPendingConnects  = 256
 	DefaultPendingPerAddr   = 32
+	DefaultConnectRate      = 10
 	DefaultObserverSessions = 8
 	DefaultRate             = 25000
 	DefaultBurst            = 25000
@@ -86,6 +94,8 @@ func (g Guard) withDefaults() Guard {
 	}
 	def(&g.PendingConnects, DefaultPendingConnects)
 	def(&g.PendingConnectsPerAddr, DefaultPendingPerAddr)
+	def(&g.ConnectBurst, 2*g.PendingConnectsPerAddr)
+	def(&g.ConnectRate, DefaultConnectRate)
 	def(&g.ObserverSessions, DefaultObserverSessions)
 	def(&g.Burst, DefaultBurst)
 	def(&g.RetainedPerBox, DefaultRetainedPerBox)
@@ -126,7 +136,7 @@ func (r *refusals) add(reason string)       { r.counter(reason).Add(1) }
 func (r *refusals) get(reason string) int64 { return r.counter(reason).Load() }
 
 var mRefusals = prometheus.NewDesc("kordon_hub_mqtt_refused_total",
-	"What the broker refused or slowed, by reason (credentials, backoff, auth_busy, client_id, will, sessions, identity, retain, rate, byte_rate, fair_share, connect_timeout, pending, certificate, acl); bcrypt_checks counts password checks made.",
+	"What the broker refused or slowed, by reason (credentials, backoff, auth_busy, client_id, will, sessions, identity, retain, rate, byte_rate, fair_share, connect_timeout, pending, accept_rate, certificate, acl); bcrypt_checks counts password checks made.",
 	[]string{"reason"}, nil)
 
 var mLoginRefusals = prometheus.NewDesc("kordon_hub_login_refused_total",
@@ -177,6 +187,9 @@ type authThrottle struct {
 	recent map[string]recentOK      // identity -> proof of its last good password
 	fails  map[string]*addrFailures // address -> failures
 	now    func() time.Time
+	// failedTime is what failed checks have taken, in all, and
+	// failedLongest the longest of them (nanoseconds).
+	failedTime, failedLongest atomic.Int64
 }
 
 type recentOK struct {
@@ -195,6 +208,10 @@ const (
 	freeFailures  = 3 // failures an address may make before back-off
 	maxBackoff    = time.Minute
 	failureMemory = 10 * time.Minute
+	// failedCheckPause: a failed password check holds its slot this many
+	// times its own length again, so that failing checks take at most a
+	// quarter of a core per slot, whatever their number of addresses.
+	failedCheckPause = 3
 )
 
 func newAuthThrottle(checks int) *authThrottle {
@@ -284,6 +301,9 @@ func (a *authThrottle) acquire(wait time.Duration) bool {
 
 func (a *authThrottle) release() { <-a.sem }
 
+// releaseAfter gives the slot back d from now.
+func (a *authThrottle) releaseAfter(d time.Duration) { time.AfterFunc(d, a.release) }
+
 func hostOf(addr string) string {
 	h, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -305,16 +325,21 @@ type guardedListener struct {
 	// broker, when set, is whose clients Close disconnects itself (see Close).
 	broker *mqtt.Server
 
-	ln   net.Listener
-	mu   sync.Mutex
-	pend map[net.Conn]string // not yet authenticated -> remote host
-	per  map[string]int
-	done bool
+	ln      net.Listener
+	mu      sync.Mutex
+	pend    map[net.Conn]string // not yet authenticated -> remote host
+	per     map[string]int
+	accepts map[string]*rate.Limiter // remote host -> its connections per second
+	done    bool
 }
+
+// maxAcceptHosts bounds the per-address accept buckets against address
+// spraying; beyond it the idle ones (a full bucket) are forgotten.
+const maxAcceptHosts = 10000
 
 func newGuardedListener(id, address string, tc *tls.Config, g Guard, counts *refusals) *guardedListener {
 	return &guardedListener{id: id, address: address, tlsConfig: tc, guard: g, counts: counts,
-		pend: map[net.Conn]string{}, per: map[string]int{}}
+		pend: map[net.Conn]string{}, per: map[string]int{}, accepts: map[string]*rate.Limiter{}}
 }
 
 func (l *guardedListener) ID() string       { return l.id }
@@ -372,6 +397,10 @@ func (l *guardedListener) admit(conn net.Conn) bool {
 	host := hostOf(conn.RemoteAddr().String())
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.acceptOK(host) {
+		l.counts.add("accept_rate")
+		return false
+	}
 	if l.done || len(l.pend) >= l.guard.PendingConnects || l.per[host] >= l.guard.PendingConnectsPerAddr {
 		l.counts.add("pending")
 		return false
@@ -379,6 +408,29 @@ func (l *guardedListener) admit(conn net.Conn) bool {
 	l.pend[conn] = host
 	l.per[host]++
 	return true
+}
+
+// acceptOK spends one of host's connection tokens. Every attempt spends
+// one, refused or not: an address that keeps hammering stays refused until
+// it pauses. Called with l.mu held.
+func (l *guardedListener) acceptOK(host string) bool {
+	now := time.Now()
+	if len(l.accepts) >= maxAcceptHosts {
+		for h, b := range l.accepts {
+			if b.TokensAt(now) >= float64(l.guard.ConnectBurst) {
+				delete(l.accepts, h)
+			}
+		}
+		if len(l.accepts) >= maxAcceptHosts {
+			l.accepts = map[string]*rate.Limiter{}
+		}
+	}
+	b := l.accepts[host]
+	if b == nil {
+		b = rate.NewLimiter(rate.Limit(l.guard.ConnectRate), l.guard.ConnectBurst)
+		l.accepts[host] = b
+	}
+	return b.AllowN(now, 1)
 }
 
 // forget takes conn off the pending list; true if it was still on it (it

@@ -20,6 +20,7 @@ type willHook struct {
 	broker   *mqtt.Server
 	crossing string
 	ingest   *ingestHook
+	auth     *authHook // knows the sessions admitted but not yet listed
 	log      *slog.Logger
 }
 
@@ -60,10 +61,13 @@ func (h *willHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 	}
 }
 
-// superseded says whether cl's box has connected again since: mochi marks
-// the old client taken over, and lists the new one under the same id.
+// superseded says whether cl's box has connected again since. mochi
+// stops the old connection (which sends its Will) before it marks it taken
+// over or lists the new one under the same id, so the new one is also
+// looked for among the sessions the auth hook admitted and mochi has not
+// listed yet.
 func (h *willHook) superseded(cl *mqtt.Client) bool {
-	if cl.IsTakenOver() {
+	if cl.IsTakenOver() || h.auth.attaching(cl) {
 		return true
 	}
 	cur, ok := h.broker.Clients.Get(cl.ID)
