@@ -258,12 +258,11 @@ func (b *Box) session(ctx context.Context, c mqtt.Client, lost chan struct{}, ac
 			topic = contract.Readings(b.cfg.Crossing, b.cfg.Box, rec.Device)
 			topics[rec.Device] = topic
 		}
-		payload := rec.JSON
 		if time.Since(rec.Taken) > lateAfter {
-			payload = markHistorical(payload)
+			rec.MarkHistorical()
 			b.pub.historical.Add(1)
 		}
-		tok := c.Publish(topic, 1, false, payload)
+		tok := c.Publish(topic, 1, false, rec.JSON)
 		select {
 		case fifo <- inflight{tok: tok, inc: rec.Incarnation, device: rec.Device, seq: rec.Seq}:
 			continue
@@ -276,17 +275,6 @@ func (b *Box) session(ctx context.Context, c mqtt.Client, lost chan struct{}, ac
 	if ctx.Err() == nil && c.IsConnected() {
 		c.Disconnect(0) // a failed publish: start a fresh session and resend
 	}
-}
-
-// markHistorical sets the envelope's historical flag on the way out; the
-// record on disk stays as taken.
-func markHistorical(js []byte) []byte {
-	if len(js) < 2 || js[0] != '{' || bytes.Contains(js, []byte(`"historical":true`)) {
-		return js
-	}
-	out := make([]byte, 0, len(js)+18)
-	out = append(out, `{"historical":true,`...)
-	return append(out, js[1:]...)
 }
 
 // disconnect says goodbye with a retained offline state.
