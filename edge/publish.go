@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -128,7 +127,7 @@ func (b *Box) dial(ctx context.Context, keepAlive time.Duration) (mqtt.Client, c
 		opts.SetTLSConfig(tc)
 	}
 	if u, err := url.Parse(b.cfg.Hub.Address); err == nil && (u.Scheme == "tcp" || u.Scheme == "mqtt") && os.Getenv("all_proxy") == "" {
-		opts.SetCustomOpenConnectionFn(dialBuffered)
+		opts.SetCustomOpenConnectionFn(dialHub)
 	}
 	c := mqtt.NewClient(opts)
 	if err := waitToken(ctx, c.Connect(), connectTimeout); err != nil {
@@ -193,13 +192,10 @@ func clientTLS(t *TLSConfig) (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// dialBuffered opens a plain TCP connection to the hub whose reads go
-// through a buffer. paho reads each packet a byte or two at a time (type,
-// length, body) straight from the connection, so without one every PUBACK
-// of a drain costs three read calls, though they arrive many to a segment.
-// TLS connections buffer their records already, and a proxy
-// (all_proxy) is paho's to dial: both are left to paho.
-func dialBuffered(u *url.URL, opts mqtt.ClientOptions) (net.Conn, error) {
+// dialHub opens a plain TCP connection to the hub (hubConn). TLS
+// connections buffer their records already, and a proxy (all_proxy) is
+// paho's to dial: both are left to paho.
+func dialHub(u *url.URL, opts mqtt.ClientOptions) (net.Conn, error) {
 	d := opts.Dialer
 	if d == nil {
 		d = &net.Dialer{Timeout: connectTimeout}
@@ -208,15 +204,8 @@ func dialBuffered(u *url.URL, opts mqtt.ClientOptions) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bufferedConn{c, bufio.NewReaderSize(c, 4096)}, nil
+	return newHubConn(c), nil
 }
-
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 type inflight struct {
 	tok    mqtt.Token
