@@ -16,9 +16,14 @@ import (
 // sent back to back share write calls, and a packet sent alone still goes
 // out at once. A queue is what bufio.Writer lacks: it would hold a packet
 // until full or flushed, and paho never flushes.
+//
+// paho's write deadlines are for its calls, which only queue: the writer
+// bounds each of its writes by writeTimeout instead, so a dead link still
+// fails a write (and ends the connection) in that time.
 type hubConn struct {
 	net.Conn
-	r *bufio.Reader
+	r            *bufio.Reader
+	writeTimeout time.Duration
 
 	mu      sync.Mutex
 	room    sync.Cond // the queue was taken
@@ -38,14 +43,18 @@ const maxQueued = 32 << 10
 // closeFlush is how long Close gives what is queued (a DISCONNECT) to go.
 const closeFlush = time.Second
 
-func newHubConn(c net.Conn) *hubConn {
-	h := &hubConn{Conn: c, r: bufio.NewReaderSize(c, 4096), kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+func newHubConn(c net.Conn, writeTimeout time.Duration) *hubConn {
+	h := &hubConn{Conn: c, r: bufio.NewReaderSize(c, 4096), writeTimeout: writeTimeout, kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	h.room.L = &h.mu
 	go h.writer()
 	return h
 }
 
 func (h *hubConn) Read(p []byte) (int, error) { return h.r.Read(p) }
+
+func (h *hubConn) SetWriteDeadline(time.Time) error { return nil }
+
+func (h *hubConn) SetDeadline(t time.Time) error { return h.Conn.SetReadDeadline(t) }
 
 func (h *hubConn) Write(p []byte) (int, error) {
 	h.mu.Lock()
@@ -80,7 +89,11 @@ func (h *hubConn) writer() {
 		h.room.Broadcast()
 		h.mu.Unlock()
 		if len(b) > 0 {
-			if _, err := h.Conn.Write(b); err != nil {
+			err := h.Conn.SetWriteDeadline(time.Now().Add(h.writeTimeout))
+			if err == nil {
+				_, err = h.Conn.Write(b)
+			}
+			if err != nil {
 				h.mu.Lock()
 				if h.err == nil {
 					h.err = err

@@ -6,12 +6,18 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"testing"
+	"time"
 )
 
 // loopback is a connected TCP pair: the box's end wrapped as the publisher
 // dials it, and the hub's end.
 func loopback(t *testing.T) (*hubConn, net.Conn) {
+	return loopbackTimeout(t, 5*time.Second)
+}
+
+func loopbackTimeout(t *testing.T, writeTimeout time.Duration) (*hubConn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -27,7 +33,7 @@ func loopback(t *testing.T) (*hubConn, net.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return newHubConn(c), s
+	return newHubConn(c, writeTimeout), s
 }
 
 // TestHubConnKeepsOrder: packets written one call each arrive whole and
@@ -83,6 +89,25 @@ func TestHubConnReadsAndFails(t *testing.T) {
 	}
 	if _, err := io.ReadFull(box, p); err == nil {
 		t.Fatal("read from a failed connection succeeded")
+	}
+}
+
+// TestHubConnDeadLink: a hub that stops reading (a link gone silent)
+// makes a write fail once the writer's write has waited writeTimeout, as
+// paho's write timeout did; paho's own deadlines, which the queue makes
+// meaningless, change nothing.
+func TestHubConnDeadLink(t *testing.T) {
+	box, _ := loopbackTimeout(t, 200*time.Millisecond)
+	defer box.Close()
+	box.SetWriteDeadline(time.Time{})
+	chunk := bytes.Repeat([]byte("x"), 16<<10)
+	var err error
+	for err == nil {
+		box.SetWriteDeadline(time.Now().Add(time.Hour))
+		_, err = box.Write(chunk)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write to a silent hub: %v, want a deadline exceeded", err)
 	}
 }
 

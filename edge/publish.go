@@ -204,7 +204,11 @@ func dialHub(u *url.URL, opts mqtt.ClientOptions) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newHubConn(c), nil
+	wt := opts.WriteTimeout
+	if wt <= 0 {
+		wt = connectTimeout
+	}
+	return newHubConn(c, wt), nil
 }
 
 type inflight struct {
