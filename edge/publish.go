@@ -7,6 +7,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -124,6 +126,9 @@ func (b *Box) dial(ctx context.Context, keepAlive time.Duration) (mqtt.Client, c
 		}
 		opts.SetTLSConfig(tc)
 	}
+	if u, err := url.Parse(b.cfg.Hub.Address); err == nil && (u.Scheme == "tcp" || u.Scheme == "mqtt") && os.Getenv("all_proxy") == "" {
+		opts.SetCustomOpenConnectionFn(dialHub)
+	}
 	c := mqtt.NewClient(opts)
 	if err := waitToken(ctx, c.Connect(), connectTimeout); err != nil {
 		return nil, nil, err
@@ -185,6 +190,25 @@ func clientTLS(t *TLSConfig) (*tls.Config, error) {
 		return nil, fmt.Errorf("hub.tls.ca: %s holds no PEM certificate", t.CA)
 	}
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// dialHub opens a plain TCP connection to the hub (hubConn). TLS
+// connections buffer their records already, and a proxy (all_proxy) is
+// paho's to dial: both are left to paho.
+func dialHub(u *url.URL, opts mqtt.ClientOptions) (net.Conn, error) {
+	d := opts.Dialer
+	if d == nil {
+		d = &net.Dialer{Timeout: connectTimeout}
+	}
+	c, err := d.Dial("tcp", u.Host)
+	if err != nil {
+		return nil, err
+	}
+	wt := opts.WriteTimeout
+	if wt <= 0 {
+		wt = connectTimeout
+	}
+	return newHubConn(c, wt), nil
 }
 
 type inflight struct {
@@ -258,12 +282,11 @@ func (b *Box) session(ctx context.Context, c mqtt.Client, lost chan struct{}, ac
 			topic = contract.Readings(b.cfg.Crossing, b.cfg.Box, rec.Device)
 			topics[rec.Device] = topic
 		}
-		payload := rec.JSON
 		if time.Since(rec.Taken) > lateAfter {
-			payload = markHistorical(payload)
+			rec.MarkHistorical()
 			b.pub.historical.Add(1)
 		}
-		tok := c.Publish(topic, 1, false, payload)
+		tok := c.Publish(topic, 1, false, rec.JSON)
 		select {
 		case fifo <- inflight{tok: tok, inc: rec.Incarnation, device: rec.Device, seq: rec.Seq}:
 			continue
@@ -276,17 +299,6 @@ func (b *Box) session(ctx context.Context, c mqtt.Client, lost chan struct{}, ac
 	if ctx.Err() == nil && c.IsConnected() {
 		c.Disconnect(0) // a failed publish: start a fresh session and resend
 	}
-}
-
-// markHistorical sets the envelope's historical flag on the way out; the
-// record on disk stays as taken.
-func markHistorical(js []byte) []byte {
-	if len(js) < 2 || js[0] != '{' || bytes.Contains(js, []byte(`"historical":true`)) {
-		return js
-	}
-	out := make([]byte, 0, len(js)+18)
-	out = append(out, `{"historical":true,`...)
-	return append(out, js[1:]...)
 }
 
 // disconnect says goodbye with a retained offline state.

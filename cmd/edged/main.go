@@ -85,6 +85,12 @@ func main() {
 		} else {
 			blog.Info("edged restarting on the new configuration", "devices", len(devices))
 		}
+		if first {
+			// Package inits and the compiled schemas touched code Run
+			// never needs: give it back before the outbox's recovery and
+			// the servers add their own, so start-up's peak is lower too.
+			memtrim.Release()
+		}
 		go releaseStartupPages(ctx, box, blog)
 		err = box.Run(ctx)
 		switch {

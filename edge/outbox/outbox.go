@@ -139,6 +139,31 @@ type Record struct {
 	Class       Class
 	Taken       time.Time // when Append took it
 	JSON        []byte    // the envelope, exactly as Append was given it
+
+	room []byte // JSON with len(historicalHead)-1 free bytes in front (MarkHistorical)
+}
+
+// historicalHead opens an envelope sent late (MarkHistorical).
+const historicalHead = `{"historical":true,`
+
+// MarkHistorical makes JSON the envelope with "historical":true as its
+// first member, for a reading sent late (the record on disk stays as
+// taken). It writes into room the reader left in front of JSON, so a
+// backlog's drain, where every reading is late, builds each envelope once.
+// An envelope already marked, or not a JSON object, is left as it is.
+func (r *Record) MarkHistorical() {
+	js := r.JSON
+	if len(js) < 2 || js[0] != '{' || bytes.Contains(js, []byte(`"historical":true`)) {
+		return
+	}
+	n := len(historicalHead) - 1
+	if len(r.room) == n+len(js) && &r.room[n] == &js[0] {
+		copy(r.room, historicalHead)
+		r.JSON, r.room = r.room, nil
+		return
+	}
+	out := make([]byte, 0, len(js)+n)
+	r.JSON = append(append(out, historicalHead...), js[1:]...)
 }
 
 // stream is one device's readings in one incarnation.
@@ -1250,7 +1275,8 @@ func (o *Outbox) read(x *stream) (Record, bool) {
 		}
 		x.off += n
 		x.next = rec.seq + 1
-		js, err := rec.envelope(s.dicts, make([]byte, 0, rec.size(s.dicts)))
+		head := len(historicalHead) - 1
+		js, err := rec.envelope(s.dicts, make([]byte, head, head+rec.size(s.dicts)))
 		if err != nil {
 			if !s.holes {
 				o.stats.Dropped[LostUnreadable]++
@@ -1258,7 +1284,7 @@ func (o *Outbox) read(x *stream) (Record, bool) {
 			}
 			continue
 		}
-		return Record{Device: x.dev, Incarnation: x.inc, Seq: rec.seq, Class: rec.class, Taken: time.UnixMilli(int64(rec.taken)), JSON: js}, true
+		return Record{Device: x.dev, Incarnation: x.inc, Seq: rec.seq, Class: rec.class, Taken: time.UnixMilli(int64(rec.taken)), JSON: js[head:], room: js}, true
 	}
 }
 

@@ -344,3 +344,40 @@ func TestKill9(t *testing.T) {
 		o.Close()
 	}
 }
+
+// TestMarkHistorical: a late reading goes out with "historical":true first,
+// built in the reader's room for a routine (split) and a literal record
+// alike; the record on disk stays as taken, and a marked envelope is not
+// marked again.
+func TestMarkHistorical(t *testing.T) {
+	o, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	o.Append("thermo1", Routine, func(seq uint64) ([]byte, error) { return routineEnvelope(seq, 1), nil })
+	appendN(t, o, "reader1", Protected, 1, 10)
+	o.Append("reader1", Protected, func(uint64) ([]byte, error) { return []byte(`{"historical":true,"seq":2}`), nil })
+	for range 3 {
+		r := next(t, o)
+		want := string(r.JSON)
+		if !strings.Contains(want, `"historical":true`) {
+			want = `{"historical":true,` + want[1:]
+		}
+		r.MarkHistorical()
+		if string(r.JSON) != want {
+			t.Fatalf("%s %d marked\n%s\nwant\n%s", r.Device, r.Seq, r.JSON, want)
+		}
+	}
+	o.Rewind()
+	for range 3 {
+		if r := next(t, o); strings.Contains(string(r.JSON), `"historical":true`) && r.Seq != 2 {
+			t.Fatalf("%s %d stored marked: %s", r.Device, r.Seq, r.JSON)
+		}
+	}
+	r := Record{JSON: []byte(`{"a":1}`)} // not from the reader: no room
+	r.MarkHistorical()
+	if string(r.JSON) != `{"historical":true,"a":1}` {
+		t.Fatalf("marked %s", r.JSON)
+	}
+}
