@@ -15,6 +15,7 @@ import (
 
 	"github.com/kordon/kordon/drivers"
 	"github.com/kordon/kordon/internal/actuator"
+	"github.com/kordon/kordon/internal/atomicfile"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/family"
 )
@@ -349,30 +350,5 @@ func (l *commandLog) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := l.path + ".tmp"
-	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := fh.Write(b); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Sync(); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, l.path); err != nil {
-		return err
-	}
-	// The rename is durable only once the directory is synced.
-	d, err := os.Open(filepath.Dir(l.path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(l.path, b, 0o600)
 }

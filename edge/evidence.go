@@ -18,6 +18,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/kordon/kordon/internal/atomicfile"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/evidence"
 	"github.com/kordon/kordon/internal/reading"
@@ -146,12 +147,11 @@ func (e *evidenceBox) rewrite() error {
 		line, _ := json.Marshal(e.byHash[h])
 		buf.Write(append(line, '\n'))
 	}
-	tmp := e.file + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+	if err := atomicfile.Write(e.file, buf.Bytes(), 0o600); err != nil {
 		return err
 	}
 	e.lines = len(e.order)
-	return os.Rename(tmp, e.file)
+	return nil
 }
 
 func (e *evidenceBox) lookup(stateDir, sum, path string) (evidenceEntry, bool) {
