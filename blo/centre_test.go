@@ -3,6 +3,7 @@ package blo
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -123,7 +124,15 @@ func TestUplinkSourcedIntoReplicatedFeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := cons.Next(jetstream.FetchMaxWait(30 * time.Second))
+	// A consumer just made on a replicated feed answers once its leader is
+	// chosen; until then a pull finds no responder.
+	var m jetstream.Msg
+	for {
+		m, err = cons.Next(jetstream.FetchMaxWait(30 * time.Second))
+		if !errors.Is(err, nats.ErrNoResponders) || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("nothing at the centre: %v", err)
 	}

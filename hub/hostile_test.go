@@ -597,7 +597,10 @@ func TestHostileConnectionFloodFromOneAddressIsRefusedAtAccept(t *testing.T) {
 			}
 		}()
 	}
-	// booth2, from 127.0.0.2, reconnects and publishes ten times meanwhile.
+	// Once the flood is beyond its rate (on a loaded machine its loop may
+	// take a while to get there), booth2, from 127.0.0.2, reconnects and
+	// publishes ten times through it.
+	waitFor(t, "the flood refused at accept", func() bool { return h.refusedFor("accept_rate") > 0 })
 	topic := contract.Readings(testCrossing, "booth2", "reader1")
 	for i := range 10 {
 		opts := paho.NewClientOptions().AddBroker("tcp://" + h.MQTTAddr()).SetClientID(boxID("booth2")).SetUsername("booth2").SetPassword("pw2").
