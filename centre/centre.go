@@ -161,19 +161,17 @@ func (c *Centre) consume(ctx context.Context, f *feed) {
 	}
 	close(f.ready)
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(c.cfg.Batch, jetstream.FetchMaxWait(time.Second))
+		got, err := c.next(cons)
 		if err != nil {
 			sleep(ctx, 250*time.Millisecond)
 			continue
 		}
-		var msgs []Msg
-		var got []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, Msg{ID: m.Headers().Get(jetstream.MsgIDHeader), Subject: m.Subject(), Data: m.Data()})
-			got = append(got, m)
-		}
 		if len(got) == 0 {
 			continue
+		}
+		msgs := make([]Msg, len(got))
+		for i, m := range got {
+			msgs[i] = Msg{ID: m.Headers().Get(jetstream.MsgIDHeader), Subject: m.Subject(), Data: m.Data()}
 		}
 		for ctx.Err() == nil {
 			added, again, refused, err := c.db.Take(ctx, f.crossing, msgs)
@@ -199,6 +197,32 @@ func (c *Centre) consume(ctx context.Context, f *feed) {
 			}
 		}
 	}
+}
+
+// next waits up to a second for a message, then takes, without waiting,
+// up to a batch of what else is there. A pull for a whole batch would
+// return only once the batch is full or its wait is over: a quiet crossing's
+// alarm would wait the full second before it is stored.
+func (c *Centre) next(cons jetstream.Consumer) ([]jetstream.Msg, error) {
+	var got []jetstream.Msg
+	first, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+	if err != nil {
+		return nil, err
+	}
+	for m := range first.Messages() {
+		got = append(got, m)
+	}
+	if len(got) == 0 || c.cfg.Batch == 1 {
+		return got, nil
+	}
+	rest, err := cons.FetchNoWait(c.cfg.Batch - 1)
+	if err != nil {
+		return got, nil // the first is taken; the rest come with the next pull
+	}
+	for m := range rest.Messages() {
+		got = append(got, m)
+	}
+	return got, nil
 }
 
 // awaitCrossing waits, for a while, until the crossing's JetStream answers
