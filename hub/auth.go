@@ -28,10 +28,12 @@ type authHook struct {
 	crossing  string
 	boxes     map[string][]byte // box id -> bcrypt hash
 	observers map[string][]byte // read-only users -> bcrypt hash
-	guard     Guard
-	validator *schema.Validator
-	redact    *redactor
-	broker    *mqtt.Server // set once the broker exists
+	// unknownHash is checked for a user neither list knows.
+	unknownHash []byte
+	guard       Guard
+	validator   *schema.Validator
+	redact      *redactor
+	broker      *mqtt.Server // set once the broker exists
 
 	counts    *refusals // the broker's refusals
 	web       *refusals // the dashboard's refused log-ins (web.go)
@@ -55,7 +57,7 @@ type pendingSession struct {
 
 func newAuthHook(crossing string, boxes, observers map[string][]byte, g Guard, v *schema.Validator, r *redactor) *authHook {
 	g = g.withDefaults()
-	return &authHook{crossing: crossing, boxes: boxes, observers: observers, guard: g, validator: v, redact: r,
+	return &authHook{crossing: crossing, boxes: boxes, observers: observers, unknownHash: unknownUserHash(boxes, observers), guard: g, validator: v, redact: r,
 		counts: newRefusals(mRefusals), web: newRefusals(mLoginRefusals), throttle: newAuthThrottle(g.AuthChecks),
 		rates: &rates{limit: rate.Limit(g.Rate), burst: g.Burst, m: map[string]*rate.Limiter{}},
 		// A second's worth of bytes; a larger message spends it all.
@@ -171,7 +173,7 @@ func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) (string, boo
 		h.counts.add("backoff")
 		return "", false
 	}
-	if !h.throttle.acquire(2 * time.Second) {
+	if !h.throttle.acquire(h.throttle.slotWait()) {
 		h.counts.add("auth_busy")
 		return "", false
 	}
@@ -181,7 +183,7 @@ func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) (string, boo
 		return "", false
 	}
 	if !ok || len(hash) == 0 {
-		ok, hash = false, dummyHash // an unknown user costs what a wrong password costs
+		ok, hash = false, h.unknownHash // an unknown user costs what a wrong password costs
 	}
 	h.counts.add("bcrypt_checks")
 	began := time.Now()
@@ -444,8 +446,26 @@ func (h *authHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Pa
 	return pk
 }
 
-// dummyHash keeps the timing of unknown and known users alike.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such box"), bcrypt.DefaultCost)
+// unknownUserHash is what an unknown user's password is checked against,
+// at the cost of the costliest configured hash: unknown and known users
+// then take the same time (a dummy at another cost would tell them apart,
+// and one costlier than every real hash would make each guess dearer than
+// a box's log-in).
+func unknownUserHash(sets ...map[string][]byte) []byte {
+	cost := 0
+	for _, set := range sets {
+		for _, h := range set {
+			if c, err := bcrypt.Cost(h); err == nil && c > cost {
+				cost = c
+			}
+		}
+	}
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte("no such box"), cost)
+	return h
+}
 
 // defaultInflight is limits.max_inflight's default: edged's window. A box
 // drains a backlog one window per commit, and the ingest queue, not this,

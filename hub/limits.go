@@ -301,6 +301,14 @@ func (a *authThrottle) acquire(wait time.Duration) bool {
 
 func (a *authThrottle) release() { <-a.sem }
 
+// slotWait is how long a check waits for a slot: 2 s, or longer than a
+// failed check holds its slot (its length and the pause after it), so that
+// a box whose address just saw a few wrong passwords is not refused for
+// the pause alone where checks are slow.
+func (a *authThrottle) slotWait() time.Duration {
+	return max(2*time.Second, time.Duration(failedCheckPause+2)*time.Duration(a.failedLongest.Load()))
+}
+
 // releaseAfter gives the slot back d from now.
 func (a *authThrottle) releaseAfter(d time.Duration) { time.AfterFunc(d, a.release) }
 

@@ -67,7 +67,6 @@ var trees = []string{"drivers", "internal", "edge", "hub", "blo", "centre", "e2e
 
 var allowed = map[string]map[string]string{
 	"hub": {
-		"dummyHash":         "a bcrypt hash made once at start and only read",
 		"insertAlertsText":  "statement texts for 1 … 32 rows, built once from constants and only read",
 		"insertLogText":     "statement texts for 1 … 32 rows, built once from constants and only read",
 		"markAlertedText":   "statement texts for 1 … 32 rows, built once from constants and only read",
