@@ -573,10 +573,37 @@ func (s *store) addLost(k devKey, first, last uint64, reason string) error {
 	return err
 }
 
+const saveContigSQL = `INSERT INTO seqstate(box, incarnation, device, contig) VALUES (?,?,?,?) ON CONFLICT(box, incarnation, device) DO UPDATE SET contig = max(contig, excluded.contig)`
+
 func (s *store) saveContig(k devKey, contig uint64) error {
-	_, err := s.db.Exec(`INSERT INTO seqstate(box, incarnation, device, contig) VALUES (?,?,?,?) ON CONFLICT(box, incarnation, device) DO UPDATE SET contig = max(contig, excluded.contig)`,
-		k.box, k.incarnation, k.device, contig)
+	_, err := s.db.Exec(saveContigSQL, k.box, k.incarnation, k.device, contig)
 	return err
+}
+
+// saveContigs saves many marks in one transaction: each alone was a
+// commit of its own, with its own sync, on the writer's only connection,
+// and the marks of hundreds of devices that moved since the last save cost
+// hundreds of syncs every few seconds, each holding the group commit up.
+func (s *store) saveContigs(marks map[devKey]uint64) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	tx, err := s.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	st, err := tx.Prepare(saveContigSQL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for k, c := range marks {
+		if _, err := st.Exec(k.box, k.incarnation, k.device, c); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // contiguous is the highest seq of a device below which nothing is
