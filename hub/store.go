@@ -462,7 +462,12 @@ func valuesSQL(n, cols int) string {
 
 // countActivity adds stored readings to the per-device, per-hour counts.
 func countActivity(tx *txq, jobs []*job) error {
-	type key struct{ box, device, hour string }
+	// The hour as a number here, formatted once per device below: a
+	// batch holds many readings of each device and hour.
+	type key struct {
+		box, device string
+		hour        int64 // Unix seconds, a multiple of 3600
+	}
 	type agg struct {
 		n    int
 		last time.Time
@@ -473,7 +478,7 @@ func countActivity(tx *txq, jobs []*job) error {
 		if j.kind != jobReading || !j.added {
 			continue
 		}
-		k := key{j.ref.Box, j.ref.Device, stamp(j.received.UTC().Truncate(time.Hour))}
+		k := key{j.ref.Box, j.ref.Device, j.received.Truncate(time.Hour).Unix()}
 		a := m[k]
 		if a == nil {
 			a = &agg{}
@@ -491,7 +496,7 @@ func countActivity(tx *txq, jobs []*job) error {
 		args := make([]any, 0, 5*(to-from))
 		for _, k := range order[from:to] {
 			a := m[k]
-			args = append(args, k.box, k.device, k.hour, a.n, stamp(a.last))
+			args = append(args, k.box, k.device, stamp(time.Unix(k.hour, 0)), a.n, stamp(a.last))
 		}
 		_, err := tx.exec(text, args...)
 		return err
