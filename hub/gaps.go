@@ -49,6 +49,7 @@ type seqStore interface {
 	contiguous(k devKey) uint64
 	addLost(k devKey, first, last uint64, reason string) error
 	saveContig(k devKey, contig uint64) error
+	saveContigs(marks map[devKey]uint64) error // in one transaction
 	// livesBefore lists the box's incarnations recorded before inc.
 	livesBefore(box, inc string) ([]string, error)
 	// accountedAbove lists the numbers above from a life holds: stored,
@@ -327,10 +328,8 @@ func (g *gapTracker) save() {
 	}
 	clear(g.dirty)
 	g.mu.Unlock()
-	for k, c := range marks {
-		if err := g.store.saveContig(k, c); err != nil {
-			g.log.Warn("save sequence mark", "box", k.box, "device", k.device, "err", err)
-		}
+	if err := g.store.saveContigs(marks); err != nil {
+		g.log.Warn("save sequence marks", "devices", len(marks), "err", err)
 	}
 }
 

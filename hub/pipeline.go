@@ -225,9 +225,19 @@ func (p *pipeline) decide(j *job) ([]contract.Alert, []events.Change, *stateTx) 
 }
 
 func (p *pipeline) knownIncarnation(box, inc string) bool {
+	var buf [80]byte
+	k := incKey(buf[:0], box, inc)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.incs[box+"\x00"+inc]
+	return p.incs[string(k)] // looked up without making the string
+}
+
+// incKey appends the incs key of box's incarnation inc to b: built in a
+// buffer, so that the lookup every reading makes allocates nothing.
+func incKey(b []byte, box, inc string) []byte {
+	b = append(b, box...)
+	b = append(b, 0)
+	return append(b, inc...)
 }
 
 func (p *pipeline) Committed(jobs []*job) {
@@ -239,7 +249,7 @@ func (p *pipeline) Committed(jobs []*job) {
 	}
 	b := &events.Batch{}
 	for _, j := range jobs {
-		if j.newInc || j.ref.Incarnation != "" {
+		if (j.newInc || j.ref.Incarnation != "") && !p.knownIncarnation(j.ref.Box, j.ref.Incarnation) {
 			p.mu.Lock()
 			p.incs[j.ref.Box+"\x00"+j.ref.Incarnation] = true
 			p.mu.Unlock()

@@ -47,7 +47,8 @@ func (rs *ruleSet) match(vars map[string]any) *matched {
 	rules := rs.rules
 	rs.mu.Unlock()
 	n := len(rules)
-	m := &matched{rules: rules, when: make([]bool, n), clear: make([]bool, n), with: make([]bool, n), summary: make([]string, n), set: rs}
+	flags := make([]bool, 3*n) // one allocation for the three: match runs for every reading
+	m := &matched{rules: rules, when: flags[:n:n], clear: flags[n : 2*n : 2*n], with: flags[2*n:], summary: make([]string, n), set: rs}
 	kind, _ := vars["kind"].(string)
 	for i, r := range rules {
 		// An expression of another kind is false without being run.
@@ -82,7 +83,9 @@ func newRuleState() *ruleState {
 	return &ruleState{until: map[string]held{}, latched: map[string]string{}, recent: map[string][]corrMatch{}}
 }
 
-// layer is writes to one map of the state over the layer below.
+// layer is writes to one map of the state over the layer below. Its maps
+// are made by its first write: most readings move no state, and a job's
+// layers are begun for every reading.
 type layer[V any] struct {
 	under func(string) (V, bool)
 	set   map[string]V
@@ -90,7 +93,7 @@ type layer[V any] struct {
 }
 
 func newLayer[V any](under func(string) (V, bool)) layer[V] {
-	return layer[V]{under: under, set: map[string]V{}, del: map[string]bool{}}
+	return layer[V]{under: under}
 }
 
 func (l *layer[V]) get(k string) (V, bool) {
@@ -104,8 +107,21 @@ func (l *layer[V]) get(k string) (V, bool) {
 	return l.under(k)
 }
 
-func (l *layer[V]) put(k string, v V) { delete(l.del, k); l.set[k] = v }
-func (l *layer[V]) remove(k string)   { delete(l.set, k); l.del[k] = true }
+func (l *layer[V]) put(k string, v V) {
+	delete(l.del, k)
+	if l.set == nil {
+		l.set = map[string]V{}
+	}
+	l.set[k] = v
+}
+
+func (l *layer[V]) remove(k string) {
+	delete(l.set, k)
+	if l.del == nil {
+		l.del = map[string]bool{}
+	}
+	l.del[k] = true
+}
 
 func (l *layer[V]) mergeInto(put func(string, V), remove func(string)) {
 	for k := range l.del {
@@ -181,6 +197,9 @@ func decide(m *matched, st *stateTx, crossing string, r *reading.Reading, ref co
 			correlate(m, i, st, r, ref, raise, change)
 			continue
 		}
+		if !m.when[i] && !m.clear[i] {
+			continue // neither raises, repeats nor clears: no state to look up
+		}
 		key := rule.ID + "\x00" + r.Box + "\x00" + r.Device
 		if id, ok := st.latched.get(key); ok {
 			if m.clear[i] {
@@ -218,6 +237,9 @@ func correlate(m *matched, i int, st *stateTx, r *reading.Reading, ref contract.
 	key := rule.ID + "\x00" + r.Box
 	window := time.Duration(rule.Correlate.Window)
 	old, _ := st.recent.get(key)
+	if len(old) == 0 && !m.when[i] && !m.with[i] {
+		return // nothing to pair with, nothing to keep: the state stays as it is
+	}
 	recent := make([]corrMatch, 0, len(old)+1) // a new slice: the layer below keeps its own
 	for _, c := range old {
 		if r.Origin.Sub(c.origin) <= window && c.origin.Sub(r.Origin) <= window {
