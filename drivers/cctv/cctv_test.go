@@ -125,6 +125,7 @@ func (r *rig) outs(t testing.TB, n int) []gpiolinetest.Change {
 func (r *rig) readings(t testing.TB, n int) []Payload {
 	t.Helper()
 	for {
+		changed := r.eng.Changed() // before the look: a reading in between still wakes it
 		rs := r.eng.Readings()
 		if len(rs) >= n {
 			var ps []Payload
@@ -134,7 +135,7 @@ func (r *rig) readings(t testing.TB, n int) []Payload {
 			return ps
 		}
 		select {
-		case <-r.eng.Changed():
+		case <-changed:
 		case <-r.ctx.Done():
 			t.Fatalf("%d readings, want %d", len(rs), n)
 		}

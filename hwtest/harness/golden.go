@@ -107,9 +107,13 @@ func replayPTY(ctx context.Context, drv device.Driver, tr *trace.Trace, ro repla
 	go func() { runErr <- dev.Run(ctx, col) }()
 	// Wait for the driver to open the port before playing, as a real
 	// device's bytes before the port is open would be lost.
-	for col.Ups() == 0 {
+	for {
+		changed := col.Changed() // before the look: an Up in between still wakes it
+		if col.Ups() > 0 {
+			break
+		}
 		select {
-		case <-col.Changed():
+		case <-changed:
 		case err := <-runErr:
 			return col, fmt.Errorf("driver stopped before opening: %w", err)
 		case <-ctx.Done():
@@ -288,9 +292,13 @@ func replayUSB(ctx context.Context, drv device.Driver, tr *trace.Trace, ro repla
 	defer cancel()
 	runErr := make(chan error, 1)
 	go func() { runErr <- dev.Run(ctx, col) }()
-	for col.Ups() == 0 {
+	for {
+		changed := col.Changed() // before the look: an Up in between still wakes it
+		if col.Ups() > 0 {
+			break
+		}
 		select {
-		case <-col.Changed():
+		case <-changed:
 		case err := <-runErr:
 			return col, fmt.Errorf("driver stopped before opening: %w", err)
 		case <-ctx.Done():
