@@ -171,7 +171,7 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 	}
 
 	// The log, in job order: each job's raises, then its changes.
-	last, err := lastLogSeq(tx)
+	last, err := maxOf(tx, `SELECT COALESCE(MAX(seq), 0) FROM alert_log`)
 	if err != nil {
 		return err
 	}
@@ -226,19 +226,4 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 		}
 	}
 	return nil
-}
-
-func lastLogSeq(tx *txq) (int64, error) {
-	rows, err := tx.query(`SELECT COALESCE(MAX(seq), 0) FROM alert_log`)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	var last int64
-	if rows.Next() {
-		if err := rows.Scan(&last); err != nil {
-			return 0, err
-		}
-	}
-	return last, rows.Err()
 }

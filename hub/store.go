@@ -324,7 +324,7 @@ func insertReadings(tx *txq, jobs []*job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	last, err := maxReadingID(tx)
+	last, err := maxOf(tx, `SELECT COALESCE(MAX(id), 0) FROM readings`)
 	if err != nil {
 		return err
 	}
@@ -396,8 +396,10 @@ func storedOf(tx *txq, part []*job, first, last int64) error {
 	return nil
 }
 
-func maxReadingID(tx *txq) (int64, error) {
-	rows, err := tx.query(`SELECT COALESCE(MAX(id), 0) FROM readings`)
+// maxOf is the one integer a query such as SELECT COALESCE(MAX(id), 0)
+// gives, read in tx.
+func maxOf(tx *txq, q string) (int64, error) {
+	rows, err := tx.query(q)
 	if err != nil {
 		return 0, err
 	}
