@@ -2,7 +2,6 @@ package centre_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kordon/kordon/blo"
-	"github.com/kordon/kordon/blo/blotest"
 	"github.com/kordon/kordon/browsertest/chrome"
-	"github.com/kordon/kordon/centre"
 )
 
 // The dashboards, in headless chromium: Ak-Zhol's officer sees Kordai's
@@ -102,20 +99,7 @@ func TestCentreRolesInBrowser(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	c, err := centre.New(ctx, centre.Config{NATS: []string{"nats://127.0.0.1:1"}, ReaderUser: "centre", ReaderPassword: "pw",
-		Crossings: []string{"kordai"}, DSN: blotest.Postgres(t)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.DB().Take(ctx, "kordai", []centre.Msg{upAlert(t, "kordai", "a1", "rpm-alarm", time.Now())})
-	web, err := centre.NewWeb(c, []centre.User{{User: "analyst", Role: centre.RoleAnalyst, PasswordHash: bcryptHash(t, "pw")},
-		{User: "duty", Role: centre.RoleSupervisor, PasswordHash: bcryptHash(t, "dutypw")}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(web.Handler())
-	defer srv.Close()
+	srv := rolesCentre(t, ctx)
 
 	newTab := chrome.Start(t, ctx, chrome.Options{Width: 1200, Height: 800})
 	session := func(user, pw string) context.Context {

@@ -110,20 +110,7 @@ func TestI2ExportOfTwoCrossingsHasNoCollisions(t *testing.T) {
 func TestCentreDashboardNeedsLogInAndRole(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := centre.New(ctx, centre.Config{NATS: []string{"nats://127.0.0.1:1"}, ReaderUser: "centre", ReaderPassword: "pw",
-		Crossings: []string{"kordai"}, DSN: blotest.Postgres(t)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.DB().Take(ctx, "kordai", []centre.Msg{upAlert(t, "kordai", "a1", "rpm-alarm", time.Now())})
-	web, err := centre.NewWeb(c, []centre.User{{User: "analyst", Role: centre.RoleAnalyst, PasswordHash: bcryptHash(t, "pw")},
-		{User: "duty", Role: centre.RoleSupervisor, PasswordHash: bcryptHash(t, "dutypw")}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(web.Handler())
-	defer srv.Close()
+	srv := rolesCentre(t, ctx)
 	for _, p := range []string{"/api/crossings", "/export/i2/entities.csv"} {
 		resp, err := http.Get(srv.URL + p)
 		if err != nil {
@@ -177,4 +164,25 @@ func TestCentreDashboardNeedsLogInAndRole(t *testing.T) {
 			}
 		}
 	}
+}
+
+// rolesCentre serves the centre's web pages over one stored alarm
+// (kordai:a1) to an analyst (analyst/pw) and a supervisor (duty/dutypw).
+func rolesCentre(t *testing.T, ctx context.Context) *httptest.Server {
+	t.Helper()
+	c, err := centre.New(ctx, centre.Config{NATS: []string{"nats://127.0.0.1:1"}, ReaderUser: "centre", ReaderPassword: "pw",
+		Crossings: []string{"kordai"}, DSN: blotest.Postgres(t)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	c.DB().Take(ctx, "kordai", []centre.Msg{upAlert(t, "kordai", "a1", "rpm-alarm", time.Now())})
+	web, err := centre.NewWeb(c, []centre.User{{User: "analyst", Role: centre.RoleAnalyst, PasswordHash: bcryptHash(t, "pw")},
+		{User: "duty", Role: centre.RoleSupervisor, PasswordHash: bcryptHash(t, "dutypw")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(web.Handler())
+	t.Cleanup(srv.Close)
+	return srv
 }

@@ -18,19 +18,7 @@ import (
 // restarts; and the hub asks the box for the old life's tail, recording as
 // lost what the box answers it no longer holds.
 func TestOldLifeHolesLostAcrossRestart(t *testing.T) {
-	dir := t.TempDir()
-	hb, _ := bcrypt.GenerateFromPassword([]byte("pw1"), bcrypt.MinCost)
-	start := func() *Hub {
-		cfg := &Config{Crossing: testCrossing, MQTT: "127.0.0.1:0", DataDir: dir, Boxes: []BoxCreds{{Box: "booth1", PasswordHash: string(hb)}}}
-		h, err := New(cfg, slog.New(newLogWatch()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := h.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
+	start := restartableHub(t)
 	topic := contract.Readings(testCrossing, "booth1", "reader1")
 	a, b, c := "aaaaaaaa77777777", "bbbbbbbb88888888", "cccccccc99999999"
 
@@ -106,19 +94,7 @@ func TestOldLifeHolesLostAcrossRestart(t *testing.T) {
 // a late one of the old life, then the new life begins: the old life's
 // holes are what neither the database nor the late reading holds.
 func TestLateOldLifeReadingAfterRestart(t *testing.T) {
-	dir := t.TempDir()
-	hb, _ := bcrypt.GenerateFromPassword([]byte("pw1"), bcrypt.MinCost)
-	start := func() *Hub {
-		cfg := &Config{Crossing: testCrossing, MQTT: "127.0.0.1:0", DataDir: dir, Boxes: []BoxCreds{{Box: "booth1", PasswordHash: string(hb)}}}
-		h, err := New(cfg, slog.New(newLogWatch()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := h.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
+	start := restartableHub(t)
 	topic := contract.Readings(testCrossing, "booth1", "reader1")
 	a, b := "aaaaaaaa12121212", "bbbbbbbb34343434"
 	h := start()
@@ -140,5 +116,23 @@ func TestLateOldLifeReadingAfterRestart(t *testing.T) {
 	lost, _ := h.LostReadings()
 	if lost[0].First != 2 || lost[0].Last != 2 || lost[1].First != 4 || lost[1].Last != 4 {
 		t.Fatalf("lost %+v, want %s 2 and 4", lost, a)
+	}
+}
+
+// restartableHub starts a hub for booth1 (password pw1) on one data
+// directory each time it is called: the same hub after a restart.
+func restartableHub(t *testing.T) func() *Hub {
+	dir := t.TempDir()
+	hb, _ := bcrypt.GenerateFromPassword([]byte("pw1"), bcrypt.MinCost)
+	return func() *Hub {
+		cfg := &Config{Crossing: testCrossing, MQTT: "127.0.0.1:0", DataDir: dir, Boxes: []BoxCreds{{Box: "booth1", PasswordHash: string(hb)}}}
+		h, err := New(cfg, slog.New(newLogWatch()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return h
 	}
 }
