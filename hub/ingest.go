@@ -199,19 +199,36 @@ func (h *ingestHook) runPipe(p *boxPipe) {
 		case <-p.quit:
 			return
 		case a := <-p.acks:
-			if a.ok && a.pk.FixedHeader.Qos > 0 {
-				a.cl.WritePacket(packets.Packet{
-					FixedHeader: packets.FixedHeader{Type: packets.Puback},
-					PacketID:    a.pk.PacketID,
-					ReasonCode:  packets.CodeSuccess.Code,
-				}) // an error means the box is gone: it sends the reading again, a duplicate
+			// The PUBACKs of one commit arrive together: they are written
+			// corked, in one write (corkconn.go).
+			cc, _ := a.cl.Net.Conn.(*corkConn)
+			if cc != nil {
+				cc.cork()
 			}
-			if a.relay {
-				h.relay(a.pk.TopicName, a.pk.Payload)
+			h.ack(p, a)
+			for more := len(p.acks); more > 0; more-- {
+				h.ack(p, <-p.acks)
 			}
-			<-p.slots
+			if cc != nil {
+				cc.uncork() // an error means the box is gone: it sends the readings again, duplicates
+			}
 		}
 	}
+}
+
+// ack writes one reading's PUBACK and passes the reading on to observers.
+func (h *ingestHook) ack(p *boxPipe, a ack) {
+	if a.ok && a.pk.FixedHeader.Qos > 0 {
+		a.cl.WritePacket(packets.Packet{
+			FixedHeader: packets.FixedHeader{Type: packets.Puback},
+			PacketID:    a.pk.PacketID,
+			ReasonCode:  packets.CodeSuccess.Code,
+		}) // an error means the box is gone: it sends the reading again, a duplicate
+	}
+	if a.relay {
+		h.relay(a.pk.TopicName, a.pk.Payload)
+	}
+	<-p.slots
 }
 
 // snapshot returns the latest state and availability messages.

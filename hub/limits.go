@@ -374,10 +374,11 @@ func (l *guardedListener) Init(log *slog.Logger) error {
 
 func (l *guardedListener) Serve(establish listeners.EstablishFn) {
 	for {
-		conn, err := l.ln.Accept()
+		raw, err := l.ln.Accept()
 		if err != nil {
 			return
 		}
+		conn := newCorkConn(raw)
 		if !l.admit(conn) {
 			conn.Close()
 			continue

@@ -105,7 +105,7 @@ func (h *Hub) TLSAddr() string {
 
 // peerCN is the verified client certificate's Common Name, or "".
 func peerCN(conn net.Conn) string {
-	tc, ok := conn.(*tls.Conn)
+	tc, ok := innerConn(conn).(*tls.Conn)
 	if !ok {
 		return ""
 	}
