@@ -404,29 +404,44 @@ func insertReadings(tx *txq, jobs []*job) error {
 }
 
 // storedOf marks added the jobs of part (ids first to last, in order)
-// whose rows the statement stored; the others were duplicates, and name
-// no row.
+// whose rows the statement stored; the others are duplicates, and name no
+// row. A job whose row is not there under its id and whose key is not
+// stored either was skipped for another reason (the insert ignores every
+// conflict): an error, which sends the batch job by job, never a reading
+// taken for a duplicate.
 func storedOf(tx *txq, part []*job, first, last int64) error {
-	rows, err := tx.query(`SELECT id FROM readings WHERE id BETWEEN ? AND ?`, first, last)
+	rows, err := tx.query(`SELECT id, box, incarnation, device, seq FROM readings WHERE id BETWEEN ? AND ?`, first, last)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	stored := make(map[int64]bool, len(part))
+	stored := make(map[int64]contract.ReadingRef, len(part))
 	for rows.Next() {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var ref contract.ReadingRef
+		if err := rows.Scan(&id, &ref.Box, &ref.Incarnation, &ref.Device, &ref.Seq); err != nil {
 			return err
 		}
-		stored[id] = true
+		stored[id] = ref
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	rows.Close()
 	for _, j := range part {
-		j.added = stored[j.rowid]
-		if !j.added {
-			j.rowid = 0
+		ref, ok := stored[j.rowid]
+		j.added = ok && ref == j.ref
+		if j.added {
+			continue
+		}
+		j.rowid = 0
+		var n int
+		if err := tx.tx.QueryRow(`SELECT COUNT(*) FROM readings WHERE box=? AND incarnation=? AND device=? AND seq=?`,
+			j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("reading %s/%s/%s#%d neither stored nor there before", j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq)
 		}
 	}
 	return nil
@@ -459,11 +474,15 @@ var insertReadingsText = func() (t [7]string) {
 }()
 
 // insertReadingsSQL is the insert of n readings with their ids; a reading
-// already stored (its key) is skipped; an id taken is an error, never a
-// reading skipped.
+// already stored (its key) is skipped. OR IGNORE skips a row that breaks
+// any constraint, so that the statement can never fail halfway: one that
+// could (an id taken, a NULL) has SQLite copy every page it touches into
+// a statement journal first, to undo itself alone, and a batch's rows
+// touch a leaf of the key for every box. storedOf tells a duplicate from
+// a row skipped for any other reason.
 func insertReadingsSQL(n int) string {
-	return `INSERT INTO readings(id, box, incarnation, device, seq, kind, origin, received, quality, body) VALUES ` +
-		valuesSQL(n, 10) + ` ON CONFLICT(box, incarnation, device, seq) DO NOTHING`
+	return `INSERT OR IGNORE INTO readings(id, box, incarnation, device, seq, kind, origin, received, quality, body) VALUES ` +
+		valuesSQL(n, 10)
 }
 
 // chunked holds a statement's text for 1, 2, 4 … 32 rows, so that a batch
