@@ -98,3 +98,22 @@ func threadCPU(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkFirstSight is what the gap tracker reads from the store when it
+// first sees a device (after a start, or a box's new life), on the
+// committer's goroutine: its contiguous mark and the box's lives before.
+func BenchmarkFirstSight(b *testing.B) {
+	h := benchHub(b, 64)
+	i := 0
+	for b.Loop() {
+		i++
+		k := devKey{fmt.Sprintf("box-%03d", i%200+1), fmt.Sprintf("%016x", i), "thermo1"}
+		h.store.contiguous(k)
+		if _, err := h.store.livesBefore(k.box, k.incarnation); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := h.store.accountedAbove(k, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

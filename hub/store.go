@@ -32,6 +32,45 @@ type store struct {
 	changed events.Subscriber
 	ckpt    *checkpointer
 	stmts   *writerStmts // the writer's statements, prepared once
+	// seqStmts are the readers' statements the gap tracker runs when it
+	// first sees a device, on the committer's goroutine: each prepared
+	// anew cost more than running it, for every device of every box
+	// after a start.
+	seqStmts readerStmts
+}
+
+// readerStmts keeps statements prepared on the reader pool (database/sql
+// prepares each on a pool's connection when it first runs there).
+type readerStmts struct {
+	mu    sync.Mutex
+	ready map[string]*sql.Stmt
+}
+
+func (r *readerStmts) query(db *sql.DB, text string, args ...any) (*sql.Rows, error) {
+	r.mu.Lock()
+	st := r.ready[text]
+	if st == nil {
+		var err error
+		if st, err = db.Prepare(text); err != nil {
+			r.mu.Unlock()
+			return nil, err
+		}
+		if r.ready == nil {
+			r.ready = map[string]*sql.Stmt{}
+		}
+		r.ready[text] = st
+	}
+	r.mu.Unlock()
+	return st.Query(args...)
+}
+
+func (r *readerStmts) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, st := range r.ready {
+		st.Close()
+	}
+	r.ready = nil
 }
 
 func openStore(dir string) (*store, error) {
@@ -675,6 +714,7 @@ func (s *store) bodies(ctx context.Context, q string, args ...any) ([]json.RawMe
 func (s *store) close() error {
 	s.ckpt.stop()
 	s.stmts.close()
+	s.seqStmts.close()
 	s.rd.Close()
 	return s.db.Close()
 }
@@ -723,8 +763,13 @@ func (s *store) saveContigs(marks map[devKey]uint64) error {
 // follow it without a hole.
 func (s *store) contiguous(k devKey) uint64 {
 	var base uint64
-	s.rd.QueryRow(`SELECT contig FROM seqstate WHERE box=? AND incarnation=? AND device=?`, k.box, k.incarnation, k.device).Scan(&base)
-	rows, err := s.rd.Query(`SELECT seq FROM readings WHERE box=?1 AND incarnation=?2 AND device=?3 AND seq > ?4
+	if rows, err := s.seqStmts.query(s.rd, `SELECT contig FROM seqstate WHERE box=? AND incarnation=? AND device=?`, k.box, k.incarnation, k.device); err == nil {
+		if rows.Next() {
+			rows.Scan(&base)
+		}
+		rows.Close()
+	}
+	rows, err := s.seqStmts.query(s.rd, `SELECT seq FROM readings WHERE box=?1 AND incarnation=?2 AND device=?3 AND seq > ?4
 		UNION SELECT seq FROM refused WHERE box=?1 AND incarnation=?2 AND device=?3 AND seq > ?4 ORDER BY seq`,
 		k.box, k.incarnation, k.device, base)
 	if err != nil {
