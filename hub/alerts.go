@@ -2,9 +2,14 @@ package hub
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"math/bits"
 	"strings"
 	"sync"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
@@ -84,7 +89,14 @@ func (w *alertWrites) add(j *job, alerts []contract.Alert, changes []events.Chan
 
 // Statement texts for 1, 2, 4 … 32 rows: a few texts, prepared once.
 var (
+	// insertAlertsText fails on an alert already there, and undoes its
+	// whole statement (SQLite's default conflict resolution, ABORT); then
+	// insertNewAlertsText, which skips such alerts and names the ones it
+	// inserted, runs instead.
 	insertAlertsText = chunkedSQL(func(n int) string {
+		return `INSERT INTO alerts(id, box, device, rule, severity, state, raised, body) VALUES ` + valuesSQL(n, 8)
+	})
+	insertNewAlertsText = chunkedSQL(func(n int) string {
 		return `INSERT OR IGNORE INTO alerts(id, box, device, rule, severity, state, raised, body) VALUES ` +
 			valuesSQL(n, 8) + ` RETURNING id`
 	})
@@ -104,39 +116,8 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 	if len(w.changes) == 0 {
 		return nil
 	}
-	// The alerts: RETURNING names the ones inserted now. The same id twice
-	// in a batch is inserted once, by the first.
-	isNew := map[string]bool{}
-	if err := insertAlertsText.each(len(w.raised), func(from, to int, text string) error {
-		args := make([]any, 0, 8*(to-from))
-		for _, r := range w.raised[from:to] {
-			body, err := json.Marshal(r.a)
-			if err != nil {
-				return err
-			}
-			args = append(args, r.a.ID, r.a.Box, r.a.Device, r.a.Rule, r.a.Severity, r.a.State, stamp(r.a.Raised), string(body))
-		}
-		rows, err := tx.query(text, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			isNew[id] = true
-		}
-		return rows.Err()
-	}); err != nil {
+	if err := w.insertAlerts(tx); err != nil {
 		return err
-	}
-	for i := range w.raised {
-		if r := &w.raised[i]; isNew[r.a.ID] {
-			r.new = true
-			delete(isNew, r.a.ID)
-		}
 	}
 
 	// The readings behind new alerts are kept as long as the alerts: by
@@ -226,4 +207,63 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 		}
 	}
 	return nil
+}
+
+// insertAlerts stores the batch's raised alerts and marks new those that
+// were not there before. The same id twice in a batch is inserted once, by
+// the first. An alert is almost always new, so each statement is first
+// run plainly: RETURNING, which names the rows inserted, cost a row handed
+// back to Go for every alert (and SQLite a table of them to hand back);
+// only a statement that meets an alert already stored (raised before,
+// its reading removed by retention, then sent again) is run again with it.
+func (w *alertWrites) insertAlerts(tx *txq) error {
+	return insertAlertsText.each(len(w.raised), func(from, to int, text string) error {
+		part := w.raised[from:to]
+		args := make([]any, 0, 8*len(part))
+		for _, r := range part {
+			body, err := json.Marshal(r.a)
+			if err != nil {
+				return err
+			}
+			args = append(args, r.a.ID, r.a.Box, r.a.Device, r.a.Rule, r.a.Severity, r.a.State, stamp(r.a.Raised), string(body))
+		}
+		if _, err := tx.exec(text, args...); err == nil {
+			for i := range part {
+				part[i].new = true
+			}
+			return nil
+		} else if !isConstraint(err) {
+			return err
+		}
+		rows, err := tx.query(insertNewAlertsText[bits.TrailingZeros(uint(len(part)))], args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		isNew := map[string]bool{}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			isNew[id] = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i := range part {
+			if r := &part[i]; isNew[r.a.ID] {
+				r.new = true
+				delete(isNew, r.a.ID) // a second of the same id is not new
+			}
+		}
+		return nil
+	})
+}
+
+// isConstraint tells a statement undone by a constraint (a key already
+// there) from any other failure.
+func isConstraint(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
 }

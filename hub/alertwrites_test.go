@@ -7,9 +7,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/logging"
 )
 
@@ -39,8 +41,8 @@ func TestBatchedAlertWritesMatchJobByJob(t *testing.T) {
 		{38, 39, 36.5, 38, 38},
 		{36, 37.8, -1, 38.2, 36.9},
 	}
-	fast, fastEvents := batchedRun(t, rules, batches, true)
-	slow, slowEvents := batchedRun(t, rules, batches, false)
+	fast, fastEvents := batchedRun(t, rules, batches, true, nil)
+	slow, slowEvents := batchedRun(t, rules, batches, false, nil)
 	if !reflect.DeepEqual(fast, slow) {
 		t.Fatalf("the fast path stored\n%s\nthe job-by-job path\n%s", strings.Join(fast, "\n"), strings.Join(slow, "\n"))
 	}
@@ -56,7 +58,7 @@ func TestBatchedAlertWritesMatchJobByJob(t *testing.T) {
 
 // batchedRun writes the batches through the fast path or job by job, and
 // returns what the store holds and what each batch's jobs tell.
-func batchedRun(t *testing.T, rules string, batches [][]float64, fast bool) (stored, told []string) {
+func batchedRun(t *testing.T, rules string, batches [][]float64, fast bool, setup func(*Hub)) (stored, told []string) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yaml")
 	if err := os.WriteFile(path, []byte(rules), 0o600); err != nil {
@@ -71,6 +73,9 @@ func batchedRun(t *testing.T, rules string, batches [][]float64, fast bool) (sto
 		t.Fatal(err)
 	}
 	defer h.Close()
+	if setup != nil {
+		setup(h)
+	}
 	seqs := map[string]uint64{}
 	for _, temps := range batches {
 		var jobs []*job
@@ -142,4 +147,49 @@ func batchedRun(t *testing.T, rules string, batches [][]float64, fast bool) (sto
 	q(`SELECT 'alert ', id, ' ', rule, ' repeats=', repeats, ' cleared_at=', cleared_at <> '', ' state=', state, ' readings=', json_extract(body, '$.readings') FROM alerts ORDER BY id`, 12)
 	q(`SELECT 'kept ', box, ' ', seq FROM readings WHERE alerted = 1 ORDER BY box, seq`, 4)
 	return stored, told
+}
+
+// TestFastPathSkipsAlertsAlreadyStored: an alert the store holds already
+// (raised before, its reading removed by retention, the reading sent
+// again) is not raised again, on the fast path as job by job, and the
+// rest of its batch's alerts are.
+func TestFastPathSkipsAlertsAlreadyStored(t *testing.T) {
+	rules := `rules:
+  - id: hot
+    when: kind == "temperature" && payload.celsius > 37.5
+    severity: high
+    summary: "hot"
+`
+	// box-001's seq 2 raises the alert stored before the run; seq 3 a new
+	// one (its resend in the same batch is a duplicate, and raises none).
+	batches := [][]float64{{36.5, 38, 39, -39, 36}}
+	origin, _ := time.Parse(time.RFC3339Nano, "2026-12-01T11:00:00.123456Z")
+	ref := contract.ReadingRef{Box: "box-001", Incarnation: "3f9a1c0d7e2b4a65", Device: "thermo1", Seq: 2}
+	stored := alertID(testCrossing, "hot", []contract.ReadingRef{ref}, origin)
+	before := func(h *Hub) {
+		a := contract.Alert{Schema: contract.AlertV1, ID: stored, Crossing: testCrossing, Box: ref.Box, Device: ref.Device,
+			Rule: "hot", Severity: "high", State: "open", Raised: origin, Readings: []contract.ReadingRef{ref}}
+		if err := h.store.addAlert(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, fresh := batchedRun(t, rules, batches, true, nil)
+	if !strings.Contains(strings.Join(fresh, "\n"), "alert "+stored+"/hot") {
+		t.Fatalf("without the stored alert the batch does not raise %s: the test does not cover it\n%s", stored, strings.Join(fresh, "\n"))
+	}
+	fast, fastEvents := batchedRun(t, rules, batches, true, before)
+	slow, slowEvents := batchedRun(t, rules, batches, false, before)
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("the fast path stored\n%s\nthe job-by-job path\n%s", strings.Join(fast, "\n"), strings.Join(slow, "\n"))
+	}
+	if !reflect.DeepEqual(fastEvents, slowEvents) {
+		t.Fatalf("the fast path told\n%s\nthe job-by-job path\n%s", strings.Join(fastEvents, "\n"), strings.Join(slowEvents, "\n"))
+	}
+	told := strings.Join(fastEvents, "\n")
+	if strings.Contains(told, "alert "+stored+"/hot") {
+		t.Errorf("the alert stored before was raised again:\n%s", told)
+	}
+	if n := strings.Count(told, " raised"); n != 2*2-1 {
+		t.Errorf("%d raises told, want 3 (box-001: seq 3 once; box-002: seqs 2 and 3)\n%s", n, told)
+	}
 }

@@ -401,7 +401,7 @@ func (g *gapTracker) endedReply(k devKey, top uint64, missing string) {
 // and the life of its v1 readings (no incarnation) when it has any; nil
 // when inc is not the newest.
 func (s *store) livesBefore(box, inc string) ([]string, error) {
-	rows, err := s.rd.Query(`SELECT incarnation FROM incarnations WHERE box=? ORDER BY first_seen, rowid`, box)
+	rows, err := s.seqStmts.query(s.rd, `SELECT incarnation FROM incarnations WHERE box=? ORDER BY first_seen, rowid`, box)
 	if err != nil {
 		return nil, err
 	}
@@ -430,7 +430,7 @@ func (s *store) livesBefore(box, inc string) ([]string, error) {
 // accountedAbove: the numbers above from that k's life stored or refused,
 // and those within its recorded losses, sorted.
 func (s *store) accountedAbove(k devKey, from uint64) ([]uint64, error) {
-	rows, err := s.rd.Query(`SELECT seq FROM readings WHERE box=?1 AND incarnation=?2 AND device=?3 AND seq > ?4
+	rows, err := s.seqStmts.query(s.rd, `SELECT seq FROM readings WHERE box=?1 AND incarnation=?2 AND device=?3 AND seq > ?4
 		UNION SELECT seq FROM refused WHERE box=?1 AND incarnation=?2 AND device=?3 AND seq > ?4 ORDER BY seq`,
 		k.box, k.incarnation, k.device, from)
 	if err != nil {
@@ -449,7 +449,7 @@ func (s *store) accountedAbove(k devKey, from uint64) ([]uint64, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	lost, err := s.rd.Query(`SELECT first, last FROM lost WHERE box=? AND incarnation=? AND device=? AND last > ?`, k.box, k.incarnation, k.device, from)
+	lost, err := s.seqStmts.query(s.rd, `SELECT first, last FROM lost WHERE box=? AND incarnation=? AND device=? AND last > ?`, k.box, k.incarnation, k.device, from)
 	if err != nil {
 		return nil, err
 	}

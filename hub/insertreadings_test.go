@@ -64,3 +64,29 @@ func TestFastPathTellsDuplicatesAndRowids(t *testing.T) {
 		t.Errorf("%d readings stored, want 4", n)
 	}
 }
+
+// TestStoredOfRefusesASkippedReading: a reading the insert skipped that is
+// not a duplicate (its key is not stored: its id was taken, say) is an
+// error, which sends the batch job by job, never a duplicate PUBACKed.
+func TestStoredOfRefusesASkippedReading(t *testing.T) {
+	cfg := &Config{Crossing: testCrossing, DataDir: t.TempDir(), Boxes: []BoxCreds{{Box: "box-001", PasswordHash: "$2a$04$unused"}}}
+	h, err := New(cfg, logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	j := h.ingest.readingJob("box-001", "thermo1", packets.Packet{Payload: routineReading("box-001", "thermo1", 1)})
+	tx, err := h.store.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	// Row 1 holds another reading, as if the batch's id had been taken.
+	if _, err := tx.Exec(`INSERT INTO readings(id, box, device, seq, kind, origin, received, quality, body) VALUES (1, 'box-001', 'thermo1', 99, 'temperature', '', '', '', '{}')`); err != nil {
+		t.Fatal(err)
+	}
+	j.rowid = 1
+	if err := storedOf(h.store.in(tx), []*job{j}, 1, 1); err == nil {
+		t.Fatalf("a reading neither stored nor there before passed (added=%v)", j.added)
+	}
+}

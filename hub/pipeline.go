@@ -106,7 +106,7 @@ func newPipeline(st *store, crossing string, rules *ruleSet, subs events.Subscri
 }
 
 // ApplyAll is the fast path: the batch's new readings in a few multi-row
-// inserts (RETURNING tells which were new), the rules of each in order,
+// inserts (storedOf tells which were new when one stored fewer), the rules of each in order,
 // then every alert, log entry and change of the batch in a few statements
 // more (alerts.go). Any error sends the batch to Apply, job by job.
 func (p *pipeline) ApplyAll(sqltx *sql.Tx, jobs []*job) error {

@@ -32,6 +32,45 @@ type store struct {
 	changed events.Subscriber
 	ckpt    *checkpointer
 	stmts   *writerStmts // the writer's statements, prepared once
+	// seqStmts are the readers' statements the gap tracker runs when it
+	// first sees a device, on the committer's goroutine: each prepared
+	// anew cost more than running it, for every device of every box
+	// after a start.
+	seqStmts readerStmts
+}
+
+// readerStmts keeps statements prepared on the reader pool (database/sql
+// prepares each on a pool's connection when it first runs there).
+type readerStmts struct {
+	mu    sync.Mutex
+	ready map[string]*sql.Stmt
+}
+
+func (r *readerStmts) query(db *sql.DB, text string, args ...any) (*sql.Rows, error) {
+	r.mu.Lock()
+	st := r.ready[text]
+	if st == nil {
+		var err error
+		if st, err = db.Prepare(text); err != nil {
+			r.mu.Unlock()
+			return nil, err
+		}
+		if r.ready == nil {
+			r.ready = map[string]*sql.Stmt{}
+		}
+		r.ready[text] = st
+	}
+	r.mu.Unlock()
+	return st.Query(args...)
+}
+
+func (r *readerStmts) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, st := range r.ready {
+		st.Close()
+	}
+	r.ready = nil
 }
 
 func openStore(dir string) (*store, error) {
@@ -297,7 +336,43 @@ CREATE TABLE IF NOT EXISTS seqstate (
 );
 `
 
-func stamp(t time.Time) string { return sqltime.Format(t) }
+// stamp is t as sqltime writes it. Every reading needs two, on the
+// committer's one goroutine: time.Format reads its layout anew on every
+// call (a third of a microsecond each), so the one layout is written here
+// directly; a year outside 0000-9999 goes to sqltime, which writes it as
+// time.Format does.
+func stamp(t time.Time) string {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return sqltime.Format(t)
+	}
+	hour, minute, sec := t.Clock()
+	var b [len(sqltime.Layout)]byte
+	digits(b[0:4], year)
+	b[4] = '-'
+	digits(b[5:7], int(month))
+	b[7] = '-'
+	digits(b[8:10], day)
+	b[10] = 'T'
+	digits(b[11:13], hour)
+	b[13] = ':'
+	digits(b[14:16], minute)
+	b[16] = ':'
+	digits(b[17:19], sec)
+	b[19] = '.'
+	digits(b[20:29], t.Nanosecond())
+	b[29] = 'Z'
+	return string(b[:])
+}
+
+// digits writes v in decimal into all of b, zero-padded.
+func digits(b []byte, v int) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+}
 
 // insertReading stores a reading in tx; added is false for a duplicate.
 func insertReading(tx *txq, j *job) (added bool, err error) {
@@ -368,29 +443,44 @@ func insertReadings(tx *txq, jobs []*job) error {
 }
 
 // storedOf marks added the jobs of part (ids first to last, in order)
-// whose rows the statement stored; the others were duplicates, and name
-// no row.
+// whose rows the statement stored; the others are duplicates, and name no
+// row. A job whose row is not there under its id and whose key is not
+// stored either was skipped for another reason (the insert ignores every
+// conflict): an error, which sends the batch job by job, never a reading
+// taken for a duplicate.
 func storedOf(tx *txq, part []*job, first, last int64) error {
-	rows, err := tx.query(`SELECT id FROM readings WHERE id BETWEEN ? AND ?`, first, last)
+	rows, err := tx.query(`SELECT id, box, incarnation, device, seq FROM readings WHERE id BETWEEN ? AND ?`, first, last)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	stored := make(map[int64]bool, len(part))
+	stored := make(map[int64]contract.ReadingRef, len(part))
 	for rows.Next() {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var ref contract.ReadingRef
+		if err := rows.Scan(&id, &ref.Box, &ref.Incarnation, &ref.Device, &ref.Seq); err != nil {
 			return err
 		}
-		stored[id] = true
+		stored[id] = ref
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	rows.Close()
 	for _, j := range part {
-		j.added = stored[j.rowid]
-		if !j.added {
-			j.rowid = 0
+		ref, ok := stored[j.rowid]
+		j.added = ok && ref == j.ref
+		if j.added {
+			continue
+		}
+		j.rowid = 0
+		var n int
+		if err := tx.tx.QueryRow(`SELECT COUNT(*) FROM readings WHERE box=? AND incarnation=? AND device=? AND seq=?`,
+			j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("reading %s/%s/%s#%d neither stored nor there before", j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq)
 		}
 	}
 	return nil
@@ -423,11 +513,15 @@ var insertReadingsText = func() (t [7]string) {
 }()
 
 // insertReadingsSQL is the insert of n readings with their ids; a reading
-// already stored (its key) is skipped; an id taken is an error, never a
-// reading skipped.
+// already stored (its key) is skipped. OR IGNORE skips a row that breaks
+// any constraint, so that the statement can never fail halfway: one that
+// could (an id taken, a NULL) has SQLite copy every page it touches into
+// a statement journal first, to undo itself alone, and a batch's rows
+// touch a leaf of the key for every box. storedOf tells a duplicate from
+// a row skipped for any other reason.
 func insertReadingsSQL(n int) string {
-	return `INSERT INTO readings(id, box, incarnation, device, seq, kind, origin, received, quality, body) VALUES ` +
-		valuesSQL(n, 10) + ` ON CONFLICT(box, incarnation, device, seq) DO NOTHING`
+	return `INSERT OR IGNORE INTO readings(id, box, incarnation, device, seq, kind, origin, received, quality, body) VALUES ` +
+		valuesSQL(n, 10)
 }
 
 // chunked holds a statement's text for 1, 2, 4 … 32 rows, so that a batch
@@ -620,6 +714,7 @@ func (s *store) bodies(ctx context.Context, q string, args ...any) ([]json.RawMe
 func (s *store) close() error {
 	s.ckpt.stop()
 	s.stmts.close()
+	s.seqStmts.close()
 	s.rd.Close()
 	return s.db.Close()
 }
@@ -668,8 +763,13 @@ func (s *store) saveContigs(marks map[devKey]uint64) error {
 // follow it without a hole.
 func (s *store) contiguous(k devKey) uint64 {
 	var base uint64
-	s.rd.QueryRow(`SELECT contig FROM seqstate WHERE box=? AND incarnation=? AND device=?`, k.box, k.incarnation, k.device).Scan(&base)
-	rows, err := s.rd.Query(`SELECT seq FROM readings WHERE box=?1 AND incarnation=?2 AND device=?3 AND seq > ?4
+	if rows, err := s.seqStmts.query(s.rd, `SELECT contig FROM seqstate WHERE box=? AND incarnation=? AND device=?`, k.box, k.incarnation, k.device); err == nil {
+		if rows.Next() {
+			rows.Scan(&base)
+		}
+		rows.Close()
+	}
+	rows, err := s.seqStmts.query(s.rd, `SELECT seq FROM readings WHERE box=?1 AND incarnation=?2 AND device=?3 AND seq > ?4
 		UNION SELECT seq FROM refused WHERE box=?1 AND incarnation=?2 AND device=?3 AND seq > ?4 ORDER BY seq`,
 		k.box, k.incarnation, k.device, base)
 	if err != nil {

@@ -67,10 +67,11 @@ var trees = []string{"drivers", "internal", "edge", "hub", "blo", "centre", "e2e
 
 var allowed = map[string]map[string]string{
 	"hub": {
-		"insertAlertsText":  "statement texts for 1 … 32 rows, built once from constants and only read",
-		"insertLogText":     "statement texts for 1 … 32 rows, built once from constants and only read",
-		"markAlertedText":   "statement texts for 1 … 32 rows, built once from constants and only read",
-		"countActivityText": "statement texts for 1 … 32 rows, built once from constants and only read",
+		"insertAlertsText":    "statement texts for 1 … 32 rows, built once from constants and only read",
+		"insertNewAlertsText": "statement texts for 1 … 32 rows, built once from constants and only read",
+		"insertLogText":       "statement texts for 1 … 32 rows, built once from constants and only read",
+		"markAlertedText":     "statement texts for 1 … 32 rows, built once from constants and only read",
+		"countActivityText":   "statement texts for 1 … 32 rows, built once from constants and only read",
 	},
 	"hub/dash": {"dummyHash": "a bcrypt hash made once at start and only read"},
 	"edge": {
