@@ -253,7 +253,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 	if !severities[r.Severity] {
 		return nil, fail("severity", "%q is not one of info, low, medium, high, critical", r.Severity)
 	}
-	var gate kindGate // the kind the last compiled expression requires
+	var gate kindGate // the kinds the last compiled expression admits
 	compile := func(key, src string, want *cel.Type) (cel.Program, error) {
 		ast, iss := env.Compile(src)
 		if iss.Err() != nil {
@@ -267,7 +267,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 		if err != nil {
 			return nil, fail(key, "%v", err)
 		}
-		gate = kindGate(requiredKind(ast))
+		gate = requiredKind(ast)
 		return prg, nil
 	}
 	var err error
@@ -314,7 +314,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 		if r.withPrg, err = env.Program(ast); err != nil {
 			return nil, err
 		}
-		r.withKind = kindGate(requiredKind(ast))
+		r.withKind = requiredKind(ast)
 		if r.Clear != "" {
 			return nil, fail("clear", "cannot be combined with correlate")
 		}
@@ -463,7 +463,7 @@ func (h *Hub) reloadRules() error {
 func (h *Hub) Rules() RulesInfo { return h.rules.info() }
 
 // RuleKind is a compiled rule's id and the reading kind its when requires
-// ("" when it admits every kind).
+// ("" when it admits every kind, or more than one).
 type RuleKind struct{ ID, Kind string }
 
 // CheckRules compiles a rules file as the hub would load it and returns
@@ -473,7 +473,7 @@ func CheckRules(name string, b []byte) ([]RuleKind, error) {
 	rules, err := parseRules(name, b)
 	var out []RuleKind
 	for _, r := range rules {
-		out = append(out, RuleKind{ID: r.ID, Kind: string(r.whenKind)})
+		out = append(out, RuleKind{ID: r.ID, Kind: r.whenKind.only()})
 	}
 	return out, err
 }
