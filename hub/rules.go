@@ -127,8 +127,10 @@ var ruleKeys = func() map[string]bool {
 	return m
 }()
 
+// celEnv declares the variables ruleInput resolves, and converts the
+// payload's values with celAdapter.
 func celEnv() (*cel.Env, error) {
-	return cel.NewEnv(
+	env, err := cel.NewEnv(
 		cel.Variable("kind", cel.StringType),
 		cel.Variable("box", cel.StringType),
 		cel.Variable("device", cel.StringType),
@@ -138,6 +140,10 @@ func celEnv() (*cel.Env, error) {
 		cel.Variable("origin", cel.TimestampType),
 		cel.Variable("historical", cel.BoolType),
 	)
+	if err != nil {
+		return nil, err
+	}
+	return env.Extend(cel.CustomTypeAdapter(newCELAdapter(env.CELTypeAdapter())))
 }
 
 // compileRules parses and compiles a rules file. Every error names the file,
