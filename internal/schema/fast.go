@@ -69,8 +69,20 @@ func (r *Reading) WithPersonal(msg []byte, ptrs []string) []byte {
 // member given twice) ok is false and the caller asks Validate, which
 // gives the verdict and its error. Tests compare the two on many messages
 // and by fuzzing.
+//
+// The payload's short numbers are read straight to float64 and its map is
+// made the size of its kind's schema: a json.Number for each, and then
+// Floats writing each into a map grown member by member, cost more than
+// the rest of the payload's read.
 func (v *Validator) Reading(msg []byte) (r *Reading, ok bool) {
-	s := scanner{b: msg, names: v.names}
+	return v.reading(msg, false)
+}
+
+// reading is Reading; exact keeps every number as Decode gives it, for
+// the JSON Schema validator, where the payload's compiled check was not
+// sure of numbers read as float64.
+func (v *Validator) reading(msg []byte, exact bool) (r *Reading, ok bool) {
+	s := scanner{b: msg, names: v.names, kinds: v.kinds, exact: exact}
 	r = &Reading{}
 	if !s.readEnvelope(r) {
 		return nil, false
@@ -114,12 +126,15 @@ func (v *Validator) Reading(msg []byte) (r *Reading, ok bool) {
 			return nil, false
 		}
 	}
-	ps, known := v.payloads[r.Kind]
+	ks, known := v.kinds[r.Kind]
 	if !known {
 		return nil, false
 	}
-	if c := v.checks[r.Kind]; c == nil || !c(r.Payload) {
-		if ps.Validate(r.Payload) != nil {
+	if ks.check == nil || !ks.check(r.Payload) {
+		if s.floats {
+			return v.reading(msg, true) // rare: the validator reads numbers as Decode gives them
+		}
+		if ks.schema.Validate(r.Payload) != nil {
 			return nil, false
 		}
 	}
@@ -201,9 +216,15 @@ const maxDepth = 64
 type scanner struct {
 	b       []byte
 	i       int
-	names   map[string]string // strings to share rather than copy
-	seen    int               // envelope members read
-	numbers bool              // the payload holds json.Numbers still to be made float64
+	names   map[string]string     // strings to share rather than copy
+	kinds   map[string]kindSchema // the payload's map is made the size of its kind's
+	seen    int                   // envelope members read
+	numbers bool                  // the payload holds json.Numbers still to be made float64
+	// exact keeps every number a json.Number; otherwise a number of at
+	// most 15 digits without an exponent is read as the float64 Floats
+	// would make of it, which the compiled checks compare exactly (floats
+	// says one was).
+	exact, floats bool
 }
 
 func (s *scanner) ws() {
@@ -326,8 +347,15 @@ func (s *scanner) member(f int, r *Reading) bool {
 		if s.peek() != '{' {
 			return false
 		}
+		// The kind comes before the payload in what edged sends; a payload
+		// without a compiled check (or of a kind not read yet) is read for
+		// the JSON Schema validator.
+		ks := s.kinds[r.Kind]
+		if ks.check == nil {
+			s.exact = true
+		}
 		var p any
-		p, ok = s.value(0)
+		p, ok = s.object(ks.size, 0)
 		r.Payload, _ = p.(map[string]any)
 	case fRaw:
 		var n int
@@ -650,29 +678,7 @@ func (s *scanner) value(depth int) (any, bool) {
 	}
 	switch c := s.b[s.i]; {
 	case c == '{':
-		s.i++
-		m := map[string]any{}
-		if s.next('}') {
-			return m, true
-		}
-		for {
-			s.ws()
-			k, ok := s.str()
-			if !ok || !s.next(':') {
-				return nil, false
-			}
-			el, ok := s.value(depth + 1)
-			if !ok {
-				return nil, false
-			}
-			m[k] = el // a name given twice: the last one, as encoding/json does
-			if s.next('}') {
-				return m, true
-			}
-			if !s.next(',') {
-				return nil, false
-			}
-		}
+		return s.object(0, depth)
 	case c == '[':
 		s.i++
 		a := []any{}
@@ -705,10 +711,44 @@ func (s *scanner) value(depth int) (any, bool) {
 		if !ok {
 			return nil, false
 		}
+		if !s.exact && simpleNumber(lit) {
+			s.floats = true
+			f, err := strconv.ParseFloat(string(lit), 64)
+			return f, err == nil
+		}
 		s.numbers = true
 		// The validator reads the number's text, exactly as the generic
 		// path gives it; Floats makes it a float64 afterwards.
 		return json.Number(lit), true
+	}
+}
+
+// object reads an object at s.i into a map made for size members.
+func (s *scanner) object(size, depth int) (any, bool) {
+	if !s.next('{') {
+		return nil, false
+	}
+	m := make(map[string]any, size)
+	if s.next('}') {
+		return m, true
+	}
+	for {
+		s.ws()
+		k, ok := s.str()
+		if !ok || !s.next(':') {
+			return nil, false
+		}
+		el, ok := s.value(depth + 1)
+		if !ok {
+			return nil, false
+		}
+		m[k] = el // a name given twice: the last one, as encoding/json does
+		if s.next('}') {
+			return m, true
+		}
+		if !s.next(',') {
+			return nil, false
+		}
 	}
 }
 

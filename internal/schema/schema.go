@@ -40,6 +40,18 @@ type Validator struct {
 	// names are the payload schemas' property names and string enum
 	// values: the fast path's strings of these share one copy.
 	names map[string]string
+	// kinds is what the fast path needs of each kind, found by one look-up.
+	kinds map[string]kindSchema
+}
+
+// kindSchema is one kind's payload schema, its compiled check (nil when
+// it could not be compiled) and how many properties it names, the size
+// the fast path gives a payload's map so that it is not grown member by
+// member.
+type kindSchema struct {
+	schema *jsonschema.Schema
+	check  check
+	size   int
 }
 
 // New compiles the message schemas and the given payload schemas (by kind).
@@ -47,7 +59,7 @@ func New(payloads map[string][]byte) (*Validator, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
 	v := &Validator{messages: map[string]*jsonschema.Schema{}, payloads: map[string]*jsonschema.Schema{},
-		checks: map[string]check{}, names: map[string]string{}}
+		checks: map[string]check{}, names: map[string]string{}, kinds: map[string]kindSchema{}}
 	for tag, name := range names() {
 		b, err := files.ReadFile(name)
 		if err != nil {
@@ -66,14 +78,19 @@ func New(payloads map[string][]byte) (*Validator, error) {
 		}
 		v.payloads[kind] = s
 		v.names[kind] = kind
+		ks := kindSchema{schema: s}
 		if doc, err := Decode(b); err == nil {
 			collectNames(doc, v.names)
 			if root, ok := doc.(map[string]any); ok {
 				if c, ok := compileCheck(root, root, 0); ok {
 					v.checks[kind] = c
+					ks.check = c
 				}
+				props, _ := root["properties"].(map[string]any)
+				ks.size = len(props)
 			}
 		}
+		v.kinds[kind] = ks
 	}
 	for _, n := range envelopeNames {
 		v.names[n] = n
