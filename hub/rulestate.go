@@ -27,7 +27,7 @@ import (
 type matched struct {
 	rules             []*Rule
 	when, clear, with []bool
-	summary           []string // for rules whose when or with holds
+	summary           []string // for rules whose when or with holds (nil when none does)
 	set               *ruleSet
 }
 
@@ -39,7 +39,7 @@ func (rs *ruleSet) match(vars *ruleInput) *matched {
 	rs.mu.Unlock()
 	n := len(rules)
 	flags := make([]bool, 3*n) // one allocation for the three: match runs for every reading
-	m := &matched{rules: rules, when: flags[:n:n], clear: flags[n : 2*n : 2*n], with: flags[2*n:], summary: make([]string, n), set: rs}
+	m := &matched{rules: rules, when: flags[:n:n], clear: flags[n : 2*n : 2*n], with: flags[2*n:], set: rs}
 	kind := vars.kind
 	for i, r := range rules {
 		// An expression of another kind is false without being run.
@@ -47,6 +47,9 @@ func (rs *ruleSet) match(vars *ruleInput) *matched {
 		m.clear[i] = r.clearKind.admits(kind) && rs.holds(r, r.clearPrg, vars)
 		m.with[i] = r.withKind.admits(kind) && rs.holds(r, r.withPrg, vars)
 		if m.when[i] || m.with[i] {
+			if m.summary == nil {
+				m.summary = make([]string, n) // most readings raise nothing
+			}
 			m.summary[i] = r.summary(vars)
 		}
 	}

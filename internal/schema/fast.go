@@ -75,73 +75,84 @@ func (r *Reading) WithPersonal(msg []byte, ptrs []string) []byte {
 // Floats writing each into a map grown member by member, cost more than
 // the rest of the payload's read.
 func (v *Validator) Reading(msg []byte) (r *Reading, ok bool) {
-	return v.reading(msg, false)
+	r = &Reading{}
+	if !v.ReadingInto(msg, r) {
+		return nil, false
+	}
+	return r, true
 }
 
-// reading is Reading; exact keeps every number as Decode gives it, for
+// ReadingInto is Reading into the caller's r (which a caller that only
+// copies from it can keep off the heap); r is not to be used when ok is
+// false.
+func (v *Validator) ReadingInto(msg []byte, r *Reading) (ok bool) {
+	return v.reading(msg, r, false)
+}
+
+// reading is ReadingInto; exact keeps every number as Decode gives it, for
 // the JSON Schema validator, where the payload's compiled check was not
 // sure of numbers read as float64.
-func (v *Validator) reading(msg []byte, exact bool) (r *Reading, ok bool) {
+func (v *Validator) reading(msg []byte, r *Reading, exact bool) (ok bool) {
 	s := scanner{b: msg, names: v.names, kinds: v.kinds, exact: exact}
-	r = &Reading{}
+	*r = Reading{}
 	if !s.readEnvelope(r) {
-		return nil, false
+		return false
 	}
 	switch r.Schema {
 	case "kordon.reading/1":
 		if s.seen&(1<<fIncarnation) != 0 {
-			return nil, false // v1 has no incarnation
+			return false // v1 has no incarnation
 		}
 		if s.seen|1<<fIncarnation|optional != all {
-			return nil, false
+			return false
 		}
 	case "kordon.reading/2":
 		if s.seen|optional != all || !isIncarnation(r.Incarnation) {
-			return nil, false
+			return false
 		}
 	default:
-		return nil, false
+		return false
 	}
 	if !isID(r.Crossing) || !isID(r.Box) || !isID(r.Device) || !isKind(r.Kind) {
-		return nil, false
+		return false
 	}
 	if n := utf8.RuneCountInString(r.Driver); n < 1 || n > 64 {
-		return nil, false
+		return false
 	}
 	switch r.Clock {
 	case "synced", "unsynced", "unknown":
 	default:
-		return nil, false
+		return false
 	}
 	switch r.Status {
 	case "ok", "suspect", "bad":
 	default:
-		return nil, false
+		return false
 	}
 	if utf8.RuneCountInString(r.Reason) > 512 {
-		return nil, false
+		return false
 	}
 	for _, p := range r.Personal {
 		if !isPointer(p) {
-			return nil, false
+			return false
 		}
 	}
 	ks, known := v.kinds[r.Kind]
 	if !known {
-		return nil, false
+		return false
 	}
 	if ks.check == nil || !ks.check(r.Payload) {
 		if s.floats {
-			return v.reading(msg, true) // rare: the validator reads numbers as Decode gives them
+			return v.reading(msg, r, true) // rare: the validator reads numbers as Decode gives them
 		}
 		if ks.schema.Validate(r.Payload) != nil {
-			return nil, false
+			return false
 		}
 	}
 	if s.numbers {
 		Floats(r.Payload)
 	}
-	return r, true
+	return true
 }
 
 // The envelope's members, as bits of scanner.seen.
