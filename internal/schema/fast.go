@@ -227,7 +227,7 @@ const maxDepth = 64
 type scanner struct {
 	b       []byte
 	i       int
-	names   map[string]string     // strings to share rather than copy
+	names   map[string]name       // strings to share rather than copy
 	kinds   map[string]kindSchema // the payload's map is made the size of its kind's
 	seen    int                   // envelope members read
 	numbers bool                  // the payload holds json.Numbers still to be made float64
@@ -494,19 +494,28 @@ func (s *scanner) skipStr() (plain bool, end int, ok bool) {
 
 // str reads a string at s.i.
 func (s *scanner) str() (string, bool) {
+	str, _, ok := s.shared()
+	return str, ok
+}
+
+// shared reads a string at s.i, and gives the shared copy of it boxed
+// (an interface holding a string is an allocation of its own) when there
+// is one.
+func (s *scanner) shared() (string, any, bool) {
 	start := s.i
 	plain, end, ok := s.skipStr()
 	if !ok {
-		return "", false
+		return "", nil, false
 	}
 	raw := s.b[start+1 : end-1]
 	if plain {
-		if name, ok := s.names[string(raw)]; ok {
-			return name, true
+		if n, ok := s.names[string(raw)]; ok {
+			return n.s, n.v, true
 		}
-		return string(raw), true
+		return string(raw), nil, true
 	}
-	return unquote(raw)
+	str, ok := unquote(raw)
+	return str, nil, ok
 }
 
 // key reads a member name that is only compared: a plain one is not
@@ -710,7 +719,10 @@ func (s *scanner) value(depth int) (any, bool) {
 			}
 		}
 	case c == '"':
-		str, ok := s.str()
+		str, boxed, ok := s.shared()
+		if boxed != nil {
+			return boxed, ok
+		}
 		return str, ok
 	case c == 't' || c == 'f':
 		b, ok := s.boolean()
