@@ -46,8 +46,9 @@ func (p *parser) reading(box, device string, msg []byte) (*parsed, *refusal) {
 	if len(msg) > p.maxPayload {
 		return nil, p.refusal("oversized payload", box, device, msg, nil, nil)
 	}
-	if r, ok := p.validator.Reading(msg); ok {
-		if out := p.fast(box, device, msg, r); out != nil {
+	var r schema.Reading // copied into the parsed reading: it need not outlive this call
+	if p.validator.ReadingInto(msg, &r) {
+		if out := p.fast(box, device, msg, &r); out != nil {
 			return out, nil
 		}
 	}

@@ -1,54 +1,96 @@
 package hub
 
 import (
+	"slices"
+
 	"github.com/google/cel-go/cel"
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
 )
 
-// requiredKind is the reading kind an expression can hold for: "" unless
-// the expression is a conjunction with a term kind == "<literal>" at its
-// top. For any other kind that term is false, and CEL's && is false when
-// either side is false, even if the other side fails to evaluate: the
-// expression is false and raises no error. The rules can therefore skip
-// expressions of other kinds without evaluating them, and the default
-// rules each name their kind so.
-func requiredKind(a *cel.Ast) string {
+// requiredKind is the reading kinds an expression can hold for: nil (any
+// kind) unless the expression is a conjunction with a term
+// kind == "<literal>" or kind in [<literals>] at its top. For any other
+// kind that term is false, and CEL's && is false when either side is
+// false, even if the other side fails to evaluate: the expression is false
+// and raises no error. The rules can therefore skip expressions of other
+// kinds without evaluating them, and the default rules each name their
+// kind so.
+func requiredKind(a *cel.Ast) kindGate {
 	return kindTerm(a.NativeRep().Expr())
 }
 
-func kindTerm(e celast.Expr) string {
+func kindTerm(e celast.Expr) kindGate {
 	if e.Kind() != celast.CallKind {
-		return ""
+		return nil
 	}
 	c := e.AsCall()
 	args := c.Args()
 	switch c.FunctionName() {
 	case operators.LogicalAnd:
 		for _, arg := range args {
-			if k := kindTerm(arg); k != "" {
+			if k := kindTerm(arg); k != nil {
 				return k
 			}
 		}
 	case operators.Equals:
 		if len(args) != 2 {
-			return ""
+			return nil
 		}
 		for i := range args {
 			id, lit := args[i], args[1-i]
-			if id.Kind() == celast.IdentKind && id.AsIdent() == "kind" && lit.Kind() == celast.LiteralKind {
-				if s, ok := lit.AsLiteral().(types.String); ok && s != "" {
-					return string(s)
+			if isKindIdent(id) {
+				if s, ok := stringLiteral(lit); ok {
+					return kindGate{s}
 				}
 			}
 		}
+	case operators.In:
+		if len(args) != 2 || !isKindIdent(args[0]) || args[1].Kind() != celast.ListKind {
+			return nil
+		}
+		list := args[1].AsList()
+		if len(list.OptionalIndices()) > 0 || list.Size() == 0 {
+			return nil
+		}
+		var kinds kindGate
+		for _, el := range list.Elements() {
+			s, ok := stringLiteral(el)
+			if !ok {
+				return nil
+			}
+			kinds = append(kinds, s)
+		}
+		return kinds
+	}
+	return nil
+}
+
+func isKindIdent(e celast.Expr) bool {
+	return e.Kind() == celast.IdentKind && e.AsIdent() == "kind"
+}
+
+// stringLiteral is a non-empty string literal's value.
+func stringLiteral(e celast.Expr) (string, bool) {
+	if e.Kind() != celast.LiteralKind {
+		return "", false
+	}
+	s, ok := e.AsLiteral().(types.String)
+	return string(s), ok && s != ""
+}
+
+// kindGate is the kinds a compiled expression can hold for; nil admits
+// every kind.
+type kindGate []string
+
+// admits reports whether an expression gated so may hold for kind.
+func (g kindGate) admits(kind string) bool { return g == nil || slices.Contains(g, kind) }
+
+// only is the one kind the gate admits, or "" when it admits more.
+func (g kindGate) only() string {
+	if len(g) == 1 {
+		return g[0]
 	}
 	return ""
 }
-
-// kindGate is a compiled expression with the kind it requires.
-type kindGate string
-
-// admits reports whether an expression gated so may hold for kind.
-func (g kindGate) admits(kind string) bool { return g == "" || string(g) == kind }

@@ -1,21 +1,36 @@
 package hub
 
-import "testing"
+import (
+	"slices"
+	"testing"
+
+	"github.com/google/cel-go/cel"
+)
 
 // The kind an expression requires is read from its top-level conjunction
 // only: anything that could hold for another kind is not gated.
 func TestRequiredKind(t *testing.T) {
 	rules := "rules:\n"
-	cases := []struct{ when, kind string }{
-		{`kind == "document" && !payload.valid`, "document"},
-		{`payload.alarm && "temperature" == kind`, "temperature"},
-		{`(kind == "a" && payload.x) && payload.y`, "a"},
-		{`kind == "a" || payload.alarm`, ""},
-		{`kind != "a" && payload.alarm`, ""},
-		{`!(kind == "a") && payload.alarm`, ""},
-		{`payload.alarm`, ""},
-		{`kind == "a" ? payload.x : true`, ""},
-		{`[1].exists(kind, kind == 1) && payload.x`, ""},
+	cases := []struct {
+		when  string
+		kinds []string
+	}{
+		{`kind == "document" && !payload.valid`, []string{"document"}},
+		{`payload.alarm && "temperature" == kind`, []string{"temperature"}},
+		{`(kind == "a" && payload.x) && payload.y`, []string{"a"}},
+		{`kind in ["a", "b"] && payload.alarm`, []string{"a", "b"}},
+		{`payload.alarm && kind in ["a"]`, []string{"a"}},
+		{`kind == "a" || payload.alarm`, nil},
+		{`kind != "a" && payload.alarm`, nil},
+		{`!(kind == "a") && payload.alarm`, nil},
+		{`payload.alarm`, nil},
+		{`kind == "a" ? payload.x : true`, nil},
+		{`[1].exists(kind, kind == 1) && payload.x`, nil},
+		{`kind in [payload.k, "a"] && payload.x`, nil},
+		{`kind in payload.kinds && payload.x`, nil},
+		{`kind in [] && payload.x`, nil},
+		{`kind in ["a", ""] && payload.x`, nil},
+		{`!(kind in ["a"]) && payload.x`, nil},
 	}
 	for i, c := range cases {
 		rules += "  - id: r" + string(rune('a'+i)) + "\n    severity: low\n    when: '" + c.when + "'\n"
@@ -25,8 +40,8 @@ func TestRequiredKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, c := range cases {
-		if got := string(rs.rules[i].whenKind); got != c.kind {
-			t.Errorf("%s: requires kind %q, want %q", c.when, got, c.kind)
+		if got := rs.rules[i].whenKind; !slices.Equal(got, c.kinds) || (got == nil) != (c.kinds == nil) {
+			t.Errorf("%s: requires kinds %q, want %q", c.when, got, c.kinds)
 		}
 	}
 }
@@ -55,10 +70,7 @@ func TestKindGateChangesNothing(t *testing.T) {
 						return
 					}
 					gated++
-					prg := r.prg
-					if what == "clear" {
-						prg = r.clearPrg
-					}
+					prg := map[string]cel.Program{"when": r.prg, "clear": r.clearPrg, "with": r.withPrg}[what]
 					out, _, evalErr := prg.Eval(vars)
 					if v := evalErr == nil && out.Value() == true; v || evalErr != nil {
 						t.Errorf("rule %s %s on kind %q: %v, err %v; the gate would skip it", r.ID, what, k, out, evalErr)
@@ -66,6 +78,9 @@ func TestKindGateChangesNothing(t *testing.T) {
 				}
 				check("when", r.whenKind, r.When)
 				check("clear", r.clearKind, r.Clear)
+				if r.Correlate != nil {
+					check("with", r.withKind, r.Correlate.With)
+				}
 			}
 		}
 	}

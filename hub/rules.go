@@ -127,8 +127,10 @@ var ruleKeys = func() map[string]bool {
 	return m
 }()
 
+// celEnv declares the variables ruleInput resolves, and converts the
+// payload's values with celAdapter.
 func celEnv() (*cel.Env, error) {
-	return cel.NewEnv(
+	env, err := cel.NewEnv(
 		cel.Variable("kind", cel.StringType),
 		cel.Variable("box", cel.StringType),
 		cel.Variable("device", cel.StringType),
@@ -138,6 +140,10 @@ func celEnv() (*cel.Env, error) {
 		cel.Variable("origin", cel.TimestampType),
 		cel.Variable("historical", cel.BoolType),
 	)
+	if err != nil {
+		return nil, err
+	}
+	return env.Extend(cel.CustomTypeAdapter(newCELAdapter(env.CELTypeAdapter())))
 }
 
 // compileRules parses and compiles a rules file. Every error names the file,
@@ -253,7 +259,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 	if !severities[r.Severity] {
 		return nil, fail("severity", "%q is not one of info, low, medium, high, critical", r.Severity)
 	}
-	var gate kindGate // the kind the last compiled expression requires
+	var gate kindGate // the kinds the last compiled expression admits
 	compile := func(key, src string, want *cel.Type) (cel.Program, error) {
 		ast, iss := env.Compile(src)
 		if iss.Err() != nil {
@@ -267,7 +273,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 		if err != nil {
 			return nil, fail(key, "%v", err)
 		}
-		gate = kindGate(requiredKind(ast))
+		gate = requiredKind(ast)
 		return prg, nil
 	}
 	var err error
@@ -314,7 +320,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 		if r.withPrg, err = env.Program(ast); err != nil {
 			return nil, err
 		}
-		r.withKind = kindGate(requiredKind(ast))
+		r.withKind = requiredKind(ast)
 		if r.Clear != "" {
 			return nil, fail("clear", "cannot be combined with correlate")
 		}
@@ -463,7 +469,7 @@ func (h *Hub) reloadRules() error {
 func (h *Hub) Rules() RulesInfo { return h.rules.info() }
 
 // RuleKind is a compiled rule's id and the reading kind its when requires
-// ("" when it admits every kind).
+// ("" when it admits every kind, or more than one).
 type RuleKind struct{ ID, Kind string }
 
 // CheckRules compiles a rules file as the hub would load it and returns
@@ -473,7 +479,7 @@ func CheckRules(name string, b []byte) ([]RuleKind, error) {
 	rules, err := parseRules(name, b)
 	var out []RuleKind
 	for _, r := range rules {
-		out = append(out, RuleKind{ID: r.ID, Kind: string(r.whenKind)})
+		out = append(out, RuleKind{ID: r.ID, Kind: r.whenKind.only()})
 	}
 	return out, err
 }

@@ -27,35 +27,29 @@ import (
 type matched struct {
 	rules             []*Rule
 	when, clear, with []bool
-	summary           []string // for rules whose when or with holds
+	summary           []string // for rules whose when or with holds (nil when none does)
 	set               *ruleSet
-}
-
-// ruleVars are the variables the expressions see (docs/rules.md).
-func ruleVars(r *reading.Reading, payload map[string]any) map[string]any {
-	return map[string]any{
-		"kind": r.Kind(), "box": r.Box, "device": r.Device, "driver": r.Driver,
-		"quality": map[string]string{"status": string(r.Quality.Status), "reason": r.Quality.Reason},
-		"payload": payload, "origin": r.Origin.UTC(), "historical": r.Historical,
-	}
 }
 
 // match evaluates every rule's expressions. A rule that fails to evaluate
 // (a field missing in this payload) does not hold.
-func (rs *ruleSet) match(vars map[string]any) *matched {
+func (rs *ruleSet) match(vars *ruleInput) *matched {
 	rs.mu.Lock()
 	rules := rs.rules
 	rs.mu.Unlock()
 	n := len(rules)
 	flags := make([]bool, 3*n) // one allocation for the three: match runs for every reading
-	m := &matched{rules: rules, when: flags[:n:n], clear: flags[n : 2*n : 2*n], with: flags[2*n:], summary: make([]string, n), set: rs}
-	kind, _ := vars["kind"].(string)
+	m := &matched{rules: rules, when: flags[:n:n], clear: flags[n : 2*n : 2*n], with: flags[2*n:], set: rs}
+	kind := vars.kind
 	for i, r := range rules {
 		// An expression of another kind is false without being run.
 		m.when[i] = r.whenKind.admits(kind) && rs.holds(r, r.prg, vars)
 		m.clear[i] = r.clearKind.admits(kind) && rs.holds(r, r.clearPrg, vars)
 		m.with[i] = r.withKind.admits(kind) && rs.holds(r, r.withPrg, vars)
 		if m.when[i] || m.with[i] {
+			if m.summary == nil {
+				m.summary = make([]string, n) // most readings raise nothing
+			}
 			m.summary[i] = r.summary(vars)
 		}
 	}
@@ -296,7 +290,7 @@ func absDur(d time.Duration) time.Duration {
 
 // holds says whether one of rule's expressions is true of vars; a run-time
 // failure is a non-match, recorded for the rule (ruleerrors.go).
-func (rs *ruleSet) holds(rule *Rule, prg cel.Program, vars map[string]any) bool {
+func (rs *ruleSet) holds(rule *Rule, prg cel.Program, vars *ruleInput) bool {
 	if prg == nil {
 		return false
 	}
@@ -310,7 +304,7 @@ func (rs *ruleSet) holds(rule *Rule, prg cel.Program, vars map[string]any) bool 
 }
 
 // summary is the rule's summary_expr result, or its static summary.
-func (r *Rule) summary(vars map[string]any) string {
+func (r *Rule) summary(vars *ruleInput) string {
 	if r.sumPrg != nil {
 		if v, _, err := r.sumPrg.Eval(vars); err == nil {
 			if s, ok := v.Value().(string); ok && s != "" {

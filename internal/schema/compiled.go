@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -249,6 +250,10 @@ func isType(v any, name string) bool {
 	case json.Number:
 		// 1.0 and 1e2 are integers too; not told here, so "not sure".
 		return name == "number" || name == "integer" && !strings.ContainsAny(string(x), ".eE")
+	case float64:
+		// Read from at most 15 digits (scanner.exact): the float64 is
+		// integral exactly when the number written is.
+		return name == "number" || name == "integer" && x == math.Trunc(x)
 	}
 	return false
 }
@@ -289,6 +294,13 @@ func enumCheck(val any) (check, bool) {
 					if i == n {
 						return true
 					}
+				}
+			}
+		case float64:
+			// At most 15 digits, as the integers: both exact in float64.
+			for _, i := range ints {
+				if float64(i) == x {
+					return true
 				}
 			}
 		}
@@ -338,16 +350,20 @@ func boundCheck(k string, val any) (check, bool) {
 		return nil, false
 	}
 	return func(v any) bool {
-		n, ok := v.(json.Number)
-		if !ok {
+		var f float64
+		switch n := v.(type) {
+		case float64:
+			f = n // read from a simple number (scanner.exact)
+		case json.Number:
+			if !simpleNumber(string(n)) {
+				return false
+			}
+			var err error
+			if f, err = strconv.ParseFloat(string(n), 64); err != nil {
+				return false
+			}
+		default:
 			return true
-		}
-		if !simpleNumber(string(n)) {
-			return false
-		}
-		f, err := strconv.ParseFloat(string(n), 64)
-		if err != nil {
-			return false
 		}
 		switch k {
 		case "minimum":
@@ -362,8 +378,8 @@ func boundCheck(k string, val any) (check, bool) {
 	}, true
 }
 
-func simpleNumber(s string) bool {
-	if s == "" {
+func simpleNumber[T string | []byte](s T) bool {
+	if len(s) == 0 {
 		return false
 	}
 	digits := 0

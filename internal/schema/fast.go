@@ -69,64 +69,90 @@ func (r *Reading) WithPersonal(msg []byte, ptrs []string) []byte {
 // member given twice) ok is false and the caller asks Validate, which
 // gives the verdict and its error. Tests compare the two on many messages
 // and by fuzzing.
+//
+// The payload's short numbers are read straight to float64 and its map is
+// made the size of its kind's schema: a json.Number for each, and then
+// Floats writing each into a map grown member by member, cost more than
+// the rest of the payload's read.
 func (v *Validator) Reading(msg []byte) (r *Reading, ok bool) {
-	s := scanner{b: msg, names: v.names}
 	r = &Reading{}
-	if !s.readEnvelope(r) {
+	if !v.ReadingInto(msg, r) {
 		return nil, false
+	}
+	return r, true
+}
+
+// ReadingInto is Reading into the caller's r (which a caller that only
+// copies from it can keep off the heap); r is not to be used when ok is
+// false.
+func (v *Validator) ReadingInto(msg []byte, r *Reading) (ok bool) {
+	return v.reading(msg, r, false)
+}
+
+// reading is ReadingInto; exact keeps every number as Decode gives it, for
+// the JSON Schema validator, where the payload's compiled check was not
+// sure of numbers read as float64.
+func (v *Validator) reading(msg []byte, r *Reading, exact bool) (ok bool) {
+	s := scanner{b: msg, names: v.names, kinds: v.kinds, exact: exact}
+	*r = Reading{}
+	if !s.readEnvelope(r) {
+		return false
 	}
 	switch r.Schema {
 	case "kordon.reading/1":
 		if s.seen&(1<<fIncarnation) != 0 {
-			return nil, false // v1 has no incarnation
+			return false // v1 has no incarnation
 		}
 		if s.seen|1<<fIncarnation|optional != all {
-			return nil, false
+			return false
 		}
 	case "kordon.reading/2":
 		if s.seen|optional != all || !isIncarnation(r.Incarnation) {
-			return nil, false
+			return false
 		}
 	default:
-		return nil, false
+		return false
 	}
 	if !isID(r.Crossing) || !isID(r.Box) || !isID(r.Device) || !isKind(r.Kind) {
-		return nil, false
+		return false
 	}
 	if n := utf8.RuneCountInString(r.Driver); n < 1 || n > 64 {
-		return nil, false
+		return false
 	}
 	switch r.Clock {
 	case "synced", "unsynced", "unknown":
 	default:
-		return nil, false
+		return false
 	}
 	switch r.Status {
 	case "ok", "suspect", "bad":
 	default:
-		return nil, false
+		return false
 	}
 	if utf8.RuneCountInString(r.Reason) > 512 {
-		return nil, false
+		return false
 	}
 	for _, p := range r.Personal {
 		if !isPointer(p) {
-			return nil, false
+			return false
 		}
 	}
-	ps, known := v.payloads[r.Kind]
+	ks, known := v.kinds[r.Kind]
 	if !known {
-		return nil, false
+		return false
 	}
-	if c := v.checks[r.Kind]; c == nil || !c(r.Payload) {
-		if ps.Validate(r.Payload) != nil {
-			return nil, false
+	if ks.check == nil || !ks.check(r.Payload) {
+		if s.floats {
+			return v.reading(msg, r, true) // rare: the validator reads numbers as Decode gives them
+		}
+		if ks.schema.Validate(r.Payload) != nil {
+			return false
 		}
 	}
 	if s.numbers {
 		Floats(r.Payload)
 	}
-	return r, true
+	return true
 }
 
 // The envelope's members, as bits of scanner.seen.
@@ -201,9 +227,15 @@ const maxDepth = 64
 type scanner struct {
 	b       []byte
 	i       int
-	names   map[string]string // strings to share rather than copy
-	seen    int               // envelope members read
-	numbers bool              // the payload holds json.Numbers still to be made float64
+	names   map[string]name       // strings to share rather than copy
+	kinds   map[string]kindSchema // the payload's map is made the size of its kind's
+	seen    int                   // envelope members read
+	numbers bool                  // the payload holds json.Numbers still to be made float64
+	// exact keeps every number a json.Number; otherwise a number of at
+	// most 15 digits without an exponent is read as the float64 Floats
+	// would make of it, which the compiled checks compare exactly (floats
+	// says one was).
+	exact, floats bool
 }
 
 func (s *scanner) ws() {
@@ -326,8 +358,15 @@ func (s *scanner) member(f int, r *Reading) bool {
 		if s.peek() != '{' {
 			return false
 		}
+		// The kind comes before the payload in what edged sends; a payload
+		// without a compiled check (or of a kind not read yet) is read for
+		// the JSON Schema validator.
+		ks := s.kinds[r.Kind]
+		if ks.check == nil {
+			s.exact = true
+		}
 		var p any
-		p, ok = s.value(0)
+		p, ok = s.object(ks.size, 0)
 		r.Payload, _ = p.(map[string]any)
 	case fRaw:
 		var n int
@@ -455,19 +494,28 @@ func (s *scanner) skipStr() (plain bool, end int, ok bool) {
 
 // str reads a string at s.i.
 func (s *scanner) str() (string, bool) {
+	str, _, ok := s.shared()
+	return str, ok
+}
+
+// shared reads a string at s.i, and gives the shared copy of it boxed
+// (an interface holding a string is an allocation of its own) when there
+// is one.
+func (s *scanner) shared() (string, any, bool) {
 	start := s.i
 	plain, end, ok := s.skipStr()
 	if !ok {
-		return "", false
+		return "", nil, false
 	}
 	raw := s.b[start+1 : end-1]
 	if plain {
-		if name, ok := s.names[string(raw)]; ok {
-			return name, true
+		if n, ok := s.names[string(raw)]; ok {
+			return n.s, n.v, true
 		}
-		return string(raw), true
+		return string(raw), nil, true
 	}
-	return unquote(raw)
+	str, ok := unquote(raw)
+	return str, nil, ok
 }
 
 // key reads a member name that is only compared: a plain one is not
@@ -650,29 +698,7 @@ func (s *scanner) value(depth int) (any, bool) {
 	}
 	switch c := s.b[s.i]; {
 	case c == '{':
-		s.i++
-		m := map[string]any{}
-		if s.next('}') {
-			return m, true
-		}
-		for {
-			s.ws()
-			k, ok := s.str()
-			if !ok || !s.next(':') {
-				return nil, false
-			}
-			el, ok := s.value(depth + 1)
-			if !ok {
-				return nil, false
-			}
-			m[k] = el // a name given twice: the last one, as encoding/json does
-			if s.next('}') {
-				return m, true
-			}
-			if !s.next(',') {
-				return nil, false
-			}
-		}
+		return s.object(0, depth)
 	case c == '[':
 		s.i++
 		a := []any{}
@@ -693,7 +719,10 @@ func (s *scanner) value(depth int) (any, bool) {
 			}
 		}
 	case c == '"':
-		str, ok := s.str()
+		str, boxed, ok := s.shared()
+		if boxed != nil {
+			return boxed, ok
+		}
 		return str, ok
 	case c == 't' || c == 'f':
 		b, ok := s.boolean()
@@ -705,10 +734,44 @@ func (s *scanner) value(depth int) (any, bool) {
 		if !ok {
 			return nil, false
 		}
+		if !s.exact && simpleNumber(lit) {
+			s.floats = true
+			f, err := strconv.ParseFloat(string(lit), 64)
+			return f, err == nil
+		}
 		s.numbers = true
 		// The validator reads the number's text, exactly as the generic
 		// path gives it; Floats makes it a float64 afterwards.
 		return json.Number(lit), true
+	}
+}
+
+// object reads an object at s.i into a map made for size members.
+func (s *scanner) object(size, depth int) (any, bool) {
+	if !s.next('{') {
+		return nil, false
+	}
+	m := make(map[string]any, size)
+	if s.next('}') {
+		return m, true
+	}
+	for {
+		s.ws()
+		k, ok := s.str()
+		if !ok || !s.next(':') {
+			return nil, false
+		}
+		el, ok := s.value(depth + 1)
+		if !ok {
+			return nil, false
+		}
+		m[k] = el // a name given twice: the last one, as encoding/json does
+		if s.next('}') {
+			return m, true
+		}
+		if !s.next(',') {
+			return nil, false
+		}
 	}
 }
 

@@ -24,8 +24,17 @@ var numSchema = []byte(`{"type":"object","required":["n"],"additionalProperties"
 	"o":{"type":"object","properties":{"x":{"type":"array","items":{"type":"object"}}}}
 }}`)
 
+// fltSchema compiles: the fast path reads its short numbers as float64.
+var fltSchema = []byte(`{"type":"object","additionalProperties":false,"properties":{
+	"i":{"type":"integer","minimum":-5,"exclusiveMaximum":10.5},
+	"e":{"enum":[1,2,"x"]},
+	"u":{"type":"array","uniqueItems":true,"items":{"type":"number"}},
+	"b":{"type":"number","maximum":0.1},
+	"o":{"type":"object","properties":{"n":{"type":"integer"}}}
+}}`)
+
 func fastValidator(t testing.TB) *Validator {
-	v, err := New(map[string][]byte{"doc": docSchema, "num": numSchema})
+	v, err := New(map[string][]byte{"doc": docSchema, "num": numSchema, "flt": fltSchema})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +172,41 @@ func fastInvalid() []string {
 	}
 }
 
+// Numbers the fast path reads as float64 are judged as the validator
+// judges the numbers written, and where the compiled check is not sure
+// (uniqueItems of numbers, an exponent) the validator has them as written.
+func TestFastReadingFloats(t *testing.T) {
+	v := fastValidator(t)
+	if v.checks["flt"] == nil {
+		t.Fatal("flt schema not compiled")
+	}
+	msg := func(payload string) []byte {
+		return []byte(strings.Replace(strings.Replace(fastV2, `"kind":"num"`, `"kind":"flt"`, 1),
+			`{"n":5,"f":2.5,"e":"one","c":2.5,"s":"AB","u":[1,"1",2.0],"o":{"x":[{}]}}`, payload, 1))
+	}
+	for _, p := range []string{`{}`, `{"i":5}`, `{"i":5.0}`, `{"i":-5}`, `{"i":10}`, `{"i":10.0}`, `{"i":-0}`, `{"i":1e1}`,
+		`{"e":1}`, `{"e":1.0}`, `{"e":2}`, `{"e":"x"}`, `{"u":[1,2]}`, `{"u":[0.1,0.2]}`, `{"u":[]}`,
+		`{"b":0.1}`, `{"b":0.09999999999999}`, `{"b":-1e3}`, `{"b":1e-1}`, `{"b":-123456789012345678}`, `{"o":{"n":3}}`} {
+		m := msg(p)
+		if err := v.Validate(m); err != nil {
+			t.Fatalf("%s: test reading invalid: %v", p, err)
+		}
+		if !agree(t, v, m) {
+			t.Errorf("%s: fast path left a valid reading to Validate", p)
+		}
+	}
+	for _, p := range []string{`{"i":10.5}`, `{"i":4.5}`, `{"i":-6}`, `{"i":11}`, `{"i":1e2}`, `{"e":3}`, `{"e":1.5}`,
+		`{"u":[1,1]}`, `{"u":[1,1.0]}`, `{"b":0.10000000000001}`, `{"b":0.2}`, `{"b":2e-1}`, `{"o":{"n":3.5}}`} {
+		m := msg(p)
+		if v.Validate(m) == nil {
+			t.Fatalf("%s: test reading valid", p)
+		}
+		if agree(t, v, m) {
+			t.Errorf("%s: accepted", p)
+		}
+	}
+}
+
 func TestFastReadingTakesValidReadings(t *testing.T) {
 	v := fastValidator(t)
 	for _, msg := range fastValid(t) {
@@ -242,6 +286,10 @@ func FuzzFastReading(f *testing.F) {
 	}
 	for _, m := range fastInvalid() {
 		f.Add([]byte(m))
+	}
+	for _, p := range []string{`{"i":5.0,"e":1,"u":[1,2],"b":0.1,"o":{"n":3}}`, `{"i":10.5,"e":1.5,"u":[1,1.0],"b":1e-1}`} {
+		f.Add([]byte(strings.Replace(strings.Replace(fastV2, `"kind":"num"`, `"kind":"flt"`, 1),
+			`{"n":5,"f":2.5,"e":"one","c":2.5,"s":"AB","u":[1,"1",2.0],"o":{"x":[{}]}}`, p, 1)))
 	}
 	v := fastValidator(f)
 	f.Fuzz(func(t *testing.T, msg []byte) {
@@ -332,6 +380,13 @@ func FuzzCompiledCheck(f *testing.F) {
 		if c(p) {
 			if err := v.payloads[kind].Validate(p); err != nil {
 				t.Fatalf("compiled %s schema accepts what the validator refuses (%v): %s", kind, err, body)
+			}
+		}
+		// As the fast path reads it: short numbers as float64.
+		sc := scanner{b: []byte(body)}
+		if q, ok := sc.value(0); ok && c(q) {
+			if err := v.payloads[kind].Validate(p); err != nil {
+				t.Fatalf("compiled %s schema accepts, with numbers read as float64, what the validator refuses (%v): %s", kind, err, body)
 			}
 		}
 	})

@@ -38,8 +38,27 @@ type Validator struct {
 	// checks are the payload schemas compiled to Go, where they could be.
 	checks map[string]check
 	// names are the payload schemas' property names and string enum
-	// values: the fast path's strings of these share one copy.
-	names map[string]string
+	// values: the fast path's strings of these share one copy, and one
+	// boxed copy as a payload's value.
+	names map[string]name
+	// kinds is what the fast path needs of each kind, found by one look-up.
+	kinds map[string]kindSchema
+}
+
+// name is a shared string, and the same boxed in an interface.
+type name struct {
+	s string
+	v any
+}
+
+// kindSchema is one kind's payload schema, its compiled check (nil when
+// it could not be compiled) and how many properties it names, the size
+// the fast path gives a payload's map so that it is not grown member by
+// member.
+type kindSchema struct {
+	schema *jsonschema.Schema
+	check  check
+	size   int
 }
 
 // New compiles the message schemas and the given payload schemas (by kind).
@@ -47,7 +66,8 @@ func New(payloads map[string][]byte) (*Validator, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
 	v := &Validator{messages: map[string]*jsonschema.Schema{}, payloads: map[string]*jsonschema.Schema{},
-		checks: map[string]check{}, names: map[string]string{}}
+		checks: map[string]check{}, names: map[string]name{}, kinds: map[string]kindSchema{}}
+	words := map[string]string{}
 	for tag, name := range names() {
 		b, err := files.ReadFile(name)
 		if err != nil {
@@ -65,18 +85,26 @@ func New(payloads map[string][]byte) (*Validator, error) {
 			return nil, fmt.Errorf("payload schema %s: %w", kind, err)
 		}
 		v.payloads[kind] = s
-		v.names[kind] = kind
+		words[kind] = kind
+		ks := kindSchema{schema: s}
 		if doc, err := Decode(b); err == nil {
-			collectNames(doc, v.names)
+			collectNames(doc, words)
 			if root, ok := doc.(map[string]any); ok {
 				if c, ok := compileCheck(root, root, 0); ok {
 					v.checks[kind] = c
+					ks.check = c
 				}
+				props, _ := root["properties"].(map[string]any)
+				ks.size = len(props)
 			}
 		}
+		v.kinds[kind] = ks
 	}
 	for _, n := range envelopeNames {
-		v.names[n] = n
+		words[n] = n
+	}
+	for w := range words {
+		v.names[w] = name{s: w, v: w}
 	}
 	return v, nil
 }
