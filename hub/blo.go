@@ -30,7 +30,7 @@ func (h *Hub) startBLO() error {
 	if h.cfg.BLO == nil {
 		return nil
 	}
-	e, err := blo.Start(h.cfg.Crossing, h.cfg.BLO, h.cfg.DataDir, filepath.Join(h.cfg.DataDir, "hub.db"), bloSource{h.store.db}, h.log)
+	e, err := blo.Start(h.cfg.Crossing, h.cfg.BLO, h.cfg.DataDir, filepath.Join(h.cfg.DataDir, "hub.db"), bloSource{h.store.db, h.auth.redact}, h.log)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,10 @@ func (h *Hub) BLO() *blo.Engine { return h.blo.Load() }
 
 // bloSource reads the hub's tables for the engine. Each query reads its
 // rows fully before the next: the hub's database has one connection.
-type bloSource struct{ db *sql.DB }
+type bloSource struct {
+	db     *sql.DB
+	redact *redactor // the stored envelopes go out naming every field the schema marks personal
+}
 
 func (s bloSource) TransitionsAfter(ctx context.Context, seq int64, limit int) ([]blo.Transition, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT seq, alert_id, action, user, role, note, time FROM alert_log WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
@@ -135,7 +138,7 @@ func (s bloSource) Readings(ctx context.Context, refs []contract.ReadingRef) ([]
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, []byte(body))
+		out = append(out, s.redact.declared([]byte(body)))
 	}
 	return out, nil
 }

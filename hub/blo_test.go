@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"github.com/kordon/kordon/drivers"
 	"testing"
 	"time"
 
@@ -80,7 +81,7 @@ func TestBLOSharesTheReadingOfTheAlertsLife(t *testing.T) {
 		}
 	}
 	for _, inc := range []string{"life-2", "life-1"} {
-		got, err := bloSource{s.db}.Readings(context.Background(), []contract.ReadingRef{{Box: "booth-1", Incarnation: inc, Device: "reader1", Seq: 5}})
+		got, err := bloSource{s.db, newRedactor(drivers.PayloadSchemas())}.Readings(context.Background(), []contract.ReadingRef{{Box: "booth-1", Incarnation: inc, Device: "reader1", Seq: 5}})
 		if err != nil {
 			t.Fatal(err)
 		}

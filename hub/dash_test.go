@@ -378,7 +378,7 @@ func TestEventsResumeFromLastEventID(t *testing.T) {
 
 func mustLastSeq(t *testing.T, h *Hub) int64 {
 	t.Helper()
-	n, err := dashStore{h.store}.LastSeq(context.Background())
+	n, err := dashStore{h.store, h.auth.redact}.LastSeq(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestAlertRepeatsAndClearsLogged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v, log, err := dashStore{h.store}.Alert(context.Background(), "f1")
+	v, log, err := dashStore{h.store, h.auth.redact}.Alert(context.Background(), "f1")
 	if err != nil {
 		t.Fatal(err)
 	}

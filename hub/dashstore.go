@@ -12,12 +12,14 @@ import (
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/sqltime"
 )
 
 // dashStore is the dashboard's view of the hub database (dash.Store).
-type dashStore struct{ s *store }
+type dashStore struct {
+	s      *store
+	redact *redactor // readings are served with what their kind's schema marks personal withheld
+}
 
 const alertCols = `id, body, state, repeats, cleared_at, ack_by, ack_at, ack_note, resolved_by, resolved_at, resolved_note`
 
@@ -192,7 +194,7 @@ func (d dashStore) Readings(ctx context.Context, refs []contract.ReadingRef) ([]
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, reading.Redacted([]byte(body)))
+		out = append(out, d.redact.envelope([]byte(body)))
 	}
 	return out, nil
 }

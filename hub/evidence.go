@@ -24,7 +24,6 @@ import (
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/evidence"
-	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/sqltime"
 )
 
@@ -644,7 +643,7 @@ func (h *Hub) readingPayload(ctx context.Context, box, device string, seq uint64
 	var env struct {
 		Payload json.RawMessage `json:"payload"`
 	}
-	if err := json.Unmarshal(reading.Redacted([]byte(body)), &env); err != nil {
+	if err := json.Unmarshal(h.auth.redact.envelope([]byte(body)), &env); err != nil {
 		return nil, false, fmt.Errorf("stored reading %s/%s/%d: %w", box, device, seq, err)
 	}
 	return env.Payload, true, nil

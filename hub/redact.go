@@ -41,6 +41,18 @@ func (r *redactor) envelope(b []byte) []byte {
 			doc["payload"] = personal.Withheld // a shape the schema does not describe
 		}
 	}
+	all := withSent(ptrs, doc)
+	doc = personal.Redact(doc, all)
+	if len(all) > 0 {
+		doc["personal"] = all
+	}
+	out, _ := json.Marshal(doc)
+	return out
+}
+
+// withSent is ptrs, and after them the pointers doc's own "personal"
+// list names that ptrs does not.
+func withSent(ptrs []string, doc map[string]any) []string {
 	all := slices.Clone(ptrs)
 	sent, _ := doc["personal"].([]any)
 	for _, p := range sent {
@@ -48,10 +60,30 @@ func (r *redactor) envelope(b []byte) []byte {
 			all = append(all, s)
 		}
 	}
-	doc = personal.Redact(doc, all)
-	if len(all) > 0 {
-		doc["personal"] = all
+	return all
+}
+
+// declared returns a stored envelope, values untouched, whose "personal"
+// list names every field its kind's schema marks personal now. The hub
+// stores each reading with the schema's list of the day it arrived; a
+// field the schema marks later (the passport's OCR candidates were one)
+// is then withheld from the readings stored before as well, wherever the
+// stored form goes with its list (the BLO's shares). Unparseable
+// envelopes are returned as they are: their readers refuse them.
+func (r *redactor) declared(b []byte) []byte {
+	var doc map[string]any
+	if json.Unmarshal(b, &doc) != nil {
+		return b
 	}
-	out, _ := json.Marshal(doc)
+	kind, _ := doc["kind"].(string)
+	all := withSent(r.fields.Of(kind), doc)
+	if sent, _ := doc["personal"].([]any); len(sent) == len(all) {
+		return b // it named them all already
+	}
+	doc["personal"] = all
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return b
+	}
 	return out
 }

@@ -25,7 +25,7 @@ func TestSearchBoundsAreInstants(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := dashStore{h.store}.SearchAlerts(context.Background(), dash.Query{From: from, To: from.Add(time.Minute), Limit: 10})
+	got, err := dashStore{h.store, h.auth.redact}.SearchAlerts(context.Background(), dash.Query{From: from, To: from.Add(time.Minute), Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,7 +145,7 @@ func (h *Hub) dashboard() (*dash.Dash, error) {
 	return dash.New(dash.Options{
 		Crossing: h.cfg.Crossing,
 		Users:    h.cfg.Users,
-		Store:    dashStore{h.store},
+		Store:    dashStore{h.store, h.auth.redact},
 		States:   h.ingest.snapshot,
 		Subscribe: func() (<-chan dash.Event, func()) {
 			src, cancel := h.live.subscribe()

@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -259,7 +260,8 @@ func (o *Output) Wait(t testing.TB, within time.Duration, what string, ok func(o
 // (drivers/<family>/<kind>.schema.json).
 func Validate(t testing.TB, rs []reading.Reading) {
 	t.Helper()
-	v, err := schema.New(drivers.PayloadSchemas())
+	schemas := drivers.PayloadSchemas()
+	v, err := schema.New(schemas)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +269,46 @@ func Validate(t testing.TB, rs []reading.Reading) {
 		if err := validate(v, r, i); err != nil {
 			t.Error(err)
 		}
+		if err := personalDeclared(schemas, r, i); err != nil {
+			t.Error(err)
+		}
 	}
+}
+
+// personalDeclared checks that every field the driver tags personal is
+// marked x-personal in its kind's schema: the hub decides what is personal
+// from the schema alone, so a field tagged only in the code would be
+// stored, shown and shared as if it were not.
+func personalDeclared(schemas map[string][]byte, r reading.Reading, i int) error {
+	tagged := reading.PersonalPointers(r.Payload)
+	if len(tagged) == 0 {
+		return nil
+	}
+	declared, err := schema.PersonalPointers(schemas[r.Kind()])
+	if err != nil {
+		return fmt.Errorf("reading %d: %s.schema.json: %v", i+1, r.Kind(), err)
+	}
+	var missing []string
+	for _, p := range tagged {
+		if !coveredBy(p, declared) {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("reading %d: %v tagged personal by the driver but not marked x-personal in %s.schema.json: the hub would not withhold them", i+1, missing, r.Kind())
+	}
+	return nil
+}
+
+// coveredBy says whether the value at p is withheld by one of ptrs: p
+// itself, or a value it is part of.
+func coveredBy(p string, ptrs []string) bool {
+	for _, q := range ptrs {
+		if p == q || strings.HasPrefix(p, q+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func validate(v *schema.Validator, r reading.Reading, i int) error {

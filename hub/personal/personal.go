@@ -4,11 +4,11 @@
 package personal
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
+
+	"github.com/kordon/kordon/internal/schema"
 )
 
 // Withheld replaces a personal value wherever the hub redacts.
@@ -53,75 +53,10 @@ func (f *Fields) Known(kind string) bool {
 func None() *Fields { return &Fields{byKind: map[string][]string{}} }
 
 // Pointers lists the pointers, under /payload, of the fields a payload
-// schema marks personal. It follows properties, items, the branches of
-// if/then/else, allOf/anyOf/oneOf and local $refs.
-func Pointers(schema []byte) ([]string, error) {
-	var root map[string]any
-	if err := json.Unmarshal(schema, &root); err != nil {
-		return nil, err
-	}
-	set := map[string]bool{}
-	walk(root, root, "/payload", set, 0)
-	out := make([]string, 0, len(set))
-	for p := range set {
-		out = append(out, p)
-	}
-	sort.Strings(out)
-	return out, nil
-}
+// schema marks personal (schema.PersonalPointers: the drivers' tests
+// hold every field a driver tags personal to the same list).
+func Pointers(doc []byte) ([]string, error) { return schema.PersonalPointers(doc) }
 
-func walk(root, s map[string]any, at string, out map[string]bool, depth int) {
-	if s == nil || depth > 32 {
-		return
-	}
-	if mark, _ := s["x-personal"].(bool); mark {
-		out[at] = true
-		return // the whole value is withheld; nothing below matters
-	}
-	if ref, ok := s["$ref"].(string); ok {
-		walk(root, resolve(root, ref), at, out, depth+1)
-	}
-	if props, ok := s["properties"].(map[string]any); ok {
-		for name, sub := range props {
-			m, _ := sub.(map[string]any)
-			walk(root, m, at+"/"+escape(name), out, depth+1)
-		}
-	}
-	if items, ok := s["items"].(map[string]any); ok {
-		walk(root, items, at+"/*", out, depth+1)
-	}
-	for _, k := range []string{"then", "else"} {
-		m, _ := s[k].(map[string]any)
-		walk(root, m, at, out, depth+1)
-	}
-	for _, k := range []string{"allOf", "anyOf", "oneOf"} {
-		list, _ := s[k].([]any)
-		for _, sub := range list {
-			m, _ := sub.(map[string]any)
-			walk(root, m, at, out, depth+1)
-		}
-	}
-}
-
-// resolve follows a local reference ("#/$defs/name"); others resolve to nil.
-func resolve(root map[string]any, ref string) map[string]any {
-	rest, ok := strings.CutPrefix(ref, "#/")
-	if !ok {
-		return nil
-	}
-	var cur any = root
-	for _, part := range strings.Split(rest, "/") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[unescape(part)]
-	}
-	m, _ := cur.(map[string]any)
-	return m
-}
-
-func escape(s string) string   { return strings.NewReplacer("~", "~0", "/", "~1").Replace(s) }
 func unescape(s string) string { return strings.NewReplacer("~1", "/", "~0", "~").Replace(s) }
 
 // Redact returns doc with the values at ptrs withheld: "[personal]" in
