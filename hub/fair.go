@@ -30,7 +30,7 @@ import (
 // batches for all, as fast as it can. Counting a box light whenever its
 // in flight fell below share (the rule before) made that wait a
 // congestion that never ended, and held all 200 boxes of a uniform load in
-// rounds: the group commit's batches fell from 1,024 readings to 45.
+// rounds: the group commit's batches fell from 1,024 readings to 32-45.
 //
 // A held identity goes in rounds: share readings (about one commit), then
 // nothing until all are acknowledged and a pause of pause times the
