@@ -22,7 +22,7 @@ import (
 // Light is a matter of rate, not of a moment: a reading is light if its
 // identity had fewer than share in flight as it was read and has not had
 // its share in flight for fairHeavy (nor is in a held round's pause),
-// when it is read nor when it is acknowledged. A booth's readings come
+// neither when it is read nor while it waits. A booth's readings come
 // one by one and are light; a box draining a backlog has its share in
 // flight between its windows. When every box drains at once (a
 // station-wide outage ending), each one's readings wait behind the
