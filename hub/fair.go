@@ -179,13 +179,16 @@ func (f *fairShare) mustWait(fl *flow) bool {
 }
 
 // congested says whether identity must keep to its share now: a light
-// reading of another identity waits, or waited lately, too long. Called
-// with f.mu held.
+// reading of another identity waits, or waited lately, too long, and
+// that identity is light still. Called with f.mu held.
 func (f *fairShare) congested(identity string) bool {
 	now := f.now()
 	for id, at := range f.lightSlow {
 		switch {
-		case now.Sub(at) > fairCongestion:
+		// One that has had its share in flight since drains a backlog
+		// like the others: its wait was theirs (the first readings of
+		// boxes all starting to drain at once), not one a flood caused.
+		case now.Sub(at) > fairCongestion, f.heavy(id):
 			delete(f.lightSlow, id)
 		case id != identity:
 			return true
@@ -227,7 +230,12 @@ func (f *fairShare) acked(cl *mqtt.Client, id uint16) {
 // release takes a reading off its identity's count. Called with f.mu held.
 func (f *fairShare) release(cl *mqtt.Client, id uint16, m mark) {
 	delete(f.marks[cl], id)
-	delete(f.light[cl], id)
+	if m.light {
+		delete(f.light[cl], id)
+		if len(f.light[cl]) == 0 {
+			delete(f.light, cl) // congested scans f.light at every admit of a held identity
+		}
+	}
 	fl := f.flows[m.identity]
 	if fl == nil {
 		return

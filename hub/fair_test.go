@@ -185,8 +185,9 @@ func TestHeldIdentityGoesInRoundsWithPauses(t *testing.T) {
 
 // When every identity drains a backlog at once (as after a station-wide
 // outage), each one's readings wait behind the others' and none is light
-// in rate: no identity is held, whatever the readings' waits, even when a
-// box's in flight falls below its share between commits.
+// in rate: once each has had its share in flight, no identity is held,
+// whatever the readings' waits, even when a box's in flight falls below
+// its share between commits.
 func TestUniformLoadHoldsNoIdentity(t *testing.T) {
 	now := time.Unix(1000, 0)
 	f := newFairShare(8)
@@ -216,6 +217,21 @@ func TestUniformLoadHoldsNoIdentity(t *testing.T) {
 			f.admit(b.cl, b.identity, b.next)
 			b.inflight = append(b.inflight, b.next)
 		}
+	}
+	// Their first readings, read before each box has its share in
+	// flight, wait beyond the target: a box is light until it has.
+	for _, b := range all {
+		fill(b, f.share/2)
+	}
+	now = now.Add(15 * time.Millisecond)
+	for _, b := range all {
+		for _, id := range b.inflight {
+			f.acked(b.cl, id)
+		}
+		b.inflight = nil
+	}
+	for _, b := range all {
+		fill(b, f.share)
 	}
 	for _, b := range all {
 		fill(b, window)
