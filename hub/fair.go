@@ -24,13 +24,15 @@ import (
 // its share in flight for fairHeavy (nor is in a held round's pause),
 // neither when it is read nor while it waits. A booth's readings come
 // one by one and are light; a box draining a backlog has its share in
-// flight between its windows. When every box drains at once (a
-// station-wide outage ending), each one's readings wait behind the
-// others', but no one is light, so no one is held: the hub commits full
-// batches for all, as fast as it can. Counting a box light whenever its
-// in flight fell below share (the rule before) made that wait a
-// congestion that never ended, and held all 200 boxes of a uniform load in
-// rounds: the group commit's batches fell from 1,024 readings to 32-45.
+// flight between its windows. And a slow light reading's congestion ends
+// once its identity has had its share in flight: when every box starts
+// to drain at once (a station-wide outage ending), their first readings
+// wait before each has its share in flight. So under a uniform load no
+// one is light once the drain has begun, and no one is held. Counting a
+// box light whenever its in flight fell below share (the rule before)
+// made each box, its round acknowledged, light for its next reading,
+// which waited behind the others': a congestion that never ended, and
+// all 200 boxes of hubbench's round held in rounds with pauses.
 //
 // A held identity goes in rounds: share readings (about one commit), then
 // nothing until all are acknowledged and a pause of pause times the
