@@ -11,14 +11,28 @@ import (
 // others. Each box may have its whole window of readings in the pipeline
 // (parse, group commit, PUBACK) while that costs no one else anything: a
 // box draining its backlog alone gets all the hub. But when a reading of a
-// light identity (fewer than share readings in flight) waits longer than
-// target from its PUBLISH being read to its PUBACK, the hub is congested
-// for the others: for the next fairCongestion every other identity is held,
-// its connection read only as this allows, so its readings neither fill
-// the commit batches the light one waits behind nor take the CPU that
-// parsing them would. The hold outlasts a booth's pause between readings,
-// so a box that reads a document a minute still finds the flood held when
-// its next one comes.
+// light identity waits longer than target from its PUBLISH being read to
+// its PUBACK, the hub is congested for the others: for the next
+// fairCongestion every other identity is held, its connection read only as
+// this allows, so its readings neither fill the commit batches the light
+// one waits behind nor take the CPU that parsing them would. The hold
+// outlasts a booth's pause between readings, so a box that reads a
+// document a minute still finds the flood held when its next one comes.
+//
+// Light is a matter of rate, not of a moment: a reading is light if its
+// identity had fewer than share in flight as it was read and has not had
+// its share in flight for fairHeavy (nor is in a held round's pause),
+// neither when it is read nor while it waits. A booth's readings come
+// one by one and are light; a box draining a backlog has its share in
+// flight between its windows. And a slow light reading's congestion ends
+// once its identity has had its share in flight: when every box starts
+// to drain at once (a station-wide outage ending), their first readings
+// wait before each has its share in flight. So under a uniform load no
+// one is light once the drain has begun, and no one is held. Counting a
+// box light whenever its in flight fell below share (the rule before)
+// made each box, its round acknowledged, light for its next reading,
+// which waited behind the others': a congestion that never ended, and
+// all 200 boxes of hubbench's round held in rounds with pauses.
 //
 // A held identity goes in rounds: share readings (about one commit), then
 // nothing until all are acknowledged and a pause of pause times the
@@ -50,12 +64,25 @@ type flow struct {
 	full       bool      // its round is full: no more until it is over
 	roundStart time.Time // when the round's first reading was read
 	resume     time.Time // a held identity's next round starts no sooner
+	heavyAt    time.Time // when it last had its share in flight
 }
 
 type mark struct {
 	at       time.Time
 	identity string
-	light    bool // its identity had fewer than share in flight
+	light    bool // its identity was light in rate (fairShare.heavy) as it was read
+}
+
+// heavy says whether identity is not light in rate: it has its share in
+// flight, had it within fairHeavy, or is in a held round's pause. Called
+// with f.mu held.
+func (f *fairShare) heavy(identity string) bool {
+	fl := f.flows[identity]
+	if fl == nil {
+		return false
+	}
+	now := f.now()
+	return fl.inflight >= f.share || now.Sub(fl.heavyAt) < fairHeavy || now.Before(fl.resume)
 }
 
 const (
@@ -69,6 +96,11 @@ const (
 	// others. The bound is of time, not readings: on a slow disk the
 	// rounds, and so the pauses, are longer.
 	fairPause = 3
+	// fairHeavy is how long an identity that had its share in flight is
+	// not light: longer than a draining box's gap between two windows
+	// (one commit, tens of milliseconds), far shorter than a booth's
+	// pause between documents.
+	fairHeavy = time.Second
 	// fairLinger is how long a commit of held readings only waits for more
 	// (pipeline.go Linger): it paces a held flood to about share readings
 	// per fairLinger, in fewer, larger transactions.
@@ -120,7 +152,7 @@ func (f *fairShare) admit(cl *mqtt.Client, identity string, id uint16) (waited b
 	if old, dup := m[id]; dup { // a redelivery of an id still in flight
 		f.release(cl, id, old)
 	}
-	mk := mark{at: f.now(), identity: identity, light: fl.inflight < f.share}
+	mk := mark{at: f.now(), identity: identity, light: fl.inflight < f.share && !f.heavy(identity)}
 	m[id] = mk
 	if mk.light {
 		if f.light[cl] == nil {
@@ -130,7 +162,7 @@ func (f *fairShare) admit(cl *mqtt.Client, identity string, id uint16) (waited b
 	}
 	fl.inflight++
 	if fl.inflight >= f.share {
-		fl.full = true
+		fl.full, fl.heavyAt = true, f.now()
 	}
 	return waited
 }
@@ -149,13 +181,16 @@ func (f *fairShare) mustWait(fl *flow) bool {
 }
 
 // congested says whether identity must keep to its share now: a light
-// reading of another identity waits, or waited lately, too long. Called
-// with f.mu held.
+// reading of another identity waits, or waited lately, too long, and
+// that identity is light still. Called with f.mu held.
 func (f *fairShare) congested(identity string) bool {
 	now := f.now()
 	for id, at := range f.lightSlow {
 		switch {
-		case now.Sub(at) > fairCongestion:
+		// One that has had its share in flight since drains a backlog
+		// like the others: its wait was theirs (the first readings of
+		// boxes all starting to drain at once), not one a flood caused.
+		case now.Sub(at) > fairCongestion, f.heavy(id):
 			delete(f.lightSlow, id)
 		case id != identity:
 			return true
@@ -163,7 +198,7 @@ func (f *fairShare) congested(identity string) bool {
 	}
 	for _, ms := range f.light {
 		for _, m := range ms {
-			if m.identity != identity && now.Sub(m.at) > f.target {
+			if m.identity != identity && now.Sub(m.at) > f.target && !f.heavy(m.identity) {
 				return true
 			}
 		}
@@ -188,7 +223,7 @@ func (f *fairShare) acked(cl *mqtt.Client, id uint16) {
 	if !ok {
 		return
 	}
-	if m.light && f.now().Sub(m.at) > f.target {
+	if m.light && f.now().Sub(m.at) > f.target && !f.heavy(m.identity) {
 		f.lightSlow[m.identity] = f.now()
 	}
 	f.release(cl, id, m)
@@ -197,10 +232,18 @@ func (f *fairShare) acked(cl *mqtt.Client, id uint16) {
 // release takes a reading off its identity's count. Called with f.mu held.
 func (f *fairShare) release(cl *mqtt.Client, id uint16, m mark) {
 	delete(f.marks[cl], id)
-	delete(f.light[cl], id)
+	if m.light {
+		delete(f.light[cl], id)
+		if len(f.light[cl]) == 0 {
+			delete(f.light, cl) // congested scans f.light at every admit of a held identity
+		}
+	}
 	fl := f.flows[m.identity]
 	if fl == nil {
 		return
+	}
+	if fl.inflight >= f.share {
+		fl.heavyAt = f.now()
 	}
 	fl.inflight--
 	if fl.inflight == 0 && fl.full {

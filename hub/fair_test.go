@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -179,5 +180,107 @@ func TestHeldIdentityGoesInRoundsWithPauses(t *testing.T) {
 	f.acked(heavy, 4)
 	if waits() {
 		t.Fatal("an identity alone waits between rounds")
+	}
+}
+
+// When every identity drains a backlog at once (as after a station-wide
+// outage), each one's readings wait behind the others' and none is light
+// in rate: once each has had its share in flight, no identity is held,
+// whatever the readings' waits, even when a box's in flight falls below
+// its share between commits.
+func TestUniformLoadHoldsNoIdentity(t *testing.T) {
+	now := time.Unix(1000, 0)
+	f := newFairShare(8)
+	f.now = func() time.Time { return now }
+	const boxes, window = 20, 32
+	type box struct {
+		cl       *mqtt.Client
+		identity string
+		next     uint16
+		inflight []uint16 // oldest first
+	}
+	all := make([]*box, boxes)
+	for i := range all {
+		all[i] = &box{cl: &mqtt.Client{}, identity: fmt.Sprintf("booth%d", i)}
+	}
+	mayAdmit := func(b *box) bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return !(f.mustWait(f.flows[b.identity]) && f.congested(b.identity))
+	}
+	fill := func(b *box, upTo int) {
+		for len(b.inflight) < upTo {
+			if f.flows[b.identity] != nil && !mayAdmit(b) {
+				t.Fatalf("%s held at %d in flight under a uniform load", b.identity, len(b.inflight))
+			}
+			b.next++
+			f.admit(b.cl, b.identity, b.next)
+			b.inflight = append(b.inflight, b.next)
+		}
+	}
+	// Their first readings, read before each box has its share in
+	// flight, wait beyond the target: a box is light until it has.
+	for _, b := range all {
+		fill(b, f.share/2)
+	}
+	now = now.Add(15 * time.Millisecond)
+	for _, b := range all {
+		for _, id := range b.inflight {
+			f.acked(b.cl, id)
+		}
+		b.inflight = nil
+	}
+	for _, b := range all {
+		fill(b, f.share)
+	}
+	for _, b := range all {
+		fill(b, window)
+	}
+	// Each commit takes a batch from every box and is far beyond the
+	// target; in every other round the boxes drain down to light and
+	// refill, as a box does once its window is acknowledged.
+	for round := range 200 {
+		now = now.Add(15 * time.Millisecond)
+		for _, b := range all {
+			n := 8
+			if round%2 == 1 {
+				n = len(b.inflight) // all acknowledged: the box is light for a moment
+			}
+			for _, id := range b.inflight[:n] {
+				f.acked(b.cl, id)
+			}
+			b.inflight = b.inflight[n:]
+		}
+		for _, b := range all {
+			if f.held(b.identity) {
+				t.Fatalf("round %d: %s held under a uniform load", round, b.identity)
+			}
+			fill(b, window)
+		}
+	}
+}
+
+// A booth's reading that waits too long among boxes draining backlogs
+// still holds them: the booth is light in rate, the drainers are not.
+func TestLightBoxAmongDrainingBoxesHoldsThem(t *testing.T) {
+	now := time.Unix(1000, 0)
+	f := newFairShare(2)
+	f.now = func() time.Time { return now }
+	booth, d1, d2 := &mqtt.Client{}, &mqtt.Client{}, &mqtt.Client{}
+	for id := uint16(1); id <= 4; id++ {
+		f.admit(d1, "booth2", id)
+		f.admit(d2, "booth3", id)
+	}
+	f.admit(booth, "booth1", 1)
+	now = now.Add(f.target + time.Millisecond)
+	if !f.held("booth2") || !f.held("booth3") {
+		t.Fatal("draining boxes not held while a booth's reading waits")
+	}
+	f.acked(booth, 1) // it waited too long: congested for fairCongestion
+	now = now.Add(fairHeavy)
+	f.admit(booth, "booth1", 2)
+	f.acked(booth, 2)
+	if !f.held("booth2") || f.held("booth1") {
+		t.Fatal("after the booth's slow reading: the drainer not held, or the booth held")
 	}
 }
