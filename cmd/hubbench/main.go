@@ -124,10 +124,10 @@ func main() {
 		}
 		disk := result{lat: lat, acked: int64(len(lat))}
 		us := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
-		fmt.Printf("  hubd       p50 %8s  p99 %8s  (%d readings)\n", us(hr.p50()), us(hr.p99()), hr.acked)
-		fmt.Printf("  mosquitto  p50 %8s  p99 %8s  (%d readings)\n", us(mr.p50()), us(mr.p99()), mr.acked)
-		fmt.Printf("  the disk   p50 %8s  p99 %8s  (%d appends of 4 KiB + fsync at the same rate, in turn after the rounds)\n", us(disk.p50()), us(disk.p99()), disk.acked)
-		fmt.Printf("  hubd adds  p99 %8s  to mosquitto's (each of its commits waits for one sync of the disk)\n", us(hr.p99()-mr.p99()))
+		fmt.Printf("  hubd       p50 %8s  p99 %8s  max %8s  (%d readings)\n", us(hr.p50()), us(hr.p99()), us(hr.pct(1)), hr.acked)
+		fmt.Printf("  mosquitto  p50 %8s  p99 %8s  max %8s  (%d readings)\n", us(mr.p50()), us(mr.p99()), us(mr.pct(1)), mr.acked)
+		fmt.Printf("  the disk   p50 %8s  p99 %8s  max %8s  (%d readings arriving as the boxes', each synced by one append of %d KiB + fsync that began after it; in turn after the rounds)\n", us(disk.p50()), us(disk.p99()), us(disk.pct(1)), disk.acked, syncPages*4)
+		fmt.Printf("  hubd adds  p99 %8s  to mosquitto's, %s to the disk's own\n", us(hr.p99()-mr.p99()), us(hr.p99()-disk.p99()))
 	}
 	if *drain > 0 {
 		fmt.Printf("\ndrain: one box sends a backlog of %d routine readings as fast as its window allows\n", *drain)
