@@ -41,19 +41,27 @@ func TestBatchedAlertWritesMatchJobByJob(t *testing.T) {
 		{38, 39, 36.5, 38, 38},
 		{36, 37.8, -1, 38.2, 36.9},
 	}
-	fast, fastEvents := batchedRun(t, rules, batches, true, nil)
-	slow, slowEvents := batchedRun(t, rules, batches, false, nil)
+	fast, _ := bothPathsAgree(t, rules, batches, nil)
+	for _, want := range []string{"log 1 ", "|repeated|", "|cleared|", "repeats=1", "cleared_at=1"} {
+		if !strings.Contains(strings.Join(fast, "\n"), want) {
+			t.Errorf("the run never stored %q: the test does not cover it\n%s", want, strings.Join(fast, "\n"))
+		}
+	}
+}
+
+// bothPathsAgree runs the batches on the fast path and job by job, fails
+// unless both stored and told the same, and returns the fast path's.
+func bothPathsAgree(t *testing.T, rules string, batches [][]float64, setup func(*Hub)) (stored, told []string) {
+	t.Helper()
+	fast, fastEvents := batchedRun(t, rules, batches, true, setup)
+	slow, slowEvents := batchedRun(t, rules, batches, false, setup)
 	if !reflect.DeepEqual(fast, slow) {
 		t.Fatalf("the fast path stored\n%s\nthe job-by-job path\n%s", strings.Join(fast, "\n"), strings.Join(slow, "\n"))
 	}
 	if !reflect.DeepEqual(fastEvents, slowEvents) {
 		t.Fatalf("the fast path told\n%s\nthe job-by-job path\n%s", strings.Join(fastEvents, "\n"), strings.Join(slowEvents, "\n"))
 	}
-	for _, want := range []string{"log 1 ", "|repeated|", "|cleared|", "repeats=1", "cleared_at=1"} {
-		if !strings.Contains(strings.Join(fast, "\n"), want) {
-			t.Errorf("the run never stored %q: the test does not cover it\n%s", want, strings.Join(fast, "\n"))
-		}
-	}
+	return fast, fastEvents
 }
 
 // batchedRun writes the batches through the fast path or job by job, and
@@ -177,14 +185,7 @@ func TestFastPathSkipsAlertsAlreadyStored(t *testing.T) {
 	if !strings.Contains(strings.Join(fresh, "\n"), "alert "+stored+"/hot") {
 		t.Fatalf("without the stored alert the batch does not raise %s: the test does not cover it\n%s", stored, strings.Join(fresh, "\n"))
 	}
-	fast, fastEvents := batchedRun(t, rules, batches, true, before)
-	slow, slowEvents := batchedRun(t, rules, batches, false, before)
-	if !reflect.DeepEqual(fast, slow) {
-		t.Fatalf("the fast path stored\n%s\nthe job-by-job path\n%s", strings.Join(fast, "\n"), strings.Join(slow, "\n"))
-	}
-	if !reflect.DeepEqual(fastEvents, slowEvents) {
-		t.Fatalf("the fast path told\n%s\nthe job-by-job path\n%s", strings.Join(fastEvents, "\n"), strings.Join(slowEvents, "\n"))
-	}
+	_, fastEvents := bothPathsAgree(t, rules, batches, before)
 	told := strings.Join(fastEvents, "\n")
 	if strings.Contains(told, "alert "+stored+"/hot") {
 		t.Errorf("the alert stored before was raised again:\n%s", told)

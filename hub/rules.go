@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kordon/kordon/drivers"
+	"github.com/kordon/kordon/internal/actuator"
 )
 
 // DefaultRulesName is what the rules in force are called when no rules file
@@ -130,16 +131,7 @@ var ruleKeys = func() map[string]bool {
 // celEnv declares the variables ruleInput resolves, and converts the
 // payload's values with celAdapter.
 func celEnv() (*cel.Env, error) {
-	env, err := cel.NewEnv(
-		cel.Variable("kind", cel.StringType),
-		cel.Variable("box", cel.StringType),
-		cel.Variable("device", cel.StringType),
-		cel.Variable("driver", cel.StringType),
-		cel.Variable("quality", cel.MapType(cel.StringType, cel.StringType)),
-		cel.Variable("payload", cel.MapType(cel.StringType, cel.DynType)),
-		cel.Variable("origin", cel.TimestampType),
-		cel.Variable("historical", cel.BoolType),
-	)
+	env, err := cel.NewEnv(actuator.Variables()...)
 	if err != nil {
 		return nil, err
 	}

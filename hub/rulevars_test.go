@@ -9,6 +9,7 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 
+	"github.com/kordon/kordon/internal/actuator"
 	"github.com/kordon/kordon/internal/reading"
 	"github.com/kordon/kordon/internal/schema"
 )
@@ -29,16 +30,7 @@ func mapVars(r *reading.Reading, payload map[string]any) map[string]any {
 
 // plainEnv is celEnv with cel-go's own conversions.
 func plainEnv(tb testing.TB) *cel.Env {
-	env, err := cel.NewEnv(
-		cel.Variable("kind", cel.StringType),
-		cel.Variable("box", cel.StringType),
-		cel.Variable("device", cel.StringType),
-		cel.Variable("driver", cel.StringType),
-		cel.Variable("quality", cel.MapType(cel.StringType, cel.StringType)),
-		cel.Variable("payload", cel.MapType(cel.StringType, cel.DynType)),
-		cel.Variable("origin", cel.TimestampType),
-		cel.Variable("historical", cel.BoolType),
-	)
+	env, err := cel.NewEnv(actuator.Variables()...)
 	if err != nil {
 		tb.Fatal(err)
 	}

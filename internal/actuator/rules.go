@@ -47,10 +47,11 @@ type Compiler struct {
 	env *cel.Env
 }
 
-// NewCompiler builds the environment: the hub's variable names and types,
-// so a rule reads the same at both ends.
-func NewCompiler() (*Compiler, error) {
-	env, err := cel.NewEnv(
+// Variables declares what a rule's expression sees of a reading, the same
+// at the hub (its alert rules) and on the box (its local triggers), so a
+// rule reads the same at both ends.
+func Variables() []cel.EnvOption {
+	return []cel.EnvOption{
 		cel.Variable("kind", cel.StringType),
 		cel.Variable("box", cel.StringType),
 		cel.Variable("device", cel.StringType),
@@ -59,7 +60,13 @@ func NewCompiler() (*Compiler, error) {
 		cel.Variable("payload", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("origin", cel.TimestampType),
 		cel.Variable("historical", cel.BoolType),
-	)
+	}
+}
+
+// NewCompiler builds the environment: the hub's variable names and types,
+// so a rule reads the same at both ends.
+func NewCompiler() (*Compiler, error) {
+	env, err := cel.NewEnv(Variables()...)
 	if err != nil {
 		return nil, err
 	}
