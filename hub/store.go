@@ -336,43 +336,7 @@ CREATE TABLE IF NOT EXISTS seqstate (
 );
 `
 
-// stamp is t as sqltime writes it. Every reading needs two, on the
-// committer's one goroutine: time.Format reads its layout anew on every
-// call (a third of a microsecond each), so the one layout is written here
-// directly; a year outside 0000-9999 goes to sqltime, which writes it as
-// time.Format does.
-func stamp(t time.Time) string {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
-		return sqltime.Format(t)
-	}
-	hour, minute, sec := t.Clock()
-	var b [len(sqltime.Layout)]byte
-	digits(b[0:4], year)
-	b[4] = '-'
-	digits(b[5:7], int(month))
-	b[7] = '-'
-	digits(b[8:10], day)
-	b[10] = 'T'
-	digits(b[11:13], hour)
-	b[13] = ':'
-	digits(b[14:16], minute)
-	b[16] = ':'
-	digits(b[17:19], sec)
-	b[19] = '.'
-	digits(b[20:29], t.Nanosecond())
-	b[29] = 'Z'
-	return string(b[:])
-}
-
-// digits writes v in decimal into all of b, zero-padded.
-func digits(b []byte, v int) {
-	for i := len(b) - 1; i >= 0; i-- {
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-}
+func stamp(t time.Time) string { return sqltime.Format(t) }
 
 // insertReading stores a reading in tx; added is false for a duplicate.
 func insertReading(tx *txq, j *job) (added bool, err error) {

@@ -12,8 +12,43 @@ import "time"
 // Layout is RFC 3339 in UTC with a fixed nine-digit fraction.
 const Layout = "2006-01-02T15:04:05.000000000Z"
 
-// Format writes t in Layout.
-func Format(t time.Time) string { return t.UTC().Format(Layout) }
+// Format writes t in Layout. Every stored reading takes two, on the hub's
+// one committing goroutine, and time.Format reads its layout anew on each
+// call (a third of a microsecond), so the one layout is written here
+// directly; a year outside 0000-9999 goes to time.Format, which writes it
+// its own way.
+func Format(t time.Time) string {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.Format(Layout)
+	}
+	hour, minute, sec := t.Clock()
+	var b [len(Layout)]byte
+	digits(b[0:4], year)
+	b[4] = '-'
+	digits(b[5:7], int(month))
+	b[7] = '-'
+	digits(b[8:10], day)
+	b[10] = 'T'
+	digits(b[11:13], hour)
+	b[13] = ':'
+	digits(b[14:16], minute)
+	b[16] = ':'
+	digits(b[17:19], sec)
+	b[19] = '.'
+	digits(b[20:29], t.Nanosecond())
+	b[29] = 'Z'
+	return string(b[:])
+}
+
+// digits writes v in decimal into all of b, zero-padded.
+func digits(b []byte, v int) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+}
 
 // Parse reads an instant written in Layout, or by an older version in
 // time.RFC3339Nano (the layout accepts any fraction).
