@@ -177,7 +177,7 @@ func fastInvalid() []string {
 // (uniqueItems of numbers, an exponent) the validator has them as written.
 func TestFastReadingFloats(t *testing.T) {
 	v := fastValidator(t)
-	if v.checks["flt"] == nil {
+	if v.kinds["flt"].check == nil {
 		t.Fatal("flt schema not compiled")
 	}
 	msg := func(payload string) []byte {
@@ -328,11 +328,11 @@ func TestEveryPayloadSchemaCompiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for kind := range schemas {
-		if v.checks[kind] == nil {
+		if v.kinds[kind].check == nil {
 			t.Errorf("payload schema %s not compiled: its readings go through the JSON Schema validator", kind)
 		}
 	}
-	if v2 := fastValidator(t); v2.checks["num"] != nil {
+	if v2 := fastValidator(t); v2.kinds["num"].check != nil {
 		t.Error("a schema with an enum of structures compiled")
 	}
 }
@@ -369,7 +369,7 @@ func FuzzCompiledCheck(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		kind, body, _ := strings.Cut(string(in), " ")
-		c := v.checks[kind]
+		c := v.kinds[kind].check
 		if c == nil {
 			return
 		}
@@ -378,14 +378,14 @@ func FuzzCompiledCheck(f *testing.F) {
 			return
 		}
 		if c(p) {
-			if err := v.payloads[kind].Validate(p); err != nil {
+			if err := v.kinds[kind].schema.Validate(p); err != nil {
 				t.Fatalf("compiled %s schema accepts what the validator refuses (%v): %s", kind, err, body)
 			}
 		}
 		// As the fast path reads it: short numbers as float64.
 		sc := scanner{b: []byte(body)}
 		if q, ok := sc.value(0); ok && c(q) {
-			if err := v.payloads[kind].Validate(p); err != nil {
+			if err := v.kinds[kind].schema.Validate(p); err != nil {
 				t.Fatalf("compiled %s schema accepts, with numbers read as float64, what the validator refuses (%v): %s", kind, err, body)
 			}
 		}
@@ -400,10 +400,10 @@ func TestCompiledCheckTakesHubbenchPayloads(t *testing.T) {
 	for _, i := range []int{0, 4, 7, 8} {
 		kind, body, _ := strings.Cut(payloadSeeds[i], " ")
 		p, _ := Decode([]byte(body))
-		if err := v.payloads[kind].Validate(p); err != nil {
+		if err := v.kinds[kind].schema.Validate(p); err != nil {
 			t.Fatalf("seed %d invalid: %v", i, err)
 		}
-		if !v.checks[kind](p) {
+		if !v.kinds[kind].check(p) {
 			t.Errorf("compiled %s schema unsure of a plain payload: %s", kind, body)
 		}
 	}

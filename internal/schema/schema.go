@@ -34,9 +34,6 @@ func names() map[string]string {
 // Validator checks messages; it is safe for concurrent use.
 type Validator struct {
 	messages map[string]*jsonschema.Schema
-	payloads map[string]*jsonschema.Schema
-	// checks are the payload schemas compiled to Go, where they could be.
-	checks map[string]check
 	// names are the payload schemas' property names and string enum
 	// values: the fast path's strings of these share one copy, and one
 	// boxed copy as a payload's value.
@@ -65,8 +62,8 @@ type kindSchema struct {
 func New(payloads map[string][]byte) (*Validator, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	v := &Validator{messages: map[string]*jsonschema.Schema{}, payloads: map[string]*jsonschema.Schema{},
-		checks: map[string]check{}, names: map[string]name{}, kinds: map[string]kindSchema{}}
+	v := &Validator{messages: map[string]*jsonschema.Schema{},
+		names: map[string]name{}, kinds: map[string]kindSchema{}}
 	words := map[string]string{}
 	for tag, name := range names() {
 		b, err := files.ReadFile(name)
@@ -84,14 +81,12 @@ func New(payloads map[string][]byte) (*Validator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("payload schema %s: %w", kind, err)
 		}
-		v.payloads[kind] = s
 		words[kind] = kind
 		ks := kindSchema{schema: s}
 		if doc, err := Decode(b); err == nil {
 			collectNames(doc, words)
 			if root, ok := doc.(map[string]any); ok {
 				if c, ok := compileCheck(root, root, 0); ok {
-					v.checks[kind] = c
 					ks.check = c
 				}
 				props, _ := root["properties"].(map[string]any)
@@ -197,7 +192,8 @@ func (v *Validator) ValidateDecoded(inst any) error {
 		return nil
 	}
 	kind, _ := obj["kind"].(string)
-	ps, ok := v.payloads[kind]
+	ks, ok := v.kinds[kind]
+	ps := ks.schema
 	if !ok {
 		return fmt.Errorf("no payload schema for kind %q", kind)
 	}
