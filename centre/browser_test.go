@@ -65,7 +65,11 @@ func TestSharedAlarmOnNeighbourScreen(t *testing.T) {
 	if strings.Contains(before, "✓ acknowledged") {
 		t.Fatalf("acknowledged before anyone acknowledged: %q", before)
 	}
-	if err := chromedp.Run(kg, chromedp.Click(`#blo-incoming .blo-ack`), chromedp.WaitVisible(`#blo-incoming .blo-done`)); err != nil {
+	// The button is found and clicked in one step: the incoming list is
+	// drawn again as shares arrive, and a node found before that is gone
+	// when a click comes through the protocol ("Could not find node").
+	clickAck := `(() => { const b = document.querySelector("#blo-incoming .blo-ack"); if (!b) return false; b.click(); return true })()`
+	if err := chromedp.Run(kg, chromedp.Poll(clickAck, nil), chromedp.WaitVisible(`#blo-incoming .blo-done`)); err != nil {
 		t.Fatalf("acknowledge: %v", err)
 	}
 	acked := time.Now()
