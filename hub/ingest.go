@@ -21,7 +21,7 @@ import (
 // PUBACK; waiting here for each reading's commit would let one box have a
 // single reading in each transaction, so a backlog would drain at one
 // commit per reading. Instead a reading is queued for the group commit and
-// mochi is told to send nothing (ErrRejectPacket); the PUBACK is written by
+// mochi is told to send nothing (see OnPublish); the PUBACK is written by
 // the box's own acker once the reading's transaction has committed, in the
 // order the box sent its readings. A failed commit sends no PUBACK: the box
 // keeps the reading and sends it again.
@@ -73,7 +73,13 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 			return pk, nil
 		}
 		h.takeReading(cl, box, t.Device, pk)
-		return pk, packets.ErrRejectPacket // acknowledged after the commit
+		// Acknowledged after the commit, so nothing for mochi to do now:
+		// it sends no PUBACK for QoS 0 and delivers nothing marked
+		// Ignore (server.go processPublish; no hook here has OnPublished).
+		// ErrRejectPacket would do the same, but mochi logs it at debug
+		// level with the packet boxed: 800 bytes for every reading.
+		pk.FixedHeader.Qos, pk.FixedHeader.Retain, pk.Ignore = 0, false, true
+		return pk, nil
 	}
 	if !ok || t.Box != box {
 		return h.refuse(box, pk, &refusal{reason: "unknown topic"})
