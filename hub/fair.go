@@ -270,13 +270,14 @@ func (f *fairShare) release(c *fairConn, id uint16, now time.Time) {
 	fl := c.fl
 	for i, m := range fl.light {
 		if m.conn == c && m.id == id {
-			if i == 0 {
-				fl.light = fl.light[1:]
+			if i == 0 && len(fl.light) > 4*f.share {
+				fl.light = fl.light[1:] // a share so large (no fair share) that moving them costs
 			} else {
-				fl.light = append(fl.light[:i], fl.light[i+1:]...)
+				copy(fl.light[i:], fl.light[i+1:]) // and keep the array: a booth has a light reading at a time
+				fl.light[len(fl.light)-1] = lightMark{}
+				fl.light = fl.light[:len(fl.light)-1]
 			}
 			if len(fl.light) == 0 {
-				fl.light = nil
 				f.unlit(fl) // congested scans f.lit at every admit of a held identity
 			}
 			break
