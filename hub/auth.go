@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -44,6 +43,9 @@ type authHook struct {
 	refused   atomic.Int64 // connections refused, any reason
 	denied    atomic.Int64 // topics refused by the ACL
 	listeners []*guardedListener
+	// names maps each configured identity to itself: the proven identity
+	// of a client as a string without allocating one on every packet.
+	names map[string]string
 
 	mu       sync.Mutex
 	pending  map[*mqtt.Client]pendingSession // admitted, not yet in the broker's client list
@@ -59,18 +61,43 @@ func newAuthHook(crossing string, boxes, observers map[string][]byte, g Guard, v
 	g = g.withDefaults()
 	return &authHook{crossing: crossing, boxes: boxes, observers: observers, unknownHash: unknownUserHash(boxes, observers), guard: g, validator: v, redact: r,
 		counts: newRefusals(mRefusals), web: newRefusals(mLoginRefusals), throttle: newAuthThrottle(g.AuthChecks),
-		rates: &rates{limit: rate.Limit(g.Rate), burst: g.Burst, m: map[string]*rate.Limiter{}},
+		rates: newRates(rate.Limit(g.Rate), g.Burst, boxes, observers),
 		// A second's worth of bytes; a larger message spends it all.
-		bytes:   &rates{limit: rate.Limit(g.ByteRate), burst: g.ByteRate, m: map[string]*rate.Limiter{}},
+		bytes:   newRates(rate.Limit(g.ByteRate), g.ByteRate, boxes, observers),
+		names:   identityNames(boxes, observers),
 		fair:    newFairShare(g.FairShare),
 		pending: map[*mqtt.Client]pendingSession{}, retained: map[string]map[string]bool{}}
 }
 
+func identityNames(sets ...map[string][]byte) map[string]string {
+	m := map[string]string{}
+	for _, set := range sets {
+		for id := range set {
+			m[id] = id
+		}
+	}
+	return m
+}
+
+// identity is the identity cl proved at CONNECT (OnConnectAuthenticate
+// set it as its username).
+func (h *authHook) identity(cl *mqtt.Client) string {
+	if id, ok := h.names[string(cl.Properties.Username)]; ok {
+		return id
+	}
+	return string(cl.Properties.Username)
+}
+
 func (h *authHook) ID() string { return "kordon-auth" }
 
+// Provides is asked for every hook and event of every packet.
 func (h *authHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished,
-		mqtt.OnPacketRead, mqtt.OnPublish, mqtt.OnWill, mqtt.OnPacketEncode, mqtt.OnPacketSent, mqtt.OnDisconnect}, []byte{b})
+	switch b {
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished,
+		mqtt.OnPacketRead, mqtt.OnPublish, mqtt.OnWill, mqtt.OnPacketEncode, mqtt.OnPacketSent, mqtt.OnDisconnect:
+		return true
+	}
+	return false
 }
 
 // access is what a client asks to do with a topic.
@@ -322,7 +349,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if write {
 		a = publish
 	}
-	if h.allowed(string(cl.Properties.Username), topic, a) {
+	if h.allowed(h.identity(cl), topic, a) {
 		return true
 	}
 	h.denied.Add(1)
@@ -338,11 +365,12 @@ func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 	if cl.Net.Inline || pk.FixedHeader.Type != packets.Publish {
 		return pk, nil
 	}
-	identity := string(cl.Properties.Username)
-	if !h.spend(h.rates.of(identity), 1, "rate") {
+	identity := h.identity(cl)
+	now := time.Now()
+	if !h.spend(h.rates.of(identity), now, 1, "rate") {
 		return pk, packets.ErrMessageRateTooHigh
 	}
-	if n := len(pk.Payload) + len(pk.TopicName); !h.spend(h.bytes.of(identity), min(n, h.bytes.burst), "byte_rate") {
+	if n := len(pk.Payload) + len(pk.TopicName); !h.spend(h.bytes.of(identity), now, min(n, h.bytes.burst), "byte_rate") {
 		return pk, packets.ErrMessageRateTooHigh
 	}
 	if pk.FixedHeader.Qos > 0 && h.fair.admit(cl, identity, pk.PacketID) {
@@ -351,10 +379,10 @@ func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 	return pk, nil
 }
 
-// spend takes n tokens from l, waiting up to 30 s for them; a wait is
-// counted under reason.
-func (h *authHook) spend(l *rate.Limiter, n int, reason string) bool {
-	if l.AllowN(time.Now(), n) {
+// spend takes n tokens from l at now, waiting up to 30 s for them; a
+// wait is counted under reason.
+func (h *authHook) spend(l *rate.Limiter, now time.Time, n int, reason string) bool {
+	if l.AllowN(now, n) {
 		return true
 	}
 	h.counts.add(reason)
@@ -380,7 +408,7 @@ func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	if cl.Net.Inline {
 		return pk, nil
 	}
-	box := string(cl.Properties.Username)
+	box := h.identity(cl)
 	t, _ := contract.Parse(pk.TopicName)
 	if (t.Leaf == "state" || t.Leaf == "availability") && !h.namesItsTopic(t, pk.Payload) {
 		h.counts.add("identity")

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"math/bits"
 	"sync"
 	"time"
 
@@ -50,13 +51,14 @@ type fairShare struct {
 	now     func() time.Time
 
 	mu        sync.Mutex
-	flows     map[string]*flow                 // identity -> its readings in the pipeline (the configured identities: bounded)
-	marks     map[*mqtt.Client]map[uint16]mark // readings read, not yet acknowledged
-	light     map[*mqtt.Client]map[uint16]mark // the light ones among them
-	lightSlow map[string]time.Time             // identity -> when a light reading of it last waited beyond target
+	flows     map[string]*flow           // identity -> its readings in the pipeline (the configured identities: bounded)
+	conns     map[*mqtt.Client]*fairConn // connections with readings read, not yet acknowledged
+	lit       []*flow                    // the flows with light readings in flight: what congested scans
+	lightSlow map[string]time.Time       // identity -> when a light reading of it last waited beyond target
 }
 
 type flow struct {
+	identity string
 	inflight int
 	wake     chan struct{} // closed when one of its readings is acknowledged
 	// A held identity goes in rounds: share readings, then none until all
@@ -65,24 +67,40 @@ type flow struct {
 	roundStart time.Time // when the round's first reading was read
 	resume     time.Time // a held identity's next round starts no sooner
 	heavyAt    time.Time // when it last had its share in flight
+	// light are its readings in flight that were light in rate
+	// (fairShare.heavy) as they were read, oldest first; a reading is
+	// light only while its identity has fewer than share in flight, so
+	// there are at most share of them.
+	light []lightMark
+	litAt int // its index in fairShare.lit while light is not empty
 }
 
-type mark struct {
-	at       time.Time
-	identity string
-	light    bool // its identity was light in rate (fairShare.heavy) as it was read
+type lightMark struct {
+	conn *fairConn
+	id   uint16
+	at   time.Time
 }
 
-// heavy says whether identity is not light in rate: it has its share in
-// flight, had it within fairHeavy, or is in a held round's pause. Called
-// with f.mu held.
-func (f *fairShare) heavy(identity string) bool {
-	fl := f.flows[identity]
-	if fl == nil {
-		return false
-	}
-	now := f.now()
-	return fl.inflight >= f.share || now.Sub(fl.heavyAt) < fairHeavy || now.Before(fl.resume)
+// fairConn is one connection's readings read and not yet acknowledged, a
+// set of packet ids: a bit each, not a map of marks, because admit and
+// acked run for every reading of every box under the one mutex. A
+// connection's identity is fixed at CONNECT (authHook), so its readings
+// all count to one flow.
+type fairConn struct {
+	fl      *flow
+	n       int // ids in the set
+	pending [1 << 16 / 64]uint64
+}
+
+func (c *fairConn) has(id uint16) bool { return c.pending[id/64]&(1<<(id%64)) != 0 }
+func (c *fairConn) set(id uint16)      { c.pending[id/64] |= 1 << (id % 64); c.n++ }
+func (c *fairConn) clear(id uint16)    { c.pending[id/64] &^= 1 << (id % 64); c.n-- }
+
+// heavy says whether fl's identity is not light in rate: it has its share
+// in flight, had it within fairHeavy, or is in a held round's pause.
+// Called with f.mu held.
+func (f *fairShare) heavy(fl *flow, now time.Time) bool {
+	return fl != nil && (fl.inflight >= f.share || now.Sub(fl.heavyAt) < fairHeavy || now.Before(fl.resume))
 }
 
 const (
@@ -109,8 +127,7 @@ const (
 
 func newFairShare(share int) *fairShare {
 	return &fairShare{share: share, target: fairTarget, maxWait: fairMaxWait, now: time.Now, pause: fairPause,
-		flows: map[string]*flow{}, marks: map[*mqtt.Client]map[uint16]mark{}, light: map[*mqtt.Client]map[uint16]mark{},
-		lightSlow: map[string]time.Time{}}
+		flows: map[string]*flow{}, conns: map[*mqtt.Client]*fairConn{}, lightSlow: map[string]time.Time{}}
 }
 
 // admit is called as a reading at QoS 1 or 2 is read from cl; it returns
@@ -118,19 +135,26 @@ func newFairShare(share int) *fairShare {
 func (f *fairShare) admit(cl *mqtt.Client, identity string, id uint16) (waited bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	deadline := f.now().Add(f.maxWait)
-	fl := f.flows[identity]
-	if fl == nil {
-		fl = &flow{}
-		f.flows[identity] = fl
+	now := f.now()
+	deadline := now.Add(f.maxWait)
+	c := f.conns[cl]
+	if c == nil {
+		fl := f.flows[identity]
+		if fl == nil {
+			fl = &flow{identity: identity}
+			f.flows[identity] = fl
+		}
+		c = &fairConn{fl: fl}
+		f.conns[cl] = c
 	}
-	for f.mustWait(fl) && f.congested(identity) && f.now().Before(deadline) && !cl.Closed() {
+	fl := c.fl
+	for f.mustWait(fl, now) && f.congested(identity, now) && now.Before(deadline) && !cl.Closed() {
 		if fl.wake == nil {
 			fl.wake = make(chan struct{})
 		}
 		w := fl.wake
 		nap := 50 * time.Millisecond // congestion may have passed
-		if d := fl.resume.Sub(f.now()); fl.inflight == 0 && d > 0 && d < nap {
+		if d := fl.resume.Sub(now); fl.inflight == 0 && d > 0 && d < nap {
 			nap = d // its pause ends
 		}
 		f.mu.Unlock()
@@ -140,29 +164,25 @@ func (f *fairShare) admit(cl *mqtt.Client, identity string, id uint16) (waited b
 		case <-time.After(nap):
 		}
 		f.mu.Lock()
+		now = f.now()
 	}
 	if fl.inflight == 0 {
-		fl.full, fl.roundStart = false, f.now()
+		fl.full, fl.roundStart = false, now
 	}
-	m := f.marks[cl]
-	if m == nil {
-		m = map[uint16]mark{}
-		f.marks[cl] = m
+	if c.has(id) { // a redelivery of an id still in flight
+		f.release(c, id, now)
 	}
-	if old, dup := m[id]; dup { // a redelivery of an id still in flight
-		f.release(cl, id, old)
-	}
-	mk := mark{at: f.now(), identity: identity, light: fl.inflight < f.share && !f.heavy(identity)}
-	m[id] = mk
-	if mk.light {
-		if f.light[cl] == nil {
-			f.light[cl] = map[uint16]mark{}
+	c.set(id)
+	if fl.inflight < f.share && !f.heavy(fl, now) {
+		if len(fl.light) == 0 {
+			fl.litAt = len(f.lit)
+			f.lit = append(f.lit, fl)
 		}
-		f.light[cl][id] = mk
+		fl.light = append(fl.light, lightMark{conn: c, id: id, at: now})
 	}
 	fl.inflight++
 	if fl.inflight >= f.share {
-		fl.full, fl.heavyAt = true, f.now()
+		fl.full, fl.heavyAt = true, now
 	}
 	return waited
 }
@@ -170,35 +190,37 @@ func (f *fairShare) admit(cl *mqtt.Client, identity string, id uint16) (waited b
 // mustWait says whether a held flow's next reading must wait: its round
 // is full and not yet over, or its pause has not passed. Called with f.mu
 // held.
-func (f *fairShare) mustWait(fl *flow) bool {
+func (f *fairShare) mustWait(fl *flow, now time.Time) bool {
 	if fl.inflight >= f.share {
 		return true
 	}
 	if f.pause == 0 {
 		return false
 	}
-	return (fl.full && fl.inflight > 0) || (fl.inflight == 0 && f.now().Before(fl.resume))
+	return (fl.full && fl.inflight > 0) || (fl.inflight == 0 && now.Before(fl.resume))
 }
 
 // congested says whether identity must keep to its share now: a light
 // reading of another identity waits, or waited lately, too long, and
 // that identity is light still. Called with f.mu held.
-func (f *fairShare) congested(identity string) bool {
-	now := f.now()
+func (f *fairShare) congested(identity string, now time.Time) bool {
 	for id, at := range f.lightSlow {
 		switch {
 		// One that has had its share in flight since drains a backlog
 		// like the others: its wait was theirs (the first readings of
 		// boxes all starting to drain at once), not one a flood caused.
-		case now.Sub(at) > fairCongestion, f.heavy(id):
+		case now.Sub(at) > fairCongestion, f.heavy(f.flows[id], now):
 			delete(f.lightSlow, id)
 		case id != identity:
 			return true
 		}
 	}
-	for _, ms := range f.light {
-		for _, m := range ms {
-			if m.identity != identity && now.Sub(m.at) > f.target && !f.heavy(m.identity) {
+	for _, fl := range f.lit {
+		if fl.identity == identity || f.heavy(fl, now) {
+			continue
+		}
+		for _, m := range fl.light {
+			if now.Sub(m.at) > f.target {
 				return true
 			}
 		}
@@ -212,42 +234,60 @@ func (f *fairShare) held(identity string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fl := f.flows[identity]
-	return fl != nil && fl.inflight >= f.share && f.congested(identity)
+	return fl != nil && fl.inflight >= f.share && f.congested(identity, f.now())
 }
 
 // acked is called as the PUBACK (PUBREC at QoS 2) of packet id goes to cl.
 func (f *fairShare) acked(cl *mqtt.Client, id uint16) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	m, ok := f.marks[cl][id]
-	if !ok {
+	c := f.conns[cl]
+	if c == nil || !c.has(id) {
 		return
 	}
-	if m.light && f.now().Sub(m.at) > f.target && !f.heavy(m.identity) {
-		f.lightSlow[m.identity] = f.now()
+	now := f.now()
+	if m, light := c.fl.lightMark(c, id); light && now.Sub(m.at) > f.target && !f.heavy(c.fl, now) {
+		f.lightSlow[c.fl.identity] = now
 	}
-	f.release(cl, id, m)
+	f.release(c, id, now)
+}
+
+// lightMark finds the light reading id of c among fl's, if it is one.
+// Readings are acknowledged in the order they were read, so it is most
+// often the first.
+func (fl *flow) lightMark(c *fairConn, id uint16) (lightMark, bool) {
+	for _, m := range fl.light {
+		if m.conn == c && m.id == id {
+			return m, true
+		}
+	}
+	return lightMark{}, false
 }
 
 // release takes a reading off its identity's count. Called with f.mu held.
-func (f *fairShare) release(cl *mqtt.Client, id uint16, m mark) {
-	delete(f.marks[cl], id)
-	if m.light {
-		delete(f.light[cl], id)
-		if len(f.light[cl]) == 0 {
-			delete(f.light, cl) // congested scans f.light at every admit of a held identity
+func (f *fairShare) release(c *fairConn, id uint16, now time.Time) {
+	c.clear(id)
+	fl := c.fl
+	for i, m := range fl.light {
+		if m.conn == c && m.id == id {
+			if i == 0 && len(fl.light) > 4*f.share {
+				fl.light = fl.light[1:] // a share so large (no fair share) that moving them costs
+			} else {
+				copy(fl.light[i:], fl.light[i+1:]) // and keep the array: a booth has a light reading at a time
+				fl.light[len(fl.light)-1] = lightMark{}
+				fl.light = fl.light[:len(fl.light)-1]
+			}
+			if len(fl.light) == 0 {
+				f.unlit(fl) // congested scans f.lit at every admit of a held identity
+			}
+			break
 		}
 	}
-	fl := f.flows[m.identity]
-	if fl == nil {
-		return
-	}
 	if fl.inflight >= f.share {
-		fl.heavyAt = f.now()
+		fl.heavyAt = now
 	}
 	fl.inflight--
 	if fl.inflight == 0 && fl.full {
-		now := f.now()
 		fl.resume = now.Add(time.Duration(f.pause * float64(now.Sub(fl.roundStart))))
 	}
 	if fl.wake != nil {
@@ -256,13 +296,27 @@ func (f *fairShare) release(cl *mqtt.Client, id uint16, m mark) {
 	}
 }
 
+// unlit takes fl, whose light readings are all acknowledged, off f.lit.
+func (f *fairShare) unlit(fl *flow) {
+	last := f.lit[len(f.lit)-1]
+	f.lit[fl.litAt], last.litAt = last, fl.litAt
+	f.lit[len(f.lit)-1] = nil
+	f.lit = f.lit[:len(f.lit)-1]
+}
+
 // gone forgets what a closed connection had in flight.
 func (f *fairShare) gone(cl *mqtt.Client) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for id, m := range f.marks[cl] {
-		f.release(cl, id, m)
+	c := f.conns[cl]
+	if c == nil {
+		return
 	}
-	delete(f.marks, cl)
-	delete(f.light, cl)
+	now := f.now()
+	for w := 0; c.n > 0 && w < len(c.pending); w++ {
+		for c.pending[w] != 0 {
+			f.release(c, uint16(w*64+bits.TrailingZeros64(c.pending[w])), now)
+		}
+	}
+	delete(f.conns, cl)
 }

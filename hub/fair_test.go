@@ -150,7 +150,7 @@ func TestHeldIdentityGoesInRoundsWithPauses(t *testing.T) {
 	waits := func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		return f.mustWait(fl) && f.congested("booth2")
+		return f.mustWait(fl, f.now()) && f.congested("booth2", f.now())
 	}
 	if !waits() {
 		t.Fatal("a held identity with its share in flight admits more")
@@ -206,7 +206,7 @@ func TestUniformLoadHoldsNoIdentity(t *testing.T) {
 	mayAdmit := func(b *box) bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		return !(f.mustWait(f.flows[b.identity]) && f.congested(b.identity))
+		return !(f.mustWait(f.flows[b.identity], f.now()) && f.congested(b.identity, f.now()))
 	}
 	fill := func(b *box, upTo int) {
 		for len(b.inflight) < upTo {

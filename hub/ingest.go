@@ -21,7 +21,7 @@ import (
 // PUBACK; waiting here for each reading's commit would let one box have a
 // single reading in each transaction, so a backlog would drain at one
 // commit per reading. Instead a reading is queued for the group commit and
-// mochi is told to send nothing (ErrRejectPacket); the PUBACK is written by
+// mochi is told to send nothing (see OnPublish); the PUBACK is written by
 // the box's own acker once the reading's transaction has committed, in the
 // order the box sent its readings. A failed commit sends no PUBACK: the box
 // keeps the reading and sends it again.
@@ -73,7 +73,13 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 			return pk, nil
 		}
 		h.takeReading(cl, box, t.Device, pk)
-		return pk, packets.ErrRejectPacket // acknowledged after the commit
+		// Acknowledged after the commit, so nothing for mochi to do now:
+		// it sends no PUBACK for QoS 0 and delivers nothing marked
+		// Ignore (server.go processPublish; no hook here has OnPublished).
+		// ErrRejectPacket would do the same, but mochi logs it at debug
+		// level with the packet boxed: 800 bytes for every reading.
+		pk.FixedHeader.Qos, pk.FixedHeader.Retain, pk.Ignore = 0, false, true
+		return pk, nil
 	}
 	if !ok || t.Box != box {
 		return h.refuse(box, pk, &refusal{reason: "unknown topic"})
@@ -105,11 +111,14 @@ func (h *ingestHook) takeReading(cl *mqtt.Client, box, device string, pk packets
 	pipe := h.pipe(cl)
 	pipe.slots <- struct{}{} // at most inflight readings of a box wait for their commit
 	j := h.readingJob(box, device, pk)
+	// Only what the PUBACK and the relay need, not the packet (800 bytes):
+	// done is allocated for every reading.
+	id, qos, topic, payload := pk.PacketID, pk.FixedHeader.Qos, pk.TopicName, pk.Payload
 	done := func(err error) {
 		if err != nil {
 			h.storeFailed(box, device, j, err)
 		}
-		pipe.acks <- ack{cl: cl, pk: pk, ok: err == nil, relay: err == nil && j.kind == jobReading && j.added}
+		pipe.acks <- ack{id: id, qos: qos, topic: topic, payload: payload, ok: err == nil, relay: err == nil && j.kind == jobReading && j.added}
 	}
 	if err := h.commit.Submit(j, done); err != nil {
 		<-pipe.slots // closing: no PUBACK, the box sends it again
@@ -169,16 +178,21 @@ func (h *ingestHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 // acknowledged in the order they were sent, off the commit path (a box
 // that does not read its socket stalls only itself).
 type boxPipe struct {
+	cl    *mqtt.Client
 	slots chan struct{} // readings awaiting their commit
 	acks  chan ack      // as large as slots: the commit path never waits
 	quit  chan struct{}
 }
 
+// ack is one reading's outcome, as small as it can be: a box's acks
+// channel holds its whole window of them.
 type ack struct {
-	cl    *mqtt.Client
-	pk    packets.Packet
-	ok    bool // committed; else no PUBACK and the box sends it again
-	relay bool
+	id      uint16
+	qos     byte
+	ok      bool // committed; else no PUBACK and the box sends it again
+	relay   bool
+	topic   string
+	payload []byte
 }
 
 func (h *ingestHook) pipe(cl *mqtt.Client) *boxPipe {
@@ -187,7 +201,7 @@ func (h *ingestHook) pipe(cl *mqtt.Client) *boxPipe {
 	if p := h.pipes[cl]; p != nil {
 		return p
 	}
-	p := &boxPipe{slots: make(chan struct{}, h.inflight), acks: make(chan ack, h.inflight), quit: make(chan struct{})}
+	p := &boxPipe{cl: cl, slots: make(chan struct{}, h.inflight), acks: make(chan ack, h.inflight), quit: make(chan struct{})}
 	h.pipes[cl] = p
 	go h.runPipe(p)
 	return p
@@ -201,7 +215,7 @@ func (h *ingestHook) runPipe(p *boxPipe) {
 		case a := <-p.acks:
 			// The PUBACKs of one commit arrive together: they are written
 			// corked, in one write (corkconn.go).
-			cc, _ := a.cl.Net.Conn.(*corkConn)
+			cc, _ := p.cl.Net.Conn.(*corkConn)
 			if cc != nil {
 				cc.cork()
 			}
@@ -218,15 +232,15 @@ func (h *ingestHook) runPipe(p *boxPipe) {
 
 // ack writes one reading's PUBACK and passes the reading on to observers.
 func (h *ingestHook) ack(p *boxPipe, a ack) {
-	if a.ok && a.pk.FixedHeader.Qos > 0 {
-		a.cl.WritePacket(packets.Packet{
+	if a.ok && a.qos > 0 {
+		p.cl.WritePacket(packets.Packet{
 			FixedHeader: packets.FixedHeader{Type: packets.Puback},
-			PacketID:    a.pk.PacketID,
+			PacketID:    a.id,
 			ReasonCode:  packets.CodeSuccess.Code,
 		}) // an error means the box is gone: it sends the reading again, a duplicate
 	}
 	if a.relay {
-		h.relay(a.pk.TopicName, a.pk.Payload)
+		h.relay(a.topic, a.payload)
 	}
 	<-p.slots
 }

@@ -159,13 +159,30 @@ func (r *refusals) Collect(ch chan<- prometheus.Metric) {
 
 // rates holds one token bucket per identity, shared by its sessions.
 type rates struct {
-	mu    sync.Mutex
 	limit rate.Limit
 	burst int
-	m     map[string]*rate.Limiter
+	// fixed are the configured identities' buckets, made at start and
+	// never changed after: read without the lock, on every PUBLISH of
+	// every box.
+	fixed map[string]*rate.Limiter
+	mu    sync.Mutex
+	m     map[string]*rate.Limiter // any other identity's
+}
+
+func newRates(limit rate.Limit, burst int, identities ...map[string][]byte) *rates {
+	r := &rates{limit: limit, burst: burst, fixed: map[string]*rate.Limiter{}, m: map[string]*rate.Limiter{}}
+	for _, set := range identities {
+		for id := range set {
+			r.fixed[id] = rate.NewLimiter(limit, burst)
+		}
+	}
+	return r
 }
 
 func (r *rates) of(identity string) *rate.Limiter {
+	if l := r.fixed[identity]; l != nil {
+		return l
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	l := r.m[identity]

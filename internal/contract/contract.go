@@ -46,11 +46,21 @@ func Parse(topic string) (p Parsed, ok bool) {
 	if !found {
 		return p, false
 	}
-	parts := strings.Split(rest, "/")
+	// Cut, not Split: the hub parses every PUBLISH's topic a few times,
+	// and Split allocates each time.
+	var parts [5]string
+	n := 0
+	for ; n < len(parts); n++ {
+		var more bool
+		parts[n], rest, more = strings.Cut(rest, "/")
+		if !more {
+			break
+		}
+	}
 	switch {
-	case len(parts) == 3:
+	case n == 2:
 		return Parsed{Crossing: parts[0], Box: parts[1], Leaf: parts[2]}, true
-	case len(parts) == 5 && parts[2] == "devices":
+	case n == 4 && parts[2] == "devices":
 		return Parsed{Crossing: parts[0], Box: parts[1], Device: parts[3], Leaf: parts[4]}, true
 	}
 	return p, false
