@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/bits"
-	"strings"
 	"sync"
 
 	"modernc.org/sqlite"
@@ -103,8 +102,9 @@ var (
 	insertLogText = chunkedSQL(func(n int) string {
 		return `INSERT INTO alert_log(seq, alert_id, action, user, role, note, time, ref) VALUES ` + valuesSQL(n, 8)
 	})
-	markAlertedText = chunkedSQL(func(n int) string {
-		return `UPDATE readings SET alerted = 1 WHERE id IN (` + strings.TrimSuffix(strings.Repeat("?,", n), ",") + `)`
+	// OR IGNORE: two alerts of a batch may name one reading.
+	keepText = chunkedSQL(func(n int) string {
+		return `INSERT OR IGNORE INTO kept(reading) VALUES ` + valuesSQL(n, 1)
 	})
 )
 
@@ -122,30 +122,38 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 
 	// The readings behind new alerts are kept as long as the alerts: by
 	// rowid for this batch's, by key for an earlier one's (a correlated
-	// partner).
-	rowids := make(map[contract.ReadingRef]int64, len(readings))
-	for _, j := range readings {
-		if j.added {
-			rowids[j.ref] = j.rowid
-		}
-	}
-	var mark []any
+	// partner). An alert's reading is almost always the one that raised
+	// it; the batch's others are looked up only for a partner.
+	var rowids map[contract.ReadingRef]int64
+	var keep []any
 	for _, r := range w.raised {
 		if !r.new {
 			continue
 		}
 		for _, ref := range r.a.Readings {
-			if id, ok := rowids[ref]; ok {
-				mark = append(mark, id)
+			if ref == r.j.ref && r.j.rowid != 0 {
+				keep = append(keep, r.j.rowid)
 				continue
 			}
-			if _, err := tx.exec(`UPDATE readings SET alerted = 1 WHERE box=? AND incarnation=? AND device=? AND seq=?`, ref.Box, ref.Incarnation, ref.Device, ref.Seq); err != nil {
+			if rowids == nil {
+				rowids = make(map[contract.ReadingRef]int64, len(readings))
+				for _, j := range readings {
+					if j.added && j.rowid != 0 {
+						rowids[j.ref] = j.rowid
+					}
+				}
+			}
+			if id, ok := rowids[ref]; ok {
+				keep = append(keep, id)
+				continue
+			}
+			if _, err := tx.exec(keepByKeySQL, ref.Box, ref.Incarnation, ref.Device, ref.Seq); err != nil {
 				return err
 			}
 		}
 	}
-	if err := markAlertedText.each(len(mark), func(from, to int, text string) error {
-		_, err := tx.exec(text, mark[from:to]...)
+	if err := keepText.each(len(keep), func(from, to int, text string) error {
+		_, err := tx.exec(text, keep[from:to]...)
 		return err
 	}); err != nil {
 		return err

@@ -42,7 +42,7 @@ func TestBatchedAlertWritesMatchJobByJob(t *testing.T) {
 		{36, 37.8, -1, 38.2, 36.9},
 	}
 	fast, _ := bothPathsAgree(t, rules, batches, nil)
-	for _, want := range []string{"log 1 ", "|repeated|", "|cleared|", "repeats=1", "cleared_at=1"} {
+	for _, want := range []string{"log 1 ", "|repeated|", "|cleared|", "repeats=1", "cleared_at=1", "kept box-001 2"} {
 		if !strings.Contains(strings.Join(fast, "\n"), want) {
 			t.Errorf("the run never stored %q: the test does not cover it\n%s", want, strings.Join(fast, "\n"))
 		}
@@ -153,7 +153,7 @@ func batchedRun(t *testing.T, rules string, batches [][]float64, fast bool, setu
 	}
 	q(`SELECT 'log ', seq, ' ', alert_id, '|', action, '|', ref FROM alert_log ORDER BY seq`, 8)
 	q(`SELECT 'alert ', id, ' ', rule, ' repeats=', repeats, ' cleared_at=', cleared_at <> '', ' state=', state, ' readings=', json_extract(body, '$.readings') FROM alerts ORDER BY id`, 12)
-	q(`SELECT 'kept ', box, ' ', seq FROM readings WHERE alerted = 1 ORDER BY box, seq`, 4)
+	q(`SELECT 'kept ', box, ' ', seq FROM readings WHERE alerted = 1 OR id IN (SELECT reading FROM kept) ORDER BY box, seq`, 4)
 	return stored, told
 }
 
