@@ -290,7 +290,9 @@ CREATE TABLE IF NOT EXISTS alert_log (
 CREATE INDEX IF NOT EXISTS alert_log_alert ON alert_log(alert_id);
 -- Readings per device and hour, kept with each commit: the dashboard's
 -- box health reads a day of activity from a few hundred rows, not from
--- every reading of the day.
+-- every reading of the day. WITHOUT ROWID: a commit updates a row for
+-- every device it holds, and in one B-tree (its key) rather than two (a
+-- rowid table beside the key's index) each costs half the pages.
 CREATE TABLE IF NOT EXISTS activity (
 	box    TEXT NOT NULL,
 	device TEXT NOT NULL,
@@ -298,7 +300,7 @@ CREATE TABLE IF NOT EXISTS activity (
 	n      INTEGER NOT NULL,
 	last   TEXT NOT NULL,
 	PRIMARY KEY (hour, box, device)
-);
+) WITHOUT ROWID;
 -- Readings the hub refused but could name: their numbers are accounted
 -- for (gaps.go never asks for them), and box health shows why.
 CREATE TABLE IF NOT EXISTS refused (
