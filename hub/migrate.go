@@ -45,9 +45,6 @@ func migrate(db *sql.DB) error {
 	if err := migrateAlertLog(tx); err != nil {
 		return err
 	}
-	if err := migrateActivity(tx); err != nil {
-		return err
-	}
 	if _, err := tx.Exec(schemaSQL); err != nil {
 		return err
 	}
@@ -126,8 +123,6 @@ const (
 	alertLogV2 = `CREATE TABLE alert_log (seq INTEGER PRIMARY KEY, alert_id TEXT NOT NULL, action TEXT NOT NULL,
 		user TEXT NOT NULL DEFAULT '', role TEXT NOT NULL DEFAULT '', note TEXT NOT NULL DEFAULT '', time TEXT NOT NULL,
 		ref TEXT NOT NULL DEFAULT '')`
-	activityV2 = `CREATE TABLE activity (box TEXT NOT NULL, device TEXT NOT NULL, hour TEXT NOT NULL, n INTEGER NOT NULL,
-		last TEXT NOT NULL, PRIMARY KEY (hour, box, device)) WITHOUT ROWID`
 	seqstateV2 = `CREATE TABLE seqstate (box TEXT NOT NULL, incarnation TEXT NOT NULL DEFAULT '', device TEXT NOT NULL,
 		contig INTEGER NOT NULL, PRIMARY KEY (box, incarnation, device))`
 )
@@ -168,34 +163,6 @@ func migrateAlertLog(tx *sql.Tx) error {
 	} {
 		if _, err := tx.Exec(q); err != nil {
 			return fmt.Errorf("migrate alert_log: %w", err)
-		}
-	}
-	return nil
-}
-
-// migrateActivity rebuilds an activity table made with a rowid as the one
-// without (schemaSQL). It holds two days of counts per device and hour (a
-// few thousand rows), so the copy is quick.
-func migrateActivity(tx *sql.Tx) error {
-	var create string
-	err := tx.QueryRow(`SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'activity'`).Scan(&create)
-	if err == sql.ErrNoRows {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("migrate activity: %w", err)
-	}
-	if strings.Contains(strings.ToUpper(create), "WITHOUT ROWID") {
-		return nil
-	}
-	for _, q := range []string{
-		`ALTER TABLE activity RENAME TO activity_old`,
-		activityV2,
-		`INSERT INTO activity(box, device, hour, n, last) SELECT box, device, hour, n, last FROM activity_old`,
-		`DROP TABLE activity_old`,
-	} {
-		if _, err := tx.Exec(q); err != nil {
-			return fmt.Errorf("migrate activity: %w", err)
 		}
 	}
 	return nil
