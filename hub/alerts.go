@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/bits"
+	"strings"
 	"sync"
 
 	"modernc.org/sqlite"
@@ -102,9 +103,8 @@ var (
 	insertLogText = chunkedSQL(func(n int) string {
 		return `INSERT INTO alert_log(seq, alert_id, action, user, role, note, time, ref) VALUES ` + valuesSQL(n, 8)
 	})
-	// OR IGNORE: two alerts of a batch may name one reading.
-	keepText = chunkedSQL(func(n int) string {
-		return `INSERT OR IGNORE INTO kept(reading) VALUES ` + valuesSQL(n, 1)
+	markAlertedText = chunkedSQL(func(n int) string {
+		return `UPDATE readings SET alerted = 1 WHERE id IN (` + strings.TrimSuffix(strings.Repeat("?,", n), ",") + `)`
 	})
 )
 
@@ -125,14 +125,14 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 	// partner). An alert's reading is almost always the one that raised
 	// it; the batch's others are looked up only for a partner.
 	var rowids map[contract.ReadingRef]int64
-	var keep []any
+	var mark []any
 	for _, r := range w.raised {
 		if !r.new {
 			continue
 		}
 		for _, ref := range r.a.Readings {
 			if ref == r.j.ref && r.j.rowid != 0 {
-				keep = append(keep, r.j.rowid)
+				mark = append(mark, r.j.rowid)
 				continue
 			}
 			if rowids == nil {
@@ -144,16 +144,16 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 				}
 			}
 			if id, ok := rowids[ref]; ok {
-				keep = append(keep, id)
+				mark = append(mark, id)
 				continue
 			}
-			if _, err := tx.exec(keepByKeySQL, ref.Box, ref.Incarnation, ref.Device, ref.Seq); err != nil {
+			if _, err := tx.exec(markAlertedByKeySQL, ref.Box, ref.Incarnation, ref.Device, ref.Seq); err != nil {
 				return err
 			}
 		}
 	}
-	if err := keepText.each(len(keep), func(from, to int, text string) error {
-		_, err := tx.exec(text, keep[from:to]...)
+	if err := markAlertedText.each(len(mark), func(from, to int, text string) error {
+		_, err := tx.exec(text, mark[from:to]...)
 		return err
 	}); err != nil {
 		return err

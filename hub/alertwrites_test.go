@@ -153,7 +153,7 @@ func batchedRun(t *testing.T, rules string, batches [][]float64, fast bool, setu
 	}
 	q(`SELECT 'log ', seq, ' ', alert_id, '|', action, '|', ref FROM alert_log ORDER BY seq`, 8)
 	q(`SELECT 'alert ', id, ' ', rule, ' repeats=', repeats, ' cleared_at=', cleared_at <> '', ' state=', state, ' readings=', json_extract(body, '$.readings') FROM alerts ORDER BY id`, 12)
-	q(`SELECT 'kept ', box, ' ', seq FROM readings WHERE alerted = 1 OR id IN (SELECT reading FROM kept) ORDER BY box, seq`, 4)
+	q(`SELECT 'kept ', box, ' ', seq FROM readings WHERE alerted = 1 ORDER BY box, seq`, 4)
 	return stored, told
 }
 

@@ -82,11 +82,6 @@ func (p *pruner) stop() {
 	p.stopOnce.Do(func() { close(p.quit) })
 }
 
-// pruneStepSQL removes the oldest readings of a kind past a cutoff but
-// those behind an alert (kept, or marked alerted by an older hubd).
-const pruneStepSQL = `DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE kind = ? AND received < ? AND alerted = 0
-	AND NOT EXISTS (SELECT 1 FROM kept WHERE kept.reading = readings.id) ORDER BY kind, received LIMIT ?)`
-
 // round prunes every kind down to its age and returns how many rows went.
 func (p *pruner) round() (int64, error) {
 	var total int64
@@ -105,7 +100,7 @@ func (p *pruner) round() (int64, error) {
 				return total, nil
 			default:
 			}
-			res, err := p.db.Exec(pruneStepSQL,
+			res, err := p.db.Exec(`DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE kind = ? AND received < ? AND alerted = 0 ORDER BY kind, received LIMIT ?)`,
 				kind, cutoff, p.cfg.Batch)
 			if err != nil {
 				return total, err

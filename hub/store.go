@@ -242,7 +242,7 @@ CREATE TABLE IF NOT EXISTS readings (
 	origin      TEXT NOT NULL,
 	received    TEXT NOT NULL,
 	quality     TEXT NOT NULL,
-	alerted     INTEGER NOT NULL DEFAULT 0, -- behind an alert, as hubd marked it before the kept table
+	alerted     INTEGER NOT NULL DEFAULT 0, -- behind an alert: kept as long as the alert
 	body        TEXT NOT NULL
 );
 -- The key; rows themselves are appended in commit order (rowid), which
@@ -265,13 +265,6 @@ CREATE TABLE IF NOT EXISTS alerts (
 	body     TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alerts_raised ON alerts(raised);
--- The readings behind alerts, kept as long as the alerts (retention.go).
--- A row here, not a flag in the reading's own row: marking that row
--- rewrote it after its insert, and a document's is large; these ids are
--- mostly the newest, appended to the last page. Readings marked before
--- this table existed keep their alerted flag, which retention reads too,
--- so an older database needs no rewrite.
-CREATE TABLE IF NOT EXISTS kept (reading INTEGER PRIMARY KEY);
 -- alert_log is every change of every alert in order; its seq is the
 -- dashboard's event id, so a viewer resumes after a disconnect from the
 -- store and misses nothing (hub/dashstore.go). Its rows are never deleted,
@@ -616,7 +609,7 @@ func insertAlert(tx *txq, a contract.Alert) (seq int64, err error) {
 		return 0, nil
 	}
 	for _, r := range a.Readings {
-		if _, err := tx.exec(keepByKeySQL, r.Box, r.Incarnation, r.Device, r.Seq); err != nil {
+		if _, err := tx.exec(markAlertedByKeySQL, r.Box, r.Incarnation, r.Device, r.Seq); err != nil {
 			return 0, err
 		}
 	}
@@ -627,9 +620,8 @@ func insertAlert(tx *txq, a contract.Alert) (seq int64, err error) {
 	return res.LastInsertId()
 }
 
-// keepByKeySQL keeps the reading of a key behind an alert (none, if it is
-// not stored).
-const keepByKeySQL = `INSERT OR IGNORE INTO kept(reading) SELECT id FROM readings WHERE box=? AND incarnation=? AND device=? AND seq=?`
+// markAlertedByKeySQL marks the reading of a key behind an alert.
+const markAlertedByKeySQL = `UPDATE readings SET alerted = 1 WHERE box=? AND incarnation=? AND device=? AND seq=?`
 
 // logAlertChange records a repeat or a cleared condition raised by the rules.
 func logAlertChange(tx *txq, c *events.Change) error {
