@@ -122,24 +122,32 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 
 	// The readings behind new alerts are kept as long as the alerts: by
 	// rowid for this batch's, by key for an earlier one's (a correlated
-	// partner).
-	rowids := make(map[contract.ReadingRef]int64, len(readings))
-	for _, j := range readings {
-		if j.added {
-			rowids[j.ref] = j.rowid
-		}
-	}
+	// partner). An alert's reading is almost always the one that raised
+	// it; the batch's others are looked up only for a partner.
+	var rowids map[contract.ReadingRef]int64
 	var mark []any
 	for _, r := range w.raised {
 		if !r.new {
 			continue
 		}
 		for _, ref := range r.a.Readings {
+			if ref == r.j.ref && r.j.rowid != 0 {
+				mark = append(mark, r.j.rowid)
+				continue
+			}
+			if rowids == nil {
+				rowids = make(map[contract.ReadingRef]int64, len(readings))
+				for _, j := range readings {
+					if j.added && j.rowid != 0 {
+						rowids[j.ref] = j.rowid
+					}
+				}
+			}
 			if id, ok := rowids[ref]; ok {
 				mark = append(mark, id)
 				continue
 			}
-			if _, err := tx.exec(`UPDATE readings SET alerted = 1 WHERE box=? AND incarnation=? AND device=? AND seq=?`, ref.Box, ref.Incarnation, ref.Device, ref.Seq); err != nil {
+			if _, err := tx.exec(markAlertedByKeySQL, ref.Box, ref.Incarnation, ref.Device, ref.Seq); err != nil {
 				return err
 			}
 		}

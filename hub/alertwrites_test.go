@@ -42,7 +42,7 @@ func TestBatchedAlertWritesMatchJobByJob(t *testing.T) {
 		{36, 37.8, -1, 38.2, 36.9},
 	}
 	fast, _ := bothPathsAgree(t, rules, batches, nil)
-	for _, want := range []string{"log 1 ", "|repeated|", "|cleared|", "repeats=1", "cleared_at=1"} {
+	for _, want := range []string{"log 1 ", "|repeated|", "|cleared|", "repeats=1", "cleared_at=1", "kept box-001 2"} {
 		if !strings.Contains(strings.Join(fast, "\n"), want) {
 			t.Errorf("the run never stored %q: the test does not cover it\n%s", want, strings.Join(fast, "\n"))
 		}

@@ -234,9 +234,18 @@ func correlate(m *matched, i int, st *stateTx, r *reading.Reading, ref contract.
 	if len(old) == 0 && !m.when[i] && !m.with[i] {
 		return // nothing to pair with, nothing to keep: the state stays as it is
 	}
+	// Within the window: r.Origin-window <= c.origin <= r.Origin+window.
+	lo, hi := r.Origin.Add(-window), r.Origin.Add(window)
+	within := func(c corrMatch) bool { return !c.origin.Before(lo) && !c.origin.After(hi) }
+	if !m.when[i] && !m.with[i] && !slices.ContainsFunc(old, func(c corrMatch) bool { return !within(c) }) {
+		// A reading of neither side that finds none past the window
+		// leaves the state as it is: most readings of a box that keeps
+		// one side's matches, spared copying them (at most 32 kept).
+		return
+	}
 	recent := make([]corrMatch, 0, len(old)+1) // a new slice: the layer below keeps its own
 	for _, c := range old {
-		if r.Origin.Sub(c.origin) <= window && c.origin.Sub(r.Origin) <= window {
+		if within(c) {
 			recent = append(recent, c)
 		}
 	}

@@ -352,13 +352,15 @@ func insertReading(tx *txq, j *job) (added bool, err error) {
 // insertReadings stores many readings in a few statements and marks each
 // job added or not (a duplicate).
 //
-// The batch names its rows' ids itself, after the table's largest, as the
-// alert log does its seqs: the writer is the only one, so no other
-// transaction takes them. A statement that stored all its rows (a
-// duplicate is rare: a resend after a lost PUBACK) then needs no answer
-// but its count, and one that did not is asked which of its ids it
-// stored. RETURNING the keys of the new rows, as before, cost a row
-// handed back to Go and three strings for every reading stored.
+// SQLite gives each new row the id after the table's largest, and the
+// writer is the only one, so a statement that stored all its rows (a
+// duplicate is rare: a resend after a lost PUBACK) and whose last row got
+// the id after the batch's last needs no answer but its count: its rows
+// are the ids in between, in order. One that did not is asked which rows
+// it stored (storedOf). RETURNING the keys of the new rows, as before,
+// cost a row handed back to Go and three strings for every reading stored;
+// naming the ids in the insert, as before too, cost a statement journal
+// (below).
 func insertReadings(tx *txq, jobs []*job) error {
 	if len(jobs) == 0 {
 		return nil
@@ -378,12 +380,9 @@ func insertReadings(tx *txq, jobs []*job) error {
 		}
 		part := jobs[:size]
 		jobs = jobs[size:]
-		first := last + 1
-		args := make([]any, 0, 10*len(part))
+		args := make([]any, 0, 9*len(part))
 		for _, j := range part {
-			last++
-			j.rowid = last
-			args = append(args, last, j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.readingKind, stamp(j.origin), stamp(j.received), j.quality, j.body)
+			args = append(args, j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.readingKind, stamp(j.origin), stamp(j.received), j.quality, j.body)
 		}
 		res, err := tx.exec(insertReadingsText[bits.TrailingZeros(uint(size))], args...)
 		if err != nil {
@@ -394,50 +393,58 @@ func insertReadings(tx *txq, jobs []*job) error {
 			return err
 		}
 		if n == int64(len(part)) {
-			for _, j := range part {
-				j.added = true
+			if id, err := res.LastInsertId(); err == nil && id == last+n {
+				for i, j := range part {
+					j.added, j.rowid = true, last+1+int64(i)
+				}
+				last = id
+				continue
 			}
-			continue
 		}
-		if err := storedOf(tx, part, first, last); err != nil {
+		if err := storedOf(tx, part, last, n); err != nil {
 			return err
 		}
+		last += n
 	}
 	return nil
 }
 
-// storedOf marks added the jobs of part (ids first to last, in order)
-// whose rows the statement stored; the others are duplicates, and name no
-// row. A job whose row is not there under its id and whose key is not
-// stored either was skipped for another reason (the insert ignores every
-// conflict): an error, which sends the batch job by job, never a reading
-// taken for a duplicate.
-func storedOf(tx *txq, part []*job, first, last int64) error {
-	rows, err := tx.query(`SELECT id, box, incarnation, device, seq FROM readings WHERE id BETWEEN ? AND ?`, first, last)
+// storedOf marks added the jobs of part whose rows the statement stored
+// (n rows, every id after the table's largest before it, after), each
+// with its row's id; the others are duplicates, and name no row. The
+// first of two jobs of one key in part is the one stored. A job whose
+// row is not there and whose key is not stored either was skipped for
+// another reason (the insert ignores every conflict): an error, which
+// sends the batch job by job, never a reading taken for a duplicate.
+func storedOf(tx *txq, part []*job, after, n int64) error {
+	rows, err := tx.query(`SELECT id, box, incarnation, device, seq FROM readings WHERE id > ?`, after)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	stored := make(map[int64]contract.ReadingRef, len(part))
+	stored := make(map[contract.ReadingRef]int64, n)
 	for rows.Next() {
 		var id int64
 		var ref contract.ReadingRef
 		if err := rows.Scan(&id, &ref.Box, &ref.Incarnation, &ref.Device, &ref.Seq); err != nil {
 			return err
 		}
-		stored[id] = ref
+		stored[ref] = id
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
 	rows.Close()
+	if int64(len(stored)) != n {
+		return fmt.Errorf("the insert stored %d readings, %d found after id %d", n, len(stored), after)
+	}
 	for _, j := range part {
-		ref, ok := stored[j.rowid]
-		j.added = ok && ref == j.ref
-		if j.added {
+		if id, ok := stored[j.ref]; ok {
+			j.added, j.rowid = true, id
+			delete(stored, j.ref)
 			continue
 		}
-		j.rowid = 0
+		j.added, j.rowid = false, 0
 		var n int
 		if err := tx.tx.QueryRow(`SELECT COUNT(*) FROM readings WHERE box=? AND incarnation=? AND device=? AND seq=?`,
 			j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq).Scan(&n); err != nil {
@@ -467,8 +474,7 @@ func maxOf(tx *txq, q string) (int64, error) {
 	return last, rows.Err()
 }
 
-// insertReadingsText[k] inserts 1<<k readings, ids given, duplicates
-// skipped (built once: it is the same text for every batch).
+// insertReadingsText[k] inserts 1<<k readings, duplicates skipped (built once: it is the same text for every batch).
 var insertReadingsText = func() (t [7]string) {
 	for k := range t {
 		t[k] = insertReadingsSQL(1 << k)
@@ -476,16 +482,17 @@ var insertReadingsText = func() (t [7]string) {
 	return t
 }()
 
-// insertReadingsSQL is the insert of n readings with their ids; a reading
-// already stored (its key) is skipped. OR IGNORE skips a row that breaks
-// any constraint, so that the statement can never fail halfway: one that
-// could (an id taken, a NULL) has SQLite copy every page it touches into
-// a statement journal first, to undo itself alone, and a batch's rows
-// touch a leaf of the key for every box. storedOf tells a duplicate from
-// a row skipped for any other reason.
+// insertReadingsSQL is the insert of n readings; a reading already stored
+// (its key) is skipped. OR IGNORE skips a row that breaks any constraint,
+// and the ids are SQLite's own, so that the statement can never fail
+// halfway: one that could (a NULL refused; an id given, which SQLite
+// checks is an integer) has SQLite copy every page it touches into a
+// statement journal first, to undo itself alone, and a batch's rows touch
+// a leaf of the key for every box. storedOf tells a duplicate from a row
+// skipped for any other reason.
 func insertReadingsSQL(n int) string {
-	return `INSERT OR IGNORE INTO readings(id, box, incarnation, device, seq, kind, origin, received, quality, body) VALUES ` +
-		valuesSQL(n, 10)
+	return `INSERT OR IGNORE INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body) VALUES ` +
+		valuesSQL(n, 9)
 }
 
 // chunked holds a statement's text for 1, 2, 4 … 32 rows, so that a batch
@@ -532,7 +539,7 @@ func countActivity(tx *txq, jobs []*job) error {
 		n    int
 		last time.Time
 	}
-	m := map[key]*agg{}
+	m := make(map[key]*agg, len(jobs))
 	var order []key
 	for _, j := range jobs {
 		if j.kind != jobReading || !j.added {
@@ -552,11 +559,16 @@ func countActivity(tx *txq, jobs []*job) error {
 	}
 	// One statement for up to 32 devices: a batch from 200 boxes holds
 	// hundreds of devices.
+	var hour int64
+	var hourText string // a batch's readings are of one hour, or two
 	return countActivityText.each(len(order), func(from, to int, text string) error {
 		args := make([]any, 0, 5*(to-from))
 		for _, k := range order[from:to] {
 			a := m[k]
-			args = append(args, k.box, k.device, stamp(time.Unix(k.hour, 0)), a.n, stamp(a.last))
+			if hourText == "" || k.hour != hour {
+				hour, hourText = k.hour, stamp(time.Unix(k.hour, 0))
+			}
+			args = append(args, k.box, k.device, hourText, a.n, stamp(a.last))
 		}
 		_, err := tx.exec(text, args...)
 		return err
@@ -597,7 +609,7 @@ func insertAlert(tx *txq, a contract.Alert) (seq int64, err error) {
 		return 0, nil
 	}
 	for _, r := range a.Readings {
-		if _, err := tx.exec(`UPDATE readings SET alerted = 1 WHERE box=? AND incarnation=? AND device=? AND seq=?`, r.Box, r.Incarnation, r.Device, r.Seq); err != nil {
+		if _, err := tx.exec(markAlertedByKeySQL, r.Box, r.Incarnation, r.Device, r.Seq); err != nil {
 			return 0, err
 		}
 	}
@@ -607,6 +619,9 @@ func insertAlert(tx *txq, a contract.Alert) (seq int64, err error) {
 	}
 	return res.LastInsertId()
 }
+
+// markAlertedByKeySQL marks the reading of a key behind an alert.
+const markAlertedByKeySQL = `UPDATE readings SET alerted = 1 WHERE box=? AND incarnation=? AND device=? AND seq=?`
 
 // logAlertChange records a repeat or a cleared condition raised by the rules.
 func logAlertChange(tx *txq, c *events.Change) error {
