@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -141,7 +142,9 @@ func (v *Validator) reading(msg []byte, r *Reading, exact bool) (ok bool) {
 	if !known {
 		return false
 	}
-	if ks.check == nil || !ks.check(r.Payload) {
+	// The plan checked the payload as it was read, when the payload's
+	// kind had one; otherwise the compiled check walks it now.
+	if sure := s.planned && s.sure || !s.planned && ks.check != nil && ks.check(r.Payload); !sure {
 		if s.floats {
 			return v.reading(msg, r, true) // rare: the validator reads numbers as Decode gives them
 		}
@@ -236,6 +239,13 @@ type scanner struct {
 	// would make of it, which the compiled checks compare exactly (floats
 	// says one was).
 	exact, floats bool
+	// planned says the payload was read with its kind's plan, and sure
+	// that the plan found it valid.
+	planned, sure bool
+	// src is b as a string, made when a string that is not shared is
+	// first read: every such string is then a part of it rather than a
+	// copy of its own.
+	src string
 }
 
 func (s *scanner) ws() {
@@ -365,6 +375,11 @@ func (s *scanner) member(f int, r *Reading) bool {
 		if ks.check == nil {
 			s.exact = true
 		}
+		if ks.plan != nil && !s.exact {
+			s.planned = true
+			r.Payload, ok = s.planObject(ks.plan)
+			break
+		}
 		var p any
 		p, ok = s.object(ks.size, 0)
 		r.Payload, _ = p.(map[string]any)
@@ -470,6 +485,12 @@ func (s *scanner) skipStr() (plain bool, end int, ok bool) {
 	}
 	plain = true
 	j := s.i + 1
+	// Eight bytes at a time while none of them is a quote, a backslash,
+	// a control character or beyond ASCII: a string's read was the most
+	// of a reading's scan byte by byte.
+	for j+8 <= len(b) && !special(binary.LittleEndian.Uint64(b[j:])) {
+		j += 8
+	}
 	for ; j < len(b); j++ {
 		c := b[j]
 		if c == '"' {
@@ -492,6 +513,15 @@ func (s *scanner) skipStr() (plain bool, end int, ok bool) {
 	return plain, s.i, true
 }
 
+// special reports whether any of the eight bytes in x is '"', '\\', below
+// 0x20 or from 0x80 (each test is true exactly when a byte is: the
+// borrow of a subtraction reaches a byte's top bit only from below).
+func special(x uint64) bool {
+	const ones, tops = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - ones) &^ v & tops }
+	return (zero(x^(ones*'"')) | zero(x^(ones*'\\')) | (x-ones*0x20)&^x&tops | x&tops) != 0
+}
+
 // str reads a string at s.i.
 func (s *scanner) str() (string, bool) {
 	str, _, ok := s.shared()
@@ -512,10 +542,18 @@ func (s *scanner) shared() (string, any, bool) {
 		if n, ok := s.names[string(raw)]; ok {
 			return n.s, n.v, true
 		}
-		return string(raw), nil, true
+		return s.part(start+1, end-1), nil, true
 	}
 	str, ok := unquote(raw)
 	return str, nil, ok
+}
+
+// part is b[from:to] as a string, a part of src.
+func (s *scanner) part(from, to int) string {
+	if s.src == "" {
+		s.src = string(s.b)
+	}
+	return s.src[from:to]
 }
 
 // key reads a member name that is only compared: a plain one is not
@@ -736,14 +774,68 @@ func (s *scanner) value(depth int) (any, bool) {
 		}
 		if !s.exact && simpleNumber(lit) {
 			s.floats = true
-			f, err := strconv.ParseFloat(string(lit), 64)
-			return f, err == nil
+			return simpleFloat(lit), true
 		}
 		s.numbers = true
 		// The validator reads the number's text, exactly as the generic
 		// path gives it; Floats makes it a float64 afterwards.
 		return json.Number(lit), true
 	}
+}
+
+// planObject reads the payload's object at s.i, checking each member
+// with plan p as it is read (s.sure is the verdict).
+func (s *scanner) planObject(p *plan) (map[string]any, bool) {
+	if !s.next('{') {
+		return nil, false
+	}
+	m := make(map[string]any, p.size)
+	var st planState
+	if !s.next('}') {
+		for {
+			s.ws()
+			pp, k, ok := s.planKey(p)
+			if !ok || !s.next(':') {
+				return nil, false
+			}
+			el, ok := s.value(1)
+			if !ok {
+				return nil, false
+			}
+			p.member(&st, pp, el)
+			m[k] = el // a name given twice: the last one, as encoding/json does (p.member was not sure of the first)
+			if s.next('}') {
+				break
+			}
+			if !s.next(',') {
+				return nil, false
+			}
+		}
+	}
+	s.sure = p.sure(&st, m)
+	return m, true
+}
+
+// planKey reads a member name of the payload and finds it in the plan
+// (nil when the plan does not name it).
+func (s *scanner) planKey(p *plan) (*planProp, string, bool) {
+	start := s.i
+	plain, end, ok := s.skipStr()
+	if !ok {
+		return nil, "", false
+	}
+	if !plain {
+		str, ok := unquote(s.b[start+1 : end-1])
+		return p.props[str], str, ok
+	}
+	raw := s.b[start+1 : end-1]
+	if pp := p.props[string(raw)]; pp != nil {
+		return pp, pp.key, true
+	}
+	if n, ok := s.names[string(raw)]; ok {
+		return nil, n.s, true
+	}
+	return nil, s.part(start+1, end-1), true
 }
 
 // object reads an object at s.i into a map made for size members.
@@ -773,6 +865,41 @@ func (s *scanner) object(size, depth int) (any, bool) {
 			return nil, false
 		}
 	}
+}
+
+// simpleFloat is strconv.ParseFloat of a simpleNumber, by the exact
+// case of ParseFloat's own algorithm (atof64exact): at most 15 digits are
+// an integer a float64 holds exactly, as is ten to the power of at most
+// 15, and IEEE division rounds their quotient correctly. ParseFloat's
+// general reading around that case cost more than the rest of a number's
+// scan.
+func simpleFloat(lit []byte) float64 {
+	neg := lit[0] == '-'
+	var m uint64
+	frac, dot := 0, false
+	for _, c := range lit {
+		switch {
+		case c == '.':
+			dot = true
+		case c >= '0' && c <= '9':
+			m = m*10 + uint64(c-'0')
+			if dot {
+				frac++
+			}
+		}
+	}
+	f := float64(m)
+	if frac > 0 {
+		p := uint64(1)
+		for range frac {
+			p *= 10
+		}
+		f /= float64(p)
+	}
+	if neg {
+		f = -f
+	}
+	return f
 }
 
 // Floats turns Decode's json.Numbers into float64, as encoding/json gives

@@ -55,6 +55,7 @@ type name struct {
 type kindSchema struct {
 	schema *jsonschema.Schema
 	check  check
+	plan   *plan // nil when the schema is not of a shape plans take (plan.go)
 	size   int
 }
 
@@ -88,6 +89,7 @@ func New(payloads map[string][]byte) (*Validator, error) {
 			if root, ok := doc.(map[string]any); ok {
 				if c, ok := compileCheck(root, root, 0); ok {
 					ks.check = c
+					ks.plan = compilePlan(root)
 				}
 				props, _ := root["properties"].(map[string]any)
 				ks.size = len(props)
