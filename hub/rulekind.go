@@ -84,8 +84,18 @@ func stringLiteral(e celast.Expr) (string, bool) {
 // every kind.
 type kindGate []string
 
-// admits reports whether an expression gated so may hold for kind.
-func (g kindGate) admits(kind string) bool { return g == nil || slices.Contains(g, kind) }
+// admits reports whether an expression gated so may hold for kind. One
+// kind, the usual gate, is told by one comparison: match asks every
+// rule's three gates of every reading.
+func (g kindGate) admits(kind string) bool {
+	switch len(g) {
+	case 0:
+		return g == nil
+	case 1:
+		return g[0] == kind
+	}
+	return slices.Contains(g, kind)
+}
 
 // only is the one kind the gate admits, or "" when it admits more.
 func (g kindGate) only() string {

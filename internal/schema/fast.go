@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"strconv"
 	"time"
 	"unicode"
@@ -138,7 +139,10 @@ func (v *Validator) reading(msg []byte, r *Reading, exact bool) (ok bool) {
 			return false
 		}
 	}
-	ks, known := v.kinds[r.Kind]
+	ks, known := s.ks, s.ksKnown // the payload's kind, looked up for its read
+	if s.ksKind != r.Kind || !s.ksRead {
+		ks, known = v.kinds[r.Kind] // the payload came first
+	}
 	if !known {
 		return false
 	}
@@ -218,9 +222,6 @@ func fieldOf(key []byte) int {
 	return -1
 }
 
-// envelopeNames are the envelope's own words, shared like the payloads'.
-var envelopeNames = []string{"kordon.reading/1", "kordon.reading/2", "synced", "unsynced", "unknown", "ok", "suspect", "bad"}
-
 // maxDepth bounds the payload's nesting this reader follows; deeper
 // payloads go the generic way.
 const maxDepth = 64
@@ -230,7 +231,7 @@ const maxDepth = 64
 type scanner struct {
 	b       []byte
 	i       int
-	names   map[string]name       // strings to share rather than copy
+	names   map[string]name       // string values to share boxed
 	kinds   map[string]kindSchema // the payload's map is made the size of its kind's
 	seen    int                   // envelope members read
 	numbers bool                  // the payload holds json.Numbers still to be made float64
@@ -242,6 +243,11 @@ type scanner struct {
 	// planned says the payload was read with its kind's plan, and sure
 	// that the plan found it valid.
 	planned, sure bool
+	// ks is the kind's schema the payload was read for (ksKind, when
+	// ksRead), and whether there is one.
+	ks              kindSchema
+	ksKind          string
+	ksKnown, ksRead bool
 	// src is b as a string, made when a string that is not shared is
 	// first read: every such string is then a part of it rather than a
 	// copy of its own.
@@ -371,7 +377,8 @@ func (s *scanner) member(f int, r *Reading) bool {
 		// The kind comes before the payload in what edged sends; a payload
 		// without a compiled check (or of a kind not read yet) is read for
 		// the JSON Schema validator.
-		ks := s.kinds[r.Kind]
+		ks, known := s.kinds[r.Kind]
+		s.ks, s.ksKnown, s.ksKind, s.ksRead = ks, known, r.Kind, true
 		if ks.check == nil {
 			s.exact = true
 		}
@@ -485,10 +492,14 @@ func (s *scanner) skipStr() (plain bool, end int, ok bool) {
 	}
 	plain = true
 	j := s.i + 1
-	// Eight bytes at a time while none of them is a quote, a backslash,
+	// Eight bytes at a time up to the first that is a quote, a backslash,
 	// a control character or beyond ASCII: a string's read was the most
 	// of a reading's scan byte by byte.
-	for j+8 <= len(b) && !special(binary.LittleEndian.Uint64(b[j:])) {
+	for j+8 <= len(b) {
+		if m := special(binary.LittleEndian.Uint64(b[j:])); m != 0 {
+			j += bits.TrailingZeros64(m) / 8
+			break
+		}
 		j += 8
 	}
 	for ; j < len(b); j++ {
@@ -513,19 +524,28 @@ func (s *scanner) skipStr() (plain bool, end int, ok bool) {
 	return plain, s.i, true
 }
 
-// special reports whether any of the eight bytes in x is '"', '\\', below
-// 0x20 or from 0x80 (each test is true exactly when a byte is: the
-// borrow of a subtraction reaches a byte's top bit only from below).
-func special(x uint64) bool {
+// special marks the bytes of x (little-endian) that are '"', '\\', below
+// 0x20 or from 0x80 with their top bit. The lowest byte marked is the
+// first such byte exactly: a subtraction's borrow, which may mark a byte
+// above it falsely, starts only at a byte that is one.
+func special(x uint64) uint64 {
 	const ones, tops = 0x0101010101010101, 0x8080808080808080
 	zero := func(v uint64) uint64 { return (v - ones) &^ v & tops }
-	return (zero(x^(ones*'"')) | zero(x^(ones*'\\')) | (x-ones*0x20)&^x&tops | x&tops) != 0
+	return zero(x^(ones*'"')) | zero(x^(ones*'\\')) | (x-ones*0x20)&^x&tops | x&tops
 }
 
-// str reads a string at s.i.
+// str reads a string at s.i, a part of src when it is plain: only a
+// value boxed in an interface gains from a shared copy (shared).
 func (s *scanner) str() (string, bool) {
-	str, _, ok := s.shared()
-	return str, ok
+	start := s.i
+	plain, end, ok := s.skipStr()
+	if !ok {
+		return "", false
+	}
+	if plain {
+		return s.part(start+1, end-1), true
+	}
+	return unquote(s.b[start+1 : end-1])
 }
 
 // shared reads a string at s.i, and gives the shared copy of it boxed
@@ -819,23 +839,8 @@ func (s *scanner) planObject(p *plan) (map[string]any, bool) {
 // planKey reads a member name of the payload and finds it in the plan
 // (nil when the plan does not name it).
 func (s *scanner) planKey(p *plan) (*planProp, string, bool) {
-	start := s.i
-	plain, end, ok := s.skipStr()
-	if !ok {
-		return nil, "", false
-	}
-	if !plain {
-		str, ok := unquote(s.b[start+1 : end-1])
-		return p.props[str], str, ok
-	}
-	raw := s.b[start+1 : end-1]
-	if pp := p.props[string(raw)]; pp != nil {
-		return pp, pp.key, true
-	}
-	if n, ok := s.names[string(raw)]; ok {
-		return nil, n.s, true
-	}
-	return nil, s.part(start+1, end-1), true
+	k, ok := s.str()
+	return p.props[k], k, ok
 }
 
 // object reads an object at s.i into a map made for size members.

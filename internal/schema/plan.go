@@ -3,8 +3,8 @@ package schema
 // plan is a payload schema's top-level object checks (properties,
 // required, additionalProperties, and an if/then/else on required names)
 // made while the scanner reads the payload's members: each member's name
-// is looked up once, in the plan, which gives its shared copy and its
-// check, and the value is checked as it is read. The compiled check
+// is looked up once, in the plan, which gives its check, and the value is
+// checked as it is read. The compiled check
 // (check) does the same walking the finished map: a look-up of every
 // member in a second map, and of every required name, after the scan's
 // own. Like a check, a plan is sure only of what it says yes to: false
@@ -19,10 +19,9 @@ type plan struct {
 	size     int      // the most properties a variant names: the map's size
 }
 
-// planProp is one property name: its shared copy and, per variant, its
-// check (nil where that variant does not name it) and required bit.
+// planProp is one property name's check per variant (nil where that
+// variant does not name it) and required bit.
 type planProp struct {
-	key   string
 	check [2]check
 	bit   [2]uint64
 }
@@ -116,7 +115,7 @@ func (p *plan) addVariant(root, s map[string]any) bool {
 		}
 		pp := p.props[name]
 		if pp == nil {
-			pp = &planProp{key: name}
+			pp = &planProp{}
 			p.props[name] = pp
 		}
 		pp.check[vi] = c
@@ -139,7 +138,7 @@ func (p *plan) addVariant(root, s map[string]any) bool {
 			if pp == nil {
 				// Required without a property schema: any value, but
 				// its name is still looked up here.
-				pp = &planProp{key: name}
+				pp = &planProp{}
 				p.props[name] = pp
 			}
 			if pp.bit[vi] == 0 {
