@@ -30,6 +30,13 @@ type parsed struct {
 	payload map[string]any // numbers as float64, as the rules expect
 	ptrs    []string       // personal fields of its kind (from its schema)
 	body    []byte         // the envelope to store
+	vars    ruleInput      // what the rules see (ruleVars): one allocation with the rest
+}
+
+// ruleVars are the variables the rules' expressions see for p, made once.
+func (p *parsed) ruleVars() *ruleInput {
+	p.vars = ruleInput{r: &p.r, kind: p.r.Kind(), payload: p.payload}
+	return &p.vars
 }
 
 // refusal is why a reading is refused, and which reading it was when that

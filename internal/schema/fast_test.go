@@ -578,3 +578,21 @@ func FuzzSpecial(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDateTime: a date-time the fast path reads is the one time.Parse
+// reads, to the location.
+func FuzzDateTime(f *testing.F) {
+	for _, s := range []string{"2026-11-01T09:00:00.123456789Z", "2026-11-01T09:00:00Z", "2024-02-29T23:59:59.5Z", "2023-02-29T00:00:00Z",
+		"2026-11-31T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-01T24:00:00Z", "2026-11-01T09:60:00Z", "2026-11-01T09:00:60Z",
+		"0000-01-01T00:00:00Z", "2100-02-29T00:00:00Z", "2000-02-29T00:00:00Z", "2026-11-01T09:00:00.1234567891234Z",
+		"2026-11-01T09:00:00.Z", "2026-11-01T09:00:00+05:30", "2026-00-10T00:00:00Z", "2026-11-00T00:00:00Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := dateTime(s)
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if ok && (err != nil || !reflect.DeepEqual(got, want)) {
+			t.Fatalf("dateTime(%q) = %v, time.Parse: %v, %v", s, got, want, err)
+		}
+	})
+}
