@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/bits"
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf16"
@@ -492,36 +493,36 @@ func (s *scanner) skipStr() (plain bool, end int, ok bool) {
 	}
 	plain = true
 	j := s.i + 1
-	// Eight bytes at a time up to the first that is a quote, a backslash,
-	// a control character or beyond ASCII: a string's read was the most
-	// of a reading's scan byte by byte.
-	for j+8 <= len(b) {
-		if m := special(binary.LittleEndian.Uint64(b[j:])); m != 0 {
-			j += bits.TrailingZeros64(m) / 8
-			break
+	for {
+		// Eight bytes at a time up to the next that is a quote, a
+		// backslash, a control character or beyond ASCII: a string's read
+		// was the most of a reading's scan byte by byte.
+		for j+8 <= len(b) {
+			if m := special(binary.LittleEndian.Uint64(b[j:])); m != 0 {
+				j += bits.TrailingZeros64(m) / 8
+				break
+			}
+			j += 8
 		}
-		j += 8
-	}
-	for ; j < len(b); j++ {
-		c := b[j]
-		if c == '"' {
-			break
-		}
-		if c < 0x20 {
+		if j >= len(b) {
 			return false, 0, false
 		}
-		if c == '\\' || c >= utf8.RuneSelf {
+		switch c := b[j]; {
+		case c == '"':
+			s.i = j + 1
+			return plain, s.i, true
+		case c < 0x20:
+			return false, 0, false
+		case c == '\\':
 			plain = false
-			if c == '\\' {
-				j++
-			}
+			j += 2 // the escaped byte is never the end (unquote reads the escape)
+		case c >= utf8.RuneSelf:
+			plain = false
+			j++
+		default:
+			j++ // the last bytes, fewer than eight
 		}
 	}
-	if j >= len(b) {
-		return false, 0, false
-	}
-	s.i = j + 1
-	return plain, s.i, true
 }
 
 // special marks the bytes of x (little-endian) that are '"', '\\', below
@@ -595,7 +596,8 @@ func (s *scanner) key() ([]byte, bool) {
 // as encoding/json does (decode.go, unquoteBytes: not exported; a fuzz
 // test holds the two equal).
 func unquote(s []byte) (string, bool) {
-	b := make([]byte, 0, len(s)+utf8.UTFMax)
+	var b strings.Builder
+	b.Grow(len(s)) // one allocation, the string's own: escapes only shorten it (invalid UTF-8 may lengthen it)
 	for r := 0; r < len(s); {
 		switch c := s[r]; {
 		case c == '\\':
@@ -604,17 +606,17 @@ func unquote(s []byte) (string, bool) {
 			}
 			switch s[r+1] {
 			case '"', '\\', '/':
-				b = append(b, s[r+1])
+				b.WriteByte(s[r+1])
 			case 'b':
-				b = append(b, '\b')
+				b.WriteByte('\b')
 			case 'f':
-				b = append(b, '\f')
+				b.WriteByte('\f')
 			case 'n':
-				b = append(b, '\n')
+				b.WriteByte('\n')
 			case 'r':
-				b = append(b, '\r')
+				b.WriteByte('\r')
 			case 't':
-				b = append(b, '\t')
+				b.WriteByte('\t')
 			case 'u':
 				rr := getu4(s[r:])
 				if rr < 0 {
@@ -624,12 +626,12 @@ func unquote(s []byte) (string, bool) {
 				if utf16.IsSurrogate(rr) {
 					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
 						r += 6
-						b = utf8.AppendRune(b, dec)
+						b.WriteRune(dec)
 						continue
 					}
 					rr = unicode.ReplacementChar
 				}
-				b = utf8.AppendRune(b, rr)
+				b.WriteRune(rr)
 				continue
 			default:
 				return "", false
@@ -638,15 +640,15 @@ func unquote(s []byte) (string, bool) {
 		case c == '"', c < ' ':
 			return "", false
 		case c < utf8.RuneSelf:
-			b = append(b, c)
+			b.WriteByte(c)
 			r++
 		default:
 			rr, size := utf8.DecodeRune(s[r:])
 			r += size
-			b = utf8.AppendRune(b, rr)
+			b.WriteRune(rr)
 		}
 	}
-	return string(b), true
+	return b.String(), true
 }
 
 // getu4 reads \uXXXX at the start of s, or gives -1.
