@@ -14,7 +14,9 @@ import (
 
 // Reading is a reading read by Validator.Reading: the envelope's fields,
 // typed, and the payload decoded, numbers as float64 (as encoding/json
-// gives them and as the hub's rules expect).
+// gives them and as the hub's rules expect). Its strings without escapes
+// are parts of one copy of the message: one allocation rather than one
+// each, and any of them kept keeps that copy.
 type Reading struct {
 	Schema, Crossing, Box, Device, Kind, Driver, Incarnation string
 

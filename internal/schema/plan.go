@@ -4,12 +4,11 @@ package schema
 // required, additionalProperties, and an if/then/else on required names)
 // made while the scanner reads the payload's members: each member's name
 // is looked up once, in the plan, which gives its check, and the value is
-// checked as it is read. The compiled check
-// (check) does the same walking the finished map: a look-up of every
-// member in a second map, and of every required name, after the scan's
-// own. Like a check, a plan is sure only of what it says yes to: false
-// sends the payload to the compiled check's fallback, the JSON Schema
-// validator.
+// checked as it is read. The compiled check (check) does the same by
+// walking the finished map: a look-up of every member in a second map,
+// and of every required name, after the scan's own. Like a check, a plan
+// is sure only of what it says yes to: false sends the payload to the
+// JSON Schema validator.
 type plan struct {
 	props map[string]*planProp // every property either variant names
 	// variants are the object schemas a payload may be held to: one, or
