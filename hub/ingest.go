@@ -139,7 +139,7 @@ func (h *ingestHook) readingJob(box, device string, pk packets.Packet) *job {
 	}
 	return &job{kind: jobReading, ref: p.ref, received: now, p: p, readingKind: p.r.Kind(), origin: p.r.Origin,
 		quality: string(p.r.Quality.Status), body: p.body, watch: h.watch(p, now),
-		match: h.rules.match(ruleVars(&p.r, p.payload))}
+		match: h.rules.match(p.ruleVars())}
 }
 
 func (h *ingestHook) storeFailed(box, device string, j *job, err error) {

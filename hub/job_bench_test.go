@@ -50,7 +50,7 @@ func BenchmarkReadingJob(b *testing.B) {
 					b.Fatalf("%s refused: %s: %v", r.name, rf.reason, rf.err)
 				}
 				_ = h.watchlistAlerts(pr, now)
-				m := rs.match(ruleVars(&pr.r, pr.payload))
+				m := rs.match(pr.ruleVars())
 				for _, w := range m.when {
 					if w {
 						matches++

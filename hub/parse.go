@@ -30,6 +30,13 @@ type parsed struct {
 	payload map[string]any // numbers as float64, as the rules expect
 	ptrs    []string       // personal fields of its kind (from its schema)
 	body    []byte         // the envelope to store
+	vars    ruleInput      // what the rules see (ruleVars): one allocation with the rest
+}
+
+// ruleVars are the variables the rules' expressions see for p, made once.
+func (p *parsed) ruleVars() *ruleInput {
+	p.vars = ruleInput{r: &p.r, kind: p.r.Kind(), payload: p.payload}
+	return &p.vars
 }
 
 // refusal is why a reading is refused, and which reading it was when that
@@ -74,8 +81,8 @@ func (p *parser) fast(box, device string, msg []byte, r *schema.Reading) *parsed
 	out.ref = contract.ReadingRef{Box: box, Device: device, Incarnation: r.Incarnation, Seq: r.Seq}
 	// The schema's list, not the sender's (see full); only the "personal"
 	// member of the message changes.
-	if want := present(r.HasRaw, out.ptrs); !sameList(r.Personal, want) {
-		out.body = r.WithPersonal(msg, want)
+	if !sameList(r.Personal, out.ptrs, r.HasRaw) {
+		out.body = r.WithPersonal(msg, present(r.HasRaw, out.ptrs))
 	}
 	return out
 }
@@ -200,13 +207,22 @@ func presentPointers(doc map[string]any, ptrs []string) []string {
 	return present(raw, ptrs)
 }
 
-// sameList is samePointers on the fast path's typed list.
-func sameList(sent, want []string) bool {
-	if len(sent) != len(want) {
+// sameList is samePointers on the fast path's typed list: whether sent
+// is present(raw, ptrs), told without making that list.
+func sameList(sent, ptrs []string, raw bool) bool {
+	want := len(ptrs)
+	if !raw {
+		for _, p := range ptrs {
+			if p == "/raw" {
+				want--
+			}
+		}
+	}
+	if len(sent) != want {
 		return false
 	}
 	for _, s := range sent {
-		if !slices.Contains(want, s) {
+		if !slices.Contains(ptrs, s) || s == "/raw" && !raw {
 			return false
 		}
 	}

@@ -84,8 +84,18 @@ func stringLiteral(e celast.Expr) (string, bool) {
 // every kind.
 type kindGate []string
 
-// admits reports whether an expression gated so may hold for kind.
-func (g kindGate) admits(kind string) bool { return g == nil || slices.Contains(g, kind) }
+// admits reports whether an expression gated so may hold for kind. One
+// kind, the usual gate, is told by one comparison: match asks every
+// rule's three gates of every reading.
+func (g kindGate) admits(kind string) bool {
+	switch len(g) {
+	case 0:
+		return g == nil
+	case 1:
+		return g[0] == kind
+	}
+	return slices.Contains(g, kind)
+}
 
 // only is the one kind the gate admits, or "" when it admits more.
 func (g kindGate) only() string {
@@ -93,4 +103,56 @@ func (g kindGate) only() string {
 		return g[0]
 	}
 	return ""
+}
+
+// gatedProgram is the program of a for the readings its kind gate admits
+// (requiredKind), nil when there is none to make. There the kind term is
+// true, and "true && x" is x, so the term's conjunction is replaced by its
+// other side (cel-go's constant folding prunes "true && x" the same way)
+// and each run evaluates one comparison and one variable fewer. It is
+// made only when what is left is itself a bool expression: x alone of
+// type dyn could give a non-bool where the conjunction gives an error.
+func gatedProgram(env *cel.Env, a *cel.Ast) cel.Program {
+	if requiredKind(a) == nil {
+		return nil
+	}
+	cut, iss := cel.NewStaticOptimizer(dropKindTerm{}).Optimize(env, a)
+	if iss.Err() != nil || !cut.OutputType().IsExactType(cel.BoolType) {
+		return nil
+	}
+	prg, err := env.Program(cut)
+	if err != nil {
+		return nil
+	}
+	return prg
+}
+
+// dropKindTerm replaces the conjunction holding the kind term kindTerm
+// finds (the same one, found in the same order) by its other side.
+type dropKindTerm struct{}
+
+func (dropKindTerm) Optimize(ctx *cel.OptimizerContext, a *celast.AST) *celast.AST {
+	dropKind(ctx, a.Expr())
+	return a
+}
+
+func dropKind(ctx *cel.OptimizerContext, e celast.Expr) {
+	if e.Kind() != celast.CallKind || e.AsCall().FunctionName() != operators.LogicalAnd {
+		return
+	}
+	args := e.AsCall().Args()
+	if len(args) != 2 {
+		return
+	}
+	for i, arg := range args {
+		if kindTerm(arg) == nil {
+			continue
+		}
+		if arg.Kind() == celast.CallKind && arg.AsCall().FunctionName() == operators.LogicalAnd {
+			dropKind(ctx, arg)
+		} else {
+			ctx.UpdateExpr(e, args[1-i])
+		}
+		return
+	}
 }

@@ -5,7 +5,26 @@ import (
 	"testing"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
 )
+
+// fullProgram compiles src as written, without its kind gate's cut.
+func fullProgram(t *testing.T, src string) cel.Program {
+	t.Helper()
+	env, err := celEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, iss := env.Compile(src)
+	if iss.Err() != nil {
+		t.Fatal(iss.Err())
+	}
+	prg, err := env.Program(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prg
+}
 
 // The kind an expression requires is read from its top-level conjunction
 // only: anything that could hold for another kind is not gated.
@@ -66,12 +85,22 @@ func TestKindGateChangesNothing(t *testing.T) {
 				vars := map[string]any{"kind": k, "box": "b", "device": "d", "driver": "x",
 					"quality": map[string]string{"status": "ok", "reason": ""}, "payload": p, "historical": false}
 				check := func(what string, gate kindGate, src string) {
-					if gate.admits(k) || src == "" {
+					if src == "" {
+						return
+					}
+					full := fullProgram(t, src)
+					out, _, evalErr := full.Eval(vars)
+					if gate.admits(k) {
+						// What runs for this kind (gatedProgram) gives what the
+						// expression as written gives.
+						prg := map[string]cel.Program{"when": r.prg, "clear": r.clearPrg, "with": r.withPrg}[what]
+						got, _, gotErr := prg.Eval(vars)
+						if (gotErr != nil) != (evalErr != nil) || gotErr == nil && got.Equal(out) != types.True {
+							t.Errorf("rule %s %s on kind %q: runs to %v, err %v; as written %v, err %v", r.ID, what, k, got, gotErr, out, evalErr)
+						}
 						return
 					}
 					gated++
-					prg := map[string]cel.Program{"when": r.prg, "clear": r.clearPrg, "with": r.withPrg}[what]
-					out, _, evalErr := prg.Eval(vars)
 					if v := evalErr == nil && out.Value() == true; v || evalErr != nil {
 						t.Errorf("rule %s %s on kind %q: %v, err %v; the gate would skip it", r.ID, what, k, out, evalErr)
 					}
@@ -86,5 +115,70 @@ func TestKindGateChangesNothing(t *testing.T) {
 	}
 	if gated == 0 {
 		t.Fatal("no default rule is gated by kind")
+	}
+}
+
+// The program a gate admits is cut to what is left of its conjunction
+// only when that is a bool expression, and then gives what the
+// expression as written gives, errors included.
+func TestGatedProgram(t *testing.T) {
+	env, err := celEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		src string
+		cut bool
+	}{
+		{`kind == "a" && !payload.x`, true},
+		{`"a" == kind && "x" in payload.l`, true},
+		{`(kind == "a" && payload.x) && payload.y`, true},
+		{`payload.x && (payload.y && kind == "a")`, true},
+		{`kind == "a" && has(payload.x) && payload.x`, true},
+		{`kind in ["a", "b"] && payload.x`, false}, // dyn alone: not cut
+		{`kind == "a" && payload.x`, false},
+		{`payload.x`, false},
+		{`kind == "a" || payload.x`, false},
+	}
+	payloads := []map[string]any{{}, {"x": true, "y": true, "l": []any{"x"}}, {"x": false, "y": true}, {"x": "s", "y": false, "l": "x"},
+		{"x": true, "y": "s"}, {"x": 1.0, "l": []any{}}}
+	for _, c := range cases {
+		a, iss := env.Compile(c.src)
+		if iss.Err() != nil {
+			t.Fatal(iss.Err())
+		}
+		g := gatedProgram(env, a)
+		if (g != nil) != c.cut {
+			t.Errorf("%s: cut %v, want %v", c.src, g != nil, c.cut)
+		}
+		if g == nil {
+			continue
+		}
+		full, err := env.Program(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range payloads {
+			vars := map[string]any{"kind": "a", "box": "b", "device": "d", "driver": "x",
+				"quality": map[string]string{"status": "ok", "reason": ""}, "payload": p, "historical": false}
+			want, _, wantErr := full.Eval(vars)
+			got, _, gotErr := g.Eval(vars)
+			if (gotErr != nil) != (wantErr != nil) || gotErr == nil && got.Equal(want) != types.True {
+				t.Errorf("%s on %v: cut gives %v, err %v; as written %v, err %v", c.src, p, got, gotErr, want, wantErr)
+			}
+		}
+	}
+	// The default rules of the routine set's kind are cut.
+	rs, err := defaultRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs.rules {
+		if r.whenKind.only() == "temperature" {
+			a, _ := env.Compile(r.When)
+			if gatedProgram(env, a) == nil {
+				t.Errorf("rule %s (%s) not cut", r.ID, r.When)
+			}
+		}
 	}
 }

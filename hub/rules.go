@@ -266,6 +266,9 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 			return nil, fail(key, "%v", err)
 		}
 		gate = requiredKind(ast)
+		if g := gatedProgram(env, ast); g != nil && key != "summary_expr" {
+			prg = g // match runs it only for the kinds its gate admits
+		}
 		return prg, nil
 	}
 	var err error
@@ -313,6 +316,9 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 			return nil, err
 		}
 		r.withKind = requiredKind(ast)
+		if g := gatedProgram(env, ast); g != nil {
+			r.withPrg = g
+		}
 		if r.Clear != "" {
 			return nil, fail("clear", "cannot be combined with correlate")
 		}

@@ -1,8 +1,11 @@
 package schema
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf16"
@@ -11,7 +14,9 @@ import (
 
 // Reading is a reading read by Validator.Reading: the envelope's fields,
 // typed, and the payload decoded, numbers as float64 (as encoding/json
-// gives them and as the hub's rules expect).
+// gives them and as the hub's rules expect). Its strings without escapes
+// are parts of one copy of the message: one allocation rather than one
+// each, and any of them kept keeps that copy.
 type Reading struct {
 	Schema, Crossing, Box, Device, Kind, Driver, Incarnation string
 
@@ -137,11 +142,16 @@ func (v *Validator) reading(msg []byte, r *Reading, exact bool) (ok bool) {
 			return false
 		}
 	}
-	ks, known := v.kinds[r.Kind]
+	ks, known := s.ks, s.ksKnown // the payload's kind, looked up for its read
+	if s.ksKind != r.Kind || !s.ksRead {
+		ks, known = v.kinds[r.Kind] // the payload came first
+	}
 	if !known {
 		return false
 	}
-	if ks.check == nil || !ks.check(r.Payload) {
+	// The plan checked the payload as it was read, when the payload's
+	// kind had one; otherwise the compiled check walks it now.
+	if sure := s.planned && s.sure || !s.planned && ks.check != nil && ks.check(r.Payload); !sure {
 		if s.floats {
 			return v.reading(msg, r, true) // rare: the validator reads numbers as Decode gives them
 		}
@@ -215,9 +225,6 @@ func fieldOf(key []byte) int {
 	return -1
 }
 
-// envelopeNames are the envelope's own words, shared like the payloads'.
-var envelopeNames = []string{"kordon.reading/1", "kordon.reading/2", "synced", "unsynced", "unknown", "ok", "suspect", "bad"}
-
 // maxDepth bounds the payload's nesting this reader follows; deeper
 // payloads go the generic way.
 const maxDepth = 64
@@ -227,7 +234,7 @@ const maxDepth = 64
 type scanner struct {
 	b       []byte
 	i       int
-	names   map[string]name       // strings to share rather than copy
+	names   map[string]name       // string values to share boxed
 	kinds   map[string]kindSchema // the payload's map is made the size of its kind's
 	seen    int                   // envelope members read
 	numbers bool                  // the payload holds json.Numbers still to be made float64
@@ -236,6 +243,18 @@ type scanner struct {
 	// would make of it, which the compiled checks compare exactly (floats
 	// says one was).
 	exact, floats bool
+	// planned says the payload was read with its kind's plan, and sure
+	// that the plan found it valid.
+	planned, sure bool
+	// ks is the kind's schema the payload was read for (ksKind, when
+	// ksRead), and whether there is one.
+	ks              kindSchema
+	ksKind          string
+	ksKnown, ksRead bool
+	// src is b as a string, made when a string that is not shared is
+	// first read: every such string is then a part of it rather than a
+	// copy of its own.
+	src string
 }
 
 func (s *scanner) ws() {
@@ -361,9 +380,15 @@ func (s *scanner) member(f int, r *Reading) bool {
 		// The kind comes before the payload in what edged sends; a payload
 		// without a compiled check (or of a kind not read yet) is read for
 		// the JSON Schema validator.
-		ks := s.kinds[r.Kind]
+		ks, known := s.kinds[r.Kind]
+		s.ks, s.ksKnown, s.ksKind, s.ksRead = ks, known, r.Kind, true
 		if ks.check == nil {
 			s.exact = true
+		}
+		if ks.plan != nil && !s.exact {
+			s.planned = true
+			r.Payload, ok = s.planObject(ks.plan)
+			break
 		}
 		var p any
 		p, ok = s.object(ks.size, 0)
@@ -470,32 +495,60 @@ func (s *scanner) skipStr() (plain bool, end int, ok bool) {
 	}
 	plain = true
 	j := s.i + 1
-	for ; j < len(b); j++ {
-		c := b[j]
-		if c == '"' {
-			break
+	for {
+		// Eight bytes at a time up to the next that is a quote, a
+		// backslash, a control character or beyond ASCII: a string's read
+		// was the most of a reading's scan byte by byte.
+		for j+8 <= len(b) {
+			if m := special(binary.LittleEndian.Uint64(b[j:])); m != 0 {
+				j += bits.TrailingZeros64(m) / 8
+				break
+			}
+			j += 8
 		}
-		if c < 0x20 {
+		if j >= len(b) {
 			return false, 0, false
 		}
-		if c == '\\' || c >= utf8.RuneSelf {
+		switch c := b[j]; {
+		case c == '"':
+			s.i = j + 1
+			return plain, s.i, true
+		case c < 0x20:
+			return false, 0, false
+		case c == '\\':
 			plain = false
-			if c == '\\' {
-				j++
-			}
+			j += 2 // the escaped byte is never the end (unquote reads the escape)
+		case c >= utf8.RuneSelf:
+			plain = false
+			j++
+		default:
+			j++ // the last bytes, fewer than eight
 		}
 	}
-	if j >= len(b) {
-		return false, 0, false
-	}
-	s.i = j + 1
-	return plain, s.i, true
 }
 
-// str reads a string at s.i.
+// special marks the bytes of x (little-endian) that are '"', '\\', below
+// 0x20 or from 0x80 with their top bit. The lowest byte marked is the
+// first such byte exactly: a subtraction's borrow, which may mark a byte
+// above it falsely, starts only at a byte that is one.
+func special(x uint64) uint64 {
+	const ones, tops = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - ones) &^ v & tops }
+	return zero(x^(ones*'"')) | zero(x^(ones*'\\')) | (x-ones*0x20)&^x&tops | x&tops
+}
+
+// str reads a string at s.i, a part of src when it is plain: only a
+// value boxed in an interface gains from a shared copy (shared).
 func (s *scanner) str() (string, bool) {
-	str, _, ok := s.shared()
-	return str, ok
+	start := s.i
+	plain, end, ok := s.skipStr()
+	if !ok {
+		return "", false
+	}
+	if plain {
+		return s.part(start+1, end-1), true
+	}
+	return unquote(s.b[start+1 : end-1])
 }
 
 // shared reads a string at s.i, and gives the shared copy of it boxed
@@ -512,10 +565,18 @@ func (s *scanner) shared() (string, any, bool) {
 		if n, ok := s.names[string(raw)]; ok {
 			return n.s, n.v, true
 		}
-		return string(raw), nil, true
+		return s.part(start+1, end-1), nil, true
 	}
 	str, ok := unquote(raw)
 	return str, nil, ok
+}
+
+// part is b[from:to] as a string, a part of src.
+func (s *scanner) part(from, to int) string {
+	if s.src == "" {
+		s.src = string(s.b)
+	}
+	return s.src[from:to]
 }
 
 // key reads a member name that is only compared: a plain one is not
@@ -537,7 +598,8 @@ func (s *scanner) key() ([]byte, bool) {
 // as encoding/json does (decode.go, unquoteBytes: not exported; a fuzz
 // test holds the two equal).
 func unquote(s []byte) (string, bool) {
-	b := make([]byte, 0, len(s)+utf8.UTFMax)
+	var b strings.Builder
+	b.Grow(len(s)) // one allocation, the string's own: escapes only shorten it (invalid UTF-8 may lengthen it)
 	for r := 0; r < len(s); {
 		switch c := s[r]; {
 		case c == '\\':
@@ -546,17 +608,17 @@ func unquote(s []byte) (string, bool) {
 			}
 			switch s[r+1] {
 			case '"', '\\', '/':
-				b = append(b, s[r+1])
+				b.WriteByte(s[r+1])
 			case 'b':
-				b = append(b, '\b')
+				b.WriteByte('\b')
 			case 'f':
-				b = append(b, '\f')
+				b.WriteByte('\f')
 			case 'n':
-				b = append(b, '\n')
+				b.WriteByte('\n')
 			case 'r':
-				b = append(b, '\r')
+				b.WriteByte('\r')
 			case 't':
-				b = append(b, '\t')
+				b.WriteByte('\t')
 			case 'u':
 				rr := getu4(s[r:])
 				if rr < 0 {
@@ -566,12 +628,12 @@ func unquote(s []byte) (string, bool) {
 				if utf16.IsSurrogate(rr) {
 					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
 						r += 6
-						b = utf8.AppendRune(b, dec)
+						b.WriteRune(dec)
 						continue
 					}
 					rr = unicode.ReplacementChar
 				}
-				b = utf8.AppendRune(b, rr)
+				b.WriteRune(rr)
 				continue
 			default:
 				return "", false
@@ -580,15 +642,15 @@ func unquote(s []byte) (string, bool) {
 		case c == '"', c < ' ':
 			return "", false
 		case c < utf8.RuneSelf:
-			b = append(b, c)
+			b.WriteByte(c)
 			r++
 		default:
 			rr, size := utf8.DecodeRune(s[r:])
 			r += size
-			b = utf8.AppendRune(b, rr)
+			b.WriteRune(rr)
 		}
 	}
-	return string(b), true
+	return b.String(), true
 }
 
 // getu4 reads \uXXXX at the start of s, or gives -1.
@@ -736,14 +798,53 @@ func (s *scanner) value(depth int) (any, bool) {
 		}
 		if !s.exact && simpleNumber(lit) {
 			s.floats = true
-			f, err := strconv.ParseFloat(string(lit), 64)
-			return f, err == nil
+			return simpleFloat(lit), true
 		}
 		s.numbers = true
 		// The validator reads the number's text, exactly as the generic
 		// path gives it; Floats makes it a float64 afterwards.
 		return json.Number(lit), true
 	}
+}
+
+// planObject reads the payload's object at s.i, checking each member
+// with plan p as it is read (s.sure is the verdict).
+func (s *scanner) planObject(p *plan) (map[string]any, bool) {
+	if !s.next('{') {
+		return nil, false
+	}
+	m := make(map[string]any, p.size)
+	var st planState
+	if !s.next('}') {
+		for {
+			s.ws()
+			pp, k, ok := s.planKey(p)
+			if !ok || !s.next(':') {
+				return nil, false
+			}
+			el, ok := s.value(1)
+			if !ok {
+				return nil, false
+			}
+			p.member(&st, pp, el)
+			m[k] = el // a name given twice: the last one, as encoding/json does (p.member was not sure of the first)
+			if s.next('}') {
+				break
+			}
+			if !s.next(',') {
+				return nil, false
+			}
+		}
+	}
+	s.sure = p.sure(&st, m)
+	return m, true
+}
+
+// planKey reads a member name of the payload and finds it in the plan
+// (nil when the plan does not name it).
+func (s *scanner) planKey(p *plan) (*planProp, string, bool) {
+	k, ok := s.str()
+	return p.props[k], k, ok
 }
 
 // object reads an object at s.i into a map made for size members.
@@ -773,6 +874,41 @@ func (s *scanner) object(size, depth int) (any, bool) {
 			return nil, false
 		}
 	}
+}
+
+// simpleFloat is strconv.ParseFloat of a simpleNumber, by the exact
+// case of ParseFloat's own algorithm (atof64exact): at most 15 digits are
+// an integer a float64 holds exactly, as is ten to the power of at most
+// 15, and IEEE division rounds their quotient correctly. ParseFloat's
+// general reading around that case cost more than the rest of a number's
+// scan.
+func simpleFloat(lit []byte) float64 {
+	neg := lit[0] == '-'
+	var m uint64
+	frac, dot := 0, false
+	for _, c := range lit {
+		switch {
+		case c == '.':
+			dot = true
+		case c >= '0' && c <= '9':
+			m = m*10 + uint64(c-'0')
+			if dot {
+				frac++
+			}
+		}
+	}
+	f := float64(m)
+	if frac > 0 {
+		p := uint64(1)
+		for range frac {
+			p *= 10
+		}
+		f /= float64(p)
+	}
+	if neg {
+		f = -f
+	}
+	return f
 }
 
 // Floats turns Decode's json.Numbers into float64, as encoding/json gives
@@ -831,8 +967,56 @@ func dateTime(s string) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
+	if rest == "Z" {
+		return utcTime(s)
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	return t, err == nil
+}
+
+// utcTime is time.Parse(time.RFC3339Nano, s) of a date-time in dateTime's
+// shape ending in "Z", read as the standard library's own RFC 3339 reader
+// (time's parseRFC3339) reads it: each field in its range, the day in its
+// month, at most nine digits of the fraction (more are cut), and then
+// time.Date in UTC. time.Parse itself first compares its layout with the
+// standard ones and then reads the string through generic helpers, which
+// cost as much as the rest of the envelope's fields.
+func utcTime(s string) (time.Time, bool) {
+	num := func(from, to int) int {
+		n := 0
+		for i := from; i < to; i++ {
+			n = n*10 + int(s[i]-'0')
+		}
+		return n
+	}
+	year, month, day := num(0, 4), num(5, 7), num(8, 10)
+	hour, minute, sec := num(11, 13), num(14, 16), num(17, 19)
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	nsec := 0
+	if frac := s[19 : len(s)-1]; frac != "" { // ".ddd", digits only (dateTime)
+		digits := min(len(frac)-1, 9)
+		nsec = num(20, 20+digits)
+		for range 9 - digits {
+			nsec *= 10
+		}
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+}
+
+// daysIn is the number of days in month of year (proleptic Gregorian).
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 func digit(c byte) bool { return c >= '0' && c <= '9' }

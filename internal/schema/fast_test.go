@@ -1,10 +1,14 @@
 package schema
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -384,10 +388,110 @@ func FuzzCompiledCheck(f *testing.F) {
 		}
 		// As the fast path reads it: short numbers as float64.
 		sc := scanner{b: []byte(body)}
-		if q, ok := sc.value(0); ok && c(q) {
+		q, ok := sc.value(0)
+		if ok && c(q) {
 			if err := v.kinds[kind].schema.Validate(p); err != nil {
 				t.Fatalf("compiled %s schema accepts, with numbers read as float64, what the validator refuses (%v): %s", kind, err, body)
 			}
+		}
+		// And with the kind's plan, member by member.
+		if pl := v.kinds[kind].plan; pl != nil && ok {
+			planSure(t, v, kind, body, q)
+		}
+	})
+}
+
+// planSure reads body, a payload of kind, with the kind's plan, as the
+// fast path does; it fails t when the plan is sure of what the validator
+// refuses, or reads otherwise than the scanner's generic read (want).
+func planSure(t testing.TB, v *Validator, kind, body string, want any) bool {
+	sc := scanner{b: []byte(body), names: v.names}
+	sc.ws()
+	m, ok := sc.planObject(v.kinds[kind].plan)
+	if !ok {
+		return false
+	}
+	if !reflect.DeepEqual(any(m), want) {
+		t.Fatalf("plan of %s read %#v, the generic read %#v: %s", kind, m, want, body)
+	}
+	if sc.sure {
+		p, _ := Decode([]byte(body))
+		if err := v.kinds[kind].schema.Validate(p); err != nil {
+			t.Fatalf("plan of %s sure of what the validator refuses (%v): %s", kind, err, body)
+		}
+	}
+	return sc.sure
+}
+
+// TestPlan holds plans to the validator on the schema shapes they take,
+// and on their edges: a name required without a property schema, an
+// if/then/else, names given twice.
+func TestPlan(t *testing.T) {
+	schemas := map[string][]byte{
+		"flat": []byte(`{"type":"object","required":["a","b"],"additionalProperties":false,"properties":{"a":{"type":"string"},"c":{"type":"number","maximum":3}}}`),
+		"open": []byte(`{"type":"object","required":["a"],"properties":{"a":{"type":"string"}},"additionalProperties":{"type":"boolean"}}`),
+		"ifte": []byte(`{"type":"object","if":{"required":["f","g"]},"then":{"required":["f"],"properties":{"f":{"enum":["x"]},"g":true},"additionalProperties":false},
+			"else":{"required":["h"],"properties":{"h":{"type":"boolean"}}}}`),
+		"then": []byte(`{"if":{"required":["f"]},"then":{"required":["g"]}}`),
+		"none": []byte(`{"type":"object","minProperties":1,"properties":{"a":{"type":"string"}}}`),
+	}
+	v, err := New(schemas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.kinds["none"].plan != nil {
+		t.Fatal("a plan for a schema with minProperties")
+	}
+	for _, tc := range []struct {
+		kind, body string
+		sure       bool // the plan is sure of it (and then the validator must agree)
+	}{
+		{"flat", `{"a":"x","b":1}`, false}, // b is required, not a property: additional, refused
+		{"flat", `{"a":"x"}`, false},
+		{"flat", `{"a":"x","c":3}`, false},
+		{"open", `{"a":"x"}`, true},
+		{"open", `{"a":"x","z":true}`, true},
+		{"open", `{"a":"x","z":1}`, false},
+		{"open", `{"z":true}`, false},
+		{"open", `{"a":1,"a":"x"}`, false}, // the validator sees "x"; the plan is not sure of the first
+		{"open", `{"a":"x","a":1}`, false},
+		{"open", `{"\u0061":"x"}`, true},
+		{"ifte", `{"f":"x","g":[1]}`, true},
+		{"ifte", `{"f":"y","g":1}`, false},
+		{"ifte", `{"f":"x","g":1,"h":true}`, false}, // then: h is additional
+		{"ifte", `{"f":"x","h":true}`, true},        // no g: else, which takes any f
+		{"ifte", `{"f":1,"h":true}`, true},
+		{"ifte", `{"h":1}`, false},
+		{"ifte", `{}`, false},
+		{"then", `{"f":1,"g":2}`, true},
+		{"then", `{"f":1}`, false},
+		{"then", `{}`, true},
+	} {
+		if v.kinds[tc.kind].plan == nil {
+			t.Fatalf("no plan for %s", tc.kind)
+		}
+		sc := scanner{b: []byte(tc.body)}
+		want, _ := sc.value(0)
+		if got := planSure(t, v, tc.kind, tc.body, want); got != tc.sure {
+			t.Errorf("%s %s: plan sure %v, want %v", tc.kind, tc.body, got, tc.sure)
+		}
+	}
+}
+
+// FuzzSimpleFloat: a short number is read as strconv.ParseFloat reads it.
+func FuzzSimpleFloat(f *testing.F) {
+	for _, s := range []string{"0", "-0", "36.5", "0.98", "-0.0", "123456789012345", "0.000000000000001", "9.99999999999999", "-1.5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sc := scanner{b: []byte(s)}
+		lit, ok := sc.number()
+		if !ok || sc.i != len(s) || !simpleNumber(lit) {
+			return
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if got := simpleFloat(lit); err != nil || math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("simpleFloat(%q) = %v, ParseFloat: %v, %v", s, got, want, err)
 		}
 	})
 }
@@ -405,6 +509,11 @@ func TestCompiledCheckTakesHubbenchPayloads(t *testing.T) {
 		}
 		if !v.kinds[kind].check(p) {
 			t.Errorf("compiled %s schema unsure of a plain payload: %s", kind, body)
+		}
+		sc := scanner{b: []byte(body)}
+		q, _ := sc.value(0)
+		if v.kinds[kind].plan == nil || !planSure(t, v, kind, body, q) {
+			t.Errorf("%s schema's plan unsure of a plain payload: %s", kind, body)
 		}
 	}
 }
@@ -448,4 +557,42 @@ func TestFastReadingRawLength(t *testing.T) {
 			t.Errorf("raw of %d bytes: fast path took it: %v", len(tc.raw), took)
 		}
 	}
+}
+
+// FuzzSpecial: the eight-byte test finds the first byte the byte-by-byte
+// one does.
+func FuzzSpecial(f *testing.F) {
+	for _, s := range []string{"abcdefgh", `abc"efgh`, `\bcdefgh`, "abcdefg\x1f", "abcdefg\x20", "é1234567", "\x00\x00\x00\x00\x00\x00\x00\x00", "\x7f!#[]]}~", "a\x01\x00\"b\\c\x80"} {
+		f.Add(binary.LittleEndian.Uint64([]byte(s)))
+	}
+	f.Fuzz(func(t *testing.T, x uint64) {
+		want := 8
+		for i, c := range binary.LittleEndian.AppendUint64(nil, x) {
+			if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+				want = i
+				break
+			}
+		}
+		if got := bits.TrailingZeros64(special(x)) / 8; got != want {
+			t.Fatalf("special(%#x): first at %d, want %d", x, got, want)
+		}
+	})
+}
+
+// FuzzDateTime: a date-time the fast path reads is the one time.Parse
+// reads, to the location.
+func FuzzDateTime(f *testing.F) {
+	for _, s := range []string{"2026-11-01T09:00:00.123456789Z", "2026-11-01T09:00:00Z", "2024-02-29T23:59:59.5Z", "2023-02-29T00:00:00Z",
+		"2026-11-31T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-01T24:00:00Z", "2026-11-01T09:60:00Z", "2026-11-01T09:00:60Z",
+		"0000-01-01T00:00:00Z", "2100-02-29T00:00:00Z", "2000-02-29T00:00:00Z", "2026-11-01T09:00:00.1234567891234Z",
+		"2026-11-01T09:00:00.Z", "2026-11-01T09:00:00+05:30", "2026-00-10T00:00:00Z", "2026-11-00T00:00:00Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := dateTime(s)
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if ok && (err != nil || !reflect.DeepEqual(got, want)) {
+			t.Fatalf("dateTime(%q) = %v, time.Parse: %v, %v", s, got, want, err)
+		}
+	})
 }

@@ -34,9 +34,9 @@ func names() map[string]string {
 // Validator checks messages; it is safe for concurrent use.
 type Validator struct {
 	messages map[string]*jsonschema.Schema
-	// names are the payload schemas' property names and string enum
-	// values: the fast path's strings of these share one copy, and one
-	// boxed copy as a payload's value.
+	// names are the payload schemas' string enum and const values: a
+	// payload's string value of these is one boxed copy rather than an
+	// allocation of its own.
 	names map[string]name
 	// kinds is what the fast path needs of each kind, found by one look-up.
 	kinds map[string]kindSchema
@@ -55,6 +55,7 @@ type name struct {
 type kindSchema struct {
 	schema *jsonschema.Schema
 	check  check
+	plan   *plan // nil when the schema is not of a shape plans take (plan.go)
 	size   int
 }
 
@@ -81,22 +82,19 @@ func New(payloads map[string][]byte) (*Validator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("payload schema %s: %w", kind, err)
 		}
-		words[kind] = kind
 		ks := kindSchema{schema: s}
 		if doc, err := Decode(b); err == nil {
 			collectNames(doc, words)
 			if root, ok := doc.(map[string]any); ok {
 				if c, ok := compileCheck(root, root, 0); ok {
 					ks.check = c
+					ks.plan = compilePlan(root)
 				}
 				props, _ := root["properties"].(map[string]any)
 				ks.size = len(props)
 			}
 		}
 		v.kinds[kind] = ks
-	}
-	for _, n := range envelopeNames {
-		words[n] = n
 	}
 	for w := range words {
 		v.names[w] = name{s: w, v: w}
@@ -115,8 +113,7 @@ func compile(c *jsonschema.Compiler, url string, b []byte) (*jsonschema.Schema, 
 	return c.Compile(url)
 }
 
-// collectNames adds a schema's property names and string enum and const
-// values to names.
+// collectNames adds a schema's string enum and const values to names.
 func collectNames(s any, names map[string]string) {
 	switch x := s.(type) {
 	case map[string]any:
@@ -124,8 +121,7 @@ func collectNames(s any, names map[string]string) {
 			switch k {
 			case "properties":
 				if props, ok := sub.(map[string]any); ok {
-					for name, ps := range props {
-						names[name] = name
+					for _, ps := range props {
 						collectNames(ps, names)
 					}
 				}

@@ -1,0 +1,229 @@
+package schema
+
+// plan is a payload schema's top-level object checks (properties,
+// required, additionalProperties, and an if/then/else on required names)
+// made while the scanner reads the payload's members: each member's name
+// is looked up once, in the plan, which gives its check, and the value is
+// checked as it is read. The compiled check (check) does the same by
+// walking the finished map: a look-up of every member in a second map,
+// and of every required name, after the scan's own. Like a check, a plan
+// is sure only of what it says yes to: false sends the payload to the
+// JSON Schema validator.
+type plan struct {
+	props map[string]*planProp // every property either variant names
+	// variants are the object schemas a payload may be held to: one, or
+	// two when the schema is "if (these are present) then A else B".
+	variants []variant
+	cond     []string // the if's required names (two variants)
+	size     int      // the most properties a variant names: the map's size
+}
+
+// planProp is one property name's check per variant (nil where that
+// variant does not name it) and required bit.
+type planProp struct {
+	check [2]check
+	bit   [2]uint64
+}
+
+// variant is one object schema's required names (bits) and what it
+// holds of members it does not name: additional is nil when it takes
+// any.
+type variant struct {
+	required   uint64
+	additional check
+}
+
+// planKeywords are the top-level keywords a plan takes; a schema with
+// any other (such as minProperties or $ref) has no plan.
+var planKeywords = map[string]bool{"type": true, "required": true, "properties": true, "additionalProperties": true,
+	"if": true, "then": true, "else": true}
+
+// compilePlan makes the plan of root, a payload schema, when it is an
+// object schema in one of the two shapes a plan takes: properties,
+// required and additionalProperties at its top, or only an if/then/else
+// whose "if" holds only "required" and whose branches hold only those
+// three (besides annotations).
+func compilePlan(root map[string]any) *plan {
+	for k := range root {
+		if !annotations[k] && !planKeywords[k] {
+			return nil
+		}
+	}
+	if t, has := root["type"]; has && t != "object" {
+		return nil
+	}
+	p := &plan{props: map[string]*planProp{}}
+	if _, has := root["if"]; !has {
+		if _, has := root["then"]; has {
+			return nil // asserts nothing, but not worth a third shape
+		}
+		if _, has := root["else"]; has {
+			return nil
+		}
+		if !p.addVariant(root, root) {
+			return nil
+		}
+		return p
+	}
+	for _, k := range []string{"properties", "additionalProperties", "required"} {
+		if _, has := root[k]; has {
+			return nil
+		}
+	}
+	cond, ok := root["if"].(map[string]any)
+	if !ok || len(cond) != 1 {
+		return nil
+	}
+	names, ok := stringList(cond["required"])
+	if !ok {
+		return nil
+	}
+	p.cond = names
+	for _, k := range []string{"then", "else"} {
+		branch := map[string]any{} // no branch: anything goes
+		if b, has := root[k]; has {
+			if branch, ok = b.(map[string]any); !ok {
+				return nil
+			}
+		}
+		for bk := range branch {
+			if !annotations[bk] && bk != "properties" && bk != "required" && bk != "additionalProperties" {
+				return nil
+			}
+		}
+		if !p.addVariant(root, branch) {
+			return nil
+		}
+	}
+	return p
+}
+
+// addVariant adds the object schema s (a part of root) as the next
+// variant.
+func (p *plan) addVariant(root, s map[string]any) bool {
+	vi := len(p.variants)
+	var v variant
+	props, _ := s["properties"].(map[string]any)
+	if _, has := s["properties"]; has && props == nil {
+		return false
+	}
+	for name, ps := range props {
+		c, ok := compileCheck(root, ps, 1)
+		if !ok {
+			return false
+		}
+		pp := p.props[name]
+		if pp == nil {
+			pp = &planProp{}
+			p.props[name] = pp
+		}
+		pp.check[vi] = c
+	}
+	p.size = max(p.size, len(props))
+	if a, has := s["additionalProperties"]; has {
+		c, ok := compileCheck(root, a, 1)
+		if !ok {
+			return false
+		}
+		v.additional = c
+	}
+	if r, has := s["required"]; has {
+		names, ok := stringList(r)
+		if !ok {
+			return false
+		}
+		for _, name := range names {
+			pp := p.props[name]
+			if pp == nil {
+				// Required without a property schema: any value, but
+				// its name is still looked up here.
+				pp = &planProp{}
+				p.props[name] = pp
+			}
+			if pp.bit[vi] == 0 {
+				n := countBits(v.required)
+				if n == 64 {
+					return false
+				}
+				pp.bit[vi] = 1 << n
+				v.required |= pp.bit[vi]
+			}
+		}
+	}
+	p.variants = append(p.variants, v)
+	return true
+}
+
+func countBits(x uint64) int {
+	n := 0
+	for ; x != 0; x &= x - 1 {
+		n++
+	}
+	return n
+}
+
+func stringList(v any) ([]string, bool) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(list))
+	for _, el := range list {
+		s, ok := el.(string)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
+
+// planState is what a payload's scan has found so far against its plan,
+// per variant: whether a member failed (or was not sure) and which
+// required names were seen.
+type planState struct {
+	bad [2]bool
+	got [2]uint64
+}
+
+// member checks one member of the payload; pp is nil for a name the plan
+// does not know.
+func (p *plan) member(st *planState, pp *planProp, el any) {
+	for vi := range p.variants {
+		if st.bad[vi] {
+			continue
+		}
+		var c check
+		if pp != nil {
+			st.got[vi] |= pp.bit[vi]
+			c = pp.check[vi]
+		}
+		if c == nil {
+			c = p.variants[vi].additional // not a property of this variant (if only required)
+		}
+		if c != nil && !c(el) {
+			st.bad[vi] = true
+		}
+	}
+}
+
+// sure reports whether the payload m, read member by member into st, is
+// valid for the schema.
+func (p *plan) sure(st *planState, m map[string]any) bool {
+	vi := p.variant(m)
+	return !st.bad[vi] && st.got[vi] == p.variants[vi].required
+}
+
+// variant is the variant m is held to: the "then" one (0) when it has
+// every name of the "if".
+func (p *plan) variant(m map[string]any) int {
+	if len(p.variants) == 1 {
+		return 0
+	}
+	for _, n := range p.cond {
+		if _, has := m[n]; !has {
+			return 1
+		}
+	}
+	return 0
+}
