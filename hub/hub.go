@@ -227,7 +227,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	if batch <= 0 {
 		// Large enough to amortise an fsync over many boxes' windows when
 		// the disk is slow; at nominal load a batch is a few readings anyway.
-		batch = 1024
+		batch = 4096
 	}
 	h.pipeline = pl
 	h.commit = groupcommit.New[*job](st.db, pl, groupcommit.Options[*job]{MaxBatch: batch, MaxWait: time.Duration(cfg.Ingest.CommitWait), Observe: pl.observeBatch, Linger: pl.Linger})
