@@ -20,7 +20,7 @@ import (
 // samples, three documents raising an alert, two more samples).
 func BenchmarkCommitterCPU(b *testing.B) {
 	for _, set := range []string{"routine", "mixed"} {
-		for _, batch := range []int{4096, 1024, 64} {
+		for _, batch := range []int{1024, 64} {
 			b.Run(fmt.Sprintf("%s/batch=%d", set, batch), func(b *testing.B) { benchCommitterCPU(b, set, batch) })
 		}
 	}
