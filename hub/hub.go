@@ -213,7 +213,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		// Large enough that a commit of many boxes' windows writes each
 		// box's index leaf once for many of its readings (with 200 boxes a
 		// commit dirties about one leaf per box): at 4096 the committer
-		// spends a third less CPU per routine reading than at 1024. At
+		// spends about a quarter less CPU per routine reading than at 1024. At
 		// nominal load a batch is a few readings anyway.
 		batch = 4096
 	}
