@@ -27,8 +27,11 @@ type alertPublisher struct {
 	stopOnce sync.Once
 }
 
-func newAlertPublisher(publish func([]byte) error, log *slog.Logger) *alertPublisher {
-	return &alertPublisher{publish: publish, log: log, q: make(chan contract.Alert, 1024), quit: make(chan struct{})}
+// queue is how many alerts may wait to be published: enough for what a
+// commit batch or two can raise at once, which the publisher works off
+// while the next batch is written.
+func newAlertPublisher(publish func([]byte) error, queue int, log *slog.Logger) *alertPublisher {
+	return &alertPublisher{publish: publish, log: log, q: make(chan contract.Alert, queue), quit: make(chan struct{})}
 }
 
 func (p *alertPublisher) Committed(b *events.Batch) {

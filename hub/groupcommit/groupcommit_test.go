@@ -5,7 +5,9 @@ import (
 	"errors"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	_ "modernc.org/sqlite"
@@ -175,4 +177,67 @@ func TestLingerWaitsForCompanyUntilAJobThatMayNot(t *testing.T) {
 	if len(h.committed) != 1 || len(h.committed[0]) != 3 {
 		t.Fatalf("batches %v, want one of the three jobs", h.committed)
 	}
+}
+
+// stalled writes nothing until release is closed, telling entered as each
+// batch begins.
+type stalled struct {
+	rec
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stalled) ApplyAll(tx *sql.Tx, jobs []int) error {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.rec.ApplyAll(tx, jobs)
+}
+
+// TestSubmitWaitsOnceABatchIsQueued: while a batch is written, one more
+// batch's jobs queue; the caller after them waits in Submit (its
+// connection is not read meanwhile), so the jobs the committer holds stay
+// at about two batches, however large MaxBatch is.
+func TestSubmitWaitsOnceABatchIsQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const maxBatch = 8
+		db := open(t)
+		s := &stalled{entered: make(chan struct{}, 100), release: make(chan struct{})}
+		c := New[int](db, s, Options[int]{MaxBatch: maxBatch})
+		var wg sync.WaitGroup
+		submit := func(n int) {
+			wg.Add(1)
+			if err := c.Submit(n, func(err error) {
+				if err != nil {
+					t.Error(err)
+				}
+				wg.Done()
+			}); err != nil {
+				t.Error(err)
+			}
+		}
+		submit(0)
+		<-s.entered // the first batch, of job 0, is being written
+		var queued atomic.Int64
+		go func() {
+			for n := 1; n <= 5*maxBatch; n++ {
+				submit(n)
+				queued.Add(1)
+			}
+		}()
+		synctest.Wait()
+		if got := queued.Load(); got != maxBatch {
+			t.Errorf("%d jobs queued behind the batch being written, want %d (one batch)", got, maxBatch)
+		}
+		close(s.release)
+		synctest.Wait()
+		wg.Wait()
+		c.Close()
+		n := 0
+		for _, b := range s.committed {
+			n += len(b)
+		}
+		if n != 5*maxBatch+1 {
+			t.Errorf("%d jobs committed, want %d", n, 5*maxBatch+1)
+		}
+	})
 }
