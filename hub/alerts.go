@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -18,13 +19,15 @@ import (
 // alertPublisher sends committed alerts on the crossing's alert topic, off
 // the commit path (Committed runs on the committer's goroutine: the log
 // line and the JSON are made on the publisher's own). The alerts are in
-// the store already: a full queue costs a live MQTT notice, never the alert.
+// the store already: a full queue costs a live MQTT notice, never the alert,
+// and each notice missed is counted (unpublished, in /metrics).
 type alertPublisher struct {
-	publish  func(js []byte) error
-	log      *slog.Logger
-	q        chan contract.Alert
-	quit     chan struct{}
-	stopOnce sync.Once
+	publish     func(js []byte) error
+	log         *slog.Logger
+	q           chan contract.Alert
+	quit        chan struct{}
+	stopOnce    sync.Once
+	unpublished atomic.Int64
 }
 
 // queue is how many alerts may wait to be published: enough for what a
@@ -39,6 +42,7 @@ func (p *alertPublisher) Committed(b *events.Batch) {
 		select {
 		case p.q <- a:
 		default:
+			p.unpublished.Add(1)
 			p.log.Warn("alert publish queue full; alert is stored", "id", a.ID, "rule", a.Rule, "severity", a.Severity, "box", a.Box, "device", a.Device)
 		}
 	}
@@ -53,7 +57,8 @@ func (p *alertPublisher) run() {
 			p.log.Info("alert", "id", a.ID, "rule", a.Rule, "severity", a.Severity, "box", a.Box, "device", a.Device)
 			js, _ := json.Marshal(a)
 			if err := p.publish(js); err != nil {
-				p.log.Warn("alert publish", "err", err)
+				p.unpublished.Add(1)
+				p.log.Warn("alert publish; alert is stored", "id", a.ID, "err", err)
 			}
 		}
 	}

@@ -2,6 +2,9 @@ package hub
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +13,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
 )
 
@@ -23,7 +27,12 @@ func TestEveryAlertOfAFullBatchReachesTheAlertTopic(t *testing.T) {
 		c.Ingest.CommitWait = Duration(2 * time.Second)
 	})
 	var got atomic.Int64
-	if err := h.broker.Subscribe(contract.Alerts(testCrossing), 1, func(*mqtt.Client, packets.Subscription, packets.Packet) { got.Add(1) }); err != nil {
+	all := make(chan struct{})
+	if err := h.broker.Subscribe(contract.Alerts(testCrossing), 1, func(*mqtt.Client, packets.Subscription, packets.Packet) {
+		if got.Add(1) == n {
+			close(all)
+		}
+	}); err != nil {
 		t.Fatal(err)
 	}
 	one := specimen(t, "booth2", "reader1", 1)
@@ -54,9 +63,44 @@ func TestEveryAlertOfAFullBatchReachesTheAlertTopic(t *testing.T) {
 		t.Fatalf("%d alerts stored, want %d (one per document)", stored, n)
 	}
 	// The publisher works off its queue after the commit.
-	for deadline := time.Now().Add(30 * time.Second); got.Load() < stored; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of the batch's %d alerts reached the alert topic", got.Load(), stored)
+	select {
+	case <-all:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%d of the batch's %d alerts reached the alert topic", got.Load(), stored)
+	}
+	if u := h.alerts.unpublished.Load(); u != 0 {
+		t.Errorf("%d alerts counted unpublished", u)
+	}
+}
+
+// An alert the publisher cannot put on the alert topic (its queue full, or
+// the broker refusing it) is stored all the same, and counted, so that
+// /metrics shows live notices missed rather than hiding them.
+func TestUnpublishedAlertsAreCounted(t *testing.T) {
+	release := make(chan struct{})
+	var published atomic.Int64
+	p := newAlertPublisher(func([]byte) error {
+		<-release
+		if published.Add(1) == 1 {
+			return errors.New("broker closing")
 		}
+		return nil
+	}, 2, slog.New(slog.DiscardHandler))
+	batch := &events.Batch{}
+	for i := range 5 {
+		batch.Alerts = append(batch.Alerts, contract.Alert{ID: fmt.Sprint("a", i)})
+	}
+	p.Committed(batch) // nothing runs the queue yet: two queued, three over
+	if got := p.unpublished.Load(); got != 3 {
+		t.Fatalf("unpublished after a full queue: %d, want 3", got)
+	}
+	done := make(chan struct{})
+	go func() { p.run(); close(done) }()
+	release <- struct{}{} // the first publish fails
+	release <- struct{}{}
+	p.stop()
+	<-done
+	if got := p.unpublished.Load(); got != 4 {
+		t.Fatalf("unpublished after a failed publish: %d, want 4", got)
 	}
 }
