@@ -27,6 +27,7 @@ import (
 	"github.com/kordon/kordon/drivers/passport/mrz"
 	"github.com/kordon/kordon/edge/outbox"
 	"github.com/kordon/kordon/hwtest/replay"
+	"github.com/kordon/kordon/internal/freeport"
 )
 
 const (
@@ -60,12 +61,11 @@ func TestMain(m *testing.M) {
 // freePort reserves a loopback port for a process started later.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // proc is a child process whose output goes to a log file in the test dir.
@@ -121,18 +121,21 @@ func eventually(t testing.TB, limit time.Duration, what string, cond func() bool
 
 // station is one hub and one box wired through a proxy the test controls.
 type station struct {
-	t        testing.TB
-	dir      string
-	hubPort  int
-	hubHTTP  int
-	boxHTTP  int
-	proxy    *proxy
-	hub, box *proc
-	devices  []*device
+	t       testing.TB
+	dir     string
+	hubPort int
+	hubHTTP int
+	boxHTTP int
+	// The booth readout's own listener: not its default port, which
+	// another box under test (an e2e package run beside) may hold.
+	boothHTTP int
+	proxy     *proxy
+	hub, box  *proc
+	devices   []*device
 }
 
 func newStation(t testing.TB, devices ...string) *station {
-	s := &station{t: t, dir: t.TempDir(), hubPort: freePort(t), hubHTTP: freePort(t), boxHTTP: freePort(t)}
+	s := &station{t: t, dir: t.TempDir(), hubPort: freePort(t), hubHTTP: freePort(t), boxHTTP: freePort(t), boothHTTP: freePort(t)}
 	hash, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	writeFile(t, filepath.Join(s.dir, "hub.yaml"), fmt.Sprintf(`crossing: %s
 mqtt: 127.0.0.1:%d
@@ -156,6 +159,8 @@ boxes:
 box: %s
 state_dir: %s
 http: 127.0.0.1:%d
+booth:
+  listen: 127.0.0.1:%d
 hub:
   address: tcp://%s
   username: %s
@@ -163,7 +168,7 @@ hub:
   keepalive: 1s
   max_reconnect_interval: 300ms
 devices:
-%s`, crossing, boxID, filepath.Join(s.dir, "state"), s.boxHTTP, s.proxy.addr, boxID, password, devs.String()))
+%s`, crossing, boxID, filepath.Join(s.dir, "state"), s.boxHTTP, s.boothHTTP, s.proxy.addr, boxID, password, devs.String()))
 	return s
 }
 
@@ -175,8 +180,9 @@ func writeFile(t testing.TB, path, s string) {
 }
 
 func (s *station) startHub() {
-	s.hub = start(s.t, filepath.Join(s.dir, "hubd.log"), bins.hubd, "-config", filepath.Join(s.dir, "hub.yaml"))
-	eventually(s.t, 20*time.Second, "hubd listening", func() bool {
+	log := filepath.Join(s.dir, "hubd.log")
+	s.hub = start(s.t, log, bins.hubd, "-config", filepath.Join(s.dir, "hub.yaml"))
+	s.hub.up(s.t, log, "hubd listening", func() bool {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.hubPort))
 		if err == nil {
 			c.Close()
@@ -186,8 +192,40 @@ func (s *station) startHub() {
 }
 
 func (s *station) startBox() {
-	s.box = start(s.t, filepath.Join(s.dir, "edged.log"), bins.edged, "-config", filepath.Join(s.dir, "edged.yaml"))
-	eventually(s.t, 20*time.Second, "edged status page", func() bool { _, err := s.status(); return err == nil })
+	log := filepath.Join(s.dir, "edged.log")
+	s.box = start(s.t, log, bins.edged, "-config", filepath.Join(s.dir, "edged.yaml"))
+	s.box.up(s.t, log, "edged status page", func() bool { _, err := s.status(); return err == nil })
+}
+
+// up waits until the process started answers (cond), and fails at once
+// if it exits first, or after 20 s, with the end of its log either way:
+// a process that could not start says why there.
+func (p *proc) up(t testing.TB, logPath, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		select {
+		case <-p.done:
+			t.Fatalf("%s: the process exited first; its log ends:\n%s", what, logTail(logPath))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 20s waiting for %s; its log ends:\n%s", what, logTail(logPath))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// logTail is the last few KiB of a process's log.
+func logTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 4096 {
+		b = b[len(b)-4096:]
+	}
+	return string(b)
 }
 
 // boxStatus is the part of edged's /status the tests read.
