@@ -161,15 +161,7 @@ func TestLingerWaitsForCompanyUntilAJobThatMayNot(t *testing.T) {
 	defer c.Close()
 	var wg sync.WaitGroup
 	for _, n := range []int{100, 101, 5} {
-		wg.Add(1)
-		if err := c.Submit(n, func(err error) {
-			if err != nil {
-				t.Error(err)
-			}
-			wg.Done()
-		}); err != nil {
-			t.Fatal(err)
-		}
+		submitCounted(t, c, &wg, n)
 	}
 	wg.Wait()
 	h.mu.Lock()
@@ -204,17 +196,7 @@ func TestSubmitWaitsOnceABatchIsQueued(t *testing.T) {
 		s := &stalled{entered: make(chan struct{}, 100), release: make(chan struct{})}
 		c := New[int](db, s, Options[int]{MaxBatch: maxBatch})
 		var wg sync.WaitGroup
-		submit := func(n int) {
-			wg.Add(1)
-			if err := c.Submit(n, func(err error) {
-				if err != nil {
-					t.Error(err)
-				}
-				wg.Done()
-			}); err != nil {
-				t.Error(err)
-			}
-		}
+		submit := func(n int) { submitCounted(t, c, &wg, n) }
 		submit(0)
 		<-s.entered // the first batch, of job 0, is being written
 		var queued atomic.Int64
@@ -240,4 +222,19 @@ func TestSubmitWaitsOnceABatchIsQueued(t *testing.T) {
 			t.Errorf("%d jobs committed, want %d", n, 5*maxBatch+1)
 		}
 	})
+}
+
+// submitCounted submits job n, counted in wg until its commit reports.
+func submitCounted(t *testing.T, c *Committer[int], wg *sync.WaitGroup, n int) {
+	t.Helper()
+	wg.Add(1)
+	if err := c.Submit(n, func(err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		wg.Done()
+	}); err != nil {
+		wg.Done()
+		t.Error(err)
+	}
 }
