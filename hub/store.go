@@ -85,11 +85,10 @@ func openStore(dir string) (*store, error) {
 	// starts over: cut at 8 MiB, as before, a WAL that grows by more than
 	// that between two checkpoints was truncated at every restart, an
 	// ftruncate in the commit and its blocks allocated anew by the writes
-	// after it. A multi-row
-	// insert keeps a statement journal (to undo itself alone on a conflict);
-	// past 64 KiB SQLite spills it to a temporary file, written and thrown
-	// away in every batch: in memory it costs no syscall, and it is never
-	// part of what a commit makes durable.
+	// after it. A statement that may fail halfway keeps a statement journal
+	// (to undo itself alone); past 64 KiB SQLite spills it to a temporary
+	// file, written and thrown away in every batch: in memory it costs no
+	// syscall, and it is never part of what a commit makes durable.
 	db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(16384)&_pragma=journal_size_limit(67108864)&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return nil, err
