@@ -387,7 +387,7 @@ func (s *scanner) member(f int, r *Reading) bool {
 		}
 		if ks.plan != nil && !s.exact {
 			s.planned = true
-			r.Payload, ok = s.planObject(ks.plan)
+			r.Payload, s.sure, ok = s.planObject(ks.plan, 0)
 			break
 		}
 		var p any
@@ -807,37 +807,79 @@ func (s *scanner) value(depth int) (any, bool) {
 	}
 }
 
-// planObject reads the payload's object at s.i, checking each member
-// with plan p as it is read (s.sure is the verdict).
-func (s *scanner) planObject(p *plan) (map[string]any, bool) {
-	if !s.next('{') {
-		return nil, false
+// planObject reads an object at s.i (at depth, the payload's at 0),
+// checking each member with plan p as it is read; sure is the verdict.
+func (s *scanner) planObject(p *plan, depth int) (m map[string]any, sure, ok bool) {
+	if depth > maxDepth || !s.next('{') {
+		return nil, false, false
 	}
-	m := make(map[string]any, p.size)
+	m = make(map[string]any, p.size)
 	var st planState
 	if !s.next('}') {
 		for {
 			s.ws()
 			pp, k, ok := s.planKey(p)
 			if !ok || !s.next(':') {
-				return nil, false
+				return nil, false, false
 			}
-			el, ok := s.value(1)
+			var el any
+			itemsSure := false
+			read := p.itemsPlan(&st, pp)
+			if read != nil && s.peek() == '[' {
+				el, itemsSure, ok = s.planArray(read, depth+1)
+			} else {
+				read = nil
+				el, ok = s.value(depth + 1)
+			}
 			if !ok {
-				return nil, false
+				return nil, false, false
 			}
-			p.member(&st, pp, el)
+			p.member(&st, pp, el, read, itemsSure)
 			m[k] = el // a name given twice: the last one, as encoding/json does (p.member was not sure of the first)
 			if s.next('}') {
 				break
 			}
 			if !s.next(',') {
-				return nil, false
+				return nil, false, false
 			}
 		}
 	}
-	s.sure = p.sure(&st, m)
-	return m, true
+	return m, p.sure(&st, m), true
+}
+
+// planArray reads an array at s.i (at depth) whose items are to be
+// objects of plan p; sure says every item is one and p is sure of it.
+func (s *scanner) planArray(p *plan, depth int) (a []any, sure, ok bool) {
+	if depth > maxDepth || !s.next('[') {
+		return nil, false, false
+	}
+	a = []any{}
+	if s.next(']') {
+		return a, true, true
+	}
+	sure = true
+	for {
+		var el any
+		if s.peek() == '{' {
+			var m map[string]any
+			var itemSure bool
+			m, itemSure, ok = s.planObject(p, depth+1)
+			el, sure = m, sure && itemSure
+		} else {
+			el, ok = s.value(depth + 1)
+			sure = false // not an object: the validator decides
+		}
+		if !ok {
+			return nil, false, false
+		}
+		a = append(a, el)
+		if s.next(']') {
+			return a, sure, true
+		}
+		if !s.next(',') {
+			return nil, false, false
+		}
+	}
 }
 
 // planKey reads a member name of the payload and finds it in the plan

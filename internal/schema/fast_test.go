@@ -407,20 +407,20 @@ func FuzzCompiledCheck(f *testing.F) {
 func planSure(t testing.TB, v *Validator, kind, body string, want any) bool {
 	sc := scanner{b: []byte(body), names: v.names}
 	sc.ws()
-	m, ok := sc.planObject(v.kinds[kind].plan)
+	m, sure, ok := sc.planObject(v.kinds[kind].plan, 0)
 	if !ok {
 		return false
 	}
 	if !reflect.DeepEqual(any(m), want) {
 		t.Fatalf("plan of %s read %#v, the generic read %#v: %s", kind, m, want, body)
 	}
-	if sc.sure {
+	if sure {
 		p, _ := Decode([]byte(body))
 		if err := v.kinds[kind].schema.Validate(p); err != nil {
 			t.Fatalf("plan of %s sure of what the validator refuses (%v): %s", kind, err, body)
 		}
 	}
-	return sc.sure
+	return sure
 }
 
 // TestPlan holds plans to the validator on the schema shapes they take,
@@ -434,6 +434,10 @@ func TestPlan(t *testing.T) {
 			"else":{"required":["h"],"properties":{"h":{"type":"boolean"}}}}`),
 		"then": []byte(`{"if":{"required":["f"]},"then":{"required":["g"]}}`),
 		"none": []byte(`{"type":"object","minProperties":1,"properties":{"a":{"type":"string"}}}`),
+		"arr": []byte(`{"type":"object","required":["l"],"properties":{"l":{"type":"array","maxItems":2,
+			"items":{"type":"object","required":["f"],"properties":{"f":{"type":"string"},"n":{"items":{"required":["x"]}}}}}}}`),
+		"arrs": []byte(`{"if":{"required":["f"]},"then":{"properties":{"l":{"items":{"required":["a"],"properties":{"a":true},"additionalProperties":false}}}},
+			"else":{"properties":{"l":{"items":{"required":["b"]}}}}}`),
 	}
 	v, err := New(schemas)
 	if err != nil {
@@ -441,6 +445,9 @@ func TestPlan(t *testing.T) {
 	}
 	if v.kinds["none"].plan != nil {
 		t.Fatal("a plan for a schema with minProperties")
+	}
+	if l := v.kinds["arr"].plan.props["l"]; l == nil || l.items[0] == nil || l.items[0].props["n"].items[0] == nil {
+		t.Fatal("no items' plan for arrays of objects")
 	}
 	for _, tc := range []struct {
 		kind, body string
@@ -466,6 +473,23 @@ func TestPlan(t *testing.T) {
 		{"then", `{"f":1,"g":2}`, true},
 		{"then", `{"f":1}`, false},
 		{"then", `{}`, true},
+		{"arr", `{"l":[]}`, true},
+		{"arr", `{"l":[{"f":"x"},{"f":"y","n":[{"x":1},{"x":{"x":2}}]}]}`, true},
+		{"arr", `{"l":[{"f":"x","n":[{"y":1}]}]}`, false}, // an item of an item without its required name
+		{"arr", `{"l":[{"f":"x","n":["s"]}]}`, false},     // not an object: the validator decides (it takes it)
+		{"arr", `{"l":[{"f":"x","n":{"x":1}}]}`, true},    // not an array: items assert nothing
+		{"arr", `{"l":[{"f":1}]}`, false},
+		{"arr", `{"l":[{}]}`, false},
+		{"arr", `{"l":[{"f":"x"},1]}`, false},
+		{"arr", `{"l":[{"f":"x"},{"f":"x"},{"f":"x"}]}`, false}, // maxItems, the array's own
+		{"arr", `{"l":{"f":1}}`, false},                         // type
+		{"arr", `{"l":[{"f":1}],"l":[{"f":"x"}]}`, false},       // the validator sees the last; the plan is not sure of the first
+		{"arr", `{"l":[{"f":"x"}],"l":[{"f":1}]}`, false},
+		{"arrs", `{"f":1,"l":[{"a":1}]}`, true},
+		{"arrs", `{"f":1,"l":[{"a":1,"b":1}]}`, false},
+		{"arrs", `{"l":[{"a":1,"b":1}]}`, true},
+		{"arrs", `{"l":[{"a":1}]}`, false},
+		{"arrs", `{"f":1,"l":[{"b":1}]}`, false},
 	} {
 		if v.kinds[tc.kind].plan == nil {
 			t.Fatalf("no plan for %s", tc.kind)

@@ -23,6 +23,12 @@ type plan struct {
 type planProp struct {
 	check [2]check
 	bit   [2]uint64
+	// items is, for a variant whose schema of this name is an array of
+	// objects of a shape plans take, the items' plan: the array is then
+	// read with it, each object checked as it is read rather than walked
+	// afterwards, and own is the array schema's check without "items".
+	items [2]*plan
+	own   [2]check
 }
 
 // variant is one object schema's required names (bits) and what it
@@ -118,6 +124,9 @@ func (p *plan) addVariant(root, s map[string]any) bool {
 			p.props[name] = pp
 		}
 		pp.check[vi] = c
+		if ip, own := compileArrayPlan(root, ps); ip != nil {
+			pp.items[vi], pp.own[vi] = ip, own
+		}
 	}
 	p.size = max(p.size, len(props))
 	if a, has := s["additionalProperties"]; has {
@@ -154,6 +163,41 @@ func (p *plan) addVariant(root, s map[string]any) bool {
 	return true
 }
 
+// compileArrayPlan gives, for ps (a property's schema, which compiled)
+// that holds "items" of an object schema in the shape plans take at their
+// top (properties, required, additionalProperties, type "object"), the
+// items' plan and the check of ps without its "items"; nil otherwise.
+func compileArrayPlan(root map[string]any, ps any) (*plan, check) {
+	m, _ := ps.(map[string]any)
+	items, _ := m["items"].(map[string]any)
+	if items == nil {
+		return nil, nil
+	}
+	for k := range items {
+		if !annotations[k] && k != "type" && k != "properties" && k != "required" && k != "additionalProperties" {
+			return nil, nil
+		}
+	}
+	if t, has := items["type"]; has && t != "object" {
+		return nil, nil
+	}
+	ip := &plan{props: map[string]*planProp{}}
+	if !ip.addVariant(root, items) {
+		return nil, nil
+	}
+	rest := make(map[string]any, len(m))
+	for k, v := range m {
+		if k != "items" {
+			rest[k] = v
+		}
+	}
+	own, ok := compileCheck(root, rest, 1)
+	if !ok {
+		return nil, nil
+	}
+	return ip, own
+}
+
 func countBits(x uint64) int {
 	n := 0
 	for ; x != 0; x &= x - 1 {
@@ -186,9 +230,24 @@ type planState struct {
 	got [2]uint64
 }
 
+// itemsPlan is the plan to read the value of pp's member with: the items'
+// plan of the first variant still in the running that has one.
+func (p *plan) itemsPlan(st *planState, pp *planProp) *plan {
+	if pp == nil {
+		return nil
+	}
+	for vi := range p.variants {
+		if !st.bad[vi] && pp.items[vi] != nil {
+			return pp.items[vi]
+		}
+	}
+	return nil
+}
+
 // member checks one member of the payload; pp is nil for a name the plan
-// does not know.
-func (p *plan) member(st *planState, pp *planProp, el any) {
+// does not know. When the member was an array read with the items' plan
+// read (non-nil), itemsSure is that plan's verdict on every item.
+func (p *plan) member(st *planState, pp *planProp, el any, read *plan, itemsSure bool) {
 	for vi := range p.variants {
 		if st.bad[vi] {
 			continue
@@ -197,6 +256,12 @@ func (p *plan) member(st *planState, pp *planProp, el any) {
 		if pp != nil {
 			st.got[vi] |= pp.bit[vi]
 			c = pp.check[vi]
+			if read != nil && pp.items[vi] == read {
+				if !itemsSure || !pp.own[vi](el) {
+					st.bad[vi] = true
+				}
+				continue
+			}
 		}
 		if c == nil {
 			c = p.variants[vi].additional // not a property of this variant (if only required)
