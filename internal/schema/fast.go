@@ -255,6 +255,39 @@ type scanner struct {
 	// first read: every such string is then a part of it rather than a
 	// copy of its own.
 	src string
+	// The elements of the arrays being read, innermost last: the first
+	// len(elems) in elems, the rest in more. An array is then one
+	// allocation of its exact size rather than append's doublings.
+	// (elems is not a slice of itself, which would move the scanner to
+	// the heap.)
+	elems [16]any
+	more  []any
+	top   int
+}
+
+// push adds el to the elements being read.
+func (s *scanner) push(el any) {
+	if s.top < len(s.elems) {
+		s.elems[s.top] = el
+	} else {
+		s.more = append(s.more[:s.top-len(s.elems)], el)
+	}
+	s.top++
+}
+
+// array gives the elements pushed since base as an array of their own,
+// and drops them. Empty, it is []any{}, as encoding/json gives it.
+func (s *scanner) array(base int) []any {
+	a := make([]any, s.top-base)
+	n := 0
+	if base < len(s.elems) {
+		n = copy(a, s.elems[base:min(s.top, len(s.elems))])
+	}
+	if s.top > len(s.elems) {
+		copy(a[n:], s.more[max(base-len(s.elems), 0):s.top-len(s.elems)])
+	}
+	s.top = base
+	return a
 }
 
 func (s *scanner) ws() {
@@ -763,18 +796,18 @@ func (s *scanner) value(depth int) (any, bool) {
 		return s.object(0, depth)
 	case c == '[':
 		s.i++
-		a := []any{}
 		if s.next(']') {
-			return a, true
+			return []any{}, true
 		}
+		base := s.top
 		for {
 			el, ok := s.value(depth + 1)
 			if !ok {
 				return nil, false
 			}
-			a = append(a, el)
+			s.push(el)
 			if s.next(']') {
-				return a, true
+				return s.array(base), true
 			}
 			if !s.next(',') {
 				return nil, false
@@ -853,10 +886,10 @@ func (s *scanner) planArray(p *plan, depth int) (a []any, sure, ok bool) {
 	if depth > maxDepth || !s.next('[') {
 		return nil, false, false
 	}
-	a = []any{}
 	if s.next(']') {
-		return a, true, true
+		return []any{}, true, true
 	}
+	base := s.top
 	sure = true
 	for {
 		var el any
@@ -872,9 +905,9 @@ func (s *scanner) planArray(p *plan, depth int) (a []any, sure, ok bool) {
 		if !ok {
 			return nil, false, false
 		}
-		a = append(a, el)
+		s.push(el)
 		if s.next(']') {
-			return a, sure, true
+			return s.array(base), sure, true
 		}
 		if !s.next(',') {
 			return nil, false, false

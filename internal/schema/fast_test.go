@@ -620,3 +620,33 @@ func FuzzDateTime(f *testing.F) {
 		}
 	})
 }
+
+// TestArrays: arrays read through the scanner's element stack, nested and
+// beyond its fixed part, are what encoding/json reads.
+func TestArrays(t *testing.T) {
+	long := func(n int, el string) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(el+",", n), ",") + "]"
+	}
+	for _, in := range []string{
+		`[]`, `[[]]`, `[1]`, `[[1,2],[3],[]]`,
+		long(16, `"a"`), long(17, `"b"`), long(40, `1`),
+		"[" + long(10, `1`) + "," + long(10, `"x"`) + "," + long(20, long(3, `true`)) + "]",
+		long(15, `1`)[:len(long(15, `1`))-1] + "," + long(5, `2`) + "]",
+		`{"a":` + long(20, `{"b":`+long(18, `null`)+`}`) + `}`,
+	} {
+		sc := scanner{b: []byte(in), exact: true}
+		got, ok := sc.value(0)
+		if !ok || sc.top != 0 {
+			t.Fatalf("%s: not read (ok %v, %d elements left)", in, ok, sc.top)
+		}
+		var want any
+		d := json.NewDecoder(strings.NewReader(in))
+		d.UseNumber()
+		if err := d.Decode(&want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: read %v, want %v", in, got, want)
+		}
+	}
+}

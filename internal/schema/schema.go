@@ -34,9 +34,10 @@ func names() map[string]string {
 // Validator checks messages; it is safe for concurrent use.
 type Validator struct {
 	messages map[string]*jsonschema.Schema
-	// names are the payload schemas' string enum and const values: a
-	// payload's string value of these is one boxed copy rather than an
-	// allocation of its own.
+	// names are the payload schemas' string enum and const values, their
+	// property names (a document's checks name its fields) and every
+	// printable ASCII character: a payload's string value of these is one
+	// boxed copy rather than an allocation of its own.
 	names map[string]name
 	// kinds is what the fast path needs of each kind, found by one look-up.
 	kinds map[string]kindSchema
@@ -96,6 +97,9 @@ func New(payloads map[string][]byte) (*Validator, error) {
 		}
 		v.kinds[kind] = ks
 	}
+	for c := byte(' '); c <= '~'; c++ {
+		words[string(c)] = string(c) // check digits, sexes, document codes
+	}
 	for w := range words {
 		v.names[w] = name{s: w, v: w}
 	}
@@ -113,7 +117,8 @@ func compile(c *jsonschema.Compiler, url string, b []byte) (*jsonschema.Schema, 
 	return c.Compile(url)
 }
 
-// collectNames adds a schema's string enum and const values to names.
+// collectNames adds a schema's string enum and const values and its
+// property names to names.
 func collectNames(s any, names map[string]string) {
 	switch x := s.(type) {
 	case map[string]any:
@@ -121,7 +126,8 @@ func collectNames(s any, names map[string]string) {
 			switch k {
 			case "properties":
 				if props, ok := sub.(map[string]any); ok {
-					for _, ps := range props {
+					for pn, ps := range props {
+						names[pn] = pn
 						collectNames(ps, names)
 					}
 				}
