@@ -234,7 +234,7 @@ const maxDepth = 64
 type scanner struct {
 	b       []byte
 	i       int
-	names   map[string]name       // string values to share boxed
+	names   *nameSet              // string values to share boxed
 	kinds   map[string]kindSchema // the payload's map is made the size of its kind's
 	seen    int                   // envelope members read
 	numbers bool                  // the payload holds json.Numbers still to be made float64
@@ -595,7 +595,7 @@ func (s *scanner) shared() (string, any, bool) {
 	}
 	raw := s.b[start+1 : end-1]
 	if plain {
-		if n, ok := s.names[string(raw)]; ok {
+		if n, ok := s.names.find(raw); ok {
 			return n.s, n.v, true
 		}
 		return s.part(start+1, end-1), nil, true
@@ -919,7 +919,7 @@ func (s *scanner) planArray(p *plan, depth int) (a []any, sure, ok bool) {
 // (nil when the plan does not name it).
 func (s *scanner) planKey(p *plan) (*planProp, string, bool) {
 	k, ok := s.str()
-	return p.props[k], k, ok
+	return p.prop(k), k, ok
 }
 
 // object reads an object at s.i into a map made for size members.

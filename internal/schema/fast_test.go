@@ -650,3 +650,60 @@ func TestArrays(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanNameIndex: every payload schema's plan (and its items' plans)
+// finds its names by the index, and the index finds what the map does.
+func TestPlanNameIndex(t *testing.T) {
+	v, err := New(driverSchemas(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(kind string, p *plan)
+	walk = func(kind string, p *plan) {
+		if p.names.slots == nil {
+			t.Errorf("%s: a plan without a name index", kind)
+		}
+		probe := []string{"", "x", "rows_", "Rows", "optional_data_3", "checks\x00"}
+		for name, pp := range p.props {
+			probe = append(probe, name, name+"s", name[:len(name)-1], strings.ToUpper(name))
+			for _, ip := range pp.items {
+				if ip != nil {
+					walk(kind+"/"+name, ip)
+				}
+			}
+		}
+		for _, k := range probe {
+			if got, want := p.prop(k), p.props[k]; got != want {
+				t.Errorf("%s: prop(%q) = %p, the map's %p", kind, k, got, want)
+			}
+		}
+	}
+	for kind, ks := range v.kinds {
+		if ks.plan != nil {
+			walk(kind, ks.plan)
+		}
+	}
+	if p := v.kinds["document"].plan; p == nil || p.props["checks"].items[1] == nil {
+		t.Error("the document's checks are not read with their items' plan")
+	}
+}
+
+// TestNameSet: the shared strings are found, each as itself, and others
+// are not.
+func TestNameSet(t *testing.T) {
+	ns := &nameSet{long: map[string]name{}}
+	words := []string{"", "a", "~", "\x7f", "TD3", "TD1", "checks", "é", strings.Repeat("x", 64), strings.Repeat("x", 65)}
+	for _, w := range words {
+		ns.add(w)
+	}
+	for _, w := range words {
+		if n, ok := ns.find([]byte(w)); !ok || n.s != w || n.v != w {
+			t.Errorf("find(%q) = %q %v %v", w, n.s, n.v, ok)
+		}
+	}
+	for _, w := range []string{"b", "TD", "TD2", "td3", "check", strings.Repeat("x", 66), "\xc3"} {
+		if n, ok := ns.find([]byte(w)); ok {
+			t.Errorf("find(%q) found %q", w, n.s)
+		}
+	}
+}
