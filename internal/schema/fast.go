@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -482,11 +483,12 @@ func (s *scanner) strings(out *[]string) bool {
 	if !s.next('[') {
 		return false
 	}
-	list := []string{}
 	if s.next(']') {
-		*out = list
+		*out = []string{}
 		return true
 	}
+	var buf [16]string // gathered here, then one allocation of the list's size
+	list := buf[:0]
 	for {
 		s.ws()
 		str, ok := s.str()
@@ -495,7 +497,7 @@ func (s *scanner) strings(out *[]string) bool {
 		}
 		list = append(list, str)
 		if s.next(']') {
-			*out = list
+			*out = slices.Clone(list)
 			return true
 		}
 		if !s.next(',') {
