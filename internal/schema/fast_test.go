@@ -359,6 +359,10 @@ var payloadSeeds = []string{
 	`contact {"line":"l","role":"door","active":true,"state":"open","level":-0}`,
 	`contact {"line":"l","role":"door","active":true,"state":"open","level":2}`,
 	`document {"format":"TD9","document_code":"P","issuer":"UTO","number":"X","checks":[{"ok":true}],"valid":true,"candidates":null}`,
+	`document {"format":"TD3","document_code":"P","issuer":"UTO","number":"X","checks":[{"field":"a","ok":true},{"field":1,"ok":true}],"valid":true}`,
+	`document {"format":"TD3","document_code":"P","issuer":"UTO","number":"X","checks":[{"field":"a","ok":true},"x",[]],"valid":true}`,
+	`document {"format":"TD3","document_code":"P","issuer":"UTO","number":"X","checks":{"field":"a","ok":true},"valid":true}`,
+	`document {"failure":"block_check","rows_read":2,"rows":["a","b"],"checks":[{"field":"a","ok":true}]}`,
 }
 
 // FuzzCompiledCheck: a compiled payload schema never accepts a payload
