@@ -1,8 +1,9 @@
 package schema
 
 // plan is a payload schema's top-level object checks (properties,
-// required, additionalProperties, and an if/then/else on required names)
-// made while the scanner reads the payload's members: each member's name
+// required, additionalProperties, and an if/then/else on required names),
+// or those of the objects in one of its arrays (items), made while the
+// scanner reads the object's members: each member's name
 // is looked up once, in the plan, which gives its check, and the value is
 // checked as it is read. The compiled check (check) does the same by
 // walking the finished map: a look-up of every member in a second map,
