@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -234,7 +235,7 @@ const maxDepth = 64
 type scanner struct {
 	b       []byte
 	i       int
-	names   map[string]name       // string values to share boxed
+	names   *nameSet              // string values to share boxed
 	kinds   map[string]kindSchema // the payload's map is made the size of its kind's
 	seen    int                   // envelope members read
 	numbers bool                  // the payload holds json.Numbers still to be made float64
@@ -255,6 +256,39 @@ type scanner struct {
 	// first read: every such string is then a part of it rather than a
 	// copy of its own.
 	src string
+	// The elements of the arrays being read, innermost last: the first
+	// len(elems) in elems, the rest in more. An array is then one
+	// allocation of its exact size rather than append's doublings.
+	// (elems is not a slice of itself, which would move the scanner to
+	// the heap.)
+	elems [16]any
+	more  []any
+	top   int
+}
+
+// push adds el to the elements being read.
+func (s *scanner) push(el any) {
+	if s.top < len(s.elems) {
+		s.elems[s.top] = el
+	} else {
+		s.more = append(s.more[:s.top-len(s.elems)], el)
+	}
+	s.top++
+}
+
+// array gives the elements pushed since base as an array of their own,
+// and drops them. Empty, it is []any{}, as encoding/json gives it.
+func (s *scanner) array(base int) []any {
+	a := make([]any, s.top-base)
+	n := 0
+	if base < len(s.elems) {
+		n = copy(a, s.elems[base:min(s.top, len(s.elems))])
+	}
+	if s.top > len(s.elems) {
+		copy(a[n:], s.more[max(base-len(s.elems), 0):s.top-len(s.elems)])
+	}
+	s.top = base
+	return a
 }
 
 func (s *scanner) ws() {
@@ -387,7 +421,7 @@ func (s *scanner) member(f int, r *Reading) bool {
 		}
 		if ks.plan != nil && !s.exact {
 			s.planned = true
-			r.Payload, ok = s.planObject(ks.plan)
+			r.Payload, s.sure, ok = s.planObject(ks.plan, 0)
 			break
 		}
 		var p any
@@ -449,11 +483,12 @@ func (s *scanner) strings(out *[]string) bool {
 	if !s.next('[') {
 		return false
 	}
-	list := []string{}
 	if s.next(']') {
-		*out = list
+		*out = []string{}
 		return true
 	}
+	var buf [16]string // gathered here, then one allocation of the list's size
+	list := buf[:0]
 	for {
 		s.ws()
 		str, ok := s.str()
@@ -462,7 +497,7 @@ func (s *scanner) strings(out *[]string) bool {
 		}
 		list = append(list, str)
 		if s.next(']') {
-			*out = list
+			*out = slices.Clone(list)
 			return true
 		}
 		if !s.next(',') {
@@ -562,7 +597,7 @@ func (s *scanner) shared() (string, any, bool) {
 	}
 	raw := s.b[start+1 : end-1]
 	if plain {
-		if n, ok := s.names[string(raw)]; ok {
+		if n, ok := s.names.find(raw); ok {
 			return n.s, n.v, true
 		}
 		return s.part(start+1, end-1), nil, true
@@ -763,18 +798,18 @@ func (s *scanner) value(depth int) (any, bool) {
 		return s.object(0, depth)
 	case c == '[':
 		s.i++
-		a := []any{}
 		if s.next(']') {
-			return a, true
+			return []any{}, true
 		}
+		base := s.top
 		for {
 			el, ok := s.value(depth + 1)
 			if !ok {
 				return nil, false
 			}
-			a = append(a, el)
+			s.push(el)
 			if s.next(']') {
-				return a, true
+				return s.array(base), true
 			}
 			if !s.next(',') {
 				return nil, false
@@ -807,44 +842,86 @@ func (s *scanner) value(depth int) (any, bool) {
 	}
 }
 
-// planObject reads the payload's object at s.i, checking each member
-// with plan p as it is read (s.sure is the verdict).
-func (s *scanner) planObject(p *plan) (map[string]any, bool) {
-	if !s.next('{') {
-		return nil, false
+// planObject reads an object at s.i (at depth, the payload's at 0),
+// checking each member with plan p as it is read; sure is the verdict.
+func (s *scanner) planObject(p *plan, depth int) (m map[string]any, sure, ok bool) {
+	if depth > maxDepth || !s.next('{') {
+		return nil, false, false
 	}
-	m := make(map[string]any, p.size)
+	m = make(map[string]any, p.size)
 	var st planState
 	if !s.next('}') {
 		for {
 			s.ws()
 			pp, k, ok := s.planKey(p)
 			if !ok || !s.next(':') {
-				return nil, false
+				return nil, false, false
 			}
-			el, ok := s.value(1)
+			var el any
+			itemsSure := false
+			read := p.itemsPlan(&st, pp)
+			if read != nil && s.peek() == '[' {
+				el, itemsSure, ok = s.planArray(read, depth+1)
+			} else {
+				read = nil
+				el, ok = s.value(depth + 1)
+			}
 			if !ok {
-				return nil, false
+				return nil, false, false
 			}
-			p.member(&st, pp, el)
+			p.member(&st, pp, el, read, itemsSure)
 			m[k] = el // a name given twice: the last one, as encoding/json does (p.member was not sure of the first)
 			if s.next('}') {
 				break
 			}
 			if !s.next(',') {
-				return nil, false
+				return nil, false, false
 			}
 		}
 	}
-	s.sure = p.sure(&st, m)
-	return m, true
+	return m, p.sure(&st, m), true
+}
+
+// planArray reads an array at s.i (at depth) whose items are to be
+// objects of plan p; sure says every item is one and p is sure of it.
+func (s *scanner) planArray(p *plan, depth int) (a []any, sure, ok bool) {
+	if depth > maxDepth || !s.next('[') {
+		return nil, false, false
+	}
+	if s.next(']') {
+		return []any{}, true, true
+	}
+	base := s.top
+	sure = true
+	for {
+		var el any
+		if s.peek() == '{' {
+			var m map[string]any
+			var itemSure bool
+			m, itemSure, ok = s.planObject(p, depth+1)
+			el, sure = m, sure && itemSure
+		} else {
+			el, ok = s.value(depth + 1)
+			sure = false // not an object: the validator decides
+		}
+		if !ok {
+			return nil, false, false
+		}
+		s.push(el)
+		if s.next(']') {
+			return s.array(base), sure, true
+		}
+		if !s.next(',') {
+			return nil, false, false
+		}
+	}
 }
 
 // planKey reads a member name of the payload and finds it in the plan
 // (nil when the plan does not name it).
 func (s *scanner) planKey(p *plan) (*planProp, string, bool) {
 	k, ok := s.str()
-	return p.props[k], k, ok
+	return p.prop(k), k, ok
 }
 
 // object reads an object at s.i into a map made for size members.

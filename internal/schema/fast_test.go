@@ -359,6 +359,10 @@ var payloadSeeds = []string{
 	`contact {"line":"l","role":"door","active":true,"state":"open","level":-0}`,
 	`contact {"line":"l","role":"door","active":true,"state":"open","level":2}`,
 	`document {"format":"TD9","document_code":"P","issuer":"UTO","number":"X","checks":[{"ok":true}],"valid":true,"candidates":null}`,
+	`document {"format":"TD3","document_code":"P","issuer":"UTO","number":"X","checks":[{"field":"a","ok":true},{"field":1,"ok":true}],"valid":true}`,
+	`document {"format":"TD3","document_code":"P","issuer":"UTO","number":"X","checks":[{"field":"a","ok":true},"x",[]],"valid":true}`,
+	`document {"format":"TD3","document_code":"P","issuer":"UTO","number":"X","checks":{"field":"a","ok":true},"valid":true}`,
+	`document {"failure":"block_check","rows_read":2,"rows":["a","b"],"checks":[{"field":"a","ok":true}]}`,
 }
 
 // FuzzCompiledCheck: a compiled payload schema never accepts a payload
@@ -407,20 +411,20 @@ func FuzzCompiledCheck(f *testing.F) {
 func planSure(t testing.TB, v *Validator, kind, body string, want any) bool {
 	sc := scanner{b: []byte(body), names: v.names}
 	sc.ws()
-	m, ok := sc.planObject(v.kinds[kind].plan)
+	m, sure, ok := sc.planObject(v.kinds[kind].plan, 0)
 	if !ok {
 		return false
 	}
 	if !reflect.DeepEqual(any(m), want) {
 		t.Fatalf("plan of %s read %#v, the generic read %#v: %s", kind, m, want, body)
 	}
-	if sc.sure {
+	if sure {
 		p, _ := Decode([]byte(body))
 		if err := v.kinds[kind].schema.Validate(p); err != nil {
 			t.Fatalf("plan of %s sure of what the validator refuses (%v): %s", kind, err, body)
 		}
 	}
-	return sc.sure
+	return sure
 }
 
 // TestPlan holds plans to the validator on the schema shapes they take,
@@ -434,6 +438,10 @@ func TestPlan(t *testing.T) {
 			"else":{"required":["h"],"properties":{"h":{"type":"boolean"}}}}`),
 		"then": []byte(`{"if":{"required":["f"]},"then":{"required":["g"]}}`),
 		"none": []byte(`{"type":"object","minProperties":1,"properties":{"a":{"type":"string"}}}`),
+		"arr": []byte(`{"type":"object","required":["l"],"properties":{"l":{"type":"array","maxItems":2,
+			"items":{"type":"object","required":["f"],"properties":{"f":{"type":"string"},"n":{"items":{"required":["x"]}}}}}}}`),
+		"arrs": []byte(`{"if":{"required":["f"]},"then":{"properties":{"l":{"items":{"required":["a"],"properties":{"a":true},"additionalProperties":false}}}},
+			"else":{"properties":{"l":{"items":{"required":["b"]}}}}}`),
 	}
 	v, err := New(schemas)
 	if err != nil {
@@ -441,6 +449,9 @@ func TestPlan(t *testing.T) {
 	}
 	if v.kinds["none"].plan != nil {
 		t.Fatal("a plan for a schema with minProperties")
+	}
+	if l := v.kinds["arr"].plan.props["l"]; l == nil || l.items[0] == nil || l.items[0].props["n"].items[0] == nil {
+		t.Fatal("no items' plan for arrays of objects")
 	}
 	for _, tc := range []struct {
 		kind, body string
@@ -466,6 +477,23 @@ func TestPlan(t *testing.T) {
 		{"then", `{"f":1,"g":2}`, true},
 		{"then", `{"f":1}`, false},
 		{"then", `{}`, true},
+		{"arr", `{"l":[]}`, true},
+		{"arr", `{"l":[{"f":"x"},{"f":"y","n":[{"x":1},{"x":{"x":2}}]}]}`, true},
+		{"arr", `{"l":[{"f":"x","n":[{"y":1}]}]}`, false}, // an item of an item without its required name
+		{"arr", `{"l":[{"f":"x","n":["s"]}]}`, false},     // not an object: the validator decides (it takes it)
+		{"arr", `{"l":[{"f":"x","n":{"x":1}}]}`, true},    // not an array: items assert nothing
+		{"arr", `{"l":[{"f":1}]}`, false},
+		{"arr", `{"l":[{}]}`, false},
+		{"arr", `{"l":[{"f":"x"},1]}`, false},
+		{"arr", `{"l":[{"f":"x"},{"f":"x"},{"f":"x"}]}`, false}, // maxItems, the array's own
+		{"arr", `{"l":{"f":1}}`, false},                         // type
+		{"arr", `{"l":[{"f":1}],"l":[{"f":"x"}]}`, false},       // the validator sees the last; the plan is not sure of the first
+		{"arr", `{"l":[{"f":"x"}],"l":[{"f":1}]}`, false},
+		{"arrs", `{"f":1,"l":[{"a":1}]}`, true},
+		{"arrs", `{"f":1,"l":[{"a":1,"b":1}]}`, false},
+		{"arrs", `{"l":[{"a":1,"b":1}]}`, true},
+		{"arrs", `{"l":[{"a":1}]}`, false},
+		{"arrs", `{"f":1,"l":[{"b":1}]}`, false},
 	} {
 		if v.kinds[tc.kind].plan == nil {
 			t.Fatalf("no plan for %s", tc.kind)
@@ -595,4 +623,91 @@ func FuzzDateTime(f *testing.F) {
 			t.Fatalf("dateTime(%q) = %v, time.Parse: %v, %v", s, got, want, err)
 		}
 	})
+}
+
+// TestArrays: arrays read through the scanner's element stack, nested and
+// beyond its fixed part, are what encoding/json reads.
+func TestArrays(t *testing.T) {
+	long := func(n int, el string) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(el+",", n), ",") + "]"
+	}
+	for _, in := range []string{
+		`[]`, `[[]]`, `[1]`, `[[1,2],[3],[]]`,
+		long(16, `"a"`), long(17, `"b"`), long(40, `1`),
+		"[" + long(10, `1`) + "," + long(10, `"x"`) + "," + long(20, long(3, `true`)) + "]",
+		long(15, `1`)[:len(long(15, `1`))-1] + "," + long(5, `2`) + "]",
+		`{"a":` + long(20, `{"b":`+long(18, `null`)+`}`) + `}`,
+	} {
+		sc := scanner{b: []byte(in), exact: true}
+		got, ok := sc.value(0)
+		if !ok || sc.top != 0 {
+			t.Fatalf("%s: not read (ok %v, %d elements left)", in, ok, sc.top)
+		}
+		var want any
+		d := json.NewDecoder(strings.NewReader(in))
+		d.UseNumber()
+		if err := d.Decode(&want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: read %v, want %v", in, got, want)
+		}
+	}
+}
+
+// TestPlanNameIndex: every payload schema's plan (and its items' plans)
+// finds its names by the index, and the index finds what the map does.
+func TestPlanNameIndex(t *testing.T) {
+	v, err := New(driverSchemas(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(kind string, p *plan)
+	walk = func(kind string, p *plan) {
+		if p.names.slots == nil {
+			t.Errorf("%s: a plan without a name index", kind)
+		}
+		probe := []string{"", "x", "rows_", "Rows", "optional_data_3", "checks\x00"}
+		for name, pp := range p.props {
+			probe = append(probe, name, name+"s", name[:len(name)-1], strings.ToUpper(name))
+			for _, ip := range pp.items {
+				if ip != nil {
+					walk(kind+"/"+name, ip)
+				}
+			}
+		}
+		for _, k := range probe {
+			if got, want := p.prop(k), p.props[k]; got != want {
+				t.Errorf("%s: prop(%q) = %p, the map's %p", kind, k, got, want)
+			}
+		}
+	}
+	for kind, ks := range v.kinds {
+		if ks.plan != nil {
+			walk(kind, ks.plan)
+		}
+	}
+	if p := v.kinds["document"].plan; p == nil || p.props["checks"].items[1] == nil {
+		t.Error("the document's checks are not read with their items' plan")
+	}
+}
+
+// TestNameSet: the shared strings are found, each as itself, and others
+// are not.
+func TestNameSet(t *testing.T) {
+	ns := &nameSet{long: map[string]name{}}
+	words := []string{"", "a", "~", "\x7f", "TD3", "TD1", "checks", "é", strings.Repeat("x", 64), strings.Repeat("x", 65)}
+	for _, w := range words {
+		ns.add(w)
+	}
+	for _, w := range words {
+		if n, ok := ns.find([]byte(w)); !ok || n.s != w || n.v != w {
+			t.Errorf("find(%q) = %q %v %v", w, n.s, n.v, ok)
+		}
+	}
+	for _, w := range []string{"b", "TD", "TD2", "td3", "check", strings.Repeat("x", 66), "\xc3"} {
+		if n, ok := ns.find([]byte(w)); ok {
+			t.Errorf("find(%q) found %q", w, n.s)
+		}
+	}
 }

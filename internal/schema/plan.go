@@ -1,8 +1,9 @@
 package schema
 
 // plan is a payload schema's top-level object checks (properties,
-// required, additionalProperties, and an if/then/else on required names)
-// made while the scanner reads the payload's members: each member's name
+// required, additionalProperties, and an if/then/else on required names),
+// or those of the objects in one of its arrays (items), made while the
+// scanner reads the object's members: each member's name
 // is looked up once, in the plan, which gives its check, and the value is
 // checked as it is read. The compiled check (check) does the same by
 // walking the finished map: a look-up of every member in a second map,
@@ -16,6 +17,66 @@ type plan struct {
 	variants []variant
 	cond     []string // the if's required names (two variants)
 	size     int      // the most properties a variant names: the map's size
+	names    nameIndex
+}
+
+// nameIndex finds a member name among a plan's property names by a hash
+// of its length and three of its bytes into a table made without
+// collisions when the plan is: a look-up is the hash and one comparison,
+// where the map's hashed the whole name and probed (a sixth of a
+// document's read). A plan whose names no table of at most 1024 slots
+// separates keeps the map (slots is then nil).
+type nameIndex struct {
+	mul   uint32
+	mask  uint32
+	slots []planSlot
+}
+
+type planSlot struct {
+	name string
+	prop *planProp
+}
+
+func (x *nameIndex) slot(k string) uint32 {
+	n := len(k)
+	if n == 0 {
+		return 0
+	}
+	h := (uint32(n) | uint32(k[0])<<8 | uint32(k[n/2])<<16 | uint32(k[n-1])<<24) * x.mul
+	return h >> 16 & x.mask
+}
+
+// makeIndex makes p's name index, once all its variants are added.
+func (p *plan) makeIndex() {
+	for size := uint32(16); size <= 1024; size *= 2 {
+		if size < 2*uint32(len(p.props)) {
+			continue
+		}
+	muls:
+		for _, mul := range [...]uint32{0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1} {
+			x := nameIndex{mul: mul, mask: size - 1, slots: make([]planSlot, size)}
+			for name, pp := range p.props {
+				sl := &x.slots[x.slot(name)]
+				if sl.prop != nil {
+					continue muls
+				}
+				*sl = planSlot{name, pp}
+			}
+			p.names = x
+			return
+		}
+	}
+}
+
+// prop is the property k names, or nil.
+func (p *plan) prop(k string) *planProp {
+	if p.names.slots == nil {
+		return p.props[k]
+	}
+	if sl := &p.names.slots[p.names.slot(k)]; sl.name == k {
+		return sl.prop
+	}
+	return nil
 }
 
 // planProp is one property name's check per variant (nil where that
@@ -23,6 +84,12 @@ type plan struct {
 type planProp struct {
 	check [2]check
 	bit   [2]uint64
+	// items is, for a variant whose schema of this name is an array of
+	// objects of a shape plans take, the items' plan: the array is then
+	// read with it, each object checked as it is read rather than walked
+	// afterwards, and own is the array schema's check without "items".
+	items [2]*plan
+	own   [2]check
 }
 
 // variant is one object schema's required names (bits) and what it
@@ -63,6 +130,7 @@ func compilePlan(root map[string]any) *plan {
 		if !p.addVariant(root, root) {
 			return nil
 		}
+		p.makeIndex()
 		return p
 	}
 	for _, k := range []string{"properties", "additionalProperties", "required"} {
@@ -95,6 +163,7 @@ func compilePlan(root map[string]any) *plan {
 			return nil
 		}
 	}
+	p.makeIndex()
 	return p
 }
 
@@ -118,6 +187,9 @@ func (p *plan) addVariant(root, s map[string]any) bool {
 			p.props[name] = pp
 		}
 		pp.check[vi] = c
+		if ip, own := compileArrayPlan(root, ps); ip != nil {
+			pp.items[vi], pp.own[vi] = ip, own
+		}
 	}
 	p.size = max(p.size, len(props))
 	if a, has := s["additionalProperties"]; has {
@@ -154,6 +226,42 @@ func (p *plan) addVariant(root, s map[string]any) bool {
 	return true
 }
 
+// compileArrayPlan gives, for ps (a property's schema, which compiled)
+// that holds "items" of an object schema in the shape plans take at their
+// top (properties, required, additionalProperties, type "object"), the
+// items' plan and the check of ps without its "items"; nil otherwise.
+func compileArrayPlan(root map[string]any, ps any) (*plan, check) {
+	m, _ := ps.(map[string]any)
+	items, _ := m["items"].(map[string]any)
+	if items == nil {
+		return nil, nil
+	}
+	for k := range items {
+		if !annotations[k] && k != "type" && k != "properties" && k != "required" && k != "additionalProperties" {
+			return nil, nil
+		}
+	}
+	if t, has := items["type"]; has && t != "object" {
+		return nil, nil
+	}
+	ip := &plan{props: map[string]*planProp{}}
+	if !ip.addVariant(root, items) {
+		return nil, nil
+	}
+	ip.makeIndex()
+	rest := make(map[string]any, len(m))
+	for k, v := range m {
+		if k != "items" {
+			rest[k] = v
+		}
+	}
+	own, ok := compileCheck(root, rest, 1)
+	if !ok {
+		return nil, nil
+	}
+	return ip, own
+}
+
 func countBits(x uint64) int {
 	n := 0
 	for ; x != 0; x &= x - 1 {
@@ -186,9 +294,24 @@ type planState struct {
 	got [2]uint64
 }
 
+// itemsPlan is the plan to read the value of pp's member with: the items'
+// plan of the first variant still in the running that has one.
+func (p *plan) itemsPlan(st *planState, pp *planProp) *plan {
+	if pp == nil {
+		return nil
+	}
+	for vi := range p.variants {
+		if !st.bad[vi] && pp.items[vi] != nil {
+			return pp.items[vi]
+		}
+	}
+	return nil
+}
+
 // member checks one member of the payload; pp is nil for a name the plan
-// does not know.
-func (p *plan) member(st *planState, pp *planProp, el any) {
+// does not know. When the member was an array read with the items' plan
+// read (non-nil), itemsSure is that plan's verdict on every item.
+func (p *plan) member(st *planState, pp *planProp, el any, read *plan, itemsSure bool) {
 	for vi := range p.variants {
 		if st.bad[vi] {
 			continue
@@ -197,6 +320,12 @@ func (p *plan) member(st *planState, pp *planProp, el any) {
 		if pp != nil {
 			st.got[vi] |= pp.bit[vi]
 			c = pp.check[vi]
+			if read != nil && pp.items[vi] == read {
+				if !itemsSure || !pp.own[vi](el) {
+					st.bad[vi] = true
+				}
+				continue
+			}
 		}
 		if c == nil {
 			c = p.variants[vi].additional // not a property of this variant (if only required)

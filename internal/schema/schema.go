@@ -34,10 +34,11 @@ func names() map[string]string {
 // Validator checks messages; it is safe for concurrent use.
 type Validator struct {
 	messages map[string]*jsonschema.Schema
-	// names are the payload schemas' string enum and const values: a
-	// payload's string value of these is one boxed copy rather than an
-	// allocation of its own.
-	names map[string]name
+	// names are the payload schemas' string enum and const values, their
+	// property names (a document's checks name its fields) and every
+	// printable ASCII character: a payload's string value of these is one
+	// boxed copy rather than an allocation of its own.
+	names *nameSet
 	// kinds is what the fast path needs of each kind, found by one look-up.
 	kinds map[string]kindSchema
 }
@@ -46,6 +47,43 @@ type Validator struct {
 type name struct {
 	s string
 	v any
+}
+
+// nameSet is the shared strings: a payload's every string value is looked
+// for here, so the one-character ones are found by their byte and the
+// others' map is asked only when a name of that length begins with that
+// byte (most values are not names, and the map's look-up hashed them all).
+type nameSet struct {
+	char  [128]name
+	first [256]uint64 // bit n%64 for a name of n > 1 bytes beginning with the byte
+	long  map[string]name
+}
+
+func (ns *nameSet) add(w string) {
+	n := name{s: w, v: w}
+	switch {
+	case len(w) == 1 && w[0] < 128:
+		ns.char[w[0]] = n
+		return
+	case len(w) > 1:
+		ns.first[w[0]] |= 1 << (len(w) % 64)
+	}
+	ns.long[w] = n
+}
+
+// find gives the shared copy of raw, if there is one (a nil set has none).
+func (ns *nameSet) find(raw []byte) (name, bool) {
+	switch {
+	case ns == nil:
+		return name{}, false
+	case len(raw) == 1 && raw[0] < 128:
+		n := ns.char[raw[0]]
+		return n, n.v != nil
+	case len(raw) > 1 && ns.first[raw[0]]>>(len(raw)%64)&1 == 0:
+		return name{}, false
+	}
+	n, ok := ns.long[string(raw)]
+	return n, ok
 }
 
 // kindSchema is one kind's payload schema, its compiled check (nil when
@@ -64,7 +102,7 @@ func New(payloads map[string][]byte) (*Validator, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
 	v := &Validator{messages: map[string]*jsonschema.Schema{},
-		names: map[string]name{}, kinds: map[string]kindSchema{}}
+		names: &nameSet{long: map[string]name{}}, kinds: map[string]kindSchema{}}
 	words := map[string]string{}
 	for tag, name := range names() {
 		b, err := files.ReadFile(name)
@@ -96,8 +134,11 @@ func New(payloads map[string][]byte) (*Validator, error) {
 		}
 		v.kinds[kind] = ks
 	}
+	for c := byte(' '); c <= '~'; c++ {
+		words[string(c)] = string(c) // check digits, sexes, document codes
+	}
 	for w := range words {
-		v.names[w] = name{s: w, v: w}
+		v.names.add(w)
 	}
 	return v, nil
 }
@@ -113,7 +154,8 @@ func compile(c *jsonschema.Compiler, url string, b []byte) (*jsonschema.Schema, 
 	return c.Compile(url)
 }
 
-// collectNames adds a schema's string enum and const values to names.
+// collectNames adds a schema's string enum and const values and its
+// property names to names.
 func collectNames(s any, names map[string]string) {
 	switch x := s.(type) {
 	case map[string]any:
@@ -121,7 +163,8 @@ func collectNames(s any, names map[string]string) {
 			switch k {
 			case "properties":
 				if props, ok := sub.(map[string]any); ok {
-					for _, ps := range props {
+					for pn, ps := range props {
+						names[pn] = pn
 						collectNames(ps, names)
 					}
 				}
