@@ -477,8 +477,14 @@ func (b *broadcaster) Committed(batch *events.Batch) {
 	for _, r := range batch.Readings {
 		b.send(event{Name: "reading", Data: r.Redacted()})
 	}
-	for _, a := range batch.Alerts {
-		js, _ := json.Marshal(a)
+	for i, a := range batch.Alerts {
+		var js []byte
+		if i < len(batch.AlertJSON) {
+			js = batch.AlertJSON[i]
+		}
+		if js == nil {
+			js, _ = json.Marshal(a)
+		}
 		b.send(event{Name: "alert", Data: js})
 	}
 	for _, c := range batch.Changes {
