@@ -239,6 +239,13 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	if inflight == 0 {
 		inflight = defaultInflight
 	}
+	relayed := newRelayTopics(func(topic string) bool {
+		s := h.broker.Topics.Subscribers(topic)
+		return len(s.Subscriptions)+len(s.Shared)+len(s.InlineSubscriptions) > 0
+	})
+	if err := h.broker.AddHook(relayed, nil); err != nil {
+		return nil, err
+	}
 	h.ingest = &ingestHook{
 		parse:  &parser{crossing: cfg.Crossing, validator: val, personal: pf, maxPayload: maxPayload},
 		rules:  rules,
@@ -252,7 +259,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 			h.live.send(event{Name: name, Data: data})
 		}},
 		relay: func(topic string, payload []byte) {
-			if s := h.broker.Topics.Subscribers(topic); len(s.Subscriptions)+len(s.Shared)+len(s.InlineSubscriptions) > 0 {
+			if relayed.any(topic) {
 				h.broker.Publish(topic, payload, false, 1)
 			}
 		},
