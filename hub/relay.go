@@ -46,7 +46,9 @@ func (r *relayTopics) ID() string { return "kordon-relay-topics" }
 
 // Provides is asked for every hook and event of every packet: two
 // comparisons, no more.
-func (r *relayTopics) Provides(b byte) bool { return b == mqtt.OnSubscribed || b == mqtt.OnUnsubscribed }
+func (r *relayTopics) Provides(b byte) bool {
+	return b == mqtt.OnSubscribed || b == mqtt.OnUnsubscribed
+}
 
 func (r *relayTopics) OnSubscribed(*mqtt.Client, packets.Packet, []byte) { r.gen.Add(1) }
 
