@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -24,7 +25,7 @@ import (
 type alertPublisher struct {
 	publish     func(js []byte) error
 	log         *slog.Logger
-	q           chan contract.Alert
+	q           chan queuedAlert
 	quit        chan struct{}
 	stopOnce    sync.Once
 	unpublished atomic.Int64
@@ -34,13 +35,24 @@ type alertPublisher struct {
 // commit batch or two can raise at once, which the publisher works off
 // while the next batch is written.
 func newAlertPublisher(publish func([]byte) error, queue int, log *slog.Logger) *alertPublisher {
-	return &alertPublisher{publish: publish, log: log, q: make(chan contract.Alert, queue), quit: make(chan struct{})}
+	return &alertPublisher{publish: publish, log: log, q: make(chan queuedAlert, queue), quit: make(chan struct{})}
+}
+
+// queuedAlert is an alert waiting to be published, with its JSON when the
+// store's was made (else the publisher makes it).
+type queuedAlert struct {
+	a  contract.Alert
+	js []byte
 }
 
 func (p *alertPublisher) Committed(b *events.Batch) {
-	for _, a := range b.Alerts {
+	for i, a := range b.Alerts {
+		q := queuedAlert{a: a}
+		if i < len(b.AlertJSON) {
+			q.js = b.AlertJSON[i]
+		}
 		select {
-		case p.q <- a:
+		case p.q <- q:
 		default:
 			p.unpublished.Add(1)
 			p.log.Warn("alert publish queue full; alert is stored", "id", a.ID, "rule", a.Rule, "severity", a.Severity, "box", a.Box, "device", a.Device)
@@ -53,9 +65,17 @@ func (p *alertPublisher) run() {
 		select {
 		case <-p.quit:
 			return
-		case a := <-p.q:
-			p.log.Info("alert", "id", a.ID, "rule", a.Rule, "severity", a.Severity, "box", a.Box, "device", a.Device)
-			js, _ := json.Marshal(a)
+		case q := <-p.q:
+			a := &q.a
+			// The audit line, as Info would write it, without boxing
+			// each string into an interface.
+			p.log.LogAttrs(context.Background(), slog.LevelInfo, "alert",
+				slog.String("id", a.ID), slog.String("rule", a.Rule), slog.String("severity", a.Severity),
+				slog.String("box", a.Box), slog.String("device", a.Device))
+			js := q.js
+			if js == nil {
+				js, _ = json.Marshal(a)
+			}
 			if err := p.publish(js); err != nil {
 				p.unpublished.Add(1)
 				p.log.Warn("alert publish; alert is stored", "id", a.ID, "err", err)
@@ -76,9 +96,10 @@ type alertWrites struct {
 }
 
 type raisedAlert struct {
-	j   *job
-	a   contract.Alert
-	new bool // inserted now (not there already)
+	j    *job
+	a    contract.Alert
+	body []byte // a as JSON, as stored (and published)
+	new  bool   // inserted now (not there already)
 }
 
 type jobChanges struct {
@@ -110,6 +131,12 @@ var (
 	})
 	insertLogText = chunkedSQL(func(n int) string {
 		return `INSERT INTO alert_log(seq, alert_id, action, user, role, note, time, ref) VALUES ` + valuesSQL(n, 8)
+	})
+	// insertRaisedLogText writes "raised" entries, the most of a batch's,
+	// binding their three values only: the driver's cost is per value bound.
+	insertRaisedLogText = chunkedSQL(func(n int) string {
+		return `INSERT INTO alert_log(seq, alert_id, action, user, role, note, time, ref) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?,?,'raised','','','',?,''),`, n), ",")
 	})
 	markAlertedText = chunkedSQL(func(n int) string {
 		return `UPDATE readings SET alerted = 1 WHERE id IN (` + strings.TrimSuffix(strings.Repeat("?,", n), ",") + `)`
@@ -172,7 +199,17 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 	if err != nil {
 		return err
 	}
+	// The entries in seq order, in runs: raised ones (three values each)
+	// and others (eight), each run written before the next.
 	var entries []any
+	var runs []logRun
+	addRun := func(raised bool, values int) {
+		if n := len(runs); n > 0 && runs[n-1].raised == raised {
+			runs[n-1].values += values
+			return
+		}
+		runs = append(runs, logRun{raised: raised, values: values})
+	}
 	repeats := map[string]int{}
 	var cleared []events.Change
 	next := 0 // into w.raised
@@ -185,8 +222,10 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 			}
 			last++
 			j.alerts = append(j.alerts, r.a)
+			j.alertJSON = append(j.alertJSON, r.body)
 			j.changes = append(j.changes, events.Change{Seq: last, AlertID: r.a.ID, Action: "raised", Time: r.a.Raised})
-			entries = append(entries, last, r.a.ID, "raised", "", "", "", stamp(r.a.Raised), "")
+			entries = append(entries, last, r.a.ID, stamp(r.a.Raised))
+			addRun(true, 3)
 		}
 		for _, c := range jc.changes {
 			last++
@@ -197,6 +236,7 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 				ref = string(b)
 			}
 			entries = append(entries, last, c.AlertID, c.Action, c.User, c.Role, c.Note, stamp(c.Time), ref)
+			addRun(false, 8)
 			switch c.Action {
 			case "repeated":
 				repeats[c.AlertID]++
@@ -206,11 +246,20 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 			j.changes = append(j.changes, c)
 		}
 	}
-	if err := insertLogText.each(len(entries)/8, func(from, to int, text string) error {
-		_, err := tx.exec(text, entries[8*from:8*to]...)
-		return err
-	}); err != nil {
-		return err
+	at := 0
+	for _, run := range runs {
+		texts, cols := &insertLogText, 8
+		if run.raised {
+			texts, cols = &insertRaisedLogText, 3
+		}
+		part := entries[at : at+run.values]
+		at += run.values
+		if err := texts.each(len(part)/cols, func(from, to int, text string) error {
+			_, err := tx.exec(text, part[cols*from:cols*to]...)
+			return err
+		}); err != nil {
+			return err
+		}
 	}
 	for id, n := range repeats {
 		if _, err := tx.exec(`UPDATE alerts SET repeats = repeats + ? WHERE id = ?`, n, id); err != nil {
@@ -225,6 +274,13 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 	return nil
 }
 
+// logRun is consecutive alert log entries of one statement shape: values
+// is how many values they bind in all.
+type logRun struct {
+	raised bool
+	values int
+}
+
 // insertAlerts stores the batch's raised alerts and marks new those that
 // were not there before. The same id twice in a batch is inserted once, by
 // the first. An alert is almost always new, so each statement is first
@@ -236,11 +292,13 @@ func (w *alertWrites) insertAlerts(tx *txq) error {
 	return insertAlertsText.each(len(w.raised), func(from, to int, text string) error {
 		part := w.raised[from:to]
 		args := make([]any, 0, 8*len(part))
-		for _, r := range part {
+		for i := range part {
+			r := &part[i]
 			body, err := json.Marshal(r.a)
 			if err != nil {
 				return err
 			}
+			r.body = body
 			args = append(args, r.a.ID, r.a.Box, r.a.Device, r.a.Rule, r.a.Severity, r.a.State, stamp(r.a.Raised), string(body))
 		}
 		if _, err := tx.exec(text, args...); err == nil {

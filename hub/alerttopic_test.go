@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,5 +103,58 @@ func TestUnpublishedAlertsAreCounted(t *testing.T) {
 	<-done
 	if got := p.unpublished.Load(); got != 4 {
 		t.Fatalf("unpublished after a failed publish: %d, want 4", got)
+	}
+}
+
+// The alert topic carries each alert as the store holds it: the JSON made
+// once for the store is what is published, byte for byte, and it is the
+// alert's own encoding.
+func TestAlertTopicCarriesTheStoredAlert(t *testing.T) {
+	const n = 5
+	h := hostileHub(t, nil)
+	got := make(chan []byte, n)
+	if err := h.broker.Subscribe(contract.Alerts(testCrossing), 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		got <- bytes.Clone(pk.Payload)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	one := specimen(t, "booth2", "reader1", 1)
+	origin := originOf(t, one)
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := range n {
+		seq := uint64(i + 1)
+		msg := bytes.Replace(withSeq(one, seq), []byte(origin), []byte(mustParse(t, origin).Add(time.Duration(seq)*time.Millisecond).Format(time.RFC3339Nano)), 1)
+		if err := h.commit.Submit(h.ingest.readingJob("booth2", "reader1", packets.Packet{Payload: msg}), func(err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			wg.Done()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	for range n {
+		var js []byte
+		select {
+		case js = <-got:
+		case <-time.After(30 * time.Second):
+			t.Fatal("an alert did not reach the alert topic")
+		}
+		var a contract.Alert
+		if err := json.Unmarshal(js, &a); err != nil {
+			t.Fatalf("alert topic payload %q: %v", js, err)
+		}
+		var body string
+		if err := h.store.rd.QueryRow(`SELECT body FROM alerts WHERE id = ?`, a.ID).Scan(&body); err != nil {
+			t.Fatalf("alert %s: %v", a.ID, err)
+		}
+		if body != string(js) {
+			t.Errorf("alert %s published as\n%s\nstored as\n%s", a.ID, js, body)
+		}
+		if again, _ := json.Marshal(a); !bytes.Equal(again, js) {
+			t.Errorf("alert %s published as\n%s\nits encoding is\n%s", a.ID, js, again)
+		}
 	}
 }

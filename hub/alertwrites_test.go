@@ -151,7 +151,7 @@ func batchedRun(t *testing.T, rules string, batches [][]float64, fast bool, setu
 			stored = append(stored, fmt.Sprint(v...))
 		}
 	}
-	q(`SELECT 'log ', seq, ' ', alert_id, '|', action, '|', ref FROM alert_log ORDER BY seq`, 8)
+	q(`SELECT 'log ', seq, ' ', alert_id, '|', action, '|', ref, '|', user, '|', role, '|', note, '|', typeof(user) || typeof(role) || typeof(note) || typeof(ref) || typeof(time) FROM alert_log ORDER BY seq`, 16)
 	q(`SELECT 'alert ', id, ' ', rule, ' repeats=', repeats, ' cleared_at=', cleared_at <> '', ' state=', state, ' readings=', json_extract(body, '$.readings') FROM alerts ORDER BY id`, 12)
 	q(`SELECT 'kept ', box, ' ', seq FROM readings WHERE alerted = 1 ORDER BY box, seq`, 4)
 	return stored, told

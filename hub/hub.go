@@ -239,6 +239,13 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	if inflight == 0 {
 		inflight = defaultInflight
 	}
+	relayed := newRelayTopics(func(topic string) bool {
+		s := h.broker.Topics.Subscribers(topic)
+		return len(s.Subscriptions)+len(s.Shared)+len(s.InlineSubscriptions) > 0
+	})
+	if err := h.broker.AddHook(relayed, nil); err != nil {
+		return nil, err
+	}
 	h.ingest = &ingestHook{
 		parse:  &parser{crossing: cfg.Crossing, validator: val, personal: pf, maxPayload: maxPayload},
 		rules:  rules,
@@ -252,7 +259,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 			h.live.send(event{Name: name, Data: data})
 		}},
 		relay: func(topic string, payload []byte) {
-			if s := h.broker.Topics.Subscribers(topic); len(s.Subscriptions)+len(s.Shared)+len(s.InlineSubscriptions) > 0 {
+			if relayed.any(topic) {
 				h.broker.Publish(topic, payload, false, 1)
 			}
 		},
@@ -477,8 +484,14 @@ func (b *broadcaster) Committed(batch *events.Batch) {
 	for _, r := range batch.Readings {
 		b.send(event{Name: "reading", Data: r.Redacted()})
 	}
-	for _, a := range batch.Alerts {
-		js, _ := json.Marshal(a)
+	for i, a := range batch.Alerts {
+		var js []byte
+		if i < len(batch.AlertJSON) {
+			js = batch.AlertJSON[i]
+		}
+		if js == nil {
+			js, _ = json.Marshal(a)
+		}
 		b.send(event{Name: "alert", Data: js})
 	}
 	for _, c := range batch.Changes {

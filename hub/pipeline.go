@@ -53,11 +53,14 @@ type job struct {
 	size   int
 
 	// results, set by Apply
-	added   bool
-	rowid   int64 // the stored reading's, when the fast path inserted it
-	newInc  bool
-	alerts  []contract.Alert
-	changes []events.Change
+	added  bool
+	rowid  int64 // the stored reading's, when the fast path inserted it
+	newInc bool
+	alerts []contract.Alert
+	// alertJSON is each of alerts as stored, when the fast path made it
+	// (parallel to alerts, or nil).
+	alertJSON [][]byte
+	changes   []events.Change
 }
 
 // pipeline is groupcommit's handler: what a batch writes, and what is told
@@ -114,7 +117,7 @@ func (p *pipeline) ApplyAll(sqltx *sql.Tx, jobs []*job) error {
 	tx := p.store.in(sqltx)
 	var readings []*job
 	for _, j := range jobs {
-		j.added, j.newInc, j.alerts, j.changes, j.rowid = false, false, nil, nil, 0
+		j.added, j.newInc, j.alerts, j.alertJSON, j.changes, j.rowid = false, false, nil, nil, nil, 0
 		if j.kind == jobReading {
 			readings = append(readings, j)
 		}
@@ -148,7 +151,7 @@ func (p *pipeline) ApplyAll(sqltx *sql.Tx, jobs []*job) error {
 
 // Apply writes one job (the slow path, under its own savepoint).
 func (p *pipeline) Apply(sqltx *sql.Tx, j *job) error {
-	j.added, j.newInc, j.alerts, j.changes, j.rowid = false, false, nil, nil, 0
+	j.added, j.newInc, j.alerts, j.alertJSON, j.changes, j.rowid = false, false, nil, nil, nil, 0
 	if p.slow == nil || p.slow.tx != sqltx {
 		p.slow = p.store.in(sqltx)
 	}
@@ -263,6 +266,13 @@ func (p *pipeline) Committed(jobs []*job) {
 		case j.kind == jobReading && j.added:
 			b.Readings = append(b.Readings, events.Reading{Ref: j.ref, Kind: j.readingKind, Redacted: j.p.redacted})
 			b.Alerts = append(b.Alerts, j.alerts...)
+			if len(j.alertJSON) == len(j.alerts) {
+				b.AlertJSON = append(b.AlertJSON, j.alertJSON...)
+			} else {
+				for range j.alerts {
+					b.AlertJSON = append(b.AlertJSON, nil)
+				}
+			}
 			b.Changes = append(b.Changes, j.changes...)
 		case j.kind == jobReading:
 			b.Duplicates = append(b.Duplicates, j.ref)

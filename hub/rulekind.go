@@ -156,3 +156,46 @@ func dropKind(ctx *cel.OptimizerContext, e celast.Expr) {
 		return
 	}
 }
+
+// kindIndex is, for each kind a rule's gates name, the rules whose gates
+// may admit it (in the rules' order), so that match goes through a
+// reading's few rules rather than asking every rule's three gates.
+type kindIndex struct {
+	byKind map[string][]int
+	other  []int // the rules an ungated expression may hold for any kind
+}
+
+func newKindIndex(rules []*Rule) *kindIndex {
+	x := &kindIndex{byKind: map[string][]int{}}
+	admits := func(r *Rule, kind string) bool {
+		return r.whenKind.admits(kind) || r.clearKind.admits(kind) || r.withKind.admits(kind)
+	}
+	for _, r := range rules {
+		for _, g := range []kindGate{r.whenKind, r.clearKind, r.withKind} {
+			for _, k := range g {
+				x.byKind[k] = nil
+			}
+		}
+	}
+	for i, r := range rules {
+		for k := range x.byKind {
+			if admits(r, k) {
+				x.byKind[k] = append(x.byKind[k], i)
+			}
+		}
+		// A kind no gate names is admitted by an ungated expression
+		// only; "" is such a kind (gates name kinds, never "").
+		if admits(r, "") {
+			x.other = append(x.other, i)
+		}
+	}
+	return x
+}
+
+// of is the rules that may hold for a reading of kind.
+func (x *kindIndex) of(kind string) []int {
+	if rules, ok := x.byKind[kind]; ok {
+		return rules
+	}
+	return x.other
+}

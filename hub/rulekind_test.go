@@ -182,3 +182,49 @@ func TestGatedProgram(t *testing.T) {
 		}
 	}
 }
+
+// match goes through the rules the kind index lists for a reading's kind:
+// that is every rule one of whose gates admits the kind, in order, for the
+// kinds the gates name and for any other.
+func TestKindIndexListsEveryRuleThatMayHold(t *testing.T) {
+	builtin, err := defaultRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed, err := compileRules("rules.yaml", []byte(`rules:
+  - id: gated
+    severity: low
+    when: 'kind == "a" && payload.x'
+  - id: ungated
+    severity: low
+    when: 'payload.alarm'
+  - id: two
+    severity: low
+    when: 'kind in ["a", "b"] && payload.x'
+    clear: 'kind == "c" && payload.y'
+  - id: none
+    severity: low
+    when: 'kind in [] && payload.x'
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rules := range [][]*Rule{builtin.rules, mixed.rules, nil} {
+		x := newKindIndex(rules)
+		kinds := []string{"", "never-named"}
+		for _, r := range rules {
+			kinds = append(append(append(kinds, r.whenKind...), r.clearKind...), r.withKind...)
+		}
+		for _, kind := range kinds {
+			var want []int
+			for i, r := range rules {
+				if r.whenKind.admits(kind) || r.clearKind.admits(kind) || r.withKind.admits(kind) {
+					want = append(want, i)
+				}
+			}
+			if got := x.of(kind); !slices.Equal(got, want) {
+				t.Errorf("kind %q: index lists rules %v, want %v", kind, got, want)
+			}
+		}
+	}
+}

@@ -149,7 +149,7 @@ func compileRules(name string, b []byte) (*ruleSet, error) {
 }
 
 func newRuleSet(name string, rules []*Rule) *ruleSet {
-	return &ruleSet{name: name, rules: rules, loaded: time.Now(), state: newRuleState(), reloaded: make(chan error, 1)}
+	return &ruleSet{name: name, rules: rules, kinds: newKindIndex(rules), loaded: time.Now(), state: newRuleState(), reloaded: make(chan error, 1)}
 }
 
 func parseRules(name string, b []byte) ([]*Rule, error) {
@@ -345,6 +345,7 @@ type ruleSet struct {
 	name       string     // file, or the built-in name
 	path       string     // file to watch; "" for the built-in rules
 	rules      []*Rule
+	kinds      *kindIndex // of rules
 	loaded     time.Time
 	lastErr    string // why the latest reload was refused, "" if it was not
 	state      *ruleState
@@ -365,7 +366,7 @@ func (rs *ruleSet) reload() error {
 		var rules []*Rule
 		if rules, err = parseRules(rs.path, b); err == nil {
 			rs.mu.Lock()
-			rs.rules, rs.loaded, rs.lastErr = rules, time.Now(), ""
+			rs.rules, rs.kinds, rs.loaded, rs.lastErr = rules, newKindIndex(rules), time.Now(), ""
 			rs.errs.reset() // new rules: report their own failures afresh
 			rs.mu.Unlock()
 		}

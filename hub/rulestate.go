@@ -35,13 +35,14 @@ type matched struct {
 // (a field missing in this payload) does not hold.
 func (rs *ruleSet) match(vars *ruleInput) *matched {
 	rs.mu.Lock()
-	rules := rs.rules
+	rules, kinds := rs.rules, rs.kinds
 	rs.mu.Unlock()
 	n := len(rules)
 	flags := make([]bool, 3*n) // one allocation for the three: match runs for every reading
 	m := &matched{rules: rules, when: flags[:n:n], clear: flags[n : 2*n : 2*n], with: flags[2*n:], set: rs}
 	kind := vars.kind
-	for i, r := range rules {
+	for _, i := range kinds.of(kind) { // the others admit no expression of this kind
+		r := rules[i]
 		// An expression of another kind is false without being run.
 		m.when[i] = r.whenKind.admits(kind) && rs.holds(r, r.prg, vars)
 		m.clear[i] = r.clearKind.admits(kind) && rs.holds(r, r.clearPrg, vars)

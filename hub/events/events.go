@@ -32,6 +32,11 @@ type Batch struct {
 	Duplicates []contract.ReadingRef // redeliveries of readings already stored
 	Refused    []Refusal             // readings the hub refused and recorded
 	Alerts     []contract.Alert      // alerts raised
+	// AlertJSON holds, where the hub made it to store the alert, Alerts[i]
+	// as JSON (the alert's stored body), so that a subscriber sending it
+	// on need not encode it again; a nil entry, or a slice shorter than
+	// Alerts, means it was not made.
+	AlertJSON [][]byte
 	// Changes are the alert log entries written: "raised" for each alert
 	// above, then repeats, cleared conditions, acknowledgements and
 	// resolutions, each with its log sequence number.

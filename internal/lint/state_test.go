@@ -70,6 +70,7 @@ var allowed = map[string]map[string]string{
 		"insertAlertsText":    "statement texts for 1 … 32 rows, built once from constants and only read",
 		"insertNewAlertsText": "statement texts for 1 … 32 rows, built once from constants and only read",
 		"insertLogText":       "statement texts for 1 … 32 rows, built once from constants and only read",
+		"insertRaisedLogText": "statement texts for 1 … 32 rows, built once from constants and only read",
 		"markAlertedText":     "statement texts for 1 … 32 rows, built once from constants and only read",
 		"countActivityText":   "statement texts for 1 … 32 rows, built once from constants and only read",
 	},
