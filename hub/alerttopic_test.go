@@ -36,28 +36,7 @@ func TestEveryAlertOfAFullBatchReachesTheAlertTopic(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	one := specimen(t, "booth2", "reader1", 1)
-	origin := originOf(t, one)
-	jobs := make([]*job, n)
-	for i := range jobs {
-		seq := uint64(i + 1)
-		// Each document read a millisecond after the one before: n alerts, not one.
-		msg := bytes.Replace(withSeq(one, seq), []byte(origin), []byte(mustParse(t, origin).Add(time.Duration(seq)*time.Millisecond).Format(time.RFC3339Nano)), 1)
-		jobs[i] = h.ingest.readingJob("booth2", "reader1", packets.Packet{Payload: msg})
-	}
-	var wg sync.WaitGroup
-	wg.Add(n)
-	for _, j := range jobs {
-		if err := h.commit.Submit(j, func(err error) {
-			if err != nil {
-				t.Error(err)
-			}
-			wg.Done()
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	wg.Wait()
+	commitDocuments(t, h, n)
 	var stored int64
 	h.store.rd.QueryRow(`SELECT COUNT(*) FROM alerts`).Scan(&stored)
 	if stored != n {
@@ -118,23 +97,7 @@ func TestAlertTopicCarriesTheStoredAlert(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	one := specimen(t, "booth2", "reader1", 1)
-	origin := originOf(t, one)
-	var wg sync.WaitGroup
-	wg.Add(n)
-	for i := range n {
-		seq := uint64(i + 1)
-		msg := bytes.Replace(withSeq(one, seq), []byte(origin), []byte(mustParse(t, origin).Add(time.Duration(seq)*time.Millisecond).Format(time.RFC3339Nano)), 1)
-		if err := h.commit.Submit(h.ingest.readingJob("booth2", "reader1", packets.Packet{Payload: msg}), func(err error) {
-			if err != nil {
-				t.Error(err)
-			}
-			wg.Done()
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	wg.Wait()
+	commitDocuments(t, h, n)
 	for range n {
 		var js []byte
 		select {
@@ -157,4 +120,33 @@ func TestAlertTopicCarriesTheStoredAlert(t *testing.T) {
 			t.Errorf("alert %s published as\n%s\nits encoding is\n%s", a.ID, js, again)
 		}
 	}
+}
+
+// commitDocuments commits n documents of booth2's reader1, each read a
+// millisecond after the one before (so each raises an alert of its own),
+// and waits for every commit.
+func commitDocuments(t *testing.T, h *Hub, n int) {
+	t.Helper()
+	one := specimen(t, "booth2", "reader1", 1)
+	origin := originOf(t, one)
+	jobs := make([]*job, n)
+	for i := range jobs {
+		seq := uint64(i + 1)
+		// Each document read a millisecond after the one before: n alerts, not one.
+		msg := bytes.Replace(withSeq(one, seq), []byte(origin), []byte(mustParse(t, origin).Add(time.Duration(seq)*time.Millisecond).Format(time.RFC3339Nano)), 1)
+		jobs[i] = h.ingest.readingJob("booth2", "reader1", packets.Packet{Payload: msg})
+	}
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for _, j := range jobs {
+		if err := h.commit.Submit(j, func(err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			wg.Done()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
 }
