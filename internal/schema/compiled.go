@@ -93,17 +93,9 @@ func compileCheck(root map[string]any, s any, depth int) (check, bool) {
 			}
 			add(c)
 		case "required":
-			list, ok := val.([]any)
+			names, ok := stringList(val)
 			if !ok {
 				return nil, false
-			}
-			names := make([]string, 0, len(list))
-			for _, el := range list {
-				n, ok := el.(string)
-				if !ok {
-					return nil, false
-				}
-				names = append(names, n)
 			}
 			add(requiredCheck(names))
 		case "properties":
