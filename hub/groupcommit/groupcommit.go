@@ -399,11 +399,15 @@ func (c *Committer[J]) write(batch []*pending[J], t *BatchTimings) (applied []J,
 		// The pragma holds for this connection until set back, so it is
 		// set back before any other writer (the dashboard's) uses it: their
 		// commits sync as before.
+		var was int
+		if err := conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&was); err != nil {
+			return nil, err
+		}
 		if _, err := conn.ExecContext(ctx, `PRAGMA synchronous=NORMAL`); err != nil {
 			return nil, err
 		}
 		defer func() {
-			if _, rerr := conn.ExecContext(ctx, `PRAGMA synchronous=FULL`); rerr != nil {
+			if _, rerr := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA synchronous=%d`, was)); rerr != nil {
 				// A connection left unsynced must serve no one: the pool
 				// drops it and opens another, with the database's settings.
 				// The batch stands (Sync makes it durable).
