@@ -32,9 +32,10 @@ func BenchmarkCommitterCPU(b *testing.B) {
 	}
 }
 
-func benchCommitterCPU(b *testing.B, set string, batch int) {
+// benchJobs makes the readings of a set (see BenchmarkCommitterCPU) of 200
+// boxes, each parsed into its job, one per call.
+func benchJobs(b *testing.B, h *Hub, set string) func() *job {
 	const boxes = 200
-	h := benchHub(b, batch)
 	doc := specimen(b, "box-001", "reader1", 1)
 	docOrigin := []byte(originOf(b, doc))
 	start := time.Now()
@@ -74,6 +75,12 @@ func benchCommitterCPU(b *testing.B, set string, batch int) {
 		}
 		return j
 	}
+	return next
+}
+
+func benchCommitterCPU(b *testing.B, set string, batch int) {
+	h := benchHub(b, batch)
+	next := benchJobs(b, h, set)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var cpu, user time.Duration

@@ -135,6 +135,7 @@ type Hub struct {
 	takeover  *takeoverHook   // one identity connected twice (takeover.go)
 	evidence  *evidenceHub    // evidence files on request (evidence.go)
 	quit      chan struct{}   // closed by Close
+	failed    chan error      // the store's failure that only a restart mends (Failed)
 	started   bool            // Start ran
 	mqttAddr  net.Addr
 	httpAddr  net.Addr
@@ -182,7 +183,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		boxes[b.Box] = []byte(b.PasswordHash)
 	}
 	h := &Hub{cfg: cfg, log: log, store: st, live: newBroadcaster(), rules: rules, count: newCounters(),
-		subs: &events.Fanout{}, quit: make(chan struct{})}
+		subs: &events.Fanout{}, quit: make(chan struct{}), failed: make(chan error, 1)}
 	if err := h.openWatchlist(); err != nil {
 		st.close()
 		return nil, err
@@ -228,12 +229,20 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 
 	pl := newPipeline(st, cfg.Crossing, rules, h.subs, h.count)
 	pl.held = h.auth.fair.held
+	pl.notDurable = func(err error) {
+		select {
+		case h.failed <- err:
+			log.Error("the database's log could not be synced: nothing more is stored until hubd restarts", "err", err)
+		default: // told once
+		}
+	}
 	if err := loadKnown(st, pl, h.count); err != nil {
 		st.close()
 		return nil, fmt.Errorf("hub db: %w", err)
 	}
 	h.pipeline = pl
-	h.commit = groupcommit.New[*job](st.db, pl, groupcommit.Options[*job]{MaxBatch: batch, MaxWait: time.Duration(cfg.Ingest.CommitWait), Observe: pl.observeBatch, Linger: pl.Linger})
+	h.commit = groupcommit.New[*job](st.db, pl, groupcommit.Options[*job]{MaxBatch: batch, MaxWait: time.Duration(cfg.Ingest.CommitWait), Observe: pl.observeBatch, Linger: pl.Linger,
+		Sync: st.wal.sync})
 	h.retention = newPruner(st.db, cfg.Retention, slices.Collect(maps.Keys(schemas)), log.With("part", "retention"))
 	inflight := int(cfg.Limits.MaxInflight)
 	if inflight == 0 {
@@ -286,6 +295,13 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	}
 	return h, nil
 }
+
+// Failed tells of a failure of the store that only a restart mends: the
+// disk did not confirm a write (a failed fsync), after which nothing more
+// is stored, and a restart reads back what the disk holds. The boxes keep
+// every reading not acknowledged and send it again. hubd exits on it, for
+// its supervisor to start it again.
+func (h *Hub) Failed() <-chan error { return h.failed }
 
 // Subscribe attaches a part that acts on committed data: readings, alerts
 // raised, alert changes (repeats, clears, acknowledgements, resolutions),

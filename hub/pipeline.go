@@ -80,6 +80,8 @@ type pipeline struct {
 	// held says whether an identity is held to its fair share now
 	// (fair.go): its readings may wait a little for company.
 	held func(identity string) bool
+	// notDurable is told when a batch's sync failed (Hub.Failed).
+	notDurable func(error)
 
 	// timings, when set, is told where each batch's time went (the
 	// benchmarks print it).
@@ -250,13 +252,30 @@ func (p *pipeline) Committed(jobs []*job) {
 		p.batch.commit()
 		p.batch = nil
 	}
-	b := &events.Batch{}
 	for _, j := range jobs {
 		if (j.newInc || j.ref.Incarnation != "") && !p.knownIncarnation(j.ref.Box, j.ref.Incarnation) {
 			p.mu.Lock()
 			p.incs[j.ref.Box+"\x00"+j.ref.Incarnation] = true
 			p.mu.Unlock()
 		}
+	}
+}
+
+// Durable tells the counters and the subscribers (the gap detector,
+// alert publishing, the live page, the BLO uplink) of a batch on disk,
+// on the group commit's releasing goroutine, while the next batch is
+// written. A batch whose sync failed is committed but not known to be on
+// disk: none of it is published, and its callers count it a store
+// failure (their boxes keep the readings, and send them again).
+func (p *pipeline) Durable(jobs []*job, err error) {
+	if err != nil {
+		if p.notDurable != nil {
+			p.notDurable(err)
+		}
+		return
+	}
+	b := &events.Batch{}
+	for _, j := range jobs {
 		if j.newInc {
 			b.Incarnations = append(b.Incarnations, events.Incarnation{Box: j.ref.Box, Incarnation: j.ref.Incarnation, First: j.received})
 		}

@@ -31,6 +31,7 @@ type store struct {
 	// dashboard's acknowledgements), like every other committed change.
 	changed events.Subscriber
 	ckpt    *checkpointer
+	wal     *walSync     // the group commit's fsync (walsync.go)
 	stmts   *writerStmts // the writer's statements, prepared once
 	// seqStmts are the readers' statements the gap tracker runs when it
 	// first sees a device, on the committer's goroutine: each prepared
@@ -111,7 +112,8 @@ func openStore(dir string) (*store, error) {
 		return nil, err
 	}
 	ck.SetMaxOpenConns(1)
-	return &store{db: db, rd: rd, changed: events.Func(func(*events.Batch) {}), ckpt: startCheckpointer(ck, 500*time.Millisecond), stmts: newWriterStmts(db)}, nil
+	return &store{db: db, rd: rd, changed: events.Func(func(*events.Batch) {}), ckpt: startCheckpointer(ck, 500*time.Millisecond),
+		wal: newWALSync(path), stmts: newWriterStmts(db)}, nil
 }
 
 // txq runs statements inside one transaction. The writer's statements
@@ -695,6 +697,7 @@ func (s *store) bodies(ctx context.Context, q string, args ...any) ([]json.RawMe
 
 func (s *store) close() error {
 	s.ckpt.stop()
+	s.wal.close()
 	s.stmts.close()
 	s.seqStmts.close()
 	s.rd.Close()

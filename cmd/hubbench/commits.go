@@ -50,6 +50,7 @@ func (l *commitLog) String() string {
 	part("queued", func(t groupcommit.BatchTimings) time.Duration { return t.Queued })
 	part("apply", func(t groupcommit.BatchTimings) time.Duration { return t.Apply })
 	part("COMMIT", func(t groupcommit.BatchTimings) time.Duration { return t.Commit })
+	part("sync", func(t groupcommit.BatchTimings) time.Duration { return t.Sync })
 	part("notify", func(t groupcommit.BatchTimings) time.Duration { return t.Notify })
 	return b.String()
 }

@@ -93,7 +93,7 @@ func main() {
 	if *hubdBin != "" {
 		where = "as its own process (" + *hubdBin + ")"
 	}
-	fmt.Printf("round: %s, window %d, QoS 1; hubd %s with default rules, SQLite synchronous=FULL; mosquitto %s relaying to one subscriber\n", *dur, *window, where, mb.version)
+	fmt.Printf("round: %s, window %d, QoS 1; hubd %s with default rules, each PUBACK after its commit's fsync; mosquitto %s relaying to one subscriber\n", *dur, *window, where, mb.version)
 	fmt.Printf("(hubd's round ends with its last PUBACK, each after the commit; mosquitto's when its subscriber has received what it acknowledged)\n\n")
 	fmt.Printf("%-8s %5s %14s %14s %7s %10s %10s %10s %10s %12s %10s %10s\n", "set", "boxes", "hubd r/s", "mosquitto r/s", "ratio", "hub p50", "mosq p50", "hub p99", "mosq p99", "hub B/read", "hub µs/r", "mosq µs/r")
 	for _, set := range strings.Split(*sets, ",") {

@@ -122,9 +122,15 @@ func main() {
 			h.ReloadRules() // logs the outcome; a broken file leaves the old rules in force
 		}
 	}()
-	<-ctx.Done()
-	log.Info("hubd stopping")
-	h.Close()
+	select {
+	case <-ctx.Done():
+		log.Info("hubd stopping")
+		h.Close()
+	case err := <-h.Failed():
+		h.Close()
+		fmt.Fprintln(os.Stderr, "hubd:", err)
+		os.Exit(1)
+	}
 }
 
 // The hub's heap is mostly readings passing through: parsed, waiting for

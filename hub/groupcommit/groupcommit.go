@@ -4,6 +4,12 @@
 // so an acknowledgement given after Do returns is an acknowledgement of
 // data on disk.
 //
+// With Options.Sync the fsync leaves the committer: each transaction is
+// committed without one (synchronous=NORMAL for that transaction), and a
+// second goroutine syncs the WAL and releases the callers while the next
+// batch is written. Callers are still released only once their data is on
+// disk, in commit order.
+//
 // database/sql and SQLite give transactions, not batching of concurrent
 // callers, so this small loop is written here.
 package groupcommit
@@ -11,9 +17,11 @@ package groupcommit
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,12 +38,32 @@ type Handler[J any] interface {
 	// that error to the job's caller.
 	Apply(tx *sql.Tx, job J) error
 	// Committed is called after the transaction committed, with the jobs
-	// it holds, before their callers are released.
+	// it holds, before their callers are released and before the next
+	// batch is written.
 	Committed(jobs []J)
 	// Aborted is called when the transaction as a whole failed: none of
 	// the jobs is stored and each caller gets err.
 	Aborted(jobs []J, err error)
 }
+
+// DurableHandler is a Handler told, besides, when a committed batch is on
+// disk: what it does for the world outside the database (publishing,
+// counting) belongs there, not in Committed.
+type DurableHandler[J any] interface {
+	Handler[J]
+	// Durable is called on the releasing goroutine, in batch order, after
+	// Committed and before the batch's callers are released: once the
+	// Sync after its COMMIT returned (at once without Options.Sync). A
+	// non-nil err is that Sync's failure: the batch is committed but not
+	// known to be on disk, and its callers get err.
+	Durable(jobs []J, err error)
+}
+
+// ErrNotDurable wraps the failure of Options.Sync. After it the committer
+// writes nothing more: an fsync that failed once may report success for
+// data it lost (Linux drops the dirty pages), so only a restart, which
+// reads what is on disk, is trusted again.
+var ErrNotDurable = errors.New("groupcommit: the database's log could not be synced")
 
 // Options bound a batch.
 type Options[J any] struct {
@@ -46,8 +74,15 @@ type Options[J any] struct {
 	// the previous one committed, so a lone job is not delayed).
 	MaxWait time.Duration
 	// Observe, when set, is told the timings of each batch once its
-	// callers were released (on the committer's goroutine: keep it short).
+	// callers were released (on the releasing goroutine: keep it short).
 	Observe func(BatchTimings)
+	// Sync, when set, makes committed transactions durable: the
+	// committer's transactions commit with synchronous=NORMAL (the WAL
+	// written, not synced), and Sync (an fsync of the WAL file) runs on
+	// the releasing goroutine while the next batch is written; one Sync
+	// covers every batch committed before it began. Without it each
+	// COMMIT syncs (the connection's own synchronous setting).
+	Sync func() error
 	// Linger, when set, lets a batch wait longer for more jobs: until the
 	// least Linger of the jobs it holds (or MaxWait, if longer) after it
 	// began, so that jobs which can wait share fewer, larger transactions
@@ -64,8 +99,9 @@ type BatchTimings struct {
 	Queued   time.Duration // its oldest job's wait from Submit to the batch's start
 	Fill     time.Duration // gathering the batch (MaxWait)
 	Apply    time.Duration // the handler's writes, before COMMIT
-	Commit   time.Duration // COMMIT: the WAL's fsync
-	Notify   time.Duration // Committed and the callers' done
+	Commit   time.Duration // COMMIT: the WAL's writes, and its fsync without Options.Sync
+	Sync     time.Duration // Options.Sync's fsync, from the COMMIT's end
+	Notify   time.Duration // Durable and the callers' done
 	SlowPath bool
 }
 
@@ -81,6 +117,23 @@ type Committer[J any] struct {
 	quit chan struct{}
 	done chan struct{}
 	once sync.Once
+	// written carries each batch, in order, to the releasing goroutine.
+	// Unbuffered: the committer writes at most one batch ahead of the one
+	// being synced, so the jobs held stay at about three batches.
+	written  chan *written[J]
+	released chan struct{}
+	// notDurable is set once a Sync failed; every later batch fails.
+	notDurable atomic.Pointer[error]
+}
+
+// written is a batch the committer is done with: committed (err nil) or
+// failed, on its way to its callers.
+type written[J any] struct {
+	batch     []*pending[J]
+	applied   []J
+	err       error
+	t         BatchTimings
+	committed time.Time
 }
 
 type pending[J any] struct {
@@ -100,7 +153,9 @@ func New[J any](db *sql.DB, h Handler[J], opt Options[J]) *Committer[J] {
 	// A caller beyond it waits in Submit, and what it would have queued
 	// waits unread (in a socket) instead of parsed in memory; four batches
 	// queued held 20,000 parsed readings at MaxBatch 4096.
-	c := &Committer[J]{db: db, h: h, opt: opt, in: make(chan *pending[J], opt.MaxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+	c := &Committer[J]{db: db, h: h, opt: opt, in: make(chan *pending[J], opt.MaxBatch), quit: make(chan struct{}), done: make(chan struct{}),
+		written: make(chan *written[J]), released: make(chan struct{})}
+	go c.release()
 	go c.run()
 	return c
 }
@@ -127,9 +182,9 @@ func (c *Committer[J]) Do(job J) error {
 }
 
 // Submit queues a job without waiting for it (it waits only while the
-// queue is full). done is called on the committer's goroutine, in commit
-// order, once the job's transaction committed (nil) or failed; it must not
-// block.
+// queue is full). done is called on the releasing goroutine, in commit
+// order, once the job's transaction committed and is durable (nil), or
+// failed; it must not block.
 func (c *Committer[J]) Submit(job J, done func(error)) error {
 	select {
 	case <-c.quit:
@@ -151,10 +206,13 @@ func (c *Committer[J]) Close() {
 }
 
 func (c *Committer[J]) run() {
-	defer close(c.done)
-	batch := make([]*pending[J], 0, c.opt.MaxBatch)
+	defer func() {
+		close(c.written)
+		<-c.released
+		close(c.done)
+	}()
 	for {
-		batch = batch[:0]
+		batch := make([]*pending[J], 0, c.opt.MaxBatch) // the releaser holds the last one
 		select {
 		case p := <-c.in:
 			batch = append(batch, p)
@@ -232,30 +290,97 @@ func (c *Committer[J]) drain() {
 	}
 }
 
-// commit writes a batch, then tells the handler and the callers. The
-// connection is back in the pool before Committed or Aborted run, so they
-// may use the database.
+// commit writes a batch, tells the handler, and hands the batch to the
+// releasing goroutine. The connection is back in the pool before
+// Committed or Aborted run, so they may use the database.
 func (c *Committer[J]) commit(batch []*pending[J], start time.Time) {
-	t := BatchTimings{Start: start, Jobs: len(batch), Queued: start.Sub(batch[0].queued), Fill: time.Since(start)}
-	applied, err := c.write(batch, &t)
-	notified := time.Now()
-	if err != nil {
+	w := &written[J]{batch: batch, t: BatchTimings{Start: start, Jobs: len(batch), Queued: start.Sub(batch[0].queued), Fill: time.Since(start)}}
+	if e := c.notDurable.Load(); e != nil {
+		w.err = *e
+	} else {
+		w.applied, w.err = c.write(batch, &w.t)
+	}
+	w.committed = time.Now()
+	if w.err != nil {
 		for _, p := range batch {
 			if p.err == nil {
-				p.err = err
+				p.err = w.err
 			}
 		}
-		c.h.Aborted(applied, err)
+		c.h.Aborted(w.applied, w.err)
 	} else {
-		c.h.Committed(applied)
+		c.h.Committed(w.applied)
 	}
-	for _, p := range batch {
-		p.notify(p.err)
+	c.written <- w
+}
+
+// release syncs what was committed and releases each batch's callers, in
+// batch order, while the committer writes the next batch.
+func (c *Committer[J]) release() {
+	defer close(c.released)
+	dh, _ := c.h.(DurableHandler[J])
+	var group []*written[J]
+	for w := range c.written {
+		group = append(group[:0], w)
+		for more := true; more; { // whatever else is written by now shares the Sync
+			select {
+			case w, ok := <-c.written:
+				if !ok {
+					more = false
+					break
+				}
+				group = append(group, w)
+			default:
+				more = false
+			}
+		}
+		var syncErr error
+		if c.opt.Sync != nil && c.notDurable.Load() == nil {
+			for _, w := range group {
+				if w.err == nil {
+					syncErr = c.sync()
+					break
+				}
+			}
+		} else if e := c.notDurable.Load(); e != nil {
+			syncErr = *e // committed after the failure, before the committer saw it
+		}
+		synced := time.Now()
+		for _, w := range group {
+			if w.err == nil {
+				w.t.Sync = synced.Sub(w.committed)
+				if dh != nil {
+					dh.Durable(w.applied, syncErr)
+				}
+				if syncErr != nil {
+					for _, p := range w.batch {
+						if p.err == nil {
+							p.err = syncErr
+						}
+					}
+				}
+			}
+			notified := time.Now()
+			for _, p := range w.batch {
+				p.notify(p.err)
+			}
+			if c.opt.Observe != nil {
+				w.t.Notify = time.Since(notified)
+				c.opt.Observe(w.t)
+			}
+		}
 	}
-	if c.opt.Observe != nil {
-		t.Notify = time.Since(notified)
-		c.opt.Observe(t)
+}
+
+// sync runs Options.Sync; its first failure stops the committer for good.
+func (c *Committer[J]) sync() error {
+	err := c.opt.Sync()
+	if err == nil {
+		return nil
 	}
+	err = fmt.Errorf("%w: %w", ErrNotDurable, err)
+	c.notDurable.CompareAndSwap(nil, &err)
+	return *c.notDurable.Load()
 }
 
 // write runs the batch's transaction: the fast path, or the slow one. err
@@ -270,6 +395,26 @@ func (c *Committer[J]) write(batch []*pending[J], t *BatchTimings) (applied []J,
 		return nil, err
 	}
 	defer conn.Close()
+	if c.opt.Sync != nil {
+		// The pragma holds for this connection until set back, so it is
+		// set back before any other writer (the dashboard's) uses it: their
+		// commits sync as before.
+		var was int
+		if err := conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&was); err != nil {
+			return nil, err
+		}
+		if _, err := conn.ExecContext(ctx, `PRAGMA synchronous=NORMAL`); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if _, rerr := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA synchronous=%d`, was)); rerr != nil {
+				// A connection left unsynced must serve no one: the pool
+				// drops it and opens another, with the database's settings.
+				// The batch stands (Sync makes it durable).
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+	}
 	began := time.Now()
 	commit := func(tx *sql.Tx) error {
 		committing := time.Now()
