@@ -38,6 +38,7 @@ func TestFastPathTellsDuplicatesAndRowids(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.pipeline.Committed(jobs)
+		h.pipeline.Durable(jobs, nil)
 	}
 	apply(reading(1), reading(2))
 	batch := []*job{reading(2), reading(3), reading(1), reading(3), reading(4)}
