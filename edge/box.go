@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -60,6 +61,44 @@ type Box struct {
 	ev evidenceBox // files readings reference, served on request (evidence.go)
 
 	started chan struct{} // closed once Run has opened everything (Started)
+	// listenRetry is how long serve waits before it tries a taken address
+	// again.
+	listenRetry time.Duration
+}
+
+// serve keeps srv listening on its address while ctx lasts. An address
+// already taken (the edged being replaced has not let go of it yet,
+// another service holds it) is tried again every listenRetry, so that the
+// page comes up once the address is free rather than never; the readings
+// flow meanwhile. The first failure is logged as an error, with what to
+// look for, and the listener coming up after it.
+func (b *Box) serve(ctx context.Context, srv *http.Server, what string) {
+	retry := b.listenRetry
+	if retry <= 0 {
+		retry = 5 * time.Second
+	}
+	for tries := 0; ; tries++ {
+		ln, err := net.Listen("tcp", srv.Addr)
+		if err == nil {
+			if tries > 0 {
+				b.log.Info(what+" listening", "addr", srv.Addr, "tries", tries+1)
+			}
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				b.log.Error(what, "err", err)
+			}
+			return
+		}
+		if tries == 0 {
+			b.log.Error(what+" not listening; trying again (is another process on its address?)", "addr", srv.Addr, "every", retry, "err", err)
+		}
+		t := time.NewTimer(retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // New prepares a box from a loaded config. Nothing is opened until Run.
@@ -116,11 +155,7 @@ func (b *Box) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if b.cfg.HTTP != "" {
 		srv := &http.Server{Addr: b.cfg.HTTP, Handler: b.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				b.log.Error("http", "err", err)
-			}
-		}()
+		go b.serve(ctx, srv, "status page")
 		defer srv.Close()
 	}
 	// The booth readout has its own listener: it shows personal data, so
@@ -134,11 +169,7 @@ func (b *Box) Run(ctx context.Context) error {
 		boothAddr = booth.DefaultListen
 	}
 	boothSrv := &http.Server{Addr: boothAddr, Handler: booth.Screen(b.booth, token), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := boothSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			b.log.Error("booth readout", "err", err)
-		}
-	}()
+	go b.serve(ctx, boothSrv, "booth readout")
 	defer boothSrv.Close()
 	defer b.disconnect()
 	for _, dc := range b.devices {
