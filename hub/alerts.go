@@ -3,15 +3,11 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"log/slog"
-	"math/bits"
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
@@ -118,16 +114,13 @@ func (w *alertWrites) add(j *job, alerts []contract.Alert, changes []events.Chan
 
 // Statement texts for 1, 2, 4 … 32 rows: a few texts, prepared once.
 var (
-	// insertAlertsText fails on an alert already there, and undoes its
-	// whole statement (SQLite's default conflict resolution, ABORT); then
-	// insertNewAlertsText, which skips such alerts and names the ones it
-	// inserted, runs instead.
+	// insertAlertsText skips an alert already there (OR IGNORE) and
+	// leaves the rowid to SQLite, so that it can never fail halfway: one
+	// that could (a conflict or a NULL undoing the statement, ABORT) has
+	// SQLite copy every page it touches into a statement journal first.
+	// insertAlerts tells a skipped alert from a new one by the rowids.
 	insertAlertsText = chunkedSQL(func(n int) string {
-		return `INSERT INTO alerts(id, box, device, rule, severity, state, raised, body) VALUES ` + valuesSQL(n, 8)
-	})
-	insertNewAlertsText = chunkedSQL(func(n int) string {
-		return `INSERT OR IGNORE INTO alerts(id, box, device, rule, severity, state, raised, body) VALUES ` +
-			valuesSQL(n, 8) + ` RETURNING id`
+		return `INSERT OR IGNORE INTO alerts(id, box, device, rule, severity, state, raised, body) VALUES ` + valuesSQL(n, 8)
 	})
 	insertLogText = chunkedSQL(func(n int) string {
 		return `INSERT INTO alert_log(seq, alert_id, action, user, role, note, time, ref) VALUES ` + valuesSQL(n, 8)
@@ -283,15 +276,23 @@ type logRun struct {
 
 // insertAlerts stores the batch's raised alerts and marks new those that
 // were not there before. The same id twice in a batch is inserted once, by
-// the first. An alert is almost always new, so each statement is first
-// run plainly: RETURNING, which names the rows inserted, cost a row handed
-// back to Go for every alert (and SQLite a table of them to hand back);
-// only a statement that meets an alert already stored (raised before,
-// its reading removed by retention, then sent again) is run again with it.
+// the first. An alert is almost always new: SQLite gives each new row the
+// rowid after the table's largest, and the writer is the only one, so a
+// statement that stored all its rows and whose last got the rowid after
+// the batch's last needs no answer but its count. One that did not (it
+// met an alert already stored: raised before, its reading removed by
+// retention, then sent again) is asked which rows it stored (newAlertsOf).
+// RETURNING the ids, as before, cost a row handed back to Go for every
+// alert; ABORT on an id already there, as before too, a statement journal.
 func (w *alertWrites) insertAlerts(tx *txq) error {
+	last, err := maxOf(tx, `SELECT COALESCE(MAX(rowid), 0) FROM alerts`)
+	if err != nil {
+		return err
+	}
+	var args []any
 	return insertAlertsText.each(len(w.raised), func(from, to int, text string) error {
 		part := w.raised[from:to]
-		args := make([]any, 0, 8*len(part))
+		args = args[:0]
 		for i := range part {
 			r := &part[i]
 			body, err := json.Marshal(r.a)
@@ -301,43 +302,73 @@ func (w *alertWrites) insertAlerts(tx *txq) error {
 			r.body = body
 			args = append(args, r.a.ID, r.a.Box, r.a.Device, r.a.Rule, r.a.Severity, r.a.State, stamp(r.a.Raised), string(body))
 		}
-		if _, err := tx.exec(text, args...); err == nil {
-			for i := range part {
-				part[i].new = true
-			}
-			return nil
-		} else if !isConstraint(err) {
-			return err
-		}
-		rows, err := tx.query(insertNewAlertsText[bits.TrailingZeros(uint(len(part)))], args...)
+		res, err := tx.exec(text, args...)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		isNew := map[string]bool{}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			isNew[id] = true
-		}
-		if err := rows.Err(); err != nil {
+		n, err := res.RowsAffected()
+		if err != nil {
 			return err
 		}
-		for i := range part {
-			if r := &part[i]; isNew[r.a.ID] {
-				r.new = true
-				delete(isNew, r.a.ID) // a second of the same id is not new
+		if n == int64(len(part)) {
+			if id, err := res.LastInsertId(); err == nil && id == last+n {
+				for i := range part {
+					part[i].new = true
+				}
+				last = id
+				return nil
 			}
 		}
+		if err := newAlertsOf(tx, part, last, n); err != nil {
+			return err
+		}
+		last += n
 		return nil
 	})
 }
 
-// isConstraint tells a statement undone by a constraint (a key already
-// there) from any other failure.
-func isConstraint(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+// newAlertsOf marks new the alerts of part whose rows the statement stored
+// (n rows, every rowid after the table's largest before it, after). The
+// first of two alerts of one id in part is the one stored. An alert whose
+// row is not there and whose id is not stored either was skipped for
+// another reason (the insert ignores every conflict): an error, which
+// sends the batch job by job, never an alert taken for one raised before.
+func newAlertsOf(tx *txq, part []raisedAlert, after, n int64) error {
+	rows, err := tx.query(`SELECT id FROM alerts WHERE rowid > ?`, after)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	stored := make(map[string]bool, n)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		stored[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	if int64(len(stored)) != n {
+		return fmt.Errorf("the insert stored %d alerts, %d found after rowid %d", n, len(stored), after)
+	}
+	for i := range part {
+		r := &part[i]
+		if stored[r.a.ID] {
+			r.new = true
+			delete(stored, r.a.ID) // a second of the same id is not new
+			continue
+		}
+		r.new = false
+		var there int
+		if err := tx.tx.QueryRow(`SELECT COUNT(*) FROM alerts WHERE id = ?`, r.a.ID).Scan(&there); err != nil {
+			return err
+		}
+		if there == 0 {
+			return fmt.Errorf("alert %s neither stored nor there before", r.a.ID)
+		}
+	}
+	return nil
 }
