@@ -102,4 +102,3 @@ func benchCommitterCPULive(b *testing.B, batch int) {
 	b.ReportMetric(float64(h.Counters().Alerts)/float64(b.N), "alerts/reading")
 	b.ReportMetric(float64(changes)/float64(b.N), "changes/reading")
 }
-
