@@ -26,42 +26,8 @@ func BenchmarkCommitterCPULive(b *testing.B) {
 }
 
 func benchCommitterCPULive(b *testing.B, batch int) {
-	const boxes = 200
 	h := benchHub(b, batch)
-	doc := specimen(b, "box-001", "reader1", 1)
-	alarm, clean := traceReading(b, true), traceReading(b, false)
-	plan := []struct {
-		device string
-		msg    []byte
-	}{
-		{"thermo1", nil}, {"reader1", doc}, {"thermo1", nil}, {"trace1", clean}, {"thermo1", nil},
-		{"reader1", failingDoc(b)}, {"thermo1", nil}, {"trace1", clean}, {"thermo1", nil}, {"trace1", alarm},
-	}
-	start := time.Now()
-	seqs := map[string]uint64{}
-	n := 0
-	next := func() *job {
-		i := n
-		n++
-		box := fmt.Sprintf("box-%03d", i%boxes+1)
-		p := plan[(i/boxes+i%boxes)%len(plan)]
-		seqs[box+p.device]++
-		seq := seqs[box+p.device]
-		origin := []byte(start.Add(time.Duration(i) * time.Millisecond).UTC().Format(time.RFC3339Nano))
-		var msg []byte
-		if p.msg != nil {
-			msg = bytes.Replace(withSeq(p.msg, seq), []byte(`"box":"box-001"`), []byte(`"box":"`+box+`"`), 1)
-			msg = bytes.Replace(msg, []byte(originOf(b, p.msg)), origin, 1)
-		} else {
-			msg = bytes.Replace(routineReading(box, p.device, seq), []byte(`"origin":"2026-12-01T11:00:00.123456Z"`),
-				[]byte(`"origin":"`+string(origin)+`"`), 1)
-		}
-		j := h.ingest.readingJob(box, p.device, packets.Packet{Payload: msg})
-		if j.kind != jobReading {
-			b.Fatalf("reading %d refused: %+v", i, j)
-		}
-		return j
-	}
+	next := liveReadings(b, h)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var cpu time.Duration
@@ -101,4 +67,113 @@ func benchCommitterCPULive(b *testing.B, batch int) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "thread-cpu-µs/reading")
 	b.ReportMetric(float64(h.Counters().Alerts)/float64(b.N), "alerts/reading")
 	b.ReportMetric(float64(changes)/float64(b.N), "changes/reading")
+}
+
+// liveReadings makes the jobs of hubbench's mixed set as hubbench sends
+// it (BenchmarkCommitterCPULive), one a call.
+func liveReadings(b *testing.B, h *Hub) func() *job {
+	const boxes = 200
+	doc := specimen(b, "box-001", "reader1", 1)
+	alarm, clean := traceReading(b, true), traceReading(b, false)
+	plan := []struct {
+		device string
+		msg    []byte
+	}{
+		{"thermo1", nil}, {"reader1", doc}, {"thermo1", nil}, {"trace1", clean}, {"thermo1", nil},
+		{"reader1", failingDoc(b)}, {"thermo1", nil}, {"trace1", clean}, {"thermo1", nil}, {"trace1", alarm},
+	}
+	start := time.Now()
+	seqs := map[string]uint64{}
+	n := 0
+	return func() *job {
+		i := n
+		n++
+		box := fmt.Sprintf("box-%03d", i%boxes+1)
+		p := plan[(i/boxes+i%boxes)%len(plan)]
+		seqs[box+p.device]++
+		seq := seqs[box+p.device]
+		origin := []byte(start.Add(time.Duration(i) * time.Millisecond).UTC().Format(time.RFC3339Nano))
+		var msg []byte
+		if p.msg != nil {
+			msg = bytes.Replace(withSeq(p.msg, seq), []byte(`"box":"box-001"`), []byte(`"box":"`+box+`"`), 1)
+			msg = bytes.Replace(msg, []byte(originOf(b, p.msg)), origin, 1)
+		} else {
+			msg = bytes.Replace(routineReading(box, p.device, seq), []byte(`"origin":"2026-12-01T11:00:00.123456Z"`),
+				[]byte(`"origin":"`+string(origin)+`"`), 1)
+		}
+		j := h.ingest.readingJob(box, p.device, packets.Packet{Payload: msg})
+		if j.kind != jobReading {
+			b.Fatalf("reading %d refused: %+v", i, j)
+		}
+		return j
+	}
+}
+
+// BenchmarkAlertWrites is the committer's CPU in alertWrites.write alone,
+// per log entry written (raises and other changes), over batches of
+// BenchmarkCommitterCPULive's readings: ApplyAll's steps, run here so that
+// the write between them is timed by itself (thread CPU).
+func BenchmarkAlertWrites(b *testing.B) {
+	for _, batch := range []int{1024, 4096} {
+		b.Run(fmt.Sprintf("live/batch=%d", batch), func(b *testing.B) {
+			h := benchHub(b, batch)
+			next := liveReadings(b, h)
+			p := h.pipeline
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var cpu time.Duration
+			entries := 0
+			b.ResetTimer()
+			for done := 0; done < b.N; {
+				b.StopTimer()
+				jobs := make([]*job, min(batch, b.N-done))
+				for i := range jobs {
+					jobs[i] = next()
+				}
+				runtime.GC()
+				sqltx, err := h.store.db.Begin()
+				if err != nil {
+					b.Fatal(err)
+				}
+				tx := p.store.in(sqltx)
+				if err := insertReadings(tx, jobs); err != nil {
+					b.Fatal(err)
+				}
+				var w alertWrites
+				for _, j := range jobs {
+					if err := p.record(tx, j); err != nil {
+						b.Fatal(err)
+					}
+					if !j.added {
+						continue
+					}
+					alerts, changes, st := p.decide(j)
+					st.commit()
+					w.add(j, alerts, changes)
+				}
+				b.StartTimer()
+				t0, _ := threadCPU(b)
+				if err := w.write(tx, jobs); err != nil {
+					b.Fatal(err)
+				}
+				t1, _ := threadCPU(b)
+				b.StopTimer()
+				cpu += t1 - t0
+				for _, j := range jobs {
+					entries += len(j.changes)
+				}
+				if err := countActivity(tx, jobs); err != nil {
+					b.Fatal(err)
+				}
+				if err := sqltx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+				p.Committed(jobs)
+				done += len(jobs)
+			}
+			b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(entries), "thread-cpu-µs/entry")
+			b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "thread-cpu-µs/reading")
+			b.ReportMetric(float64(entries)/float64(b.N), "entries/reading")
+		})
+	}
 }

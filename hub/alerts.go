@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -122,14 +123,18 @@ var (
 	insertAlertsText = chunkedSQL(func(n int) string {
 		return `INSERT OR IGNORE INTO alerts(id, box, device, rule, severity, state, raised, body) VALUES ` + valuesSQL(n, 8)
 	})
+	// insertLogText writes any entries, seq left to SQLite (logRows.write);
+	// a NULL bound is the action "raised" or an empty text, and costs no
+	// copy of a string into C memory.
 	insertLogText = chunkedSQL(func(n int) string {
-		return `INSERT INTO alert_log(seq, alert_id, action, user, role, note, time, ref) VALUES ` + valuesSQL(n, 8)
+		return `INSERT OR FAIL INTO alert_log(alert_id, action, user, role, note, time, ref) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?,ifnull(?,'raised'),ifnull(?,''),ifnull(?,''),ifnull(?,''),?,ifnull(?,'')),`, n), ",")
 	})
 	// insertRaisedLogText writes "raised" entries, the most of a batch's,
-	// binding their three values only: the driver's cost is per value bound.
+	// binding their two values only: the driver's cost is per value bound.
 	insertRaisedLogText = chunkedSQL(func(n int) string {
-		return `INSERT INTO alert_log(seq, alert_id, action, user, role, note, time, ref) VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?,?,'raised','','','',?,''),`, n), ",")
+		return `INSERT OR FAIL INTO alert_log(alert_id, action, user, role, note, time, ref) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?,'raised','','','',?,''),`, n), ",")
 	})
 	markAlertedText = chunkedSQL(func(n int) string {
 		return `UPDATE readings SET alerted = 1 WHERE id IN (` + strings.TrimSuffix(strings.Repeat("?,", n), ",") + `)`
@@ -192,17 +197,8 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 	if err != nil {
 		return err
 	}
-	// The entries in seq order, in runs: raised ones (three values each)
-	// and others (eight), each run written before the next.
-	var entries []any
-	var runs []logRun
-	addRun := func(raised bool, values int) {
-		if n := len(runs); n > 0 && runs[n-1].raised == raised {
-			runs[n-1].values += values
-			return
-		}
-		runs = append(runs, logRun{raised: raised, values: values})
-	}
+	var log logRows
+	log.next = last + 1
 	repeats := map[string]int{}
 	var cleared []events.Change
 	next := 0 // into w.raised
@@ -217,19 +213,18 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 			j.alerts = append(j.alerts, r.a)
 			j.alertJSON = append(j.alertJSON, r.body)
 			j.changes = append(j.changes, events.Change{Seq: last, AlertID: r.a.ID, Action: "raised", Time: r.a.Raised})
-			entries = append(entries, last, r.a.ID, stamp(r.a.Raised))
-			addRun(true, 3)
+			log.add(logEntry{alertID: r.a.ID, time: stamp(r.a.Raised)})
 		}
 		for _, c := range jc.changes {
 			last++
 			c.Seq = last
-			ref := ""
+			var ref any
 			if c.Ref != nil {
 				b, _ := json.Marshal(c.Ref)
 				ref = string(b)
 			}
-			entries = append(entries, last, c.AlertID, c.Action, c.User, c.Role, c.Note, stamp(c.Time), ref)
-			addRun(false, 8)
+			log.add(logEntry{alertID: c.AlertID, action: c.Action, user: orNull(c.User), role: orNull(c.Role), note: orNull(c.Note),
+				time: stamp(c.Time), ref: ref})
 			switch c.Action {
 			case "repeated":
 				repeats[c.AlertID]++
@@ -239,20 +234,8 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 			j.changes = append(j.changes, c)
 		}
 	}
-	at := 0
-	for _, run := range runs {
-		texts, cols := &insertLogText, 8
-		if run.raised {
-			texts, cols = &insertRaisedLogText, 3
-		}
-		part := entries[at : at+run.values]
-		at += run.values
-		if err := texts.each(len(part)/cols, func(from, to int, text string) error {
-			_, err := tx.exec(text, part[cols*from:cols*to]...)
-			return err
-		}); err != nil {
-			return err
-		}
+	if err := log.write(tx); err != nil {
+		return err
 	}
 	for id, n := range repeats {
 		if _, err := tx.exec(`UPDATE alerts SET repeats = repeats + ? WHERE id = ?`, n, id); err != nil {
@@ -267,11 +250,96 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 	return nil
 }
 
-// logRun is consecutive alert log entries of one statement shape: values
-// is how many values they bind in all.
-type logRun struct {
-	raised bool
-	values int
+// orNull is s, or NULL for an empty s (the log's statement stores it as
+// ”): a NULL is bound without copying a string into C memory.
+func orNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// logEntry is an alert log entry to write; action nil is "raised" (and
+// then user, role, note and ref are nil: empty).
+type logEntry struct {
+	alertID, time                 string
+	action, user, role, note, ref any
+}
+
+// logRows are a batch's log entries, in seq order from next.
+type logRows struct {
+	next    int64
+	entries []logEntry
+}
+
+func (l *logRows) add(e logEntry) { l.entries = append(l.entries, e) }
+
+// write inserts the entries in seq order, in statements of 32 rows (and
+// a few smaller ones): most in insertLogText's, which takes any entry;
+// a run of raised entries filling one of insertRaisedLogText's, which
+// binds two values a row instead of seven (the driver's cost is per value
+// bound), in that. A batch's raises and its other changes (a rule's
+// repeats) come in short runs, alternating: one statement a run, as
+// before, cost more than the values saved.
+//
+// The seq is SQLite's (the rowid after the largest, which the entries
+// were numbered from), checked after each statement: one that names the
+// rowid, or can fail halfway and undo itself alone (ABORT), has SQLite
+// copy every page it touches into a statement journal first. OR FAIL stops
+// at a row that cannot be stored and leaves the rows before it: the error
+// sends the batch job by job, and its transaction is rolled back.
+func (l *logRows) write(tx *txq) error {
+	const full = 1 << (len(chunked{}) - 1)
+	args := make([]any, 0, 7*full)
+	stored := func(res sql.Result, rows int) error {
+		l.next += int64(rows)
+		if id, err := res.LastInsertId(); err != nil || id != l.next-1 {
+			return fmt.Errorf("alert log: entries stored up to seq %d, numbered up to %d (%v)", id, l.next-1, err)
+		}
+		return nil
+	}
+	general := func(es []logEntry) error {
+		return insertLogText.each(len(es), func(from, to int, text string) error {
+			args = args[:0]
+			for _, e := range es[from:to] {
+				args = append(args, e.alertID, e.action, e.user, e.role, e.note, e.time, e.ref)
+			}
+			res, err := tx.exec(text, args...)
+			if err != nil {
+				return err
+			}
+			return stored(res, to-from)
+		})
+	}
+	es := l.entries
+	from := 0 // es[from:i] are waiting for insertLogText
+	for i := 0; i < len(es); {
+		raised := 0
+		for i+raised < len(es) && es[i+raised].action == nil && raised < full {
+			raised++
+		}
+		if raised < full {
+			i += max(raised, 1)
+			continue
+		}
+		if err := general(es[from:i]); err != nil {
+			return err
+		}
+		args = args[:0]
+		for _, e := range es[i : i+full] {
+			args = append(args, e.alertID, e.time)
+		}
+		res, err := tx.exec(insertRaisedLogText[len(insertRaisedLogText)-1], args...)
+		if err != nil {
+			return err
+		}
+		if err := stored(res, full); err != nil {
+			return err
+		}
+		i += full
+		from = i
+	}
+	return general(es[from:])
 }
 
 // insertAlerts stores the batch's raised alerts and marks new those that

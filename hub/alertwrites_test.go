@@ -319,3 +319,49 @@ func TestInsertAlertsTellsNewOnes(t *testing.T) {
 		t.Errorf("stored\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestBatchedAlertLogRunsMatchJobByJob: a batch whose log entries are long
+// runs of raises (written 32 to a statement of raises alone) between
+// raises alternating with other changes stores the same log, seq by seq,
+// as the job-by-job path.
+func TestBatchedAlertLogRunsMatchJobByJob(t *testing.T) {
+	rules := `rules:
+  - id: cold
+    when: kind == "temperature" && payload.celsius < 36
+    severity: low
+    summary: "cold"
+  - id: hot
+    when: kind == "temperature" && payload.celsius > 37.5
+    severity: high
+    summary: "hot"
+  - id: warm
+    when: kind == "temperature" && payload.celsius > 37
+    cooldown: 1h
+    severity: low
+    summary: "warm"
+`
+	var temps []float64
+	add := func(c float64, n int) {
+		for range n {
+			temps = append(temps, c)
+		}
+	}
+	add(35, 40) // a run of 40 raises (then box-002's 40 follow box-001's last)
+	add(38, 3)  // raise, raise; then raise and repeat, alternating
+	add(35, 33)
+	add(38, 2)
+	add(35, 31)
+	stored, _ := bothPathsAgree(t, rules, [][]float64{temps, {38, 35, 38}}, nil)
+	raised, longest := 0, 0
+	for _, line := range stored {
+		if strings.HasPrefix(line, "log ") && strings.Contains(line, "|raised|") {
+			raised++
+			longest = max(longest, raised)
+		} else {
+			raised = 0
+		}
+	}
+	if longest < 64 {
+		t.Errorf("the longest run of raises logged is %d: the test does not cover a statement of raises alone\n%s", longest, strings.Join(stored, "\n"))
+	}
+}
