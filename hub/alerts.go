@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
@@ -136,8 +137,20 @@ var (
 		return `INSERT OR FAIL INTO alert_log(alert_id, action, user, role, note, time, ref) VALUES ` +
 			strings.TrimSuffix(strings.Repeat(`(?,'raised','','','',?,''),`, n), ",")
 	})
+	// addRepeatsText and setClearedText update alerts by id, each bound
+	// with a value (repeats to add, the clear's time), and markAlertedText
+	// readings by rowid. OR FAIL, as the log's inserts: a statement that
+	// changes many rows and may undo itself alone (ABORT, on a NOT NULL
+	// column set) has SQLite copy every page it touches into a statement
+	// journal first.
+	addRepeatsText = chunkedSQL(func(n int) string {
+		return `UPDATE OR FAIL alerts SET repeats = repeats + v.column2 FROM (VALUES ` + valuesSQL(n, 2) + `) AS v WHERE alerts.id = v.column1`
+	})
+	setClearedText = chunkedSQL(func(n int) string {
+		return `UPDATE OR FAIL alerts SET cleared_at = v.column2 FROM (VALUES ` + valuesSQL(n, 2) + `) AS v WHERE alerts.id = v.column1`
+	})
 	markAlertedText = chunkedSQL(func(n int) string {
-		return `UPDATE readings SET alerted = 1 WHERE id IN (` + strings.TrimSuffix(strings.Repeat("?,", n), ",") + `)`
+		return `UPDATE OR FAIL readings SET alerted = 1 WHERE id IN (` + strings.TrimSuffix(strings.Repeat("?,", n), ",") + `)`
 	})
 )
 
@@ -200,7 +213,7 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 	var log logRows
 	log.next = last + 1
 	repeats := map[string]int{}
-	var cleared []events.Change
+	cleared := map[string]time.Time{}
 	next := 0 // into w.raised
 	for _, jc := range w.changes {
 		j := jc.j
@@ -229,7 +242,7 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 			case "repeated":
 				repeats[c.AlertID]++
 			case "cleared":
-				cleared = append(cleared, c)
+				cleared[c.AlertID] = c.Time
 			}
 			j.changes = append(j.changes, c)
 		}
@@ -237,17 +250,28 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 	if err := log.write(tx); err != nil {
 		return err
 	}
+	// Each alert repeated or cleared, once (its count of repeats, its last
+	// clear), 32 to a statement.
+	updates := make([]any, 0, 2*max(len(repeats), len(cleared)))
 	for id, n := range repeats {
-		if _, err := tx.exec(`UPDATE alerts SET repeats = repeats + ? WHERE id = ?`, n, id); err != nil {
-			return err
-		}
+		updates = append(updates, id, n)
 	}
-	for _, c := range cleared {
-		if _, err := tx.exec(`UPDATE alerts SET cleared_at = ? WHERE id = ?`, stamp(c.Time), c.AlertID); err != nil {
-			return err
-		}
+	if err := updateAlerts(tx, &addRepeatsText, updates); err != nil {
+		return err
 	}
-	return nil
+	updates = updates[:0]
+	for id, at := range cleared {
+		updates = append(updates, id, stamp(at))
+	}
+	return updateAlerts(tx, &setClearedText, updates)
+}
+
+// updateAlerts runs texts over args, pairs of an alert's id and a value.
+func updateAlerts(tx *txq, texts *chunked, args []any) error {
+	return texts.each(len(args)/2, func(from, to int, text string) error {
+		_, err := tx.exec(text, args[2*from:2*to]...)
+		return err
+	})
 }
 
 // orNull is s, or NULL for an empty s (the log's statement stores it as
