@@ -387,7 +387,7 @@ func (w *alertWrites) insertAlerts(tx *txq) error {
 		args = args[:0]
 		for i := range part {
 			r := &part[i]
-			body, err := json.Marshal(r.a)
+			body, err := alertJSON(&r.a)
 			if err != nil {
 				return err
 			}
