@@ -377,6 +377,9 @@ func (l *logRows) write(tx *txq) error {
 // RETURNING the ids, as before, cost a row handed back to Go for every
 // alert; ABORT on an id already there, as before too, a statement journal.
 func (w *alertWrites) insertAlerts(tx *txq) error {
+	if len(w.raised) == 0 {
+		return nil
+	}
 	last, err := maxOf(tx, `SELECT COALESCE(MAX(rowid), 0) FROM alerts`)
 	if err != nil {
 		return err
