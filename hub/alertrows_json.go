@@ -49,23 +49,32 @@ func alertJSON(a *contract.Alert) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `{"box":`...)
-			b = appendJSONString(b, r.Box)
-			b = append(b, `,"device":`...)
-			b = appendJSONString(b, r.Device)
-			if r.Incarnation != "" {
-				b = append(b, `,"incarnation":`...)
-				b = appendJSONString(b, r.Incarnation)
-			}
-			b = append(b, `,"seq":`...)
-			b = strconv.AppendUint(b, r.Seq, 10)
-			b = append(b, '}')
+			b = appendRefJSON(b, &r)
 		}
 		b = append(b, ']')
 	}
 	b = append(b, `,"state":`...)
 	b = appendJSONString(b, a.State)
 	return append(b, '}'), nil
+}
+
+// refJSON is json.Marshal(r), byte for byte (as alertJSON).
+func refJSON(r *contract.ReadingRef) []byte {
+	return appendRefJSON(make([]byte, 0, 96), r)
+}
+
+func appendRefJSON(b []byte, r *contract.ReadingRef) []byte {
+	b = append(b, `{"box":`...)
+	b = appendJSONString(b, r.Box)
+	b = append(b, `,"device":`...)
+	b = appendJSONString(b, r.Device)
+	if r.Incarnation != "" {
+		b = append(b, `,"incarnation":`...)
+		b = appendJSONString(b, r.Incarnation)
+	}
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, r.Seq, 10)
+	return append(b, '}')
 }
 
 // plainTime says whether time.Time.MarshalJSON writes t as AppendFormat

@@ -10,7 +10,8 @@ import (
 	"github.com/kordon/kordon/internal/contract"
 )
 
-// TestAlertJSONMatchesMarshal: alertJSON writes what json.Marshal writes,
+// TestAlertJSONMatchesMarshal: alertJSON (and refJSON, of each reading)
+// writes what json.Marshal writes,
 // byte for byte, for plain alerts and for every text and time it leaves
 // to encoding/json; and it knows every field of contract.Alert.
 func TestAlertJSONMatchesMarshal(t *testing.T) {
@@ -63,6 +64,11 @@ func TestAlertJSONMatchesMarshal(t *testing.T) {
 
 func same(t *testing.T, name string, a *contract.Alert) {
 	t.Helper()
+	for _, r := range a.Readings {
+		if want, _ := json.Marshal(r); !bytes.Equal(refJSON(&r), want) {
+			t.Errorf("%s: refJSON\n%s\njson.Marshal\n%s", name, refJSON(&r), want)
+		}
+	}
 	want, wantErr := json.Marshal(a)
 	got, err := alertJSON(a)
 	if (err != nil) != (wantErr != nil) || !bytes.Equal(got, want) {

@@ -233,8 +233,7 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 			c.Seq = last
 			var ref any
 			if c.Ref != nil {
-				b, _ := json.Marshal(c.Ref)
-				ref = string(b)
+				ref = string(refJSON(c.Ref))
 			}
 			log.add(logEntry{alertID: c.AlertID, action: c.Action, user: orNull(c.User), role: orNull(c.Role), note: orNull(c.Note),
 				time: stamp(c.Time), ref: ref})
