@@ -94,10 +94,11 @@ type alertWrites struct {
 }
 
 type raisedAlert struct {
-	j    *job
-	a    contract.Alert
-	body []byte // a as JSON, as stored (and published)
-	new  bool   // inserted now (not there already)
+	j      *job
+	a      contract.Alert
+	body   []byte // a as JSON, as stored (and published)
+	raised string // a.Raised as stored (and logged)
+	new    bool   // inserted now (not there already)
 }
 
 type jobChanges struct {
@@ -226,7 +227,7 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 			j.alerts = append(j.alerts, r.a)
 			j.alertJSON = append(j.alertJSON, r.body)
 			j.changes = append(j.changes, events.Change{Seq: last, AlertID: r.a.ID, Action: "raised", Time: r.a.Raised})
-			log.add(logEntry{alertID: r.a.ID, time: stamp(r.a.Raised)})
+			log.add(logEntry{alertID: r.a.ID, time: r.raised})
 		}
 		for _, c := range jc.changes {
 			last++
@@ -273,8 +274,9 @@ func updateAlerts(tx *txq, texts *chunked, args []any) error {
 	})
 }
 
-// orNull is s, or NULL for an empty s (the log's statement stores it as
-// ”): a NULL is bound without copying a string into C memory.
+// orNull is s, or NULL for an empty s (which the log's statement stores
+// as an empty text): a NULL is bound without copying a string into C
+// memory.
 func orNull(s string) any {
 	if s == "" {
 		return nil
@@ -393,8 +395,8 @@ func (w *alertWrites) insertAlerts(tx *txq) error {
 			if err != nil {
 				return err
 			}
-			r.body = body
-			args = append(args, r.a.ID, r.a.Box, r.a.Device, r.a.Rule, r.a.Severity, r.a.State, stamp(r.a.Raised), string(body))
+			r.body, r.raised = body, stamp(r.a.Raised)
+			args = append(args, r.a.ID, r.a.Box, r.a.Device, r.a.Rule, r.a.Severity, r.a.State, r.raised, string(body))
 		}
 		res, err := tx.exec(text, args...)
 		if err != nil {
