@@ -76,11 +76,16 @@ func liveReadings(b *testing.B, h *Hub) func() *job {
 	doc := specimen(b, "box-001", "reader1", 1)
 	alarm, clean := traceReading(b, true), traceReading(b, false)
 	plan := []struct {
-		device string
-		msg    []byte
+		device      string
+		msg, origin []byte
 	}{
-		{"thermo1", nil}, {"reader1", doc}, {"thermo1", nil}, {"trace1", clean}, {"thermo1", nil},
-		{"reader1", failingDoc(b)}, {"thermo1", nil}, {"trace1", clean}, {"thermo1", nil}, {"trace1", alarm},
+		{"thermo1", nil, nil}, {"reader1", doc, nil}, {"thermo1", nil, nil}, {"trace1", clean, nil}, {"thermo1", nil, nil},
+		{"reader1", failingDoc(b), nil}, {"thermo1", nil, nil}, {"trace1", clean, nil}, {"thermo1", nil, nil}, {"trace1", alarm, nil},
+	}
+	for i := range plan {
+		if plan[i].msg != nil {
+			plan[i].origin = []byte(originOf(b, plan[i].msg))
+		}
 	}
 	start := time.Now()
 	seqs := map[string]uint64{}
@@ -96,7 +101,7 @@ func liveReadings(b *testing.B, h *Hub) func() *job {
 		var msg []byte
 		if p.msg != nil {
 			msg = bytes.Replace(withSeq(p.msg, seq), []byte(`"box":"box-001"`), []byte(`"box":"`+box+`"`), 1)
-			msg = bytes.Replace(msg, []byte(originOf(b, p.msg)), origin, 1)
+			msg = bytes.Replace(msg, p.origin, origin, 1)
 		} else {
 			msg = bytes.Replace(routineReading(box, p.device, seq), []byte(`"origin":"2026-12-01T11:00:00.123456Z"`),
 				[]byte(`"origin":"`+string(origin)+`"`), 1)
