@@ -365,3 +365,40 @@ func TestBatchedAlertLogRunsMatchJobByJob(t *testing.T) {
 		t.Errorf("the longest run of raises logged is %d: the test does not cover a statement of raises alone\n%s", longest, strings.Join(stored, "\n"))
 	}
 }
+
+// TestUpdateAlertsOverManyStatements: repeats added to more alerts than
+// one statement takes (32) reach each alert, by its own count.
+func TestUpdateAlertsOverManyStatements(t *testing.T) {
+	h, err := New(&Config{Crossing: testCrossing, DataDir: t.TempDir()}, logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var updates []any
+	for i := range 45 {
+		id := fmt.Sprintf("alert-%02d", i)
+		a := contract.Alert{Schema: contract.AlertV1, ID: id, Crossing: testCrossing, Box: "box-001", Device: "thermo1",
+			Rule: "warm", Severity: "low", State: "open", Raised: time.Unix(1700000000, 0).UTC()}
+		if err := h.store.addAlert(a); err != nil {
+			t.Fatal(err)
+		}
+		updates = append(updates, id, i+1)
+	}
+	sqltx, err := h.store.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqltx.Rollback()
+	if err := updateAlerts(h.store.in(sqltx), &addRepeatsText, updates); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 45 {
+		var n int
+		if err := sqltx.QueryRow(`SELECT repeats FROM alerts WHERE id = ?`, fmt.Sprintf("alert-%02d", i)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != i+1 {
+			t.Errorf("alert-%02d: %d repeats, want %d", i, n, i+1)
+		}
+	}
+}
