@@ -55,6 +55,7 @@ func benchCommitterCPULive(b *testing.B, batch int) {
 		h.pipeline.Committed(jobs)
 		t1, _ := threadCPU(b)
 		cpu += t1 - t0
+		h.pipeline.Durable(jobs, nil) // on the releasing goroutine, not the committer's
 		done += len(jobs)
 		for _, j := range jobs {
 			changes += len(j.changes) - len(j.alerts)

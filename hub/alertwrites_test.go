@@ -123,6 +123,7 @@ func batchedRun(t *testing.T, rules string, batches [][]float64, fast bool, setu
 			t.Fatal(err)
 		}
 		h.pipeline.Committed(jobs)
+		h.pipeline.Durable(jobs, nil)
 		for _, j := range jobs {
 			line := fmt.Sprintf("%s#%d added=%v:", j.ref.Box, j.ref.Seq, j.added)
 			for _, a := range j.alerts {
