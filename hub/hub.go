@@ -136,6 +136,8 @@ type Hub struct {
 	evidence  *evidenceHub    // evidence files on request (evidence.go)
 	quit      chan struct{}   // closed by Close
 	failed    chan error      // the store's failure that only a restart mends (Failed)
+	closeOnce sync.Once       // Close may be called again: it closes once
+	closeErr  error
 	started   bool            // Start ran
 	mqttAddr  net.Addr
 	httpAddr  net.Addr
@@ -396,8 +398,13 @@ func (h *Hub) HTTPAddr() string {
 }
 
 // Close stops the broker and web server, lets the last batch commit, and
-// closes the database.
+// closes the database. A second call waits for the first and returns its error.
 func (h *Hub) Close() error {
+	h.closeOnce.Do(func() { h.closeErr = h.close() })
+	return h.closeErr
+}
+
+func (h *Hub) close() error {
 	if h.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		h.http.Shutdown(ctx)

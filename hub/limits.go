@@ -353,6 +353,7 @@ type guardedListener struct {
 	ln      net.Listener
 	mu      sync.Mutex
 	pend    map[net.Conn]string // not yet authenticated -> remote host
+	live    map[net.Conn]bool   // every connection being served, authenticated or not
 	per     map[string]int
 	accepts map[string]*rate.Limiter // remote host -> its connections per second
 	done    bool
@@ -364,7 +365,7 @@ const maxAcceptHosts = 10000
 
 func newGuardedListener(id, address string, tc *tls.Config, g Guard, counts *refusals) *guardedListener {
 	return &guardedListener{id: id, address: address, tlsConfig: tc, guard: g, counts: counts,
-		pend: map[net.Conn]string{}, per: map[string]int{}, accepts: map[string]*rate.Limiter{}}
+		pend: map[net.Conn]string{}, live: map[net.Conn]bool{}, per: map[string]int{}, accepts: map[string]*rate.Limiter{}}
 }
 
 func (l *guardedListener) ID() string       { return l.id }
@@ -403,6 +404,9 @@ func (l *guardedListener) Serve(establish listeners.EstablishFn) {
 		conn.SetDeadline(time.Now().Add(l.guard.ConnectTimeout))
 		go func() {
 			err := establish(l.id, conn)
+			l.mu.Lock()
+			delete(l.live, conn)
+			l.mu.Unlock()
 			if l.forget(conn) && isTimeout(err) {
 				l.counts.add("connect_timeout")
 			}
@@ -432,6 +436,7 @@ func (l *guardedListener) admit(conn net.Conn) bool {
 		return false
 	}
 	l.pend[conn] = host
+	l.live[conn] = true
 	l.per[host]++
 	return true
 }
@@ -503,6 +508,20 @@ func (l *guardedListener) Close(closeClients listeners.CloseFn) {
 		closeClients(l.id)
 	}
 	for _, c := range pending {
+		c.Close()
+	}
+	// A connection the broker no longer lists (mochi, when a session is
+	// taken over as the old connection ends, can drop the new one's entry
+	// while it is connected) was not disconnected above, and mochi's
+	// Close waits for its goroutine: closing what is still being served
+	// ends them all.
+	l.mu.Lock()
+	live := make([]net.Conn, 0, len(l.live))
+	for c := range l.live {
+		live = append(live, c)
+	}
+	l.mu.Unlock()
+	for _, c := range live {
 		c.Close()
 	}
 }
