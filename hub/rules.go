@@ -261,7 +261,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 		if out := ast.OutputType(); !out.IsExactType(want) && !out.IsExactType(cel.DynType) {
 			return nil, fail(key, "must be a %v expression, is %v", want, ast.OutputType())
 		}
-		prg, err := env.Program(ast)
+		prg, err := program(env, ast)
 		if err != nil {
 			return nil, fail(key, "%v", err)
 		}
@@ -312,7 +312,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 			}
 			return nil, &posError{l, col, "correlate.with: " + msg}
 		}
-		if r.withPrg, err = env.Program(ast); err != nil {
+		if r.withPrg, err = program(env, ast); err != nil {
 			return nil, err
 		}
 		r.withKind = requiredKind(ast)

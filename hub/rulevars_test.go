@@ -46,7 +46,8 @@ func sameEval(tb testing.TB, plain, env *cel.Env, src string, r *reading.Reading
 		return false
 	}
 	past, _ := plain.Compile(src)
-	prg, err := env.Program(ast)
+	prg, err := program(env, ast) // as the rules' are made
+
 	if err != nil {
 		return false
 	}
@@ -120,6 +121,10 @@ var varsExprs = []string{
 	`payload.missing`, `payload.celsius > 38`, `payload.celsius > 38.0`, `string(payload.celsius)`,
 	`origin.getHours()`, `string(origin)`, `origin > timestamp("2026-01-01T00:00:00Z")`, `type(payload)`,
 	`payload.s + "!"`, `dyn(payload.valid) == false`, `payload.list.exists(x, x == "a")`, `payload.events.all(e, e != "")`,
+	// lists of constants, made once (program)
+	`kind in ["temperature", "document"]`, `[1, 2.0, "a"] == [1, 2.0, "a"]`, `payload.celsius in [36.5, 38]`,
+	`payload.m in [{"a": 1.0}]`, `payload.list in [[], [1]]`, `[[1], []]`, `size(["a", "b"])`, `[payload.celsius, 1]`,
+	`payload.events + ["fault"]`, `"fault" in payload.events + []`, `payload.alarm in [true, 1, "x"]`, `[]`,
 }
 
 func TestRuleVarsEvaluateAsAMap(t *testing.T) {
