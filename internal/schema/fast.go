@@ -264,6 +264,10 @@ type scanner struct {
 	elems [16]any
 	more  []any
 	top   int
+	// The members of the objects being read with a plan, alike.
+	kvs    [24]member
+	moreKV []member
+	kvTop  int
 }
 
 // push adds el to the elements being read.
@@ -844,12 +848,16 @@ func (s *scanner) value(depth int) (any, bool) {
 
 // planObject reads an object at s.i (at depth, the payload's at 0),
 // checking each member with plan p as it is read; sure is the verdict.
+// The members are gathered on the scanner's stack and the map made for
+// as many as there are: sized for the schema's every property instead,
+// a payload that has eight or fewer of them took a map of the larger
+// kind Go makes for more (four allocations rather than two).
 func (s *scanner) planObject(p *plan, depth int) (m map[string]any, sure, ok bool) {
 	if depth > maxDepth || !s.next('{') {
 		return nil, false, false
 	}
-	m = make(map[string]any, p.size)
 	var st planState
+	base := s.kvTop
 	if !s.next('}') {
 		for {
 			s.ws()
@@ -870,7 +878,7 @@ func (s *scanner) planObject(p *plan, depth int) (m map[string]any, sure, ok boo
 				return nil, false, false
 			}
 			p.member(&st, pp, el, read, itemsSure)
-			m[k] = el // a name given twice: the last one, as encoding/json does (p.member was not sure of the first)
+			s.pushMember(k, el)
 			if s.next('}') {
 				break
 			}
@@ -879,7 +887,41 @@ func (s *scanner) planObject(p *plan, depth int) (m map[string]any, sure, ok boo
 			}
 		}
 	}
+	m = s.members(base)
 	return m, p.sure(&st, m), true
+}
+
+// member is one member of an object being read.
+type member struct {
+	k  string
+	el any
+}
+
+// pushMember adds a member to those being read (as push does elements).
+func (s *scanner) pushMember(k string, el any) {
+	if s.kvTop < len(s.kvs) {
+		s.kvs[s.kvTop] = member{k, el}
+	} else {
+		s.moreKV = append(s.moreKV[:s.kvTop-len(s.kvs)], member{k, el})
+	}
+	s.kvTop++
+}
+
+// members gives the members pushed since base as a map of their own, and
+// drops them. A name given twice is the last one, as encoding/json does.
+func (s *scanner) members(base int) map[string]any {
+	m := make(map[string]any, s.kvTop-base)
+	for i := base; i < s.kvTop; i++ {
+		kv := member{}
+		if i < len(s.kvs) {
+			kv = s.kvs[i]
+		} else {
+			kv = s.moreKV[i-len(s.kvs)]
+		}
+		m[kv.k] = kv.el
+	}
+	s.kvTop = base
+	return m
 }
 
 // planArray reads an array at s.i (at depth) whose items are to be
