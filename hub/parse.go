@@ -29,14 +29,14 @@ type parsed struct {
 	r       reading.Reading // its Payload is &recv
 	recv    reading.Received
 	ref     contract.ReadingRef
-	msg     []byte         // the envelope as received (redacted reads it again)
-	payload map[string]any // numbers as float64, as the rules expect
-	ptrs    []string       // personal fields of its kind (from its schema)
-	body    []byte         // the envelope to store
-	vars    ruleInput      // what the rules see (ruleVars)
-	match   matched        // what they say of it (readingJob)
-	flags   [3 * 24]bool   // match's flags, for up to 24 rules
-	job     job            // readingJob's
+	msg     []byte       // the envelope as received (redacted reads it again)
+	payload payload      // numbers as float64, as the rules expect
+	ptrs    []string     // personal fields of its kind (from its schema)
+	body    []byte       // the envelope to store
+	vars    ruleInput    // what the rules see (ruleVars)
+	match   matched      // what they say of it (readingJob)
+	flags   [3 * 24]bool // match's flags, for up to 24 rules
+	job     job          // readingJob's
 }
 
 // newParsed is a parsed reading of r's fields, its payload a
@@ -49,7 +49,7 @@ func newParsed(r reading.Reading, kind string) *parsed {
 
 // ruleVars are the variables the rules' expressions see for p, made once.
 func (p *parsed) ruleVars() *ruleInput {
-	p.vars = ruleInput{r: &p.r, kind: p.r.Kind(), payload: p.payload}
+	p.vars = ruleInput{r: &p.r, kind: p.r.Kind(), payload: &p.payload}
 	return &p.vars
 }
 
@@ -68,7 +68,7 @@ func (p *parser) reading(box, device string, msg []byte) (*parsed, *refusal) {
 		return nil, p.refusal("oversized payload", box, device, msg, nil, nil)
 	}
 	var r schema.Reading // copied into the parsed reading: it need not outlive this call
-	if p.validator.ReadingInto(msg, &r) {
+	if p.validator.ReadingMembersInto(msg, &r) {
 		if out := p.fast(box, device, msg, &r); out != nil {
 			return out, nil
 		}
@@ -86,7 +86,7 @@ func (p *parser) fast(box, device string, msg []byte, r *schema.Reading) *parsed
 	out := newParsed(reading.Reading{Crossing: p.crossing, Box: box, Device: device, Driver: r.Driver, Incarnation: r.Incarnation,
 		Seq: r.Seq, Origin: r.Origin, Clock: reading.Clock(r.Clock), Quality: reading.Quality{Status: reading.Status(r.Status), Reason: r.Reason},
 		Historical: r.Historical}, r.Kind)
-	out.msg, out.payload, out.ptrs, out.body = msg, r.Payload, p.personal.Of(r.Kind), msg
+	out.msg, out.payload, out.ptrs, out.body = msg, payload{members: r.Members, m: r.Payload}, p.personal.Of(r.Kind), msg
 	out.ref = contract.ReadingRef{Box: box, Device: device, Incarnation: r.Incarnation, Seq: r.Seq}
 	// The schema's list, not the sender's (see full); only the "personal"
 	// member of the message changes.
@@ -146,8 +146,8 @@ func (p *parser) full(box, device string, msg []byte) (*parsed, *refusal) {
 		}
 		out.body = b
 	}
-	payload, _ := doc["payload"].(map[string]any)
-	out.payload, _ = schema.Floats(payload).(map[string]any) // doc is this parse's own
+	pl, _ := doc["payload"].(map[string]any)
+	out.payload.m, _ = schema.Floats(pl).(map[string]any) // doc is this parse's own
 	return out, nil
 }
 

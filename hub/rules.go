@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
 	"gopkg.in/yaml.v3"
 
 	"github.com/kordon/kordon/drivers"
@@ -79,6 +80,7 @@ type Rule struct {
 	Correlate *Correlation `yaml:"correlate"`
 
 	line, col int
+	adapter   types.Adapter // its environment's (celAdapter)
 	prg       cel.Program
 	sumPrg    cel.Program
 	clearPrg  cel.Program
@@ -225,7 +227,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 			return nil, &posError{k.Line, k.Column, fmt.Sprintf("unknown field %q (known: %s)", k.Value, keyList())}
 		}
 	}
-	r := &Rule{line: n.Line, col: n.Column}
+	r := &Rule{line: n.Line, col: n.Column, adapter: env.CELTypeAdapter()}
 	if err := n.Decode(r); err != nil {
 		if te, ok := err.(*yaml.TypeError); ok {
 			return nil, fmt.Errorf("%s", strings.Join(te.Errors, "; "))

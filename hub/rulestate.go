@@ -60,6 +60,9 @@ func (rs *ruleSet) matchInto(vars *ruleInput, m *matched, buf []bool) {
 	if kindV != nil && vars.kindV == nil {
 		vars.kindV = kindV // boxed once, for every reading of the kind
 	}
+	if len(of) > 0 && vars.adapter == nil {
+		vars.adapter = rules[of[0]].adapter // the rules in force share their environment's
+	}
 	for _, i := range of { // the others admit no expression of this kind
 		r := rules[i]
 		// An expression of another kind is false without being run.
