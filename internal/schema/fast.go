@@ -292,10 +292,6 @@ type scanner struct {
 	elems [16]any
 	more  []any
 	top   int
-	// The members of the objects being read with a plan, alike.
-	kvs    [24]member
-	moreKV []member
-	kvTop  int
 	// asMembers reads the payload into payload rather than a map, where
 	// planObject can (ReadingMembersInto).
 	asMembers bool
@@ -881,20 +877,23 @@ func (s *scanner) value(depth int) (any, bool) {
 
 // planObject reads an object at s.i (at depth, the payload's at 0),
 // checking each member with plan p as it is read; sure is the verdict.
-// The members are gathered on the scanner's stack and the map made for
-// as many as there are: sized for the schema's every property instead,
-// a payload that has eight or fewer of them took a map of the larger
-// kind Go makes for more (four allocations rather than two). The payload
-// read for its members (s.asMembers) is given in s.payload instead of m,
-// when each of its names is the plan's and given once.
+// The payload read for its members (s.asMembers) is gathered in a list
+// made for its schema's every property and given in s.payload instead of
+// m, when each of its names is the plan's and given once.
 func (s *scanner) planObject(p *plan, depth int) (m map[string]any, sure, ok bool) {
 	if depth > maxDepth || !s.next('{') {
 		return nil, false, false
 	}
 	var st planState
-	base := s.kvTop
 	asMembers := depth == 0 && s.asMembers
-	var seen uint64 // the plan's properties given, for asMembers
+	var ms []Member
+	if asMembers {
+		ms = make([]Member, 0, p.size)
+	} else {
+		m = make(map[string]any, p.size)
+	}
+	unique := true  // each name the plan's, and given once
+	var seen uint64 // the plan's properties given
 	if !s.next('}') {
 		for {
 			s.ws()
@@ -902,12 +901,10 @@ func (s *scanner) planObject(p *plan, depth int) (m map[string]any, sure, ok boo
 			if !ok || !s.next(':') {
 				return nil, false, false
 			}
-			if asMembers {
-				if pp == nil || pp.idx >= 64 || seen&(1<<pp.idx) != 0 {
-					asMembers = false // a name to look up as a map does
-				} else {
-					seen |= 1 << pp.idx
-				}
+			if pp == nil || pp.idx >= 64 || seen&(1<<pp.idx) != 0 {
+				unique = false
+			} else {
+				seen |= 1 << pp.idx
 			}
 			var el any
 			itemsSure := false
@@ -922,7 +919,11 @@ func (s *scanner) planObject(p *plan, depth int) (m map[string]any, sure, ok boo
 				return nil, false, false
 			}
 			p.member(&st, pp, el, read, itemsSure)
-			s.pushMember(k, el)
+			if asMembers {
+				ms = append(ms, Member{Name: k, Value: el})
+			} else {
+				m[k] = el // a name given twice: the last one, as encoding/json does (p.member was not sure of the first)
+			}
 			if s.next('}') {
 				break
 			}
@@ -931,70 +932,23 @@ func (s *scanner) planObject(p *plan, depth int) (m map[string]any, sure, ok boo
 			}
 		}
 	}
-	if asMembers {
-		s.payload = s.takeMembers(base)
-		return nil, p.sure(&st, func(n string) bool { return p.prop(n) != nil && seen&(1<<p.prop(n).idx) != 0 }), true
+	if asMembers && unique {
+		s.payload = ms
+		return nil, p.sure(&st, func(n string) bool { pp := p.prop(n); return pp != nil && seen&(1<<pp.idx) != 0 }), true
 	}
-	m = s.members(base)
+	if asMembers {
+		m = membersMap(ms)
+	}
 	return m, p.sure(&st, func(n string) bool { _, has := m[n]; return has }), true
 }
 
-// membersMap is the map of a payload's members.
+// membersMap is the map of an object's members: a name given twice is
+// the last one, as encoding/json gives it.
 func membersMap(ms []Member) map[string]any {
 	m := make(map[string]any, len(ms))
 	for _, kv := range ms {
 		m[kv.Name] = kv.Value
 	}
-	return m
-}
-
-// takeMembers gives the members pushed since base as a list of their
-// own, and drops them.
-func (s *scanner) takeMembers(base int) []Member {
-	out := make([]Member, s.kvTop-base)
-	for i := base; i < s.kvTop; i++ {
-		kv := member{}
-		if i < len(s.kvs) {
-			kv = s.kvs[i]
-		} else {
-			kv = s.moreKV[i-len(s.kvs)]
-		}
-		out[i-base] = Member{Name: kv.k, Value: kv.el}
-	}
-	s.kvTop = base
-	return out
-}
-
-// member is one member of an object being read.
-type member struct {
-	k  string
-	el any
-}
-
-// pushMember adds a member to those being read (as push does elements).
-func (s *scanner) pushMember(k string, el any) {
-	if s.kvTop < len(s.kvs) {
-		s.kvs[s.kvTop] = member{k, el}
-	} else {
-		s.moreKV = append(s.moreKV[:s.kvTop-len(s.kvs)], member{k, el})
-	}
-	s.kvTop++
-}
-
-// members gives the members pushed since base as a map of their own, and
-// drops them. A name given twice is the last one, as encoding/json does.
-func (s *scanner) members(base int) map[string]any {
-	m := make(map[string]any, s.kvTop-base)
-	for i := base; i < s.kvTop; i++ {
-		kv := member{}
-		if i < len(s.kvs) {
-			kv = s.kvs[i]
-		} else {
-			kv = s.moreKV[i-len(s.kvs)]
-		}
-		m[kv.k] = kv.el
-	}
-	s.kvTop = base
 	return m
 }
 
