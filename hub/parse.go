@@ -35,7 +35,7 @@ type parsed struct {
 	body    []byte       // the envelope to store
 	vars    ruleInput    // what the rules see (ruleVars)
 	match   matched      // what they say of it (readingJob)
-	flags   [3 * 24]bool // match's flags, for up to 24 rules
+	flags   [3 * 20]bool // match's flags, for up to 20 rules
 	job     job          // readingJob's
 }
 

@@ -54,6 +54,11 @@ type celPayload struct {
 	p       *payload
 	adapter types.Adapter // the rules' (celAdapter), for the members' values
 	full    traits.Mapper
+	// the member found last (its place), as a CEL value: a reading's
+	// expressions mostly ask for the same one (a thermometer's four,
+	// payload.events)
+	last    int
+	lastVal ref.Val
 }
 
 func (c *celPayload) mapper() traits.Mapper {
@@ -70,11 +75,17 @@ func (c *celPayload) Find(key ref.Val) (ref.Val, bool) {
 	if !ok || c.p.m != nil {
 		return c.mapper().Find(key)
 	}
-	v, ok := c.p.get(string(s))
-	if !ok {
-		return nil, false
+	ms := c.p.members
+	if c.lastVal != nil && ms[c.last].Name == string(s) {
+		return c.lastVal, true
 	}
-	return c.adapter.NativeToValue(v), true
+	for i := range ms {
+		if ms[i].Name == string(s) {
+			c.last, c.lastVal = i, c.adapter.NativeToValue(ms[i].Value)
+			return c.lastVal, true
+		}
+	}
+	return nil, false
 }
 
 // Get implements traits.Indexer as the map's (baseMap.Get) does.

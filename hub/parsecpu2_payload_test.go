@@ -26,3 +26,37 @@ func TestReadingsKeepTheirMembers(t *testing.T) {
 		}
 	}
 }
+
+// One reading's expressions run in turn on its one ruleInput (as match
+// runs them), each giving what it gives alone on a map: what celPayload
+// keeps between them changes no result.
+func TestPayloadMembersServeExpressionsInTurn(t *testing.T) {
+	plain := plainEnv(t)
+	env, err := celEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := varsReading("temperature")
+	for _, pj := range varsPayloads {
+		in := ruleVars(r, nil)
+		in.payload, in.adapter = &payload{members: membersOf(decodePayload(t, pj))}, env.CELTypeAdapter()
+		for _, src := range varsExprs {
+			ast, iss := env.Compile(src)
+			if iss.Err() != nil {
+				continue
+			}
+			prg, err := program(env, ast)
+			if err != nil {
+				t.Fatal(err)
+			}
+			past, _ := plain.Compile(src)
+			pprg, err := plain.Program(past)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _, wantErr := pprg.Eval(mapVars(r, decodePayload(t, pj)))
+			got, _, gotErr := prg.Eval(in)
+			sameResult(t, src, pj, "members in turn", got, gotErr, want, wantErr)
+		}
+	}
+}
