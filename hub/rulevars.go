@@ -121,6 +121,13 @@ func (a *celAdapter) NativeToValue(v any) ref.Val {
 			return a.empty
 		}
 		return types.NewDynamicList(a, x)
+	case *types.Bool, *types.Bytes, *types.Double, *types.Int, *types.String, *types.Uint:
+		return a.Adapter.NativeToValue(v) // dereferenced, as the registry does
+	case ref.Val:
+		// A value CEL made (a member's list or map as the rules' payload
+		// gave it): the registry gives it back as it is, after some fifty
+		// other types.
+		return x
 	}
 	return a.Adapter.NativeToValue(v)
 }
