@@ -137,9 +137,10 @@ func (h *ingestHook) readingJob(box, device string, pk packets.Packet) *job {
 		}
 		return &job{kind: jobAck}
 	}
-	return &job{kind: jobReading, ref: p.ref, received: now, p: p, readingKind: p.r.Kind(), origin: p.r.Origin,
-		quality: string(p.r.Quality.Status), body: p.body, watch: h.watch(p, now),
-		match: h.rules.match(p.ruleVars())}
+	h.rules.matchInto(p.ruleVars(), &p.match, p.flags[:])
+	p.job = job{kind: jobReading, ref: p.ref, received: now, p: p, readingKind: p.recv.KindName, origin: p.r.Origin,
+		quality: string(p.r.Quality.Status), body: p.body, watch: h.watch(p, now), match: &p.match}
+	return &p.job
 }
 
 func (h *ingestHook) storeFailed(box, device string, j *job, err error) {

@@ -4,10 +4,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// BenchmarkReadingJob is what ingestHook.readingJob does for each reading
-// on the box's goroutine before the group commit: the parse, the
+// BenchmarkReadingJob is ingestHook.readingJob, what the hub does for each
+// reading on the box's goroutine before the group commit: the parse, the
 // watchlist and the rules' expressions (the default rules, as hubbench's
 // hub runs them). One op is one reading: "routine" is hubbench's routine
 // set (thermometer samples), "mixed" cycles through its mixed set's plan
@@ -23,6 +25,7 @@ func BenchmarkReadingJob(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := &Hub{} // no watchlist configured, as in hubbench
+	ih := &ingestHook{parse: p, rules: rs, watch: h.watchlistAlerts}
 	by := map[string]benchReading{}
 	for _, r := range benchReadings(b) {
 		by[r.name] = r
@@ -44,14 +47,11 @@ func BenchmarkReadingJob(b *testing.B) {
 			for b.Loop() {
 				r := set.plan[i%len(set.plan)]
 				i++
-				now := time.Now()
-				pr, rf := p.reading(benchBox, r.device, r.msg)
-				if rf != nil {
-					b.Fatalf("%s refused: %s: %v", r.name, rf.reason, rf.err)
+				j := ih.readingJob(benchBox, r.device, packets.Packet{Payload: r.msg})
+				if j.kind != jobReading {
+					b.Fatalf("%s refused", r.name)
 				}
-				_ = h.watchlistAlerts(pr, now)
-				m := rs.match(pr.ruleVars())
-				for _, w := range m.when {
+				for _, w := range j.match.when {
 					if w {
 						matches++
 					}

@@ -22,20 +22,34 @@ type parser struct {
 	maxPayload int
 }
 
-// parsed is a reading the hub accepts.
+// parsed is a reading the hub accepts. What the hub makes of it on the
+// box's goroutine (its kind, the rules' variables and verdict, its job) is
+// held here too: one allocation per reading rather than one each.
 type parsed struct {
-	r       reading.Reading // the payload is a reading.Received without JSON: payload holds it
+	r       reading.Reading // its Payload is &recv
+	recv    reading.Received
 	ref     contract.ReadingRef
-	msg     []byte         // the envelope as received (redacted reads it again)
-	payload map[string]any // numbers as float64, as the rules expect
-	ptrs    []string       // personal fields of its kind (from its schema)
-	body    []byte         // the envelope to store
-	vars    ruleInput      // what the rules see (ruleVars): one allocation with the rest
+	msg     []byte       // the envelope as received (redacted reads it again)
+	payload payload      // numbers as float64, as the rules expect
+	ptrs    []string     // personal fields of its kind (from its schema)
+	body    []byte       // the envelope to store
+	vars    ruleInput    // what the rules see (ruleVars)
+	match   matched      // what they say of it (readingJob)
+	flags   [3 * 20]bool // match's flags, for up to 20 rules
+	job     job          // readingJob's
+}
+
+// newParsed is a parsed reading of r's fields, its payload a
+// reading.Received of kind (without JSON: payload holds it).
+func newParsed(r reading.Reading, kind string) *parsed {
+	p := &parsed{r: r, recv: reading.Received{KindName: kind}}
+	p.r.Payload = &p.recv
+	return p
 }
 
 // ruleVars are the variables the rules' expressions see for p, made once.
 func (p *parsed) ruleVars() *ruleInput {
-	p.vars = ruleInput{r: &p.r, kind: p.r.Kind(), payload: p.payload}
+	p.vars = ruleInput{r: &p.r, kind: p.r.Kind(), payload: &p.payload}
 	return &p.vars
 }
 
@@ -54,7 +68,7 @@ func (p *parser) reading(box, device string, msg []byte) (*parsed, *refusal) {
 		return nil, p.refusal("oversized payload", box, device, msg, nil, nil)
 	}
 	var r schema.Reading // copied into the parsed reading: it need not outlive this call
-	if p.validator.ReadingInto(msg, &r) {
+	if p.validator.ReadingMembersInto(msg, &r) {
 		if out := p.fast(box, device, msg, &r); out != nil {
 			return out, nil
 		}
@@ -69,15 +83,10 @@ func (p *parser) fast(box, device string, msg []byte, r *schema.Reading) *parsed
 	if r.Crossing != p.crossing || r.Box != box || r.Device != device {
 		return nil
 	}
-	out := &parsed{
-		r: reading.Reading{Crossing: p.crossing, Box: box, Device: device, Driver: r.Driver, Incarnation: r.Incarnation,
-			Seq: r.Seq, Origin: r.Origin, Clock: reading.Clock(r.Clock), Quality: reading.Quality{Status: reading.Status(r.Status), Reason: r.Reason},
-			Historical: r.Historical, Payload: reading.Received{KindName: r.Kind}},
-		msg:     msg,
-		payload: r.Payload,
-		ptrs:    p.personal.Of(r.Kind),
-		body:    msg,
-	}
+	out := newParsed(reading.Reading{Crossing: p.crossing, Box: box, Device: device, Driver: r.Driver, Incarnation: r.Incarnation,
+		Seq: r.Seq, Origin: r.Origin, Clock: reading.Clock(r.Clock), Quality: reading.Quality{Status: reading.Status(r.Status), Reason: r.Reason},
+		Historical: r.Historical}, r.Kind)
+	out.msg, out.payload, out.ptrs, out.body = msg, payload{members: r.Members, m: r.Payload}, p.personal.Of(r.Kind), msg
 	out.ref = contract.ReadingRef{Box: box, Device: device, Incarnation: r.Incarnation, Seq: r.Seq}
 	// The schema's list, not the sender's (see full); only the "personal"
 	// member of the message changes.
@@ -113,13 +122,10 @@ func (p *parser) full(box, device string, msg []byte) (*parsed, *refusal) {
 	reason, _ := q["reason"].(string)
 	hist, _ := doc["historical"].(bool)
 	kind := str("kind")
-	out := &parsed{
-		r: reading.Reading{Crossing: p.crossing, Box: box, Device: device, Driver: str("driver"), Incarnation: str("incarnation"),
-			Seq: seq, Origin: origin, Clock: reading.Clock(str("clock")), Quality: reading.Quality{Status: reading.Status(status), Reason: reason},
-			Historical: hist, Payload: reading.Received{KindName: kind}},
-		msg:  msg,
-		ptrs: p.personal.Of(kind),
-	}
+	out := newParsed(reading.Reading{Crossing: p.crossing, Box: box, Device: device, Driver: str("driver"), Incarnation: str("incarnation"),
+		Seq: seq, Origin: origin, Clock: reading.Clock(str("clock")), Quality: reading.Quality{Status: reading.Status(status), Reason: reason},
+		Historical: hist}, kind)
+	out.msg, out.ptrs = msg, p.personal.Of(kind)
 	out.ref = contract.ReadingRef{Box: box, Device: device, Incarnation: out.r.Incarnation, Seq: seq}
 	// What is personal is the schema's word, not the sender's: the stored
 	// envelope carries the schema's list, so every later reader of the
@@ -140,8 +146,8 @@ func (p *parser) full(box, device string, msg []byte) (*parsed, *refusal) {
 		}
 		out.body = b
 	}
-	payload, _ := doc["payload"].(map[string]any)
-	out.payload, _ = schema.Floats(payload).(map[string]any) // doc is this parse's own
+	pl, _ := doc["payload"].(map[string]any)
+	out.payload.m, _ = schema.Floats(pl).(map[string]any) // doc is this parse's own
 	return out, nil
 }
 

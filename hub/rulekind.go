@@ -7,6 +7,7 @@ import (
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 )
 
 // requiredKind is the reading kinds an expression can hold for: nil (any
@@ -120,7 +121,7 @@ func gatedProgram(env *cel.Env, a *cel.Ast) cel.Program {
 	if iss.Err() != nil || !cut.OutputType().IsExactType(cel.BoolType) {
 		return nil
 	}
-	prg, err := env.Program(cut)
+	prg, err := program(env, cut)
 	if err != nil {
 		return nil
 	}
@@ -161,26 +162,35 @@ func dropKind(ctx *cel.OptimizerContext, e celast.Expr) {
 // may admit it (in the rules' order), so that match goes through a
 // reading's few rules rather than asking every rule's three gates.
 type kindIndex struct {
-	byKind map[string][]int
+	byKind map[string]kindRules
 	other  []int // the rules an ungated expression may hold for any kind
 }
 
+// kindRules is the rules that may hold for a kind a gate names, and the
+// kind as the CEL string the rules' "kind" is, boxed once rather than for
+// every reading.
+type kindRules struct {
+	rules []int
+	name  ref.Val
+}
+
 func newKindIndex(rules []*Rule) *kindIndex {
-	x := &kindIndex{byKind: map[string][]int{}}
+	x := &kindIndex{byKind: map[string]kindRules{}}
 	admits := func(r *Rule, kind string) bool {
 		return r.whenKind.admits(kind) || r.clearKind.admits(kind) || r.withKind.admits(kind)
 	}
 	for _, r := range rules {
 		for _, g := range []kindGate{r.whenKind, r.clearKind, r.withKind} {
 			for _, k := range g {
-				x.byKind[k] = nil
+				x.byKind[k] = kindRules{name: types.String(k)}
 			}
 		}
 	}
 	for i, r := range rules {
-		for k := range x.byKind {
+		for k, kr := range x.byKind {
 			if admits(r, k) {
-				x.byKind[k] = append(x.byKind[k], i)
+				kr.rules = append(kr.rules, i)
+				x.byKind[k] = kr
 			}
 		}
 		// A kind no gate names is admitted by an ungated expression
@@ -194,8 +204,14 @@ func newKindIndex(rules []*Rule) *kindIndex {
 
 // of is the rules that may hold for a reading of kind.
 func (x *kindIndex) of(kind string) []int {
-	if rules, ok := x.byKind[kind]; ok {
-		return rules
+	rules, _ := x.lookup(kind)
+	return rules
+}
+
+// lookup is of, and kind as a CEL string when a gate names it (else nil).
+func (x *kindIndex) lookup(kind string) ([]int, ref.Val) {
+	if kr, ok := x.byKind[kind]; ok {
+		return kr.rules, kr.name
 	}
-	return x.other
+	return x.other, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
 	"gopkg.in/yaml.v3"
 
 	"github.com/kordon/kordon/drivers"
@@ -79,6 +80,7 @@ type Rule struct {
 	Correlate *Correlation `yaml:"correlate"`
 
 	line, col int
+	adapter   types.Adapter // its environment's (celAdapter)
 	prg       cel.Program
 	sumPrg    cel.Program
 	clearPrg  cel.Program
@@ -225,7 +227,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 			return nil, &posError{k.Line, k.Column, fmt.Sprintf("unknown field %q (known: %s)", k.Value, keyList())}
 		}
 	}
-	r := &Rule{line: n.Line, col: n.Column}
+	r := &Rule{line: n.Line, col: n.Column, adapter: env.CELTypeAdapter()}
 	if err := n.Decode(r); err != nil {
 		if te, ok := err.(*yaml.TypeError); ok {
 			return nil, fmt.Errorf("%s", strings.Join(te.Errors, "; "))
@@ -261,7 +263,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 		if out := ast.OutputType(); !out.IsExactType(want) && !out.IsExactType(cel.DynType) {
 			return nil, fail(key, "must be a %v expression, is %v", want, ast.OutputType())
 		}
-		prg, err := env.Program(ast)
+		prg, err := program(env, ast)
 		if err != nil {
 			return nil, fail(key, "%v", err)
 		}
@@ -312,7 +314,7 @@ func compileRule(env *cel.Env, n *yaml.Node) (*Rule, error) {
 			}
 			return nil, &posError{l, col, "correlate.with: " + msg}
 		}
-		if r.withPrg, err = env.Program(ast); err != nil {
+		if r.withPrg, err = program(env, ast); err != nil {
 			return nil, err
 		}
 		r.withKind = requiredKind(ast)

@@ -34,14 +34,36 @@ type matched struct {
 // match evaluates every rule's expressions. A rule that fails to evaluate
 // (a field missing in this payload) does not hold.
 func (rs *ruleSet) match(vars *ruleInput) *matched {
+	m := &matched{}
+	rs.matchInto(vars, m, nil)
+	return m
+}
+
+// matchInto is match into m, its flags in buf when buf is large enough
+// (the parsed reading holds both: match runs for every reading, and its
+// verdict lives as long as the reading's job).
+func (rs *ruleSet) matchInto(vars *ruleInput, m *matched, buf []bool) {
 	rs.mu.Lock()
 	rules, kinds := rs.rules, rs.kinds
 	rs.mu.Unlock()
 	n := len(rules)
-	flags := make([]bool, 3*n) // one allocation for the three: match runs for every reading
-	m := &matched{rules: rules, when: flags[:n:n], clear: flags[n : 2*n : 2*n], with: flags[2*n:], set: rs}
+	flags := buf[:0]
+	if cap(buf) >= 3*n {
+		flags = buf[:3*n]
+		clear(flags)
+	} else {
+		flags = make([]bool, 3*n) // one allocation for the three
+	}
+	*m = matched{rules: rules, when: flags[:n:n], clear: flags[n : 2*n : 2*n], with: flags[2*n : 3*n : 3*n], set: rs}
 	kind := vars.kind
-	for _, i := range kinds.of(kind) { // the others admit no expression of this kind
+	of, kindV := kinds.lookup(kind)
+	if kindV != nil && vars.kindV == nil {
+		vars.kindV = kindV // boxed once, for every reading of the kind
+	}
+	if len(of) > 0 && vars.adapter == nil {
+		vars.adapter = rules[of[0]].adapter // the rules in force share their environment's
+	}
+	for _, i := range of { // the others admit no expression of this kind
 		r := rules[i]
 		// An expression of another kind is false without being run.
 		m.when[i] = r.whenKind.admits(kind) && rs.holds(r, r.prg, vars)
@@ -54,7 +76,6 @@ func (rs *ruleSet) match(vars *ruleInput) *matched {
 			m.summary[i] = r.summary(vars)
 		}
 	}
-	return m
 }
 
 type ruleState struct {

@@ -18,21 +18,24 @@ import (
 type ruleInput struct {
 	r       *reading.Reading
 	kind    string
-	payload map[string]any
+	payload *payload
+	adapter types.Adapter // the rules' (match sets it), for payloadV
 
 	// the variables as CEL values, made when first asked for
 	kindV, boxV, deviceV, driverV, originV ref.Val
 	quality                                map[string]string
+	payloadV                               celPayload
 }
 
 // ruleVars are the variables the expressions see (docs/rules.md).
-func ruleVars(r *reading.Reading, payload map[string]any) *ruleInput {
-	return &ruleInput{r: r, kind: r.Kind(), payload: payload}
+func ruleVars(r *reading.Reading, m map[string]any) *ruleInput {
+	return &ruleInput{r: r, kind: r.Kind(), payload: &payload{m: m}}
 }
 
 // ResolveName gives the value of a variable the environment declares
 // (celEnv); the values are those cel-go makes of kind, box, device and
-// driver as strings, quality as a map[string]string, payload as the map,
+// driver as strings, quality as a map[string]string, payload as the map
+// (or, from its members, celPayload: the CEL map cel-go makes of it),
 // origin as a time.Time in UTC and historical as a bool.
 func (in *ruleInput) ResolveName(name string) (any, bool) {
 	var v *ref.Val
@@ -65,7 +68,13 @@ func (in *ruleInput) ResolveName(name string) (any, bool) {
 		}
 		return in.quality, true
 	case "payload":
-		return in.payload, true
+		if in.payload.m != nil || in.payload.members == nil || in.adapter == nil {
+			return in.payload.asMap(), true
+		}
+		if in.payloadV.p == nil {
+			in.payloadV = celPayload{p: in.payload, adapter: in.adapter}
+		}
+		return &in.payloadV, true
 	default:
 		return nil, false
 	}
@@ -95,6 +104,8 @@ func (a *celAdapter) NativeToValue(v any) ref.Val {
 	switch x := v.(type) {
 	case types.String, types.Bool, types.Double, types.Int, types.Timestamp:
 		return x.(ref.Val) // resolved by ruleInput
+	case *celPayload:
+		return x
 	case string:
 		return types.String(x)
 	case float64:
@@ -110,6 +121,13 @@ func (a *celAdapter) NativeToValue(v any) ref.Val {
 			return a.empty
 		}
 		return types.NewDynamicList(a, x)
+	case *types.Bool, *types.Bytes, *types.Double, *types.Int, *types.String, *types.Uint:
+		return a.Adapter.NativeToValue(v) // dereferenced, as the registry does
+	case ref.Val:
+		// A value CEL made (a member's list or map as the rules' payload
+		// gave it): the registry gives it back as it is, after some fifty
+		// other types.
+		return x
 	}
 	return a.Adapter.NativeToValue(v)
 }

@@ -46,7 +46,8 @@ func sameEval(tb testing.TB, plain, env *cel.Env, src string, r *reading.Reading
 		return false
 	}
 	past, _ := plain.Compile(src)
-	prg, err := env.Program(ast)
+	prg, err := program(env, ast) // as the rules' are made
+
 	if err != nil {
 		return false
 	}
@@ -55,19 +56,39 @@ func sameEval(tb testing.TB, plain, env *cel.Env, src string, r *reading.Reading
 		tb.Fatalf("%s: compiles with the rules' adapter only: %v", src, err)
 	}
 	// Each side its own decode: neither may see the other's changes.
-	got, _, gotErr := prg.Eval(ruleVars(r, decodePayload(tb, payloadJSON)))
 	want, _, wantErr := pprg.Eval(mapVars(r, decodePayload(tb, payloadJSON)))
+	got, _, gotErr := prg.Eval(ruleVars(r, decodePayload(tb, payloadJSON)))
+	sameResult(tb, src, payloadJSON, "map", got, gotErr, want, wantErr)
+	// The payload as the parse gives it: its members (celPayload).
+	in := ruleVars(r, nil)
+	in.payload, in.adapter = &payload{members: membersOf(decodePayload(tb, payloadJSON))}, env.CELTypeAdapter()
+	got, _, gotErr = prg.Eval(in)
+	sameResult(tb, src, payloadJSON, "members", got, gotErr, want, wantErr)
+	return true
+}
+
+func sameResult(tb testing.TB, src, payloadJSON, form string, got ref.Val, gotErr error, want ref.Val, wantErr error) {
+	tb.Helper()
 	switch {
 	case (gotErr == nil) != (wantErr == nil):
-		tb.Fatalf("%s on %s: got %v, %v; want %v, %v", src, payloadJSON, got, gotErr, want, wantErr)
+		tb.Fatalf("%s on %s (%s): got %v, %v; want %v, %v", src, payloadJSON, form, got, gotErr, want, wantErr)
 	case gotErr != nil:
 		if gotErr.Error() != wantErr.Error() {
-			tb.Fatalf("%s on %s: error %q, want %q", src, payloadJSON, gotErr, wantErr)
+			tb.Fatalf("%s on %s (%s): error %q, want %q", src, payloadJSON, form, gotErr, wantErr)
 		}
 	case !sameVal(got, want):
-		tb.Fatalf("%s on %s: got %v (%v), want %v (%v)", src, payloadJSON, got, got.Type(), want, want.Type())
+		tb.Fatalf("%s on %s (%s): got %v (%v), want %v (%v)", src, payloadJSON, form, got, got.Type(), want, want.Type())
 	}
-	return true
+}
+
+// membersOf is a decoded payload's members (in the map's order: any
+// order, each name once, as the parse gives them).
+func membersOf(m map[string]any) []schema.Member {
+	out := make([]schema.Member, 0, len(m))
+	for k, v := range m {
+		out = append(out, schema.Member{Name: k, Value: v})
+	}
+	return out
 }
 
 func sameVal(a, b ref.Val) bool {
@@ -120,6 +141,10 @@ var varsExprs = []string{
 	`payload.missing`, `payload.celsius > 38`, `payload.celsius > 38.0`, `string(payload.celsius)`,
 	`origin.getHours()`, `string(origin)`, `origin > timestamp("2026-01-01T00:00:00Z")`, `type(payload)`,
 	`payload.s + "!"`, `dyn(payload.valid) == false`, `payload.list.exists(x, x == "a")`, `payload.events.all(e, e != "")`,
+	// lists of constants, made once (program)
+	`kind in ["temperature", "document"]`, `[1, 2.0, "a"] == [1, 2.0, "a"]`, `payload.celsius in [36.5, 38]`,
+	`payload.m in [{"a": 1.0}]`, `payload.list in [[], [1]]`, `[[1], []]`, `size(["a", "b"])`, `[payload.celsius, 1]`,
+	`payload.events + ["fault"]`, `"fault" in payload.events + []`, `payload.alarm in [true, 1, "x"]`, `[]`,
 }
 
 func TestRuleVarsEvaluateAsAMap(t *testing.T) {

@@ -79,8 +79,10 @@ func (h *Hub) watchlistAlerts(p *parsed, now time.Time) []contract.Alert {
 	if !ok {
 		return nil
 	}
-	number, ok1 := p.payload[w.Number].(string)
-	issuer, ok2 := p.payload[w.Issuer].(string)
+	n, _ := p.payload.get(w.Number)
+	i, _ := p.payload.get(w.Issuer)
+	number, ok1 := n.(string)
+	issuer, ok2 := i.(string)
 	if !ok1 || !ok2 {
 		return nil // a failed read (no number)
 	}

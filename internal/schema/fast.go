@@ -28,7 +28,12 @@ type Reading struct {
 	Reason     string
 	Historical bool
 	Payload    map[string]any
-	HasRaw     bool
+	// Members is, when r was read by ReadingMembersInto and its payload
+	// each of whose names its kind's schema names was found valid as it
+	// was read, the payload's members in the order sent (each name once,
+	// numbers as float64), and Payload is nil; it is nil otherwise.
+	Members []Member
+	HasRaw  bool
 	// Personal is the sender's list of personal fields; HasPersonal says
 	// whether the envelope had one at all.
 	Personal    []string
@@ -37,6 +42,12 @@ type Reading struct {
 	// Where, in the message, the "personal" member is to be cut
 	// (cutFrom == cutTo without one) and the envelope's closing brace.
 	cutFrom, cutTo, closing int
+}
+
+// Member is one member of a payload.
+type Member struct {
+	Name  string
+	Value any
 }
 
 // WithPersonal returns msg (the message r was read from) with its
@@ -92,14 +103,22 @@ func (v *Validator) Reading(msg []byte) (r *Reading, ok bool) {
 // copies from it can keep off the heap); r is not to be used when ok is
 // false.
 func (v *Validator) ReadingInto(msg []byte, r *Reading) (ok bool) {
-	return v.reading(msg, r, false)
+	return v.reading(msg, r, false, false)
+}
+
+// ReadingMembersInto is ReadingInto giving the payload as its Members
+// where it can (see Reading.Members): a caller that only looks a few of
+// them up is spared their map, which cost as much as the rest of the
+// payload's read.
+func (v *Validator) ReadingMembersInto(msg []byte, r *Reading) (ok bool) {
+	return v.reading(msg, r, false, true)
 }
 
 // reading is ReadingInto; exact keeps every number as Decode gives it, for
 // the JSON Schema validator, where the payload's compiled check was not
-// sure of numbers read as float64.
-func (v *Validator) reading(msg []byte, r *Reading, exact bool) (ok bool) {
-	s := scanner{b: msg, names: v.names, kinds: v.kinds, exact: exact}
+// sure of numbers read as float64. asMembers is ReadingMembersInto's.
+func (v *Validator) reading(msg []byte, r *Reading, exact, asMembers bool) (ok bool) {
+	s := scanner{b: msg, names: v.names, kinds: v.kinds, exact: exact, asMembers: asMembers}
 	*r = Reading{}
 	if !s.readEnvelope(r) {
 		return false
@@ -154,14 +173,23 @@ func (v *Validator) reading(msg []byte, r *Reading, exact bool) (ok bool) {
 	// kind had one; otherwise the compiled check walks it now.
 	if sure := s.planned && s.sure || !s.planned && ks.check != nil && ks.check(r.Payload); !sure {
 		if s.floats {
-			return v.reading(msg, r, true) // rare: the validator reads numbers as Decode gives them
+			return v.reading(msg, r, true, asMembers) // rare: the validator reads numbers as Decode gives them
+		}
+		if r.Members != nil { // not seen valid: not given as members
+			r.Payload, r.Members = membersMap(r.Members), nil
 		}
 		if ks.schema.Validate(r.Payload) != nil {
 			return false
 		}
 	}
 	if s.numbers {
-		Floats(r.Payload)
+		if r.Members != nil {
+			for i := range r.Members {
+				r.Members[i].Value = Floats(r.Members[i].Value)
+			}
+		} else {
+			Floats(r.Payload)
+		}
 	}
 	return true
 }
@@ -264,6 +292,10 @@ type scanner struct {
 	elems [16]any
 	more  []any
 	top   int
+	// asMembers reads the payload into payload rather than a map, where
+	// planObject can (ReadingMembersInto).
+	asMembers bool
+	payload   []Member
 }
 
 // push adds el to the elements being read.
@@ -422,6 +454,7 @@ func (s *scanner) member(f int, r *Reading) bool {
 		if ks.plan != nil && !s.exact {
 			s.planned = true
 			r.Payload, s.sure, ok = s.planObject(ks.plan, 0)
+			r.Members = s.payload
 			break
 		}
 		var p any
@@ -844,18 +877,34 @@ func (s *scanner) value(depth int) (any, bool) {
 
 // planObject reads an object at s.i (at depth, the payload's at 0),
 // checking each member with plan p as it is read; sure is the verdict.
+// The payload read for its members (s.asMembers) is gathered in a list
+// made for its schema's every property and given in s.payload instead of
+// m, when each of its names is the plan's and given once.
 func (s *scanner) planObject(p *plan, depth int) (m map[string]any, sure, ok bool) {
 	if depth > maxDepth || !s.next('{') {
 		return nil, false, false
 	}
-	m = make(map[string]any, p.size)
 	var st planState
+	asMembers := depth == 0 && s.asMembers
+	var ms []Member
+	if asMembers {
+		ms = make([]Member, 0, p.size)
+	} else {
+		m = make(map[string]any, p.size)
+	}
+	unique := true  // each name the plan's, and given once
+	var seen uint64 // the plan's properties given
 	if !s.next('}') {
 		for {
 			s.ws()
 			pp, k, ok := s.planKey(p)
 			if !ok || !s.next(':') {
 				return nil, false, false
+			}
+			if pp == nil || pp.idx >= 64 || seen&(1<<pp.idx) != 0 {
+				unique = false
+			} else {
+				seen |= 1 << pp.idx
 			}
 			var el any
 			itemsSure := false
@@ -870,7 +919,11 @@ func (s *scanner) planObject(p *plan, depth int) (m map[string]any, sure, ok boo
 				return nil, false, false
 			}
 			p.member(&st, pp, el, read, itemsSure)
-			m[k] = el // a name given twice: the last one, as encoding/json does (p.member was not sure of the first)
+			if asMembers {
+				ms = append(ms, Member{Name: k, Value: el})
+			} else {
+				m[k] = el // a name given twice: the last one, as encoding/json does (p.member was not sure of the first)
+			}
 			if s.next('}') {
 				break
 			}
@@ -879,7 +932,24 @@ func (s *scanner) planObject(p *plan, depth int) (m map[string]any, sure, ok boo
 			}
 		}
 	}
-	return m, p.sure(&st, m), true
+	if asMembers && unique {
+		s.payload = ms
+		return nil, p.sure(&st, func(n string) bool { pp := p.prop(n); return pp != nil && seen&(1<<pp.idx) != 0 }), true
+	}
+	if asMembers {
+		m = membersMap(ms)
+	}
+	return m, p.sure(&st, func(n string) bool { _, has := m[n]; return has }), true
+}
+
+// membersMap is the map of an object's members: a name given twice is
+// the last one, as encoding/json gives it.
+func membersMap(ms []Member) map[string]any {
+	m := make(map[string]any, len(ms))
+	for _, kv := range ms {
+		m[kv.Name] = kv.Value
+	}
+	return m
 }
 
 // planArray reads an array at s.i (at depth) whose items are to be

@@ -46,9 +46,40 @@ func fastValidator(t testing.TB) *Validator {
 }
 
 // agree fails t when the fast path accepts what Validate refuses, or
-// reads it otherwise than Decode. It reports whether the fast path took
-// the message.
+// reads it otherwise than Decode, or ReadingMembersInto reads it
+// otherwise than ReadingInto. It reports whether the fast path took the
+// message.
 func agree(t testing.TB, v *Validator, msg []byte) bool {
+	took := agreeDecode(t, v, msg)
+	var r, rm Reading
+	if v.ReadingMembersInto(msg, &rm) != took {
+		t.Fatalf("ReadingMembersInto takes it: %v, ReadingInto: %v:\n%q", !took, took, msg)
+	}
+	if !took {
+		return false
+	}
+	v.ReadingInto(msg, &r)
+	payload := rm.Payload
+	if rm.Members != nil {
+		if rm.Payload != nil {
+			t.Fatalf("both members and a map of %q", msg)
+		}
+		payload = membersMap(rm.Members)
+		if len(payload) != len(rm.Members) {
+			t.Fatalf("a name given twice among the members %v of %q", rm.Members, msg)
+		}
+	}
+	if !reflect.DeepEqual(payload, r.Payload) {
+		t.Fatalf("members %#v, want %#v", payload, r.Payload)
+	}
+	r.Payload, rm.Payload, rm.Members = nil, nil, nil
+	if !reflect.DeepEqual(r, rm) {
+		t.Fatalf("ReadingMembersInto read\n%#v\nReadingInto\n%#v", rm, r)
+	}
+	return true
+}
+
+func agreeDecode(t testing.TB, v *Validator, msg []byte) bool {
 	r, ok := v.Reading(msg)
 	if !ok {
 		return false

@@ -82,6 +82,7 @@ func (p *plan) prop(k string) *planProp {
 // planProp is one property name's check per variant (nil where that
 // variant does not name it) and required bit.
 type planProp struct {
+	idx   int // its place among the plan's properties
 	check [2]check
 	bit   [2]uint64
 	// items is, for a variant whose schema of this name is an array of
@@ -183,7 +184,7 @@ func (p *plan) addVariant(root, s map[string]any) bool {
 		}
 		pp := p.props[name]
 		if pp == nil {
-			pp = &planProp{}
+			pp = &planProp{idx: len(p.props)}
 			p.props[name] = pp
 		}
 		pp.check[vi] = c
@@ -209,7 +210,7 @@ func (p *plan) addVariant(root, s map[string]any) bool {
 			if pp == nil {
 				// Required without a property schema: any value, but
 				// its name is still looked up here.
-				pp = &planProp{}
+				pp = &planProp{idx: len(p.props)}
 				p.props[name] = pp
 			}
 			if pp.bit[vi] == 0 {
@@ -336,21 +337,21 @@ func (p *plan) member(st *planState, pp *planProp, el any, read *plan, itemsSure
 	}
 }
 
-// sure reports whether the payload m, read member by member into st, is
-// valid for the schema.
-func (p *plan) sure(st *planState, m map[string]any) bool {
-	vi := p.variant(m)
+// sure reports whether the payload, read member by member into st, is
+// valid for the schema; has tells whether it has a member of a name.
+func (p *plan) sure(st *planState, has func(string) bool) bool {
+	vi := p.variant(has)
 	return !st.bad[vi] && st.got[vi] == p.variants[vi].required
 }
 
-// variant is the variant m is held to: the "then" one (0) when it has
-// every name of the "if".
-func (p *plan) variant(m map[string]any) int {
+// variant is the variant a payload is held to: the "then" one (0) when it
+// has every name of the "if".
+func (p *plan) variant(has func(string) bool) int {
 	if len(p.variants) == 1 {
 		return 0
 	}
 	for _, n := range p.cond {
-		if _, has := m[n]; !has {
+		if !has(n) {
 			return 1
 		}
 	}
