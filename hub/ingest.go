@@ -140,6 +140,7 @@ func (h *ingestHook) readingJob(box, device string, pk packets.Packet) *job {
 	h.rules.matchInto(p.ruleVars(), &p.match, p.flags[:])
 	p.job = job{kind: jobReading, ref: p.ref, received: now, p: p, readingKind: p.recv.KindName, origin: p.r.Origin,
 		quality: string(p.r.Quality.Status), body: p.body, watch: h.watch(p, now), match: &p.match}
+	p.job.row = readingRow(&p.job, p.row[:0])
 	return &p.job
 }
 

@@ -29,14 +29,15 @@ type parsed struct {
 	r       reading.Reading // its Payload is &recv
 	recv    reading.Received
 	ref     contract.ReadingRef
-	msg     []byte       // the envelope as received (redacted reads it again)
-	payload payload      // numbers as float64, as the rules expect
-	ptrs    []string     // personal fields of its kind (from its schema)
-	body    []byte       // the envelope to store
-	vars    ruleInput    // what the rules see (ruleVars)
-	match   matched      // what they say of it (readingJob)
-	flags   [3 * 20]bool // match's flags, for up to 20 rules
-	job     job          // readingJob's
+	msg     []byte              // the envelope as received (redacted reads it again)
+	payload payload             // numbers as float64, as the rules expect
+	ptrs    []string            // personal fields of its kind (from its schema)
+	body    []byte              // the envelope to store
+	vars    ruleInput           // what the rules see (ruleVars)
+	match   matched             // what they say of it (readingJob)
+	flags   [3 * 20]bool        // match's flags, for up to 20 rules
+	job     job                 // readingJob's
+	row     [readingColumns]any // job.row's values
 }
 
 // newParsed is a parsed reading of r's fields, its payload a

@@ -47,6 +47,10 @@ type job struct {
 	body        []byte
 	match       *matched
 	watch       []contract.Alert // watchlist hits, raised with the reading
+	// row is the reading's values in insertReadings' column order, made on
+	// the box's goroutine (readingRow): formatted and boxed there, not on
+	// the committer's, the one every reading waits for.
+	row []any
 
 	// refusals
 	reason string

@@ -387,7 +387,11 @@ func insertReadings(tx *txq, jobs []*job) error {
 		jobs = jobs[size:]
 		args := make([]any, 0, 9*len(part))
 		for _, j := range part {
-			args = append(args, j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.readingKind, stamp(j.origin), stamp(j.received), j.quality, j.body)
+			if len(j.row) == readingColumns {
+				args = append(args, j.row...)
+			} else {
+				args = readingRow(j, args)
+			}
 		}
 		res, err := tx.exec(insertReadingsText[bits.TrailingZeros(uint(size))], args...)
 		if err != nil {
@@ -479,6 +483,14 @@ func maxOf(tx *txq, q string) (int64, error) {
 	return last, rows.Err()
 }
 
+// readingColumns is how many values insertReadingsSQL binds for a reading.
+const readingColumns = 9
+
+// readingRow appends j's values in insertReadingsSQL's column order.
+func readingRow(j *job, row []any) []any {
+	return append(row, j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.readingKind, stamp(j.origin), stamp(j.received), j.quality, j.body)
+}
+
 // insertReadingsText[k] inserts 1<<k readings, duplicates skipped (built once: it is the same text for every batch).
 var insertReadingsText = func() (t [7]string) {
 	for k := range t {
@@ -497,7 +509,7 @@ var insertReadingsText = func() (t [7]string) {
 // skipped for any other reason.
 func insertReadingsSQL(n int) string {
 	return `INSERT OR IGNORE INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body) VALUES ` +
-		valuesSQL(n, 9)
+		valuesSQL(n, readingColumns)
 }
 
 // chunked holds a statement's text for 1, 2, 4 … 32 rows, so that a batch
