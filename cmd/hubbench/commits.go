@@ -52,5 +52,27 @@ func (l *commitLog) String() string {
 	part("COMMIT", func(t groupcommit.BatchTimings) time.Duration { return t.Commit })
 	part("sync", func(t groupcommit.BatchTimings) time.Duration { return t.Sync })
 	part("notify", func(t groupcommit.BatchTimings) time.Duration { return t.Notify })
+	// Between one batch's COMMIT and the next batch's start: the committer
+	// handing the batch on, or waiting for its first job.
+	bs := slices.Clone(l.bs)
+	slices.SortFunc(bs, func(a, b groupcommit.BatchTimings) int { return a.Start.Compare(b.Start) })
+	gaps := make([]time.Duration, 0, len(bs))
+	for i := 1; i < len(bs); i++ {
+		p := bs[i-1]
+		gaps = append(gaps, bs[i].Start.Sub(p.Start.Add(p.Fill+p.Apply+p.Commit)))
+	}
+	if len(bs) > 1 {
+		var apply, commit, sync time.Duration
+		for _, t := range bs[:len(bs)-1] {
+			apply, commit, sync = apply+t.Apply, commit+t.Commit, sync+t.Sync
+		}
+		span := bs[len(bs)-1].Start.Sub(bs[0].Start)
+		fmt.Fprintf(&b, "; of the %v from the first batch to the last, apply %v, COMMIT %v (sync %v beside them)",
+			span.Round(time.Millisecond), apply.Round(time.Millisecond), commit.Round(time.Millisecond), sync.Round(time.Millisecond))
+	}
+	if len(gaps) > 0 {
+		slices.Sort(gaps)
+		fmt.Fprintf(&b, "; between batches p50 %v p99 %v", gaps[len(gaps)/2].Round(10*time.Microsecond), gaps[min(len(gaps)-1, len(gaps)*99/100)].Round(10*time.Microsecond))
+	}
 	return b.String()
 }
