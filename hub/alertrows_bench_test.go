@@ -27,44 +27,12 @@ func BenchmarkCommitterCPULive(b *testing.B) {
 
 func benchCommitterCPULive(b *testing.B, batch int) {
 	h := benchHub(b, batch)
-	next := liveReadings(b, h)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var cpu time.Duration
 	changes := 0
-	b.ResetTimer()
-	for done := 0; done < b.N; {
-		b.StopTimer()
-		jobs := make([]*job, min(batch, b.N-done))
-		for i := range jobs {
-			jobs[i] = next()
-		}
-		runtime.GC() // the jobs' garbage is not the committer's
-		b.StartTimer()
-		t0, _ := threadCPU(b)
-		tx, err := h.store.db.Begin()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := h.pipeline.ApplyAll(tx, jobs); err != nil {
-			b.Fatal(err)
-		}
-		if err := tx.Commit(); err != nil {
-			b.Fatal(err)
-		}
-		h.pipeline.Committed(jobs)
-		t1, _ := threadCPU(b)
-		cpu += t1 - t0
-		h.pipeline.Durable(jobs, nil) // on the releasing goroutine, not the committer's
-		done += len(jobs)
+	cpu, _ := timedCommits(b, h, batch, liveReadings(b, h), func(jobs []*job) {
 		for _, j := range jobs {
 			changes += len(j.changes) - len(j.alerts)
 		}
-	}
-	b.StopTimer()
-	if got := h.Counters().Readings; got != int64(b.N) {
-		b.Fatalf("stored %d of %d", got, b.N)
-	}
+	})
 	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "thread-cpu-µs/reading")
 	b.ReportMetric(float64(h.Counters().Alerts)/float64(b.N), "alerts/reading")
 	b.ReportMetric(float64(changes)/float64(b.N), "changes/reading")

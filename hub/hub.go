@@ -138,7 +138,7 @@ type Hub struct {
 	failed    chan error      // the store's failure that only a restart mends (Failed)
 	closeOnce sync.Once       // Close may be called again: it closes once
 	closeErr  error
-	started   bool            // Start ran
+	started   bool // Start ran
 	mqttAddr  net.Addr
 	httpAddr  net.Addr
 	tlsAddr   net.Addr
