@@ -6,44 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kordon/kordon/internal/device"
 	"github.com/kordon/kordon/internal/freeport"
+	"github.com/kordon/kordon/internal/logging/loggingtest"
 )
-
-// messageWatch is a slog handler that closes a channel when a message
-// containing a given text is logged.
-type messageWatch struct {
-	mu    sync.Mutex
-	waits map[string]chan struct{}
-}
-
-func (w *messageWatch) on(text string) <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ch := make(chan struct{})
-	w.waits[text] = ch
-	return ch
-}
-
-func (w *messageWatch) Enabled(context.Context, slog.Level) bool { return true }
-func (w *messageWatch) WithAttrs([]slog.Attr) slog.Handler       { return w }
-func (w *messageWatch) WithGroup(string) slog.Handler            { return w }
-func (w *messageWatch) Handle(_ context.Context, r slog.Record) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for text, ch := range w.waits {
-		if strings.Contains(r.Message, text) {
-			close(ch)
-			delete(w.waits, text)
-		}
-	}
-	return nil
-}
 
 // TestStatusPageComesUpOnceItsAddressIsFree: an installer's status page
 // whose address another process holds (the edged being replaced, still
@@ -75,8 +44,8 @@ devices:
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &messageWatch{waits: map[string]chan struct{}{}}
-	refused, listening := w.on("status page not listening"), w.on("status page listening")
+	w := loggingtest.NewWatch()
+	refused, listening := w.On("status page not listening"), w.On("status page listening")
 	box, err := New(cfg, devs, []device.Driver{drv}, slog.New(w))
 	if err != nil {
 		t.Fatal(err)

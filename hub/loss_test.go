@@ -1,13 +1,11 @@
 package hub
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,42 +15,16 @@ import (
 	"github.com/kordon/kordon/drivers/passport/mrz"
 	"github.com/kordon/kordon/hub/dash"
 	"github.com/kordon/kordon/internal/contract"
+	"github.com/kordon/kordon/internal/logging/loggingtest"
 	"github.com/kordon/kordon/internal/reading"
 )
 
 // Tests for the ways the hub lost data (each failed before its fix).
 
-// logWatch is a slog handler that signals when a message containing a
-// given text is logged: tests wait on the hub's own account of an event.
-type logWatch struct {
-	mu    sync.Mutex
-	waits map[string]chan struct{}
-}
+// logWatch lets a test wait on the hub's own account of an event.
+type logWatch = loggingtest.Watch
 
-func newLogWatch() *logWatch { return &logWatch{waits: map[string]chan struct{}{}} }
-
-func (w *logWatch) on(text string) <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ch := make(chan struct{})
-	w.waits[text] = ch
-	return ch
-}
-
-func (w *logWatch) Enabled(context.Context, slog.Level) bool { return true }
-func (w *logWatch) WithAttrs([]slog.Attr) slog.Handler       { return w }
-func (w *logWatch) WithGroup(string) slog.Handler            { return w }
-func (w *logWatch) Handle(_ context.Context, r slog.Record) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for text, ch := range w.waits {
-		if strings.Contains(r.Message, text) {
-			close(ch)
-			delete(w.waits, text)
-		}
-	}
-	return nil
-}
+func newLogWatch() *logWatch { return loggingtest.NewWatch() }
 
 func lossHub(t *testing.T, lw *logWatch) *Hub {
 	t.Helper()
@@ -114,7 +86,7 @@ func TestAlertSurvivesFailedAlertInsert(t *testing.T) {
 	if _, err := h.store.db.Exec(`CREATE TRIGGER fail_alert BEFORE INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
 		t.Fatal(err)
 	}
-	failed := lw.on("box will resend")
+	failed := lw.On("box will resend")
 	body := badDocument(t, "", 1)
 	topic := contract.Readings(testCrossing, "booth1", "reader1")
 	c := boxClient(t, h, "booth1")

@@ -62,7 +62,7 @@ func TestAFailedSyncStopsIngest(t *testing.T) {
 	h.store.wal.mu.Lock()
 	h.store.wal.path = filepath.Join(t.TempDir(), "gone", "hub.db-wal") // its stat fails: as a failed fsync
 	h.store.wal.mu.Unlock()
-	failed := lw.on("box will resend")
+	failed := lw.On("box will resend")
 	second := c.Publish(topic, 1, false, badDocument(t, "", 2))
 	select {
 	case err := <-h.Failed():
@@ -76,7 +76,7 @@ func TestAFailedSyncStopsIngest(t *testing.T) {
 	if second.WaitTimeout(0) && second.Error() == nil {
 		t.Fatal("the reading whose sync failed was acknowledged")
 	}
-	failed = lw.on("box will resend")
+	failed = lw.On("box will resend")
 	c.Publish(topic, 1, false, badDocument(t, "", 3))
 	waitLogged(t, failed, "the failed store of reading 3")
 	if n := countRows(t, h, `SELECT COUNT(*) FROM readings WHERE seq = 3`); n != 0 {
