@@ -256,18 +256,18 @@ func (w *alertWrites) write(tx *txq, readings []*job) error {
 	for id, n := range repeats {
 		updates = append(updates, id, n)
 	}
-	if err := updateAlerts(tx, &addRepeatsText, updates); err != nil {
+	if err := updateAlerts(tx, addRepeatsText, updates); err != nil {
 		return err
 	}
 	updates = updates[:0]
 	for id, at := range cleared {
 		updates = append(updates, id, stamp(at))
 	}
-	return updateAlerts(tx, &setClearedText, updates)
+	return updateAlerts(tx, setClearedText, updates)
 }
 
 // updateAlerts runs texts over args, pairs of an alert's id and a value.
-func updateAlerts(tx *txq, texts *chunked, args []any) error {
+func updateAlerts(tx *txq, texts chunked, args []any) error {
 	return texts.each(len(args)/2, func(from, to int, text string) error {
 		_, err := tx.exec(text, args[2*from:2*to]...)
 		return err

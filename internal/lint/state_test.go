@@ -68,7 +68,8 @@ var trees = []string{"drivers", "internal", "edge", "hub", "blo", "centre", "e2e
 var allowed = map[string]map[string]string{
 	"hub": {
 		"insertAlertsText":    "statement texts for 1 … 32 rows, built once from constants and only read",
-		"insertNewAlertsText": "statement texts for 1 … 32 rows, built once from constants and only read",
+		"addRepeatsText":      "statement texts for 1 … 32 rows, built once from constants and only read",
+		"setClearedText":      "statement texts for 1 … 32 rows, built once from constants and only read",
 		"insertLogText":       "statement texts for 1 … 32 rows, built once from constants and only read",
 		"insertRaisedLogText": "statement texts for 1 … 32 rows, built once from constants and only read",
 		"markAlertedText":     "statement texts for 1 … 32 rows, built once from constants and only read",
