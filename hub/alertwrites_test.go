@@ -390,7 +390,7 @@ func TestUpdateAlertsOverManyStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sqltx.Rollback()
-	if err := updateAlerts(h.store.in(sqltx), &addRepeatsText, updates); err != nil {
+	if err := updateAlerts(h.store.in(sqltx), addRepeatsText, updates); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 45 {
