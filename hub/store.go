@@ -345,8 +345,11 @@ func stamp(t time.Time) string { return sqltime.Format(t) }
 
 // insertReading stores a reading in tx; added is false for a duplicate.
 func insertReading(tx *txq, j *job) (added bool, err error) {
-	res, err := tx.exec(`INSERT OR IGNORE INTO readings(box, incarnation, device, seq, kind, origin, received, quality, body) VALUES (?,?,?,?,?,?,?,?,?)`,
-		j.ref.Box, j.ref.Incarnation, j.ref.Device, j.ref.Seq, j.readingKind, stamp(j.origin), stamp(j.received), j.quality, j.body)
+	row := j.row
+	if len(row) != readingColumns {
+		row = readingRow(j, nil)
+	}
+	res, err := tx.exec(insertReadingsText[0], row...)
 	if err != nil {
 		return false, err
 	}
