@@ -23,17 +23,9 @@ type takeoverHook struct {
 	broker *mqtt.Server
 	log    *slog.Logger
 
-	mu     sync.Mutex
-	total  map[string]int64 // identity -> takeovers since start
-	warns  map[string]takeoverWarn
-	ending map[*mqtt.Client]*ending // replaced connections being ended (endFirst)
-}
-
-// ending is told how a replaced connection's end went: whether the broker
-// keeps its session (then the connection does not remove itself).
-type ending struct {
-	done  chan struct{}
-	stays bool // set before done is closed
+	mu    sync.Mutex
+	total map[string]int64 // identity -> takeovers since start
+	warns map[string]takeoverWarn
 }
 
 type takeoverWarn struct {
@@ -48,15 +40,12 @@ const takeoverWarnEvery = 30 * time.Second
 const takeoverEndWait = 5 * time.Second
 
 func newTakeoverHook(b *mqtt.Server, log *slog.Logger) *takeoverHook {
-	return &takeoverHook{broker: b, log: log, total: map[string]int64{}, warns: map[string]takeoverWarn{},
-		ending: map[*mqtt.Client]*ending{}}
+	return &takeoverHook{broker: b, log: log, total: map[string]int64{}, warns: map[string]takeoverWarn{}}
 }
 
 func (h *takeoverHook) ID() string { return "kordon-takeover" }
 
-func (h *takeoverHook) Provides(b byte) bool {
-	return b == mqtt.OnSessionEstablish || b == mqtt.OnDisconnect
-}
+func (h *takeoverHook) Provides(b byte) bool { return b == mqtt.OnSessionEstablish }
 
 // OnSessionEstablish runs after authentication, before the broker takes the
 // session over from an existing client with the same id.
@@ -68,7 +57,12 @@ func (h *takeoverHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 	if !old.Closed() {
 		h.note(cl, old)
 	}
-	h.endFirst(old)
+	// Another connection may be listed meanwhile (a third one of the id):
+	// it is ended too, within the same bound.
+	deadline := time.Now().Add(takeoverEndWait)
+	for ok && old != cl && endsWithConnection(old) && !old.IsTakenOver() && h.endFirst(old, deadline) {
+		old, ok = h.broker.Clients.Get(cl.ID)
+	}
 }
 
 // note counts a takeover of a connection still open and warns about it.
@@ -97,74 +91,46 @@ func (h *takeoverHook) note(cl, old *mqtt.Client) {
 	}
 }
 
-// endFirst ends the connection a new one replaces, when its session ends
-// with it, and waits until the broker has dropped it from its clients,
-// before mochi lists the new connection. Left to mochi, the takeover races:
-// the new connection marks the old one taken over and lists itself under
-// the client id while the old connection's goroutine may already have
-// found it "not taken over" and be on its way to delete that client id
-// from the list; it then deletes the new connection's entry, which stays
-// connected but unlisted, and nothing published reaches it (its commands)
-// until it connects again. Ended first, the old connection removes only
-// itself, and mochi then finds no session to take over (there is none to
-// inherit: it ended with its connection). Its Will is still recognised as
-// superseded (the auth hook holds the new connection as attaching).
+// endsWithConnection says whether mochi removes cl's session when its
+// connection ends: MQTT 3.1.1's clean session, as boxes connect. It reads
+// only what CONNECT set and nothing changes later; an MQTT 5 session (an
+// expiry interval its DISCONNECT may change) is left to mochi.
+func endsWithConnection(cl *mqtt.Client) bool {
+	return cl.Properties.ProtocolVersion < 5 && cl.Properties.Clean
+}
+
+// endFirst ends the connection a new one replaces and waits until mochi
+// has dropped it from its clients, before mochi lists the new connection;
+// it reports whether old is gone. Left to mochi, the takeover races: the
+// new connection marks the old one taken over and lists itself under the
+// client id while the old connection's goroutine may already have found
+// it "not taken over" and be on its way to delete that client id from the
+// list; it then deletes the new connection's entry, which stays connected
+// but unlisted, and nothing published reaches it (its commands) until it
+// connects again. Ended first, the old connection removes only itself,
+// and mochi then finds no session to take over (there is none to inherit:
+// it ended with its connection). Its Will is still taken as superseded
+// (the auth hook holds the new connection as attaching).
 //
-// It polls the broker's list because mochi tells nothing after it removed
-// a client; OnDisconnect, just before, says whether it will.
-func (h *takeoverHook) endFirst(old *mqtt.Client) {
-	if old.IsTakenOver() || old.Properties.ProtocolVersion < 5 && !old.Properties.Clean {
-		return // a session that outlives its connection: it never removes itself
-	}
+// It polls the list because mochi tells nothing once it has removed a
+// client; that takes microseconds after the connection is closed.
+func (h *takeoverHook) endFirst(old *mqtt.Client, deadline time.Time) bool {
 	if old.Closed() && time.Now().Unix()-old.StopTime() > 2 {
 		// Ended long ago and still listed: it never got as far as its
 		// CONNACK, and no goroutine of it is left to race.
-		return
+		return false
 	}
-	h.mu.Lock()
-	e := h.ending[old]
-	if e == nil { // a second connection replacing old at once shares the wait
-		e = &ending{done: make(chan struct{})}
-		h.ending[old] = e
-		defer func() {
-			h.mu.Lock()
-			delete(h.ending, old)
-			h.mu.Unlock()
-		}()
-	}
-	h.mu.Unlock()
 	_ = h.broker.DisconnectClient(old, packets.ErrSessionTakenOver) // as mochi's takeover does
-	done := e.done
-	deadline := time.Now().Add(takeoverEndWait)
 	for wait := 50 * time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
 		if cur, ok := h.broker.Clients.Get(old.ID); !ok || cur != old {
-			return
+			return true
 		}
 		if time.Now().After(deadline) {
 			h.log.Warn("a replaced connection did not end in time; the new one may end up unlisted by the broker",
 				"box", string(old.Properties.Username), "client", old.ID, "waited", takeoverEndWait)
-			return
+			return false
 		}
-		select {
-		case <-done:
-			if e.stays {
-				return
-			}
-			done = nil // it will remove itself: wait for that only
-		case <-time.After(wait):
-		}
-	}
-}
-
-// OnDisconnect runs on a connection's goroutine after its Will, just
-// before mochi removes it from its clients if its session ends with it.
-func (h *takeoverHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
-	h.mu.Lock()
-	e := h.ending[cl]
-	h.mu.Unlock()
-	if e != nil {
-		e.stays = !expire || cl.IsTakenOver()
-		close(e.done)
+		time.Sleep(wait)
 	}
 }
 
