@@ -244,7 +244,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	}
 	h.pipeline = pl
 	h.commit = groupcommit.New[*job](st.db, pl, groupcommit.Options[*job]{MaxBatch: batch, MaxWait: time.Duration(cfg.Ingest.CommitWait), Observe: pl.observeBatch, Linger: pl.Linger,
-		Sync: st.wal.sync})
+		Sync: st.wal.sync, Between: st.letWALStartOver})
 	h.retention = newPruner(st.db, cfg.Retention, slices.Collect(maps.Keys(schemas)), log.With("part", "retention"))
 	inflight := int(cfg.Limits.MaxInflight)
 	if inflight == 0 {

@@ -79,18 +79,19 @@ func openStore(dir string) (*store, error) {
 	// A larger page cache keeps the hot leaves of the readings key (one per
 	// device being written) in memory as the table grows.
 	const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)"
-	// The writer checkpoints only as a backstop (64 MiB of WAL): a
+	// The writer checkpoints only as a backstop (256 MiB of WAL): a
 	// checkpoint in the committing connection held every box's PUBACK for
-	// tens of milliseconds; the checkpointer does it beside the commits. A
-	// WAL grown past 64 MiB (the backstop's size) is cut back when it
-	// starts over: cut at 8 MiB, as before, a WAL that grows by more than
-	// that between two checkpoints was truncated at every restart, an
-	// ftruncate in the commit and its blocks allocated anew by the writes
-	// after it. A statement that may fail halfway keeps a statement journal
-	// (to undo itself alone); past 64 KiB SQLite spills it to a temporary
-	// file, written and thrown away in every batch: in memory it costs no
-	// syscall, and it is never part of what a commit makes durable.
-	db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(16384)&_pragma=journal_size_limit(67108864)&_pragma=temp_store(MEMORY)")
+	// tens of milliseconds; the checkpointer does it beside the commits,
+	// and lets the WAL start over at 64 MiB (checkpointer). A WAL grown
+	// past 128 MiB is cut back when it starts over: cut at 8 MiB, as
+	// before, a WAL that grows by more than that between two checkpoints
+	// was truncated at every restart, an ftruncate in the commit and its
+	// blocks allocated anew by the writes after it. A statement that may
+	// fail halfway keeps a statement journal (to undo itself alone); past
+	// 64 KiB SQLite spills it to a temporary file, written and thrown away
+	// in every batch: in memory it costs no syscall, and it is never part
+	// of what a commit makes durable.
+	db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(65536)&_pragma=journal_size_limit(134217728)&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return nil, err
 	}
@@ -817,37 +818,104 @@ func (h *Hub) LostReadings() ([]Lost, error) {
 // cannot copy yet (a reader still sees it) waits for its next turn.
 // Durability does not depend on it: a reading is on disk once its
 // transaction's WAL frames are synced.
+//
+// The WAL starts over only when a write transaction begins with every
+// frame copied. Under a steady stream of batches that never happens by
+// itself: each batch begins as the one before commits, while the frames
+// the checkpointer has not reached yet are still there. The WAL then grew
+// to the writer's backstop, whose checkpoint in the commit copied half a
+// second of frames and synced them: 150 ms and more with every box's
+// PUBACK waiting, about every second at full load. So once the WAL is
+// past restartAt frames, the checkpointer runs again at once until a run
+// finds little left, and asks for the last few frames to be copied
+// between two batches (letWALStartOver, on the writer's goroutine), after
+// which the next batch writes the WAL from its start.
 type checkpointer struct {
 	// timings, when set, is told when each checkpoint ran (the benchmarks
 	// print it beside the commits').
 	timings atomic.Pointer[func(start time.Time, took time.Duration)]
 	db      *sql.DB
-	quit    chan struct{}
-	done    chan struct{}
+	// restartAt is the WAL's length, in frames, past which it is made to
+	// start over; the writer's own backstop is four times as long.
+	restartAt  atomic.Int64
+	restartDue atomic.Bool  // set here, taken by letWALStartOver
+	every      atomic.Int64 // time.Duration between runs
+	quit       chan struct{}
+	done       chan struct{}
 }
+
+// walRestartFrames is 64 MiB of 4 KiB pages: at a station's full load
+// about a second of commits, and a WAL short enough to replay quickly
+// after a crash.
+const walRestartFrames = 16384
 
 func startCheckpointer(db *sql.DB, every time.Duration) *checkpointer {
 	c := &checkpointer{db: db, quit: make(chan struct{}), done: make(chan struct{})}
+	c.restartAt.Store(walRestartFrames)
+	c.every.Store(int64(every))
 	go func() {
 		defer close(c.done)
-		t := time.NewTicker(every)
+		t := time.NewTimer(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-c.quit:
 				return
 			case <-t.C:
-				// A busy or failed checkpoint is tried again next tick; the
-				// writer's own backstop bounds the WAL meanwhile.
-				start := time.Now()
-				c.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
-				if f := c.timings.Load(); f != nil {
-					(*f)(start, time.Since(start))
-				}
+				c.catchUp()
+				t.Reset(time.Duration(c.every.Load()))
 			}
 		}
 	}()
 	return c
+}
+
+// catchUp checkpoints, and once the WAL is long, again at once: each run
+// copies what was committed during the one before, down to about a batch.
+// Once a run copied at most an eighth of restartAt, or no less than the
+// run before it, the rest is left to letWALStartOver. A busy or failed
+// checkpoint is tried again next tick; the writer's backstop bounds the
+// WAL meanwhile.
+func (c *checkpointer) catchUp() {
+	base, last := int64(-1), int64(-1) // frames copied before this run; by the run before
+	for range 16 {
+		start := time.Now()
+		var busy, frames, copied int64
+		err := c.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+		if f := c.timings.Load(); f != nil {
+			(*f)(start, time.Since(start))
+		}
+		at := c.restartAt.Load()
+		if err != nil || busy != 0 || frames < at {
+			return
+		}
+		// Both counts are from the WAL's start: this run copied the
+		// difference from what was copied when it began.
+		if base >= 0 {
+			n := copied - base
+			if n <= at/8 || (last >= 0 && n >= last) {
+				c.restartDue.Store(true)
+				return
+			}
+			last = n
+		}
+		base = copied
+		select {
+		case <-c.quit:
+			return
+		default:
+		}
+	}
+	c.restartDue.Store(true)
+}
+
+// letWALStartOver copies, between two batches, what the checkpointer left
+// once it asked for it: the next batch then begins with every frame
+// copied and writes the WAL from its start.
+func (s *store) letWALStartOver() {
+	if s.ckpt.restartDue.Swap(false) {
+		s.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+	}
 }
 
 func (c *checkpointer) stop() {

@@ -90,6 +90,12 @@ type Options[J any] struct {
 	// wait at once. It is called on the committer's goroutine as each job
 	// joins a batch.
 	Linger func(job J) time.Duration
+	// Between, when set, is called on the committer's goroutine after each
+	// batch was handed to the releasing goroutine and before the next one
+	// begins: no transaction of the committer's is open, and no batch is
+	// written until it returns. It is for the little upkeep that must fall
+	// between two transactions (letting the WAL start over: hub/store.go).
+	Between func()
 }
 
 // BatchTimings is where one batch's time went.
@@ -223,6 +229,9 @@ func (c *Committer[J]) run() {
 		start := time.Now()
 		batch = c.fill(batch, start, true)
 		c.commit(batch, start)
+		if c.opt.Between != nil {
+			c.opt.Between()
+		}
 	}
 }
 

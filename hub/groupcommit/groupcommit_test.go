@@ -238,3 +238,46 @@ func submitCounted(t *testing.T, c *Committer[int], wg *sync.WaitGroup, n int) {
 		t.Error(err)
 	}
 }
+
+// TestBetweenRunsBetweenTwoBatches: Between runs after a batch committed,
+// with the connection free (it can write), and the next batch waits for it.
+func TestBetweenRunsBetweenTwoBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := open(t)
+		r := &rec{}
+		gate := make(chan struct{})
+		var calls atomic.Int64
+		var wrote atomic.Bool
+		between := func() {
+			if calls.Add(1) == 1 {
+				if _, err := db.Exec(`INSERT INTO t(n) VALUES (100)`); err == nil {
+					wrote.Store(true)
+				}
+				<-gate
+			}
+		}
+		c := New[int](db, r, Options[int]{MaxBatch: 8, Between: between})
+		var wg sync.WaitGroup
+		submitCounted(t, c, &wg, 1)
+		synctest.Wait()
+		submitCounted(t, c, &wg, 2)
+		synctest.Wait()
+		r.mu.Lock()
+		batches := len(r.committed)
+		r.mu.Unlock()
+		if calls.Load() != 1 || batches != 1 {
+			t.Errorf("while Between runs: %d calls, %d batches committed; want 1 call after the first batch, and the second batch waiting", calls.Load(), batches)
+		}
+		if !wrote.Load() {
+			t.Error("Between could not use the connection: a transaction of the committer's was still open")
+		}
+		close(gate)
+		wg.Wait()
+		c.Close()
+		var n int
+		db.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&n)
+		if n != 3 || calls.Load() != 2 {
+			t.Errorf("%d rows and %d calls of Between after two batches, want 3 rows and 2 calls", n, calls.Load())
+		}
+	})
+}
