@@ -148,3 +148,49 @@ func FuzzCorrelateModel(f *testing.F) {
 		}
 	})
 }
+
+// TestLayerAgainstMap: a layer's gets, puts and removes, kept or merged
+// down, are those of a map copied at each layer.
+func TestLayerAgainstMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	base := map[string]int{}
+	for round := range 2000 {
+		under := newLayer(func(k string) (int, bool) { v, ok := base[k]; return v, ok })
+		top := newLayer(under.get)
+		model := map[string]int{}
+		for k, v := range base {
+			model[k] = v
+		}
+		for op := range 1 + rng.IntN(6) {
+			k := string(rune('a' + rng.IntN(4)))
+			switch rng.IntN(3) {
+			case 0:
+				top.put(k, round*10+op)
+				model[k] = round*10 + op
+			case 1:
+				top.remove(k)
+				delete(model, k)
+			}
+			for _, q := range []string{"a", "b", "c", "d"} {
+				v, ok := top.get(q)
+				w, wok := model[q]
+				if ok != wok || v != w {
+					t.Fatalf("round %d: get(%s) = %d, %v; want %d, %v", round, q, v, ok, w, wok)
+				}
+			}
+		}
+		if rng.IntN(4) == 0 {
+			continue // dropped: base stays
+		}
+		top.mergeInto(under.put, under.remove)
+		under.mergeInto(func(k string, v int) { base[k] = v }, func(k string) { delete(base, k) })
+		if len(base) != len(model) {
+			t.Fatalf("round %d: merged %v, want %v", round, base, model)
+		}
+		for k, v := range model {
+			if base[k] != v {
+				t.Fatalf("round %d: merged %v, want %v", round, base, model)
+			}
+		}
+	}
+}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"slices"
+	"math/bits"
 	"strconv"
 	"time"
 
@@ -100,38 +100,46 @@ type corrMatch struct {
 type corrKey struct{ rule, box string }
 
 // corrPending is a box's waiting matches of a rule, in arrival order:
-// buf.m[start:end]. States of several layers share one buf, and what a
-// state covers is never written again, so a layer's view is a value: a
-// match is appended in place only at the buf's end (where no other state
-// reaches: see add), any other change makes a new buf. Most changes are
-// appends and drops from the front; sparing their copy (up to 32 matches
-// each) is the point.
+// those of buf.m[start:end] whose bit in gone is clear. States of several
+// layers share one buf, and what a state covers is never written again,
+// so a layer's view is a value: a match is appended in place only at the
+// buf's end (where no other state reaches: see add), and one paired or
+// expired is marked gone in the state's own mask. Only a full buf is
+// copied: sparing the copy of up to 32 matches at every change of a
+// box's matches is the point.
 type corrPending struct {
 	buf        *corrBuf
-	start, end int
-	oldest     time.Time // the earliest origin among the matches
+	start, end int       // end-start <= 64, the bits of gone
+	gone       uint64    // bit k: buf.m[start+k] waits no more
+	oldest     time.Time // the earliest origin among the waiting
 }
 
 type corrBuf struct{ m []corrMatch }
 
-func (p corrPending) matches() []corrMatch {
-	if p.buf == nil {
-		return nil
-	}
-	return p.buf.m[p.start:p.end]
+// at is the k-th match of the state's range, and whether it still waits.
+func (p *corrPending) at(k int) (*corrMatch, bool) {
+	return &p.buf.m[p.start+k], p.gone&(1<<k) == 0
+}
+
+func (p *corrPending) waiting() int {
+	return p.end - p.start - bits.OnesCount64(p.gone)
 }
 
 func newRuleState() *ruleState {
 	return &ruleState{until: map[string]held{}, latched: map[string]string{}, recent: map[corrKey]corrPending{}}
 }
 
-// layer is writes to one map of the state over the layer below. Its maps
-// are made by its first write: most readings move no state, and a job's
-// layers are begun for every reading.
+// layer is writes to one map of the state over the layer below. Its first
+// key written is held in the layer itself, and its maps are made by the
+// next write: most readings move no state, most that do move one key,
+// and a job's layers are begun for every reading.
 type layer[K comparable, V any] struct {
-	under func(K) (V, bool)
-	set   map[K]V
-	del   map[K]bool
+	under  func(K) (V, bool)
+	one    K // written, unless in set or del; when hasOne
+	oneV   V
+	hasOne bool
+	set    map[K]V
+	del    map[K]bool
 }
 
 func newLayer[K comparable, V any](under func(K) (V, bool)) layer[K, V] {
@@ -139,6 +147,9 @@ func newLayer[K comparable, V any](under func(K) (V, bool)) layer[K, V] {
 }
 
 func (l *layer[K, V]) get(k K) (V, bool) {
+	if l.hasOne && l.one == k {
+		return l.oneV, true
+	}
 	if l.del[k] {
 		var zero V
 		return zero, false
@@ -151,6 +162,14 @@ func (l *layer[K, V]) get(k K) (V, bool) {
 
 func (l *layer[K, V]) put(k K, v V) {
 	delete(l.del, k)
+	if l.hasOne && l.one == k {
+		l.oneV = v
+		return
+	}
+	if _, ok := l.set[k]; !ok && !l.hasOne {
+		l.one, l.oneV, l.hasOne = k, v, true
+		return
+	}
 	if l.set == nil {
 		l.set = map[K]V{}
 	}
@@ -158,6 +177,11 @@ func (l *layer[K, V]) put(k K, v V) {
 }
 
 func (l *layer[K, V]) remove(k K) {
+	if l.hasOne && l.one == k {
+		var zk K
+		var zv V
+		l.one, l.oneV, l.hasOne = zk, zv, false
+	}
 	delete(l.set, k)
 	if l.del == nil {
 		l.del = map[K]bool{}
@@ -171,6 +195,9 @@ func (l *layer[K, V]) mergeInto(put func(K, V), remove func(K)) {
 	}
 	for k, v := range l.set {
 		put(k, v)
+	}
+	if l.hasOne {
+		put(l.one, l.oneV)
 	}
 }
 
@@ -298,7 +325,12 @@ func correlate(m *matched, i int, st *stateTx, r *reading.Reading, ref contract.
 		return
 	}
 	if expires {
-		p = p.dropBefore(lo)
+		for k := range p.end - p.start {
+			if c, ok := p.at(k); ok && c.origin.Before(lo) {
+				p.gone |= 1 << k
+			}
+		}
+		p.drop(-1) // past the gone ones that lead, after the loop's indices
 	}
 	for _, side := range []bool{false, true} {
 		ok := m.when[i]
@@ -309,21 +341,20 @@ func correlate(m *matched, i int, st *stateTx, r *reading.Reading, ref contract.
 			continue
 		}
 		// Every match left is at lo or after: hi bounds the other side.
-		ms := p.matches()
+		var partner *corrMatch
 		best := -1
-		for j := range ms {
-			c := &ms[j]
-			if c.with != side && c.ref.Device != r.Device && !c.origin.After(hi) &&
-				(best < 0 || absDur(c.origin.Sub(r.Origin)) < absDur(ms[best].origin.Sub(r.Origin))) {
-				best = j
+		for k := range p.end - p.start {
+			c, ok := p.at(k)
+			if ok && c.with != side && c.ref.Device != r.Device && !c.origin.After(hi) &&
+				(partner == nil || absDur(c.origin.Sub(r.Origin)) < absDur(partner.origin.Sub(r.Origin))) {
+				partner, best = c, k
 			}
 		}
-		if best < 0 {
-			p = p.add(corrMatch{with: side, ref: ref, origin: r.Origin})
+		if partner == nil {
+			p.add(corrMatch{with: side, ref: ref, origin: r.Origin})
 			continue
 		}
-		partner := ms[best]
-		p = p.remove(best)
+		p.drop(best)
 		coolKey := rule.ID + "\x00" + r.Box
 		if h, ok := st.until.get(coolKey); ok && r.Origin.Before(h.until) {
 			change(h.alertID, "repeated")
@@ -339,72 +370,49 @@ func correlate(m *matched, i int, st *stateTx, r *reading.Reading, ref contract.
 		}
 		break // one reading joins one alert of this rule
 	}
-	if p.end-p.start > 32 { // bound memory under a flood of one-sided matches
-		p.start = p.end - 32
+	for p.waiting() > 32 { // bound memory under a flood of one-sided matches
+		p.drop(0) // the first is waiting: drop keeps it so
 	}
 	p.oldest = time.Time{}
-	for j, c := range p.matches() {
-		if j == 0 || c.origin.Before(p.oldest) {
+	for k := range p.end - p.start {
+		if c, ok := p.at(k); ok && (p.oldest.IsZero() || c.origin.Before(p.oldest)) {
 			p.oldest = c.origin
 		}
 	}
 	st.recent.put(key, p)
 }
 
-// dropBefore is p without the matches older than lo: a move of its start
-// when they come first, as they do when the box's readings arrive in
-// origin order.
-func (p corrPending) dropBefore(lo time.Time) corrPending {
-	ms := p.matches()
-	k := 0
-	for k < len(ms) && ms[k].origin.Before(lo) {
-		k++
+// drop marks the k-th match gone (none when k < 0), and moves the start
+// past the gone ones that lead, so that the first of the range always
+// waits.
+func (p *corrPending) drop(k int) {
+	if k >= 0 {
+		p.gone |= 1 << k
 	}
-	if !slices.ContainsFunc(ms[k:], func(c corrMatch) bool { return c.origin.Before(lo) }) {
-		p.start += k
-		return p
+	for p.start < p.end && p.gone&1 != 0 {
+		p.start++
+		p.gone >>= 1
 	}
-	kept := make([]corrMatch, 0, len(ms)+8)
-	for _, c := range ms[k:] {
-		if !c.origin.Before(lo) {
-			kept = append(kept, c)
-		}
-	}
-	return corrPending{buf: &corrBuf{kept}, end: len(kept)}
 }
 
-// add is p with c after its matches. It writes in place only past the
+// add puts c after the waiting matches. It writes in place only past the
 // buf's last match, which no state covers (they all end at or before
-// it); a state ending before that, or a full buf, gets a new buf, with
-// room to append again.
-func (p corrPending) add(c corrMatch) corrPending {
-	if p.buf != nil && p.end == len(p.buf.m) && len(p.buf.m) < cap(p.buf.m) {
+// it); a state ending before that, or a full buf or range, gets a new
+// buf of the waiting matches, with room to append again.
+func (p *corrPending) add(c corrMatch) {
+	if p.buf != nil && p.end == len(p.buf.m) && len(p.buf.m) < cap(p.buf.m) && p.end-p.start < 64 {
 		p.buf.m = append(p.buf.m, c)
 		p.end++
-		return p
+		return
 	}
-	ms := p.matches()
-	m := make([]corrMatch, len(ms), 2*len(ms)+8)
-	copy(m, ms)
+	m := make([]corrMatch, 0, p.waiting()+40)
+	for k := range p.end - p.start {
+		if c, ok := p.at(k); ok {
+			m = append(m, *c)
+		}
+	}
 	m = append(m, c)
-	return corrPending{buf: &corrBuf{m}, end: len(m), oldest: p.oldest}
-}
-
-// remove is p without its j-th match.
-func (p corrPending) remove(j int) corrPending {
-	n := p.end - p.start
-	switch j {
-	case 0:
-		p.start++
-		return p
-	case n - 1:
-		p.end--
-		return p
-	}
-	ms := p.matches()
-	m := make([]corrMatch, 0, n+8)
-	m = append(append(m, ms[:j]...), ms[j+1:]...)
-	return corrPending{buf: &corrBuf{m}, end: len(m)}
+	*p = corrPending{buf: &corrBuf{m}, end: len(m), oldest: p.oldest}
 }
 
 func absDur(d time.Duration) time.Duration {
