@@ -373,10 +373,9 @@ func correlate(m *matched, i int, st *stateTx, r *reading.Reading, ref contract.
 	for p.waiting() > 32 { // bound memory under a flood of one-sided matches
 		p.drop(0) // the first is waiting: drop keeps it so
 	}
-	p.oldest = time.Time{}
-	for k := range p.end - p.start {
-		if c, ok := p.at(k); ok && (p.oldest.IsZero() || c.origin.Before(p.oldest)) {
-			p.oldest = c.origin
+	for k, first := 0, true; k < p.end-p.start; k++ {
+		if c, ok := p.at(k); ok && (first || c.origin.Before(p.oldest)) {
+			p.oldest, first = c.origin, false
 		}
 	}
 	st.recent.put(key, p)
