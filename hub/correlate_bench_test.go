@@ -17,7 +17,16 @@ import (
 // reading stamped when sent (35,000 a second in all), one job's state a
 // reading, a batch's every 1024. Correlation dominates it: a box's
 // documents wait, up to 32, for alarms the cool-down makes repeats.
+// "fixed" stamps the readings as BenchmarkCommitterCPU's hubbench set
+// does: the thermometer's samples all at one time a day before, the
+// traces at the start, the documents as sent.
 func BenchmarkDecideHubbench(b *testing.B) {
+	for _, stamps := range []string{"sent", "fixed"} {
+		b.Run(stamps, func(b *testing.B) { benchDecideHubbench(b, stamps == "fixed") })
+	}
+}
+
+func benchDecideHubbench(b *testing.B, fixed bool) {
 	rs, err := defaultRules()
 	if err != nil {
 		b.Fatal(err)
@@ -55,8 +64,14 @@ func BenchmarkDecideHubbench(b *testing.B) {
 	for b.Loop() {
 		k := (i / boxes) % len(plan)
 		p := plan[k]
+		origin := t0.Add(time.Duration(i) * time.Second / 35000)
+		if fixed && p.kind == "temperature" {
+			origin = t0.Add(-24 * time.Hour)
+		} else if fixed && p.kind == "trace_sample" {
+			origin = t0
+		}
 		r = reading.Reading{Crossing: "kz", Box: names[i%boxes], Device: p.device, Seq: uint64(i/boxes + 1),
-			Origin: t0.Add(time.Duration(i) * time.Second / 35000), Payload: reading.Received{KindName: p.kind}}
+			Origin: origin, Payload: reading.Received{KindName: p.kind}}
 		st := batch.begin()
 		a, c := decide(matches[k], st, "kz", &r, contract.ReadingRef{Box: r.Box, Device: r.Device, Seq: r.Seq}, r.Origin)
 		st.commit()
