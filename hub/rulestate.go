@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math/bits"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -351,7 +352,7 @@ func correlate(m *matched, i int, st *stateTx, r *reading.Reading, ref contract.
 			}
 		}
 		if partner == nil {
-			p.add(corrMatch{with: side, ref: ref, origin: r.Origin})
+			p.add(corrMatch{with: side, ref: p.own(ref), origin: r.Origin})
 			continue
 		}
 		p.drop(best)
@@ -379,6 +380,25 @@ func correlate(m *matched, i int, st *stateTx, r *reading.Reading, ref contract.
 		}
 	}
 	st.recent.put(key, p)
+}
+
+// own is ref with an incarnation that is not part of the message it was
+// parsed from: the parser's strings share the message's bytes, and a
+// match may wait long after the rest of its reading is gone (keeping the
+// whole message, a document's personal data with it). A waiting match's
+// equal string serves, else a copy: a box changes incarnation seldom.
+func (p *corrPending) own(ref contract.ReadingRef) contract.ReadingRef {
+	if ref.Incarnation == "" {
+		return ref
+	}
+	for k := p.end - p.start - 1; k >= 0; k-- {
+		if c, _ := p.at(k); c.ref.Incarnation == ref.Incarnation {
+			ref.Incarnation = c.ref.Incarnation
+			return ref
+		}
+	}
+	ref.Incarnation = strings.Clone(ref.Incarnation)
+	return ref
 }
 
 // drop marks the k-th match gone (none when k < 0), and moves the start
