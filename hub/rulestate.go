@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"slices"
+	"math/bits"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -79,9 +80,9 @@ func (rs *ruleSet) matchInto(vars *ruleInput, m *matched, buf []bool) {
 }
 
 type ruleState struct {
-	until   map[string]held        // cooldown by rule|box|device (or rule|box)
-	latched map[string]string      // rule|box|device -> alert id
-	recent  map[string][]corrMatch // rule|box -> recent one-sided matches
+	until   map[string]held         // cooldown by rule|box|device (or rule|box)
+	latched map[string]string       // rule|box|device -> alert id
+	recent  map[corrKey]corrPending // one-sided matches waiting for a partner
 }
 
 type held struct {
@@ -95,24 +96,61 @@ type corrMatch struct {
 	origin time.Time
 }
 
+// corrKey names a correlation rule's matches in one box: a struct, not a
+// joined string, so that the look-up every reading makes allocates nothing.
+type corrKey struct{ rule, box string }
+
+// corrPending is a box's waiting matches of a rule, in arrival order:
+// those of buf.m[start:end] whose bit in gone is clear. States of several
+// layers share one buf, and what a state covers is never written again,
+// so a layer's view is a value: a match is appended in place only at the
+// buf's end (where no other state reaches: see add), and one paired or
+// expired is marked gone in the state's own mask. Only a full buf is
+// copied: sparing the copy of up to 32 matches at every change of a
+// box's matches is the point.
+type corrPending struct {
+	buf        *corrBuf
+	start, end int       // end-start <= 64, the bits of gone
+	gone       uint64    // bit k: buf.m[start+k] waits no more
+	oldest     time.Time // the earliest origin among the waiting
+}
+
+type corrBuf struct{ m []corrMatch }
+
+// at is the k-th match of the state's range, and whether it still waits.
+func (p *corrPending) at(k int) (*corrMatch, bool) {
+	return &p.buf.m[p.start+k], p.gone&(1<<k) == 0
+}
+
+func (p *corrPending) waiting() int {
+	return p.end - p.start - bits.OnesCount64(p.gone)
+}
+
 func newRuleState() *ruleState {
-	return &ruleState{until: map[string]held{}, latched: map[string]string{}, recent: map[string][]corrMatch{}}
+	return &ruleState{until: map[string]held{}, latched: map[string]string{}, recent: map[corrKey]corrPending{}}
 }
 
-// layer is writes to one map of the state over the layer below. Its maps
-// are made by its first write: most readings move no state, and a job's
-// layers are begun for every reading.
-type layer[V any] struct {
-	under func(string) (V, bool)
-	set   map[string]V
-	del   map[string]bool
+// layer is writes to one map of the state over the layer below. Its first
+// key written is held in the layer itself, and its maps are made by the
+// next write: most readings move no state, most that do move one key,
+// and a job's layers are begun for every reading.
+type layer[K comparable, V any] struct {
+	under  func(K) (V, bool)
+	one    K // written, unless in set or del; when hasOne
+	oneV   V
+	hasOne bool
+	set    map[K]V
+	del    map[K]bool
 }
 
-func newLayer[V any](under func(string) (V, bool)) layer[V] {
-	return layer[V]{under: under}
+func newLayer[K comparable, V any](under func(K) (V, bool)) layer[K, V] {
+	return layer[K, V]{under: under}
 }
 
-func (l *layer[V]) get(k string) (V, bool) {
+func (l *layer[K, V]) get(k K) (V, bool) {
+	if l.hasOne && l.one == k {
+		return l.oneV, true
+	}
 	if l.del[k] {
 		var zero V
 		return zero, false
@@ -123,28 +161,44 @@ func (l *layer[V]) get(k string) (V, bool) {
 	return l.under(k)
 }
 
-func (l *layer[V]) put(k string, v V) {
+func (l *layer[K, V]) put(k K, v V) {
 	delete(l.del, k)
+	if l.hasOne && l.one == k {
+		l.oneV = v
+		return
+	}
+	if _, ok := l.set[k]; !ok && !l.hasOne {
+		l.one, l.oneV, l.hasOne = k, v, true
+		return
+	}
 	if l.set == nil {
-		l.set = map[string]V{}
+		l.set = map[K]V{}
 	}
 	l.set[k] = v
 }
 
-func (l *layer[V]) remove(k string) {
+func (l *layer[K, V]) remove(k K) {
+	if l.hasOne && l.one == k {
+		var zk K
+		var zv V
+		l.one, l.oneV, l.hasOne = zk, zv, false
+	}
 	delete(l.set, k)
 	if l.del == nil {
-		l.del = map[string]bool{}
+		l.del = map[K]bool{}
 	}
 	l.del[k] = true
 }
 
-func (l *layer[V]) mergeInto(put func(string, V), remove func(string)) {
+func (l *layer[K, V]) mergeInto(put func(K, V), remove func(K)) {
 	for k := range l.del {
 		remove(k)
 	}
 	for k, v := range l.set {
 		put(k, v)
+	}
+	if l.hasOne {
+		put(l.one, l.oneV)
 	}
 }
 
@@ -153,16 +207,16 @@ func (l *layer[V]) mergeInto(put func(string, V), remove func(string)) {
 type stateTx struct {
 	parent  *stateTx
 	base    *ruleState
-	until   layer[held]
-	latched layer[string]
-	recent  layer[[]corrMatch]
+	until   layer[string, held]
+	latched layer[string, string]
+	recent  layer[corrKey, corrPending]
 }
 
 func (s *ruleState) begin() *stateTx {
 	return &stateTx{base: s,
 		until:   newLayer(func(k string) (held, bool) { v, ok := s.until[k]; return v, ok }),
 		latched: newLayer(func(k string) (string, bool) { v, ok := s.latched[k]; return v, ok }),
-		recent:  newLayer(func(k string) ([]corrMatch, bool) { v, ok := s.recent[k]; return v, ok }),
+		recent:  newLayer(func(k corrKey) (corrPending, bool) { v, ok := s.recent[k]; return v, ok }),
 	}
 }
 
@@ -181,7 +235,7 @@ func (t *stateTx) commit() {
 	s := t.base
 	t.until.mergeInto(func(k string, v held) { s.until[k] = v }, func(k string) { delete(s.until, k) })
 	t.latched.mergeInto(func(k string, v string) { s.latched[k] = v }, func(k string) { delete(s.latched, k) })
-	t.recent.mergeInto(func(k string, v []corrMatch) { s.recent[k] = v }, func(k string) { delete(s.recent, k) })
+	t.recent.mergeInto(func(k corrKey, v corrPending) { s.recent[k] = v }, func(k corrKey) { delete(s.recent, k) })
 }
 
 // decide runs the rules' state machine for one stored reading: the alerts
@@ -245,31 +299,39 @@ func decide(m *matched, st *stateTx, crossing string, r *reading.Reading, ref co
 }
 
 // correlate pairs this reading with a recent reading of another device of
-// the same box that matched the other side of the rule. Each reading joins
-// at most one alert of a rule.
+// the same box that matched the other side of the rule, their origins
+// within the window of each other. Each reading joins at most one alert of
+// a rule.
+//
+// A match waits until the box sends a reading more than the window newer
+// than it: from then on its partners could only be older readings still
+// to come. Only the matches older than this reading's window expire: a
+// reading older than those waiting (a backlog drained after an outage,
+// two devices' readings out of origin order, a clock behind) leaves them
+// for their partners, and one of a clock far ahead drops what a newer
+// reading would, without holding back the readings after it. The state is
+// in memory only: a hub restarted knows no match from before.
 func correlate(m *matched, i int, st *stateTx, r *reading.Reading, ref contract.ReadingRef,
 	raise func(int, []contract.ReadingRef) contract.Alert, change func(string, string)) {
 	rule := m.rules[i]
-	key := rule.ID + "\x00" + r.Box
+	key := corrKey{rule.ID, r.Box}
 	window := time.Duration(rule.Correlate.Window)
-	old, _ := st.recent.get(key)
-	if len(old) == 0 && !m.when[i] && !m.with[i] {
-		return // nothing to pair with, nothing to keep: the state stays as it is
-	}
-	// Within the window: r.Origin-window <= c.origin <= r.Origin+window.
 	lo, hi := r.Origin.Add(-window), r.Origin.Add(window)
-	within := func(c corrMatch) bool { return !c.origin.Before(lo) && !c.origin.After(hi) }
-	if !m.when[i] && !m.with[i] && !slices.ContainsFunc(old, func(c corrMatch) bool { return !within(c) }) {
+	p, _ := st.recent.get(key)
+	expires := p.end > p.start && p.oldest.Before(lo)
+	if !m.when[i] && !m.with[i] && !expires {
 		// A reading of neither side that finds none past the window
-		// leaves the state as it is: most readings of a box that keeps
-		// one side's matches, spared copying them (at most 32 kept).
+		// leaves the state as it is: most readings of a box, which then
+		// neither copy nor scan its matches.
 		return
 	}
-	recent := make([]corrMatch, 0, len(old)+1) // a new slice: the layer below keeps its own
-	for _, c := range old {
-		if within(c) {
-			recent = append(recent, c)
+	if expires {
+		for k := range p.end - p.start {
+			if c, ok := p.at(k); ok && c.origin.Before(lo) {
+				p.gone |= 1 << k
+			}
 		}
+		p.drop(-1) // past the gone ones that lead, after the loop's indices
 	}
 	for _, side := range []bool{false, true} {
 		ok := m.when[i]
@@ -279,20 +341,23 @@ func correlate(m *matched, i int, st *stateTx, r *reading.Reading, ref contract.
 		if !ok {
 			continue
 		}
+		// Every match left is at lo or after: hi bounds the other side.
+		var partner *corrMatch
 		best := -1
-		for j, c := range recent {
-			if c.with != side && c.ref.Device != r.Device &&
-				(best < 0 || absDur(c.origin.Sub(r.Origin)) < absDur(recent[best].origin.Sub(r.Origin))) {
-				best = j
+		for k := range p.end - p.start {
+			c, ok := p.at(k)
+			if ok && c.with != side && c.ref.Device != r.Device && !c.origin.After(hi) &&
+				(partner == nil || absDur(c.origin.Sub(r.Origin)) < absDur(partner.origin.Sub(r.Origin))) {
+				partner, best = c, k
 			}
 		}
-		if best < 0 {
-			recent = append(recent, corrMatch{with: side, ref: ref, origin: r.Origin})
+		if partner == nil {
+			p.add(corrMatch{with: side, ref: p.own(ref), origin: r.Origin})
 			continue
 		}
-		partner := recent[best]
-		recent = slices.Delete(recent, best, best+1)
-		if h, ok := st.until.get(key); ok && r.Origin.Before(h.until) {
+		p.drop(best)
+		coolKey := rule.ID + "\x00" + r.Box
+		if h, ok := st.until.get(coolKey); ok && r.Origin.Before(h.until) {
 			change(h.alertID, "repeated")
 			break
 		}
@@ -302,14 +367,71 @@ func correlate(m *matched, i int, st *stateTx, r *reading.Reading, ref contract.
 		}
 		a := raise(i, refs)
 		if rule.Cooldown > 0 {
-			st.until.put(key, held{alertID: a.ID, until: r.Origin.Add(time.Duration(rule.Cooldown))})
+			st.until.put(coolKey, held{alertID: a.ID, until: r.Origin.Add(time.Duration(rule.Cooldown))})
 		}
 		break // one reading joins one alert of this rule
 	}
-	if len(recent) > 32 { // bound memory under a flood of one-sided matches
-		recent = recent[len(recent)-32:]
+	for p.waiting() > 32 { // bound memory under a flood of one-sided matches
+		p.drop(0) // the first is waiting: drop keeps it so
 	}
-	st.recent.put(key, recent)
+	for k, first := 0, true; k < p.end-p.start; k++ {
+		if c, ok := p.at(k); ok && (first || c.origin.Before(p.oldest)) {
+			p.oldest, first = c.origin, false
+		}
+	}
+	st.recent.put(key, p)
+}
+
+// own is ref with an incarnation that is not part of the message it was
+// parsed from: the parser's strings share the message's bytes, and a
+// match may wait long after the rest of its reading is gone (keeping the
+// whole message, a document's personal data with it). A waiting match's
+// equal string serves, else a copy: a box changes incarnation seldom.
+func (p *corrPending) own(ref contract.ReadingRef) contract.ReadingRef {
+	if ref.Incarnation == "" {
+		return ref
+	}
+	for k := p.end - p.start - 1; k >= 0; k-- {
+		if c, _ := p.at(k); c.ref.Incarnation == ref.Incarnation {
+			ref.Incarnation = c.ref.Incarnation
+			return ref
+		}
+	}
+	ref.Incarnation = strings.Clone(ref.Incarnation)
+	return ref
+}
+
+// drop marks the k-th match gone (none when k < 0), and moves the start
+// past the gone ones that lead, so that the first of the range always
+// waits.
+func (p *corrPending) drop(k int) {
+	if k >= 0 {
+		p.gone |= 1 << k
+	}
+	for p.start < p.end && p.gone&1 != 0 {
+		p.start++
+		p.gone >>= 1
+	}
+}
+
+// add puts c after the waiting matches. It writes in place only past the
+// buf's last match, which no state covers (they all end at or before
+// it); a state ending before that, or a full buf or range, gets a new
+// buf of the waiting matches, with room to append again.
+func (p *corrPending) add(c corrMatch) {
+	if p.buf != nil && p.end == len(p.buf.m) && len(p.buf.m) < cap(p.buf.m) && p.end-p.start < 64 {
+		p.buf.m = append(p.buf.m, c)
+		p.end++
+		return
+	}
+	m := make([]corrMatch, 0, p.waiting()+40)
+	for k := range p.end - p.start {
+		if c, ok := p.at(k); ok {
+			m = append(m, *c)
+		}
+	}
+	m = append(m, c)
+	*p = corrPending{buf: &corrBuf{m}, end: len(m), oldest: p.oldest}
 }
 
 func absDur(d time.Duration) time.Duration {
