@@ -136,8 +136,15 @@ func commitDocuments(t *testing.T, h *Hub, n int) {
 		msg := bytes.Replace(withSeq(one, seq), []byte(origin), []byte(mustParse(t, origin).Add(time.Duration(seq)*time.Millisecond).Format(time.RFC3339Nano)), 1)
 		jobs[i] = h.ingest.readingJob("booth2", "reader1", packets.Packet{Payload: msg})
 	}
+	submitAll(t, h, jobs)
+}
+
+// submitAll hands jobs to the committer as fast as it takes them (Submit
+// waits while a batch is queued) and waits until every one committed.
+func submitAll(t *testing.T, h *Hub, jobs []*job) {
+	t.Helper()
 	var wg sync.WaitGroup
-	wg.Add(n)
+	wg.Add(len(jobs))
 	for _, j := range jobs {
 		if err := h.commit.Submit(j, func(err error) {
 			if err != nil {

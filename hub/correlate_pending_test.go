@@ -1,25 +1,17 @@
 package hub
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/kordon/kordon/internal/contract"
-	"github.com/kordon/kordon/internal/reading"
 )
 
 // judgeIn runs one reading through the rules in the state change st, as
 // the commit path runs a job of a batch; the caller commits st or drops it.
 func judgeIn(t *testing.T, rs *testRules, st *stateTx, device string, seq uint64, at time.Duration, kind, payload string) []contract.Alert {
 	t.Helper()
-	r := &reading.Reading{Crossing: "kz", Box: "booth-01", Device: device, Driver: "x", Seq: seq, Origin: t0.Add(at),
-		Quality: reading.Quality{Status: reading.OK}, Payload: reading.Received{KindName: kind, JSON: json.RawMessage(payload)}}
-	var p map[string]any
-	if err := json.Unmarshal([]byte(payload), &p); err != nil {
-		t.Fatal(err)
-	}
-	alerts, _ := decide(rs.match(ruleVars(r, p)), st, "kz", r, contract.ReadingRef{Box: r.Box, Device: r.Device, Seq: seq}, t0.Add(at))
+	alerts, _ := judge(t, rs, st, device, seq, at, kind, payload)
 	return alerts
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kordon/kordon/hub/events"
 	"github.com/kordon/kordon/internal/contract"
 	"github.com/kordon/kordon/internal/logging"
 	"github.com/kordon/kordon/internal/reading"
@@ -44,14 +45,8 @@ type testRules struct {
 // its state change committed.
 func feed(t *testing.T, rs *testRules, device string, seq uint64, at time.Duration, kind, payload string) []contract.Alert {
 	t.Helper()
-	r := &reading.Reading{Crossing: "kz", Box: "booth-01", Device: device, Driver: "x", Seq: seq, Origin: t0.Add(at),
-		Quality: reading.Quality{Status: reading.OK}, Payload: reading.Received{KindName: kind, JSON: json.RawMessage(payload)}}
-	var p map[string]any
-	if err := json.Unmarshal([]byte(payload), &p); err != nil {
-		t.Fatal(err)
-	}
 	st := rs.state.begin()
-	alerts, changes := decide(rs.match(ruleVars(r, p)), st, "kz", r, contract.ReadingRef{Box: r.Box, Device: r.Device, Seq: seq}, t0.Add(at))
+	alerts, changes := judge(t, rs, st, device, seq, at, kind, payload)
 	st.commit()
 	for _, c := range changes {
 		if rs.sink == nil {
@@ -65,6 +60,19 @@ func feed(t *testing.T, rs *testRules, device string, seq uint64, at time.Durati
 		}
 	}
 	return alerts
+}
+
+// judge runs one reading of booth-01 through the rules in the state change
+// st, as the commit path runs a job of a batch.
+func judge(t *testing.T, rs *testRules, st *stateTx, device string, seq uint64, at time.Duration, kind, payload string) ([]contract.Alert, []events.Change) {
+	t.Helper()
+	r := &reading.Reading{Crossing: "kz", Box: "booth-01", Device: device, Driver: "x", Seq: seq, Origin: t0.Add(at),
+		Quality: reading.Quality{Status: reading.OK}, Payload: reading.Received{KindName: kind, JSON: json.RawMessage(payload)}}
+	var p map[string]any
+	if err := json.Unmarshal([]byte(payload), &p); err != nil {
+		t.Fatal(err)
+	}
+	return decide(rs.match(ruleVars(r, p)), st, "kz", r, contract.ReadingRef{Box: r.Box, Device: r.Device, Seq: seq}, t0.Add(at))
 }
 
 func mustCompile(t *testing.T, src string) *testRules {

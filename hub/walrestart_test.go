@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,19 +39,7 @@ func TestWALStartsOverUnderSteadyCommits(t *testing.T) {
 	for i := range jobs {
 		jobs[i] = h.ingest.readingJob("booth1", "reader1", packets.Packet{Payload: withSeq(one, uint64(i+1))})
 	}
-	var wg sync.WaitGroup
-	wg.Add(readings)
-	for _, j := range jobs { // Submit waits while a batch is queued: the committer is never idle
-		if err := h.commit.Submit(j, func(err error) {
-			if err != nil {
-				t.Error(err)
-			}
-			wg.Done()
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	wg.Wait()
+	submitAll(t, h, jobs) // the committer is never idle
 	var stored int
 	h.store.rd.QueryRow(`SELECT COUNT(*) FROM readings`).Scan(&stored)
 	size, after := header()
