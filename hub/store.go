@@ -911,7 +911,9 @@ func (c *checkpointer) catchUp() {
 
 // letWALStartOver copies, between two batches, what the checkpointer left
 // once it asked for it: the next batch then begins with every frame
-// copied and writes the WAL from its start.
+// copied and writes the WAL from its start. A checkpoint that is busy (a
+// reader still sees old frames) or fails changes nothing: the WAL goes on
+// growing, the checkpointer asks again, and the backstop bounds it.
 func (s *store) letWALStartOver() {
 	if s.ckpt.restartDue.Swap(false) {
 		s.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
