@@ -55,9 +55,13 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each hub round to PREFIX-<set>-<boxes>.prof")
 	rateFlag := flag.Float64("rate", 0, "hubd's limits.rate, messages/s per identity (0: its default, which bounds one box's drain)")
 	commitTimings := flag.Bool("commit-timings", false, "print the group commit's timings after every hub round (the hub in this process only)")
+	pairs := flag.Int("pairs", 1, "round pairs (hubd, mosquitto) per set and box count, alternating which goes first; with more than one, a line of medians follows")
 	hubdBin := flag.String("hubd", "", "run this hubd binary as its own process (profiles through its -pprof); default: the hub inside this process, beside the simulated boxes")
 	flag.Parse()
 	log.SetFlags(0)
+	if *pairs < 1 {
+		log.Fatalf("-pairs: %d is not a number of round pairs", *pairs)
+	}
 	ingest := hubSettings{ingest: hub.IngestConfig{CommitBatch: *commitBatch}, guard: hub.Guard{Rate: *rateFlag}, inflight: uint16(*window), bin: *hubdBin, commitTimings: *commitTimings}
 
 	var counts []int
@@ -95,7 +99,8 @@ func main() {
 	}
 	fmt.Printf("round: %s, window %d, QoS 1; hubd %s with default rules, each PUBACK after its commit's fsync; mosquitto %s relaying to one subscriber\n", *dur, *window, where, mb.version)
 	fmt.Printf("(hubd's round ends with its last PUBACK, each after the commit; mosquitto's when its subscriber has received what it acknowledged)\n\n")
-	fmt.Printf("%-8s %5s %14s %14s %7s %10s %10s %10s %10s %12s %10s %10s\n", "set", "boxes", "hubd r/s", "mosquitto r/s", "ratio", "hub p50", "mosq p50", "hub p99", "mosq p99", "hub B/read", "hub µs/r", "mosq µs/r")
+	fmt.Printf("(µs/r: CPU time per reading while the boxes publish: hubd's, mosquitto's, and this process's, the simulated boxes in the hub round, the boxes and the relay's subscriber in mosquitto's; all share this machine)\n\n")
+	fmt.Printf("%-8s %5s %14s %14s %7s %10s %10s %10s %10s %12s %10s %10s %11s %15s\n", "set", "boxes", "hubd r/s", "mosquitto r/s", "ratio", "hub p50", "mosq p50", "hub p99", "mosq p99", "hub B/read", "hub µs/r", "mosq µs/r", "boxes µs/r", "boxes+sub µs/r")
 	for _, set := range strings.Split(*sets, ",") {
 		if set == "" {
 			continue
@@ -104,13 +109,29 @@ func main() {
 			log.Fatalf("-sets: %q is not routine or mixed", set)
 		}
 		for _, n := range counts {
-			hr := runHub(ingest, tmp, creds[:n], set, *dur, *window, 0, prof(set, n))
-			mr := runRelay(mb, creds[:n], set, *dur, *window, 0)
-			fmt.Printf("%-8s %5d %14.0f %14.0f %7.2f %10s %10s %10s %10s %12.0f %10s %10.1f\n", set, n, hr.rate(), mr.rate(), hr.rate()/mr.rate(),
-				hr.p50().Round(10*time.Microsecond), mr.p50().Round(10*time.Microsecond),
-				hr.p99().Round(10*time.Microsecond), mr.p99().Round(10*time.Microsecond), hr.bytesPer, cpuPer(hr), mr.cpuPer())
-			if mr.received < mr.acked {
-				fmt.Printf("         (mosquitto's subscriber received %d of %d acknowledged)\n", mr.received, mr.acked)
+			var runs []pair
+			for i := range *pairs {
+				var p pair
+				// Every other pair starts with mosquitto: neither broker
+				// always meets the machine as the other left it.
+				if i%2 == 0 {
+					p.hub = runHub(ingest, tmp, creds[:n], set, *dur, *window, 0, prof(set, n))
+					p.relay = runRelay(mb, creds[:n], set, *dur, *window, 0)
+				} else {
+					p.relay = runRelay(mb, creds[:n], set, *dur, *window, 0)
+					p.hub = runHub(ingest, tmp, creds[:n], set, *dur, *window, 0, "")
+				}
+				hr, mr := p.hub, p.relay
+				fmt.Printf("%-8s %5d %14.0f %14.0f %7.2f %10s %10s %10s %10s %12.0f %10s %10.1f %11s %15.1f\n", set, n, hr.rate(), mr.rate(), p.ratio(),
+					hr.p50().Round(10*time.Microsecond), mr.p50().Round(10*time.Microsecond),
+					hr.p99().Round(10*time.Microsecond), mr.p99().Round(10*time.Microsecond), hr.bytesPer, cpuPer(hr), mr.cpuPer(), genPer(hr), mr.genPer())
+				if mr.received < mr.acked {
+					fmt.Printf("         (mosquitto's subscriber received %d of %d acknowledged)\n", mr.received, mr.acked)
+				}
+				runs = append(runs, p)
+			}
+			if len(runs) > 1 {
+				fmt.Println(summarize(set, n, runs))
 			}
 		}
 	}
@@ -208,7 +229,8 @@ type result struct {
 	elapsed         time.Duration
 	lat             []time.Duration
 	bytesPer        float64
-	cpu             time.Duration // the broker process's CPU time (user and system) in the round; 0 when not known
+	cpu             time.Duration // the broker process's CPU time (user and system) while the boxes published; 0 when not known
+	gen             time.Duration // this process's: the simulated boxes (and a relay's subscriber); 0 when the hub runs in it
 }
 
 // cpuPer is the broker's CPU time per acknowledged reading, in µs: the
@@ -219,6 +241,24 @@ func (r result) cpuPer() float64 {
 		return 0
 	}
 	return float64(r.cpu.Microseconds()) / float64(r.acked)
+}
+
+// genPer is the simulated boxes' (and a relay's subscriber's) CPU time
+// per acknowledged reading, in µs.
+func (r result) genPer() float64 {
+	if r.acked == 0 {
+		return 0
+	}
+	return float64(r.gen.Microseconds()) / float64(r.acked)
+}
+
+// genPer prints the simulated boxes' CPU per reading of a hub round, known
+// only when hubd is a process of its own.
+func genPer(r result) string {
+	if r.gen == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", r.genPer())
 }
 
 // processCPU is a process's user and system CPU time so far, from
@@ -313,7 +353,7 @@ func runHubIn(ingest hubSettings, dir string, creds []cred, set string, dur time
 	}
 	var commits commitLog
 	h.ObserveCommits(commits.add)
-	res := drive("tcp://"+h.MQTTAddr(), creds, set, dur, window, perBox, nil)
+	res := drive("tcp://"+h.MQTTAddr(), creds, set, dur, window, perBox, nil, 0)
 	h.ObserveCommits(nil)
 	if profile != "" {
 		pprof.StopCPUProfile()
@@ -343,16 +383,16 @@ func runRelay(m *mosquitto, creds []cred, set string, dur time.Duration, window 
 		log.Fatalf("mosquitto subscriber: %v", tok.Error())
 	}
 	sub.Subscribe(contract.Prefix+"/#", 1, func(paho.Client, paho.Message) { got.Add(1) }).Wait()
-	cpu := processCPU(m.cmd.Process.Pid)
-	res := drive(m.url, creds, set, dur, window, perBox, &got)
-	res.cpu = processCPU(m.cmd.Process.Pid) - cpu
+	res := drive(m.url, creds, set, dur, window, perBox, &got, m.cmd.Process.Pid)
 	sub.Disconnect(100)
 	return res
 }
 
 // drive connects every box, lets them publish for dur (or drain a backlog,
-// for set "drain:N"), and counts PUBACKs.
-func drive(url string, creds []cred, set string, dur time.Duration, window int, perBox float64, received *atomic.Int64) result {
+// for set "drain:N"), and counts PUBACKs. When broker is a process's id,
+// its CPU time and this process's while the boxes publish (not while they
+// log in) go in the result.
+func drive(url string, creds []cred, set string, dur time.Duration, window int, perBox float64, received *atomic.Int64, broker int) result {
 	backlog := 0
 	if n, ok := strings.CutPrefix(set, "drain:"); ok {
 		backlog, _ = strconv.Atoi(n)
@@ -383,6 +423,10 @@ func drive(url string, creds []cred, set string, dur time.Duration, window int, 
 	var acked atomic.Int64
 	var stop atomic.Bool
 	lats := make([][]time.Duration, len(creds))
+	var brokerCPU, ownCPU time.Duration
+	if broker != 0 {
+		brokerCPU, ownCPU = processCPU(broker), processCPU(os.Getpid())
+	}
 	start := time.Now()
 	for i, c := range creds {
 		wg.Add(1)
@@ -413,6 +457,9 @@ func drive(url string, creds []cred, set string, dur time.Duration, window int, 
 		all = append(all, l...)
 	}
 	r := result{acked: acked.Load(), elapsed: elapsed, lat: all, relay: relay}
+	if broker != 0 {
+		r.cpu, r.gen = processCPU(broker)-brokerCPU, processCPU(os.Getpid())-ownCPU
+	}
 	if relay {
 		r.received = received.Load()
 	}

@@ -81,9 +81,7 @@ func runHubProcess(s hubSettings, dir string, creds []cred, set string, dur time
 	} else {
 		close(profiled)
 	}
-	cpu := processCPU(cmd.Process.Pid)
-	res := drive("tcp://"+addr, creds, set, dur, window, perBox, nil)
-	res.cpu = processCPU(cmd.Process.Pid) - cpu
+	res := drive("tcp://"+addr, creds, set, dur, window, perBox, nil, cmd.Process.Pid)
 	<-profiled
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
