@@ -99,7 +99,7 @@ func main() {
 	}
 	fmt.Printf("round: %s, window %d, QoS 1; hubd %s with default rules, each PUBACK after its commit's fsync; mosquitto %s relaying to one subscriber\n", *dur, *window, where, mb.version)
 	fmt.Printf("(hubd's round ends with its last PUBACK, each after the commit; mosquitto's when its subscriber has received what it acknowledged)\n\n")
-	fmt.Printf("(µs/r: CPU time per reading while the boxes publish: hubd's, mosquitto's, and this process's, the simulated boxes in the hub round, the boxes and the relay's subscriber in mosquitto's; all share this machine)\n\n")
+	fmt.Printf("(µs/r: CPU time per reading from the boxes' first reading to the round's end: hubd's, mosquitto's, and this process's, the simulated boxes in the hub round, the boxes and the relay's subscriber in mosquitto's; all share this machine)\n\n")
 	fmt.Printf("%-8s %5s %14s %14s %7s %10s %10s %10s %10s %12s %10s %10s %11s %15s\n", "set", "boxes", "hubd r/s", "mosquitto r/s", "ratio", "hub p50", "mosq p50", "hub p99", "mosq p99", "hub B/read", "hub µs/r", "mosq µs/r", "boxes µs/r", "boxes+sub µs/r")
 	for _, set := range strings.Split(*sets, ",") {
 		if set == "" {
@@ -229,7 +229,7 @@ type result struct {
 	elapsed         time.Duration
 	lat             []time.Duration
 	bytesPer        float64
-	cpu             time.Duration // the broker process's CPU time (user and system) while the boxes published; 0 when not known
+	cpu             time.Duration // the broker process's CPU time (user and system) from the first reading to the round's end; 0 when not known
 	gen             time.Duration // this process's: the simulated boxes (and a relay's subscriber); 0 when the hub runs in it
 }
 
@@ -390,8 +390,8 @@ func runRelay(m *mosquitto, creds []cred, set string, dur time.Duration, window 
 
 // drive connects every box, lets them publish for dur (or drain a backlog,
 // for set "drain:N"), and counts PUBACKs. When broker is a process's id,
-// its CPU time and this process's while the boxes publish (not while they
-// log in) go in the result.
+// its CPU time and this process's from the boxes' first reading to the
+// round's end (not while they log in) go in the result.
 func drive(url string, creds []cred, set string, dur time.Duration, window int, perBox float64, received *atomic.Int64, broker int) result {
 	backlog := 0
 	if n, ok := strings.CutPrefix(set, "drain:"); ok {
