@@ -113,7 +113,9 @@ func main() {
 			for i := range *pairs {
 				var p pair
 				// Every other pair starts with mosquitto: neither broker
-				// always meets the machine as the other left it.
+				// always meets the machine as the other left it. Only the
+				// first pair's hub round is profiled (one file per set and
+				// box count).
 				if i%2 == 0 {
 					p.hub = runHub(ingest, tmp, creds[:n], set, *dur, *window, 0, prof(set, n))
 					p.relay = runRelay(mb, creds[:n], set, *dur, *window, 0)
